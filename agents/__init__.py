@@ -1,0 +1,1 @@
+"""tdwgym.agents: world models, curiosity rewards and training (needs the ``agents`` extra)."""

@@ -1,0 +1,413 @@
+"""The embedded default backend: PyBullet in DIRECT mode with its CPU (TinyRenderer) renderer.
+
+Axes are converted at this boundary only. ThreeDWorld is left-handed with +y up; Bullet is right-handed with +z up.
+Swapping y and z maps one onto the other: a point ``(x, y, z)`` becomes ``(x, z, y)``; because the swap is a
+reflection, the axis of a rotation (a pseudo-vector) flips sign, so a quaternion ``(x, y, z, w)`` becomes
+``(-x, -z, -y, w)`` and an angular velocity ``(x, y, z)`` becomes ``(-x, -z, -y)``. Both maps are their own
+inverse.
+
+Each instance owns one PyBullet client and passes its id on every call, so several backends live side by side in
+one process. Physics runs at a fixed 240 Hz with settings chosen for determinism: the same scene and the same calls
+give bit-identical states and frames.
+
+Bullet combines two bodies' friction and restitution by multiplying them. Room surfaces have friction 1 and
+restitution 1, so an object's contact with the floor or a wall uses the object's own coefficients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pybullet as pb
+
+from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
+from tdwgym.geometry import camera_forward, euler_to_quat
+from tdwgym.scene import Color, ObjectSpec, PropSpec, SceneSpec
+
+PHYSICS_HZ = 240
+_WALL = 0.1  # wall and floor thickness in metres
+_CONE_SEGMENTS = 24
+_CAMERA_GROUP = 4  # collision group of the camera collider: collides with movable objects only
+_RAY_MASK = 1 | 2  # rays see dynamic (1) and static (2) bodies, never the camera collider
+
+
+def to_bullet(v: Sequence[float]) -> list[float]:
+    """TDW point or vector to Bullet axes."""
+    return [float(v[0]), float(v[2]), float(v[1])]
+
+
+def from_bullet(v: Sequence[float]) -> np.ndarray:
+    """Bullet point or vector to TDW axes."""
+    return np.array([v[0], v[2], v[1]], dtype=np.float64)
+
+
+def quat_to_bullet(q: Sequence[float]) -> list[float]:
+    """TDW quaternion (x, y, z, w) to Bullet axes."""
+    return [-float(q[0]), -float(q[2]), -float(q[1]), float(q[3])]
+
+
+def quat_from_bullet(q: Sequence[float]) -> np.ndarray:
+    """Bullet quaternion (x, y, z, w) to TDW axes."""
+    return np.array([-q[0], -q[2], -q[1], q[3]], dtype=np.float64)
+
+
+def spin_to_bullet(w: Sequence[float]) -> list[float]:
+    """TDW angular velocity to Bullet axes (a pseudo-vector: the reflection flips it)."""
+    return [-float(w[0]), -float(w[2]), -float(w[1])]
+
+
+def spin_from_bullet(w: Sequence[float]) -> np.ndarray:
+    """Bullet angular velocity to TDW axes."""
+    return np.array([-w[0], -w[2], -w[1]], dtype=np.float64)
+
+
+def _rgba(color: Color) -> list[float]:
+    return [color[0], color[1], color[2], 1.0]
+
+
+class BulletBackend(Backend):
+    """PyBullet simulator and renderer for one scene at a time.
+
+    Args:
+        solver_iterations: Constraint solver iterations per substep.
+    """
+
+    name = "bullet"
+
+    def __init__(self, solver_iterations: int = 50) -> None:
+        self._solver_iterations = int(solver_iterations)
+        self._client: int | None = pb.connect(pb.DIRECT)
+        self._scene: SceneSpec | None = None
+        self._body_of: dict[int, int] = {}  # scene id -> bullet body
+        self._movable: dict[int, int] = {}  # movable scene id -> bullet body
+        self._id_lut = np.zeros(1, dtype=np.int32)  # bullet body + 1 -> scene id (0: room/background)
+        self._camera_body = -1
+        self._camera_shape = -1
+        self._camera_pose: tuple[np.ndarray, float, float] = (np.zeros(3), 0.0, 0.0)
+        self._shape_cache: dict[tuple[str, float], int] = {}
+
+    # -- bookkeeping -----------------------------------------------------------------------------------------
+    @property
+    def client(self) -> int:
+        """The PyBullet client id (raises if closed)."""
+        if self._client is None:
+            raise BackendError("the bullet backend is closed")
+        return self._client
+
+    @property
+    def timestep(self) -> float:
+        return 1.0 / PHYSICS_HZ
+
+    @property
+    def scene(self) -> SceneSpec:
+        if self._scene is None:
+            raise BackendError("no scene loaded: call load(scene) first")
+        return self._scene
+
+    def version(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "pybullet_api": pb.getAPIVersion(physicsClientId=self.client),
+            "physics_hz": PHYSICS_HZ,
+            "solver_iterations": self._solver_iterations,
+        }
+
+    # -- scene construction ------------------------------------------------------------------------------------
+    def load(self, scene: SceneSpec) -> None:
+        c = self.client
+        pb.resetSimulation(physicsClientId=c)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=self.timestep,
+            numSubSteps=0,
+            numSolverIterations=self._solver_iterations,
+            deterministicOverlappingPairs=1,
+            physicsClientId=c,
+        )
+        pb.setGravity(0.0, 0.0, -scene.gravity, physicsClientId=c)
+        self._scene = scene
+        self._shape_cache = {}  # resetSimulation freed the cached shapes
+        self._body_of = {}
+        self._movable = {}
+        scene_id_of_body: dict[int, int] = {}
+
+        room = scene.room
+        w, length, h = room.width, room.length, room.height
+        room_boxes = [  # (centre TDW, size TDW, colour)
+            ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color),
+            ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color),
+            (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color),
+            ((0.0, h / 2, -(length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color),
+            ((0.0, h / 2, (length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color),
+        ]
+        for centre, size, color in room_boxes:
+            body = self._static_box(centre, size, (0.0, 0.0, 0.0), color, friction=1.0, restitution=1.0)
+            scene_id_of_body[body] = 0
+        for prop in scene.props:
+            body = self._add_prop(prop)
+            self._body_of[prop.id] = body
+            scene_id_of_body[body] = prop.id
+        for obj in scene.objects:
+            body = self._add_object(obj)
+            self._body_of[obj.id] = body
+            self._movable[obj.id] = body
+            scene_id_of_body[body] = obj.id
+
+        cam = scene.camera
+        if cam.radius > 0:
+            self._camera_shape = pb.createCollisionShape(pb.GEOM_SPHERE, radius=cam.radius, physicsClientId=c)
+            self._camera_body = pb.createMultiBody(0.0, self._camera_shape, -1, to_bullet(cam.position),
+                                                   physicsClientId=c)
+            pb.setCollisionFilterGroupMask(self._camera_body, -1, _CAMERA_GROUP, 1, physicsClientId=c)
+        else:
+            self._camera_body = self._camera_shape = -1
+        self._camera_pose = (np.array(cam.position, dtype=np.float64), cam.yaw, cam.pitch)
+
+        lut = np.zeros(max(scene_id_of_body) + 2, dtype=np.int32)
+        for body, sid in scene_id_of_body.items():
+            lut[body + 1] = sid
+        self._id_lut = lut
+
+    def _static_box(
+        self, centre: Sequence[float], size: Sequence[float], rotation: Sequence[float], color: Color,
+        friction: float, restitution: float,
+    ) -> int:
+        c = self.client
+        half = [size[0] / 2, size[2] / 2, size[1] / 2]
+        col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c)
+        vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=_rgba(color), physicsClientId=c)
+        body = pb.createMultiBody(0.0, col, vis, to_bullet(centre), quat_to_bullet(euler_to_quat(rotation)),
+                                  physicsClientId=c)
+        pb.changeDynamics(body, -1, lateralFriction=friction, restitution=restitution, physicsClientId=c)
+        return body
+
+    def _add_prop(self, prop: PropSpec) -> int:
+        return self._static_box(prop.position, prop.size, prop.rotation, prop.color, prop.friction, prop.restitution)
+
+    def _shapes(self, obj: ObjectSpec) -> tuple[int, int]:
+        c = self.client
+        sx, sy, sz = obj.size
+        rgba = _rgba(obj.color)
+        if obj.shape == "cube":
+            half = [sx / 2, sz / 2, sy / 2]
+            col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=rgba, physicsClientId=c)
+        elif obj.shape == "sphere":
+            col = pb.createCollisionShape(pb.GEOM_SPHERE, radius=sx / 2, physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_SPHERE, radius=sx / 2, rgbaColor=rgba, physicsClientId=c)
+        elif obj.shape == "cylinder":
+            col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=sx / 2, height=sy, physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_CYLINDER, radius=sx / 2, length=sy, rgbaColor=rgba,
+                                       physicsClientId=c)
+        elif obj.shape == "capsule":
+            col = pb.createCollisionShape(pb.GEOM_CAPSULE, radius=sx / 2, height=sy - sx, physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_CAPSULE, radius=sx / 2, length=sy - sx, rgbaColor=rgba,
+                                       physicsClientId=c)
+        elif obj.shape == "cone":
+            verts, indices = _cone_mesh(sx / 2, sy)
+            col = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts, physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=indices, rgbaColor=rgba,
+                                       physicsClientId=c)
+        else:  # pragma: no cover - ObjectSpec validates shapes
+            raise BackendError(f"unsupported shape {obj.shape!r}")
+        return col, vis
+
+    def _add_object(self, obj: ObjectSpec) -> int:
+        c = self.client
+        col, vis = self._shapes(obj)
+        body = pb.createMultiBody(obj.mass, col, vis, to_bullet(obj.position),
+                                  quat_to_bullet(euler_to_quat(obj.rotation)), physicsClientId=c)
+        pb.changeDynamics(
+            body, -1, lateralFriction=obj.friction, restitution=obj.restitution, rollingFriction=0.0,
+            spinningFriction=0.0, linearDamping=0.0, angularDamping=0.0, physicsClientId=c,
+        )
+        pb.resetBaseVelocity(body, to_bullet(obj.velocity), spin_to_bullet(obj.angular_velocity),
+                             physicsClientId=c)
+        return body
+
+    # -- simulation ---------------------------------------------------------------------------------------
+    def step(self, substeps: int) -> list[Contact]:
+        if substeps < 0:
+            raise ValueError(f"substeps must be >= 0, got {substeps}")
+        c = self.client
+        self.scene  # noqa: B018 - raises if nothing is loaded
+        dt = self.timestep
+        lut = self._id_lut
+        camera = self._camera_body
+        acc: dict[tuple[int, int], list[Any]] = {}
+        for _ in range(substeps):
+            pb.stepSimulation(physicsClientId=c)
+            for pt in pb.getContactPoints(physicsClientId=c):
+                body_a, body_b = pt[1], pt[2]
+                if body_a == camera or body_b == camera:
+                    continue
+                a, b = int(lut[body_a + 1]), int(lut[body_b + 1])
+                if a == b == 0:
+                    continue
+                normal = pt[7]
+                if b < a:
+                    a, b = b, a
+                    normal = (-normal[0], -normal[1], -normal[2])
+                impulse = pt[9] * dt
+                entry = acc.get((a, b))
+                if entry is None:
+                    acc[(a, b)] = [impulse, pt[6], normal, pt[9]]
+                else:
+                    entry[0] += impulse
+                    if pt[9] > entry[3]:
+                        entry[1], entry[2], entry[3] = pt[6], normal, pt[9]
+        return [
+            Contact(a=a, b=b, impulse=float(v[0]), point=from_bullet(v[1]), normal=from_bullet(v[2]))
+            for (a, b), v in sorted(acc.items())
+        ]
+
+    def set_camera(self, position: Sequence[float], yaw: float, pitch: float) -> None:
+        pos = np.array(position, dtype=np.float64)
+        self._camera_pose = (pos, float(yaw), float(pitch))
+        if self._camera_body >= 0:
+            pb.resetBasePositionAndOrientation(self._camera_body, to_bullet(pos), [0, 0, 0, 1],
+                                               physicsClientId=self.client)
+
+    @property
+    def camera_pose(self) -> tuple[np.ndarray, float, float]:
+        """Current camera (position, yaw, pitch)."""
+        pos, yaw, pitch = self._camera_pose
+        return pos.copy(), yaw, pitch
+
+    def push(self, object_id: int, point: Sequence[float], impulse: Sequence[float]) -> None:
+        body = self._movable.get(object_id)
+        if body is None:
+            raise KeyError(f"no movable object with id {object_id}; ids are {sorted(self._movable)}")
+        # An impulse J delivered over one substep is a force J / dt; Bullet clears external forces every substep.
+        force = [j / self.timestep for j in to_bullet(impulse)]
+        pb.applyExternalForce(body, -1, force, to_bullet(point), pb.WORLD_FRAME, physicsClientId=self.client)
+
+    def ray_cast(self, origin: Sequence[float], direction: Sequence[float], max_distance: float) -> RayHit | None:
+        d = np.asarray(direction, dtype=np.float64)
+        d = d / np.linalg.norm(d)
+        start = np.asarray(origin, dtype=np.float64)
+        end = start + d * max_distance
+        hit = pb.rayTest(to_bullet(start), to_bullet(end), collisionFilterMask=_RAY_MASK,
+                         physicsClientId=self.client)[0]
+        if hit[0] < 0:
+            return None
+        return RayHit(id=int(self._id_lut[hit[0] + 1]), point=from_bullet(hit[3]), normal=from_bullet(hit[4]),
+                      distance=float(hit[2] * max_distance))
+
+    def overlapping(self, center: Sequence[float], radius: float) -> list[int]:
+        c = self.client
+        probe = self._shape_cache.get(("sphere", radius))
+        if probe is None:
+            probe = pb.createCollisionShape(pb.GEOM_SPHERE, radius=max(radius, 1e-4), physicsClientId=c)
+            self._shape_cache[("sphere", radius)] = probe
+        pos = to_bullet(center)
+        found: set[int] = set()
+        for body in range(len(self._id_lut) - 1):
+            if body == self._camera_body:
+                continue
+            if pb.getClosestPoints(bodyA=-1, bodyB=body, distance=0.0, collisionShapeA=probe,
+                                   collisionShapePositionA=pos, physicsClientId=c):
+                found.add(int(self._id_lut[body + 1]))
+        return sorted(found)
+
+    def object_states(self) -> dict[int, ObjectState]:
+        c = self.client
+        out = {}
+        for sid, body in self._movable.items():
+            pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=c)
+            lin, ang = pb.getBaseVelocity(body, physicsClientId=c)
+            out[sid] = ObjectState(id=sid, position=from_bullet(pos), rotation=quat_from_bullet(orn),
+                                   velocity=from_bullet(lin), angular_velocity=spin_from_bullet(ang))
+        return out
+
+    def set_object_state(
+        self,
+        object_id: int,
+        position: Sequence[float] | None = None,
+        rotation: Sequence[float] | None = None,
+        velocity: Sequence[float] | None = None,
+        angular_velocity: Sequence[float] | None = None,
+    ) -> None:
+        body = self._movable.get(object_id)
+        if body is None:
+            raise KeyError(f"no movable object with id {object_id}; ids are {sorted(self._movable)}")
+        c = self.client
+        if position is not None or rotation is not None:
+            pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=c)
+            pb.resetBasePositionAndOrientation(
+                body, to_bullet(position) if position is not None else pos,
+                quat_to_bullet(rotation) if rotation is not None else orn, physicsClientId=c,
+            )
+        if velocity is not None or angular_velocity is not None:
+            lin, ang = pb.getBaseVelocity(body, physicsClientId=c)
+            pb.resetBaseVelocity(
+                body, to_bullet(velocity) if velocity is not None else lin,
+                spin_to_bullet(angular_velocity) if angular_velocity is not None else ang, physicsClientId=c,
+            )
+
+    # -- rendering ------------------------------------------------------------------------------------------
+    def render(self, width: int, height: int, passes: Sequence[str] = ("rgb",)) -> dict[str, np.ndarray]:
+        unknown = [p for p in passes if p not in PASSES]
+        if unknown:
+            raise ValueError(f"unknown render passes {unknown}; valid passes are {list(PASSES)}")
+        scene = self.scene
+        cam, light = scene.camera, scene.light
+        pos, yaw, pitch = self._camera_pose
+        target = pos + camera_forward(yaw, pitch)
+        view = pb.computeViewMatrix(to_bullet(pos), to_bullet(target), [0.0, 0.0, 1.0], physicsClientId=self.client)
+        proj = pb.computeProjectionMatrixFOV(cam.fov, width / height, cam.near, cam.far, physicsClientId=self.client)
+        flags = 0 if "segmentation" in passes else pb.ER_NO_SEGMENTATION_MASK
+        _, _, rgba, depth_buf, seg = pb.getCameraImage(
+            width, height, view, proj,
+            lightDirection=to_bullet([-d for d in light.direction]),
+            lightColor=list(light.color),
+            lightAmbientCoeff=light.ambient,
+            lightDiffuseCoeff=light.diffuse,
+            lightSpecularCoeff=light.specular,
+            shadow=int(light.shadows),
+            renderer=pb.ER_TINY_RENDERER,
+            flags=flags,
+            physicsClientId=self.client,
+        )
+        out: dict[str, np.ndarray] = {}
+        if "rgb" in passes:
+            out["rgb"] = np.ascontiguousarray(np.reshape(rgba, (height, width, 4))[:, :, :3], dtype=np.uint8)
+        if "depth" in passes:
+            d = np.reshape(depth_buf, (height, width)).astype(np.float64)
+            near, far = cam.near, cam.far
+            out["depth"] = (far * near / (far - (far - near) * d)).astype(np.float32)
+        if "segmentation" in passes:
+            s = np.reshape(seg, (height, width)).astype(np.int64)
+            s = np.where((s >= 0) & (s < len(self._id_lut) - 1), s, -1)
+            out["segmentation"] = self._id_lut[s + 1]
+        return out
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                pb.disconnect(physicsClientId=self._client)
+            finally:
+                self._client = None
+                self._scene = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _cone_mesh(radius: float, height: float) -> tuple[list[list[float]], list[int]]:
+    """Vertices (Bullet axes, base at -height/2, apex at +height/2) and triangle indices of a cone."""
+    verts = [[0.0, 0.0, height / 2], [0.0, 0.0, -height / 2]]
+    for i in range(_CONE_SEGMENTS):
+        a = 2 * math.pi * i / _CONE_SEGMENTS
+        verts.append([radius * math.cos(a), radius * math.sin(a), -height / 2])
+    indices: list[int] = []
+    for i in range(_CONE_SEGMENTS):
+        j = 2 + i
+        k = 2 + (i + 1) % _CONE_SEGMENTS
+        indices += [0, j, k, 1, k, j]
+    return verts, indices

@@ -1,0 +1,332 @@
+"""Backend-neutral scene description: pure data, no simulator imports.
+
+Units and axes follow ThreeDWorld: metres, kilograms, seconds and degrees; +x right, +y up, +z forward. The room is
+centred on the origin with its floor at ``y = 0``. An object's ``position`` is the centre of its bounding box and
+its ``rotation`` is a Unity Euler triple in degrees (z, then x, then y). Colours are RGB floats in ``[0, 1]``, as
+TDW's ``set_color`` takes them.
+
+Every spec is a frozen dataclass that round-trips through JSON (:meth:`SceneSpec.to_json` and
+:meth:`SceneSpec.from_json`), so a scene can be stored beside the data it produced and regenerated exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, get_args, get_origin, get_type_hints
+
+SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "cone", "capsule")
+"""Primitive shapes every backend can build (TDW: ``models_flex.json`` / ``models_special.json`` primitives)."""
+
+Vec3 = tuple[float, float, float]
+Color = tuple[float, float, float]
+
+DEFAULT_FOV = 54.43
+"""ThreeDWorld's default vertical field of view in degrees."""
+
+
+class SceneError(ValueError):
+    """A scene description is invalid (bad size, colour, shape, duplicate id, ...)."""
+
+
+def _vec(value: Any, name: str, n: int = 3) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in value)
+    except TypeError as exc:
+        raise SceneError(f"{name} must be a sequence of {n} numbers, got {value!r}") from exc
+    if len(out) != n or not all(math.isfinite(v) for v in out):
+        raise SceneError(f"{name} must be {n} finite numbers, got {value!r}")
+    return out
+
+
+def _color(value: Any, name: str) -> tuple[float, ...]:
+    out = _vec(value, name)
+    if not all(0.0 <= c <= 1.0 for c in out):
+        raise SceneError(f"{name} must be RGB floats in [0, 1], got {value!r}")
+    return out
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Room:
+    """An empty rectangular room (TDW: ``TDWUtils.create_empty_room(width, length)``).
+
+    Attributes:
+        width: Extent along x in metres.
+        length: Extent along z in metres.
+        height: Wall height in metres.
+        floor_color: RGB of the floor.
+        wall_color: RGB of the four walls.
+    """
+
+    width: float = 8.0
+    length: float = 8.0
+    height: float = 3.0
+    floor_color: Color = (0.55, 0.55, 0.52)
+    wall_color: Color = (0.80, 0.78, 0.72)
+
+    def __post_init__(self) -> None:
+        for name in ("width", "length", "height"):
+            if not float(getattr(self, name)) > 0:
+                raise SceneError(f"Room.{name} must be > 0, got {getattr(self, name)!r}")
+            _set(self, name, float(getattr(self, name)))
+        _set(self, "floor_color", _color(self.floor_color, "Room.floor_color"))
+        _set(self, "wall_color", _color(self.wall_color, "Room.wall_color"))
+
+    def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
+        """Whether the floor point ``(x, z)`` lies inside the walls by at least ``margin`` metres."""
+        return abs(x) <= self.width / 2 - margin and abs(z) <= self.length / 2 - margin
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """A movable rigid body.
+
+    Attributes:
+        id: Unique positive id; it is the object's value in segmentation masks.
+        shape: One of :data:`SHAPES`.
+        size: Bounding-box extents (x, y, z) in metres. Spheres need equal extents; cylinders, cones and capsules
+            stand along y with diameter ``size[0] == size[2]``; a capsule's height includes its caps.
+        mass: Kilograms.
+        color: RGB in [0, 1].
+        friction: Coulomb friction coefficient.
+        restitution: Bounciness in [0, 1].
+        position: Centre of the bounding box in metres.
+        rotation: Unity Euler angles in degrees.
+        velocity: Initial linear velocity in m/s.
+        angular_velocity: Initial angular velocity in rad/s (TDW axes).
+        name: Free-form label.
+    """
+
+    id: int
+    shape: str = "cube"
+    size: Vec3 = (0.3, 0.3, 0.3)
+    mass: float = 1.0
+    color: Color = (0.8, 0.1, 0.1)
+    friction: float = 0.4
+    restitution: float = 0.3
+    position: Vec3 = (0.0, 0.15, 0.0)
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    velocity: Vec3 = (0.0, 0.0, 0.0)
+    angular_velocity: Vec3 = (0.0, 0.0, 0.0)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 1:
+            raise SceneError(f"ObjectSpec.id must be an int >= 1, got {self.id!r}")
+        if self.shape not in SHAPES:
+            raise SceneError(f"ObjectSpec.shape must be one of {list(SHAPES)}, got {self.shape!r}")
+        size = _vec(self.size, "ObjectSpec.size")
+        if min(size) <= 0:
+            raise SceneError(f"ObjectSpec.size must be positive, got {self.size!r}")
+        if self.shape == "sphere" and not (math.isclose(size[0], size[1]) and math.isclose(size[0], size[2])):
+            raise SceneError(f"a sphere needs equal extents, got size {self.size!r}")
+        if self.shape in ("cylinder", "cone", "capsule") and not math.isclose(size[0], size[2]):
+            raise SceneError(f"a {self.shape} needs size[0] == size[2] (its diameter), got {self.size!r}")
+        if self.shape == "capsule" and size[1] < size[0]:
+            raise SceneError(f"a capsule's height size[1] must be >= its diameter size[0], got {self.size!r}")
+        _set(self, "size", size)
+        if not float(self.mass) > 0:
+            raise SceneError(f"ObjectSpec.mass must be > 0 kg, got {self.mass!r}")
+        if not float(self.friction) >= 0:
+            raise SceneError(f"ObjectSpec.friction must be >= 0, got {self.friction!r}")
+        if not 0.0 <= float(self.restitution) <= 1.0:
+            raise SceneError(f"ObjectSpec.restitution must be in [0, 1], got {self.restitution!r}")
+        for name in ("mass", "friction", "restitution"):
+            _set(self, name, float(getattr(self, name)))
+        _set(self, "color", _color(self.color, "ObjectSpec.color"))
+        for name in ("position", "rotation", "velocity", "angular_velocity"):
+            _set(self, name, _vec(getattr(self, name), f"ObjectSpec.{name}"))
+
+    @property
+    def radius(self) -> float:
+        """Radius of the bounding sphere in metres."""
+        return 0.5 * math.sqrt(sum(s * s for s in self.size))
+
+
+@dataclass(frozen=True)
+class PropSpec:
+    """A static box: an occluder panel, a ramp, a barrier. It never moves and is not pushable.
+
+    Attributes:
+        id: Unique positive id (its value in segmentation masks).
+        size: Box extents (x, y, z) in metres before rotation.
+        position: Box centre in metres.
+        rotation: Unity Euler angles in degrees.
+        color: RGB in [0, 1].
+        friction: Coulomb friction coefficient.
+        restitution: Bounciness in [0, 1].
+        name: Free-form label, e.g. ``"occluder"``.
+    """
+
+    id: int
+    size: Vec3 = (1.5, 1.0, 0.05)
+    position: Vec3 = (0.0, 0.5, 0.0)
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    color: Color = (0.2, 0.35, 0.8)
+    friction: float = 0.5
+    restitution: float = 0.2
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 1:
+            raise SceneError(f"PropSpec.id must be an int >= 1, got {self.id!r}")
+        size = _vec(self.size, "PropSpec.size")
+        if min(size) <= 0:
+            raise SceneError(f"PropSpec.size must be positive, got {self.size!r}")
+        _set(self, "size", size)
+        _set(self, "position", _vec(self.position, "PropSpec.position"))
+        _set(self, "rotation", _vec(self.rotation, "PropSpec.rotation"))
+        _set(self, "color", _color(self.color, "PropSpec.color"))
+        _set(self, "friction", float(self.friction))
+        _set(self, "restitution", float(self.restitution))
+
+
+@dataclass(frozen=True)
+class Camera:
+    """The observer camera (TDW: a kinematic avatar).
+
+    Attributes:
+        position: Eye position in metres.
+        yaw: Degrees about +y; 0 looks along +z, 90 along +x.
+        pitch: Degrees; positive looks up.
+        fov: Vertical field of view in degrees.
+        near: Near clipping plane in metres.
+        far: Far clipping plane in metres.
+        radius: Radius of the camera's collider in metres: it cannot enter objects and objects bounce off it.
+    """
+
+    position: Vec3 = (0.0, 1.2, -3.0)
+    yaw: float = 0.0
+    pitch: float = 0.0
+    fov: float = DEFAULT_FOV
+    near: float = 0.1
+    far: float = 100.0
+    radius: float = 0.2
+
+    def __post_init__(self) -> None:
+        _set(self, "position", _vec(self.position, "Camera.position"))
+        if not 0.0 < float(self.fov) < 180.0:
+            raise SceneError(f"Camera.fov must be in (0, 180) degrees, got {self.fov!r}")
+        if not 0.0 < float(self.near) < float(self.far):
+            raise SceneError(f"Camera needs 0 < near < far, got near={self.near!r} far={self.far!r}")
+        if not float(self.radius) >= 0:
+            raise SceneError(f"Camera.radius must be >= 0, got {self.radius!r}")
+        for name in ("yaw", "pitch", "fov", "near", "far", "radius"):
+            _set(self, name, float(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Light:
+    """A directional light with ambient, diffuse and specular terms.
+
+    Attributes:
+        direction: Direction the light travels (TDW axes), e.g. ``(0.3, -1, 0.4)`` shines down and forward.
+        color: RGB in [0, 1].
+        ambient: Ambient coefficient.
+        diffuse: Diffuse coefficient.
+        specular: Specular coefficient.
+        shadows: Whether objects cast shadows.
+    """
+
+    direction: Vec3 = (0.35, -1.0, 0.5)
+    color: Color = (1.0, 1.0, 1.0)
+    ambient: float = 0.55
+    diffuse: float = 0.45
+    specular: float = 0.05
+    shadows: bool = False
+
+    def __post_init__(self) -> None:
+        d = _vec(self.direction, "Light.direction")
+        if not any(d):
+            raise SceneError("Light.direction must be non-zero")
+        _set(self, "direction", d)
+        _set(self, "color", _color(self.color, "Light.color"))
+        for name in ("ambient", "diffuse", "specular"):
+            if not float(getattr(self, name)) >= 0:
+                raise SceneError(f"Light.{name} must be >= 0, got {getattr(self, name)!r}")
+            _set(self, name, float(getattr(self, name)))
+        _set(self, "shadows", bool(self.shadows))
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Everything a backend needs to build and simulate one episode's scene.
+
+    Attributes:
+        room: The room.
+        objects: Movable bodies.
+        props: Static boxes (occluders, ramps).
+        camera: The observer camera's starting pose.
+        light: Lighting.
+        gravity: Gravitational acceleration in m/s^2, pointing down (-y).
+        labels: Free-form JSON-serialisable labels (scenario, factors, ...).
+    """
+
+    room: Room = field(default_factory=Room)
+    objects: tuple[ObjectSpec, ...] = ()
+    props: tuple[PropSpec, ...] = ()
+    camera: Camera = field(default_factory=Camera)
+    light: Light = field(default_factory=Light)
+    gravity: float = 9.81
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _set(self, "objects", tuple(self.objects))
+        _set(self, "props", tuple(self.props))
+        ids = [o.id for o in self.objects] + [p.id for p in self.props]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise SceneError(f"object and prop ids must be unique, duplicated: {dupes}")
+        _set(self, "gravity", float(self.gravity))
+
+    def object(self, object_id: int) -> ObjectSpec:
+        """The movable object with ``object_id``."""
+        for obj in self.objects:
+            if obj.id == object_id:
+                return obj
+        raise KeyError(f"no object with id {object_id}; ids are {[o.id for o in self.objects]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict."""
+        return asdict(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Serialise to a JSON string (``kwargs`` go to :func:`json.dumps`)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SceneSpec:
+        """Build from :meth:`to_dict` output; unknown keys raise :class:`SceneError`."""
+        return _from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str) -> SceneSpec:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    if is_dataclass(hint):
+        return _from_dict(hint, value)
+    if get_origin(hint) is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(value)
+    return value
+
+
+def _from_dict(cls: Any, data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise SceneError(f"{cls.__name__} expects a JSON object, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SceneError(f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}")
+    hints = get_type_hints(cls)
+    return cls(**{k: _coerce(hints[k], v) for k, v in data.items()})
