@@ -1,0 +1,338 @@
+"""Curiosity as a per-step reward in stable-baselines3: a ``VecEnvWrapper`` in the style of ``VecNormalize``.
+
+In ``step_wait`` the wrapper builds one transition per environment (its last ``k`` frames, the action, the new
+frame, taken from ``infos[i]["terminal_observation"]`` for environments that just reset), scores it with the
+world model, normalises the surprise by the running standard deviation of the discounted intrinsic return (RND's
+recipe: the intrinsic return ignores episode ends), and returns ``ext_coef * r_ext + int_coef * r_int``. Both
+terms are in ``infos[i]["curiosity"]``. Because the reward is added per step it reaches SB3's returns and
+advantages. While ``training`` is True the world model trains on the same transitions through an
+:class:`~tdwgym.agents.online.OnlineLearner`.
+
+Do not stack ``VecNormalize`` reward scaling on top: the intrinsic reward is already normalised.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space_channels_first
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
+
+from tdwgym.agents.models import Transitions, WorldModel, make_world_model, world_model_from_config
+from tdwgym.agents.online import OnlineLearner
+
+__all__ = ["VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
+
+VARIANTS = ("pixel", "latent", "rnd", "icm", "progress")
+"""Curiosity variants by name."""
+
+
+def action_vector_size(space: spaces.Space) -> tuple[int, bool]:
+    """Length of the float vector an action becomes, and whether the space is discrete."""
+    if isinstance(space, spaces.Discrete):
+        return int(space.n), True
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec)), True
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape)), False
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape)), False
+    raise TypeError(f"unsupported action space {space}")
+
+
+def actions_to_vectors(actions: np.ndarray, space: spaces.Space) -> np.ndarray:
+    """Batch of actions -> ``(N, A)`` float32 (one-hot for Discrete, concatenated one-hots for MultiDiscrete)."""
+    actions = np.asarray(actions)
+    n = actions.shape[0]
+    if isinstance(space, spaces.Discrete):
+        out = np.zeros((n, int(space.n)), dtype=np.float32)
+        out[np.arange(n), actions.reshape(n).astype(np.int64) - int(space.start)] = 1.0
+        return out
+    if isinstance(space, spaces.MultiDiscrete):
+        acts = actions.reshape(n, -1).astype(np.int64)
+        parts = []
+        for j, k in enumerate(space.nvec.reshape(-1)):
+            part = np.zeros((n, int(k)), dtype=np.float32)
+            part[np.arange(n), acts[:, j]] = 1.0
+            parts.append(part)
+        return np.concatenate(parts, axis=1)
+    return actions.reshape(n, -1).astype(np.float32)
+
+
+def _find_frame_stack(venv: VecEnv) -> int:
+    """``n_stack`` of a ``VecFrameStack`` below ``venv`` in the wrapper chain (1 when there is none)."""
+    env: Any = venv
+    while env is not None:
+        if isinstance(env, VecFrameStack):
+            return int(env.stacked_obs.n_stack)
+        env = getattr(env, "venv", None)
+    return 1
+
+
+class CuriosityVecEnv(VecEnvWrapper):
+    """Adds a world model's normalised prediction error to the reward, per step.
+
+    Observations must be uint8 images: ``(H, W, C)`` as SB3 VecEnvs hold them, or ``(C, H, W)`` below a
+    ``VecTransposeImage``. Below a ``VecFrameStack`` only the newest frame of the stack is used (the wrapper keeps
+    its own ``k``-frame history). Actions may be Discrete, MultiDiscrete, MultiBinary or Box.
+
+    Args:
+        venv: The vectorized environment.
+        variant: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"``, ``"progress"``, or a ready :class:`WorldModel`.
+        int_coef: Weight of the normalised intrinsic reward.
+        ext_coef: Weight of the environment's reward.
+        gamma: Discount of the intrinsic return whose running std normalises the intrinsic reward.
+        context_frames: ``k``, frames of context per transition.
+        training: Whether to train the world model and update the normalisation statistics.
+        normalize: Whether to divide the intrinsic reward by the std of the intrinsic return.
+        clip_reward: Clip of the normalised intrinsic reward (``None`` disables it).
+        frame_channels: Channels of one frame; ``None`` infers it (observation channels / ``n_stack`` of a
+            ``VecFrameStack`` found below).
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ...
+        model_kwargs: Extra arguments of the world model (``width``, ``feature_dim``, ``progress_base``, ...).
+        learner_kwargs: Arguments of the :class:`OnlineLearner` (``capacity``, ``batch_size``,
+            ``updates_per_transition``, ``learning_rate``, ...).
+        seed: Seed of the learner's buffer sampler.
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        variant: str | WorldModel = "pixel",
+        int_coef: float = 1.0,
+        ext_coef: float = 1.0,
+        gamma: float = 0.99,
+        context_frames: int = 2,
+        training: bool = True,
+        normalize: bool = True,
+        clip_reward: float | None = 10.0,
+        frame_channels: int | None = None,
+        device: str | torch.device = "auto",
+        model_kwargs: dict | None = None,
+        learner_kwargs: dict | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(venv)
+        space = venv.observation_space
+        if not (isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
+            raise TypeError(f"CuriosityVecEnv needs uint8 image observations, got {space}")
+        self.channels_first = bool(is_image_space_channels_first(space))
+        total_c = space.shape[0] if self.channels_first else space.shape[-1]
+        if frame_channels is None:
+            frame_channels = total_c // _find_frame_stack(venv)
+        if total_c % frame_channels:
+            raise ValueError(f"{total_c} observation channels are not a multiple of frame_channels={frame_channels}")
+        self.frame_channels = int(frame_channels)
+        h, w = (space.shape[1:] if self.channels_first else space.shape[:2])
+        self.frame_shape = (self.frame_channels, int(h), int(w))
+        self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
+
+        self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
+        self.context_frames = int(context_frames)
+        self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
+        self.model_kwargs = dict(model_kwargs or {})
+        self.learner_kwargs = dict(learner_kwargs or {})
+        if isinstance(variant, WorldModel):
+            model, self.variant = variant, variant.name
+            self.context_frames = model.context_frames
+        else:
+            if variant not in VARIANTS:
+                raise ValueError(f"unknown curiosity variant {variant!r}; choose from {VARIANTS}")
+            self.variant = variant
+            model = make_world_model(variant, self.frame_shape, self.action_dim, self.context_frames,
+                                     self.discrete_actions, device=device, **self.model_kwargs)
+        self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
+
+        self.int_ret_rms = RunningMeanStd(shape=())
+        self.int_returns = np.zeros(self.num_envs, dtype=np.float64)
+        self.history = np.zeros((self.num_envs, self.context_frames, *self.frame_shape), dtype=np.uint8)
+        self.actions: np.ndarray | None = None
+        self.num_steps = 0
+        self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "norm")}
+        self.old_obs: np.ndarray | None = None
+
+    # ---------------------------------------------------------------------------------------------- frames
+
+    @property
+    def world_model(self) -> WorldModel:
+        """The world model being trained."""
+        return self.learner.model
+
+    def frames(self, obs: np.ndarray) -> np.ndarray:
+        """Newest frame of each observation in a batch, ``(N, C, H, W)`` uint8."""
+        c = self.frame_channels
+        if self.channels_first:
+            return np.ascontiguousarray(obs[:, -c:])
+        return np.ascontiguousarray(obs[..., -c:].transpose(0, 3, 1, 2))
+
+    def _reset_history(self, env_idx: np.ndarray | slice, frames: np.ndarray) -> None:
+        self.history[env_idx] = frames[:, None]
+
+    # ----------------------------------------------------------------------------------------------- VecEnv API
+
+    def reset(self) -> np.ndarray:  # noqa: D102
+        obs = self.venv.reset()
+        self._reset_history(slice(None), self.frames(obs))
+        self.int_returns[:] = 0.0
+        self.old_obs = obs
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:  # noqa: D102
+        self.actions = np.asarray(actions)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step, score the transitions, train the model, and return the mixed reward."""
+        obs, rews, dones, infos = self.venv.step_wait()
+        next_frames = self.frames(obs)
+        done_idx = np.flatnonzero(dones)
+        for i in done_idx:
+            terminal = infos[i].get("terminal_observation")
+            if terminal is not None:
+                next_frames[i] = self.frames(np.asarray(terminal)[None])[0]
+        batch = Transitions(
+            torch.from_numpy(self.history.copy()),
+            torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
+            torch.from_numpy(next_frames.copy()),
+        )
+        raw = self.learner.observe(batch, train=self.training).astype(np.float64)
+        raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
+        r_int = self.normalize_intrinsic(raw)
+
+        # History: shift in the new frame; envs that reset start over from their first frame.
+        self.history[:, :-1] = self.history[:, 1:]
+        self.history[:, -1] = next_frames
+        if len(done_idx):
+            self._reset_history(done_idx, self.frames(obs[done_idx]))
+
+        rews = np.asarray(rews, dtype=np.float32)
+        total = (self.ext_coef * rews + self.int_coef * r_int).astype(np.float32)
+        for i, info in enumerate(infos):
+            info["curiosity"] = {"r_ext": float(rews[i]), "r_int": float(r_int[i]), "r_int_raw": float(raw[i])}
+        self._stats["raw"].extend(raw.tolist())
+        self._stats["norm"].extend(r_int.tolist())
+        self.num_steps += self.num_envs
+        self.old_obs = obs
+        return obs, total, dones, infos
+
+    def normalize_intrinsic(self, raw: np.ndarray) -> np.ndarray:
+        """Divide by the running std of the discounted intrinsic return (updated while training); clip."""
+        if not self.normalize:
+            return raw
+        if self.training:
+            self.int_returns = self.int_returns * self.gamma + raw
+            self.int_ret_rms.update(self.int_returns)
+        r = raw / np.sqrt(self.int_ret_rms.var + 1e-8)
+        if self.clip_reward is not None:
+            r = np.clip(r, 0.0, self.clip_reward)
+        return r
+
+    # ------------------------------------------------------------------------------------------------ logging
+
+    def pop_stats(self) -> dict[str, float]:
+        """Means since the last call, under ``curiosity/`` and ``world_model/`` (empties the accumulators)."""
+        out: dict[str, float] = {}
+        if self._stats["raw"]:
+            raw = np.asarray(self._stats["raw"])
+            out["curiosity/intrinsic_reward_raw"] = float(raw.mean())
+            out["curiosity/intrinsic_reward"] = float(np.mean(self._stats["norm"]))
+            out["curiosity/intrinsic_return_std"] = float(np.sqrt(self.int_ret_rms.var))
+        for v in self._stats.values():
+            v.clear()
+        lr = self.learner
+        out["world_model/updates"] = float(lr.updates)
+        out["world_model/buffer_size"] = float(len(lr.buffer))
+        out["world_model/train_time_s"] = float(lr.train_time_s)
+        for k, v in lr.last_metrics.items():
+            out[f"world_model/{k}"] = float(v)
+        return out
+
+    # ------------------------------------------------------------------------------------------- save / load
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Normalisation statistics, counters and constructor settings (no model weights)."""
+        return {
+            "variant": self.variant, "int_coef": self.int_coef, "ext_coef": self.ext_coef, "gamma": self.gamma,
+            "context_frames": self.context_frames, "normalize": self.normalize, "clip_reward": self.clip_reward,
+            "frame_channels": self.frame_channels, "model_kwargs": self.model_kwargs,
+            "learner_kwargs": self.learner_kwargs,
+            "int_ret_rms": {"mean": self.int_ret_rms.mean, "var": self.int_ret_rms.var,
+                            "count": self.int_ret_rms.count},
+            "int_returns": self.int_returns.copy(), "num_steps": self.num_steps,
+        }
+
+    def set_statistics(self, stats: dict[str, Any]) -> None:
+        """Restore :meth:`get_statistics` output (normalisation and counters)."""
+        rms = stats["int_ret_rms"]
+        self.int_ret_rms.mean, self.int_ret_rms.var, self.int_ret_rms.count = rms["mean"], rms["var"], rms["count"]
+        if len(stats["int_returns"]) == self.num_envs:
+            self.int_returns = np.array(stats["int_returns"], dtype=np.float64)
+        self.num_steps = int(stats["num_steps"])
+
+    def save(self, save_path: str | os.PathLike) -> None:
+        """Save the statistics (pickle, atomic). The world model is saved by :meth:`save_world_model`."""
+        save_path = Path(save_path)
+        save_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = save_path.with_suffix(save_path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(self.get_statistics(), f)
+        os.replace(tmp, save_path)
+
+    def load_statistics(self, load_path: str | os.PathLike) -> None:
+        """Restore statistics saved by :meth:`save` into this wrapper."""
+        with open(load_path, "rb") as f:
+            self.set_statistics(pickle.load(f))
+
+    def save_world_model(self, path: str | os.PathLike) -> None:
+        """Checkpoint the world model, its optimiser and buffer."""
+        self.learner.save(path)
+
+    def load_world_model(self, path: str | os.PathLike) -> None:
+        """Restore a world-model checkpoint."""
+        self.learner.load(path)
+
+    @staticmethod
+    def load(
+        load_path: str | os.PathLike,
+        venv: VecEnv,
+        world_model_path: str | os.PathLike | None = None,
+        device: str | torch.device = "auto",
+        training: bool = True,
+    ) -> CuriosityVecEnv:
+        """Rebuild a wrapper around ``venv`` from saved statistics (and optionally a world-model checkpoint).
+
+        Args:
+            load_path: File written by :meth:`save`.
+            venv: The environment to wrap.
+            world_model_path: File written by :meth:`save_world_model`; ``None`` starts a fresh model.
+            device: Device of the world model.
+            training: Training flag of the new wrapper.
+
+        Returns:
+            The restored wrapper.
+        """
+        with open(load_path, "rb") as f:
+            stats = pickle.load(f)
+        variant: str | WorldModel = stats["variant"]
+        if world_model_path is not None:
+            state = torch.load(world_model_path, map_location="cpu", weights_only=False)
+            variant = world_model_from_config(state["model_config"], device=device)
+        wrapper = CuriosityVecEnv(
+            venv, variant=variant, int_coef=stats["int_coef"], ext_coef=stats["ext_coef"], gamma=stats["gamma"],
+            context_frames=stats["context_frames"], training=training, normalize=stats["normalize"],
+            clip_reward=stats["clip_reward"], frame_channels=stats["frame_channels"], device=device,
+            model_kwargs=stats["model_kwargs"], learner_kwargs=stats["learner_kwargs"],
+        )
+        wrapper.set_statistics(stats)
+        if world_model_path is not None:
+            wrapper.load_world_model(world_model_path)
+        return wrapper

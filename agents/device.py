@@ -1,0 +1,44 @@
+"""Device and thread settings shared by the agents package (torch only)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn a device spec into a ``torch.device``.
+
+    Args:
+        device: ``"auto"`` (CUDA when available, else CPU), or anything ``torch.device`` accepts.
+
+    Returns:
+        The resolved device. ``"cuda"`` without a GPU falls back to the CPU rather than failing later.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return resolved
+
+
+def configure_torch_threads(num_threads: int | None = None) -> int:
+    """Set torch's intra-op thread count sensibly for small machines.
+
+    On a 2-core machine the default (one thread per core plus inter-op pools) oversubscribes the CPU once
+    subprocess environments run beside the learner, so the default here is ``min(cores, 4)``.
+
+    Args:
+        num_threads: Threads to use; ``None`` picks ``min(os.cpu_count(), 4)``.
+
+    Returns:
+        The thread count now in effect.
+    """
+    if num_threads is None:
+        num_threads = max(1, min(os.cpu_count() or 1, 4))
+    torch.set_num_threads(int(num_threads))
+    return torch.get_num_threads()

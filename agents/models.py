@@ -1,0 +1,675 @@
+"""World models whose prediction error is a curiosity signal (torch only: no env or SB3 imports).
+
+Every model implements one interface, :class:`WorldModel`: from a batch of :class:`Transitions`
+(``k`` context frames, the action taken after the last of them, the next frame) it computes a training loss
+(:meth:`WorldModel.compute_loss`) and a per-transition surprise (:meth:`WorldModel.surprise`).
+
+Models:
+
+* :class:`PixelPredictor`: conv encoder over the ``k`` stacked context frames, an action-conditioned latent
+  transition and a conv decoder that predicts the next frame (as a residual on the last context frame); the loss
+  is a configurable mix of L1 and L2.
+* :class:`LatentPredictor`: JEPA-style. An online encoder and a predictor are trained to match a target encoder's
+  features of the next frame. The target is an EMA of the online encoder; a variance-covariance (VICReg)
+  regulariser on the online features additionally keeps them from collapsing. Surprise is the distance in target
+  feature space.
+* :class:`RNDModel`: random network distillation (Burda et al. 2018), the standard baseline: surprise is the error
+  of a trained predictor against a fixed random network on the (normalised) next frame.
+* :class:`ICMModel`: intrinsic curiosity module (Pathak et al. 2017): features learned by an inverse model, and a
+  forward model in that feature space whose error is the surprise.
+* :class:`LearningProgress`: wraps any of the above; surprise is the decrease of the model's error over time
+  (error of a lagged copy minus error of the current model, clipped at 0), which stays near zero on transitions
+  that can never be predicted (the noisy TV).
+
+Frames may be ``uint8`` in ``[0, 255]`` or float in ``[0, 1]``, layout ``(C, H, W)``; actions are float vectors
+(one-hot for discrete actions).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tdwgym.agents.device import resolve_device
+
+__all__ = [
+    "ICMModel",
+    "LatentPredictor",
+    "LearningProgress",
+    "LossOutput",
+    "PixelPredictor",
+    "RNDModel",
+    "Transitions",
+    "WorldModel",
+    "make_world_model",
+]
+
+
+@dataclass
+class Transitions:
+    """A batch of transitions.
+
+    Attributes:
+        context: ``(B, k, C, H, W)`` context frames, oldest first (uint8 or float in [0, 1]).
+        action: ``(B, A)`` float actions taken after the last context frame (one-hot when discrete).
+        next_frame: ``(B, C, H, W)`` the frame that followed.
+    """
+
+    context: torch.Tensor
+    action: torch.Tensor
+    next_frame: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.context.shape[0])
+
+    def to(self, device: torch.device | str) -> Transitions:
+        """Return the batch on ``device`` (actions as float32)."""
+        return Transitions(
+            self.context.to(device, non_blocking=True),
+            self.action.to(device, dtype=torch.float32, non_blocking=True),
+            self.next_frame.to(device, non_blocking=True),
+        )
+
+
+@dataclass
+class LossOutput:
+    """What :meth:`WorldModel.compute_loss` returns.
+
+    Attributes:
+        loss: Scalar training loss (with any batch-level regularisers).
+        per_sample: ``(B,)`` per-transition loss, used as the replay priority (no batch-level terms).
+        surprise: ``(B,)`` per-transition surprise (the curiosity signal before normalisation).
+        metrics: Scalars to log (floats).
+    """
+
+    loss: torch.Tensor
+    per_sample: torch.Tensor
+    surprise: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def to_float_frames(x: torch.Tensor) -> torch.Tensor:
+    """Frames as float32 in [0, 1] (uint8 input is divided by 255)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.float()
+
+
+def conv_encoder(in_channels: int, width: int) -> nn.Sequential:
+    """Three stride-2 convolutions (a 64x64 input becomes ``2*width`` x 8 x 8)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 4, stride=2, padding=1),
+        nn.ELU(),
+        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+        nn.ELU(),
+        nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1),
+        nn.ELU(),
+    )
+
+
+def _conv_out_shape(net: nn.Module, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    with torch.no_grad():
+        out = net(torch.zeros(1, *in_shape))
+    return tuple(out.shape[1:])  # type: ignore[return-value]
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    """``layers`` linear layers with ELU between them."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(dim, hidden), nn.ELU()]
+        dim = hidden
+    mods.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+class WorldModel(nn.Module, ABC):
+    """The interface every world model implements.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Length of the action vector (number of actions for one-hot discrete actions).
+        context_frames: ``k``, the number of context frames each transition carries.
+        discrete_actions: Whether actions are one-hot vectors of a discrete action space.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name: str = "base"
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 2,
+        discrete_actions: bool = True,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__()
+        if context_frames < 1:
+            raise ValueError(f"context_frames must be >= 1, got {context_frames}")
+        self.frame_shape = tuple(int(s) for s in frame_shape)
+        self.action_dim = int(action_dim)
+        self.context_frames = int(context_frames)
+        self.discrete_actions = bool(discrete_actions)
+        self._device = resolve_device(device)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the model lives on."""
+        return self._device
+
+    def _finish_init(self) -> None:
+        self.to(self._device)
+
+    def to(self, *args, **kwargs):  # noqa: D102 - keeps ``device`` in sync with nn.Module.to
+        out = super().to(*args, **kwargs)
+        try:
+            self._device = next(self.parameters()).device
+        except StopIteration:
+            pass
+        return out
+
+    @abstractmethod
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """Training loss, per-sample loss and surprise of a batch (with gradients)."""
+
+    @torch.no_grad()
+    def evaluate(self, batch: Transitions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Surprise and per-sample loss of a batch, without gradients.
+
+        Returns:
+            ``(surprise, per_sample_loss)``, both ``(B,)`` on the model's device.
+        """
+        out = self.compute_loss(batch.to(self.device))
+        return out.surprise.detach(), out.per_sample.detach()
+
+    def surprise(self, batch: Transitions) -> torch.Tensor:
+        """Per-transition surprise (prediction error), ``(B,)``, no gradients."""
+        return self.evaluate(batch)[0]
+
+    def observe(self, batch: Transitions) -> None:
+        """Hook called on every newly observed batch while training (e.g. running input statistics)."""
+
+    def after_update(self) -> None:
+        """Hook called after every optimiser step (e.g. the EMA of a target encoder)."""
+
+    def config(self) -> dict:
+        """Constructor arguments, enough to rebuild the model with :func:`make_world_model`."""
+        return {
+            "name": self.name,
+            "frame_shape": list(self.frame_shape),
+            "action_dim": self.action_dim,
+            "context_frames": self.context_frames,
+            "discrete_actions": self.discrete_actions,
+        }
+
+
+class PixelPredictor(WorldModel):
+    """Predicts the next frame from ``k`` context frames and the action.
+
+    Conv encoder over the stacked context -> latent; the latent and an action embedding go through an MLP
+    transition; a conv decoder maps the result to a residual that is added to the last context frame.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k`` (2..4 is typical).
+        discrete_actions: Whether actions are one-hot.
+        width: Channels of the first conv layer (the others scale with it).
+        latent_dim: Size of the latent state.
+        l1_weight: Weight of the mean absolute error in the loss.
+        l2_weight: Weight of the mean squared error in the loss.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "pixel"
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 2,
+        discrete_actions: bool = True,
+        width: int = 16,
+        latent_dim: int = 256,
+        l1_weight: float = 0.5,
+        l2_weight: float = 0.5,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        self.width, self.latent_dim = width, latent_dim
+        self.l1_weight, self.l2_weight = float(l1_weight), float(l2_weight)
+        c, h, w = self.frame_shape
+        self.encoder = conv_encoder(c * context_frames, width)
+        self.feat_shape = _conv_out_shape(self.encoder, (c * context_frames, h, w))
+        feat = math.prod(self.feat_shape)
+        self.to_latent = nn.Sequential(nn.Flatten(), nn.Linear(feat, latent_dim), nn.ELU())
+        self.action_embed = nn.Linear(action_dim, latent_dim)
+        self.transition = mlp(2 * latent_dim, latent_dim, latent_dim)
+        self.from_latent = nn.Linear(latent_dim, feat)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, 2 * width, 4, stride=2, padding=1),
+            nn.ELU(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            nn.ELU(),
+            nn.ConvTranspose2d(width, c, 4, stride=2, padding=1),
+        )
+        self._finish_init()
+
+    def predict(self, context: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Predicted next frame (float, [0, 1] scale, not clamped) from context ``(B,k,C,H,W)`` and actions."""
+        ctx = to_float_frames(context)
+        b, k, c, h, w = ctx.shape
+        z = self.to_latent(self.encoder(ctx.reshape(b, k * c, h, w)))
+        z = z + self.transition(torch.cat([z, self.action_embed(action.float())], dim=1))
+        delta = self.decoder(self.from_latent(z).view(b, *self.feat_shape))
+        if delta.shape[-2:] != (h, w):
+            delta = F.interpolate(delta, size=(h, w), mode="bilinear", align_corners=False)
+        return ctx[:, -1] + delta
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """L1/L2 mix between the predicted and the true next frame."""
+        pred = self.predict(batch.context, batch.action)
+        target = to_float_frames(batch.next_frame)
+        diff = pred - target
+        l1 = diff.abs().flatten(1).mean(1)
+        l2 = diff.pow(2).flatten(1).mean(1)
+        per_sample = self.l1_weight * l1 + self.l2_weight * l2
+        metrics = {"l1": float(l1.detach().mean()), "l2": float(l2.detach().mean())}
+        return LossOutput(per_sample.mean(), per_sample, per_sample.detach(), metrics)
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "width": self.width, "latent_dim": self.latent_dim,
+                "l1_weight": self.l1_weight, "l2_weight": self.l2_weight}
+
+
+def variance_covariance_loss(z: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """VICReg's variance hinge (std of each dim >= 1) and off-diagonal covariance penalty of ``z`` ``(B, D)``."""
+    z = z - z.mean(dim=0)
+    std = torch.sqrt(z.var(dim=0) + eps)
+    var_loss = F.relu(1.0 - std).mean()
+    cov = (z.T @ z) / max(z.shape[0] - 1, 1)
+    off_diag = cov - torch.diag(torch.diag(cov))
+    cov_loss = off_diag.pow(2).sum() / z.shape[1]
+    return var_loss, cov_loss
+
+
+class LatentPredictor(WorldModel):
+    """JEPA-style latent predictor.
+
+    An online encoder embeds each context frame; a predictor maps the ``k`` embeddings and the action to the
+    predicted embedding of the next frame; the target is the target encoder's embedding of the next frame
+    (no gradient). The target encoder is an EMA of the online encoder (``target="ema"``) or the online encoder
+    itself under stop-gradient (``target="online"``, which needs ``var_cov_weight > 0``). A variance-covariance
+    regulariser on the online embeddings keeps the features from collapsing.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k``.
+        discrete_actions: Whether actions are one-hot.
+        width: Channels of the first conv layer.
+        feature_dim: Embedding size.
+        target: ``"ema"`` or ``"online"``.
+        ema_decay: EMA decay of the target encoder.
+        var_cov_weight: Weight of the variance-covariance regulariser (0 disables it).
+        cov_weight: Relative weight of the covariance term inside the regulariser.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "latent"
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 2,
+        discrete_actions: bool = True,
+        width: int = 16,
+        feature_dim: int = 64,
+        target: str = "ema",
+        ema_decay: float = 0.99,
+        var_cov_weight: float = 1.0,
+        cov_weight: float = 0.04,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        if target not in ("ema", "online"):
+            raise ValueError(f"target must be 'ema' or 'online', got {target!r}")
+        if target == "online" and var_cov_weight <= 0:
+            raise ValueError("target='online' collapses without the variance-covariance regulariser")
+        self.width, self.feature_dim, self.target = width, feature_dim, target
+        self.ema_decay, self.var_cov_weight, self.cov_weight = float(ema_decay), float(var_cov_weight), float(cov_weight)
+        c, h, w = self.frame_shape
+        conv = conv_encoder(c, width)
+        feat = math.prod(_conv_out_shape(conv, (c, h, w)))
+        self.encoder = nn.Sequential(conv, nn.Flatten(), nn.Linear(feat, feature_dim))
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.predictor = mlp(context_frames * feature_dim + action_dim, 4 * feature_dim, feature_dim, layers=3)
+        self._finish_init()
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Online features ``(N, D)`` of frames ``(N, C, H, W)``."""
+        return self.encoder(to_float_frames(frames))
+
+    @torch.no_grad()
+    def target_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Target-space features ``(N, D)`` of frames ``(N, C, H, W)``."""
+        enc = self.target_encoder if self.target == "ema" else self.encoder
+        return enc(to_float_frames(frames))
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """Prediction error in target space plus the variance-covariance regulariser."""
+        b, k = batch.context.shape[:2]
+        z_ctx = self.encode(batch.context.flatten(0, 1)).view(b, k, -1)
+        pred = self.predictor(torch.cat([z_ctx.flatten(1), batch.action.float()], dim=1))
+        target = self.target_features(batch.next_frame)
+        per_sample = (pred - target).pow(2).mean(1)
+        loss = per_sample.mean()
+        metrics = {"prediction": float(loss.detach())}
+        if self.var_cov_weight > 0 and b > 1:
+            var_loss, cov_loss = variance_covariance_loss(z_ctx[:, -1])
+            loss = loss + self.var_cov_weight * (var_loss + self.cov_weight * cov_loss)
+            metrics.update(variance=float(var_loss.detach()), covariance=float(cov_loss.detach()))
+        metrics["feature_std"] = float(z_ctx[:, -1].detach().std(0).mean()) if b > 1 else 0.0
+        return LossOutput(loss, per_sample, per_sample.detach(), metrics)
+
+    @torch.no_grad()
+    def after_update(self) -> None:
+        """Move the target encoder towards the online encoder (EMA)."""
+        if self.target != "ema":
+            return
+        for p_t, p in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            p_t.lerp_(p, 1.0 - self.ema_decay)
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "width": self.width, "feature_dim": self.feature_dim, "target": self.target,
+                "ema_decay": self.ema_decay, "var_cov_weight": self.var_cov_weight, "cov_weight": self.cov_weight}
+
+
+class RNDModel(WorldModel):
+    """Random network distillation on the next frame.
+
+    Frames are whitened per pixel with running statistics (updated in :meth:`observe`) and clipped to
+    ``[-5, 5]``, as in Burda et al.; the context and action are ignored.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length (unused by the model, kept for the common interface).
+        context_frames: ``k`` (unused by the model).
+        discrete_actions: Whether actions are one-hot (unused).
+        width: Channels of the first conv layer.
+        feature_dim: Output size of both networks.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "rnd"
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 2,
+        discrete_actions: bool = True,
+        width: int = 16,
+        feature_dim: int = 64,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        self.width, self.feature_dim = width, feature_dim
+        c, h, w = self.frame_shape
+        conv_t = conv_encoder(c, width)
+        feat = math.prod(_conv_out_shape(conv_t, (c, h, w)))
+        self.target_net = nn.Sequential(conv_t, nn.Flatten(), nn.Linear(feat, feature_dim))
+        for m in self.target_net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.orthogonal_(m.weight, gain=math.sqrt(2))
+                nn.init.zeros_(m.bias)
+        self.target_net.requires_grad_(False)
+        self.predictor_net = nn.Sequential(
+            conv_encoder(c, width), nn.Flatten(), nn.Linear(feat, 2 * feature_dim), nn.ELU(),
+            nn.Linear(2 * feature_dim, feature_dim),
+        )
+        self.register_buffer("obs_mean", torch.zeros(c, h, w))
+        self.register_buffer("obs_var", torch.ones(c, h, w))
+        self.register_buffer("obs_count", torch.tensor(1e-4, dtype=torch.float64))
+        self._finish_init()
+
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """Whitened, clipped frames."""
+        x = to_float_frames(frames)
+        return ((x - self.obs_mean) / torch.sqrt(self.obs_var + 1e-8)).clamp_(-5.0, 5.0)
+
+    @torch.no_grad()
+    def observe(self, batch: Transitions) -> None:
+        """Update the per-pixel running mean and variance with the batch's next frames."""
+        x = to_float_frames(batch.next_frame.to(self.device))
+        n = x.shape[0]
+        b_mean, b_var = x.mean(0), x.var(0, unbiased=False)
+        total = self.obs_count + n
+        delta = b_mean - self.obs_mean
+        ratio = float(n / total)
+        self.obs_mean += delta * ratio
+        m2 = self.obs_var * float(self.obs_count) + b_var * n + delta.pow(2) * float(self.obs_count) * ratio
+        self.obs_var.copy_(m2 / float(total))
+        self.obs_count.copy_(total)
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """Squared error between predictor and fixed random target features."""
+        x = self.normalise(batch.next_frame)
+        with torch.no_grad():
+            target = self.target_net(x)
+        per_sample = (self.predictor_net(x) - target).pow(2).mean(1)
+        return LossOutput(per_sample.mean(), per_sample, per_sample.detach(), {})
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "width": self.width, "feature_dim": self.feature_dim}
+
+
+class ICMModel(WorldModel):
+    """Intrinsic curiosity module: inverse and forward models in learned features.
+
+    The feature encoder ``phi`` sees ``k`` stacked frames: state ``s`` is the context, state ``s'`` is the
+    context shifted by one with the next frame appended. Features are trained by the inverse model only; the
+    forward model predicts ``phi(s')`` from ``phi(s)`` and the action, and its error is the surprise.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k``.
+        discrete_actions: Cross-entropy inverse loss when True, else mean squared error.
+        width: Channels of the first conv layer.
+        feature_dim: Size of ``phi``.
+        forward_weight: ``beta``: loss = (1 - beta) * inverse + beta * forward.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "icm"
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 2,
+        discrete_actions: bool = True,
+        width: int = 16,
+        feature_dim: int = 128,
+        forward_weight: float = 0.2,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        self.width, self.feature_dim, self.forward_weight = width, feature_dim, float(forward_weight)
+        c, h, w = self.frame_shape
+        conv = conv_encoder(c * context_frames, width)
+        feat = math.prod(_conv_out_shape(conv, (c * context_frames, h, w)))
+        self.phi = nn.Sequential(conv, nn.Flatten(), nn.Linear(feat, feature_dim))
+        self.inverse = mlp(2 * feature_dim, 256, action_dim)
+        self.forward_model = mlp(feature_dim + action_dim, 256, feature_dim)
+        self._finish_init()
+
+    def features(self, stacked: torch.Tensor) -> torch.Tensor:
+        """``phi`` of ``(B, k, C, H, W)`` frames."""
+        x = to_float_frames(stacked)
+        return self.phi(x.flatten(1, 2))
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """(1 - beta) * inverse loss + beta * forward loss."""
+        nxt = torch.cat([batch.context[:, 1:], batch.next_frame.unsqueeze(1)], dim=1)
+        f_s, f_next = self.features(batch.context), self.features(nxt)
+        logits = self.inverse(torch.cat([f_s, f_next], dim=1))
+        if self.discrete_actions:
+            inv = F.cross_entropy(logits, batch.action.argmax(1), reduction="none")
+        else:
+            inv = (logits - batch.action.float()).pow(2).mean(1)
+        pred = self.forward_model(torch.cat([f_s.detach(), batch.action.float()], dim=1))
+        fwd = 0.5 * (pred - f_next.detach()).pow(2).mean(1)
+        per_sample = (1 - self.forward_weight) * inv + self.forward_weight * fwd
+        metrics = {"inverse": float(inv.detach().mean()), "forward": float(fwd.detach().mean())}
+        return LossOutput(per_sample.mean(), per_sample, fwd.detach(), metrics)
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "width": self.width, "feature_dim": self.feature_dim,
+                "forward_weight": self.forward_weight}
+
+
+class LearningProgress(WorldModel):
+    """Learning progress of a base world model as the surprise.
+
+    Surprise of a transition = ``max(0, error_old - error_now)``, where ``error_old`` comes from a frozen copy
+    of the base model taken between ``lag_updates`` and ``2 * lag_updates`` optimiser steps ago. Transitions the
+    model is learning to predict score high; ones it already predicts, or can never predict (noise, chaotic
+    pushes), score near zero. Training is the base model's.
+
+    Args:
+        base: The world model whose progress is measured.
+        lag_updates: Optimiser steps between snapshots of the lagged copy.
+    """
+
+    name = "progress"
+
+    def __init__(self, base: WorldModel, lag_updates: int = 100) -> None:
+        super().__init__(base.frame_shape, base.action_dim, base.context_frames, base.discrete_actions, base.device)
+        self.base = base
+        self.lag_updates = int(lag_updates)
+        # Lagged copies are not submodules: they are neither optimised nor part of parameters().
+        self._old = [copy.deepcopy(base).requires_grad_(False), copy.deepcopy(base).requires_grad_(False)]
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def lagged(self) -> WorldModel:
+        """The frozen copy the current model is compared with."""
+        return self._old[0]
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """The base loss; surprise replaced by the progress."""
+        out = self.base.compute_loss(batch)
+        old, _ = self.lagged.evaluate(batch)
+        out.surprise = (old - out.surprise).clamp_min(0.0)
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, batch: Transitions) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+        now, per_sample = self.base.evaluate(batch)
+        old, _ = self.lagged.evaluate(batch)
+        return (old - now).clamp_min(0.0), per_sample
+
+    def observe(self, batch: Transitions) -> None:  # noqa: D102
+        self.base.observe(batch)
+
+    @torch.no_grad()
+    def after_update(self) -> None:
+        """Forward the hook; every ``lag_updates`` steps shift the snapshots (old <- newer <- current)."""
+        self.base.after_update()
+        self.updates += 1
+        if int(self.updates) % self.lag_updates == 0:
+            self._old[0].load_state_dict(self._old[1].state_dict())
+            self._old[1].load_state_dict(self.base.state_dict())
+
+    def to(self, *args, **kwargs):  # noqa: D102
+        out = super().to(*args, **kwargs)
+        for m in getattr(self, "_old", []):
+            m.to(*args, **kwargs)
+        return out
+
+    def state_dict(self, *args, **kwargs):  # noqa: D102 - include the lagged copies
+        sd = super().state_dict(*args, **kwargs)
+        for i, m in enumerate(getattr(self, "_old", [])):
+            for key, val in m.state_dict().items():
+                sd[f"_old{i}.{key}"] = val
+        return sd
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: D102
+        state_dict = dict(state_dict)
+        for i, m in enumerate(self._old):
+            prefix = f"_old{i}."
+            sub = {k[len(prefix):]: state_dict.pop(k) for k in list(state_dict) if k.startswith(prefix)}
+            if sub:
+                m.load_state_dict(sub)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def config(self) -> dict:  # noqa: D102
+        return {"name": self.name, "base": self.base.config(), "lag_updates": self.lag_updates}
+
+
+MODELS: dict[str, Callable[..., WorldModel]] = {
+    "pixel": PixelPredictor,
+    "latent": LatentPredictor,
+    "rnd": RNDModel,
+    "icm": ICMModel,
+}
+"""World model classes by variant name (``"progress"`` wraps one of these)."""
+
+
+def make_world_model(
+    name: str,
+    frame_shape: tuple[int, int, int],
+    action_dim: int,
+    context_frames: int = 2,
+    discrete_actions: bool = True,
+    device: str | torch.device = "auto",
+    progress_base: str = "pixel",
+    lag_updates: int = 100,
+    **kwargs,
+) -> WorldModel:
+    """Build a world model by variant name.
+
+    Args:
+        name: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"`` or ``"progress"``.
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k``.
+        discrete_actions: Whether actions are one-hot.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ...
+        progress_base: Base model of ``"progress"``.
+        lag_updates: Snapshot interval of ``"progress"``.
+        **kwargs: Model-specific arguments (``width``, ``feature_dim``, ...).
+
+    Returns:
+        The model, on its device.
+    """
+    if name == "progress":
+        base = make_world_model(progress_base, frame_shape, action_dim, context_frames, discrete_actions, device,
+                                **kwargs)
+        return LearningProgress(base, lag_updates=lag_updates)
+    if name not in MODELS:
+        raise ValueError(f"unknown world model {name!r}; choose from {[*MODELS, 'progress']}")
+    return MODELS[name](frame_shape, action_dim, context_frames, discrete_actions, device=device, **kwargs)
+
+
+def world_model_from_config(config: dict, device: str | torch.device = "auto") -> WorldModel:
+    """Rebuild a model from :meth:`WorldModel.config`."""
+    cfg = dict(config)
+    name = cfg.pop("name")
+    if name == "progress":
+        base = world_model_from_config(cfg["base"], device)
+        return LearningProgress(base, lag_updates=cfg["lag_updates"])
+    cfg["frame_shape"] = tuple(cfg["frame_shape"])
+    return MODELS[name](**cfg, device=device)

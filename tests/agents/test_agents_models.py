@@ -1,0 +1,97 @@
+"""World models: interface, finiteness, learning, non-collapse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import make_batch
+from tdwgym.agents.device import resolve_device
+from tdwgym.agents.models import LatentPredictor, Transitions, make_world_model
+
+VARIANTS = ["pixel", "latent", "rnd", "icm", "progress"]
+TINY = {"width": 4}
+
+
+def test_resolve_device_auto_never_assumes_gpu():
+    dev = resolve_device("auto")
+    assert dev.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("discrete", [True, False])
+def test_loss_and_surprise_shapes_finite_nonnegative(name, discrete):
+    batch = make_batch(b=6, k=3)
+    if not discrete:
+        batch = Transitions(batch.context, torch.randn(6, 5), batch.next_frame)
+    model = make_world_model(name, (3, 16, 16), 5, context_frames=3, discrete_actions=discrete, device="auto", **TINY)
+    out = model.compute_loss(batch)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    out.loss.backward()
+    s = model.surprise(batch)
+    assert s.shape == (6,) and torch.isfinite(s).all() and (s >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["pixel", "latent", "rnd", "icm"])
+def test_surprise_on_repeated_transition_falls(name):
+    torch.manual_seed(0)
+    model = make_world_model(name, (3, 16, 16), 5, context_frames=2, device="cpu", **TINY)
+    batch = make_batch(b=4, seed=1)
+    model.observe(batch)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    before = model.surprise(batch).mean().item()
+    for _ in range(30):
+        out = model.compute_loss(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        model.after_update()
+    after = model.surprise(batch).mean().item()
+    assert after < before
+
+
+def test_progress_is_zero_before_learning_and_positive_while_learning():
+    torch.manual_seed(0)
+    model = make_world_model("progress", (3, 16, 16), 5, lag_updates=5, device="cpu", **TINY)
+    batch = make_batch(b=4, seed=2)
+    assert torch.allclose(model.surprise(batch), torch.zeros(4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(15):
+        out = model.compute_loss(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        model.after_update()
+    assert model.surprise(batch).mean() > 0
+    # lagged copies are checkpointed too
+    clone = make_world_model("progress", (3, 16, 16), 5, lag_updates=5, device="cpu", **TINY)
+    clone.load_state_dict(model.state_dict())
+    assert torch.allclose(clone.surprise(batch), model.surprise(batch))
+
+
+@pytest.mark.parametrize("target", ["ema", "online"])
+def test_latent_features_keep_nonzero_variance(target):
+    torch.manual_seed(0)
+    model = LatentPredictor((3, 16, 16), 5, context_frames=2, width=4, feature_dim=16, target=target, device="cpu")
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(60):
+        batch = make_batch(b=16, seed=step)
+        out = model.compute_loss(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        model.after_update()
+    probe = make_batch(b=32, seed=999)
+    with torch.no_grad():
+        online = model.encode(probe.next_frame)
+        tgt = model.target_features(probe.next_frame)
+    assert online.std(0).mean() > 0.1
+    assert tgt.std(0).mean() > 0.1
+    assert out.metrics["feature_std"] > 0.1
+
+
+def test_pixel_loss_mix_is_configurable():
+    batch = make_batch(b=2)
+    m1 = make_world_model("pixel", (3, 16, 16), 5, l1_weight=1.0, l2_weight=0.0, device="cpu", **TINY)
+    out = m1.compute_loss(batch)
+    assert abs(out.metrics["l1"] - out.loss.item()) < 1e-5

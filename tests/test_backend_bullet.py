@@ -1,0 +1,135 @@
+"""The embedded backend against formulas and its own invariants."""
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from tdwgym.backends import BackendError, make_backend
+from tdwgym.backends.bullet import (
+    BulletBackend,
+    quat_from_bullet,
+    quat_to_bullet,
+    spin_from_bullet,
+    spin_to_bullet,
+)
+from tdwgym.geometry import euler_to_quat, rotate
+from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
+
+G = 9.81
+
+
+@pytest.fixture
+def backend():
+    b = BulletBackend()
+    yield b
+    b.close()
+
+
+def test_free_fall_follows_half_g_t_squared(backend):
+    h0 = 3.0
+    backend.load(SceneSpec(objects=(ObjectSpec(id=1, shape="sphere", size=(0.2,) * 3, position=(0, h0, 0)),)))
+    dt = backend.timestep
+    for n in range(1, 151):  # 0.625 s, well before the 0.76 s the sphere needs to land
+        backend.step(1)
+        t = n * dt
+        if t >= 0.25:
+            drop = h0 - backend.object_states()[1].position[1]
+            assert drop == pytest.approx(0.5 * G * t * t, rel=0.02)
+
+
+def test_axis_conversion_round_trips_and_keeps_rotations():
+    q = euler_to_quat((20.0, 35.0, -10.0))
+    assert np.allclose(quat_from_bullet(quat_to_bullet(q)), q)
+    assert np.allclose(spin_from_bullet(spin_to_bullet((1, 2, 3))), (1, 2, 3))
+    # rotating a TDW vector then converting equals converting then rotating in Bullet
+    v = np.array([0.3, -0.2, 0.9])
+    qb = quat_to_bullet(q)
+    rb = np.array(pb.multiplyTransforms([0, 0, 0], qb, [v[0], v[2], v[1]], [0, 0, 0, 1])[0])
+    rt = rotate(q, v)
+    assert np.allclose([rb[0], rb[2], rb[1]], rt)
+
+
+def test_initial_velocity_and_spin_are_set_in_tdw_axes(backend):
+    backend.load(SceneSpec(objects=(ObjectSpec(id=7, position=(0, 1, 0), velocity=(1, 2, 3),
+                                               angular_velocity=(0.5, -0.25, 0.1)),)))
+    st = backend.object_states()[7]
+    assert np.allclose(st.velocity, (1, 2, 3))
+    assert np.allclose(st.angular_velocity, (0.5, -0.25, 0.1))
+
+
+def test_render_passes_shapes_depth_and_segmentation(backend):
+    scene = SceneSpec(
+        objects=(ObjectSpec(id=3, shape="cube", size=(0.5,) * 3, position=(0, 1.2, 0)),),
+        props=(PropSpec(id=9, size=(7.8, 6, 0.1), position=(0, 1.5, 2.0)),),
+        camera=Camera(position=(0, 1.2, -3), yaw=0, pitch=0, radius=0.2),
+    )
+    backend.load(scene)
+    frames = backend.render(48, 32, ("rgb", "depth", "segmentation"))
+    assert frames["rgb"].shape == (32, 48, 3) and frames["rgb"].dtype == np.uint8
+    assert frames["depth"].shape == (32, 48) and frames["depth"].dtype == np.float32
+    seg = frames["segmentation"]
+    assert seg[16, 24] == 3  # the cube is dead ahead
+    assert 9 in seg and set(np.unique(seg)) <= {0, 3, 9}
+    # the cube's front face is 3 - 0.25 m away along the view axis, the panel behind it 4.95 m
+    assert frames["depth"][16, 24] == pytest.approx(2.75, abs=0.02)
+    assert frames["depth"][2, 2] == pytest.approx(4.95, abs=0.05)
+    with pytest.raises(ValueError, match="valid passes"):
+        backend.render(8, 8, ("normals",))
+
+
+def test_ray_cast_push_and_contacts(backend):
+    scene = SceneSpec(objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, 1.0),
+                                          friction=0.0),),
+                      camera=Camera(position=(0, 0.2, -1.0)))
+    backend.load(scene)
+    hit = backend.ray_cast((0, 0.2, -1.0), (0, 0, 1), 5.0)
+    assert hit is not None and hit.id == 1 and hit.distance == pytest.approx(1.8, abs=1e-3)
+    assert backend.ray_cast((0, 0.2, -1.0), (0, 0, -1), 0.5) is None
+    backend.push(1, hit.point, (0.0, 0.0, 2.0))  # 2 N*s on 1 kg: 2 m/s along +z
+    contacts = backend.step(1)
+    v = backend.object_states()[1].velocity
+    assert v[2] == pytest.approx(2.0, rel=0.05) and abs(v[0]) < 1e-6
+    assert any(c.a == 0 and c.b == 1 and c.impulse > 0 for c in contacts)  # resting on the floor
+
+
+def test_overlapping_and_camera_collider(backend):
+    backend.load(SceneSpec(props=(PropSpec(id=4, size=(1, 1, 1), position=(0, 0.5, 0)),)))
+    assert backend.overlapping((0, 0.5, 0.6), 0.2) == [4]
+    assert backend.overlapping((0, 0.5, 1.0), 0.2) == []
+
+
+def test_step_before_load_and_after_close_raise():
+    b = BulletBackend()
+    with pytest.raises(BackendError, match="load"):
+        b.step(1)
+    b.close()
+    b.close()  # idempotent
+    with pytest.raises(BackendError, match="closed"):
+        b.load(SceneSpec())
+
+
+def test_make_backend_validates_names(monkeypatch):
+    with pytest.raises(ValueError, match="valid backends"):
+        make_backend("mujoco")
+    monkeypatch.setenv("TDWGYM_BACKEND", "nope")
+    with pytest.raises(ValueError, match="TDWGYM_BACKEND"):
+        make_backend()
+    monkeypatch.setenv("TDWGYM_BACKEND", "bullet")
+    b = make_backend()
+    assert b.name == "bullet"
+    b.close()
+
+
+def test_same_scene_gives_identical_trajectories_and_frames():
+    scene = SceneSpec(objects=(
+        ObjectSpec(id=1, shape="sphere", size=(0.3,) * 3, position=(-1, 0.15, 1), velocity=(3, 0, 0)),
+        ObjectSpec(id=2, shape="cone", size=(0.3, 0.4, 0.3), position=(1, 0.2, 1), velocity=(-2, 0, 0.1)),
+    ))
+    runs = []
+    for _ in range(2):
+        with BulletBackend() as b:
+            b.load(scene)
+            for _ in range(30):
+                b.step(8)
+            runs.append((b.object_states()[2].position.copy(), b.render(32, 32)["rgb"]))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])

@@ -1,0 +1,234 @@
+"""Every registered id through the same API, determinism and invariant tests."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pybullet as pb
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
+
+import tdwgym
+from tdwgym.geometry import camera_forward
+from tdwgym.scene import Camera, ObjectSpec, SceneSpec
+
+ACTION_TYPES = ("discrete", "continuous")
+
+
+@pytest.mark.parametrize("obs_mode", OBS_MODES)
+@pytest.mark.parametrize("action_type", ACTION_TYPES)
+def test_gymnasium_and_sb3_check_env(env_id, obs_mode, action_type):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(env_id, obs_mode=obs_mode, action_type=action_type, resolution=32, render_mode="rgb_array",
+                   render_size=48)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gym_check_env(env.unwrapped, skip_render_check=False)
+            sb3_check_env(env.unwrapped, warn=False)
+    finally:
+        env.close()
+
+
+def test_registration_forms_and_time_limit():
+    assert "TDWRoom-Occlusion-v0" in gym.registry
+    for name in ("TDWRoom-Occlusion-v0", "tdwgym:TDWRoom-Occlusion-v0"):
+        env = gym.make(name, resolution=16)
+        assert isinstance(env.unwrapped, OcclusionEnv)
+        assert env.spec.max_episode_steps == 300
+        env.close()
+    tdwgym.register_envs()  # idempotent
+
+
+def test_truncates_at_300_steps_and_never_terminates(make_env):
+    env = make_env(resolution=8)
+    env.reset(seed=0)
+    for t in range(300):
+        _, reward, terminated, truncated, _ = env.step(0)
+        assert reward == 0.0 and not terminated
+        assert truncated == (t == 299)
+
+
+def test_kwargs_pass_through(make_env):
+    env = make_env(resolution=(24, 40), obs_mode="rgbd", action_type="continuous", render_mode="rgb_array",
+                   render_size=(60, 80), substeps=4)
+    obs, info = env.reset(seed=3)
+    assert obs["rgb"].shape == (24, 40, 3) and obs["depth"].shape == (24, 40)
+    assert env.render().shape == (60, 80, 3)
+    assert env.unwrapped.substeps == 4 and env.metadata["render_fps"] == 60
+    env.step(env.action_space.sample())
+    assert info["sim_time"] == 0.0
+
+
+def test_same_seed_byte_identical_over_100_steps(env_id):
+    envs = [gym.make(env_id, obs_mode="rgb_seg", action_type="discrete") for _ in range(2)]
+    try:
+        obs = [e.reset(seed=123)[0] for e in envs]
+        actions = np.random.default_rng(0).integers(0, len(DISCRETE_ACTIONS), size=100)
+        for a in actions:
+            assert np.array_equal(obs[0]["rgb"], obs[1]["rgb"])
+            assert np.array_equal(obs[0]["segmentation"], obs[1]["segmentation"])
+            obs = [e.step(int(a))[0] for e in envs]
+        assert envs[0].unwrapped.scene == envs[1].unwrapped.scene
+    finally:
+        for e in envs:
+            e.close()
+
+
+def test_different_seeds_give_different_scenes(env_id, make_env):
+    env = make_env(env_id, resolution=16)
+    scenes = set()
+    for seed in range(20):
+        env.reset(seed=seed)
+        scenes.add(env.unwrapped.scene.to_json())
+    assert len(scenes) == 20
+
+
+def _still_scene(camera_yaw=0.0, cube_z=1.0) -> SceneSpec:
+    return SceneSpec(
+        objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, cube_z), friction=0.3),
+                 ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(2.5, 0.15, -2.0))),
+        camera=Camera(position=(0, 0.5, 0), yaw=camera_yaw, pitch=-10.0),
+    )
+
+
+def test_push_moves_the_hit_object_along_the_push_direction(make_env):
+    env = make_env(resolution=16)
+    env.reset(seed=0, options={"scene": _still_scene()})
+    _, _, _, _, info = env.step(DISCRETE_ACTIONS.index("push"))
+    assert info["push"] == {"attempted": True, "hit": True, "object_id": 1, "moved": True}
+    v = info["objects"][1]["velocity"]
+    push_dir = camera_forward(0.0, -10.0)
+    horizontal = np.array([push_dir[0], 0, push_dir[2]])
+    assert v @ horizontal / np.linalg.norm(horizontal) > 0.5
+    assert abs(v[0]) < 0.05 * np.linalg.norm(v)
+    assert np.allclose(info["objects"][2]["velocity"], 0.0, atol=1e-3)
+    for _ in range(5):
+        env.step(0)
+    assert env.unwrapped.backend.object_states()[1].position[2] > 1.0 + 0.05
+
+
+@pytest.mark.parametrize("yaw, pitch_steps", [(180.0, 0), (0.0, 12)])  # facing the far wall; looking at the floor
+def test_push_at_wall_or_floor_moves_nothing(make_env, yaw, pitch_steps):
+    env = make_env(resolution=16)
+    scene = _still_scene(camera_yaw=yaw, cube_z=3.0)
+    env.reset(seed=0, options={"scene": scene})
+    for _ in range(pitch_steps):
+        env.step(DISCRETE_ACTIONS.index("look_down"))
+    twin = make_env(resolution=16)
+    twin.reset(seed=0, options={"scene": scene})
+    for _ in range(pitch_steps):
+        twin.step(DISCRETE_ACTIONS.index("look_down"))
+    _, _, _, _, info = env.step(DISCRETE_ACTIONS.index("push"))
+    _, _, _, _, twin_info = twin.step(0)
+    assert info["push"]["attempted"] and not info["push"]["hit"]
+    for oid in (1, 2):
+        assert np.array_equal(info["objects"][oid]["position"], twin_info["objects"][oid]["position"])
+        assert np.linalg.norm(info["objects"][oid]["velocity"]) < 1e-3
+
+
+def test_random_walk_invariants_over_2000_steps(make_env):
+    env = make_env(resolution=8, action_type="continuous")
+    env.action_space.seed(0)
+    env.reset(seed=1)
+    be = env.unwrapped.backend
+    for t in range(2000):
+        _, _, _, truncated, info = env.step(env.action_space.sample())
+        scene = env.unwrapped.scene
+        cam = info["camera"]["position"]
+        assert np.all(np.isfinite(cam)) and scene.room.contains(cam[0], cam[2], margin=scene.camera.radius)
+        # the camera's collider may touch but never sink into an object
+        assert [i for i in be.overlapping(cam, scene.camera.radius * 0.5) if i != 0] == []
+        for oid, st in info["objects"].items():
+            for key in ("position", "rotation", "velocity", "angular_velocity"):
+                assert np.all(np.isfinite(st[key])), (t, oid, key)
+            assert st["position"][1] > 0.0, (t, oid)  # above the floor
+            assert scene.room.contains(st["position"][0], st["position"][2])
+        if truncated:
+            env.reset()
+
+
+def test_make_step_close_cycles_leave_no_client_connected():
+    clients = []
+    for i in range(20):
+        env = gym.make("TDWRoom-Occlusion-v0", resolution=8)
+        env.reset(seed=i)
+        env.step(0)
+        clients.append(env.unwrapped.backend.client)
+        env.close()
+    for cid in set(clients):
+        assert pb.getConnectionInfo(physicsClientId=cid)["isConnected"] == 0
+
+
+# -- bad input -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("action", [10, -1, 1.0, np.float32(2), "push", None, [1, 2], np.array([1, 2]), True])
+def test_bad_discrete_actions_raise_and_env_stays_usable(make_env, action):
+    env = make_env(resolution=8)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="Discrete"):
+        env.step(action)
+    obs, *_ = env.step(np.int64(1))
+    assert obs.shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [np.zeros(4, np.float32), np.full(5, 2.0, np.float32), np.array([0, 0, np.nan, 0, 0], np.float32),
+     np.array(["a"] * 5), np.zeros((5, 1), np.float32), np.array([0, 0, 0, 0, -0.5], np.float32), 3],
+)
+def test_bad_continuous_actions_raise_and_env_stays_usable(make_env, action):
+    env = make_env(resolution=8, action_type="continuous")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="Box"):
+        env.step(action)
+    env.step(np.zeros(5, np.float32))
+    env.step([0.5, 0, 0, 0, 0])  # a list of floats is a valid action
+
+
+def test_unknown_kwarg_is_type_error():
+    with pytest.raises(TypeError, match="resolutoin"):
+        gym.make("TDWRoom-Occlusion-v0", resolutoin=32)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"resolution": 0}, "resolution must be positive"),
+        ({"resolution": -5}, "resolution"),
+        ({"resolution": (32, 0)}, "resolution"),
+        ({"resolution": 3.5}, "resolution"),
+        ({"obs_mode": "rgbx"}, r"\['rgb', 'rgbd', 'rgb_seg'\]"),
+        ({"action_type": "joint"}, r"\['discrete', 'continuous'\]"),
+        ({"backend": "mujoco"}, r"\['bullet', 'tdw'\]"),
+        ({"render_mode": "ansi"}, "render_mode"),
+        ({"substeps": 0}, "substeps"),
+        ({"num_objects": 7}, "num_objects"),
+    ],
+)
+def test_bad_kwargs_raise_value_error_listing_valid_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make("TDWRoom-Occlusion-v0", **kwargs)
+
+
+def test_step_before_reset_raises_clear_error():
+    env = OcclusionEnv(resolution=8)
+    try:
+        with pytest.raises(gym.error.ResetNeeded, match="reset"):
+            env.step(0)
+    finally:
+        env.close()
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=8)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(0)
+    env.close()
+
+
+def test_bad_reset_options_raise(make_env):
+    env = make_env(resolution=8)
+    with pytest.raises(ValueError, match="valid options"):
+        env.reset(options={"level": 2})
+    with pytest.raises(TypeError, match="SceneSpec"):
+        env.reset(options={"scene": {"objects": []}})
+    env.reset(seed=0)

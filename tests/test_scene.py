@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from tdwgym.scene import SHAPES, Camera, Light, ObjectSpec, PropSpec, Room, SceneError, SceneSpec
+
+
+def _scene() -> SceneSpec:
+    objects = tuple(
+        ObjectSpec(id=i + 1, shape=s, size=(0.3, 0.5, 0.3) if s in ("cylinder", "cone", "capsule") else (0.3,) * 3,
+                   position=(i * 0.5, 0.3, 1.0), velocity=(1, 0, 0), color=(0.1, 0.2, 0.3))
+        for i, s in enumerate(SHAPES)
+    )
+    return SceneSpec(room=Room(width=7, length=6), objects=objects, props=(PropSpec(id=10, name="occluder"),),
+                     camera=Camera(yaw=30, pitch=-10), light=Light(shadows=True), labels={"scenario": "x", "k": [1, 2]})
+
+
+def test_json_round_trip_is_exact():
+    scene = _scene()
+    text = scene.to_json()
+    back = SceneSpec.from_json(text)
+    assert back == scene
+    assert json.loads(back.to_json()) == json.loads(text)
+
+
+def test_scene_module_imports_no_simulator():
+    import subprocess
+    import sys
+
+    code = "import sys, tdwgym.scene; bad = [m for m in ('pybullet', 'tdw', 'torch') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"shape": "torus"}, "shape must be one of"),
+        ({"size": (0.1, -1, 0.1)}, "positive"),
+        ({"shape": "sphere", "size": (0.1, 0.2, 0.1)}, "equal extents"),
+        ({"mass": 0}, "mass"),
+        ({"color": (2, 0, 0)}, r"\[0, 1\]"),
+        ({"restitution": 1.5}, "restitution"),
+        ({"position": (0, float("nan"), 0)}, "finite"),
+    ],
+)
+def test_invalid_object_specs_raise(kwargs, match):
+    with pytest.raises(SceneError, match=match):
+        ObjectSpec(id=1, **kwargs)
+
+
+def test_duplicate_ids_and_unknown_keys_raise():
+    with pytest.raises(SceneError, match="unique"):
+        SceneSpec(objects=(ObjectSpec(id=1),), props=(PropSpec(id=1),))
+    data = _scene().to_dict()
+    data["room"]["colour"] = 1
+    with pytest.raises(SceneError, match="unknown Room keys"):
+        SceneSpec.from_dict(data)
