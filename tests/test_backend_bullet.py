@@ -133,3 +133,30 @@ def test_same_scene_gives_identical_trajectories_and_frames():
                 b.step(8)
             runs.append((b.object_states()[2].position.copy(), b.render(32, 32)["rgb"]))
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+
+
+def test_scene_edits_remove_add_recolour_and_pass_through(backend):
+    scene = SceneSpec(
+        objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 1.2, 0), color=(1, 0, 0)),
+                 ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(0, 0.15, 1.0), velocity=(0, 0, 2.0))),
+        props=(PropSpec(id=5, size=(3, 1, 0.1), position=(0, 0.5, 2.0)),),
+        camera=Camera(position=(0, 1.2, -3)),
+    )
+    backend.load(scene)
+    assert backend.render(16, 16, ("segmentation",))["segmentation"][8, 8] == 1
+    backend.set_object_color(1, (0, 0, 1))
+    rgb = backend.render(16, 16)["rgb"][8, 8]
+    assert rgb[2] > rgb[0]
+    backend.remove_object(1)
+    assert 1 not in backend.object_states()
+    assert 1 not in backend.render(16, 16, ("segmentation",))["segmentation"]
+    backend.add_object(ObjectSpec(id=8, shape="cone", size=(0.4, 0.5, 0.4), position=(0, 0.25, 0)))
+    assert backend.render(16, 16, ("segmentation",))["segmentation"][12, 8] == 8
+    with pytest.raises(ValueError, match="already"):
+        backend.add_object(ObjectSpec(id=2))
+    backend.set_collision_enabled(2, 5, False)  # the sphere rolls through the panel
+    for _ in range(60):
+        backend.step(8)
+    assert backend.object_states()[2].position[2] > 2.5
+    with pytest.raises(KeyError, match="ids are"):
+        backend.remove_object(1)

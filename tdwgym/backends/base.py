@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.scene import SceneSpec
+from tdwgym.scene import ObjectSpec, SceneSpec
 
 BACKENDS: tuple[str, ...] = ("bullet", "tdw")
 """Valid backend names."""
@@ -140,6 +140,24 @@ class Backend(ABC):
         angular_velocity: Sequence[float] | None = None,
     ) -> None:
         """Teleport a movable object and/or set its velocities (``rotation`` is a quaternion (x, y, z, w))."""
+
+    # Scene edits mid-episode, used by scripted (e.g. impossible) events. Backends that cannot do one raise
+    # NotImplementedError naming the backend.
+    def remove_object(self, object_id: int) -> None:
+        """Delete a movable object from the scene."""
+        raise NotImplementedError(f"the {self.name} backend cannot remove objects")
+
+    def add_object(self, spec: ObjectSpec) -> None:
+        """Add a movable object mid-episode (its id must be new), with the spec's initial velocities."""
+        raise NotImplementedError(f"the {self.name} backend cannot add objects")
+
+    def set_object_color(self, object_id: int, color: Sequence[float]) -> None:
+        """Recolour a movable object (RGB floats in [0, 1])."""
+        raise NotImplementedError(f"the {self.name} backend cannot recolour objects")
+
+    def set_collision_enabled(self, id_a: int, id_b: int, enabled: bool) -> None:
+        """Enable or disable collisions between two bodies (scene ids; 0 is every room surface)."""
+        raise NotImplementedError(f"the {self.name} backend cannot change collision pairs")
 
     @abstractmethod
     def close(self) -> None:

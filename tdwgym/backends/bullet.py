@@ -81,8 +81,9 @@ class BulletBackend(Backend):
         self._solver_iterations = int(solver_iterations)
         self._client: int | None = pb.connect(pb.DIRECT)
         self._scene: SceneSpec | None = None
-        self._body_of: dict[int, int] = {}  # scene id -> bullet body
+        self._body_of: dict[int, int] = {}  # scene id -> bullet body (props and objects)
         self._movable: dict[int, int] = {}  # movable scene id -> bullet body
+        self._live: dict[int, int] = {}  # bullet body -> scene id, every body but the camera (room bodies: 0)
         self._id_lut = np.zeros(1, dtype=np.int32)  # bullet body + 1 -> scene id (0: room/background)
         self._camera_body = -1
         self._camera_shape = -1
@@ -131,7 +132,7 @@ class BulletBackend(Backend):
         self._shape_cache = {}  # resetSimulation freed the cached shapes
         self._body_of = {}
         self._movable = {}
-        scene_id_of_body: dict[int, int] = {}
+        self._live = scene_id_of_body = {}
 
         room = scene.room
         w, length, h = room.width, room.length, room.height
@@ -165,8 +166,11 @@ class BulletBackend(Backend):
             self._camera_body = self._camera_shape = -1
         self._camera_pose = (np.array(cam.position, dtype=np.float64), cam.yaw, cam.pitch)
 
-        lut = np.zeros(max(scene_id_of_body) + 2, dtype=np.int32)
-        for body, sid in scene_id_of_body.items():
+        self._rebuild_lut()
+
+    def _rebuild_lut(self) -> None:
+        lut = np.zeros(max(self._live, default=0) + 2, dtype=np.int32)
+        for body, sid in self._live.items():
             lut[body + 1] = sid
         self._id_lut = lut
 
@@ -304,9 +308,7 @@ class BulletBackend(Backend):
             self._shape_cache[("sphere", radius)] = probe
         pos = to_bullet(center)
         found: set[int] = set()
-        for body in range(len(self._id_lut) - 1):
-            if body == self._camera_body:
-                continue
+        for body in self._live:
             if pb.getClosestPoints(bodyA=-1, bodyB=body, distance=0.0, collisionShapeA=probe,
                                    collisionShapePositionA=pos, physicsClientId=c):
                 found.add(int(self._id_lut[body + 1]))
@@ -346,6 +348,41 @@ class BulletBackend(Backend):
                 body, to_bullet(velocity) if velocity is not None else lin,
                 spin_to_bullet(angular_velocity) if angular_velocity is not None else ang, physicsClientId=c,
             )
+
+    def remove_object(self, object_id: int) -> None:
+        body = self._movable.pop(object_id, None)
+        if body is None:
+            raise KeyError(f"no movable object with id {object_id}; ids are {sorted(self._movable)}")
+        pb.removeBody(body, physicsClientId=self.client)
+        del self._body_of[object_id]
+        del self._live[body]
+        self._rebuild_lut()
+
+    def add_object(self, spec: ObjectSpec) -> None:
+        if spec.id in self._body_of:
+            raise ValueError(f"id {spec.id} is already in the scene; ids in use are {sorted(self._body_of)}")
+        self.scene  # noqa: B018 - raises if nothing is loaded
+        body = self._add_object(spec)
+        self._body_of[spec.id] = self._movable[spec.id] = body
+        self._live[body] = spec.id
+        self._rebuild_lut()
+
+    def set_object_color(self, object_id: int, color: Sequence[float]) -> None:
+        body = self._movable.get(object_id)
+        if body is None:
+            raise KeyError(f"no movable object with id {object_id}; ids are {sorted(self._movable)}")
+        pb.changeVisualShape(body, -1, rgbaColor=[*map(float, color), 1.0], physicsClientId=self.client)
+
+    def set_collision_enabled(self, id_a: int, id_b: int, enabled: bool) -> None:
+        def bodies(sid: int) -> list[int]:
+            found = [b for b, s in self._live.items() if s == sid]
+            if not found:
+                raise KeyError(f"no body with scene id {sid}; ids are {sorted(set(self._live.values()))}")
+            return found
+
+        for a in bodies(id_a):
+            for b in bodies(id_b):
+                pb.setCollisionFilterPair(a, b, -1, -1, int(enabled), physicsClientId=self.client)
 
     # -- rendering ------------------------------------------------------------------------------------------
     def render(self, width: int, height: int, passes: Sequence[str] = ("rgb",)) -> dict[str, np.ndarray]:
