@@ -26,7 +26,6 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
-
 from tdwgym.agents.models import Transitions, WorldModel, make_world_model, world_model_from_config
 from tdwgym.agents.online import OnlineLearner
 
@@ -132,7 +131,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         if total_c % frame_channels:
             raise ValueError(f"{total_c} observation channels are not a multiple of frame_channels={frame_channels}")
         self.frame_channels = int(frame_channels)
-        h, w = (space.shape[1:] if self.channels_first else space.shape[:2])
+        h, w = space.shape[1:] if self.channels_first else space.shape[:2]
         self.frame_shape = (self.frame_channels, int(h), int(w))
         self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
 
@@ -148,8 +147,15 @@ class CuriosityVecEnv(VecEnvWrapper):
             if variant not in VARIANTS:
                 raise ValueError(f"unknown curiosity variant {variant!r}; choose from {VARIANTS}")
             self.variant = variant
-            model = make_world_model(variant, self.frame_shape, self.action_dim, self.context_frames,
-                                     self.discrete_actions, device=device, **self.model_kwargs)
+            model = make_world_model(
+                variant,
+                self.frame_shape,
+                self.action_dim,
+                self.context_frames,
+                self.discrete_actions,
+                device=device,
+                **self.model_kwargs,
+            )
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
 
         self.int_ret_rms = RunningMeanStd(shape=())
@@ -261,13 +267,23 @@ class CuriosityVecEnv(VecEnvWrapper):
     def get_statistics(self) -> dict[str, Any]:
         """Normalisation statistics, counters and constructor settings (no model weights)."""
         return {
-            "variant": self.variant, "int_coef": self.int_coef, "ext_coef": self.ext_coef, "gamma": self.gamma,
-            "context_frames": self.context_frames, "normalize": self.normalize, "clip_reward": self.clip_reward,
-            "frame_channels": self.frame_channels, "model_kwargs": self.model_kwargs,
+            "variant": self.variant,
+            "int_coef": self.int_coef,
+            "ext_coef": self.ext_coef,
+            "gamma": self.gamma,
+            "context_frames": self.context_frames,
+            "normalize": self.normalize,
+            "clip_reward": self.clip_reward,
+            "frame_channels": self.frame_channels,
+            "model_kwargs": self.model_kwargs,
             "learner_kwargs": self.learner_kwargs,
-            "int_ret_rms": {"mean": self.int_ret_rms.mean, "var": self.int_ret_rms.var,
-                            "count": self.int_ret_rms.count},
-            "int_returns": self.int_returns.copy(), "num_steps": self.num_steps,
+            "int_ret_rms": {
+                "mean": self.int_ret_rms.mean,
+                "var": self.int_ret_rms.var,
+                "count": self.int_ret_rms.count,
+            },
+            "int_returns": self.int_returns.copy(),
+            "num_steps": self.num_steps,
         }
 
     def set_statistics(self, stats: dict[str, Any]) -> None:
@@ -327,10 +343,19 @@ class CuriosityVecEnv(VecEnvWrapper):
             state = torch.load(world_model_path, map_location="cpu", weights_only=False)
             variant = world_model_from_config(state["model_config"], device=device)
         wrapper = CuriosityVecEnv(
-            venv, variant=variant, int_coef=stats["int_coef"], ext_coef=stats["ext_coef"], gamma=stats["gamma"],
-            context_frames=stats["context_frames"], training=training, normalize=stats["normalize"],
-            clip_reward=stats["clip_reward"], frame_channels=stats["frame_channels"], device=device,
-            model_kwargs=stats["model_kwargs"], learner_kwargs=stats["learner_kwargs"],
+            venv,
+            variant=variant,
+            int_coef=stats["int_coef"],
+            ext_coef=stats["ext_coef"],
+            gamma=stats["gamma"],
+            context_frames=stats["context_frames"],
+            training=training,
+            normalize=stats["normalize"],
+            clip_reward=stats["clip_reward"],
+            frame_channels=stats["frame_channels"],
+            device=device,
+            model_kwargs=stats["model_kwargs"],
+            learner_kwargs=stats["learner_kwargs"],
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from tdwgym.agents.device import resolve_device
+from torch import nn
 
 __all__ = [
     "ICMModel",
@@ -287,8 +286,13 @@ class PixelPredictor(WorldModel):
         return LossOutput(per_sample.mean(), per_sample, per_sample.detach(), metrics)
 
     def config(self) -> dict:  # noqa: D102
-        return {**super().config(), "width": self.width, "latent_dim": self.latent_dim,
-                "l1_weight": self.l1_weight, "l2_weight": self.l2_weight}
+        return {
+            **super().config(),
+            "width": self.width,
+            "latent_dim": self.latent_dim,
+            "l1_weight": self.l1_weight,
+            "l2_weight": self.l2_weight,
+        }
 
 
 def variance_covariance_loss(z: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,7 +351,8 @@ class LatentPredictor(WorldModel):
         if target == "online" and var_cov_weight <= 0:
             raise ValueError("target='online' collapses without the variance-covariance regulariser")
         self.width, self.feature_dim, self.target = width, feature_dim, target
-        self.ema_decay, self.var_cov_weight, self.cov_weight = float(ema_decay), float(var_cov_weight), float(cov_weight)
+        self.ema_decay, self.var_cov_weight = float(ema_decay), float(var_cov_weight)
+        self.cov_weight = float(cov_weight)
         c, h, w = self.frame_shape
         conv = conv_encoder(c, width)
         feat = math.prod(_conv_out_shape(conv, (c, h, w)))
@@ -391,8 +396,15 @@ class LatentPredictor(WorldModel):
             p_t.lerp_(p, 1.0 - self.ema_decay)
 
     def config(self) -> dict:  # noqa: D102
-        return {**super().config(), "width": self.width, "feature_dim": self.feature_dim, "target": self.target,
-                "ema_decay": self.ema_decay, "var_cov_weight": self.var_cov_weight, "cov_weight": self.cov_weight}
+        return {
+            **super().config(),
+            "width": self.width,
+            "feature_dim": self.feature_dim,
+            "target": self.target,
+            "ema_decay": self.ema_decay,
+            "var_cov_weight": self.var_cov_weight,
+            "cov_weight": self.cov_weight,
+        }
 
 
 class RNDModel(WorldModel):
@@ -435,7 +447,10 @@ class RNDModel(WorldModel):
                 nn.init.zeros_(m.bias)
         self.target_net.requires_grad_(False)
         self.predictor_net = nn.Sequential(
-            conv_encoder(c, width), nn.Flatten(), nn.Linear(feat, 2 * feature_dim), nn.ELU(),
+            conv_encoder(c, width),
+            nn.Flatten(),
+            nn.Linear(feat, 2 * feature_dim),
+            nn.ELU(),
             nn.Linear(2 * feature_dim, feature_dim),
         )
         self.register_buffer("obs_mean", torch.zeros(c, h, w))
@@ -536,8 +551,12 @@ class ICMModel(WorldModel):
         return LossOutput(per_sample.mean(), per_sample, fwd.detach(), metrics)
 
     def config(self) -> dict:  # noqa: D102
-        return {**super().config(), "width": self.width, "feature_dim": self.feature_dim,
-                "forward_weight": self.forward_weight}
+        return {
+            **super().config(),
+            "width": self.width,
+            "feature_dim": self.feature_dim,
+            "forward_weight": self.forward_weight,
+        }
 
 
 class LearningProgress(WorldModel):
@@ -610,7 +629,7 @@ class LearningProgress(WorldModel):
         state_dict = dict(state_dict)
         for i, m in enumerate(self._old):
             prefix = f"_old{i}."
-            sub = {k[len(prefix):]: state_dict.pop(k) for k in list(state_dict) if k.startswith(prefix)}
+            sub = {k[len(prefix) :]: state_dict.pop(k) for k in list(state_dict) if k.startswith(prefix)}
             if sub:
                 m.load_state_dict(sub)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
@@ -656,8 +675,9 @@ def make_world_model(
         The model, on its device.
     """
     if name == "progress":
-        base = make_world_model(progress_base, frame_shape, action_dim, context_frames, discrete_actions, device,
-                                **kwargs)
+        base = make_world_model(
+            progress_base, frame_shape, action_dim, context_frames, discrete_actions, device, **kwargs
+        )
         return LearningProgress(base, lag_updates=lag_updates)
     if name not in MODELS:
         raise ValueError(f"unknown world model {name!r}; choose from {[*MODELS, 'progress']}")

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from tdwgym.agents.models import Transitions, WorldModel, world_model_from_config
 
 __all__ = ["LossPrioritisedBuffer", "OnlineLearner", "atomic_torch_save"]
@@ -105,7 +104,8 @@ class LossPrioritisedBuffer:
     def get(self, idx: np.ndarray) -> Transitions:
         """The transitions in slots ``idx`` as CPU tensors."""
         return Transitions(
-            torch.from_numpy(self.context[idx]), torch.from_numpy(self.action[idx]),
+            torch.from_numpy(self.context[idx]),
+            torch.from_numpy(self.action[idx]),
             torch.from_numpy(self.next_frame[idx]),
         )
 
@@ -117,11 +117,14 @@ class LossPrioritisedBuffer:
         """Contents and generator state (arrays cut to the filled size)."""
         n = self.size
         return {
-            "capacity": self.capacity, "size": n, "replacements": self.replacements,
+            "capacity": self.capacity,
+            "size": n,
+            "replacements": self.replacements,
             "context": None if self.context is None else self.context[:n].copy(),
             "action": None if self.action is None else self.action[:n].copy(),
             "next_frame": None if self.next_frame is None else self.next_frame[:n].copy(),
-            "loss": self.loss[:n].copy(), "rng": self.rng.bit_generator.state,
+            "loss": self.loss[:n].copy(),
+            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -138,7 +141,9 @@ class LossPrioritisedBuffer:
                 for k in ("context", "action", "next_frame")
             )
             self.context[:n], self.action[:n], self.next_frame[:n] = (
-                state["context"], state["action"], state["next_frame"]
+                state["context"],
+                state["action"],
+                state["next_frame"],
             )
         self.rng.bit_generator.state = state["rng"]
 
@@ -236,14 +241,18 @@ class OnlineLearner:
         if self._fresh is not None and self.fresh_fraction > 0:
             n_fresh = min(len(self._fresh), int(round(self.batch_size * self.fresh_fraction)))
             if n_fresh:
-                parts.append(Transitions(self._fresh.context[:n_fresh], self._fresh.action[:n_fresh],
-                                         self._fresh.next_frame[:n_fresh]))
+                parts.append(
+                    Transitions(
+                        self._fresh.context[:n_fresh], self._fresh.action[:n_fresh], self._fresh.next_frame[:n_fresh]
+                    )
+                )
                 slots.append(self._fresh_slots[:n_fresh])
         idx = self.buffer.sample_indices(self.batch_size - n_fresh)
         parts.append(self.buffer.get(idx))
         slots.append(idx)
         batch = Transitions(
-            torch.cat([p.context.cpu() for p in parts]), torch.cat([p.action.cpu().float() for p in parts]),
+            torch.cat([p.context.cpu() for p in parts]),
+            torch.cat([p.action.cpu().float() for p in parts]),
             torch.cat([p.next_frame.cpu() for p in parts]),
         )
         return batch, np.concatenate(slots)
@@ -277,12 +286,21 @@ class OnlineLearner:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict(),
-            "counters": {"transitions_seen": self.transitions_seen, "updates": self.updates, "credit": self._credit,
-                         "train_time_s": self.train_time_s},
-            "hparams": {"batch_size": self.batch_size, "updates_per_transition": self.updates_per_transition,
-                        "fresh_fraction": self.fresh_fraction, "learning_rate": self.learning_rate,
-                        "max_grad_norm": self.max_grad_norm, "min_buffer": self.min_buffer,
-                        "capacity": self.buffer.capacity},
+            "counters": {
+                "transitions_seen": self.transitions_seen,
+                "updates": self.updates,
+                "credit": self._credit,
+                "train_time_s": self.train_time_s,
+            },
+            "hparams": {
+                "batch_size": self.batch_size,
+                "updates_per_transition": self.updates_per_transition,
+                "fresh_fraction": self.fresh_fraction,
+                "learning_rate": self.learning_rate,
+                "max_grad_norm": self.max_grad_norm,
+                "min_buffer": self.min_buffer,
+                "capacity": self.buffer.capacity,
+            },
         }
 
     def load_state_dict(self, state: dict) -> None:

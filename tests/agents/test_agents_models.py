@@ -85,9 +85,10 @@ def test_latent_features_keep_nonzero_variance(target):
     with torch.no_grad():
         online = model.encode(probe.next_frame)
         tgt = model.target_features(probe.next_frame)
-    assert online.std(0).mean() > 0.1
-    assert tgt.std(0).mean() > 0.1
-    assert out.metrics["feature_std"] > 0.1
+    # Freshly initialised features have a std of ~0.015; the regulariser must drive it up, not down.
+    assert online.std(0).mean() > 0.5
+    assert tgt.std(0).mean() > 0.05
+    assert out.metrics["feature_std"] > 0.5
 
 
 def test_pixel_loss_mix_is_configurable():

@@ -1,0 +1,138 @@
+"""The curiosity VecEnvWrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv
+
+TINY_MODEL = {"width": 4}
+TINY_LEARNER = {"capacity": 32, "batch_size": 8, "updates_per_transition": 0.5}
+
+
+def _wrap(venv, variant="pixel", **kwargs):
+    return CuriosityVecEnv(
+        venv, variant=variant, device="cpu", model_kwargs=TINY_MODEL, learner_kwargs=TINY_LEARNER, seed=0, **kwargs
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_intrinsic_rewards_finite_nonnegative(square_env_fn, variant):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2), variant)
+    venv.seed(0)
+    venv.reset()
+    for _ in range(12):
+        obs, rew, done, infos = venv.step(np.array([venv.action_space.sample() for _ in range(2)]))
+        assert np.all(np.isfinite(rew)) and np.all(rew >= 0)
+        for i, info in enumerate(infos):
+            c = info["curiosity"]
+            assert c["r_int"] >= 0 and np.isfinite(c["r_int"]) and c["r_ext"] == 0.0
+            assert rew[i] == pytest.approx(c["r_ext"] + c["r_int"], rel=1e-5)
+    stats = venv.pop_stats()
+    assert "curiosity/intrinsic_reward" in stats and "world_model/loss" in stats
+
+
+def test_continuous_actions(square_env_fn):
+    venv = _wrap(DummyVecEnv([square_env_fn(continuous=True)]), "icm")
+    venv.reset()
+    _, rew, _, _ = venv.step(np.zeros((1, 2), dtype=np.float32))
+    assert np.isfinite(rew).all()
+
+
+def test_terminal_observation_is_used_at_episode_end(square_env_fn):
+    venv = _wrap(DummyVecEnv([square_env_fn(max_steps=3)]))
+    seen = []
+    observe = venv.learner.observe
+
+    def spy(batch, train=True):
+        seen.append((batch.context.clone(), batch.next_frame.clone()))
+        return observe(batch, train)
+
+    venv.learner.observe = spy
+    first = venv.reset()
+    for _ in range(4):
+        obs, _, done, infos = venv.step(np.array([0]))
+        if done[0]:
+            break
+    assert done[0]
+    terminal = infos[0]["terminal_observation"]
+    ctx, nxt = seen[-1]
+    # the transition's next frame is the terminal frame (with its marker), not the reset frame
+    assert torch.equal(nxt[0], torch.from_numpy(terminal.transpose(2, 0, 1)))
+    assert nxt[0, :, 0, 0].tolist() == [255, 255, 255]
+    assert not np.array_equal(terminal, obs[0])
+    # the history restarts from the reset observation
+    assert np.array_equal(venv.history[0, -1], obs[0].transpose(2, 0, 1))
+    assert np.array_equal(venv.history[0, 0], obs[0].transpose(2, 0, 1))
+    assert np.array_equal(seen[0][0][0, 0].numpy(), first[0].transpose(2, 0, 1))
+
+
+def test_channels_first_and_frame_stack_are_handled(square_env_fn):
+    base = DummyVecEnv([square_env_fn()] * 2)
+    stacked = VecTransposeImage(VecFrameStack(base, n_stack=3))
+    venv = _wrap(stacked)
+    assert venv.channels_first and venv.frame_channels == 3 and venv.frame_shape == (3, 36, 36)
+    obs = venv.reset()
+    assert np.array_equal(venv.history[:, -1], obs[:, -3:])
+    _, rew, _, _ = venv.step(np.array([1, 2]))
+    assert np.isfinite(rew).all()
+
+
+def test_save_load_round_trip(square_env_fn, tmp_path):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2), "latent", int_coef=0.5, ext_coef=2.0)
+    venv.reset()
+    for _ in range(10):
+        venv.step(np.array([1, 3]))
+    venv.save(tmp_path / "curiosity.pkl")
+    venv.save_world_model(tmp_path / "wm.pt")
+    loaded = CuriosityVecEnv.load(
+        tmp_path / "curiosity.pkl",
+        DummyVecEnv([square_env_fn()] * 2),
+        world_model_path=tmp_path / "wm.pt",
+        device="cpu",
+    )
+    assert loaded.variant == "latent" and loaded.int_coef == 0.5 and loaded.ext_coef == 2.0
+    assert loaded.num_steps == venv.num_steps == 20
+    assert loaded.int_ret_rms.var == pytest.approx(venv.int_ret_rms.var)
+    assert loaded.int_ret_rms.count == pytest.approx(venv.int_ret_rms.count)
+    np.testing.assert_allclose(loaded.int_returns, venv.int_returns)
+    assert loaded.learner.updates == venv.learner.updates
+    for a, b in zip(venv.world_model.state_dict().values(), loaded.world_model.state_dict().values(), strict=True):
+        assert torch.equal(a.cpu(), b.cpu())
+    # statistics-only load into an existing wrapper
+    other = _wrap(DummyVecEnv([square_env_fn()] * 2), "latent")
+    other.load_statistics(tmp_path / "curiosity.pkl")
+    assert other.int_ret_rms.var == pytest.approx(venv.int_ret_rms.var)
+
+
+def test_eval_mode_freezes_model_and_statistics(square_env_fn):
+    venv = _wrap(DummyVecEnv([square_env_fn()]))
+    venv.reset()
+    for _ in range(8):
+        venv.step(np.array([1]))
+    venv.training = False
+    updates, count = venv.learner.updates, venv.int_ret_rms.count
+    for _ in range(8):
+        venv.step(np.array([2]))
+    assert venv.learner.updates == updates and venv.int_ret_rms.count == count
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_tiny_ppo_learn_end_to_end(square_env_fn, variant):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2), variant)
+    model = PPO(
+        "CnnPolicy",
+        venv,
+        n_steps=8,
+        batch_size=16,
+        n_epochs=1,
+        device="cpu",
+        seed=0,
+        policy_kwargs={"features_extractor_kwargs": {"features_dim": 16}},
+    )
+    model.learn(total_timesteps=16)
+    assert model.num_timesteps == 16
+    assert venv.learner.transitions_seen >= 16
