@@ -186,7 +186,9 @@ class TDWRoomEnv(gym.Env):
             self.observation_space = spaces.Dict(
                 {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w), dtype=np.int32)}
             )
-        self._passes = {"rgb": ("rgb",), "rgbd": ("rgb", "depth"), "rgb_seg": ("rgb", "segmentation")}[self.obs_mode]
+        self._passes = {"rgb": ("rgb", "segmentation"), "rgbd": ("rgb", "depth", "segmentation"),
+                        "rgb_seg": ("rgb", "segmentation")}[self.obs_mode]
+        self._in_view: list[int] = []
 
         self.scene: SceneSpec | None = None
         self._cam_pos = np.zeros(3)
@@ -325,34 +327,18 @@ class TDWRoomEnv(gym.Env):
 
     # -- observations and info --------------------------------------------------------------------------------
     def _observe(self) -> Any:
+        """Render the observation; note which movable objects it shows (the segmentation pass costs ~nothing)."""
         h, w = self.resolution
         frames = self.backend.render(w, h, self._passes)
+        seg = frames["segmentation"]
+        counts = np.bincount(seg.ravel(), minlength=1) if seg.size else np.zeros(1, np.int64)
+        assert self.scene is not None
+        self._in_view = [o.id for o in self.scene.objects if o.id < len(counts) and counts[o.id] > 0]
         if self.obs_mode == "rgb":
             return frames["rgb"]
         if self.obs_mode == "rgbd":
             return {"rgb": frames["rgb"], "depth": frames["depth"]}
-        return {"rgb": frames["rgb"], "segmentation": frames["segmentation"].astype(np.int32)}
-
-    def _objects_in_view(self, states: dict[int, ObjectState]) -> list[int]:
-        """Ids of movable objects whose centre is inside the view frustum and not hidden behind anything."""
-        assert self.scene is not None
-        cam = self.scene.camera
-        fwd = camera_forward(self._yaw, self._pitch)
-        right = camera_right(self._yaw)
-        up = np.cross(fwd, right)
-        h, w = self.resolution
-        tan_v = math.tan(math.radians(cam.fov) / 2)
-        tan_h = tan_v * w / h
-        visible = []
-        for oid, st in states.items():
-            rel = st.position - self._cam_pos
-            z = float(rel @ fwd)
-            if z <= cam.near or abs(rel @ right) > z * tan_h or abs(rel @ up) > z * tan_v:
-                continue
-            hit = self.backend.ray_cast(self._cam_pos, rel, float(np.linalg.norm(rel)) + 1.0)
-            if hit is not None and hit.id == oid:
-                visible.append(oid)
-        return visible
+        return {"rgb": frames["rgb"], "segmentation": seg.astype(np.int32, copy=False)}
 
     def _info(self, states: dict[int, ObjectState], contacts: list[Contact], push: dict[str, Any]) -> dict:
         return {
@@ -366,6 +352,7 @@ class TDWRoomEnv(gym.Env):
                 {"a": c.a, "b": c.b, "impulse": c.impulse, "point": c.point, "normal": c.normal} for c in contacts
             ],
             "push": push,
-            "objects_in_view": len(self._objects_in_view(states)),
+            "objects_in_view": len(self._in_view),
+            "visible_ids": list(self._in_view),
             "sim_time": self._steps * self.substeps * self.backend.timestep,
         }

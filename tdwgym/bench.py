@@ -1,0 +1,173 @@
+"""Throughput benchmarks: figures and ratios against a floor measured in the same run.
+
+    tdwgym bench                      # or: python -m tdwgym.bench
+    tdwgym bench --steps 2000 --json bench.json
+
+Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
+plus a 64x64 RGB render of the same scene in a bare loop, with no env around it. Vectorized figure: a 2-process
+``AsyncVectorEnv`` against one env in the calling process. Each figure is the best of ``--repeats`` timed rounds,
+the rounds of the compared loops interleaved so that machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+
+import tdwgym
+
+ENV_ID = "TDWRoom-Occlusion-v0"
+RESOLUTION = 64
+
+
+def _rate(fn: Callable[[int], None], steps: int) -> float:
+    start = time.perf_counter()
+    fn(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
+    """Env steps/s against the bare backend loop (substeps + render) on the same scene."""
+    env = gym.make(ENV_ID, resolution=RESOLUTION, max_episode_steps=10**9)
+    env.reset(seed=seed)
+    base = env.unwrapped
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps)]
+    floor_backend = tdwgym.backends.make_backend(base.backend_name)
+    floor_backend.load(base.scene)
+    substeps = base.substeps
+
+    def run_env(n: int) -> None:
+        env.reset(seed=seed)
+        for a in actions[:n]:
+            env.step(a)
+
+    def run_floor(n: int) -> None:
+        floor_backend.load(base.scene)
+        for _ in range(n):
+            floor_backend.step(substeps)
+            floor_backend.render(RESOLUTION, RESOLUTION, ("rgb",))
+
+    run_env(min(steps, 50))
+    run_floor(min(steps, 50))
+    env_rates, floor_rates = [], []
+    for _ in range(repeats):
+        env_rates.append(_rate(run_env, steps))
+        floor_rates.append(_rate(run_floor, steps))
+    env.close()
+    floor_backend.close()
+    env_best, floor_best = max(env_rates), max(floor_rates)
+    return {"env_steps_per_s": env_best, "floor_steps_per_s": floor_best, "ratio": env_best / floor_best}
+
+
+def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> dict[str, float]:
+    """Total steps/s of an ``num_envs``-process AsyncVectorEnv against one in-process env."""
+
+    def make() -> gym.Env:
+        import tdwgym  # noqa: F401 - registers the ids in the worker
+
+        return gym.make(ENV_ID, resolution=RESOLUTION)
+
+    single = make()
+    single.reset(seed=seed)
+    single.action_space.seed(seed)
+    vec = gym.vector.AsyncVectorEnv([make] * num_envs, context="spawn")
+    vec.reset(seed=seed)
+    vec.action_space.seed(seed)
+
+    def run_single(n: int) -> None:
+        for _ in range(n):
+            _, _, term, trunc, _ = single.step(single.action_space.sample())
+            if term or trunc:
+                single.reset()
+
+    def run_vec(n: int) -> None:
+        for _ in range(n // num_envs):
+            vec.step(vec.action_space.sample())
+
+    run_single(50)
+    run_vec(50)
+    single_rates, vec_rates = [], []
+    for _ in range(repeats):
+        single_rates.append(_rate(run_single, steps))
+        vec_rates.append(_rate(run_vec, steps))
+    single.close()
+    vec.close()
+    one, many = max(single_rates), max(vec_rates)
+    return {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
+
+
+def run(steps: int = 1000, repeats: int = 3, include_vector: bool = True) -> dict[str, Any]:
+    """Run every benchmark and return the figures."""
+    results: dict[str, Any] = {
+        "env_id": ENV_ID,
+        "resolution": RESOLUTION,
+        "steps": steps,
+        "repeats": repeats,
+        "tdwgym": tdwgym.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    results["env_vs_floor"] = env_vs_floor(steps, repeats)
+    if include_vector:
+        results["vectorized"] = vectorized(steps, repeats)
+    return results
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """Human-readable lines with targets."""
+    lines = [f"tdwgym {results['tdwgym']} bench: {results['env_id']} {results['resolution']}x{results['resolution']} "
+             f"RGB, {results['steps']} steps x best of {results['repeats']}, {results['cpus']} CPUs"]
+    ef = results["env_vs_floor"]
+    lines.append(f"  env        {ef['env_steps_per_s']:8.1f} steps/s")
+    lines.append(f"  floor      {ef['floor_steps_per_s']:8.1f} steps/s  (backend substeps + render, no env)")
+    lines.append(f"  env/floor  {ef['ratio']:8.3f}        (target >= 0.9)")
+    if "vectorized" in results:
+        v = results["vectorized"]
+        lines.append(f"  1 process  {v['single_steps_per_s']:8.1f} steps/s")
+        lines.append(f"  {v['processes']} processes{v['vector_steps_per_s']:8.1f} steps/s")
+        lines.append(f"  speedup    {v['speedup']:8.3f}        (target >= 1.8 on 2 cores)")
+    return "\n".join(lines)
+
+
+def add_bench_parser(subparsers: Any) -> None:
+    """Register ``tdwgym bench``."""
+    p = subparsers.add_parser("bench", help="measure env throughput against the bare backend floor")
+    p.add_argument("--steps", type=int, default=1000, help="steps per timed round")
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the best is reported")
+    p.add_argument("--no-vector", action="store_true", help="skip the 2-process vectorized benchmark")
+    p.add_argument("--json", default="bench.json", help="where to write the figures as JSON")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.steps < 10 or args.repeats < 1:
+        raise SystemExit(f"--steps must be >= 10 and --repeats >= 1, got {args.steps} and {args.repeats}")
+    results = run(args.steps, args.repeats, include_vector=not args.no_vector)
+    print(format_results(results))
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=2, default=float)
+    print(f"wrote {args.json}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tdwgym.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    add_bench_parser(sub)
+    args = parser.parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
