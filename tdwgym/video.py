@@ -17,8 +17,6 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     Raises:
         ValueError: No frames, frames of different sizes or types, or an unsupported extension.
     """
-    from moviepy import ImageSequenceClip
-
     path = Path(path)
     if path.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"unsupported video extension {path.suffix!r}; use .mp4 or .gif")
@@ -29,17 +27,31 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
         raise ValueError(f"frames must all be H x W x 3 of one size, got shapes {sorted(shapes)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    clip = ImageSequenceClip([np.asarray(f, dtype=np.uint8) for f in frames], fps=fps)
     try:
         if path.suffix.lower() == ".gif":
+            from moviepy import ImageSequenceClip
+
+            clip = ImageSequenceClip([np.asarray(f, dtype=np.uint8) for f in frames], fps=fps)
             clip.write_gif(str(tmp), fps=fps, logger=None)
+            clip.close()
         else:
-            # yuv420p needs even sizes; libx264 at crf 18 keeps the frames close to lossless
-            clip.write_videofile(str(tmp), fps=fps, codec="libx264", audio=False, logger=None,
-                                 ffmpeg_params=["-pix_fmt", "yuv420p", "-crf", "18"])
+            # Frame by frame through moviepy's ffmpeg writer: exactly len(frames) frames (a clip's duration can
+            # round one away). yuv420p plays everywhere; crf 18 keeps the frames close to lossless.
+            from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter
+
+            h, w = np.shape(frames[0])[:2]
+            pad = ((0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sizes: repeat the last row/column
+            writer = FFMPEG_VideoWriter(str(tmp), (w + w % 2, h + h % 2), fps, codec="libx264", pixel_format="yuv420p",
+                                        ffmpeg_params=["-crf", "18"])
+            try:
+                for frame in frames:
+                    frame = np.asarray(frame, dtype=np.uint8)
+                    writer.write_frame(np.ascontiguousarray(np.pad(frame, pad, mode="edge") if any(
+                        p[1] for p in pad) else frame))
+            finally:
+                writer.close()
         os.replace(tmp, path)
     finally:
-        clip.close()
         if tmp.exists():
             tmp.unlink()
     return path

@@ -1,0 +1,42 @@
+# tdwgym: `make demo` sets up .venv and runs the main job; `make test` sets up and runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch (a local file on the project's machines; from PyPI elsewhere). Override for CUDA, e.g.
+# `make test TORCH_SPEC=torch` on a GPU machine.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint format clean help
+
+help:
+	@echo "make demo   - create $(VENV), install tdwgym and run the demo (writes runs/demo/)"
+	@echo "make test   - create or reuse $(VENV), install the dev extras and run pytest"
+	@echo "make bench  - throughput benchmarks (figures in BENCHMARKS.md)"
+	@echo "make lint   - ruff check and format check"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev,tdw]"
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/python examples/random_rollout.py --env TDWRoom-Occlusion-v0 --steps 300 --out runs/demo/rollout.mp4
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/tdwgym bench --json runs/bench.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check tdwgym envs agents examples tests
+	$(BIN)/ruff format --check tdwgym envs agents examples tests
+
+clean:
+	rm -rf runs build dist *.egg-info .pytest_cache .ruff_cache
