@@ -745,21 +745,26 @@ def episode_is_valid(path: Path | str, fingerprint: str | None = None, frames: i
         return False
 
 
+def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed worker nobody has reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: assume alive, keep its file
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
 def _remove_stale_tmp(out: Path) -> None:
     """Delete temporary episode files left by generator processes that no longer run."""
     for tmp in out.iterdir():
         match = _TMP_RE.match(tmp.name)
-        if not match:
-            continue
-        pid = int(match.group(1))
-        alive = True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if not alive or pid == os.getpid():
+        if match and (int(match.group(1)) == os.getpid() or not _pid_running(int(match.group(1)))):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
