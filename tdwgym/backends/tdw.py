@@ -459,6 +459,9 @@ class TDWBackend(Backend):
     def load(self, scene: SceneSpec) -> None:
         self.controller  # noqa: B018 - raises if closed
         ids = [o.id for o in scene.objects] + [p.id for p in scene.props]
+        unsupported = sorted({o.shape for o in scene.objects} - set(SHAPE_MODELS))
+        if unsupported:
+            raise BackendError(f"the TDW backend cannot build shapes {unsupported} yet; it builds {list(SHAPE_MODELS)}")
         if CAMERA_COLLIDER_ID in ids:
             raise BackendError(f"scene id {CAMERA_COLLIDER_ID} is reserved by the TDW backend's camera collider")
         commands: list[dict[str, Any]] = []
