@@ -4,10 +4,24 @@ A scenario subclasses :class:`TDWRoomEnv` and implements :meth:`TDWRoomEnv._gene
 the spaces, seeding, the reset/step template, frame skip (physics substeps per step), observation modes, rendering,
 and the camera and push mechanics. It talks to the simulator only through :class:`tdwgym.backends.Backend` and
 never imports torch.
+
+It also owns the three variant arguments every scenario takes:
+
+* ``level`` (0 to 3): the curriculum level the generator reads as ``self.level``.
+* ``split`` ("train", "test_id", "test_ood"): which bands of the scenario's :class:`~tdwgym.envs.factors.FactorSpace`
+  the generator draws from (through ``self.plan``). Train and test_id scenes never coincide: their random streams
+  are salted differently and every scene belongs to one of them by a hash of its content (:func:`split_bucket`).
+* ``impossible`` (None or a kind of :data:`IMPOSSIBLE_KINDS`): after generating the (possible) scene, a dry run of
+  its physics picks the frame of the violation (while the object is hidden behind the occluder where the scenario
+  has one) and the violation is added to the scene as :class:`~tdwgym.scene.SceneEvent` data, applied at its step
+  through the backend's edit methods. The same seed with ``impossible=None`` gives the possible twin.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -16,10 +30,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
+from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
 
 from tdwgym.backends import Backend, Contact, ObjectState, make_backend, resolve_backend_name
 from tdwgym.geometry import camera_forward, camera_right
-from tdwgym.scene import SceneSpec
+from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
 
 DISCRETE_ACTIONS: tuple[str, ...] = (
     "noop", "forward", "back", "strafe_left", "strafe_right", "turn_left", "turn_right", "look_up", "look_down",
@@ -50,6 +65,19 @@ MAX_SEGMENTATION_ID = 1023
 """Upper bound of ids in segmentation observations."""
 MOVED_SPEED = 0.05
 """A push "moved" its object when it changed the object's velocity by more than this (m/s)."""
+
+IMPOSSIBLE_KINDS: tuple[str, ...] = ("vanish", "appear", "teleport", "shape_change", "color_change", "pass_through")
+"""Valid values of the ``impossible`` argument (besides None)."""
+
+HIDDEN_KINDS: tuple[str, ...] = ("vanish", "appear", "teleport", "shape_change", "color_change")
+"""Impossible kinds that happen while the object is hidden, where the scenario has an occluder."""
+
+SPLIT_BUCKETS = 4
+"""Scenes hash into this many buckets; bucket 0 is test_id's, the others train's."""
+
+_SPLIT_SALT = {"train": 0x7261696E, "test_id": 0x69645F69, "test_ood": 0x6F6F645F}
+DRY_RUN_STEPS = 150
+"""Steps of physics simulated to time an impossible event."""
 
 T = TypeVar("T")
 
@@ -97,6 +125,17 @@ def _choice(value: Any, valid: tuple[str, ...], name: str) -> str:
     return value
 
 
+def scene_key(scene: SceneSpec) -> str:
+    """A digest of a scene's content (room, objects, props, camera, light, gravity; not labels or events)."""
+    data = dataclasses.replace(scene, labels={}, events=()).to_dict()
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def split_bucket(scene: SceneSpec) -> int:
+    """The bucket (0 .. :data:`SPLIT_BUCKETS` - 1) a scene hashes to: 0 may only be test_id, the others train."""
+    return int(scene_key(scene)[:8], 16) % SPLIT_BUCKETS
+
+
 class TDWRoomEnv(gym.Env):
     """Base class of the ``TDWRoom-*`` environments; scenarios implement :meth:`_generate_scene`.
 
@@ -120,9 +159,19 @@ class TDWRoomEnv(gym.Env):
         pitch_limit: Largest absolute pitch in degrees.
         push_reach: Longest distance in metres at which a push hits an object.
         push_impulse: Impulse in N*s of a full-strength push.
+        level: Curriculum level 0 to 3 (what each adds: docs/scenarios.md).
+        split: ``"train"``, ``"test_id"`` (training distribution, scenes disjoint from train) or ``"test_ood"``
+            (at least one factor from a held-out band, or a held-out combination).
+        impossible: None, or one of :data:`IMPOSSIBLE_KINDS` the scenario supports (``SUPPORTED_IMPOSSIBLE``).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    SCENARIO: str = "base"
+    """Name of the scenario in labels."""
+    FACTORS: FactorSpace = FactorSpace(factors=())
+    """The scenario's factors of variation and held-out bands."""
+    SUPPORTED_IMPOSSIBLE: tuple[str, ...] = ()
+    """Impossible kinds the scenario can stage."""
 
     def __init__(
         self,
@@ -141,6 +190,9 @@ class TDWRoomEnv(gym.Env):
         pitch_limit: float = 60.0,
         push_reach: float = 2.5,
         push_impulse: float = 3.0,
+        level: int = 0,
+        split: str = "train",
+        impossible: str | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; valid values are "
@@ -163,6 +215,17 @@ class TDWRoomEnv(gym.Env):
         self.move_step, self.turn_step, self.pitch_step = float(move_step), float(turn_step), float(pitch_step)
         self.pitch_limit, self.push_reach = float(pitch_limit), float(push_reach)
         self.push_impulse = float(push_impulse)
+        if isinstance(level, bool) or level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; valid values are {list(LEVELS)}")
+        self.level = int(level)
+        self.split = _choice(split, SPLITS, "split")
+        if impossible is not None:
+            _choice(impossible, IMPOSSIBLE_KINDS, "impossible kind")
+            if impossible not in self.SUPPORTED_IMPOSSIBLE:
+                raise ValueError(f"the {self.SCENARIO} scenario cannot stage impossible={impossible!r}; valid values "
+                                 f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}")
+        self.impossible = impossible
+        self.plan: FactorPlan | None = None
 
         self.backend: Backend = make_backend(self.backend_name, **dict(backend_kwargs or {}))
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / (self.backend.timestep * self.substeps))}
@@ -195,11 +258,47 @@ class TDWRoomEnv(gym.Env):
         self._yaw = 0.0
         self._pitch = 0.0
         self._steps = 0
+        self._movable_ids: set[int] = set()
 
     # -- the scenario hook ---------------------------------------------------------------------------------------
     def _generate_scene(self, rng: np.random.Generator) -> SceneSpec:
-        """Draw this episode's scene using only ``rng``."""
+        """Draw this episode's scene using only ``rng``, ``self.level`` and ``self.plan`` (factor draws)."""
         raise NotImplementedError
+
+    # -- scene sampling -------------------------------------------------------------------------------------------
+    def sample_scene(self, seed: int | None = None, rng: np.random.Generator | None = None) -> SceneSpec:
+        """The scene ``reset(seed=seed)`` starts from, before any impossible event is added (no simulation).
+
+        Args:
+            seed: As passed to :meth:`reset`.
+            rng: Or the generator :meth:`reset` would use (``self.np_random``); exactly one of the two.
+
+        Raises:
+            SceneGenerationError: When no scene of this split could be drawn in 100 attempts.
+        """
+        if (seed is None) == (rng is None):
+            raise ValueError("pass exactly one of seed and rng")
+        source = np.random.default_rng(seed) if rng is None else rng
+        entropy = int(source.integers(0, 2**63))
+        scene_rng = np.random.default_rng([entropy, _SPLIT_SALT[self.split], self.level])
+        for _ in range(100):
+            self.plan = self.FACTORS.plan(scene_rng, self.split, self.level)
+            scene = self._generate_scene(scene_rng)
+            if self.split == "test_ood" or (split_bucket(scene) == 0) == (self.split == "test_id"):
+                break
+        else:
+            raise SceneGenerationError(f"no {self.split} scene found in 100 attempts")
+        labels = {"scenario": self.SCENARIO, **scene.labels, **self.plan.labels(), "impossible": None,
+                  "event_frame": None}
+        return dataclasses.replace(scene, labels=labels)
+
+    def set_camera_pose(self, position: Any, yaw: float, pitch: float) -> None:
+        """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips)."""
+        if self.scene is None:
+            raise ResetNeeded("call reset() before set_camera_pose()")
+        self._cam_pos = np.array(position, dtype=np.float64)
+        self._yaw, self._pitch = float(yaw) % 360.0, float(np.clip(pitch, -self.pitch_limit, self.pitch_limit))
+        self.backend.set_camera(self._cam_pos, self._yaw, self._pitch)
 
     # -- Gymnasium API --------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -210,11 +309,14 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"unknown reset options {unknown}; valid options are ['scene']")
         scene = options.get("scene")
         if scene is None:
-            scene = self._generate_scene(self.np_random)
+            scene = self.sample_scene(rng=self.np_random)
+            if self.impossible is not None:
+                scene = self.add_impossible_event(scene, self.impossible)
         elif not isinstance(scene, SceneSpec):
             raise TypeError(f"options['scene'] must be a tdwgym.scene.SceneSpec, got {type(scene).__name__}")
         self.backend.load(scene)
         self.scene = scene
+        self._movable_ids = {o.id for o in scene.objects}
         cam = scene.camera
         self._cam_pos = np.array(cam.position, dtype=np.float64)
         self._yaw, self._pitch = cam.yaw, float(np.clip(cam.pitch, -self.pitch_limit, self.pitch_limit))
@@ -222,7 +324,9 @@ class TDWRoomEnv(gym.Env):
         self._steps = 0
         obs = self._observe()
         push = {"attempted": False, "hit": False, "object_id": None, "moved": False}
-        return obs, self._info(self.backend.object_states(), [], push)
+        info = self._info(self.backend.object_states(), [], push)
+        info["labels"] = scene.labels
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self.scene is None:
@@ -243,6 +347,11 @@ class TDWRoomEnv(gym.Env):
                 push_info["hit"], push_info["object_id"] = True, hit_id
                 before = self.backend.object_states()
 
+        applied = []
+        for event in self.scene.events:
+            if event.frame == self._steps + 1:
+                self._apply_event(event)
+                applied.append(event.kind)
         contacts = self.backend.step(self.substeps)
         self._steps += 1
         states = self.backend.object_states()
@@ -250,7 +359,9 @@ class TDWRoomEnv(gym.Env):
             oid = push_info["object_id"]
             dv = np.linalg.norm(states[oid].velocity - before[oid].velocity)
             push_info["moved"] = bool(dv > MOVED_SPEED)
-        return self._observe(), 0.0, False, False, self._info(states, contacts, push_info)
+        info = self._info(states, contacts, push_info)
+        info["events"] = applied
+        return self._observe(), 0.0, False, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -266,6 +377,178 @@ class TDWRoomEnv(gym.Env):
         if backend is not None:
             backend.close()
         super().close()
+
+    # -- scripted events ------------------------------------------------------------------------------------------
+    def add_impossible_event(self, scene: SceneSpec, kind: str) -> SceneSpec:
+        """``scene`` with the events of impossible ``kind`` added, timed by a dry run of its physics.
+
+        The dry run steps the possible scene with a still camera. For the hidden kinds in a scene with an occluder
+        (``labels["occluder_id"]``), the event falls in the middle of the first interval in which the target object
+        (``labels["event_object"]``, default 1) is hidden behind it after having been seen; otherwise a few frames
+        before the target's first contact. ``pass_through`` disables contacts between ``labels["pass_through_pair"]``
+        one frame before they would first touch. The labels gain ``impossible``, ``event_frame``, ``event_object``
+        and ``event_hidden``.
+        """
+        _choice(kind, IMPOSSIBLE_KINDS, "impossible kind")
+        if kind not in self.SUPPORTED_IMPOSSIBLE:
+            raise ValueError(f"the {self.SCENARIO} scenario cannot stage impossible={kind!r}; valid values are "
+                             f"{[None, *self.SUPPORTED_IMPOSSIBLE]}")
+        base = dataclasses.replace(scene, events=())
+        labels = dict(scene.labels)
+        target = int(labels.get("event_object", 1))
+        spec = scene.object(target)
+        run = self._dry_run(base, target, labels.get("pass_through_pair"))
+        hidden = False
+        if kind == "pass_through":
+            a, b = labels["pass_through_pair"]
+            touch = next((k for k, r in enumerate(run) if k >= 1 and (min(a, b), max(a, b)) in r["pairs"]), None)
+            frame = 1 if touch is None else max(1, touch - 1)
+            events = [SceneEvent(frame, "collision", int(a), {"other": int(b), "enabled": False})]
+            target = int(a)
+        else:
+            frame, hidden = self._event_frame(run, labels)
+            events = [self._impossible_event(kind, frame, base, spec, run, labels)]
+        labels.update({"impossible": kind, "event_frame": frame, "event_object": target, "event_hidden": hidden})
+        return dataclasses.replace(scene, events=tuple(events), labels=labels)
+
+    def _dry_run(self, scene: SceneSpec, target: int, pair: Any) -> list[dict[str, Any]]:
+        """Per frame 0..DRY_RUN_STEPS: the target's state, whether it is hidden, and the contact pairs."""
+        be = self.backend
+        be.load(scene)
+        cam = scene.camera
+        be.set_camera(cam.position, cam.yaw, cam.pitch)
+        occluder = scene.labels.get("occluder_id")
+        size = np.array(scene.object(target).size)
+        eye = np.array(cam.position)
+        out = []
+        contacts: list[Contact] = []
+        for k in range(DRY_RUN_STEPS + 1):
+            if k:
+                contacts = be.step(self.substeps)
+            states = be.object_states()
+            st = states[target]
+            out.append({
+                "states": states, "hidden": self._hidden(target, st.position, size, eye, occluder),
+                "pairs": {(c.a, c.b) for c in contacts},
+            })
+        return out
+
+    def _hidden(self, oid: int, centre: np.ndarray, size: np.ndarray, eye: np.ndarray, occluder: Any) -> bool:
+        """Whether no ray from ``eye`` reaches the object and the ray to its centre meets the occluder first."""
+        if occluder is None:
+            return False
+        r = 0.42 * float(min(size))
+        top = 0.45 * float(size[1])
+        points = [centre, centre + [0, top, 0], centre + [r, 0, 0], centre - [r, 0, 0], centre + [0, 0, r],
+                  centre - [0, 0, r], centre + [r, top * 0.6, 0], centre + [-r, top * 0.6, 0]]
+        for i, p in enumerate(points):
+            rel = p - eye
+            hit = self.backend.ray_cast(eye, rel, float(np.linalg.norm(rel)) + 1.0)
+            if hit is not None and hit.id == oid:
+                return False
+            if i == 0 and (hit is None or hit.id != occluder):
+                return False
+        return True
+
+    @staticmethod
+    def _event_frame(run: list[dict[str, Any]], labels: dict[str, Any]) -> tuple[int, bool]:
+        """(frame, hidden): mid-way through the first hidden interval after a visible frame, else before contact."""
+        seen = False
+        k = 0
+        while k < len(run):
+            if not run[k]["hidden"]:
+                seen = True
+                k += 1
+                continue
+            start = k
+            while k < len(run) and run[k]["hidden"]:
+                k += 1
+            if seen and k - start >= 4 and start >= 1:
+                return start + (k - start) // 2, True
+        target = int(labels.get("event_object", 1))
+        touch = next((k for k, r in enumerate(run) if k >= 3 and any(target in p for p in r["pairs"])), None)
+        frame = 15 if touch is None else touch - 3
+        return int(np.clip(frame, 3, len(run) - 2)), False
+
+    def _impossible_event(self, kind: str, frame: int, scene: SceneSpec, spec: Any, run: list[dict[str, Any]],
+                          labels: dict[str, Any]) -> SceneEvent:
+        state = run[frame - 1]["states"][spec.id]
+        vel = np.array(state.velocity)
+        heading = np.array([vel[0], 0.0, vel[2]])
+        if np.linalg.norm(heading) < 1e-6:
+            heading = camera_right(scene.camera.yaw)
+        heading = heading / np.linalg.norm(heading)
+        side = np.cross([0.0, 1.0, 0.0], heading)
+        pos = np.array(state.position)
+        if side @ (-pos * [1, 0, 1]) < 0:  # the side towards the room's centre
+            side = -side
+        if kind == "vanish":
+            return SceneEvent(frame, "remove", spec.id)
+        if kind == "color_change":
+            current = np.array(spec.color)
+            far = max(PALETTE.values(), key=lambda c: float(np.linalg.norm(np.array(c) - current)))
+            return SceneEvent(frame, "recolor", spec.id, {"color": list(far)})
+        if kind == "teleport":
+            if run[frame - 1]["hidden"]:
+                offset = heading * 0.5 * float(labels.get("occluder_width", 1.0))
+            else:
+                offset = side * 0.5
+            return SceneEvent(frame, "teleport", spec.id, {"offset": [float(v) for v in offset]})
+        if kind == "shape_change":
+            d = float(spec.size[0])
+            new_shape = "cube" if spec.shape == "sphere" else "sphere"
+            new = dataclasses.replace(spec, shape=new_shape, size=(d, d, d), rotation=(0.0, 0.0, 0.0), parts=(),
+                                      name=f"{spec.name}->{new_shape}")
+            on_floor = (0, spec.id) in run[frame - 1]["pairs"] or (0, spec.id) in run[max(frame - 2, 0)]["pairs"]
+            return SceneEvent(frame, "replace", spec.id,
+                              {"object": dataclasses.asdict(new), "on_floor": bool(on_floor)})
+        # appear: a twin of the target pops into existence beside it, away from the camera where possible
+        new_id = max([o.id for o in scene.objects] + [p.id for p in scene.props]) + 1
+        eye = np.array(scene.camera.position)
+        away = (pos - eye) * [1, 0, 1]
+        away = away / max(float(np.linalg.norm(away)), 1e-9)
+        reach = 2.0 * max(spec.size) + 0.05
+        others = [(np.array(st.position), 0.5 * max(scene.object(oid).size))
+                  for oid, st in run[frame - 1]["states"].items() if oid != spec.id]
+        candidates = [pos + away * reach * f for f in (1.0, 1.5)] + [pos - heading * reach * f for f in (1.0, 1.5)]
+        room = scene.room
+
+        def free(p: np.ndarray) -> bool:
+            return room.contains(p[0], p[2], margin=max(spec.size)) and all(
+                float(np.linalg.norm((p - q) * [1, 0, 1])) > r + max(spec.size) for q, r in others)
+
+        where = next((p for p in candidates if free(p)), candidates[0])
+        new = dataclasses.replace(spec, id=new_id, position=tuple(float(v) for v in where),
+                                  velocity=tuple(float(v) for v in state.velocity),
+                                  angular_velocity=tuple(float(v) for v in state.angular_velocity),
+                                  name=f"{spec.name} (appeared)")
+        return SceneEvent(frame, "add", new_id, {"object": dataclasses.asdict(new)})
+
+    def _apply_event(self, event: SceneEvent) -> None:
+        """Apply one scripted edit through the backend."""
+        be = self.backend
+        oid = event.object_id
+        if event.kind == "remove":
+            be.remove_object(oid)
+            self._movable_ids.discard(oid)
+        elif event.kind == "add":
+            be.add_object(object_from_dict(event.params["object"]))
+            self._movable_ids.add(oid)
+        elif event.kind == "replace":
+            new = object_from_dict(event.params["object"])
+            st = be.object_states()[oid]
+            y = new.size[1] / 2 + 0.002 if event.params.get("on_floor") else float(st.position[1])
+            be.remove_object(oid)
+            be.add_object(dataclasses.replace(new, position=(float(st.position[0]), y, float(st.position[2])),
+                                              velocity=tuple(float(v) for v in st.velocity),
+                                              angular_velocity=(0.0, 0.0, 0.0)))
+        elif event.kind == "teleport":
+            st = be.object_states()[oid]
+            be.set_object_state(oid, position=st.position + np.array(event.params["offset"], dtype=np.float64))
+        elif event.kind == "recolor":
+            be.set_object_color(oid, event.params["color"])
+        elif event.kind == "collision":
+            be.set_collision_enabled(oid, int(event.params["other"]), bool(event.params["enabled"]))
 
     # -- mechanics ------------------------------------------------------------------------------------------------
     def _control(self, action: Any) -> tuple[float, float, float, float, float]:
@@ -320,7 +603,7 @@ class TDWRoomEnv(gym.Env):
         assert self.scene is not None
         direction = camera_forward(self._yaw, self._pitch)
         hit = self.backend.ray_cast(self._cam_pos, direction, self.push_reach)
-        if hit is None or hit.id not in {o.id for o in self.scene.objects}:
+        if hit is None or hit.id not in self._movable_ids:
             return None
         self.backend.push(hit.id, hit.point, direction * self.push_impulse * strength)
         return hit.id

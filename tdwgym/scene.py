@@ -19,6 +19,18 @@ from typing import Any, get_args, get_origin, get_type_hints
 SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "cone", "capsule")
 """Primitive shapes every backend can build (TDW: ``models_flex.json`` / ``models_special.json`` primitives)."""
 
+COMPOUND = "compound"
+"""Shape of an object made of several rigid :class:`PartSpec` parts (a non-convex body such as an L or a dumbbell)."""
+
+PART_SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder")
+"""Shapes a compound object's parts may take."""
+
+PATTERNS: tuple[str, ...] = ("plain", "checker", "stripes")
+"""Surface patterns of the floor and walls."""
+
+EVENT_KINDS: tuple[str, ...] = ("remove", "add", "replace", "teleport", "recolor", "collision")
+"""Scripted scene edits (see :class:`SceneEvent`)."""
+
 Vec3 = tuple[float, float, float]
 Color = tuple[float, float, float]
 
@@ -61,6 +73,12 @@ class Room:
         height: Wall height in metres.
         floor_color: RGB of the floor.
         wall_color: RGB of the four walls.
+        floor_pattern: One of :data:`PATTERNS`; ``"checker"`` and ``"stripes"`` alternate ``floor_color`` and
+            ``floor_color2`` in tiles of ``tile_size`` metres.
+        floor_color2: Second floor colour of a pattern.
+        wall_pattern: One of :data:`PATTERNS`, for the walls.
+        wall_color2: Second wall colour of a pattern.
+        tile_size: Edge of a pattern tile in metres.
     """
 
     width: float = 8.0
@@ -68,6 +86,11 @@ class Room:
     height: float = 3.0
     floor_color: Color = (0.55, 0.55, 0.52)
     wall_color: Color = (0.80, 0.78, 0.72)
+    floor_pattern: str = "plain"
+    floor_color2: Color = (0.35, 0.35, 0.33)
+    wall_pattern: str = "plain"
+    wall_color2: Color = (0.65, 0.63, 0.58)
+    tile_size: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("width", "length", "height"):
@@ -76,10 +99,46 @@ class Room:
             _set(self, name, float(getattr(self, name)))
         _set(self, "floor_color", _color(self.floor_color, "Room.floor_color"))
         _set(self, "wall_color", _color(self.wall_color, "Room.wall_color"))
+        _set(self, "floor_color2", _color(self.floor_color2, "Room.floor_color2"))
+        _set(self, "wall_color2", _color(self.wall_color2, "Room.wall_color2"))
+        for name in ("floor_pattern", "wall_pattern"):
+            if getattr(self, name) not in PATTERNS:
+                raise SceneError(f"Room.{name} must be one of {list(PATTERNS)}, got {getattr(self, name)!r}")
+        if not float(self.tile_size) > 0:
+            raise SceneError(f"Room.tile_size must be > 0, got {self.tile_size!r}")
+        _set(self, "tile_size", float(self.tile_size))
 
     def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
         """Whether the floor point ``(x, z)`` lies inside the walls by at least ``margin`` metres."""
         return abs(x) <= self.width / 2 - margin and abs(z) <= self.length / 2 - margin
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One rigid part of a compound object, placed relative to the object's ``position`` (before rotation).
+
+    Attributes:
+        shape: One of :data:`PART_SHAPES` (cylinders stand along y).
+        size: Bounding-box extents (x, y, z) in metres, with the same rules as :attr:`ObjectSpec.size`.
+        offset: Centre of the part relative to the object's centre, in metres.
+    """
+
+    shape: str = "cube"
+    size: Vec3 = (0.1, 0.1, 0.1)
+    offset: Vec3 = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.shape not in PART_SHAPES:
+            raise SceneError(f"PartSpec.shape must be one of {list(PART_SHAPES)}, got {self.shape!r}")
+        size = _vec(self.size, "PartSpec.size")
+        if min(size) <= 0:
+            raise SceneError(f"PartSpec.size must be positive, got {self.size!r}")
+        if self.shape == "sphere" and not (math.isclose(size[0], size[1]) and math.isclose(size[0], size[2])):
+            raise SceneError(f"a sphere part needs equal extents, got size {self.size!r}")
+        if self.shape == "cylinder" and not math.isclose(size[0], size[2]):
+            raise SceneError(f"a cylinder part needs size[0] == size[2], got {self.size!r}")
+        _set(self, "size", size)
+        _set(self, "offset", _vec(self.offset, "PartSpec.offset"))
 
 
 @dataclass(frozen=True)
@@ -88,9 +147,10 @@ class ObjectSpec:
 
     Attributes:
         id: Unique positive id; it is the object's value in segmentation masks.
-        shape: One of :data:`SHAPES`.
-        size: Bounding-box extents (x, y, z) in metres. Spheres need equal extents; cylinders, cones and capsules
-            stand along y with diameter ``size[0] == size[2]``; a capsule's height includes its caps.
+        shape: One of :data:`SHAPES`, or :data:`COMPOUND` for a body made of ``parts``.
+        size: Bounding-box extents (x, y, z) in metres (of a compound, the box around its parts). Spheres need
+            equal extents; cylinders, cones and capsules stand along y with diameter ``size[0] == size[2]``; a
+            capsule's height includes its caps.
         mass: Kilograms.
         color: RGB in [0, 1].
         friction: Coulomb friction coefficient.
@@ -100,6 +160,8 @@ class ObjectSpec:
         velocity: Initial linear velocity in m/s.
         angular_velocity: Initial angular velocity in rad/s (TDW axes).
         name: Free-form label.
+        parts: The parts of a :data:`COMPOUND` object (empty for primitives). The centre of mass is the object's
+            ``position``.
     """
 
     id: int
@@ -114,12 +176,17 @@ class ObjectSpec:
     velocity: Vec3 = (0.0, 0.0, 0.0)
     angular_velocity: Vec3 = (0.0, 0.0, 0.0)
     name: str = ""
+    parts: tuple[PartSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 1:
             raise SceneError(f"ObjectSpec.id must be an int >= 1, got {self.id!r}")
-        if self.shape not in SHAPES:
-            raise SceneError(f"ObjectSpec.shape must be one of {list(SHAPES)}, got {self.shape!r}")
+        if self.shape not in (*SHAPES, COMPOUND):
+            raise SceneError(f"ObjectSpec.shape must be one of {[*SHAPES, COMPOUND]}, got {self.shape!r}")
+        _set(self, "parts", tuple(self.parts))
+        if (self.shape == COMPOUND) != bool(self.parts):
+            raise SceneError(f"a {COMPOUND!r} object needs parts and only a compound may have them "
+                             f"(shape {self.shape!r}, {len(self.parts)} parts)")
         size = _vec(self.size, "ObjectSpec.size")
         if min(size) <= 0:
             raise SceneError(f"ObjectSpec.size must be positive, got {self.size!r}")
@@ -254,6 +321,47 @@ class Light:
 
 
 @dataclass(frozen=True)
+class SceneEvent:
+    """A scripted edit of the scene at a given env step, applied by the environment through the backend.
+
+    The event is applied just before the physics of the step that produces observation ``frame`` (so observations
+    ``0 .. frame - 1`` are unaffected). Kinds and their ``params``:
+
+    * ``"remove"``: delete object ``object_id``.
+    * ``"add"``: add ``params["object"]`` (an :class:`ObjectSpec` as a dict, with its position and velocities).
+    * ``"replace"``: swap object ``object_id`` for ``params["object"]`` (same id), keeping its current position
+      and linear velocity; shape, size, colour, mass and rotation come from the new spec.
+    * ``"teleport"``: move object ``object_id`` by ``params["offset"]`` metres, keeping its velocity.
+    * ``"recolor"``: set object ``object_id``'s colour to ``params["color"]``.
+    * ``"collision"``: enable or disable (``params["enabled"]``) contacts between ``object_id`` and
+      ``params["other"]`` (0 is the room).
+
+    Attributes:
+        frame: Observation index (>= 1) the event first affects.
+        kind: One of :data:`EVENT_KINDS`.
+        object_id: The object edited (for ``"add"``, the new object's id).
+        params: JSON-serialisable parameters of the kind.
+    """
+
+    frame: int
+    kind: str
+    object_id: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frame, bool) or not isinstance(self.frame, int) or self.frame < 1:
+            raise SceneError(f"SceneEvent.frame must be an int >= 1, got {self.frame!r}")
+        if self.kind not in EVENT_KINDS:
+            raise SceneError(f"SceneEvent.kind must be one of {list(EVENT_KINDS)}, got {self.kind!r}")
+        _set(self, "params", dict(self.params))
+
+
+def object_from_dict(data: dict[str, Any]) -> ObjectSpec:
+    """An :class:`ObjectSpec` from its :func:`dataclasses.asdict` form (as stored in ``"add"`` events)."""
+    return _from_dict(ObjectSpec, data)
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     """Everything a backend needs to build and simulate one episode's scene.
 
@@ -265,6 +373,7 @@ class SceneSpec:
         light: Lighting.
         gravity: Gravitational acceleration in m/s^2, pointing down (-y).
         labels: Free-form JSON-serialisable labels (scenario, factors, ...).
+        events: Scripted edits applied during the episode (see :class:`SceneEvent`), in frame order.
     """
 
     room: Room = field(default_factory=Room)
@@ -274,10 +383,12 @@ class SceneSpec:
     light: Light = field(default_factory=Light)
     gravity: float = 9.81
     labels: dict[str, Any] = field(default_factory=dict)
+    events: tuple[SceneEvent, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "objects", tuple(self.objects))
         _set(self, "props", tuple(self.props))
+        _set(self, "events", tuple(sorted(self.events, key=lambda e: e.frame)))
         ids = [o.id for o in self.objects] + [p.id for p in self.props]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -17,6 +17,9 @@ restitution 1, so an object's contact with the floor or a wall uses the object's
 from __future__ import annotations
 
 import math
+import os
+import struct
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,13 +28,14 @@ import pybullet as pb
 
 from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
 from tdwgym.geometry import camera_forward, euler_to_quat
-from tdwgym.scene import Color, ObjectSpec, PropSpec, SceneSpec
+from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
 
 PHYSICS_HZ = 240
 _WALL = 0.1  # wall and floor thickness in metres
 _CONE_SEGMENTS = 24
 _CAMERA_GROUP = 4  # collision group of the camera collider: collides with movable objects only
 _RAY_MASK = 1 | 2  # rays see dynamic (1) and static (2) bodies, never the camera collider
+_TEXELS_PER_TILE = 8
 
 
 def to_bullet(v: Sequence[float]) -> list[float]:
@@ -136,16 +140,19 @@ class BulletBackend(Backend):
 
         room = scene.room
         w, length, h = room.width, room.length, room.height
-        room_boxes = [  # (centre TDW, size TDW, colour)
-            ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color),
-            ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color),
-            (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color),
-            ((0.0, h / 2, -(length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color),
-            ((0.0, h / 2, (length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color),
+        room_boxes = [  # (centre TDW, size TDW, colour, is floor)
+            ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color, True),
+            ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, False),
+            (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, False),
+            ((0.0, h / 2, -(length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, False),
+            ((0.0, h / 2, (length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, False),
         ]
-        for centre, size, color in room_boxes:
+        for centre, size, color, is_floor in room_boxes:
             body = self._static_box(centre, size, (0.0, 0.0, 0.0), color, friction=1.0, restitution=1.0)
             scene_id_of_body[body] = 0
+            pattern = room.floor_pattern if is_floor else room.wall_pattern
+            if pattern != "plain":
+                self._texture_box(body, room, size, is_floor)
         for prop in scene.props:
             body = self._add_prop(prop)
             self._body_of[prop.id] = body
@@ -187,13 +194,45 @@ class BulletBackend(Backend):
         pb.changeDynamics(body, -1, lateralFriction=friction, restitution=restitution, physicsClientId=c)
         return body
 
+    def _texture_box(self, body: int, room: Room, size: Sequence[float], is_floor: bool) -> None:
+        """Paint a room box with its pattern: a texture made at run time (TinyRenderer maps it once per face)."""
+        if is_floor:
+            pattern, colors, extent = room.floor_pattern, (room.floor_color, room.floor_color2), (size[0], size[2])
+        else:
+            pattern, colors, extent = room.wall_pattern, (room.wall_color, room.wall_color2), (max(size[0], size[2]),
+                                                                                               size[1])
+        image = pattern_image(pattern, colors, extent, room.tile_size)
+        with tempfile.TemporaryDirectory(prefix="tdwgym-") as tmp:
+            path = os.path.join(tmp, "pattern.tga")
+            write_tga(path, image)
+            texture = pb.loadTexture(path, physicsClientId=self.client)
+        pb.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0],
+                             physicsClientId=self.client)
+
     def _add_prop(self, prop: PropSpec) -> int:
         return self._static_box(prop.position, prop.size, prop.rotation, prop.color, prop.friction, prop.restitution)
+
+    def _compound_shapes(self, obj: ObjectSpec) -> tuple[int, int]:
+        c = self.client
+        kinds = {"cube": pb.GEOM_BOX, "sphere": pb.GEOM_SPHERE, "cylinder": pb.GEOM_CYLINDER}
+        parts: Sequence[PartSpec] = obj.parts
+        types = [kinds[p.shape] for p in parts]
+        halves = [[p.size[0] / 2, p.size[2] / 2, p.size[1] / 2] for p in parts]
+        radii = [p.size[0] / 2 for p in parts]
+        lengths = [p.size[1] for p in parts]
+        offsets = [to_bullet(p.offset) for p in parts]
+        col = pb.createCollisionShapeArray(types, radii=radii, halfExtents=halves, lengths=lengths,
+                                           collisionFramePositions=offsets, physicsClientId=c)
+        vis = pb.createVisualShapeArray(types, radii=radii, halfExtents=halves, lengths=lengths,
+                                        visualFramePositions=offsets, physicsClientId=c)
+        return col, vis
 
     def _shapes(self, obj: ObjectSpec) -> tuple[int, int]:
         c = self.client
         sx, sy, sz = obj.size
         rgba = _rgba(obj.color)
+        if obj.shape == COMPOUND:
+            return self._compound_shapes(obj)
         if obj.shape == "cube":
             half = [sx / 2, sz / 2, sy / 2]
             col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c)
@@ -227,6 +266,8 @@ class BulletBackend(Backend):
             body, -1, lateralFriction=obj.friction, restitution=obj.restitution, rollingFriction=0.0,
             spinningFriction=0.0, linearDamping=0.0, angularDamping=0.0, physicsClientId=c,
         )
+        if obj.shape == COMPOUND:
+            pb.changeVisualShape(body, -1, rgbaColor=_rgba(obj.color), physicsClientId=c)
         pb.resetBaseVelocity(body, to_bullet(obj.velocity), spin_to_bullet(obj.angular_velocity),
                              physicsClientId=c)
         return body
@@ -434,6 +475,32 @@ class BulletBackend(Backend):
             self.close()
         except Exception:
             pass
+
+
+def pattern_image(pattern: str, colors: tuple[Color, Color], extent: tuple[float, float],
+                  tile_size: float) -> np.ndarray:
+    """An RGB uint8 image of a ``"checker"`` or ``"stripes"`` pattern covering ``extent`` metres (u, v)."""
+    nu = max(1, round(extent[0] / tile_size))
+    nv = max(1, round(extent[1] / tile_size))
+    u = np.arange(nu * _TEXELS_PER_TILE) // _TEXELS_PER_TILE
+    v = np.arange(nv * _TEXELS_PER_TILE) // _TEXELS_PER_TILE
+    if pattern == "checker":
+        second = (v[:, None] + u[None, :]) % 2 == 1
+    elif pattern == "stripes":
+        second = np.broadcast_to(u[None, :] % 2 == 1, (len(v), len(u)))
+    else:
+        raise BackendError(f"unsupported pattern {pattern!r}")
+    a = np.round(np.array(colors[0]) * 255).astype(np.uint8)
+    b = np.round(np.array(colors[1]) * 255).astype(np.uint8)
+    return np.where(second[:, :, None], b, a).astype(np.uint8)
+
+
+def write_tga(path: str, image: np.ndarray) -> None:
+    """Write an RGB uint8 image as an uncompressed, top-left-origin TGA file (read by PyBullet's loadTexture)."""
+    h, w, _ = image.shape
+    header = struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, w, h, 24, 0x20)
+    with open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(image[:, :, ::-1]).tobytes())
 
 
 def _cone_mesh(radius: float, height: float) -> tuple[list[list[float]], list[int]]:
