@@ -239,9 +239,9 @@ def clutter_props(rng: np.random.Generator, room: Room, first_id: int, keep_out:
     for i in range(count):
         size = (float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.15, 0.9)), float(rng.uniform(0.2, 0.8)))
         r = 0.5 * math.hypot(size[0], size[2])
-        wall = int(rng.integers(4))
 
-        def draw(g: np.random.Generator, wall: int = wall, r: float = r) -> tuple[float, float]:
+        def draw(g: np.random.Generator, r: float = r) -> tuple[float, float]:
+            wall = int(g.integers(4))
             along = float(g.uniform(-0.5, 0.5))
             inset = r + 0.05
             if wall < 2:
@@ -258,3 +258,32 @@ def clutter_props(rng: np.random.Generator, room: Room, first_id: int, keep_out:
             color=tuple(float(v) for v in rng.uniform(0.15, 0.85, 3)), name="clutter",
         ))
     return props
+
+
+def aim(eye: Sequence[float], target: Sequence[float]) -> tuple[float, float]:
+    """(yaw, pitch) in degrees of a camera at ``eye`` looking at ``target``."""
+    d = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
+    yaw = math.degrees(math.atan2(d[0], d[2]))
+    pitch = math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))
+    return yaw % 360.0, pitch
+
+
+def camera_facing(
+    rng: np.random.Generator, room: Room, target: Sequence[float], dist: tuple[float, float], height: float,
+    *, margin: float = 0.5, attempts: int = 300,
+) -> tuple[np.ndarray, float, float]:
+    """A camera eye at ``height``, ``dist`` metres (range) from ``target`` horizontally, inside ``room``, aimed at it.
+
+    Returns:
+        (eye, yaw, pitch).
+    """
+
+    def draw(g: np.random.Generator) -> np.ndarray:
+        yaw, d = float(g.uniform(0.0, 360.0)), float(g.uniform(*dist))
+        return np.array([target[0] - math.sin(math.radians(yaw)) * d, height,
+                         target[2] - math.cos(math.radians(yaw)) * d])
+
+    eye = sample_until(rng, draw, lambda e: room.contains(e[0], e[2], margin=margin), attempts=attempts,
+                       what="camera position")
+    yaw, pitch = aim(eye, target)
+    return eye, yaw, pitch

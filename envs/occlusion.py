@@ -5,24 +5,34 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tdwgym.envs.base import TDWRoomEnv, sample_until
+from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
+from tdwgym.envs.common import (
+    ROUND_SHAPES,
+    camera_height,
+    clutter_props,
+    distractors,
+    footprint,
+    light_for_level,
+    make_object,
+    room_for_level,
+    shape_size,
+    sight_line,
+)
+from tdwgym.envs.factors import Factor, FactorSpace, color_factor, shape_color_combinations, shape_factor
 
 from tdwgym.geometry import camera_forward, camera_right
-from tdwgym.scene import Camera, ObjectSpec, PropSpec, Room, SceneSpec
-
-_ROLLING_SHAPES = ("sphere", "cylinder", "capsule")
-_MAX_RADIUS = 0.5 * 0.45 * 1.8  # footprint radius of the largest object drawn
+from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
 
 class OcclusionEnv(TDWRoomEnv):
     """Objects roll or slide across the floor and pass behind an occluder panel.
 
     ## Description
-    A bare room holds one occluder panel standing on the floor and 1 to 3 primitive objects (cube, sphere,
-    cylinder, cone, capsule). Every object starts to one side of the panel, behind it as seen from the camera, and
-    moves across so that its path passes behind the panel: the scene probes object permanence and continuity. The
-    agent moves the observer camera and can push objects. The layout, colours, sizes, masses and speeds are drawn
-    at every reset from the environment's seeded generator.
+    A room holds one occluder panel standing on the floor and 1 to 3 objects (cube, sphere, cylinder, cone,
+    capsule; compound L-blocks and dumbbells at level 3). Every object starts to one side of the panel, behind it
+    as seen from the camera, and moves across so that its path passes behind the panel: the scene probes object
+    permanence and continuity. The agent moves the observer camera and can push objects. The layout, colours,
+    sizes, masses and speeds are drawn at every reset from the environment's seeded generator.
 
     ## Action Space
     ``action_type="discrete"`` (default): ``Discrete(10)``: 0 no-op, 1 forward, 2 back, 3 strafe left, 4 strafe
@@ -43,113 +53,160 @@ class OcclusionEnv(TDWRoomEnv):
     Always 0.0: the environment is self-supervised. Curiosity rewards come from ``tdwgym.agents``.
 
     ## Starting State
-    Room 7 to 10 m on a side. The camera stands 1.0 to 1.4 m high, 2.2 to 3.2 m in front of the occluder and looks at
-    it. The occluder is 1.0 to 1.8 m wide and 0.6 to 1.0 m high. Objects are 0.2 to 0.45 m in size, 0.3 to 2 kg, and
-    start 0.3 to 1.8 m behind the panel and 0.5 to 1.6 m beyond its edge, moving across at 0.8 to 2.5 m/s; round
-    shapes roll (spin matched to speed), cubes and cones slide on low friction.
+    The camera stands 1.0 to 1.4 m high (0.7 to 2.0 m at level 3), 2.2 to 3.2 m in front of the occluder, and looks
+    at it. The occluder is 1.0 to 1.8 m wide and tall enough to hide every object passing behind it from the
+    starting camera. Objects start 0.3 m or more behind the panel (up to 1.0, 1.4 or 1.8 m for 1, 2 or 3 objects)
+    and 0.3 to 1.0 m beyond its edge, and move across behind it; round shapes roll (spin matched to speed), other
+    shapes slide on friction low enough to get across. Sizes, speeds, masses, shapes and colours come from the
+    factors below and the curriculum ``level``:
+
+    * level 0: bare 8 x 8 m room, one cube or sphere in one of four plain colours.
+    * level 1: room size and colours vary; 1 or 2 objects; all primitive shapes, eight colours.
+    * level 2: 2 or 3 objects moving at once; mass, friction and restitution vary; patterned floor and walls;
+      1 or 2 distractor objects at rest.
+    * level 3: as level 2 plus clutter along the walls, varied lighting and camera height, compound shapes.
+
+    Factors (``split`` draws them; labels record them per object): ``speed`` train 0.8-2.5 m/s, gap 1.5-1.7, low
+    0.3-0.6, high 2.8-3.5; ``size`` train 0.2-0.4 m, gap 0.28-0.31, low 0.12-0.17, high 0.44-0.5; ``mass`` (level
+    >= 2) train 0.3-2 kg, gap 1.0-1.2, low 0.08-0.2, high 2.5-4; ``shape`` and ``color`` with held-out colours
+    (magenta, black) and held-out shape/colour pairs (see :func:`tdwgym.envs.factors.shape_color_combinations`).
 
     ## Episode End
     Never terminated. Truncated after 300 steps (10 simulated seconds) by ``max_episode_steps``.
 
     ``info`` holds ``objects`` (id -> position, rotation (x, y, z, w), velocity, angular_velocity),
     ``camera`` (position, yaw, pitch), ``contacts`` (a, b, impulse, point, normal), ``push`` (attempted, hit,
-    object_id, moved), ``objects_in_view`` and ``sim_time``.
+    object_id, moved), ``objects_in_view`` and ``sim_time``; the reset ``info`` also holds ``labels`` (scenario,
+    level, split, factors, ood_factors, factor_bands, impossible, event_frame, occluder_id, ...) and every step's
+    ``info["events"]`` lists the scripted edits applied in it.
 
     ## Arguments
     ``gym.make("TDWRoom-Occlusion-v0", render_mode=None, resolution=64, obs_mode="rgb", action_type="discrete",
     backend=None, backend_kwargs=None, render_size=256, substeps=8, move_step=0.15, turn_step=10.0, pitch_step=5.0,
-    pitch_limit=60.0, push_reach=2.5, push_impulse=3.0, num_objects=(1, 3))``. ``num_objects`` is an inclusive
-    (min, max) range. See :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
+    pitch_limit=60.0, push_reach=2.5, push_impulse=3.0, level=0, split="train", impossible=None,
+    num_objects=None)``. ``num_objects`` is an int or inclusive (min, max) range within 1..3 (default: set by the
+    level). ``impossible`` is one of "vanish", "appear", "teleport", "shape_change", "color_change": object 1
+    vanishes, gains a twin, jumps ahead, turns into a cube or sphere, or changes colour while hidden behind the
+    occluder. See :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
 
     ## Version History
-    * v0: Initial version.
+    * v0: Initial version (levels, splits and impossible events added before the first release).
     """
 
-    def __init__(self, *, num_objects: int | tuple[int, int] = (1, 3), **kwargs) -> None:
-        lo, hi = (num_objects, num_objects) if isinstance(num_objects, int) else tuple(num_objects)
-        if not 1 <= lo <= hi <= 3:
-            raise ValueError(f"num_objects must be an int or (min, max) range within 1..3, got {num_objects!r}")
-        self.num_objects = (int(lo), int(hi))
+    SCENARIO = "occlusion"
+    FACTORS = FactorSpace(
+        factors=(
+            Factor("speed", "m/s", train=(0.8, 2.5), gap=(1.5, 1.7), low=(0.3, 0.6), high=(2.8, 3.5),
+                   doc="speed across the floor"),
+            Factor("size", "m", train=(0.2, 0.4), gap=(0.28, 0.31), low=(0.12, 0.17), high=(0.44, 0.5),
+                   doc="footprint diameter"),
+            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
+                   default=1.0, doc="mass"),
+            shape_factor(),
+            color_factor(),
+        ),
+        combinations=shape_color_combinations(),
+    )
+    SUPPORTED_IMPOSSIBLE = HIDDEN_KINDS
+
+    def __init__(self, *, num_objects: int | tuple[int, int] | None = None, **kwargs) -> None:
+        if num_objects is not None:
+            lo, hi = (num_objects, num_objects) if isinstance(num_objects, int) else tuple(num_objects)
+            if not 1 <= lo <= hi <= 3:
+                raise ValueError(f"num_objects must be an int or (min, max) range within 1..3, got {num_objects!r}")
+            num_objects = (int(lo), int(hi))
+        self.num_objects = num_objects
         super().__init__(**kwargs)
 
     def _generate_scene(self, rng: np.random.Generator) -> SceneSpec:
-        room = Room(
-            width=float(rng.uniform(7.0, 10.0)), length=float(rng.uniform(7.0, 10.0)),
-            floor_color=tuple(rng.uniform(0.35, 0.65, 3)), wall_color=tuple(rng.uniform(0.6, 0.9, 3)),
-        )
+        level, plan = self.level, self.plan
+        assert plan is not None
+        room = room_for_level(rng, level)
+        lo, hi = self.num_objects or ((1, 1), (1, 2), (2, 3), (2, 3))[level]
+        n = int(rng.integers(lo, hi + 1))
+        kinds = [plan.draw_pair("shape", "color", rng) for _ in range(n)]
+        diameters = [float(plan.draw("size", rng)) for _ in range(n)]
+        speeds = [float(plan.draw("speed", rng)) for _ in range(n)]
+        masses = [float(plan.draw("mass", rng)) for _ in range(n)]
+        sizes = [shape_size(shape, d, rng, level) for (shape, _), d in zip(kinds, diameters, strict=True)]
+        feet = [footprint(shape, size) for (shape, _), size in zip(kinds, sizes, strict=True)]
+        widest = max(feet)
+        eye_height = camera_height(rng, level)
 
         def draw_view(r: np.random.Generator) -> tuple[np.ndarray, float, float, float]:
             occluder_at = np.array([r.uniform(-1.0, 1.0), 0.0, r.uniform(-1.0, 1.0)])
             yaw, dist, width = float(r.uniform(0.0, 360.0)), float(r.uniform(2.2, 3.2)), float(r.uniform(1.0, 1.8))
             cam = occluder_at - camera_forward(yaw, 0.0) * dist
-            cam[1] = r.uniform(1.0, 1.4)
+            cam[1] = eye_height
             return cam, yaw, dist, width
 
         def view_fits(view: tuple[np.ndarray, float, float, float]) -> bool:
             cam, yaw, dist, width = view
-            # every start drawn below must fit: the widest lateral offset and depth, and the largest object
-            fwd, side = camera_forward(yaw, 0.0), camera_right(yaw) * (width / 2 + 1.6)
-            corners = [cam + fwd * (dist + d) + s for d in (0.3, 1.8) for s in (side, -side)]
+            fwd, side = camera_forward(yaw, 0.0), camera_right(yaw) * (width / 2 + 1.0 + widest)
+            corners = [cam + fwd * (dist + d) + s for d in (0.3, 0.6 + 0.4 * n) for s in (side, -side)]
             return room.contains(cam[0], cam[2], margin=0.5) and all(
-                room.contains(p[0], p[2], margin=_MAX_RADIUS + 0.1) for p in corners)
+                room.contains(p[0], p[2], margin=widest + 0.1) for p in corners)
 
         cam_pos, yaw, dist, width = sample_until(rng, draw_view, view_fits, attempts=1000,
                                                  what="camera and occluder layout")
         fwd, right = camera_forward(yaw, 0.0), camera_right(yaw)
-        height = float(rng.uniform(0.6, 1.0))
         centre = cam_pos + fwd * dist
-        n = int(rng.integers(self.num_objects[0], self.num_objects[1] + 1))
-        occluder = PropSpec(
-            id=n + 1, size=(width, height, 0.05), position=(centre[0], height / 2, centre[2]),
-            rotation=(0.0, yaw, 0.0), color=tuple(rng.uniform(0.1, 0.9, 3)), name="occluder",
-        )
 
-        shapes = [str(rng.choice(["cube", "sphere", "cylinder", "cone", "capsule"])) for _ in range(n)]
-        sizes = []
-        for shape in shapes:
-            diameter = float(rng.uniform(0.2, 0.45))
-            tall = float(rng.uniform(1.0, 1.8)) * diameter
-            sizes.append({"sphere": (diameter,) * 3, "cube": (diameter, float(rng.uniform(0.2, 0.45)), diameter)}
-                         .get(shape, (diameter, tall, diameter)))
-        footprints = [0.5 * max(size) for size in sizes]  # round shapes lie down, so their height becomes length
+        deepest = 0.6 + 0.4 * n
 
-        def draw_starts(r: np.random.Generator) -> list[tuple[np.ndarray, float]]:
-            starts = []
-            for _ in range(n):
-                side = 1.0 if r.random() < 0.5 else -1.0
-                lateral = side * (width / 2 + r.uniform(0.5, 1.6))
-                starts.append((centre + fwd * r.uniform(0.3, 1.8) + right * lateral, side))
-            return starts
+        def draw_starts(r: np.random.Generator) -> list[tuple[float, float, float]]:
+            return [(float(r.uniform(0.3, deepest)), 1.0 if r.random() < 0.5 else -1.0, float(r.uniform(0.3, 1.0)))
+                    for _ in range(n)]
 
-        def starts_fit(starts: list[tuple[np.ndarray, float]]) -> bool:
+        def place(start: tuple[float, float, float], foot: float) -> np.ndarray:
+            depth, side, beyond = start
+            return centre + fwd * depth + right * side * (width / 2 + beyond + foot)
+
+        def starts_fit(starts: list[tuple[float, float, float]]) -> bool:
+            at = [place(s, f) for s, f in zip(starts, feet, strict=True)]
             return all(
-                math.dist(starts[i][0][::2], starts[j][0][::2]) > footprints[i] + footprints[j] + 0.05
-                for i in range(n) for j in range(i + 1, n)
+                math.dist(at[i][::2], at[j][::2]) > feet[i] + feet[j] + 0.05 and abs(starts[i][0] - starts[j][0])
+                > 0.5 * (feet[i] + feet[j]) for i in range(n) for j in range(i + 1, n)
             )
 
         starts = sample_until(rng, draw_starts, starts_fit, attempts=1000,
                               what=f"non-overlapping starts of {n} objects")
         objects: list[ObjectSpec] = []
-        for oid, shape, size, (start, side) in zip(range(1, n + 1), shapes, sizes, starts, strict=True):
-            speed = float(rng.uniform(0.8, 2.5))
-            velocity = -side * speed * right
-            if shape in _ROLLING_SHAPES:
-                rotation = (0.0, 0.0, 0.0) if shape == "sphere" else (90.0, yaw, 0.0)  # lie along fwd, roll across
-                radius = size[0] / 2
-                spin = np.cross(velocity, [0.0, 1.0, 0.0]) / radius  # rolling without slipping: v = w x (-r up)
-                friction = float(rng.uniform(0.3, 0.6))
-                y = radius
-            else:
-                rotation, spin, friction = (0.0, yaw, 0.0), np.zeros(3), float(rng.uniform(0.02, 0.08))
-                y = size[1] / 2
-            objects.append(ObjectSpec(
-                id=oid, shape=shape, size=size, mass=float(rng.uniform(0.3, 2.0)),
-                color=tuple(rng.uniform(0.05, 0.95, 3)), friction=friction,
-                restitution=float(rng.uniform(0.1, 0.6)), position=(start[0], y + 0.002, start[2]),
-                rotation=rotation, velocity=tuple(velocity), angular_velocity=tuple(spin),
-            ))
+        needed = 0.0
+        for i in range(n):
+            (shape, color), speed, start = kinds[i], speeds[i], starts[i]
+            at = place(start, feet[i])
+            velocity = -start[1] * speed * right
+            travel = width / 2 + start[2] + feet[i] + 0.8  # to get well past the panel's middle
+            friction = None
+            if shape not in ROUND_SHAPES:  # sliders: low enough friction to get across
+                friction = min(0.05 if level < 2 else float(rng.uniform(0.02, 0.08)), speed**2 / (2 * 9.81 * travel))
+            obj = make_object(i + 1, shape, diameters[i], color, rng, level, position_xz=(at[0], at[2]),
+                              velocity=velocity, yaw=yaw, mass=masses[i], friction=friction, size=sizes[i])
+            objects.append(obj)
+            top = obj.position[1] + (obj.size[0] / 2 if shape in ROUND_SHAPES else obj.size[1] / 2)
+            behind = dist + start[0] + feet[i]  # the nearest the object's top gets to the camera beyond the panel
+            needed = max(needed, eye_height - (eye_height - top) * dist / behind + 0.06)
+        height = max(float(rng.uniform(0.6, 1.0)), needed)
+        occluder = PropSpec(
+            id=n + 1, size=(width, height, 0.05), position=(centre[0], height / 2, centre[2]),
+            rotation=(0.0, yaw, 0.0), color=tuple(float(v) for v in rng.uniform(0.1, 0.9, 3)), name="occluder",
+        )
+        props = [occluder]
+        keep_out = [(float(cam_pos[0]), float(cam_pos[2]), 0.6), *sight_line(cam_pos, centre, 0.4)]
+        for i, s in enumerate(starts):
+            a, b = place(s, feet[i]), place((s[0], -s[1], s[2]), feet[i])
+            keep_out += sight_line(a, b, feet[i] + 0.2)
+        if level >= 2:
+            objects += distractors(rng, room, level, n + 2, keep_out, int(rng.integers(1, 3)))
+        if level >= 3:
+            props += clutter_props(rng, room, len(objects) + 2, keep_out, int(rng.integers(4, 8)))
 
+        look_at = (float(centre[0]), height / 2, float(centre[2]))
         pitch = -math.degrees(math.atan2(cam_pos[1] - height / 2, dist))
-        camera = Camera(position=tuple(cam_pos), yaw=yaw, pitch=pitch)
-        return SceneSpec(room=room, objects=tuple(objects), props=(occluder,), camera=camera,
-                         labels={"scenario": "occlusion", "occluder_id": occluder.id})
+        camera = Camera(position=tuple(float(v) for v in cam_pos), yaw=yaw, pitch=pitch)
+        return SceneSpec(
+            room=room, objects=tuple(objects), props=tuple(props), camera=camera, light=light_for_level(rng, level),
+            labels={"occluder_id": occluder.id, "occluder_width": width, "event_object": 1, "look_at": look_at,
+                    "num_moving": n},
+        )

@@ -5,15 +5,29 @@ from __future__ import annotations
 import gymnasium as gym
 
 MAX_EPISODE_STEPS = 300
+"""Time limit of TDWRoom-Occlusion-v0 (kept for callers that read it)."""
 
 ENV_IDS: dict[str, str] = {
     "TDWRoom-Occlusion-v0": "tdwgym.envs.occlusion:OcclusionEnv",
+    "TDWRoom-Collision-v0": "tdwgym.envs.collision:CollisionEnv",
+    "TDWRoom-Gravity-v0": "tdwgym.envs.gravity:GravityEnv",
+    "TDWRoom-Stability-v0": "tdwgym.envs.stability:StabilityEnv",
+    "TDWRoom-Playroom-v0": "tdwgym.envs.playroom:PlayroomEnv",
 }
 """Registered id -> entry point."""
+
+EPISODE_STEPS: dict[str, int] = {
+    "TDWRoom-Occlusion-v0": 300,
+    "TDWRoom-Collision-v0": 150,
+    "TDWRoom-Gravity-v0": 150,
+    "TDWRoom-Stability-v0": 180,
+    "TDWRoom-Playroom-v0": 500,
+}
+"""Registered id -> ``max_episode_steps`` (30 steps per simulated second at the default frame skip)."""
 
 
 def register_envs() -> None:
     """Register every tdwgym id (idempotent)."""
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=MAX_EPISODE_STEPS)
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=EPISODE_STEPS[env_id])
