@@ -1,0 +1,941 @@
+"""``tdwgym eval``: did the world model learn physics or memorise cases?
+
+:func:`evaluate` loads a world model (from a training run folder or a checkpoint file) and writes ``report.json``,
+``report.md`` and PNG plots with four sections:
+
+1. **Prediction quality** on held-out episodes of ``test_id`` and ``test_ood``: MSE, MAE (summed over pixels per
+   frame), PSNR and SSIM of 1-step and ``horizon``-step predictions (the model rolled forward on its own
+   predictions with the recorded actions), always beside a copy-last-frame and a constant-velocity baseline
+   (``x[t+1] = clip(2 x[t] - x[t-1])``). Models that predict features only (latent, RND, ICM) have no pixel
+   prediction: their pixel metrics are marked not applicable.
+2. **Violation of expectation**: matched possible/impossible clips of each impossible kind (same seed, still
+   camera); surprise = the model's per-step prediction error, aggregated over the clip by mean and by max;
+   per kind the pairwise accuracy (impossible more surprising than its twin) and AUROC.
+3. **Physical-law probes** after Kang et al. 2024: for uniform-motion, collision and parabola clips the target
+   object's image position is parsed by a colour mask from the model's open-loop predicted frames and from the
+   true frames (the measurement floor); velocity error against the projected ground truth, in pixels per frame,
+   separately for test_id and test_ood and per held-out factor.
+4. **Exploration** of the run's agent (and of a random policy): pushes that moved an object, objects seen,
+   floor-area coverage of the camera.
+
+All metrics are the pure functions of :mod:`tdwgym.agents.metrics`.
+
+    tdwgym eval --run runs/curiosity                # report in runs/curiosity/eval/
+    tdwgym eval --model world_model.pt --quick --out /tmp/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tdwgym.agents import metrics as M
+from tdwgym.agents.curiosity import actions_to_vectors
+from tdwgym.agents.device import resolve_device
+from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, world_model_from_config
+
+import tdwgym  # noqa: F401 - registers the ids
+
+__all__ = [
+    "EvalSettings",
+    "LoadedRun",
+    "ModelStepper",
+    "add_eval_parser",
+    "evaluate",
+    "load_run",
+    "load_world_model",
+    "pixel_predictor",
+]
+
+PROBE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "uniform_motion": ("uniform", "occlusion", "roll", "slide"),
+    "collision": ("collision",),
+    "parabola": ("parabola", "projectile", "gravity", "throw", "ballistic", "launch"),
+}
+"""Probe kind -> words of env ids whose clips serve it (first registered match wins)."""
+
+BASELINES = ("copy_last", "constant_velocity")
+"""Pixel-space baselines reported beside every model."""
+
+NOT_APPLICABLE = "n/a: the model predicts features, not pixels"
+
+
+# ------------------------------------------------------------------------------------------------- loading
+
+
+@dataclass
+class LoadedRun:
+    """A world model and what came with it.
+
+    Attributes:
+        model: The world model (eval mode).
+        model_path: Its checkpoint file.
+        run_dir: The run folder, when it came from one.
+        agent_path: The run's latest ``agent.zip``, if any.
+        env_id: The env the model was trained on (``config.json``), or None.
+        env_kwargs: The env's ``gym.make`` arguments from the run.
+        frame_stack: Frames the agent stacks.
+    """
+
+    model: WorldModel
+    model_path: Path
+    run_dir: Path | None = None
+    agent_path: Path | None = None
+    env_id: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    frame_stack: int = 1
+
+
+def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto") -> WorldModel:
+    """Rebuild a world model from a checkpoint (``OnlineLearner.save`` output, or any dict with ``model_config``
+    and ``model``), in eval mode.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: The file is not a world-model checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"world-model checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a checkpoint"
+        raise ValueError(f"{path} is not a world-model checkpoint: {exc}") from exc
+    if not isinstance(state, dict) or "model_config" not in state or "model" not in state:
+        raise ValueError(f"{path} is not a world-model checkpoint (expected a dict with 'model_config' and 'model', "
+                         "as OnlineLearner.save / `tdwgym train` write)")
+    model = world_model_from_config(state["model_config"], device=device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def load_run(run_dir: str | os.PathLike | None = None, model_path: str | os.PathLike | None = None,
+             device: str | torch.device = "auto") -> LoadedRun:
+    """Find and load a world model from a run folder or a checkpoint file.
+
+    A run folder (``tdwgym train``'s layout) holds ``config.json`` and ``checkpoints/latest.json`` naming a
+    checkpoint folder with ``world_model.pt`` (and ``agent.zip``); a ``world_model.pt`` directly in the folder
+    also counts.
+
+    Raises:
+        FileNotFoundError: The folder or file does not exist, or the folder holds no world model.
+        ValueError: Neither or both of ``run_dir`` and ``model_path`` given, or a file that is no checkpoint.
+    """
+    if (run_dir is None) == (model_path is None):
+        raise ValueError("pass exactly one of run_dir (a training run folder) and model_path (a world_model.pt)")
+    if model_path is not None:
+        path = Path(model_path)
+        if path.is_dir():
+            return load_run(run_dir=path, device=device)
+        return LoadedRun(load_world_model(path, device), path)
+    run = Path(run_dir)  # type: ignore[arg-type]
+    if not run.exists():
+        raise FileNotFoundError(f"run directory {run} does not exist")
+    if not run.is_dir():
+        raise FileNotFoundError(f"run directory {run} is not a folder (pass a checkpoint file with --model)")
+    ckpt = None
+    pointer = run / "checkpoints" / "latest.json"
+    if pointer.exists():
+        ckpt = run / "checkpoints" / json.loads(pointer.read_text())["dir"]
+    candidates = ([ckpt / "world_model.pt"] if ckpt is not None else []) + [run / "world_model.pt"]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(
+            f"run directory {run} holds no world model: expected checkpoints/latest.json naming a checkpoint "
+            "folder with world_model.pt (written by `tdwgym train` with a curiosity variant), or world_model.pt "
+            "in the folder")
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    agent = next((c for c in ([ckpt / "agent.zip"] if ckpt else []) + [run / "agent.zip"] if c.is_file()), None)
+    return LoadedRun(load_world_model(found, device), found, run, agent, cfg.get("env_id"),
+                     dict(cfg.get("env_kwargs") or {}), int(cfg.get("frame_stack", 1) or 1))
+
+
+def pixel_predictor(model: WorldModel) -> PixelPredictor | None:
+    """The pixel-space predictor inside ``model`` (itself, or the base of a learning-progress wrapper), or None."""
+    if isinstance(model, PixelPredictor):
+        return model
+    base = getattr(model, "base", None)
+    return base if isinstance(base, PixelPredictor) else None
+
+
+def _chw(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8).transpose(2, 0, 1))
+
+
+class ModelStepper:
+    """Steps a world model along an episode: surprise and (pixel models) the predicted frame at every step.
+
+    The first frame fills the ``k``-frame context, as the curiosity wrapper does at a reset.
+    """
+
+    def __init__(self, model: WorldModel) -> None:
+        self.model = model.eval()
+        self.pixel = pixel_predictor(model)
+        self.history: deque[np.ndarray] = deque(maxlen=model.context_frames)
+
+    def reset(self, obs: np.ndarray) -> None:
+        """Start an episode at ``obs`` (``(H, W, 3)`` uint8)."""
+        self.history.clear()
+        self.history.extend([_chw(obs)] * self.model.context_frames)
+
+    @torch.no_grad()
+    def step(self, action: Any, obs: np.ndarray, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
+        """Score the transition to ``obs`` after ``action``.
+
+        Returns:
+            The surprise and the predicted frame (``(H, W, 3)`` floats in [0, 1], or None for feature models).
+        """
+        dev = self.model.device
+        ctx = torch.from_numpy(np.stack(self.history))[None].to(dev)
+        act = torch.from_numpy(actions_to_vectors(np.asarray([action]), action_space)).to(dev)
+        nxt = torch.from_numpy(_chw(obs))[None].to(dev)
+        surprise = float(self.model.surprise(Transitions(ctx, act, nxt))[0])
+        pred = None
+        if self.pixel is not None:
+            pred = self.pixel.predict(ctx, act).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        self.history.append(_chw(obs))
+        return surprise, pred
+
+
+# -------------------------------------------------------------------------------------------------- episodes
+
+
+@dataclass
+class Episode:
+    """One recorded clip: ``T`` frames and the ``T - 1`` actions between them."""
+
+    frames: np.ndarray
+    """``(T, H, W, 3)`` uint8."""
+    segmentation: np.ndarray
+    """``(T, H, W)`` int32 object ids."""
+    actions: np.ndarray
+    """``(T - 1, A)`` float32 action vectors (one-hot for discrete actions)."""
+    infos: list[dict[str, Any]]
+    """``T`` infos, the reset's first."""
+    labels: dict[str, Any]
+    """The scene's labels."""
+    fov: float
+    """Vertical field of view of the camera in degrees."""
+    room: tuple[float, float]
+    """Room (width, length) in metres."""
+
+
+def _noop(space: gym.Space) -> Any:
+    return 0 if isinstance(space, gym.spaces.Discrete) else np.zeros(space.shape, dtype=space.dtype)
+
+
+def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] | None = None) -> Episode:
+    """Reset ``env`` (obs_mode ``rgb_seg``) with ``seed`` and run ``steps`` steps of ``act`` (default: no-ops)."""
+    obs, info = env.reset(seed=seed)
+    frames, segs, actions, infos = [obs["rgb"]], [obs["segmentation"]], [], [info]
+    for _ in range(steps):
+        action = act(obs["rgb"]) if act is not None else _noop(env.action_space)
+        obs, _, terminated, truncated, info = env.step(action)
+        frames.append(obs["rgb"])
+        segs.append(obs["segmentation"])
+        actions.append(action)
+        infos.append(info)
+        if terminated or truncated:
+            break
+    scene = env.unwrapped.scene
+    vecs = actions_to_vectors(np.asarray(actions), env.action_space) if actions else np.zeros((0, 1), np.float32)
+    return Episode(np.stack(frames), np.stack(segs), vecs, infos, dict(scene.labels), float(scene.camera.fov),
+                   (float(scene.room.width), float(scene.room.length)))
+
+
+def _context(frames_chw: np.ndarray, t0: int, k: int) -> np.ndarray:
+    """Frames ``t0 - k + 1 .. t0`` (indices below 0 repeat frame 0)."""
+    idx = np.clip(np.arange(t0 - k + 1, t0 + 1), 0, None)
+    return frames_chw[idx]
+
+
+@torch.no_grad()
+def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
+    """The model's surprise of every transition of ``ep`` (``T - 1`` values)."""
+    chw = ep.frames.transpose(0, 3, 1, 2)
+    k = model.context_frames
+    n = len(ep.frames) - 1
+    out = []
+    for s in range(0, n, batch_size):
+        ts = range(s, min(n, s + batch_size))
+        ctx = torch.from_numpy(np.stack([_context(chw, t, k) for t in ts]))
+        act = torch.from_numpy(ep.actions[list(ts)])
+        nxt = torch.from_numpy(chw[[t + 1 for t in ts]].copy())
+        out.append(model.surprise(Transitions(ctx, act, nxt).to(model.device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+@torch.no_grad()
+def rollout_predictions(model: PixelPredictor, ep: Episode, starts: Sequence[int], horizon: int) -> np.ndarray:
+    """Open-loop predictions: from the true context ending at each start frame, ``horizon`` frames rolled on the
+    model's own (clamped) predictions with the episode's actions.
+
+    Returns:
+        ``(len(starts), horizon, H, W, 3)`` floats in [0, 1].
+    """
+    chw = ep.frames.transpose(0, 3, 1, 2)
+    k = model.context_frames
+    dev = model.device
+    ctx = torch.from_numpy(np.stack([_context(chw, t, k) for t in starts])).to(dev).float().div_(255.0)
+    acts = torch.from_numpy(np.stack([ep.actions[t : t + horizon] for t in starts])).to(dev)
+    preds = []
+    for h in range(horizon):
+        pred = model.predict(ctx, acts[:, h]).clamp_(0.0, 1.0)
+        preds.append(pred)
+        ctx = torch.cat([ctx[:, 1:], pred[:, None]], dim=1)
+    return torch.stack(preds, dim=1).permute(0, 1, 3, 4, 2).cpu().numpy()
+
+
+def _frame_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
+    return {"mse": M.mse(pred, true), "mae": M.mae(pred, true), "psnr": M.psnr(pred, true), "ssim": M.ssim(pred, true)}
+
+
+# -------------------------------------------------------------------------------------------------- settings
+
+
+@dataclass
+class EvalSettings:
+    """Sizes of the evaluation (defaults: a couple of minutes on 2 CPU cores for a 64x64 model)."""
+
+    episodes: int = 6
+    """Held-out episodes per split for prediction quality."""
+    frames: int = 32
+    """Steps per prediction episode."""
+    horizon: int = 8
+    """Steps of the multi-step prediction."""
+    policy: str = "random"
+    """Who acts in the prediction episodes: a built-in policy name (random, static, orbit)."""
+    voe_pairs: int = 6
+    """Matched possible/impossible pairs per impossible kind."""
+    voe_post_frames: int = 30
+    """Frames after the impossible event in every VoE clip."""
+    voe_kinds: list[str] | None = None
+    """Impossible kinds to test (default: all the env supports)."""
+    probe_clips: int = 6
+    """Clips per probe kind and split."""
+    probe_frames: int = 20
+    """Frames per probe clip (the first ``k`` are context, the rest predicted open-loop)."""
+    exploration_episodes: int = 2
+    """Episodes per policy for the exploration metrics."""
+    exploration_steps: int = 150
+    """Steps per exploration episode."""
+    seed: int = 10_000
+    """First seed of the held-out episodes (training uses small seeds)."""
+
+    @classmethod
+    def quick(cls) -> EvalSettings:
+        """A tiny setting for tests and smoke runs (seconds)."""
+        return cls(episodes=1, frames=8, horizon=3, voe_pairs=2, voe_post_frames=4, voe_kinds=["vanish", "teleport"],
+                   probe_clips=1, probe_frames=6, exploration_episodes=1, exploration_steps=10)
+
+
+# -------------------------------------------------------------------------------------------------- sections
+
+
+def _make_env(env_id: str, model: WorldModel, env_kwargs: dict[str, Any], **extra: Any) -> gym.Env:
+    kwargs = {k: v for k, v in env_kwargs.items() if k not in ("obs_mode", "render_mode")}
+    kwargs.update(resolution=tuple(model.frame_shape[1:]), obs_mode="rgb_seg", **extra)
+    return gym.make(env_id, **kwargs)
+
+
+def _mean(values: Sequence[float] | np.ndarray) -> float | None:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else None
+
+
+def prediction_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings,
+                       splits: Sequence[str] = ("test_id", "test_ood")) -> dict[str, Any]:
+    """Section 1: 1-step and multi-step prediction quality per split, model beside the baselines."""
+    from tdwgym.rollout import make_policy
+
+    pixel = pixel_predictor(model)
+    out: dict[str, Any] = {"horizon": s.horizon, "policy": s.policy, "episodes": s.episodes, "frames": s.frames,
+                           "pixel_model": pixel is not None}
+    if pixel is None:
+        out["note"] = NOT_APPLICABLE
+    for si, split in enumerate(splits):
+        env = _make_env(env_id, model, env_kwargs, split=split)
+        one: dict[str, list] = defaultdict(list)
+        multi: dict[str, list] = defaultdict(list)  # (n, horizon) arrays per predictor/metric
+        surprise: list[float] = []
+        try:
+            for e in range(s.episodes):
+                seed = s.seed + 1000 * si + e
+                act = make_policy(s.policy, env.unwrapped, seed)
+                ep = run_episode(env, s.frames, seed, act)
+                t_last = len(ep.frames) - 1
+                surprise.extend(episode_surprise(model, ep).tolist())
+                true = M.as_unit_float(ep.frames)
+                starts1 = list(range(1, t_last))
+                startsh = list(range(1, t_last - s.horizon + 1))
+                for starts, horizon, store in ((starts1, 1, one), (startsh, s.horizon, multi)):
+                    if not starts:
+                        continue
+                    targets = np.stack([true[t + 1 : t + 1 + horizon] for t in starts])
+                    preds = {
+                        "copy_last": np.stack([M.copy_last_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
+                        "constant_velocity": np.stack(
+                            [M.constant_velocity_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
+                    }
+                    if pixel is not None:
+                        preds["model"] = rollout_predictions(pixel, ep, starts, horizon)
+                    for name, pred in preds.items():
+                        for metric, vals in _frame_metrics(pred, targets).items():
+                            store[f"{name}/{metric}"].append(vals)
+        finally:
+            env.close()
+        res: dict[str, Any] = {"surprise_mean": _mean(surprise)}
+        for label, store in (("1-step", one), (f"{s.horizon}-step", multi)):
+            table: dict[str, Any] = {}
+            curve: dict[str, Any] = {}
+            for key, chunks in store.items():
+                name, metric = key.split("/")
+                arr = np.concatenate(chunks, axis=0)  # (n, horizon)
+                table.setdefault(name, {})[metric] = _mean(arr)
+                if label != "1-step":
+                    curve.setdefault(name, {})[metric] = [float(v) for v in arr.mean(axis=0)]
+                table[name]["n"] = int(arr.shape[0])
+            if pixel is None:
+                table["model"] = NOT_APPLICABLE
+            res[label] = table
+            if curve:
+                res[f"{label} curve"] = curve
+        out[split] = res
+    return out
+
+
+def _pairs(env_id: str, model: WorldModel, env_kwargs: dict[str, Any], kind: str, n: int, seed: int,
+           post: int) -> list[tuple[Episode, Episode]]:
+    """``n`` matched (possible, impossible) clips of ``kind``: same seed and split, still camera, the impossible
+    clip's event in frame ``event_frame``; both run to ``event_frame + post``."""
+    out = []
+    imp_env = _make_env(env_id, model, env_kwargs, split="test_id", impossible=kind)
+    pos_env = _make_env(env_id, model, env_kwargs, split="test_id")
+    try:
+        for i in range(n):
+            sd = seed + i
+            _, info = imp_env.reset(seed=sd)
+            frame = int(info["labels"].get("event_frame") or 10)
+            steps = frame + post
+            imp = run_episode(imp_env, steps, sd)
+            pos = run_episode(pos_env, steps, sd)
+            out.append((pos, imp))
+    finally:
+        imp_env.close()
+        pos_env.close()
+    return out
+
+
+def _baseline_surprise(ep: Episode, name: str) -> np.ndarray:
+    """Per-step 1-step MSE of a pixel baseline (its "surprise")."""
+    true = M.as_unit_float(ep.frames)
+    errs = []
+    for t in range(len(true) - 1):
+        ctx = true[max(t - 1, 0) : t + 1]
+        pred = M.copy_last_rollout(ctx, 1) if name == "copy_last" else M.constant_velocity_rollout(ctx, 1)
+        errs.append(float(M.mse(pred[0], true[t + 1])))
+    return np.asarray(errs)
+
+
+def voe_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings) -> dict[str, Any]:
+    """Section 2: violation of expectation per impossible kind (pairwise accuracy and AUROC, mean and max)."""
+    env = gym.make(env_id)
+    supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
+    env.close()
+    kinds = [k for k in (s.voe_kinds or supported) if k in supported]
+    out: dict[str, Any] = {"env_id": env_id, "pairs_per_kind": s.voe_pairs, "kinds": {}}
+    if not kinds:
+        out["note"] = f"{env_id} stages no impossible events (SUPPORTED_IMPOSSIBLE is empty)"
+        return out
+    all_scores: dict[str, dict[str, list]] = defaultdict(lambda: {"possible": [], "impossible": []})
+    for ki, kind in enumerate(kinds):
+        pairs = _pairs(env_id, model, env_kwargs, kind, s.voe_pairs, s.seed + 50_000 + 1000 * ki, s.voe_post_frames)
+        res: dict[str, Any] = {"n_pairs": len(pairs)}
+        scorers: dict[str, Callable[[Episode], np.ndarray]] = {"model": lambda ep: episode_surprise(model, ep)}
+        for b in BASELINES:
+            scorers[b] = lambda ep, b=b: _baseline_surprise(ep, b)
+        for name, scorer in scorers.items():
+            per_step = [(scorer(p), scorer(i)) for p, i in pairs]
+            entry: dict[str, Any] = {}
+            for how in ("mean", "max"):
+                pos = [M.aggregate_surprise(p, how) for p, _ in per_step]
+                imp = [M.aggregate_surprise(i, how) for _, i in per_step]
+                entry[how] = {"pairwise_accuracy": M.pairwise_accuracy(imp, pos), "auroc": M.auroc(imp, pos),
+                              "surprise_possible": _mean(pos), "surprise_impossible": _mean(imp)}
+                all_scores[f"{name}/{how}"]["possible"] += pos
+                all_scores[f"{name}/{how}"]["impossible"] += imp
+            res[name] = entry
+        out["kinds"][kind] = res
+    overall: dict[str, Any] = {}
+    for key, sc in all_scores.items():
+        name, how = key.split("/")
+        overall.setdefault(name, {})[how] = {
+            "pairwise_accuracy": M.pairwise_accuracy(sc["impossible"], sc["possible"]),
+            "auroc": M.auroc(sc["impossible"], sc["possible"]),
+        }
+    out["all"] = overall
+    return out
+
+
+def _probe_envs(preferred: str | None) -> dict[str, str]:
+    ids = sorted(tdwgym.ENV_IDS)
+    found = {}
+    for kind, words in PROBE_KEYWORDS.items():
+        for word in words:
+            match = next((i for i in ids if word in i.lower()), None)
+            if match:
+                found[kind] = match
+                break
+    return found
+
+
+def _factor_keys(labels: dict[str, Any]) -> list[str]:
+    """Held-out factor keys of a test_ood scene: ``"speed:high"``, ``"size:low"``, ``"shape+color combination"``."""
+    bands = labels.get("factor_bands") or {}
+    factors = labels.get("ood_factors") or []
+    keys = [f"{f}:{bands.get(f, 'held_out')}" for f in factors if bands.get(f) != "combination"]
+    combo = [f for f in factors if bands.get(f) == "combination"]
+    if combo or labels.get("ood_combination"):
+        keys.append("+".join(combo) + " combination" if combo else "combination")
+    return keys or ["(none)"]
+
+
+def _probe_targets(ep: Episode) -> list[int]:
+    """Object ids to track, best first: the parabola arcs of a gravity scene, the labelled event object, the rest."""
+    ids = sorted(int(i) for i in ep.infos[0].get("objects", {}))
+    motions = ep.labels.get("motions") or []
+    first = [i + 1 for i, m in enumerate(motions) if m == "arc"] + [int(ep.labels.get("event_object", 1))]
+    return list(dict.fromkeys([i for i in first if i in ids] + ids))
+
+
+def _object_colour(ep: Episode, oid: int, t: int) -> np.ndarray | None:
+    mask = ep.segmentation[t] == oid
+    if mask.sum() < 2:
+        return None
+    return M.as_unit_float(ep.frames[t])[mask].mean(axis=0)
+
+
+def probe_section(model: WorldModel, env_kwargs: dict[str, Any], s: EvalSettings,
+                  probe_envs: dict[str, str] | None = None, tolerance: float = 0.15) -> dict[str, Any]:
+    """Section 3: velocity error of objects parsed from predicted frames vs true frames (the floor)."""
+    pixel = pixel_predictor(model)
+    envs = probe_envs if probe_envs is not None else _probe_envs(None)
+    out: dict[str, Any] = {"unit": "pixels per frame", "frames": s.probe_frames, "clips": s.probe_clips,
+                           "probe_envs": envs, "kinds": {}}
+    missing = [k for k in PROBE_KEYWORDS if k not in envs]
+    if missing:
+        out["missing_kinds"] = {k: "no registered env provides these clips" for k in missing}
+    if pixel is None:
+        out["note"] = NOT_APPLICABLE + " (only the parser's floor is reported)"
+    k = model.context_frames
+    h, w = model.frame_shape[1:]
+    for kind, env_id in envs.items():
+        kind_out: dict[str, Any] = {"env_id": env_id}
+        for si, split in enumerate(("test_id", "test_ood")):
+            env = _make_env(env_id, model, env_kwargs, split=split)
+            rows: list[dict[str, Any]] = []
+            try:
+                for c in range(s.probe_clips):
+                    seed = s.seed + 70_000 + 1000 * si + c
+                    ep = run_episode(env, s.probe_frames - 1, seed)
+                    oid, colour = next(((o, c) for o in _probe_targets(ep)
+                                        if (c := _object_colour(ep, o, k - 1)) is not None), (None, None))
+                    if colour is None or oid is None:
+                        rows.append({"skipped": "target not visible in the context frames"})
+                        continue
+                    cams = [i["camera"] for i in ep.infos]
+                    gt = np.stack([M.project_points(i["objects"][oid]["position"], cam["position"], cam["yaw"],
+                                                    cam["pitch"], ep.fov, w, h) for i, cam in zip(ep.infos, cams,
+                                                                                                   strict=True)])
+                    window = slice(k, len(ep.frames))
+                    true_pos = M.color_mask_positions(ep.frames, colour, tolerance)
+                    row = {"seed": seed, "factors": _factor_keys(ep.labels),
+                           "floor": M.velocity_error(true_pos[window], gt[window])}
+                    horizon = len(ep.frames) - k
+                    if horizon >= 2:
+                        ctx = M.as_unit_float(ep.frames[:k])
+                        row["copy_last"] = M.velocity_error(
+                            M.color_mask_positions(M.copy_last_rollout(ctx, horizon), colour, tolerance), gt[window])
+                        if pixel is not None:
+                            pred = rollout_predictions(pixel, ep, [k - 1], horizon)[0]
+                            row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, tolerance),
+                                                            gt[window])
+                    rows.append(row)
+            finally:
+                env.close()
+            valid = [r for r in rows if "floor" in r]
+            summary: dict[str, Any] = {"n": len(valid), "skipped": len(rows) - len(valid)}
+            for name in ("model", "floor", "copy_last"):
+                if any(name in r for r in valid):
+                    summary[name] = _mean([r.get(name, np.nan) for r in valid])
+                    summary[f"{name}_parsed"] = int(sum(np.isfinite(r.get(name, np.nan)) for r in valid))
+            if pixel is None:
+                summary["model"] = NOT_APPLICABLE
+            if split == "test_ood":
+                by: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+                for r in valid:
+                    for key in r["factors"]:
+                        for name in ("model", "floor", "copy_last"):
+                            if name in r:
+                                by[key][name].append(r[name])
+                summary["by_factor"] = {key: {name: _mean(v) for name, v in d.items()} | {"n": len(d["floor"])}
+                                        for key, d in sorted(by.items())}
+            kind_out[split] = summary
+        out["kinds"][kind] = kind_out
+    return out
+
+
+def exploration_section(loaded: LoadedRun, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings,
+                        device: str | torch.device = "auto") -> dict[str, Any]:
+    """Section 4: pushes that moved an object, objects seen, floor coverage; the run's agent beside random."""
+    from tdwgym.record import load_policy
+
+    out: dict[str, Any] = {"episodes": s.exploration_episodes, "steps": s.exploration_steps, "policies": {}}
+    policies = ["random"] + (["agent"] if loaded.agent_path is not None else [])
+    for name in policies:
+        env = _make_env(env_id, loaded.model, env_kwargs, split="test_id")
+        rows = []
+        try:
+            for e in range(s.exploration_episodes):
+                seed = s.seed + 90_000 + e
+                if name == "agent":
+                    pol = load_policy(str(loaded.agent_path), env, seed, frame_stack=loaded.frame_stack,
+                                      device=str(device))
+                else:
+                    pol = load_policy(name, env, seed)
+                ep = run_episode(env, s.exploration_steps, seed, pol)
+                row = M.exploration_counts(ep.infos[1:])
+                row["objects_total"] = float(len(ep.infos[0].get("objects", {})))
+                poses = [(i["camera"]["position"], i["camera"]["yaw"], i["camera"]["pitch"]) for i in ep.infos]
+                row["floor_coverage"] = M.floor_coverage(poses, ep.room, ep.fov,
+                                                         aspect=ep.frames.shape[2] / ep.frames.shape[1])
+                rows.append(row)
+        finally:
+            env.close()
+        agg = {key: _mean([r[key] for r in rows]) for key in rows[0]}
+        agg["pushes_moved_per_1k"] = 1000.0 * (agg["pushes_moved"] or 0.0) / max(agg["steps"] or 1.0, 1.0)
+        out["policies"][name] = agg
+    if loaded.agent_path is None:
+        out["note"] = "no agent in the run: the random policy only"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) -> Path:
+    """``report.md``: the report's tables and plots."""
+    meta = report["meta"]
+    lines = [f"# World-model evaluation: {meta['model']}", "",
+             f"env `{meta['env_id']}`, model `{meta['model_name']}` (frames {meta['frame_shape']}, "
+             f"k={meta['context_frames']}), {meta['wall_time_s']:.0f} s on {meta['device']}.", ""]
+    pred = report["prediction"]
+    lines += ["## 1. Prediction quality", "",
+              f"{pred['episodes']} held-out episodes of {pred['frames']} steps per split, policy `{pred['policy']}`. "
+              "MSE and MAE are summed over the pixels of a frame ([0, 1] images); the multi-step row averages "
+              f"the {pred['horizon']} predicted frames (the model rolled on its own predictions).", ""]
+    if not pred["pixel_model"]:
+        lines += [f"**Model pixel metrics: {NOT_APPLICABLE}.** Baselines shown for reference.", ""]
+    lines += ["| split | horizon | predictor | MSE | MAE | PSNR (dB) | SSIM |", "|---|---|---|---|---|---|---|"]
+    for split in ("test_id", "test_ood"):
+        for label in ("1-step", f"{pred['horizon']}-step"):
+            for name in ("model", *BASELINES):
+                row = pred.get(split, {}).get(label, {}).get(name)
+                if row is None:
+                    continue
+                if isinstance(row, str):
+                    lines.append(f"| {split} | {label} | {name} | n/a | n/a | n/a | n/a |")
+                    continue
+                lines.append(f"| {split} | {label} | {name} | {_fmt(row.get('mse'))} | {_fmt(row.get('mae'))} | "
+                             f"{_fmt(row.get('psnr'))} | {_fmt(row.get('ssim'))} |")
+    if "prediction" in plots:
+        lines += ["", f"![prediction error by horizon]({plots['prediction']})"]
+    voe = report["voe"]
+    lines += ["", "## 2. Violation of expectation", ""]
+    if voe.get("note"):
+        lines += [voe["note"], ""]
+    else:
+        lines += [f"{voe['pairs_per_kind']} matched possible/impossible pairs per kind (`{voe['env_id']}`, still "
+                  "camera). Surprise is aggregated over each clip by mean and by max; pairwise accuracy is the "
+                  "fraction of pairs whose impossible clip is more surprising (ties count 1/2); chance is 0.5.", "",
+                  "| kind | scorer | acc (mean) | AUROC (mean) | acc (max) | AUROC (max) |",
+                  "|---|---|---|---|---|---|"]
+        for kind, res in {**voe["kinds"], "all": voe["all"]}.items():
+            for name in ("model", *BASELINES):
+                r = res.get(name)
+                if r is None:
+                    continue
+                lines.append(f"| {kind} | {name} | {_fmt(r['mean']['pairwise_accuracy'], 3)} | "
+                             f"{_fmt(r['mean']['auroc'], 3)} | {_fmt(r['max']['pairwise_accuracy'], 3)} | "
+                             f"{_fmt(r['max']['auroc'], 3)} |")
+        if "voe" in plots:
+            lines += ["", f"![VoE]({plots['voe']})"]
+    probes = report["probes"]
+    lines += ["", "## 3. Physical-law probes (Kang et al. 2024)", "",
+              f"Velocity error in {probes['unit']} of the target object, parsed by a colour mask from the model's "
+              "open-loop predictions (`model`), from the true frames (`floor`: the parser's own error) and from a "
+              "frozen last frame (`copy_last`), against the projected ground truth. A clip whose predicted frames "
+              "never show the object's colour has no model velocity (see `parsed`).", ""]
+    if probes.get("note"):
+        lines += [probes["note"], ""]
+    if probes.get("missing_kinds"):
+        lines += ["Not measured (no env provides the clips): " + ", ".join(probes["missing_kinds"]) + ".", ""]
+    lines += ["| kind | split | factor | n | model | floor | copy_last |", "|---|---|---|---|---|---|---|"]
+    for kind, res in probes["kinds"].items():
+        for split in ("test_id", "test_ood"):
+            r = res.get(split, {})
+            model_cell = _fmt(r.get("model"), 3)
+            if "model_parsed" in r:
+                model_cell += f" ({r['model_parsed']}/{r.get('n', 0)} parsed)"
+            lines.append(f"| {kind} | {split} | all | {r.get('n', 0)} | {model_cell} | "
+                         f"{_fmt(r.get('floor'), 3)} | {_fmt(r.get('copy_last'), 3)} |")
+            for key, b in (r.get("by_factor") or {}).items():
+                lines.append(f"| {kind} | {split} | {key} | {b.get('n', 0)} | {_fmt(b.get('model'), 3)} | "
+                             f"{_fmt(b.get('floor'), 3)} | {_fmt(b.get('copy_last'), 3)} |")
+    if "probes" in plots:
+        lines += ["", f"![probes]({plots['probes']})"]
+    ex = report["exploration"]
+    lines += ["", "## 4. Exploration", "",
+              f"{ex['episodes']} episode(s) of {ex['steps']} steps per policy (test_id scenes).", "",
+              "| policy | pushes moved / 1k steps | pushes hit | objects seen / total | frames with object | "
+              "floor coverage |", "|---|---|---|---|---|---|"]
+    for name, r in ex["policies"].items():
+        lines.append(f"| {name} | {_fmt(r['pushes_moved_per_1k'], 3)} | {_fmt(r['pushes_hit'], 3)} | "
+                     f"{_fmt(r['objects_seen'], 3)} / {_fmt(r['objects_total'], 3)} | "
+                     f"{_fmt(r['frames_with_object'], 3)} | {_fmt(r['floor_coverage'], 3)} |")
+    if ex.get("note"):
+        lines += ["", ex["note"]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
+    """PNG plots next to the report; returns section -> file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, str] = {}
+    pred = report["prediction"]
+    label = f"{pred['horizon']}-step curve"
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, split in zip(axes, ("test_id", "test_ood"), strict=True):
+        for name, curve in pred.get(split, {}).get(label, {}).items():
+            ax.plot(range(1, len(curve["mse"]) + 1), curve["mse"], marker="o", label=name)
+        ax.set_title(split)
+        ax.set_xlabel("prediction step")
+        ax.set_ylabel("MSE (summed over pixels)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "prediction.png", dpi=90)
+    plt.close(fig)
+    plots["prediction"] = "prediction.png"
+
+    voe = report["voe"]
+    if voe.get("kinds"):
+        kinds = list(voe["kinds"])
+        fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(kinds) + 2), 3.4))
+        names = ("model", *BASELINES)
+        width = 0.8 / len(names)
+        for j, name in enumerate(names):
+            vals = [voe["kinds"][kd].get(name, {}).get("mean", {}).get("auroc", np.nan) for kd in kinds]
+            ax.bar(np.arange(len(kinds)) + j * width, [np.nan if v is None else v for v in vals], width, label=name)
+        ax.axhline(0.5, color="grey", ls="--", lw=1)
+        ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("AUROC (mean surprise)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "voe.png", dpi=90)
+        plt.close(fig)
+        plots["voe"] = "voe.png"
+
+    probes = report["probes"]
+    if probes.get("kinds"):
+        labels, series = [], defaultdict(list)
+        for kind, res in probes["kinds"].items():
+            for split in ("test_id", "test_ood"):
+                labels.append(f"{kind}\n{split}")
+                for name in ("model", "floor", "copy_last"):
+                    v = res.get(split, {}).get(name)
+                    series[name].append(np.nan if v is None or isinstance(v, str) else v)
+        fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(labels) + 2), 3.4))
+        width = 0.8 / 3
+        for j, (name, vals) in enumerate(series.items()):
+            ax.bar(np.arange(len(labels)) + j * width, vals, width, label=name)
+        ax.set_xticks(np.arange(len(labels)) + width, labels, fontsize=8)
+        ax.set_ylabel("velocity error (px/frame)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "probes.png", dpi=90)
+        plt.close(fig)
+        plots["probes"] = "probes.png"
+    return plots
+
+
+def evaluate(
+    run_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    env_id: str | None = None,
+    episodes: int | None = None,
+    frames: int | None = None,
+    out: str | os.PathLike | None = None,
+    quick: bool = False,
+    settings: EvalSettings | None = None,
+    probe_envs: dict[str, str] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a world model; write ``report.json``, ``report.md`` and PNG plots into ``out``.
+
+    Args:
+        run_dir: A training run folder (``tdwgym train``'s layout); or
+        model_path: A world-model checkpoint (``world_model.pt``).
+        env_id: The env to evaluate on (default: the run's env, else ``TDWRoom-Occlusion-v0``).
+        episodes: Held-out episodes per split for prediction quality (overrides ``settings``).
+        frames: Steps per prediction episode (overrides ``settings``).
+        out: Output folder (default: ``RUN_DIR/eval``, or ``eval`` beside the checkpoint).
+        quick: Use :meth:`EvalSettings.quick` (seconds; for tests).
+        settings: Every size of the evaluation (default :class:`EvalSettings`).
+        probe_envs: Probe kind -> env id (default: registered envs matched by :data:`PROBE_KEYWORDS`).
+        device: Torch device (``"auto"``: CUDA when available).
+        progress: Print a line per section.
+
+    Returns:
+        The report (as written to ``report.json``).
+
+    Raises:
+        FileNotFoundError: The run folder or checkpoint does not exist, or the folder has no world model.
+    """
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    loaded = load_run(run_dir=run_dir, model_path=model_path, device=dev)
+    model = loaded.model
+    s = settings or (EvalSettings.quick() if quick else EvalSettings())
+    if episodes is not None:
+        s.episodes = int(episodes)
+    if frames is not None:
+        s.frames = int(frames)
+    env_id = env_id or loaded.env_id or "TDWRoom-Occlusion-v0"
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env id {env_id!r}; registered tdwgym ids: {sorted(tdwgym.ENV_IDS)}")
+    env_kwargs = dict(loaded.env_kwargs) if env_id == loaded.env_id else {}
+    out_dir = Path(out) if out is not None else (loaded.run_dir or loaded.model_path.parent) / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def say(msg: str) -> None:
+        if progress:
+            print(f"[eval {time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
+
+    torch.manual_seed(s.seed)
+    report: dict[str, Any] = {"meta": {
+        "model": str(loaded.model_path), "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
+        "model_name": model.name, "frame_shape": list(model.frame_shape), "context_frames": model.context_frames,
+        "env_id": env_id, "env_kwargs": env_kwargs, "device": str(dev), "settings": asdict(s),
+        "tdwgym_version": tdwgym.__version__,
+    }}
+    say("prediction quality")
+    report["prediction"] = prediction_section(model, env_id, env_kwargs, s)
+    say("violation of expectation")
+    report["voe"] = voe_section(model, env_id, env_kwargs, s)
+    say("physical-law probes")
+    report["probes"] = probe_section(model, env_kwargs if probe_envs is None else {}, s, probe_envs)
+    say("exploration")
+    report["exploration"] = exploration_section(loaded, env_id, env_kwargs, s, dev)
+    report["meta"]["wall_time_s"] = time.perf_counter() - t0
+    report = _jsonable(report)
+    plots = write_plots(report, out_dir)
+    report["meta"]["plots"] = plots
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out_dir / "report.md", plots)
+    say(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.md'}")
+    return report
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``tdwgym eval`` to an argparse sub-parser collection (sets ``func``)."""
+    p = subparsers.add_parser(
+        "eval", help="evaluate a world model: prediction quality, violation of expectation, physics probes",
+        description="Write report.json, report.md and PNG plots evaluating a world model (and its agent).",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", default=None, help="training run folder (tdwgym train's output)")
+    src.add_argument("--model", default=None, help="world-model checkpoint file (world_model.pt)")
+    p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
+    p.add_argument("--episodes", type=int, default=None, help="held-out episodes per split (default: 6)")
+    p.add_argument("--frames", type=int, default=None, help="steps per prediction episode (default: 32)")
+    p.add_argument("--horizon", type=int, default=None, help="multi-step prediction horizon (default: 8)")
+    p.add_argument("--voe-pairs", type=int, default=None, help="possible/impossible pairs per kind (default: 6)")
+    p.add_argument("--probe-clips", type=int, default=None, help="probe clips per kind and split (default: 6)")
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for smoke tests")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
+    p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
+    p.set_defaults(func=_cmd_eval)
+    return p
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    s = EvalSettings.quick() if args.quick else EvalSettings()
+    for name in ("horizon", "voe_pairs", "probe_clips"):
+        if getattr(args, name) is not None:
+            setattr(s, name, int(getattr(args, name)))
+    evaluate(run_dir=args.run, model_path=args.model, env_id=args.env, episodes=args.episodes, frames=args.frames,
+             out=args.out, settings=s, device=args.device)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tdwgym.agents.evaluation``: the ``eval`` command alone (for use before the CLI hook lands)."""
+    parser = argparse.ArgumentParser(prog="tdwgym-eval")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_eval_parser(sub)
+    args = parser.parse_args(["eval", *(argv if argv is not None else __import__("sys").argv[1:])])
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.exit(2, f"tdwgym eval: error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
