@@ -466,7 +466,9 @@ class TDWRoomEnv(gym.Env):
             if seen and k - start >= 4 and start >= 1:
                 return start + (k - start) // 2, True
         target = int(labels.get("event_object", 1))
-        touch = next((k for k, r in enumerate(run) if k >= 3 and any(target in p for p in r["pairs"])), None)
+        initial = run[1]["pairs"] if len(run) > 1 else set()  # resting contacts (on the floor) do not count
+        touch = next((k for k, r in enumerate(run)
+                      if k >= 3 and any(target in p and p not in initial for p in r["pairs"])), None)
         frame = 15 if touch is None else touch - 3
         return int(np.clip(frame, 3, len(run) - 2)), False
 

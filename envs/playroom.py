@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
 from tdwgym.envs.common import (
-    aim,
     camera_height,
     clutter_props,
     footprint,
@@ -56,7 +56,7 @@ class PlayroomEnv(TDWRoomEnv):
     ## Arguments
     ``gym.make("TDWRoom-Playroom-v0", level=0, split="train", impossible=None, ...)`` with the shared arguments of
     :class:`tdwgym.envs.base.TDWRoomEnv`. Impossible kinds vanish, appear, teleport, shape_change and color_change
-    happen to object 1, in plain view, at frame 15.
+    happen to the object nearest the view axis, in plain view, at frame 15.
 
     ## Version History
     * v0: Initial version.
@@ -119,5 +119,14 @@ class PlayroomEnv(TDWRoomEnv):
             room=room, objects=tuple(objects), props=tuple(props),
             camera=Camera(position=tuple(float(v) for v in eye), yaw=yaw, pitch=pitch),
             light=light_for_level(rng, level),
-            labels={"event_object": 1, "look_at": [float(v) for v in look], "camera_aim": list(aim(eye, look))},
+            labels={"event_object": self._most_central(objects, eye, yaw), "look_at": [float(v) for v in look]},
         )
+
+    @staticmethod
+    def _most_central(objects: list, eye: np.ndarray, yaw: float) -> int:
+        """Id of the object nearest the camera's view axis (the one impossible events happen to)."""
+        def off_axis(o: Any) -> float:
+            a = math.degrees(math.atan2(o.position[0] - eye[0], o.position[2] - eye[2]))
+            return abs((a - yaw + 180.0) % 360.0 - 180.0)
+
+        return min(objects, key=off_axis).id

@@ -1,0 +1,223 @@
+"""Matched possible/impossible clips for violation-of-expectation evaluation.
+
+:func:`make_pairs` renders, for one seed, the possible episode (``impossible=None``) and its impossible twin (same
+seed, one scripted violation) with a scripted camera: identical frames up to ``event_frame``, then differing only by
+the violation. :func:`make_quadruplets` builds IntPhys-style quadruplets: two possible episodes that differ by the
+probed property from the start (object present/absent, colour A/B, shape A/B, position A/B), and two impossible
+clips spliced from their frames at the event frame, so the four clips hold the same frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tdwgym.envs.base import HIDDEN_KINDS
+
+from tdwgym.geometry import camera_forward
+from tdwgym.scene import SceneSpec, object_from_dict
+
+CAMERAS: tuple[str, ...] = ("static", "orbit")
+"""Scripted camera paths: the scene's camera held still, or swung +-20 degrees around the look-at point."""
+
+QUADRUPLET_KINDS: tuple[str, ...] = HIDDEN_KINDS
+"""Kinds :func:`make_quadruplets` supports (pass_through has no possible counterpart built from the same frames)."""
+
+
+@dataclass
+class MatchedPair:
+    """A possible clip and its impossible twin.
+
+    Attributes:
+        kind: The impossible kind.
+        seed: The reset seed of both episodes.
+        possible: (T, H, W, 3) uint8 frames of the possible episode.
+        impossible: (T, H, W, 3) uint8 frames of the impossible one.
+        event_frame: First frame index the violation can affect (frames before it are identical).
+        labels: The impossible episode's scene labels.
+    """
+
+    kind: str
+    seed: int
+    possible: np.ndarray
+    impossible: np.ndarray
+    event_frame: int
+    labels: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Quadruplet:
+    """Two possible and two impossible clips made of the same frames (IntPhys).
+
+    ``possible[0]`` is the original episode, ``possible[1]`` its counterpart with the probed property changed from
+    the start; ``impossible[0]`` is ``possible[0]`` up to ``event_frame`` then ``possible[1]``, and ``impossible[1]``
+    the reverse.
+    """
+
+    kind: str
+    seed: int
+    possible: tuple[np.ndarray, np.ndarray]
+    impossible: tuple[np.ndarray, np.ndarray]
+    event_frame: int
+    labels: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(kinds: Any, valid: tuple[str, ...], camera: str, frames: int) -> list[str]:
+    kinds = list(valid) if kinds is None else [kinds] if isinstance(kinds, str) else list(kinds)
+    for k in kinds:
+        if k not in valid:
+            raise ValueError(f"unknown impossible kind {k!r}; valid values are {list(valid)}")
+    if camera not in CAMERAS:
+        raise ValueError(f"unknown camera {camera!r}; valid values are {list(CAMERAS)}")
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    return kinds
+
+
+def _camera_path(scene: SceneSpec, camera: str, frames: int) -> list[tuple[np.ndarray, float, float]]:
+    cam = scene.camera
+    eye = np.array(cam.position, dtype=np.float64)
+    if camera == "static":
+        return [(eye, cam.yaw, cam.pitch)] * frames
+    look = scene.labels.get("look_at")
+    if look is None:
+        look = eye + camera_forward(cam.yaw, cam.pitch) * 3.0
+    look = np.array(look, dtype=np.float64)
+    rel = eye - look
+    path = []
+    for t in range(frames):
+        angle = math.radians(20.0 * math.sin(2 * math.pi * t / max(frames - 1, 1)))
+        c, s = math.cos(angle), math.sin(angle)
+        pos = look + np.array([c * rel[0] + s * rel[2], rel[1], -s * rel[0] + c * rel[2]])
+        d = look - pos
+        yaw = math.degrees(math.atan2(d[0], d[2]))
+        pitch = math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))
+        path.append((pos, yaw, pitch))
+    return path
+
+
+def _clip(env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
+    """Frames of ``scene`` (events included) under a scripted camera, no-op actions."""
+    base = env.unwrapped
+    obs, _ = env.reset(seed=0, options={"scene": scene})
+    out = []
+    for t, (pos, yaw, pitch) in enumerate(path):
+        if t:
+            base.set_camera_pose(pos, yaw, pitch)
+            obs = base.step(0)[0]
+        else:
+            base.set_camera_pose(pos, yaw, pitch)
+            obs = base._observe()
+        out.append(obs["rgb"] if isinstance(obs, dict) else obs)
+    return np.stack(out)
+
+
+def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tuple[SceneSpec, SceneSpec]:
+    """(possible scene, impossible scene) for ``seed``."""
+    env = gym.make(env_id, **{**env_kwargs, "resolution": 8})
+    try:
+        base = env.unwrapped
+        if kind not in base.SUPPORTED_IMPOSSIBLE:
+            raise ValueError(f"{env_id} cannot stage impossible={kind!r}; valid values are "
+                             f"{list(base.SUPPORTED_IMPOSSIBLE)}")
+        possible = base.sample_scene(seed)
+        return possible, base.add_impossible_event(possible, kind)
+    finally:
+        env.close()
+
+
+def make_pairs(
+    env_id: str, seed: int, kinds: str | list[str] | None = None, frames: int = 60, camera: str = "static",
+    resolution: int | tuple[int, int] = 64, **env_kwargs: Any,
+) -> list[MatchedPair]:
+    """Matched possible/impossible clips of one seed, one pair per kind.
+
+    Args:
+        env_id: A registered ``TDWRoom-*`` id.
+        seed: Reset seed; the possible clip is ``reset(seed=seed)`` with ``impossible=None``.
+        kinds: Impossible kinds (default: every kind the scenario supports).
+        frames: Frames per clip (observation 0 included); must exceed the event frame.
+        camera: ``"static"`` or ``"orbit"`` (the same path in both clips).
+        resolution: Frame size, an int or (height, width).
+        **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
+
+    Raises:
+        ValueError: On an unknown kind or camera, or when a clip is too short to contain its event.
+    """
+    env_kwargs.pop("impossible", None)
+    probe = gym.make(env_id, resolution=8)
+    supported = tuple(probe.unwrapped.SUPPORTED_IMPOSSIBLE)
+    probe.close()
+    kinds_list = _check(kinds, supported, camera, frames)
+    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", **env_kwargs)
+    out = []
+    try:
+        for kind in kinds_list:
+            possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            frame = int(impossible.labels["event_frame"])
+            if frame >= frames:
+                raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
+            path = _camera_path(possible, camera, frames)
+            out.append(MatchedPair(kind=kind, seed=seed, possible=_clip(env, possible, path),
+                                   impossible=_clip(env, impossible, path), event_frame=frame,
+                                   labels=dict(impossible.labels)))
+    finally:
+        env.close()
+    return out
+
+
+def _counterpart(scene: SceneSpec, impossible: SceneSpec) -> SceneSpec:
+    """The possible scene with the probed property changed from the start."""
+    event = impossible.events[0]
+    target = scene.object(event.object_id) if event.kind != "add" else None
+    if event.kind == "remove":
+        return dataclasses.replace(scene, objects=tuple(o for o in scene.objects if o.id != event.object_id))
+    if event.kind == "add":
+        return dataclasses.replace(scene, events=(dataclasses.replace(event, frame=1),))
+    assert target is not None
+    if event.kind == "recolor":
+        new = dataclasses.replace(target, color=tuple(event.params["color"]))
+    elif event.kind == "teleport":
+        new = dataclasses.replace(target, position=tuple(np.array(target.position) + event.params["offset"]))
+    else:  # replace: the new shape from the start, resting where the old one started
+        spec = object_from_dict(event.params["object"])
+        y = spec.size[1] / 2 + 0.002 if event.params.get("on_floor") else target.position[1]
+        new = dataclasses.replace(spec, position=(target.position[0], y, target.position[2]),
+                                  velocity=target.velocity, angular_velocity=(0.0, 0.0, 0.0))
+    return dataclasses.replace(scene, objects=tuple(new if o.id == target.id else o for o in scene.objects))
+
+
+def make_quadruplets(
+    env_id: str, seed: int, kinds: str | list[str] | None = None, frames: int = 60, camera: str = "static",
+    resolution: int | tuple[int, int] = 64, **env_kwargs: Any,
+) -> list[Quadruplet]:
+    """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`).
+
+    For ``appear`` the counterpart has the extra object from frame 1; for ``vanish`` it lacks the object from the
+    start; ``color_change``, ``shape_change`` and ``teleport`` start the object with the new colour, shape or
+    position. Splicing happens while the object is hidden where the scenario has an occluder.
+    """
+    env_kwargs.pop("impossible", None)
+    kinds_list = _check(kinds, QUADRUPLET_KINDS, camera, frames)
+    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", **env_kwargs)
+    out = []
+    try:
+        for kind in kinds_list:
+            possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            frame = int(impossible.labels["event_frame"])
+            if frame >= frames:
+                raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
+            path = _camera_path(possible, camera, frames)
+            a = _clip(env, possible, path)
+            b = _clip(env, _counterpart(possible, impossible), path)
+            i1 = np.concatenate([a[:frame], b[frame:]])
+            i2 = np.concatenate([b[:frame], a[frame:]])
+            out.append(Quadruplet(kind=kind, seed=seed, possible=(a, b), impossible=(i1, i2), event_frame=frame,
+                                  labels=dict(impossible.labels)))
+    finally:
+        env.close()
+    return out
