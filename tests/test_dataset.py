@@ -93,7 +93,7 @@ def test_round_trip_equals_the_envs_own_frames(dataset_dir: Path) -> None:
             for t, objects in enumerate(positions):
                 for j, oid in enumerate(ep["object_ids"]):
                     np.testing.assert_array_equal(objects[int(oid)]["position"], ep["positions"][t, j])
-            assert ep["scene"] == env.unwrapped.scene
+            assert json.loads(ep["scene"].to_json()) == json.loads(env.unwrapped.scene.to_json())
     finally:
         env.close()
     seg_env = gym.make(meta["env_id"], resolution=RES, obs_mode="rgb_seg")
@@ -237,13 +237,44 @@ def test_scripted_and_model_policies(tmp_path: Path) -> None:
         ds.generate(_config(tmp_path / "bad_res", policy=str(zip_path), resolution=16, episodes=1), False)
 
 
+@pytest.mark.parametrize("scenario", sorted(ds.scenarios()))
+def test_every_scenario_records_its_labels(scenario: str, tmp_path: Path) -> None:
+    path = ds.generate(_config(tmp_path, scenario=scenario, episodes=1, frames=3, level=1, split="test_ood"), False)[0]
+    labels = ds.load_episode(path)["labels"]
+    assert (labels["scenario"], labels["level"], labels["split"]) == (scenario, 1, "test_ood")
+    assert isinstance(labels["factors"], dict) and isinstance(labels["ood_factors"], list)
+    with h5py.File(path, "r") as f:
+        assert f["labels/level"][()] == 1 and f["labels/split"][()].decode() == "test_ood"
+
+
+def test_impossible_twin_matches_its_possible_twin_until_the_event(tmp_path: Path) -> None:
+    kind = (ds.impossible_kinds("occlusion") or ("vanish",))[0]
+    frames = 12
+    possible = ds.load_episode(
+        ds.generate(_config(tmp_path / "p", episodes=1, frames=frames, policy="static"), False)[0]
+    )
+    twin = ds.load_episode(
+        ds.generate(_config(tmp_path / "i", episodes=1, frames=frames, policy="static", impossible=kind), False)[0]
+    )
+    assert possible["labels"]["impossible"] is None and possible["labels"]["event_frame"] is None
+    assert twin["labels"]["impossible"] == kind and isinstance(twin["labels"]["event_frame"], int)
+    with h5py.File(ds.episode_path(tmp_path / "i", 0), "r") as f:
+        assert not f["labels/possible"][()] and f["labels/impossible"][()].decode() == kind
+        assert f["labels/event_frame"][()] == twin["labels"]["event_frame"]
+    before = min(twin["labels"]["event_frame"], frames)
+    np.testing.assert_array_equal(twin["rgb"][:before], possible["rgb"][:before])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"scenario": "nope"}, r"unknown scenario 'nope'; valid scenarios are \[.*'occlusion'"),
         ({"split": "val"}, r"unknown split 'val'; valid splits are \['train', 'test_id', 'test_ood'\]"),
         ({"level": 7}, r"unknown level 7; valid levels are \[0, 1, 2, 3\]"),
-        ({"impossible": "teleport_everywhere"}, r"impossible|teleport_everywhere"),
+        (
+            {"impossible": "teleport_everywhere"},
+            r"unknown impossible kind 'teleport_everywhere'.*valid values are \[None",
+        ),
         ({"policy": "no/such/model.zip"}, r"valid policies are \['random', 'orbit', 'static'\]"),
         ({"frames": 0}, r"frames must be an int >= 1"),
         ({"compression": "zstd"}, r"valid values are \[None, 'lzf', 'gzip'\]"),
