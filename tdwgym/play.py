@@ -1,0 +1,182 @@
+"""``tdwgym play ENV_ID``: drive the camera and push objects with the keyboard (Gymnasium's play utility on pygame).
+
+Keys (discrete actions): W/S forward/back, A/D strafe, left/right arrows turn, up/down arrows look up/down, space
+pushes, Esc quits. One key at a time; with no key held the camera stands still (no-op). ``--save PATH`` writes the
+session (every rendered frame from the reset on) to an mp4 or GIF when the window closes.
+
+Needs pygame (``pip install pygame``). Without a display, set ``SDL_VIDEODRIVER=dummy`` (as the tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import tdwgym  # noqa: F401 - registers the ids
+from tdwgym.envs.base import DISCRETE_ACTIONS
+from tdwgym.video import write_video
+
+__all__ = ["KEY_MAP", "FrameRecorder", "add_play_parser", "format_key_map", "keys_to_action", "play_env"]
+
+KEY_MAP: dict[str, str] = {
+    "w": "forward",
+    "s": "back",
+    "a": "strafe_left",
+    "d": "strafe_right",
+    "left": "turn_left",
+    "right": "turn_right",
+    "up": "look_up",
+    "down": "look_down",
+    "space": "push",
+}
+"""Key name -> discrete action name (see :data:`tdwgym.envs.base.DISCRETE_ACTIONS`)."""
+
+
+def _pygame():
+    try:
+        import pygame
+    except ImportError as exc:
+        raise ImportError("tdwgym play needs pygame: pip install pygame") from exc
+    return pygame
+
+
+def keys_to_action() -> dict[tuple[int, ...], int]:
+    """The key map as Gymnasium's ``play`` wants it: (pygame key code,) -> discrete action index."""
+    pg = _pygame()
+    codes = {"left": pg.K_LEFT, "right": pg.K_RIGHT, "up": pg.K_UP, "down": pg.K_DOWN, "space": pg.K_SPACE}
+    return {(codes.get(key, ord(key[0])),): DISCRETE_ACTIONS.index(action) for key, action in KEY_MAP.items()}
+
+
+def format_key_map() -> str:
+    """The key map as printable lines."""
+    names = {"left": "Left arrow", "right": "Right arrow", "up": "Up arrow", "down": "Down arrow", "space": "Space"}
+    lines = ["Keys:"] + [f"  {names.get(k, k.upper()):<12} {a.replace('_', ' ')}" for k, a in KEY_MAP.items()]
+    lines.append(f"  {'(none)':<12} stand still")
+    lines.append(f"  {'Esc':<12} quit (closing the window too)")
+    return "\n".join(lines)
+
+
+class FrameRecorder(gym.Wrapper):
+    """Keeps the frame ``render()`` returns after every reset and step (what the player saw), for ``--save``.
+
+    A reset followed by another reset with no step between (Gymnasium's play resets once before its loop and once
+    in it) keeps only the later frame, so a session of ``n`` steps in one episode has ``n + 1`` frames.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.frames: list[np.ndarray] = []
+        self.steps = 0
+        self._fresh = False
+        self._from_reset = False
+        self._unstepped_reset_frame: int | None = None
+
+    def reset(self, **kwargs: Any):  # noqa: D102
+        if self._unstepped_reset_frame is not None:
+            del self.frames[self._unstepped_reset_frame]
+            self._unstepped_reset_frame = None
+        out = self.env.reset(**kwargs)
+        self._fresh, self._from_reset = True, True
+        return out
+
+    def step(self, action: Any):  # noqa: D102
+        out = self.env.step(action)
+        self.steps += 1
+        self._fresh, self._from_reset = True, False
+        self._unstepped_reset_frame = None
+        return out
+
+    def render(self):  # noqa: D102
+        frame = self.env.render()
+        if self._fresh and frame is not None:
+            self.frames.append(np.array(frame, dtype=np.uint8, copy=True))
+            if self._from_reset:
+                self._unstepped_reset_frame = len(self.frames) - 1
+            self._fresh = False
+        return frame
+
+
+def play_env(
+    env_id: str = "TDWRoom-Occlusion-v0",
+    save: str | os.PathLike | None = None,
+    seed: int | None = None,
+    size: int = 384,
+    fps: int | None = None,
+    max_steps: int | None = None,
+    callback: Callable[..., Any] | None = None,
+    print_keys: bool = True,
+    **env_kwargs: Any,
+) -> FrameRecorder:
+    """Open a window and play ``env_id`` with the keyboard until Esc, closing the window, or ``max_steps``.
+
+    Args:
+        env_id: Gymnasium id (discrete actions).
+        save: Write the session to this .mp4 or .gif when it ends.
+        seed: Seed of the first scene.
+        size: Window (render) size in pixels.
+        fps: Steps per second; default the env's ``render_fps``.
+        max_steps: End the session on its own after this many steps.
+        callback: Called after every step as Gymnasium's play does: ``(obs_t, obs_tp1, action, reward,
+            terminated, truncated, info)``.
+        print_keys: Print the key map first.
+        **env_kwargs: Extra ``gym.make`` arguments.
+
+    Returns:
+        The recorder wrapper (``frames``, ``steps``), closed.
+    """
+    pg = _pygame()
+    from gymnasium.utils.play import play
+
+    if env_kwargs.get("action_type", "discrete") != "discrete":
+        raise ValueError("tdwgym play drives the discrete actions; do not pass action_type='continuous'")
+    env = FrameRecorder(gym.make(env_id, render_mode="rgb_array", render_size=size, **env_kwargs))
+    if print_keys:
+        print(format_key_map(), flush=True)
+
+    def on_step(*args: Any) -> None:
+        if callback is not None:
+            callback(*args)
+        if max_steps is not None and env.steps >= max_steps:
+            pg.event.post(pg.event.Event(pg.QUIT))
+
+    try:
+        play(env, keys_to_action=keys_to_action(), seed=seed, noop=0, fps=fps, callback=on_step)
+        if save is not None and env.frames:
+            path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
+            print(f"wrote {path} ({len(env.frames)} frames)", flush=True)
+    finally:
+        env.close()
+    return env
+
+
+def add_play_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
+    p = subparsers.add_parser("play", help="drive the camera and push objects with the keyboard (pygame window)",
+                              description="Play an env with the keyboard.\n\n" + format_key_map_static(),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("env", nargs="?", default="TDWRoom-Occlusion-v0", help="Gymnasium id (default: %(default)s)")
+    p.add_argument("--save", default=None, help="write the session to this .mp4 or .gif")
+    p.add_argument("--seed", type=int, default=None, help="seed of the first scene")
+    p.add_argument("--size", type=int, default=384, help="window size in pixels (default: %(default)s)")
+    p.add_argument("--fps", type=int, default=None, help="steps per second (default: the env's render_fps)")
+    p.add_argument("--max-steps", type=int, default=None, help="end the session after this many steps")
+    p.set_defaults(func=_cmd_play)
+    return p
+
+
+def format_key_map_static() -> str:
+    """The key map text without importing pygame (for ``--help``)."""
+    return "\n".join(f"  {k:<6} {a.replace('_', ' ')}" for k, a in KEY_MAP.items()) + "\n  esc    quit"
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    if args.save is not None and Path(args.save).suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"--save must end in .mp4 or .gif, got {args.save!r}")
+    play_env(args.env, save=args.save, seed=args.seed, size=args.size, fps=args.fps, max_steps=args.max_steps)
+    return 0
