@@ -1,0 +1,188 @@
+"""Benchmarks of the agents package: programs that print figures, not timed tests.
+
+* :func:`bench_online_learner`: frames per second the online learner takes in with training on (one frame per
+  ``observe`` call, as from a live camera). Target: >= 30 frames/s on 2 CPU cores.
+* :func:`bench_curiosity_overhead`: wall time of PPO + curiosity against plain PPO for the same steps, measured in
+  one run. Target: ratio <= 1.3.
+
+Run ``python -m tdwgym.agents.bench`` (``--quick`` for a smoke run); ``tdwgym/bench.py`` can call
+:func:`run_benchmarks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from tdwgym.agents.device import configure_torch_threads, resolve_device
+from tdwgym.agents.models import Transitions, make_world_model
+from tdwgym.agents.online import OnlineLearner
+
+__all__ = ["bench_curiosity_overhead", "bench_online_learner", "run_benchmarks"]
+
+
+def bench_online_learner(
+    variant: str = "pixel",
+    frames: int = 600,
+    resolution: int = 64,
+    warmup: int = 100,
+    device: str = "auto",
+) -> dict[str, float]:
+    """Stream ``frames`` synthetic moving-square frames one at a time through an :class:`OnlineLearner`.
+
+    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, buffer, batch,
+    updates per transition).
+
+    Returns:
+        ``frames_per_s``, ``updates_per_s`` and the settings.
+    """
+    from tdwgym.agents.train import TrainConfig
+
+    cfg = TrainConfig()
+    model = make_world_model(
+        variant, (3, resolution, resolution), 10, cfg.context_frames, device=device, width=cfg.wm_width
+    )
+    learner = OnlineLearner(
+        model,
+        capacity=cfg.wm_capacity,
+        batch_size=cfg.wm_batch_size,
+        updates_per_transition=cfg.wm_updates_per_transition,
+        learning_rate=cfg.wm_learning_rate,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    k = cfg.context_frames
+
+    def frame(t: int) -> np.ndarray:
+        img = np.full((3, resolution, resolution), 40, dtype=np.uint8)
+        x = (3 * t) % (resolution - 8)
+        img[:, 20:28, x : x + 8] = (200, 60, 30)[0]
+        return img
+
+    history = [frame(0)] * k
+    actions = np.eye(10, dtype=np.float32)
+
+    def step(t: int) -> None:
+        nxt = frame(t)
+        batch = Transitions(
+            torch.from_numpy(np.stack(history)[None]),
+            torch.from_numpy(actions[rng.integers(10)][None]),
+            torch.from_numpy(nxt[None]),
+        )
+        learner.observe(batch)
+        history.pop(0)
+        history.append(nxt)
+
+    for t in range(warmup):
+        step(t)
+    updates0 = learner.updates
+    start = time.perf_counter()
+    for t in range(warmup, warmup + frames):
+        step(t)
+    wall = time.perf_counter() - start
+    return {
+        "variant": variant,
+        "frames": frames,
+        "resolution": resolution,
+        "wall_s": wall,
+        "frames_per_s": frames / wall,
+        "updates_per_s": (learner.updates - updates0) / wall,
+        "batch_size": cfg.wm_batch_size,
+        "updates_per_transition": cfg.wm_updates_per_transition,
+        "device": str(model.device),
+    }
+
+
+def bench_curiosity_overhead(
+    steps: int = 8192, variant: str = "pixel", n_envs: int = 4, overrides: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Wall time of plain PPO and PPO + curiosity for the same steps, one after the other in this process.
+
+    Returns:
+        ``ppo_s``, ``curiosity_s`` and ``ratio`` (target <= 1.3), plus the world model's share of the time.
+    """
+    from tdwgym.agents.train import TrainConfig, train
+
+    out: dict[str, float] = {"steps": steps, "n_envs": n_envs, "variant": variant}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, cur in (("ppo", "none"), ("curiosity", variant)):
+            cfg = TrainConfig(
+                curiosity=cur,
+                total_steps=steps,
+                n_envs=n_envs,
+                run_dir=os.path.join(tmp, name),
+                video_steps=0,
+                progress_bar=False,
+                checkpoint_every=10**12,
+                **(overrides or {}),
+            )
+            res = train(cfg)
+            out[f"{name}_s"] = res.wall_time_s
+            if res.curiosity is not None:
+                out["world_model_train_s"] = res.curiosity.learner.train_time_s
+    out["ratio"] = out["curiosity_s"] / out["ppo_s"]
+    return out
+
+
+def run_benchmarks(quick: bool = False) -> dict[str, Any]:
+    """Both benchmarks; ``quick`` shrinks them to a smoke run."""
+    threads = configure_torch_threads()
+    results: dict[str, Any] = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": threads,
+            "device": str(resolve_device("auto")),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "online_learner": [
+            bench_online_learner(v, frames=60 if quick else 600, warmup=20 if quick else 100)
+            for v in ("pixel", "latent", "rnd", "icm", "progress")
+        ],
+    }
+    overrides = {"n_steps": 32, "batch_size": 64} if quick else None
+    results["curiosity_overhead"] = bench_curiosity_overhead(steps=256 if quick else 8192, overrides=overrides)
+    return results
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """Human-readable lines."""
+    lines = [f"machine: {json.dumps(results['machine'])}", "online learner (training on, one frame per observe):"]
+    for r in results["online_learner"]:
+        ok = "ok" if r["frames_per_s"] >= 30 else "BELOW 30"
+        lines.append(
+            f"  {r['variant']:9s} {r['frames_per_s']:7.1f} frames/s  ({r['updates_per_s']:.1f} updates/s, "
+            f"{r['resolution']}px, target >= 30: {ok})"
+        )
+    o = results["curiosity_overhead"]
+    lines.append(
+        f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs: "
+        f"{o['curiosity_s']:.1f} s vs {o['ppo_s']:.1f} s = {o['ratio']:.2f}x (target <= 1.3x; world model "
+        f"training {o.get('world_model_train_s', 0):.1f} s)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tdwgym.agents.bench [--quick] [--json PATH]``."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = p.parse_args(argv)
+    results = run_benchmarks(quick=args.quick)
+    print(format_results(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

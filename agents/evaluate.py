@@ -1,0 +1,284 @@
+"""Behaviour metrics and the curiosity-vs-baselines comparison.
+
+Three agents get the same step budget and seeds:
+
+* ``random``: uniform random actions;
+* ``ppo``: PPO with no intrinsic reward (the environment's reward only);
+* ``curiosity``: PPO with the curiosity reward.
+
+Every agent carries the same kind of world model, trained online on its own experience (for the two baselines
+with ``int_coef=0``, so it never shapes their behaviour). After training, each agent acts in held-out episodes
+(seeds never used in training); we measure pushes that moved an object per 1,000 steps and the fraction of
+frames with an object in view, and pool the held-out transitions of all agents to measure each world model's
+prediction error next to a copy-last-frame baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
+from tdwgym.agents.curiosity import actions_to_vectors
+from tdwgym.agents.models import Transitions, WorldModel
+from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
+
+__all__ = ["CompareConfig", "compare", "episode_metrics", "format_table", "heldout_error"]
+
+AGENTS = ("random", "ppo", "curiosity")
+
+
+@dataclass
+class CompareConfig:
+    """Settings of :func:`compare`."""
+
+    total_steps: int = 20_000
+    """Training steps per agent and seed."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Training seeds (held-out episodes use seeds 10_000 + 100 * seed + i)."""
+    curiosity: str = "pixel"
+    """Curiosity variant of the curiosity agent (and world-model kind of all agents)."""
+    eval_episodes: int = 3
+    """Held-out episodes per agent and seed."""
+    eval_steps: int = 300
+    """Steps per held-out episode."""
+    out: str = "runs/compare"
+    """Output folder (one run folder per agent and seed, results.json, results.md)."""
+    agents: list[str] = field(default_factory=lambda: list(AGENTS))
+    """Which agents to run."""
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra :class:`TrainConfig` fields for every agent (n_envs, env_kwargs, ...)."""
+
+
+def _collect(
+    act: Callable[[np.ndarray], np.ndarray],
+    cfg: TrainConfig,
+    seed: int,
+    steps: int,
+    context_frames: int,
+) -> tuple[dict[str, float], Transitions]:
+    """Run one episode of ``steps`` steps; return counts and its transitions (k context frames each)."""
+    venv: VecEnv = DummyVecEnv([_make_env_fn(cfg.env_id, cfg.env_kwargs)])
+    venv.seed(seed)
+    if cfg.frame_stack > 1:
+        venv = VecFrameStack(venv, cfg.frame_stack)
+    obs = venv.reset()
+    frame_c = venv.observation_space.shape[-1] // max(cfg.frame_stack, 1)
+    frames = [obs[0][..., -frame_c:].transpose(2, 0, 1)]
+    actions, moved, hit, in_view, n = [], 0, 0, 0, 0
+    for _ in range(steps):
+        action = act(obs)
+        obs, _, done, infos = venv.step(action)
+        info = infos[0]
+        push = info.get("push") or {}
+        moved += bool(push.get("moved"))
+        hit += bool(push.get("hit"))
+        in_view += int(info.get("objects_in_view", 0) or 0) > 0
+        n += 1
+        last = info["terminal_observation"] if done[0] else obs[0]
+        frames.append(np.asarray(last)[..., -frame_c:].transpose(2, 0, 1))
+        actions.append(actions_to_vectors(np.asarray(action), venv.action_space)[0])
+        if done[0]:
+            break
+    venv.close()
+    frames_arr = np.stack(frames)
+    k = context_frames
+    padded = np.concatenate([np.repeat(frames_arr[:1], k - 1, axis=0), frames_arr]) if k > 1 else frames_arr
+    ctx = np.stack([padded[t : t + k] for t in range(n)])
+    batch = Transitions(torch.from_numpy(ctx), torch.from_numpy(np.stack(actions)), torch.from_numpy(frames_arr[1:]))
+    return {"steps": n, "moved": moved, "hit": hit, "in_view": in_view}, batch
+
+
+def episode_metrics(
+    act: Callable[[np.ndarray], np.ndarray], cfg: TrainConfig, seeds: list[int], steps: int, context_frames: int
+) -> tuple[dict[str, float], list[Transitions]]:
+    """Pushes-that-moved per 1k steps, hits per 1k and object-in-view fraction over held-out episodes."""
+    total = {"steps": 0, "moved": 0, "hit": 0, "in_view": 0}
+    batches = []
+    for s in seeds:
+        counts, batch = _collect(act, cfg, s, steps, context_frames)
+        batches.append(batch)
+        for key in total:
+            total[key] += counts[key]
+    n = max(total["steps"], 1)
+    return {
+        "pushes_moved_per_1k": 1000.0 * total["moved"] / n,
+        "pushes_hit_per_1k": 1000.0 * total["hit"] / n,
+        "object_in_view_frac": total["in_view"] / n,
+        "eval_steps": total["steps"],
+    }, batches
+
+
+@torch.no_grad()
+def heldout_error(model: WorldModel | None, batches: list[Transitions], chunk: int = 64) -> float:
+    """Mean per-transition loss of ``model`` on held-out transitions; ``None`` scores the copy-last-frame baseline
+    (with the pixel model's 0.5 * L1 + 0.5 * L2 on [0, 1] frames)."""
+    losses = []
+    for batch in batches:
+        for i in range(0, len(batch), chunk):
+            part = Transitions(
+                batch.context[i : i + chunk], batch.action[i : i + chunk], batch.next_frame[i : i + chunk]
+            )
+            if model is None:
+                diff = part.context[:, -1].float() / 255 - part.next_frame.float() / 255
+                losses.append((0.5 * diff.abs() + 0.5 * diff.pow(2)).flatten(1).mean(1))
+            else:
+                losses.append(model.evaluate(part)[1].cpu())
+    return float(torch.cat(losses).mean())
+
+
+def _train_random(cfg: TrainConfig) -> tuple[WorldModel, dict[str, float], float]:
+    """Random actions for the budget, through a curiosity wrapper with int_coef=0 (trains the world model)."""
+    venv, curiosity = make_vec_env(dataclasses.replace(cfg, int_coef=0.0))
+    rng = np.random.default_rng(cfg.seed)
+    venv.action_space.seed(int(rng.integers(2**31)))
+    venv.reset()
+    steps = moved = in_view = 0
+    start = time.perf_counter()
+    while steps < cfg.total_steps:
+        actions = np.array([venv.action_space.sample() for _ in range(venv.num_envs)])
+        _, _, _, infos = venv.step(actions)
+        for info in infos:
+            moved += bool((info.get("push") or {}).get("moved"))
+            in_view += int(info.get("objects_in_view", 0) or 0) > 0
+        steps += venv.num_envs
+    wall = time.perf_counter() - start
+    venv.close()
+    return (
+        curiosity.world_model,
+        {"train_pushes_moved_per_1k": 1000 * moved / steps, "train_object_in_view_frac": in_view / steps},
+        wall,
+    )
+
+
+def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train and evaluate every agent for every seed; write ``results.json`` and ``results.md`` to ``cfg.out``."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "runs": []}
+    for seed in cfg.seeds:
+        heldout_seeds = [10_000 + 100 * seed + i for i in range(cfg.eval_episodes)]
+        models: dict[str, WorldModel] = {}
+        pool: list[Transitions] = []
+        rows: dict[str, dict[str, float]] = {}
+        for agent in cfg.agents:
+            base = TrainConfig(
+                curiosity=cfg.curiosity,
+                seed=seed,
+                total_steps=cfg.total_steps,
+                run_dir=str(out / f"{agent}_s{seed}"),
+                video_steps=0,
+                progress_bar=False,
+                checkpoint_every=10**12,
+                **cfg.train_overrides,
+            )
+            progress(f"[compare] seed {seed}: training {agent} for {cfg.total_steps} steps")
+            if agent == "random":
+                wm, row, wall = _train_random(base)
+                env = _make_env_fn(base.env_id, base.env_kwargs)()
+                space = env.action_space
+                env.close()
+                space.seed(seed + 1)
+                act = lambda obs, sp=space: np.array([sp.sample()])  # noqa: E731
+            else:
+                tcfg = dataclasses.replace(base, int_coef=0.0 if agent == "ppo" else base.int_coef)
+                res = train(tcfg)
+                wm, wall = res.curiosity.world_model, res.wall_time_s
+                metrics = [r for r in _read_jsonl(Path(tcfg.run_dir) / "metrics.jsonl")]
+                row = _training_means(metrics)
+                act = lambda obs, m=res.model: m.predict(obs, deterministic=False)[0]  # noqa: E731
+            ev, batches = episode_metrics(act, base, heldout_seeds, cfg.eval_steps, base.context_frames)
+            row.update(ev)
+            row["train_wall_s"] = wall
+            rows[agent], models[agent] = row, wm
+            pool.extend(batches)
+            progress(f"[compare] seed {seed}: {agent}: {json.dumps({k: round(v, 4) for k, v in row.items()})}")
+        for agent, wm in models.items():
+            rows[agent]["heldout_wm_error"] = heldout_error(wm, pool)
+        copy_last = heldout_error(None, pool)
+        results["runs"].append(
+            {
+                "seed": seed,
+                "agents": rows,
+                "copy_last_frame_error": copy_last,
+                "heldout_seeds": heldout_seeds,
+                "heldout_transitions": sum(len(b) for b in pool),
+            }
+        )
+    results["summary"] = _summarise(results["runs"], cfg.agents)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(format_table(results) + "\n")
+    return results
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _training_means(rows: list[dict]) -> dict[str, float]:
+    def mean(key: str) -> float:
+        vals = [r[key] for r in rows if key in r]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    return {
+        "train_pushes_moved_per_1k": mean("rollout/pushes_moved_per_1k"),
+        "train_object_in_view_frac": mean("rollout/object_in_view_frac"),
+    }
+
+
+def _summarise(runs: list[dict], agents: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for agent in agents:
+        keys = runs[0]["agents"][agent].keys()
+        summary[agent] = {}
+        for key in keys:
+            vals = np.array([r["agents"][agent][key] for r in runs], dtype=float)
+            summary[agent][key] = {"mean": float(vals.mean()), "std": float(vals.std())}
+    summary["copy_last_frame"] = {
+        "heldout_wm_error": {
+            "mean": float(np.mean([r["copy_last_frame_error"] for r in runs])),
+            "std": float(np.std([r["copy_last_frame_error"] for r in runs])),
+        }
+    }
+    return summary
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Markdown table of the summary (mean ± std over seeds)."""
+    cfg = results["config"]
+    summ = results["summary"]
+    cols = [
+        ("pushes_moved_per_1k", "pushes moving an object / 1k steps (held-out)"),
+        ("object_in_view_frac", "frames with an object in view (held-out)"),
+        ("train_pushes_moved_per_1k", "pushes moving an object / 1k steps (training)"),
+        ("heldout_wm_error", "world-model error on held-out episodes"),
+    ]
+    lines = [
+        f"Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, curiosity `{cfg['curiosity']}`, "
+        f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed.",
+        "",
+        "| agent | " + " | ".join(c[1] for c in cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for agent in [*cfg["agents"], "copy_last_frame"]:
+        cells = []
+        for key, _ in cols:
+            v = summ.get(agent, {}).get(key)
+            cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}")
+        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_results(results: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write results as JSON."""
+    Path(path).write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,445 @@
+"""Train PPO with a curiosity reward (or without one) on a tdwgym environment.
+
+The recipe, top to bottom:
+
+1. ``TrainConfig`` holds every setting; it is written to ``RUN_DIR/config.json``.
+2. ``make_vec_env`` builds ``n_envs`` copies of the environment in subprocesses, with ``VecMonitor`` (episode
+   statistics of the extrinsic reward), the :class:`~tdwgym.agents.curiosity.CuriosityVecEnv` (per-step intrinsic
+   reward, world-model training) and an optional ``VecFrameStack``.
+3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` logs ``curiosity/``, ``world_model/`` and ``rollout/``
+   scalars to TensorBoard and ``metrics.jsonl``, and writes checkpoints of agent, world model and wrapper
+   statistics every ``checkpoint_every`` steps (each in its own folder; ``checkpoints/latest.json`` is replaced
+   atomically last, so a kill -9 at any moment leaves a complete checkpoint to resume from).
+4. At the end: a rollout video and a plot of intrinsic reward and world-model loss over training.
+
+``train(resume="RUN_DIR")`` continues an interrupted run with its step count, world model and statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
+from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv
+from tdwgym.agents.device import configure_torch_threads, resolve_device
+
+__all__ = ["TrainConfig", "TrainResult", "make_vec_env", "train"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (CleanRL style: one field, one docstring)."""
+
+    env_id: str = "TDWRoom-Occlusion-v0"
+    """Gymnasium id of the environment."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of ``gym.make`` (resolution, action_type, ...)."""
+    total_steps: int = 20_000
+    """Environment steps in all (summed over the vectorized envs)."""
+    n_envs: int = 4
+    """Parallel environments."""
+    vec_env: str = "subproc"
+    """``"subproc"`` (one process per env) or ``"dummy"`` (all in this process)."""
+    frame_stack: int = 1
+    """Frames stacked for the policy (1 = none)."""
+    seed: int = 0
+    """Seed of the environments, PPO and the world model."""
+
+    curiosity: str = "pixel"
+    """Intrinsic reward: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"``, ``"progress"`` or ``"none"`` (plain PPO)."""
+    int_coef: float = 1.0
+    """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
+    ext_coef: float = 1.0
+    """Weight of the environment's reward."""
+    context_frames: int = 2
+    """``k``: context frames of each world-model transition."""
+    wm_width: int = 16
+    """Channels of the world model's first conv layer."""
+    wm_capacity: int = 1000
+    """Transitions in the world model's loss-prioritised buffer."""
+    wm_batch_size: int = 32
+    """Transitions per world-model optimiser step."""
+    wm_updates_per_transition: float = 0.125
+    """World-model optimiser steps per observed transition."""
+    wm_learning_rate: float = 5e-4
+    """World-model Adam learning rate."""
+
+    n_steps: int = 128
+    """PPO rollout length per environment."""
+    batch_size: int = 256
+    """PPO minibatch size."""
+    n_epochs: int = 4
+    """PPO epochs per rollout."""
+    learning_rate: float = 2.5e-4
+    """PPO learning rate."""
+    gamma: float = 0.99
+    """Discount of PPO and of the intrinsic return."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    ent_coef: float = 0.01
+    """Entropy bonus."""
+    clip_range: float = 0.2
+    """PPO clip range."""
+    features_dim: int = 256
+    """Output size of the policy's NatureCNN."""
+
+    device: str = "auto"
+    """Torch device of PPO and the world model: ``"auto"`` picks CUDA when available, else the CPU."""
+    torch_threads: int | None = None
+    """Torch CPU threads (``None``: min(cores, 4))."""
+    run_dir: str = "runs/curiosity"
+    """Folder for config, checkpoints, TensorBoard logs, metrics, video and plot."""
+    checkpoint_every: int = 5_000
+    """Steps between checkpoints."""
+    video_steps: int = 300
+    """Length of the final rollout video in steps (0 skips it)."""
+    video_size: int = 256
+    """Render size of the video frames."""
+    progress_bar: bool = True
+    """Show a progress bar."""
+    verbose: int = 0
+    """SB3 verbosity."""
+
+    def __post_init__(self) -> None:
+        if self.curiosity not in (*VARIANTS, "none"):
+            raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
+        if self.vec_env not in ("subproc", "dummy"):
+            raise ValueError(f"vec_env must be 'subproc' or 'dummy', got {self.vec_env!r}")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a config written by :meth:`to_json`."""
+        data = json.loads(Path(path).read_text())
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write the config as JSON."""
+        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    """The run folder."""
+    num_timesteps: int
+    """Environment steps done (including those before a resume)."""
+    wall_time_s: float
+    """Seconds of this call's training loop."""
+    model: PPO
+    """The trained agent."""
+    curiosity: CuriosityVecEnv | None
+    """The curiosity wrapper (None for plain PPO)."""
+    video_path: Path | None = None
+    """The rollout video."""
+    plot_path: Path | None = None
+    """The PNG plot."""
+
+
+def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False):
+    def _init() -> gym.Env:
+        import tdwgym  # noqa: F401 - registers the ids in subprocesses
+
+        kwargs = dict(env_kwargs)
+        if render:
+            kwargs.setdefault("render_mode", "rgb_array")
+        return gym.make(env_id, **kwargs)
+
+    return _init
+
+
+def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, CuriosityVecEnv | None]:
+    """The environment stack: (Subproc|Dummy)VecEnv -> VecMonitor -> CuriosityVecEnv -> VecFrameStack.
+
+    Returns:
+        The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
+    """
+    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
+    venv: VecEnv = SubprocVecEnv(fns, start_method="fork") if cfg.vec_env == "subproc" else DummyVecEnv(fns)
+    venv.seed(cfg.seed)
+    venv = VecMonitor(venv)
+    curiosity = None
+    if cfg.curiosity != "none":
+        venv = curiosity = CuriosityVecEnv(
+            venv,
+            variant=cfg.curiosity,
+            int_coef=cfg.int_coef,
+            ext_coef=cfg.ext_coef,
+            gamma=cfg.gamma,
+            context_frames=cfg.context_frames,
+            training=training,
+            device=cfg.device,
+            model_kwargs={"width": cfg.wm_width},
+            learner_kwargs={
+                "capacity": cfg.wm_capacity,
+                "batch_size": cfg.wm_batch_size,
+                "updates_per_transition": cfg.wm_updates_per_transition,
+                "learning_rate": cfg.wm_learning_rate,
+            },
+            seed=cfg.seed,
+        )
+    if cfg.frame_stack > 1:
+        venv = VecFrameStack(venv, cfg.frame_stack)
+    return venv, curiosity
+
+
+# ------------------------------------------------------------------------------------------------- checkpoints
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / "checkpoints" / "latest.json"
+    if not pointer.exists():
+        return None
+    return run_dir / "checkpoints" / json.loads(pointer.read_text())["dir"]
+
+
+def save_checkpoint(run_dir: Path, model: PPO, curiosity: CuriosityVecEnv | None, keep: int = 2) -> Path:
+    """Write agent, world model and wrapper statistics into a new folder, then point ``latest.json`` at it."""
+    ckpt_root = run_dir / "checkpoints"
+    name = f"step_{model.num_timesteps:010d}"
+    ckpt = ckpt_root / name
+    ckpt.mkdir(parents=True, exist_ok=True)
+    model.save(ckpt / "agent.zip")
+    if curiosity is not None:
+        curiosity.save_world_model(ckpt / "world_model.pt")
+        curiosity.save(ckpt / "curiosity.pkl")
+    state = {"dir": name, "num_timesteps": int(model.num_timesteps), "time": time.time()}
+    tmp = ckpt_root / "latest.json.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, ckpt_root / "latest.json")
+    old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and p.name != name)
+    for p in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return ckpt
+
+
+class TrainCallback(BaseCallback):
+    """Logs curiosity/world-model/rollout scalars per rollout and writes periodic checkpoints.
+
+    Args:
+        run_dir: The run folder (``metrics.jsonl`` and ``checkpoints/`` go there).
+        curiosity: The curiosity wrapper, or None.
+        checkpoint_every: Steps between checkpoints.
+    """
+
+    def __init__(self, run_dir: Path, curiosity: CuriosityVecEnv | None, checkpoint_every: int) -> None:
+        super().__init__()
+        self.run_dir, self.curiosity, self.checkpoint_every = run_dir, curiosity, checkpoint_every
+        self.last_checkpoint = 0
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self.steps = self.pushes_moved = self.pushes_hit = self.in_view = 0
+        self.t0 = time.perf_counter()
+
+    def _on_training_start(self) -> None:
+        self.last_checkpoint = self.num_timesteps
+        self._reset_counts()
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            self.steps += 1
+            push = info.get("push") or {}
+            self.pushes_moved += bool(push.get("moved", False))
+            self.pushes_hit += bool(push.get("hit", False))
+            self.in_view += int(info.get("objects_in_view", 0) or 0) > 0
+        return True
+
+    def _on_rollout_end(self) -> None:
+        row: dict[str, float] = {"step": float(self.num_timesteps)}
+        if self.steps:
+            row["rollout/pushes_moved_per_1k"] = 1000.0 * self.pushes_moved / self.steps
+            row["rollout/pushes_hit_per_1k"] = 1000.0 * self.pushes_hit / self.steps
+            row["rollout/object_in_view_frac"] = self.in_view / self.steps
+            row["rollout/steps_per_s"] = self.steps / max(time.perf_counter() - self.t0, 1e-9)
+        if self.curiosity is not None:
+            row.update(self.curiosity.pop_stats())
+        for k, v in row.items():
+            if k != "step":
+                self.logger.record(k, v)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self._reset_counts()
+        if self.num_timesteps - self.last_checkpoint >= self.checkpoint_every:
+            save_checkpoint(self.run_dir, self.model, self.curiosity)
+            self.last_checkpoint = self.num_timesteps
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of ``metrics.jsonl`` (a torn last line from a kill is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _truncate_metrics(run_dir: Path, max_step: int) -> None:
+    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
+    tmp = run_dir / "metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, run_dir / "metrics.jsonl")
+
+
+# ------------------------------------------------------------------------------------------------------ train
+
+
+def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
+    """Train (or resume) a PPO agent with the configured curiosity reward.
+
+    Args:
+        cfg: The run's settings; ignored when resuming (the run's ``config.json`` is used, except ``total_steps``
+            which may be raised by passing a config).
+        resume: A run folder to continue from its latest checkpoint.
+
+    Returns:
+        The run's :class:`TrainResult`.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = TrainConfig.from_json(run_dir / "config.json")
+        if cfg is not None and cfg.total_steps > saved.total_steps:
+            saved.total_steps = cfg.total_steps
+        cfg = saved
+    else:
+        cfg = cfg or TrainConfig()
+        run_dir = Path(cfg.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.run_dir = str(run_dir)
+    cfg.to_json(run_dir / "config.json")
+    configure_torch_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+
+    venv, curiosity = make_vec_env(cfg)
+    ckpt = _latest_checkpoint(run_dir) if resume is not None else None
+    if ckpt is not None:
+        model = PPO.load(ckpt / "agent.zip", env=venv, device=device)
+        if curiosity is not None:
+            curiosity.load_world_model(ckpt / "world_model.pt")
+            curiosity.load_statistics(ckpt / "curiosity.pkl")
+        _truncate_metrics(run_dir, model.num_timesteps)
+    else:
+        if resume is None and (run_dir / "metrics.jsonl").exists():
+            (run_dir / "metrics.jsonl").unlink()
+        model = PPO(
+            "CnnPolicy",
+            venv,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            learning_rate=cfg.learning_rate,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            ent_coef=cfg.ent_coef,
+            clip_range=cfg.clip_range,
+            policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
+            tensorboard_log=str(run_dir / "tb"),
+            device=device,
+            seed=cfg.seed,
+            verbose=cfg.verbose,
+        )
+    callback = TrainCallback(run_dir, curiosity, cfg.checkpoint_every)
+    remaining = max(0, cfg.total_steps - model.num_timesteps)
+    start = time.perf_counter()
+    if remaining > 0:
+        model.learn(
+            total_timesteps=remaining,
+            callback=callback,
+            tb_log_name="PPO",
+            reset_num_timesteps=ckpt is None,
+            progress_bar=cfg.progress_bar,
+        )
+    wall = time.perf_counter() - start
+    save_checkpoint(run_dir, model, curiosity)
+    venv.close()
+
+    result = TrainResult(run_dir, int(model.num_timesteps), wall, model, curiosity)
+    result.plot_path = plot_training(run_dir)
+    if cfg.video_steps > 0:
+        result.video_path = record_video(cfg, model, run_dir / "rollout.mp4")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ video, plot
+
+
+def record_video(cfg: TrainConfig, model: PPO, path: Path, seed: int = 12_345) -> Path:
+    """Roll the agent out in one rendered environment and write the frames (with an object-in-view bar)."""
+    from tdwgym.video import write_video
+
+    env_kwargs = {**cfg.env_kwargs, "render_size": cfg.video_size}
+    venv: VecEnv = DummyVecEnv([_make_env_fn(cfg.env_id, env_kwargs, render=True)])
+    venv.seed(seed)
+    if cfg.frame_stack > 1:
+        venv = VecFrameStack(venv, cfg.frame_stack)
+    obs = venv.reset()
+    frames = []
+    for _ in range(cfg.video_steps):
+        action, _ = model.predict(obs, deterministic=False)
+        obs, _, _, infos = venv.step(action)
+        frame = np.asarray(venv.env_method("render")[0], dtype=np.uint8).copy()
+        push = infos[0].get("push") or {}
+        colour = (0, 200, 0) if push.get("moved") else (200, 200, 0) if push.get("hit") else None
+        if colour is not None:  # a coloured border marks pushes that hit / moved an object
+            frame[:6], frame[-6:], frame[:, :6], frame[:, -6:] = colour, colour, colour, colour
+        frames.append(frame)
+    venv.close()
+    return write_video(frames, path, fps=30)
+
+
+def plot_training(run_dir: str | os.PathLike) -> Path | None:
+    """PNG of intrinsic reward, world-model loss and pushes over training, from ``metrics.jsonl``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    step = np.array([r["step"] for r in rows])
+
+    def series(key: str) -> np.ndarray:
+        return np.array([r.get(key, np.nan) for r in rows], dtype=float)
+
+    fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
+    axes[0].plot(step, series("curiosity/intrinsic_reward_raw"), label="raw (prediction error)")
+    ax0b = axes[0].twinx()
+    ax0b.plot(step, series("curiosity/intrinsic_reward"), color="tab:orange", label="normalised")
+    axes[0].set_ylabel("intrinsic reward (raw)")
+    ax0b.set_ylabel("normalised", color="tab:orange")
+    axes[0].legend(loc="upper left")
+    axes[1].plot(step, series("world_model/loss"), color="tab:red")
+    axes[1].set_ylabel("world-model loss")
+    wm_loss = series("world_model/loss")
+    if np.isfinite(wm_loss).any() and np.nanmin(wm_loss) > 0:
+        axes[1].set_yscale("log")
+    axes[2].plot(step, series("rollout/pushes_moved_per_1k"), label="pushes that moved an object / 1k steps")
+    axes[2].plot(step, 100 * series("rollout/object_in_view_frac"), label="% frames with an object in view")
+    axes[2].legend(loc="upper left")
+    axes[2].set_xlabel("environment steps")
+    fig.suptitle(f"Curiosity training: {Path(run_dir).name}")
+    fig.tight_layout()
+    out = Path(run_dir) / "training.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

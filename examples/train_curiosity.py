@@ -1,0 +1,30 @@
+"""Train a curiosity agent (PPO + world-model prediction error) on a tdwgym environment.
+
+Writes config.json, checkpoints, TensorBoard logs (curiosity/, world_model/, rollout/), metrics.jsonl, a rollout
+video and a training plot to the run folder. Examples::
+
+    python examples/train_curiosity.py --total-steps 20000 --out runs/demo
+    python examples/train_curiosity.py --curiosity progress --frame-stack 2
+    python examples/train_curiosity.py --resume runs/demo          # after an interruption
+    tensorboard --logdir runs/demo/tb
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tdwgym.agents.cli import add_train_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the ``tdwgym train`` options and run."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    train_parser = add_train_parser(sub)
+    args = train_parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Training recipe, resume, example scripts (tiny settings on the real environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tdwgym.agents.train import TrainConfig, read_metrics, train
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "env_kwargs": {"resolution": 36},
+    "n_envs": 2,
+    "vec_env": "dummy",
+    "n_steps": 32,
+    "batch_size": 32,
+    "n_epochs": 1,
+    "features_dim": 32,
+    "wm_width": 4,
+    "wm_capacity": 64,
+    "wm_batch_size": 8,
+    "progress_bar": False,
+    "video_steps": 0,
+    "device": "cpu",
+}
+
+
+def test_train_writes_run_dir(tmp_path):
+    cfg = TrainConfig(
+        total_steps=128,
+        checkpoint_every=64,
+        run_dir=str(tmp_path / "run"),
+        **{**TINY, "video_steps": 4, "video_size": 64},
+    )
+    res = train(cfg)
+    run = tmp_path / "run"
+    assert res.num_timesteps == 128
+    assert json.loads((run / "config.json").read_text())["total_steps"] == 128
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    ckpt = run / "checkpoints" / latest["dir"]
+    assert {"agent.zip", "world_model.pt", "curiosity.pkl"} <= {p.name for p in ckpt.iterdir()}
+    rows = read_metrics(run)
+    assert rows and "curiosity/intrinsic_reward" in rows[-1] and "world_model/loss" in rows[-1]
+    assert "rollout/object_in_view_frac" in rows[-1]
+    assert (run / "training.png").stat().st_size > 0 and (run / "rollout.mp4").stat().st_size > 0
+    assert any((run / "tb").rglob("events.out.tfevents*"))
+
+
+def test_resume_restores_steps_world_model_and_statistics(tmp_path):
+    run = tmp_path / "run"
+    first = train(TrainConfig(total_steps=128, checkpoint_every=64, run_dir=str(run), curiosity="latent", **TINY))
+    wm_state = {k: v.clone() for k, v in first.curiosity.world_model.state_dict().items()}
+    stats = first.curiosity.get_statistics()
+    # resuming a finished run restores without training further
+    again = train(resume=run)
+    assert again.num_timesteps == 128
+    assert again.curiosity.learner.updates == first.curiosity.learner.updates
+    for k, v in again.curiosity.world_model.state_dict().items():
+        assert torch.equal(v.cpu(), wm_state[k].cpu()), k
+    assert again.curiosity.int_ret_rms.var == pytest.approx(stats["int_ret_rms"]["var"])
+    assert again.curiosity.num_steps == stats["num_steps"]
+    # raising the budget continues from the step count
+    more = train(TrainConfig(total_steps=192, **TINY), resume=run)
+    assert more.num_timesteps == 192
+    assert more.curiosity.learner.updates > first.curiosity.learner.updates
+    steps = [r["step"] for r in read_metrics(run)]
+    assert steps == sorted(steps) and steps[-1] == 192
+
+
+@pytest.mark.parametrize("variant", ["none", "progress"])
+def test_variants_train(tmp_path, variant):
+    res = train(TrainConfig(total_steps=64, curiosity=variant, frame_stack=2, run_dir=str(tmp_path), **TINY))
+    assert res.num_timesteps == 64
+    assert (res.curiosity is None) == (variant == "none")
+
+
+def _script(name: str, *args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "examples" / name), *args]
+
+
+TINY_ARGS = [
+    "--env-kwargs",
+    '{"resolution": 36}',
+    "--n-envs",
+    "2",
+    "--n-steps",
+    "32",
+    "--batch-size",
+    "32",
+    "--n-epochs",
+    "1",
+    "--device",
+    "cpu",
+]
+
+
+def test_train_example_survives_kill_9_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    cmd = _script(
+        "train_curiosity.py",
+        "--total-steps",
+        "100000",
+        "--checkpoint-every",
+        "64",
+        "--out",
+        str(run),
+        "--no-progress",
+        "--video-steps",
+        "0",
+        "--vec-env",
+        "subproc",
+        *TINY_ARGS,
+    )
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    latest = run / "checkpoints" / "latest.json"
+    deadline = time.time() + 90
+    while time.time() < deadline and not (latest.exists() and json.loads(latest.read_text())["num_timesteps"] >= 128):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(latest.read_text())["num_timesteps"]
+    assert saved >= 128
+    # resume with a budget just past the checkpoint
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["total_steps"] = saved + 64
+    (run / "config.json").write_text(json.dumps(cfg))
+    out = subprocess.run(
+        _script("train_curiosity.py", "--resume", str(run), "--no-progress"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"trained {saved + 64} steps" in out.stdout
+
+
+def test_compare_example_smoke(tmp_path):
+    out = subprocess.run(
+        _script(
+            "compare.py",
+            "--total-steps",
+            "64",
+            "--eval-episodes",
+            "1",
+            "--eval-steps",
+            "10",
+            "--out",
+            str(tmp_path / "cmp"),
+            "--vec-env",
+            "dummy",
+            *TINY_ARGS,
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    for agent in ("random", "ppo", "curiosity"):
+        row = results["runs"][0]["agents"][agent]
+        assert row["pushes_moved_per_1k"] >= 0 and 0 <= row["object_in_view_frac"] <= 1
+        assert row["heldout_wm_error"] >= 0
+    assert "| curiosity |" in (tmp_path / "cmp" / "results.md").read_text()
