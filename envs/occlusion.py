@@ -202,7 +202,7 @@ class OcclusionEnv(TDWRoomEnv):
         if level >= 3:
             props += clutter_props(rng, room, len(objects) + 2, keep_out, int(rng.integers(4, 8)))
 
-        look_at = (float(centre[0]), height / 2, float(centre[2]))
+        look_at = [float(centre[0]), height / 2, float(centre[2])]
         pitch = -math.degrees(math.atan2(cam_pos[1] - height / 2, dist))
         camera = Camera(position=tuple(float(v) for v in cam_pos), yaw=yaw, pitch=pitch)
         return SceneSpec(

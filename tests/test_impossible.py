@@ -1,0 +1,84 @@
+"""Impossible events: matched pairs identical before the event and different after; quadruplets; bad input."""
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from tdwgym.envs.base import HIDDEN_KINDS
+from tdwgym.envs.impossible import make_pairs, make_quadruplets
+
+from tdwgym.scene import SceneSpec
+
+
+def _differs_after(a: np.ndarray, b: np.ndarray, frame: int) -> bool:
+    return any(not np.array_equal(a[k], b[k]) for k in range(frame, len(a)))
+
+
+def test_occlusion_pairs_identical_before_event_and_differ_after():
+    pairs = make_pairs("TDWRoom-Occlusion-v0", seed=2, frames=150, resolution=32)
+    assert [p.kind for p in pairs] == list(HIDDEN_KINDS)
+    for p in pairs:
+        f = p.event_frame
+        assert p.possible.shape == p.impossible.shape == (150, 32, 32, 3) and p.possible.dtype == np.uint8
+        assert 1 <= f < 150 and p.labels["event_hidden"] and p.labels["impossible"] == p.kind
+        assert np.array_equal(p.possible[:f], p.impossible[:f]), p.kind
+        assert _differs_after(p.possible, p.impossible, f), p.kind
+
+
+@pytest.mark.parametrize("camera", ["static", "orbit"])
+def test_collision_pass_through_pair(camera):
+    (p,) = make_pairs("TDWRoom-Collision-v0", seed=0, kinds="pass_through", frames=60, camera=camera, resolution=24)
+    f = p.event_frame
+    assert np.array_equal(p.possible[:f], p.impossible[:f])
+    assert _differs_after(p.possible, p.impossible, f)
+    if camera == "orbit":
+        assert not np.array_equal(p.possible[0], p.possible[30])  # the camera moved
+
+
+def test_impossible_episode_equals_possible_twin_up_to_the_event(env_id):
+    kind = "vanish"
+    envs = [gym.make(env_id, resolution=16, level=1, impossible=k) for k in (None, kind)]
+    try:
+        (o0, i0), (o1, i1) = (e.reset(seed=7) for e in envs)
+        s0, s1 = (e.unwrapped.scene for e in envs)
+        assert dataclasses.replace(s1, events=(), labels={}) == dataclasses.replace(s0, labels={})
+        f = i1["labels"]["event_frame"]
+        assert i0["labels"]["event_frame"] is None and f >= 1 and len(s1.events) == 1
+        assert SceneSpec.from_json(s1.to_json()) == s1
+        target = i1["labels"]["event_object"]
+        frames0, frames1 = [o0], [o1]
+        for t in range(1, f + 10):
+            frames0.append(envs[0].step(0)[0])
+            obs, _, _, _, info = envs[1].step(0)
+            frames1.append(obs)
+            assert (target in info["objects"]) == (t < f), t
+            assert info["events"] == (["remove"] if t == f else [])
+        for k in range(f):
+            assert np.array_equal(frames0[k], frames1[k]), k
+    finally:
+        for e in envs:
+            e.close()
+
+
+def test_quadruplets_are_spliced_from_the_same_frames():
+    quads = make_quadruplets("TDWRoom-Occlusion-v0", seed=2, kinds=["vanish", "color_change"], frames=150,
+                             resolution=24)
+    for q in quads:
+        a, b = q.possible
+        i1, i2 = q.impossible
+        f = q.event_frame
+        assert np.array_equal(i1[:f], a[:f]) and np.array_equal(i1[f:], b[f:])
+        assert np.array_equal(i2[:f], b[:f]) and np.array_equal(i2[f:], a[f:])
+        assert not np.array_equal(a, b)
+
+
+def test_bad_pairs_arguments_raise_listing_valid_values():
+    with pytest.raises(ValueError, match="valid values"):
+        make_pairs("TDWRoom-Gravity-v0", 0, kinds="pass_through")
+    with pytest.raises(ValueError, match=r"\['static', 'orbit'\]"):
+        make_pairs("TDWRoom-Occlusion-v0", 0, kinds="vanish", camera="dolly")
+    with pytest.raises(ValueError, match="frames"):
+        make_pairs("TDWRoom-Occlusion-v0", 2, kinds="vanish", frames=3)
+    with pytest.raises(ValueError, match="valid values"):
+        make_quadruplets("TDWRoom-Collision-v0", 0, kinds="pass_through")
