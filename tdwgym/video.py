@@ -1,4 +1,9 @@
-"""Writing frames to video files (mp4 through moviepy and ffmpeg, or GIF)."""
+"""Writing frames to video files (mp4 through moviepy and ffmpeg, or GIF), and composing panel frames.
+
+:func:`write_video` / :func:`read_video` write and decode files. :func:`compose_panels` lays images side by side
+under a caption strip (``tdwgym record``'s world-model view: observation, prediction, :func:`error_heatmap`,
+:func:`reward_plot`); captions and plots are drawn with Pillow, everything else with numpy.
+"""
 
 from __future__ import annotations
 
