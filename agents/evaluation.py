@@ -56,6 +56,7 @@ __all__ = [
     "load_run",
     "load_world_model",
     "pixel_predictor",
+    "voe_metrics",
 ]
 
 PROBE_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -449,6 +450,25 @@ def _baseline_surprise(ep: Episode, name: str) -> np.ndarray:
     return np.asarray(errs)
 
 
+def voe_metrics(per_step: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float | None]]:
+    """VoE metrics of matched pairs from their per-step surprise.
+
+    Args:
+        per_step: One ``(possible, impossible)`` pair of per-step surprise arrays per matched pair.
+
+    Returns:
+        For ``"mean"`` and ``"max"`` aggregation over time: ``pairwise_accuracy``, ``auroc`` (impossible clips
+        as positives) and the mean clip surprise of each side.
+    """
+    out: dict[str, dict[str, float | None]] = {}
+    for how in ("mean", "max"):
+        pos = [M.aggregate_surprise(p, how) for p, _ in per_step]
+        imp = [M.aggregate_surprise(i, how) for _, i in per_step]
+        out[how] = {"pairwise_accuracy": M.pairwise_accuracy(imp, pos), "auroc": M.auroc(imp, pos),
+                    "surprise_possible": _mean(pos), "surprise_impossible": _mean(imp)}
+    return out
+
+
 def voe_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings) -> dict[str, Any]:
     """Section 2: violation of expectation per impossible kind (pairwise accuracy and AUROC, mean and max)."""
     env = gym.make(env_id)
@@ -468,15 +488,10 @@ def voe_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: E
             scorers[b] = lambda ep, b=b: _baseline_surprise(ep, b)
         for name, scorer in scorers.items():
             per_step = [(scorer(p), scorer(i)) for p, i in pairs]
-            entry: dict[str, Any] = {}
+            res[name] = voe_metrics(per_step)
             for how in ("mean", "max"):
-                pos = [M.aggregate_surprise(p, how) for p, _ in per_step]
-                imp = [M.aggregate_surprise(i, how) for _, i in per_step]
-                entry[how] = {"pairwise_accuracy": M.pairwise_accuracy(imp, pos), "auroc": M.auroc(imp, pos),
-                              "surprise_possible": _mean(pos), "surprise_impossible": _mean(imp)}
-                all_scores[f"{name}/{how}"]["possible"] += pos
-                all_scores[f"{name}/{how}"]["impossible"] += imp
-            res[name] = entry
+                all_scores[f"{name}/{how}"]["possible"] += [M.aggregate_surprise(p, how) for p, _ in per_step]
+                all_scores[f"{name}/{how}"]["impossible"] += [M.aggregate_surprise(i, how) for _, i in per_step]
         out["kinds"][kind] = res
     overall: dict[str, Any] = {}
     for key, sc in all_scores.items():
@@ -880,6 +895,7 @@ def evaluate(
     say("exploration")
     report["exploration"] = exploration_section(loaded, env_id, env_kwargs, s, dev)
     report["meta"]["wall_time_s"] = time.perf_counter() - t0
+    report["meta"]["out"] = str(out_dir)
     report = _jsonable(report)
     plots = write_plots(report, out_dir)
     report["meta"]["plots"] = plots

@@ -140,5 +140,11 @@ def test_exploration_counts():
         {"push": {"attempted": False}, "visible_ids": [2, 3], "objects_in_view": 2},
     ]
     c = M.exploration_counts(infos)
-    assert c == {"steps": 3.0, "pushes_attempted": 2.0, "pushes_hit": 1.0, "pushes_moved": 1.0,
-                 "objects_seen": 3.0, "frames_with_object": pytest.approx(2 / 3)}
+    assert c == {
+        "steps": 3.0,
+        "pushes_attempted": 2.0,
+        "pushes_hit": 1.0,
+        "pushes_moved": 1.0,
+        "objects_seen": 3.0,
+        "frames_with_object": pytest.approx(2 / 3),
+    }

@@ -1,0 +1,173 @@
+"""``tdwgym eval``: a complete report from a tiny untrained model, exact VoE metrics, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tdwgym.agents.evaluation import EvalSettings, evaluate, load_run, voe_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = "TDWRoom-Occlusion-v0"
+RES = 16
+
+
+def _save_model(path: Path, name: str = "pixel") -> Path:
+    from tdwgym.agents.models import make_world_model
+
+    torch.manual_seed(0)
+    model = make_world_model(
+        name,
+        (3, RES, RES),
+        10,
+        device="cpu",
+        width=4,
+        **({"latent_dim": 16} if name == "pixel" else {"feature_dim": 8}),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_config": model.config(), "model": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder in ``tdwgym train``'s layout: config, an untrained 16x16 pixel model and a tiny MLP agent."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    run = tmp_path_factory.mktemp("run")
+    ckpt = run / "checkpoints" / "step_0000000064"
+    _save_model(ckpt / "world_model.pt")
+    PPO("MlpPolicy", gym.make(ENV, resolution=RES), n_steps=8, batch_size=8, device="cpu").save(ckpt / "agent.zip")
+    (run / "checkpoints" / "latest.json").write_text(json.dumps({"dir": ckpt.name, "num_timesteps": 64}))
+    (run / "config.json").write_text(json.dumps({"env_id": ENV, "env_kwargs": {"resolution": RES}, "frame_stack": 1}))
+    return run
+
+
+def test_voe_metrics_on_a_synthetic_surprise_ranking_are_exact():
+    # four pairs (possible, impossible) of per-step surprise; clip means: 1|2, 2|1, 1|3, 2|2; clip maxes: 1|4, 3|1,
+    # 1|3, 2|2
+    pairs = [
+        (np.array([1.0, 1.0]), np.array([0.0, 4.0])),
+        (np.array([1.0, 3.0]), np.array([1.0, 1.0])),
+        (np.array([1.0, 1.0]), np.array([3.0, 3.0])),
+        (np.array([2.0, 2.0]), np.array([2.0, 2.0])),
+    ]
+    res = voe_metrics(pairs)
+    # mean: pairs won 1, lost 1, won 1, tied 1 -> (1 + 0 + 1 + 0.5) / 4
+    assert res["mean"]["pairwise_accuracy"] == 0.625
+    # mean AUROC: impossible {2, 1, 3, 2} vs possible {1, 2, 1, 2}: wins over all 16 cross pairs, ties 1/2
+    imp, pos = [2, 1, 3, 2], [1, 2, 1, 2]
+    wins = sum((i > p) + 0.5 * (i == p) for i in imp for p in pos)
+    assert res["mean"]["auroc"] == wins / 16 == 0.6875
+    assert res["max"]["pairwise_accuracy"] == 0.625
+    imp, pos = [4, 1, 3, 2], [1, 3, 1, 2]
+    assert res["max"]["auroc"] == sum((i > p) + 0.5 * (i == p) for i in imp for p in pos) / 16
+    perfect = voe_metrics([(np.zeros(3), np.ones(3)), (np.ones(3), np.full(3, 2.0))])
+    assert perfect["mean"]["pairwise_accuracy"] == 1.0 and perfect["mean"]["auroc"] == 0.875  # 1 vs 1 across pairs ties
+
+
+def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(tiny_run, tmp_path):
+    out = tmp_path / "eval"
+    report = evaluate(run_dir=tiny_run, quick=True, out=out, device="cpu", progress=False)
+    assert {"meta", "prediction", "voe", "probes", "exploration"} <= set(report)
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["meta"]["env_id"] == ENV and on_disk["meta"]["model_name"] == "pixel"
+    pred = on_disk["prediction"]
+    for split in ("test_id", "test_ood"):
+        for label in ("1-step", f"{pred['horizon']}-step"):
+            for name in ("model", "copy_last", "constant_velocity"):
+                row = pred[split][label][name]
+                assert set(row) >= {"mse", "mae", "psnr", "ssim", "n"} and row["n"] > 0
+                assert all(np.isfinite(row[m]) for m in ("mse", "mae", "psnr", "ssim"))
+        assert len(pred[split][f"{pred['horizon']}-step curve"]["model"]["mse"]) == pred["horizon"]
+    voe = on_disk["voe"]
+    assert set(voe["kinds"]) == {"vanish", "teleport"}
+    for res in [*voe["kinds"].values(), voe["all"]]:
+        for name in ("model", "copy_last", "constant_velocity"):
+            for how in ("mean", "max"):
+                assert 0.0 <= res[name][how]["pairwise_accuracy"] <= 1.0 and 0.0 <= res[name][how]["auroc"] <= 1.0
+    probes = on_disk["probes"]
+    assert "uniform_motion" in probes["kinds"]
+    for res in probes["kinds"].values():
+        assert {"test_id", "test_ood"} <= set(res) and "by_factor" in res["test_ood"]
+    ex = on_disk["exploration"]["policies"]
+    assert set(ex) == {"random", "agent"}
+    for row in ex.values():
+        assert 0.0 <= row["floor_coverage"] <= 1.0 and row["steps"] == 10
+    md = (out / "report.md").read_text()
+    for heading in ("1. Prediction quality", "2. Violation of expectation", "3. Physical-law probes", "4. Exploration"):
+        assert heading in md
+    for png in on_disk["meta"]["plots"].values():
+        assert (out / png).stat().st_size > 1000 and (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_feature_models_mark_pixel_metrics_not_applicable(tmp_path):
+    path = _save_model(tmp_path / "latent.pt", "latent")
+    s = EvalSettings.quick()
+    s.voe_kinds, s.voe_pairs, s.exploration_steps = ["vanish"], 1, 3
+    report = evaluate(
+        model_path=path,
+        settings=s,
+        out=tmp_path / "eval",
+        probe_envs={"uniform_motion": ENV},
+        device="cpu",
+        progress=False,
+    )
+    assert report["prediction"]["pixel_model"] is False
+    assert report["prediction"]["test_id"]["1-step"]["model"].startswith("n/a")
+    assert isinstance(report["prediction"]["test_id"]["1-step"]["copy_last"]["mse"], float)
+    assert 0.0 <= report["voe"]["kinds"]["vanish"]["model"]["mean"]["auroc"] <= 1.0  # surprise-based VoE still works
+    assert report["probes"]["kinds"]["uniform_motion"]["test_id"]["model"].startswith("n/a")
+    assert "n/a" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_eval_refuses_missing_run_or_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_run(run_dir=tmp_path / "nope")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="holds no world model"):
+        evaluate(run_dir=empty, quick=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        evaluate(model_path=tmp_path / "missing.pt", quick=True, progress=False)
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a world-model checkpoint"):
+        load_run(model_path=tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="exactly one"):
+        load_run()
+
+
+def test_eval_command_reports_errors_as_exit_code_2(tmp_path, capsys):
+    from tdwgym.agents.evaluation import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--run", str(tmp_path / "nope")])
+    assert exc.value.code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_evaluate_example(tiny_run, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "evaluate.py"),
+            "--run",
+            str(tiny_run),
+            "--quick",
+            "--out",
+            str(tmp_path / "ex"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1-step" in proc.stdout and "VoE" in proc.stdout
+    assert (tmp_path / "ex" / "report.md").exists()
