@@ -114,15 +114,20 @@ def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto
     except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a checkpoint"
         raise ValueError(f"{path} is not a world-model checkpoint: {exc}") from exc
     if not isinstance(state, dict) or "model_config" not in state or "model" not in state:
-        raise ValueError(f"{path} is not a world-model checkpoint (expected a dict with 'model_config' and 'model', "
-                         "as OnlineLearner.save / `tdwgym train` write)")
+        raise ValueError(
+            f"{path} is not a world-model checkpoint (expected a dict with 'model_config' and 'model', "
+            "as OnlineLearner.save / `tdwgym train` write)"
+        )
     model = world_model_from_config(state["model_config"], device=device)
     model.load_state_dict(state["model"])
     return model.eval()
 
 
-def load_run(run_dir: str | os.PathLike | None = None, model_path: str | os.PathLike | None = None,
-             device: str | torch.device = "auto") -> LoadedRun:
+def load_run(
+    run_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+) -> LoadedRun:
     """Find and load a world model from a run folder or a checkpoint file.
 
     A run folder (``tdwgym train``'s layout) holds ``config.json`` and ``checkpoints/latest.json`` naming a
@@ -155,11 +160,19 @@ def load_run(run_dir: str | os.PathLike | None = None, model_path: str | os.Path
         raise FileNotFoundError(
             f"run directory {run} holds no world model: expected checkpoints/latest.json naming a checkpoint "
             "folder with world_model.pt (written by `tdwgym train` with a curiosity variant), or world_model.pt "
-            "in the folder")
+            "in the folder"
+        )
     cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
     agent = next((c for c in ([ckpt / "agent.zip"] if ckpt else []) + [run / "agent.zip"] if c.is_file()), None)
-    return LoadedRun(load_world_model(found, device), found, run, agent, cfg.get("env_id"),
-                     dict(cfg.get("env_kwargs") or {}), int(cfg.get("frame_stack", 1) or 1))
+    return LoadedRun(
+        load_world_model(found, device),
+        found,
+        run,
+        agent,
+        cfg.get("env_id"),
+        dict(cfg.get("env_kwargs") or {}),
+        int(cfg.get("frame_stack", 1) or 1),
+    )
 
 
 def pixel_predictor(model: WorldModel) -> PixelPredictor | None:
@@ -251,8 +264,15 @@ def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] |
             break
     scene = env.unwrapped.scene
     vecs = actions_to_vectors(np.asarray(actions), env.action_space) if actions else np.zeros((0, 1), np.float32)
-    return Episode(np.stack(frames), np.stack(segs), vecs, infos, dict(scene.labels), float(scene.camera.fov),
-                   (float(scene.room.width), float(scene.room.length)))
+    return Episode(
+        np.stack(frames),
+        np.stack(segs),
+        vecs,
+        infos,
+        dict(scene.labels),
+        float(scene.camera.fov),
+        (float(scene.room.width), float(scene.room.length)),
+    )
 
 
 def _context(frames_chw: np.ndarray, t0: int, k: int) -> np.ndarray:
@@ -337,8 +357,18 @@ class EvalSettings:
     @classmethod
     def quick(cls) -> EvalSettings:
         """A tiny setting for tests and smoke runs (seconds)."""
-        return cls(episodes=1, frames=8, horizon=3, voe_pairs=2, voe_post_frames=4, voe_kinds=["vanish", "teleport"],
-                   probe_clips=1, probe_frames=6, exploration_episodes=1, exploration_steps=10)
+        return cls(
+            episodes=1,
+            frames=8,
+            horizon=3,
+            voe_pairs=2,
+            voe_post_frames=4,
+            voe_kinds=["vanish", "teleport"],
+            probe_clips=1,
+            probe_frames=6,
+            exploration_episodes=1,
+            exploration_steps=10,
+        )
 
 
 # -------------------------------------------------------------------------------------------------- sections
@@ -356,14 +386,24 @@ def _mean(values: Sequence[float] | np.ndarray) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
-def prediction_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings,
-                       splits: Sequence[str] = ("test_id", "test_ood")) -> dict[str, Any]:
+def prediction_section(
+    model: WorldModel,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    s: EvalSettings,
+    splits: Sequence[str] = ("test_id", "test_ood"),
+) -> dict[str, Any]:
     """Section 1: 1-step and multi-step prediction quality per split, model beside the baselines."""
     from tdwgym.rollout import make_policy
 
     pixel = pixel_predictor(model)
-    out: dict[str, Any] = {"horizon": s.horizon, "policy": s.policy, "episodes": s.episodes, "frames": s.frames,
-                           "pixel_model": pixel is not None}
+    out: dict[str, Any] = {
+        "horizon": s.horizon,
+        "policy": s.policy,
+        "episodes": s.episodes,
+        "frames": s.frames,
+        "pixel_model": pixel is not None,
+    }
     if pixel is None:
         out["note"] = NOT_APPLICABLE
     for si, split in enumerate(splits):
@@ -388,7 +428,8 @@ def prediction_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any
                     preds = {
                         "copy_last": np.stack([M.copy_last_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
                         "constant_velocity": np.stack(
-                            [M.constant_velocity_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
+                            [M.constant_velocity_rollout(true[t - 1 : t + 1], horizon) for t in starts]
+                        ),
                     }
                     if pixel is not None:
                         preds["model"] = rollout_predictions(pixel, ep, starts, horizon)
@@ -417,8 +458,9 @@ def prediction_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any
     return out
 
 
-def _pairs(env_id: str, model: WorldModel, env_kwargs: dict[str, Any], kind: str, n: int, seed: int,
-           post: int) -> list[tuple[Episode, Episode]]:
+def _pairs(
+    env_id: str, model: WorldModel, env_kwargs: dict[str, Any], kind: str, n: int, seed: int, post: int
+) -> list[tuple[Episode, Episode]]:
     """``n`` matched (possible, impossible) clips of ``kind``: same seed and split, still camera, the impossible
     clip's event in frame ``event_frame``; both run to ``event_frame + post``."""
     out = []
@@ -464,8 +506,12 @@ def voe_metrics(per_step: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     for how in ("mean", "max"):
         pos = [M.aggregate_surprise(p, how) for p, _ in per_step]
         imp = [M.aggregate_surprise(i, how) for _, i in per_step]
-        out[how] = {"pairwise_accuracy": M.pairwise_accuracy(imp, pos), "auroc": M.auroc(imp, pos),
-                    "surprise_possible": _mean(pos), "surprise_impossible": _mean(imp)}
+        out[how] = {
+            "pairwise_accuracy": M.pairwise_accuracy(imp, pos),
+            "auroc": M.auroc(imp, pos),
+            "surprise_possible": _mean(pos),
+            "surprise_impossible": _mean(imp),
+        }
     return out
 
 
@@ -542,13 +588,23 @@ def _object_colour(ep: Episode, oid: int, t: int) -> np.ndarray | None:
     return M.as_unit_float(ep.frames[t])[mask].mean(axis=0)
 
 
-def probe_section(model: WorldModel, env_kwargs: dict[str, Any], s: EvalSettings,
-                  probe_envs: dict[str, str] | None = None, tolerance: float = 0.15) -> dict[str, Any]:
+def probe_section(
+    model: WorldModel,
+    env_kwargs: dict[str, Any],
+    s: EvalSettings,
+    probe_envs: dict[str, str] | None = None,
+    tolerance: float = 0.15,
+) -> dict[str, Any]:
     """Section 3: velocity error of objects parsed from predicted frames vs true frames (the floor)."""
     pixel = pixel_predictor(model)
     envs = probe_envs if probe_envs is not None else _probe_envs(None)
-    out: dict[str, Any] = {"unit": "pixels per frame", "frames": s.probe_frames, "clips": s.probe_clips,
-                           "probe_envs": envs, "kinds": {}}
+    out: dict[str, Any] = {
+        "unit": "pixels per frame",
+        "frames": s.probe_frames,
+        "clips": s.probe_clips,
+        "probe_envs": envs,
+        "kinds": {},
+    }
     missing = [k for k in PROBE_KEYWORDS if k not in envs]
     if missing:
         out["missing_kinds"] = {k: "no registered env provides these clips" for k in missing}
@@ -565,28 +621,38 @@ def probe_section(model: WorldModel, env_kwargs: dict[str, Any], s: EvalSettings
                 for c in range(s.probe_clips):
                     seed = s.seed + 70_000 + 1000 * si + c
                     ep = run_episode(env, s.probe_frames - 1, seed)
-                    oid, colour = next(((o, c) for o in _probe_targets(ep)
-                                        if (c := _object_colour(ep, o, k - 1)) is not None), (None, None))
+                    oid, colour = next(
+                        ((o, c) for o in _probe_targets(ep) if (c := _object_colour(ep, o, k - 1)) is not None),
+                        (None, None),
+                    )
                     if colour is None or oid is None:
                         rows.append({"skipped": "target not visible in the context frames"})
                         continue
                     cams = [i["camera"] for i in ep.infos]
-                    gt = np.stack([M.project_points(i["objects"][oid]["position"], cam["position"], cam["yaw"],
-                                                    cam["pitch"], ep.fov, w, h) for i, cam in zip(ep.infos, cams,
-                                                                                                   strict=True)])
+                    gt = np.stack(
+                        [
+                            M.project_points(
+                                i["objects"][oid]["position"], cam["position"], cam["yaw"], cam["pitch"], ep.fov, w, h
+                            )
+                            for i, cam in zip(ep.infos, cams, strict=True)
+                        ]
+                    )
                     window = slice(k, len(ep.frames))
                     true_pos = M.color_mask_positions(ep.frames, colour, tolerance)
-                    row = {"seed": seed, "factors": _factor_keys(ep.labels),
-                           "floor": M.velocity_error(true_pos[window], gt[window])}
+                    row = {
+                        "seed": seed,
+                        "factors": _factor_keys(ep.labels),
+                        "floor": M.velocity_error(true_pos[window], gt[window]),
+                    }
                     horizon = len(ep.frames) - k
                     if horizon >= 2:
                         ctx = M.as_unit_float(ep.frames[:k])
                         row["copy_last"] = M.velocity_error(
-                            M.color_mask_positions(M.copy_last_rollout(ctx, horizon), colour, tolerance), gt[window])
+                            M.color_mask_positions(M.copy_last_rollout(ctx, horizon), colour, tolerance), gt[window]
+                        )
                         if pixel is not None:
                             pred = rollout_predictions(pixel, ep, [k - 1], horizon)[0]
-                            row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, tolerance),
-                                                            gt[window])
+                            row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, tolerance), gt[window])
                     rows.append(row)
             finally:
                 env.close()
@@ -605,15 +671,18 @@ def probe_section(model: WorldModel, env_kwargs: dict[str, Any], s: EvalSettings
                         for name in ("model", "floor", "copy_last"):
                             if name in r:
                                 by[key][name].append(r[name])
-                summary["by_factor"] = {key: {name: _mean(v) for name, v in d.items()} | {"n": len(d["floor"])}
-                                        for key, d in sorted(by.items())}
+                summary["by_factor"] = {
+                    key: {name: _mean(v) for name, v in d.items()} | {"n": len(d["floor"])}
+                    for key, d in sorted(by.items())
+                }
             kind_out[split] = summary
         out["kinds"][kind] = kind_out
     return out
 
 
-def exploration_section(loaded: LoadedRun, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings,
-                        device: str | torch.device = "auto") -> dict[str, Any]:
+def exploration_section(
+    loaded: LoadedRun, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings, device: str | torch.device = "auto"
+) -> dict[str, Any]:
     """Section 4: pushes that moved an object, objects seen, floor coverage; the run's agent beside random."""
     from tdwgym.record import load_policy
 
@@ -626,16 +695,18 @@ def exploration_section(loaded: LoadedRun, env_id: str, env_kwargs: dict[str, An
             for e in range(s.exploration_episodes):
                 seed = s.seed + 90_000 + e
                 if name == "agent":
-                    pol = load_policy(str(loaded.agent_path), env, seed, frame_stack=loaded.frame_stack,
-                                      device=str(device))
+                    pol = load_policy(
+                        str(loaded.agent_path), env, seed, frame_stack=loaded.frame_stack, device=str(device)
+                    )
                 else:
                     pol = load_policy(name, env, seed)
                 ep = run_episode(env, s.exploration_steps, seed, pol)
                 row = M.exploration_counts(ep.infos[1:])
                 row["objects_total"] = float(len(ep.infos[0].get("objects", {})))
                 poses = [(i["camera"]["position"], i["camera"]["yaw"], i["camera"]["pitch"]) for i in ep.infos]
-                row["floor_coverage"] = M.floor_coverage(poses, ep.room, ep.fov,
-                                                         aspect=ep.frames.shape[2] / ep.frames.shape[1])
+                row["floor_coverage"] = M.floor_coverage(
+                    poses, ep.room, ep.fov, aspect=ep.frames.shape[2] / ep.frames.shape[1]
+                )
                 rows.append(row)
         finally:
             env.close()
@@ -677,14 +748,22 @@ def _fmt(v: Any, digits: int = 4) -> str:
 def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) -> Path:
     """``report.md``: the report's tables and plots."""
     meta = report["meta"]
-    lines = [f"# World-model evaluation: {meta['model']}", "",
-             f"env `{meta['env_id']}`, model `{meta['model_name']}` (frames {meta['frame_shape']}, "
-             f"k={meta['context_frames']}), {meta['wall_time_s']:.0f} s on {meta['device']}.", ""]
+    lines = [
+        f"# World-model evaluation: {meta['model']}",
+        "",
+        f"env `{meta['env_id']}`, model `{meta['model_name']}` (frames {meta['frame_shape']}, "
+        f"k={meta['context_frames']}), {meta['wall_time_s']:.0f} s on {meta['device']}.",
+        "",
+    ]
     pred = report["prediction"]
-    lines += ["## 1. Prediction quality", "",
-              f"{pred['episodes']} held-out episodes of {pred['frames']} steps per split, policy `{pred['policy']}`. "
-              "MSE and MAE are summed over the pixels of a frame ([0, 1] images); the multi-step row averages "
-              f"the {pred['horizon']} predicted frames (the model rolled on its own predictions).", ""]
+    lines += [
+        "## 1. Prediction quality",
+        "",
+        f"{pred['episodes']} held-out episodes of {pred['frames']} steps per split, policy `{pred['policy']}`. "
+        "MSE and MAE are summed over the pixels of a frame ([0, 1] images); the multi-step row averages "
+        f"the {pred['horizon']} predicted frames (the model rolled on its own predictions).",
+        "",
+    ]
     if not pred["pixel_model"]:
         lines += [f"**Model pixel metrics: {NOT_APPLICABLE}.** Baselines shown for reference.", ""]
     lines += ["| split | horizon | predictor | MSE | MAE | PSNR (dB) | SSIM |", "|---|---|---|---|---|---|---|"]
@@ -697,8 +776,10 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
                 if isinstance(row, str):
                     lines.append(f"| {split} | {label} | {name} | n/a | n/a | n/a | n/a |")
                     continue
-                lines.append(f"| {split} | {label} | {name} | {_fmt(row.get('mse'))} | {_fmt(row.get('mae'))} | "
-                             f"{_fmt(row.get('psnr'))} | {_fmt(row.get('ssim'))} |")
+                lines.append(
+                    f"| {split} | {label} | {name} | {_fmt(row.get('mse'))} | {_fmt(row.get('mae'))} | "
+                    f"{_fmt(row.get('psnr'))} | {_fmt(row.get('ssim'))} |"
+                )
     if "prediction" in plots:
         lines += ["", f"![prediction error by horizon]({plots['prediction']})"]
     voe = report["voe"]
@@ -706,27 +787,37 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
     if voe.get("note"):
         lines += [voe["note"], ""]
     else:
-        lines += [f"{voe['pairs_per_kind']} matched possible/impossible pairs per kind (`{voe['env_id']}`, still "
-                  "camera). Surprise is aggregated over each clip by mean and by max; pairwise accuracy is the "
-                  "fraction of pairs whose impossible clip is more surprising (ties count 1/2); chance is 0.5.", "",
-                  "| kind | scorer | acc (mean) | AUROC (mean) | acc (max) | AUROC (max) |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"{voe['pairs_per_kind']} matched possible/impossible pairs per kind (`{voe['env_id']}`, still "
+            "camera). Surprise is aggregated over each clip by mean and by max; pairwise accuracy is the "
+            "fraction of pairs whose impossible clip is more surprising (ties count 1/2); chance is 0.5.",
+            "",
+            "| kind | scorer | acc (mean) | AUROC (mean) | acc (max) | AUROC (max) |",
+            "|---|---|---|---|---|---|",
+        ]
         for kind, res in {**voe["kinds"], "all": voe["all"]}.items():
             for name in ("model", *BASELINES):
                 r = res.get(name)
                 if r is None:
                     continue
-                lines.append(f"| {kind} | {name} | {_fmt(r['mean']['pairwise_accuracy'], 3)} | "
-                             f"{_fmt(r['mean']['auroc'], 3)} | {_fmt(r['max']['pairwise_accuracy'], 3)} | "
-                             f"{_fmt(r['max']['auroc'], 3)} |")
+                lines.append(
+                    f"| {kind} | {name} | {_fmt(r['mean']['pairwise_accuracy'], 3)} | "
+                    f"{_fmt(r['mean']['auroc'], 3)} | {_fmt(r['max']['pairwise_accuracy'], 3)} | "
+                    f"{_fmt(r['max']['auroc'], 3)} |"
+                )
         if "voe" in plots:
             lines += ["", f"![VoE]({plots['voe']})"]
     probes = report["probes"]
-    lines += ["", "## 3. Physical-law probes (Kang et al. 2024)", "",
-              f"Velocity error in {probes['unit']} of the target object, parsed by a colour mask from the model's "
-              "open-loop predictions (`model`), from the true frames (`floor`: the parser's own error) and from a "
-              "frozen last frame (`copy_last`), against the projected ground truth. A clip whose predicted frames "
-              "never show the object's colour has no model velocity (see `parsed`).", ""]
+    lines += [
+        "",
+        "## 3. Physical-law probes (Kang et al. 2024)",
+        "",
+        f"Velocity error in {probes['unit']} of the target object, parsed by a colour mask from the model's "
+        "open-loop predictions (`model`), from the true frames (`floor`: the parser's own error) and from a "
+        "frozen last frame (`copy_last`), against the projected ground truth. A clip whose predicted frames "
+        "never show the object's colour has no model velocity (see `parsed`).",
+        "",
+    ]
     if probes.get("note"):
         lines += [probes["note"], ""]
     if probes.get("missing_kinds"):
@@ -738,22 +829,34 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
             model_cell = _fmt(r.get("model"), 3)
             if "model_parsed" in r:
                 model_cell += f" ({r['model_parsed']}/{r.get('n', 0)} parsed)"
-            lines.append(f"| {kind} | {split} | all | {r.get('n', 0)} | {model_cell} | "
-                         f"{_fmt(r.get('floor'), 3)} | {_fmt(r.get('copy_last'), 3)} |")
+            lines.append(
+                f"| {kind} | {split} | all | {r.get('n', 0)} | {model_cell} | "
+                f"{_fmt(r.get('floor'), 3)} | {_fmt(r.get('copy_last'), 3)} |"
+            )
             for key, b in (r.get("by_factor") or {}).items():
-                lines.append(f"| {kind} | {split} | {key} | {b.get('n', 0)} | {_fmt(b.get('model'), 3)} | "
-                             f"{_fmt(b.get('floor'), 3)} | {_fmt(b.get('copy_last'), 3)} |")
+                lines.append(
+                    f"| {kind} | {split} | {key} | {b.get('n', 0)} | {_fmt(b.get('model'), 3)} | "
+                    f"{_fmt(b.get('floor'), 3)} | {_fmt(b.get('copy_last'), 3)} |"
+                )
     if "probes" in plots:
         lines += ["", f"![probes]({plots['probes']})"]
     ex = report["exploration"]
-    lines += ["", "## 4. Exploration", "",
-              f"{ex['episodes']} episode(s) of {ex['steps']} steps per policy (test_id scenes).", "",
-              "| policy | pushes moved / 1k steps | pushes hit | objects seen / total | frames with object | "
-              "floor coverage |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## 4. Exploration",
+        "",
+        f"{ex['episodes']} episode(s) of {ex['steps']} steps per policy (test_id scenes).",
+        "",
+        "| policy | pushes moved / 1k steps | pushes hit | objects seen / total | frames with object | "
+        "floor coverage |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in ex["policies"].items():
-        lines.append(f"| {name} | {_fmt(r['pushes_moved_per_1k'], 3)} | {_fmt(r['pushes_hit'], 3)} | "
-                     f"{_fmt(r['objects_seen'], 3)} / {_fmt(r['objects_total'], 3)} | "
-                     f"{_fmt(r['frames_with_object'], 3)} | {_fmt(r['floor_coverage'], 3)} |")
+        lines.append(
+            f"| {name} | {_fmt(r['pushes_moved_per_1k'], 3)} | {_fmt(r['pushes_hit'], 3)} | "
+            f"{_fmt(r['objects_seen'], 3)} / {_fmt(r['objects_total'], 3)} | "
+            f"{_fmt(r['frames_with_object'], 3)} | {_fmt(r['floor_coverage'], 3)} |"
+        )
     if ex.get("note"):
         lines += ["", ex["note"]]
     path.write_text("\n".join(lines) + "\n")
@@ -880,12 +983,20 @@ def evaluate(
             print(f"[eval {time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
 
     torch.manual_seed(s.seed)
-    report: dict[str, Any] = {"meta": {
-        "model": str(loaded.model_path), "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
-        "model_name": model.name, "frame_shape": list(model.frame_shape), "context_frames": model.context_frames,
-        "env_id": env_id, "env_kwargs": env_kwargs, "device": str(dev), "settings": asdict(s),
-        "tdwgym_version": tdwgym.__version__,
-    }}
+    report: dict[str, Any] = {
+        "meta": {
+            "model": str(loaded.model_path),
+            "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
+            "model_name": model.name,
+            "frame_shape": list(model.frame_shape),
+            "context_frames": model.context_frames,
+            "env_id": env_id,
+            "env_kwargs": env_kwargs,
+            "device": str(dev),
+            "settings": asdict(s),
+            "tdwgym_version": tdwgym.__version__,
+        }
+    }
     say("prediction quality")
     report["prediction"] = prediction_section(model, env_id, env_kwargs, s)
     say("violation of expectation")
@@ -911,7 +1022,8 @@ def evaluate(
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym eval`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
-        "eval", help="evaluate a world model: prediction quality, violation of expectation, physics probes",
+        "eval",
+        help="evaluate a world model: prediction quality, violation of expectation, physics probes",
         description="Write report.json, report.md and PNG plots evaluating a world model (and its agent).",
     )
     src = p.add_mutually_exclusive_group(required=True)
@@ -935,8 +1047,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for name in ("horizon", "voe_pairs", "probe_clips"):
         if getattr(args, name) is not None:
             setattr(s, name, int(getattr(args, name)))
-    evaluate(run_dir=args.run, model_path=args.model, env_id=args.env, episodes=args.episodes, frames=args.frames,
-             out=args.out, settings=s, device=args.device)
+    evaluate(
+        run_dir=args.run,
+        model_path=args.model,
+        env_id=args.env,
+        episodes=args.episodes,
+        frames=args.frames,
+        out=args.out,
+        settings=s,
+        device=args.device,
+    )
     return 0
 
 

@@ -23,18 +23,29 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
     args = p.parse_args()
-    report = evaluate(run_dir=args.run, model_path=args.model, env_id=args.env, episodes=args.episodes,
-                      out=args.out, settings=EvalSettings.quick() if args.quick else None)
+    report = evaluate(
+        run_dir=args.run,
+        model_path=args.model,
+        env_id=args.env,
+        episodes=args.episodes,
+        out=args.out,
+        settings=EvalSettings.quick() if args.quick else None,
+    )
     pred = report["prediction"]
     for split in ("test_id", "test_ood"):
         for label in ("1-step", f"{pred['horizon']}-step"):
             row = pred[split][label]
-            cells = [f"{name} {row[name]['mse']:.3g}" for name in ("model", "copy_last", "constant_velocity")
-                     if isinstance(row.get(name), dict)]
+            cells = [
+                f"{name} {row[name]['mse']:.3g}"
+                for name in ("model", "copy_last", "constant_velocity")
+                if isinstance(row.get(name), dict)
+            ]
             print(f"{split:8s} {label:7s} MSE: " + ", ".join(cells))
     for kind, res in report["voe"].get("kinds", {}).items():
-        print(f"VoE {kind:12s} model pairwise acc {res['model']['mean']['pairwise_accuracy']:.2f} "
-              f"AUROC {res['model']['mean']['auroc']:.2f}")
+        print(
+            f"VoE {kind:12s} model pairwise acc {res['model']['mean']['pairwise_accuracy']:.2f} "
+            f"AUROC {res['model']['mean']['auroc']:.2f}"
+        )
     print(f"report: {report['meta']['out']}")
 
 

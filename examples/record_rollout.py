@@ -28,8 +28,18 @@ def main() -> None:
     p.add_argument("--out", default=None, help="output file")
     args = p.parse_args()
     env_kwargs = {"resolution": args.resolution} if args.resolution else None
-    path = record_episode(args.env, out=args.out, policy=args.policy, world_model=args.world_model, run_dir=args.run,
-                          steps=args.steps, seed=args.seed, panel_size=args.size, gif=args.gif, env_kwargs=env_kwargs)
+    path = record_episode(
+        args.env,
+        out=args.out,
+        policy=args.policy,
+        world_model=args.world_model,
+        run_dir=args.run,
+        steps=args.steps,
+        seed=args.seed,
+        panel_size=args.size,
+        gif=args.gif,
+        env_kwargs=env_kwargs,
+    )
     print(f"wrote {path}")
 
 

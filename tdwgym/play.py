@@ -157,9 +157,12 @@ def play_env(
 
 def add_play_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
-    p = subparsers.add_parser("play", help="drive the camera and push objects with the keyboard (pygame window)",
-                              description="Play an env with the keyboard.\n\n" + format_key_map_static(),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "play",
+        help="drive the camera and push objects with the keyboard (pygame window)",
+        description="Play an env with the keyboard.\n\n" + format_key_map_static(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("env", nargs="?", default="TDWRoom-Occlusion-v0", help="Gymnasium id (default: %(default)s)")
     p.add_argument("--save", default=None, help="write the session to this .mp4 or .gif")
     p.add_argument("--seed", type=int, default=None, help="seed of the first scene")

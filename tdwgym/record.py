@@ -66,8 +66,7 @@ def _latest_agent(run_dir: Path) -> Path | None:
     return direct if direct.exists() else None
 
 
-def load_policy(spec: str, env: gym.Env, seed: int = 0, frame_stack: int | None = None,
-                device: str = "auto") -> Policy:
+def load_policy(spec: str, env: gym.Env, seed: int = 0, frame_stack: int | None = None, device: str = "auto") -> Policy:
     """A policy from a name, an SB3 ``.zip`` or a run folder.
 
     Args:
@@ -93,8 +92,10 @@ def load_policy(spec: str, env: gym.Env, seed: int = 0, frame_stack: int | None 
             frame_stack = int(json.loads(config.read_text()).get("frame_stack", 1))
         agent = _latest_agent(path)
         if agent is None:
-            raise FileNotFoundError(f"run folder {path} holds no agent (expected checkpoints/latest.json pointing at "
-                                    "a folder with agent.zip, as `tdwgym train` writes)")
+            raise FileNotFoundError(
+                f"run folder {path} holds no agent (expected checkpoints/latest.json pointing at "
+                "a folder with agent.zip, as `tdwgym train` writes)"
+            )
         path = agent
     else:
         name = path.stem
@@ -124,8 +125,14 @@ def load_policy(spec: str, env: gym.Env, seed: int = 0, frame_stack: int | None 
     return Policy(name, act, stack.clear)
 
 
-def default_video_path(env_id: str, policy: str, seed: int, run_dir: str | os.PathLike | None = None,
-                       root: str | os.PathLike = "runs", ext: str = ".mp4") -> Path:
+def default_video_path(
+    env_id: str,
+    policy: str,
+    seed: int,
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = "runs",
+    ext: str = ".mp4",
+) -> Path:
     """``<run_dir or root>/videos/<env_id>-<policy>-seed<seed><ext>``."""
     base = Path(run_dir) if run_dir is not None else Path(root)
     safe_policy = "".join(c if c.isalnum() or c in "-_." else "_" for c in policy)
@@ -206,8 +213,11 @@ def record_episode(
     if world_model is not None:
         from tdwgym.agents.evaluation import ModelStepper, load_run
 
-        loaded = load_run(run_dir=world_model if Path(world_model).is_dir() else None,
-                          model_path=None if Path(world_model).is_dir() else world_model, device=device)
+        loaded = load_run(
+            run_dir=world_model if Path(world_model).is_dir() else None,
+            model_path=None if Path(world_model).is_dir() else world_model,
+            device=device,
+        )
         stepper = ModelStepper(loaded.model)
         kwargs["resolution"] = tuple(loaded.model.frame_shape[1:])
         kwargs["obs_mode"] = "rgb"
@@ -253,9 +263,16 @@ def record_episode(
     return write_video(frames, out, fps=fps)
 
 
-def record_with_gym(env_id: str, video_folder: str | os.PathLike, policy: str = "random", steps: int = 300,
-                    seed: int = 0, render_size: int = 256, name_prefix: str | None = None,
-                    **env_kwargs: Any) -> list[Path]:
+def record_with_gym(
+    env_id: str,
+    video_folder: str | os.PathLike,
+    policy: str = "random",
+    steps: int = 300,
+    seed: int = 0,
+    render_size: int = 256,
+    name_prefix: str | None = None,
+    **env_kwargs: Any,
+) -> list[Path]:
     """Record with Gymnasium's ``RecordVideo`` wrapper (plain frames, one file per episode, its own file names).
 
     Returns:
@@ -265,8 +282,7 @@ def record_with_gym(env_id: str, video_folder: str | os.PathLike, policy: str = 
 
     env = gym.make(env_id, render_mode="rgb_array", render_size=render_size, **env_kwargs)
     prefix = name_prefix or f"{env_id}-{policy if policy in POLICIES else 'agent'}-seed{seed}"
-    env = RecordVideo(env, str(video_folder), episode_trigger=lambda _: True, name_prefix=prefix,
-                      disable_logger=True)
+    env = RecordVideo(env, str(video_folder), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
     try:
         pol = load_policy(policy, env, seed=seed)
         obs, _ = env.reset(seed=seed)
@@ -286,13 +302,17 @@ def record_with_gym(env_id: str, video_folder: str | os.PathLike, policy: str = 
 def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym record`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
-        "record", help="record an episode to video (optionally beside a world model's prediction, error, surprise)",
+        "record",
+        help="record an episode to video (optionally beside a world model's prediction, error, surprise)",
         description="Record an episode of any env with any policy. With a world model (--world-model or --run) "
-                    "every frame shows four panels: observation, prediction, per-pixel error, intrinsic reward.",
+        "every frame shows four panels: observation, prediction, per-pixel error, intrinsic reward.",
     )
     p.add_argument("--env", default="TDWRoom-Occlusion-v0", help="Gymnasium id (default: %(default)s)")
-    p.add_argument("--policy", default="random",
-                   help=f"{', '.join(POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)")
+    p.add_argument(
+        "--policy",
+        default="random",
+        help=f"{', '.join(POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)",
+    )
     p.add_argument("--run", default=None, help="training run folder: its agent, world model, env settings")
     p.add_argument("--world-model", default=None, help="world_model.pt checkpoint (or run folder) to show")
     p.add_argument("--steps", type=int, default=300, help="env steps (default: %(default)s)")
@@ -300,10 +320,14 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="pixel edge of each panel (default: %(default)s)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: the env's render_fps)")
     p.add_argument("--gif", action="store_true", help="write a GIF instead of an mp4")
-    p.add_argument("--gym-record-video", action="store_true",
-                   help="plain recording through gymnasium.wrappers.RecordVideo (one file per episode)")
-    p.add_argument("--out", default=None, help="output file (default: RUN/videos/ENV-POLICY-seedSEED.mp4 or "
-                                               "runs/videos/...)")
+    p.add_argument(
+        "--gym-record-video",
+        action="store_true",
+        help="plain recording through gymnasium.wrappers.RecordVideo (one file per episode)",
+    )
+    p.add_argument(
+        "--out", default=None, help="output file (default: RUN/videos/ENV-POLICY-seedSEED.mp4 or runs/videos/...)"
+    )
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
     p.set_defaults(func=_cmd_record)
     return p
@@ -311,15 +335,29 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     if args.gym_record_video:
-        folder = Path(args.out) if args.out else default_video_path(args.env, args.policy, args.seed,
-                                                                     run_dir=args.run).parent
-        paths = record_with_gym(args.env, folder, policy=args.policy, steps=args.steps, seed=args.seed,
-                                render_size=args.size)
+        folder = (
+            Path(args.out)
+            if args.out
+            else default_video_path(args.env, args.policy, args.seed, run_dir=args.run).parent
+        )
+        paths = record_with_gym(
+            args.env, folder, policy=args.policy, steps=args.steps, seed=args.seed, render_size=args.size
+        )
         for path in paths:
             print(f"wrote {path}")
         return 0
-    path = record_episode(args.env, out=args.out, policy=args.policy, world_model=args.world_model,
-                          run_dir=args.run, steps=args.steps, seed=args.seed, panel_size=args.size, fps=args.fps,
-                          gif=args.gif, device=args.device)
+    path = record_episode(
+        args.env,
+        out=args.out,
+        policy=args.policy,
+        world_model=args.world_model,
+        run_dir=args.run,
+        steps=args.steps,
+        seed=args.seed,
+        panel_size=args.size,
+        fps=args.fps,
+        gif=args.gif,
+        device=args.device,
+    )
     print(f"wrote {path}")
     return 0

@@ -46,13 +46,20 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
 
             h, w = np.shape(frames[0])[:2]
             pad = ((0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sizes: repeat the last row/column
-            writer = FFMPEG_VideoWriter(str(tmp), (w + w % 2, h + h % 2), fps, codec="libx264", pixel_format="yuv420p",
-                                        ffmpeg_params=["-crf", "18"])
+            writer = FFMPEG_VideoWriter(
+                str(tmp),
+                (w + w % 2, h + h % 2),
+                fps,
+                codec="libx264",
+                pixel_format="yuv420p",
+                ffmpeg_params=["-crf", "18"],
+            )
             try:
                 for frame in frames:
                     frame = np.asarray(frame, dtype=np.uint8)
-                    writer.write_frame(np.ascontiguousarray(np.pad(frame, pad, mode="edge") if any(
-                        p[1] for p in pad) else frame))
+                    writer.write_frame(
+                        np.ascontiguousarray(np.pad(frame, pad, mode="edge") if any(p[1] for p in pad) else frame)
+                    )
             finally:
                 writer.close()
         os.replace(tmp, path)
@@ -120,8 +127,9 @@ def error_heatmap(prediction: np.ndarray, target: np.ndarray, vmax: float = 0.5)
     return colormap(np.abs(p - t).mean(axis=-1), vmax)
 
 
-def reward_plot(values: Sequence[float], size: int | tuple[int, int], length: int | None = None,
-                ymax: float | None = None) -> np.ndarray:
+def reward_plot(
+    values: Sequence[float], size: int | tuple[int, int], length: int | None = None, ymax: float | None = None
+) -> np.ndarray:
     """A running line plot of ``values`` drawn into an RGB image (dark background, current value marked).
 
     Args:
@@ -155,8 +163,13 @@ def reward_plot(values: Sequence[float], size: int | tuple[int, int], length: in
     return np.asarray(img, dtype=np.uint8)
 
 
-def draw_text(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (3, 2),
-              color: tuple[int, int, int] = (240, 240, 240), shadow: bool = True) -> np.ndarray:
+def draw_text(
+    image: np.ndarray,
+    lines: Sequence[str],
+    origin: tuple[int, int] = (3, 2),
+    color: tuple[int, int, int] = (240, 240, 240),
+    shadow: bool = True,
+) -> np.ndarray:
     """``image`` (uint8 RGB) with ``lines`` of text drawn from ``origin`` (Pillow's default font)."""
     from PIL import Image, ImageDraw
 
@@ -173,7 +186,9 @@ def draw_text(image: np.ndarray, lines: Sequence[str], origin: tuple[int, int] =
 
 
 def compose_panels(
-    panels: Sequence[np.ndarray | None], caption: Sequence[str] = (), panel_size: int = 128,
+    panels: Sequence[np.ndarray | None],
+    caption: Sequence[str] = (),
+    panel_size: int = 128,
     titles: Sequence[str] | None = None,
 ) -> np.ndarray:
     """One video frame: a caption strip above panels laid side by side.

@@ -29,8 +29,12 @@ def test_key_map_covers_every_action_but_noop():
 
 def test_scripted_session_moves_pushes_and_saves_video(tmp_path, capsys):
     """Hold W for a few steps, then Space; the session ends itself after 8 steps and writes 9 frames."""
-    script = {1: (pygame.KEYDOWN, pygame.K_w), 4: (pygame.KEYUP, pygame.K_w), 5: (pygame.KEYDOWN, pygame.K_SPACE),
-              6: (pygame.KEYUP, pygame.K_SPACE)}
+    script = {
+        1: (pygame.KEYDOWN, pygame.K_w),
+        4: (pygame.KEYUP, pygame.K_w),
+        5: (pygame.KEYDOWN, pygame.K_SPACE),
+        6: (pygame.KEYUP, pygame.K_SPACE),
+    }
     actions, cameras = [], []
 
     def callback(obs_t, obs_tp1, action, rew, terminated, truncated, info):
@@ -41,8 +45,9 @@ def test_scripted_session_moves_pushes_and_saves_video(tmp_path, capsys):
             pygame.event.post(pygame.event.Event(event[0], key=event[1]))
 
     out = tmp_path / "session.mp4"
-    rec = play_env("TDWRoom-Occlusion-v0", save=out, seed=3, size=64, fps=240, max_steps=8, callback=callback,
-                   resolution=16)
+    rec = play_env(
+        "TDWRoom-Occlusion-v0", save=out, seed=3, size=64, fps=240, max_steps=8, callback=callback, resolution=16
+    )
     assert rec.steps == 8 and len(actions) == 8
     forward, push = DISCRETE_ACTIONS.index("forward"), DISCRETE_ACTIONS.index("push")
     assert actions[0] == 0 and forward in actions and push in actions  # no key, then W, then Space

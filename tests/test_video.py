@@ -50,11 +50,14 @@ def test_compose_panels_layout():
     obs = np.zeros((8, 8, 3), dtype=np.uint8)
     obs[:, :4] = 255
     pred = np.full((8, 8, 3), 0.5)
-    frame = compose_panels([obs, pred, error_heatmap(pred, obs), reward_plot([0.1, 0.5, 0.2], PANEL, length=10)],
-                           caption=["env step 3", "push: moved #1"], panel_size=PANEL)
+    frame = compose_panels(
+        [obs, pred, error_heatmap(pred, obs), reward_plot([0.1, 0.5, 0.2], PANEL, length=10)],
+        caption=["env step 3", "push: moved #1"],
+        panel_size=PANEL,
+    )
     assert frame.shape == (CAPTION_HEIGHT + PANEL, 4 * PANEL, 3) and frame.dtype == np.uint8
     body = frame[CAPTION_HEIGHT:]
-    assert body[:, :PANEL // 2 - 1].min() == 255 and body[:, PANEL // 2 + 1 : PANEL].max() == 0  # obs, upscaled
+    assert body[:, : PANEL // 2 - 1].min() == 255 and body[:, PANEL // 2 + 1 : PANEL].max() == 0  # obs, upscaled
     assert np.all(body[5, PANEL + 5] == 128)  # prediction panel: 0.5 grey
     assert frame[:CAPTION_HEIGHT].max() > 100  # caption text was drawn
     none = compose_panels([obs, None], panel_size=PANEL)
@@ -72,8 +75,17 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
     from tdwgym.record import record_episode
 
     steps = 6
-    path = record_episode(ENV, out=tmp_path / "wm.mp4", policy="static", world_model=tiny_run, steps=steps,
-                          seed=1, panel_size=PANEL, progress=False, device="cpu")
+    path = record_episode(
+        ENV,
+        out=tmp_path / "wm.mp4",
+        policy="static",
+        world_model=tiny_run,
+        steps=steps,
+        seed=1,
+        panel_size=PANEL,
+        progress=False,
+        device="cpu",
+    )
     frames = read_video(path)
     assert frames.shape == (steps + 1, CAPTION_HEIGHT + PANEL, 4 * PANEL, 3)
     body = frames[:, CAPTION_HEIGHT:].astype(int)
@@ -97,8 +109,9 @@ def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_p
     from tdwgym.record import default_video_path, record_episode
 
     monkeypatch.chdir(tmp_path)
-    path = record_episode(ENV, policy="orbit", steps=4, seed=2, panel_size=PANEL, progress=False, gif=True,
-                          env_kwargs={"resolution": RES})
+    path = record_episode(
+        ENV, policy="orbit", steps=4, seed=2, panel_size=PANEL, progress=False, gif=True, env_kwargs={"resolution": RES}
+    )
     assert path == Path("runs/videos") / f"{ENV}-orbit-seed2.gif"
     assert read_video(path).shape[0] == 5
     path = record_episode(ENV, run_dir=tiny_run, steps=3, seed=0, panel_size=PANEL, progress=False, device="cpu")
@@ -110,8 +123,7 @@ def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_p
 def test_gymnasium_record_video_works_on_the_env(tmp_path):
     from tdwgym.record import record_with_gym
 
-    paths = record_with_gym(ENV, tmp_path / "gym", policy="random", steps=5, seed=0, render_size=PANEL,
-                            resolution=RES)
+    paths = record_with_gym(ENV, tmp_path / "gym", policy="random", steps=5, seed=0, render_size=PANEL, resolution=RES)
     assert len(paths) == 1 and paths[0].name == f"{ENV}-random-seed0-episode-0.mp4"
     frames = read_video(paths[0])
     assert frames.shape[1:] == (PANEL, PANEL, 3) and frames.shape[0] in (5, 6)
@@ -128,8 +140,16 @@ def test_sb3_policy_from_a_zip(tmp_path):
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(pol(obs))
     env.close()
-    path = record_episode(ENV, policy=str(tmp_path / "tiny_agent.zip"), steps=3, panel_size=PANEL, progress=False,
-                          out=tmp_path / "agent.mp4", env_kwargs={"resolution": RES}, device="cpu")
+    path = record_episode(
+        ENV,
+        policy=str(tmp_path / "tiny_agent.zip"),
+        steps=3,
+        panel_size=PANEL,
+        progress=False,
+        out=tmp_path / "agent.mp4",
+        env_kwargs={"resolution": RES},
+        device="cpu",
+    )
     assert read_video(path).shape == (4, CAPTION_HEIGHT + PANEL, PANEL, 3)
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_policy("no/such/agent.zip", gym.make(ENV, resolution=RES))
@@ -151,8 +171,23 @@ def test_record_parser_and_errors(tmp_path):
 
 def test_record_rollout_example(tiny_run, tmp_path):
     out = tmp_path / "ex.mp4"
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "record_rollout.py"), "--run", str(tiny_run),
-                           "--steps", "3", "--size", str(PANEL), "--out", str(out)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "record_rollout.py"),
+            "--run",
+            str(tiny_run),
+            "--steps",
+            "3",
+            "--size",
+            str(PANEL),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_video(out).shape == (4, CAPTION_HEIGHT + PANEL, 4 * PANEL, 3)
