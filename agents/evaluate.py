@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 from tdwgym.agents.curiosity import actions_to_vectors
+from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
 
@@ -163,6 +164,7 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
     """Train and evaluate every agent for every seed; write ``results.json`` and ``results.md`` to ``cfg.out``."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    configure_torch_threads(cfg.train_overrides.get("torch_threads"))
     results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "runs": []}
     for seed in cfg.seeds:
         heldout_seeds = [10_000 + 100 * seed + i for i in range(cfg.eval_episodes)]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 class SquareEnv(gym.Env):
