@@ -15,13 +15,22 @@ Its world is deliberately simple and predictable, so tests can check decoding ag
   ``set_color`` colour and its segmentation colour, at the depth of its centre from the camera; elsewhere depth
   grows by 0.5 m per row from the top (so a missing vertical flip shows);
 * collisions: whatever a test queued with :meth:`FakeBuild.queue_collision` / :meth:`FakeBuild.queue_env_collision`,
-  sent on the next physics frame; ray casts and overlaps test the objects' bounding spheres and the floor.
+  sent on the next physics frame unless ``ignore_collisions`` made the pair ignore each other; ray casts and overlaps
+  test the objects' bounding spheres and the floor;
+* joints: an object attached with ``add_fixed_joint`` keeps its pose in its parent's frame (it follows the parent
+  each physics frame; teleports of both keep it);
+* textured quads: kept in :attr:`FakeBuild.quads` with their decoded texture; like TDW's they are absent from all
+  output data (the double does not draw them).
+
+The parameters of the commands added since the first version (:data:`PARAMS`) are checked against the Command API:
+a missing required or an unknown parameter is reported in :attr:`FakeBuild.unknown`.
 
 Run as a program (``python tdw_double.py -port 1071``) it stands in for a build executable.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import sys
@@ -56,31 +65,102 @@ with warnings.catch_warnings():
     )
     from tdw.flatbuffers import Builder
 
-KNOWN_COMMANDS = frozenset({
-    "set_error_handling", "send_version", "load_scene", "create_exterior_walls", "set_floor_color",
-    "set_proc_gen_walls_color", "set_time_step", "set_gravity_vector", "set_directional_light_color",
-    "set_shadow_strength", "set_render_quality", "add_object", "rotate_object_to", "rotate_object_to_euler_angles",
-    "set_kinematic_state", "set_object_collision_detection_mode", "set_mass", "set_physic_material", "scale_object",
-    "set_color", "set_velocity", "set_angular_velocity", "destroy_object", "hide_object", "teleport_object",
-    "create_avatar", "set_field_of_view", "set_camera_clipping_planes", "teleport_avatar_to",
-    "rotate_sensor_container_to", "set_screen_size", "set_pass_masks", "send_images", "send_transforms",
-    "send_rigidbodies", "send_collisions", "send_segmentation_colors", "send_raycast", "send_overlap_sphere",
-    "simulate_physics", "step_physics", "apply_force_to_object", "apply_torque_to_object", "terminate",
-})
+KNOWN_COMMANDS = frozenset(
+    {
+        "set_error_handling",
+        "send_version",
+        "load_scene",
+        "create_exterior_walls",
+        "set_floor_color",
+        "set_proc_gen_walls_color",
+        "set_time_step",
+        "set_gravity_vector",
+        "set_directional_light_color",
+        "set_shadow_strength",
+        "set_render_quality",
+        "add_object",
+        "rotate_object_to",
+        "rotate_object_to_euler_angles",
+        "set_kinematic_state",
+        "set_object_collision_detection_mode",
+        "set_mass",
+        "set_physic_material",
+        "scale_object",
+        "set_color",
+        "set_velocity",
+        "set_angular_velocity",
+        "destroy_object",
+        "hide_object",
+        "teleport_object",
+        "create_avatar",
+        "set_field_of_view",
+        "set_camera_clipping_planes",
+        "teleport_avatar_to",
+        "rotate_sensor_container_to",
+        "set_screen_size",
+        "set_pass_masks",
+        "send_images",
+        "send_transforms",
+        "send_rigidbodies",
+        "send_collisions",
+        "send_segmentation_colors",
+        "send_raycast",
+        "send_overlap_sphere",
+        "simulate_physics",
+        "step_physics",
+        "apply_force_to_object",
+        "apply_torque_to_object",
+        "terminate",
+        "ignore_collisions",
+        "add_fixed_joint",
+        "create_textured_quad",
+        "set_textured_quad",
+        "destroy_textured_quad",
+    }
+)
 """Command names of TDW's Command API that tdwgym sends (checked against Documentation/api/command_api.md)."""
+
+PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "ignore_collisions": (frozenset({"id", "other_id"}), frozenset({"ignore"})),
+    "add_fixed_joint": (frozenset({"id", "parent_id"}), frozenset({"break_force", "break_torque"})),
+    "create_textured_quad": (frozenset({"id", "position", "size", "euler_angles"}), frozenset()),
+    "set_textured_quad": (frozenset({"id", "image", "dimensions"}), frozenset()),
+    "destroy_textured_quad": (frozenset({"id"}), frozenset()),
+    "destroy_object": (frozenset({"id"}), frozenset()),
+    "set_color": (frozenset({"id", "color"}), frozenset()),
+}
+"""Command -> (required, optional) parameters besides ``$type``, as Documentation/api/command_api.md lists them."""
 
 DEPTH_NEAR, DEPTH_FAR = 0.1, 100.0
 BACKGROUND_RGB = (128, 128, 128)
 
 
 def segmentation_color(object_id: int) -> tuple[int, int, int]:
-    """The double's segmentation colour of an object (distinct, never black)."""
-    return ((object_id * 67) % 200 + 40, (object_id * 131) % 200 + 40, (object_id * 29) % 200 + 40)
+    """The double's segmentation colour of an object (a 24-bit hash of the id, never black)."""
+    h = (object_id * 2654435761) % (1 << 24) or 1
+    return (h >> 16) & 255, (h >> 8) & 255, h & 255
 
 
 def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     u, w = np.asarray(q[:3], dtype=np.float64), float(q[3])
     return v + 2.0 * np.cross(u, np.cross(u, v) + w * v)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ]
+    )
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    return np.array([-q[0], -q[1], -q[2], q[3]])
 
 
 def _finish(builder: Builder, root: int, identifier: bytes) -> bytes:
@@ -98,6 +178,26 @@ def _vector(builder: Builder, start: Any, values: list[float], prepend: Any) -> 
     for v in reversed(values):
         prepend(v)
     return builder.EndVector(len(values))
+
+
+@dataclass
+class FakeQuad:
+    """A textured quad: bottom-centre anchor, Euler angles, size (width, height) and its texture (H x W x 3)."""
+
+    id: int
+    position: np.ndarray
+    euler_angles: np.ndarray
+    size: tuple[float, float]
+    texture: np.ndarray | None = None
+
+
+@dataclass
+class FakeJoint:
+    """A fixed joint: the child's pose in its parent's frame."""
+
+    parent: int
+    local_position: np.ndarray
+    local_rotation: np.ndarray
 
 
 @dataclass
@@ -134,6 +234,9 @@ class FakeBuild:
         objects: The objects in the scene by id.
         frame: Frames answered so far.
         physics_frames: Physics steps run so far.
+        ignored: Unordered pairs of object ids that ignore collisions with each other.
+        joints: Child id -> its fixed joint.
+        quads: Textured quads by id.
     """
 
     def __init__(self, port: int, hello: bool = True) -> None:
@@ -150,16 +253,26 @@ class FakeBuild:
         self.screen = (256, 256)
         self.pass_masks: list[str] = []
         self.walls: list[dict[str, int]] = []
+        self.ignored: set[frozenset[int]] = set()
+        self.joints: dict[int, FakeJoint] = {}
+        self.quads: dict[int, FakeQuad] = {}
         self.terminated = False
         self._collisions: list[bytes] = []
+        self._pairs: list[frozenset[int]] = []  # the object pair of each queued collision (empty: the room)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
     # -- test controls --------------------------------------------------------------------------------------
-    def queue_collision(self, collider: int, collidee: int, impulse: tuple[float, float, float],
-                        normal: tuple[float, float, float], point: tuple[float, float, float],
-                        state: int = 1) -> None:
+    def queue_collision(
+        self,
+        collider: int,
+        collidee: int,
+        impulse: tuple[float, float, float],
+        normal: tuple[float, float, float],
+        point: tuple[float, float, float],
+        state: int = 1,
+    ) -> None:
         """Send a ``Collision`` (state 1 enter, 2 stay) on the next physics frame."""
         b = Builder(256)
         b.StartVector(24, 1, 4)
@@ -173,9 +286,16 @@ class FakeBuild:
         Collision.CollisionAddState(b, state)
         Collision.CollisionAddContacts(b, contacts)
         self._collisions.append(_finish(b, Collision.CollisionEnd(b), b"coll"))
+        self._pairs.append(frozenset((collider, collidee)))
 
-    def queue_env_collision(self, object_id: int, normal: tuple[float, float, float],
-                            point: tuple[float, float, float], floor: bool = True, state: int = 1) -> None:
+    def queue_env_collision(
+        self,
+        object_id: int,
+        normal: tuple[float, float, float],
+        point: tuple[float, float, float],
+        floor: bool = True,
+        state: int = 1,
+    ) -> None:
         """Send an ``EnvironmentCollision`` on the next physics frame."""
         b = Builder(256)
         b.StartVector(24, 1, 4)
@@ -187,6 +307,7 @@ class FakeBuild:
         EnvironmentCollision.EnvironmentCollisionAddContacts(b, contacts)
         EnvironmentCollision.EnvironmentCollisionAddFloor(b, floor)
         self._collisions.append(_finish(b, EnvironmentCollision.EnvironmentCollisionEnd(b), b"enco"))
+        self._pairs.append(frozenset())
 
     def commands_of(self, frame: int) -> list[str]:
         """The ``$type`` of every command of one received frame."""
@@ -240,14 +361,23 @@ class FakeBuild:
             t = c["$type"]
             if t not in KNOWN_COMMANDS:
                 self.unknown.append(t)
+            if t in PARAMS:
+                required, optional = PARAMS[t]
+                keys = set(c) - {"$type"}
+                if not required <= keys or not keys <= required | optional:
+                    self.unknown.append(f"{t} with parameters {sorted(keys)}")
             if t == "load_scene":
                 self.objects.clear()
                 self.avatar = None
+                self.ignored.clear()
+                self.joints.clear()
+                self.quads.clear()
             elif t == "create_exterior_walls":
                 self.walls = c["walls"]
             elif t == "add_object":
-                self.objects[c["id"]] = FakeObject(id=c["id"], name=c["name"], url=c["url"],
-                                                   position=_v(c["position"]))
+                clash = [o.id for o in self.objects.values() if segmentation_color(o.id) == segmentation_color(c["id"])]
+                assert not clash or clash == [c["id"]], f"segmentation colours of {c['id']} and {clash} clash"
+                self.objects[c["id"]] = FakeObject(id=c["id"], name=c["name"], url=c["url"], position=_v(c["position"]))
             elif t == "rotate_object_to":
                 r = c["rotation"]
                 self.objects[c["id"]].rotation = np.array([r["x"], r["y"], r["z"], r["w"]])
@@ -266,6 +396,34 @@ class FakeBuild:
                 self.objects[c["id"]].angular_velocity = _v(c["velocity"])
             elif t == "destroy_object":
                 self.objects.pop(c["id"], None)
+                self.ignored = {pair for pair in self.ignored if c["id"] not in pair}
+                self.joints = {k: j for k, j in self.joints.items() if c["id"] not in (k, j.parent)}
+            elif t == "ignore_collisions":
+                assert c["id"] in self.objects and c["other_id"] in self.objects, f"{t} of a missing object: {c}"
+                pair = frozenset((c["id"], c["other_id"]))
+                if c.get("ignore", True):
+                    self.ignored.add(pair)
+                else:
+                    self.ignored.discard(pair)
+            elif t == "add_fixed_joint":
+                child, parent = self.objects[c["id"]], self.objects[c["parent_id"]]
+                inv = quat_conjugate(parent.rotation)
+                self.joints[child.id] = FakeJoint(
+                    parent.id, quat_rotate(inv, child.position - parent.position), quat_multiply(inv, child.rotation)
+                )
+            elif t == "create_textured_quad":
+                size = c["size"]
+                self.quads[c["id"]] = FakeQuad(
+                    c["id"], _v(c["position"]), _v(c["euler_angles"]), (float(size["x"]), float(size["y"]))
+                )
+            elif t == "set_textured_quad":
+                with Image.open(io.BytesIO(base64.b64decode(c["image"]))) as img:
+                    texture = np.asarray(img.convert("RGB"), dtype=np.uint8)
+                dims = c["dimensions"]
+                assert (texture.shape[1], texture.shape[0]) == (dims["x"], dims["y"]), "dimensions mismatch"
+                self.quads[c["id"]].texture = texture
+            elif t == "destroy_textured_quad":
+                self.quads.pop(c["id"])
             elif t == "hide_object":
                 self.objects[c["id"]].hidden = True
             elif t == "teleport_object":
@@ -308,8 +466,12 @@ class FakeBuild:
                 out.append(_finish(b, QuitSignal.QuitSignalEnd(b), b"quit"))
         if self.physics:
             self._advance(1)
-            out.extend(self._collisions)
-            self._collisions = []
+            out.extend(
+                data for data, pair in zip(self._collisions, self._pairs, strict=True) if pair not in self.ignored
+            )
+            self._collisions, self._pairs = [], []
+        else:
+            self._follow_joints()
         for c in late:
             t = c["$type"]
             if t == "send_transforms":
@@ -324,22 +486,36 @@ class FakeBuild:
 
     def _advance(self, frames: int) -> None:
         for obj in self.objects.values():
-            if not obj.kinematic:
+            if not obj.kinematic and obj.id not in self.joints:
                 obj.position = obj.position + obj.velocity * self.time_step * frames
+        self._follow_joints()
         self.physics_frames += frames
+
+    def _follow_joints(self) -> None:
+        """Put every jointed object back at its pose in its parent's frame (a perfectly stiff fixed joint)."""
+        for child_id, joint in self.joints.items():
+            child, parent = self.objects.get(child_id), self.objects.get(joint.parent)
+            if child is not None and parent is not None:
+                child.position = parent.position + quat_rotate(parent.rotation, joint.local_position)
+                child.rotation = quat_multiply(parent.rotation, joint.local_rotation)
 
     # -- output data ----------------------------------------------------------------------------------------
     def _transforms(self, ids: list[int]) -> bytes:
         objs = [self.objects[i] for i in ids if i in self.objects]
         b = Builder(1024)
         ids_v = _vector(b, Transforms.TransformsStartIdsVector, [o.id for o in objs], b.PrependInt32)
-        pos = _vector(b, Transforms.TransformsStartPositionsVector,
-                      [float(x) for o in objs for x in o.position], b.PrependFloat32)
-        rot = _vector(b, Transforms.TransformsStartRotationsVector,
-                      [float(x) for o in objs for x in o.rotation], b.PrependFloat32)
-        fwd = _vector(b, Transforms.TransformsStartForwardsVector,
-                      [float(x) for o in objs for x in quat_rotate(o.rotation, np.array([0.0, 0.0, 1.0]))],
-                      b.PrependFloat32)
+        pos = _vector(
+            b, Transforms.TransformsStartPositionsVector, [float(x) for o in objs for x in o.position], b.PrependFloat32
+        )
+        rot = _vector(
+            b, Transforms.TransformsStartRotationsVector, [float(x) for o in objs for x in o.rotation], b.PrependFloat32
+        )
+        fwd = _vector(
+            b,
+            Transforms.TransformsStartForwardsVector,
+            [float(x) for o in objs for x in quat_rotate(o.rotation, np.array([0.0, 0.0, 1.0]))],
+            b.PrependFloat32,
+        )
         Transforms.TransformsStart(b)
         Transforms.TransformsAddIds(b, ids_v)
         Transforms.TransformsAddPositions(b, pos)
@@ -351,10 +527,18 @@ class FakeBuild:
         objs = [self.objects[i] for i in ids if i in self.objects]
         b = Builder(1024)
         ids_v = _vector(b, Rigidbodies.RigidbodiesStartIdsVector, [o.id for o in objs], b.PrependInt32)
-        vel = _vector(b, Rigidbodies.RigidbodiesStartVelocitiesVector,
-                      [float(x) for o in objs for x in o.velocity], b.PrependFloat32)
-        ang = _vector(b, Rigidbodies.RigidbodiesStartAngularVelocitiesVector,
-                      [float(x) for o in objs for x in o.angular_velocity], b.PrependFloat32)
+        vel = _vector(
+            b,
+            Rigidbodies.RigidbodiesStartVelocitiesVector,
+            [float(x) for o in objs for x in o.velocity],
+            b.PrependFloat32,
+        )
+        ang = _vector(
+            b,
+            Rigidbodies.RigidbodiesStartAngularVelocitiesVector,
+            [float(x) for o in objs for x in o.angular_velocity],
+            b.PrependFloat32,
+        )
         sleep = _vector(b, Rigidbodies.RigidbodiesStartSleepingsVector, [False for _ in objs], b.PrependBool)
         Rigidbodies.RigidbodiesStart(b)
         Rigidbodies.RigidbodiesAddIds(b, ids_v)
@@ -368,14 +552,15 @@ class FakeBuild:
         b = Builder(1024)
         names = [b.CreateString(o.name) for o in objs]
         cats = [b.CreateString("prim") for o in objs]
-        ids_v = _vector(b, SegmentationColors.SegmentationColorsStartIdsVector, [o.id for o in objs],
-                        b.PrependInt32)
-        names_v = _vector(b, SegmentationColors.SegmentationColorsStartNamesVector, names,
-                          b.PrependUOffsetTRelative)
-        cats_v = _vector(b, SegmentationColors.SegmentationColorsStartCategoriesVector, cats,
-                         b.PrependUOffsetTRelative)
-        cols = _vector(b, SegmentationColors.SegmentationColorsStartColorsVector,
-                       [c for o in objs for c in segmentation_color(o.id)], b.PrependInt32)
+        ids_v = _vector(b, SegmentationColors.SegmentationColorsStartIdsVector, [o.id for o in objs], b.PrependInt32)
+        names_v = _vector(b, SegmentationColors.SegmentationColorsStartNamesVector, names, b.PrependUOffsetTRelative)
+        cats_v = _vector(b, SegmentationColors.SegmentationColorsStartCategoriesVector, cats, b.PrependUOffsetTRelative)
+        cols = _vector(
+            b,
+            SegmentationColors.SegmentationColorsStartColorsVector,
+            [c for o in objs for c in segmentation_color(o.id)],
+            b.PrependInt32,
+        )
         SegmentationColors.SegmentationColorsStart(b)
         SegmentationColors.SegmentationColorsAddIds(b, ids_v)
         SegmentationColors.SegmentationColorsAddNames(b, names_v)
@@ -396,9 +581,9 @@ class FakeBuild:
             band = max(1, w // len(visible))
             for k, obj in enumerate(visible):
                 cols = slice(k * band, (k + 1) * band)
-                rgb[h // 2:, cols] = [round(255 * c) for c in obj.color]
-                ids[h // 2:, cols] = segmentation_color(obj.id)
-                depth[h // 2:, cols] = float(np.linalg.norm(obj.center - eye))
+                rgb[h // 2 :, cols] = [round(255 * c) for c in obj.color]
+                ids[h // 2 :, cols] = segmentation_color(obj.id)
+                depth[h // 2 :, cols] = float(np.linalg.norm(obj.center - eye))
         return {"rgb": rgb, "id": ids, "depth": depth}
 
     def _images(self) -> bytes:
@@ -446,9 +631,9 @@ class FakeBuild:
             rel = obj.center - origin
             along = float(rel @ d)
             miss2 = float(rel @ rel) - along * along
-            if miss2 > obj.radius ** 2:
+            if miss2 > obj.radius**2:
                 continue
-            t = along - float(np.sqrt(obj.radius ** 2 - miss2))
+            t = along - float(np.sqrt(obj.radius**2 - miss2))
             if 0.0 < t <= length and (best is None or t < best[0]):
                 best = (t, obj.id, obj.center)
         if best is None and d[1] < 0 and -origin[1] / d[1] <= length:
@@ -470,8 +655,7 @@ class FakeBuild:
 
     def _overlap(self, c: dict[str, Any]) -> bytes:
         centre, radius = _v(c["position"]), float(c["radius"])
-        hits = [o.id for _, o in sorted(self.objects.items())
-                if np.linalg.norm(o.center - centre) <= radius + o.radius]
+        hits = [o.id for _, o in sorted(self.objects.items()) if np.linalg.norm(o.center - centre) <= radius + o.radius]
         b = Builder(128)
         ids_v = _vector(b, Overlap.OverlapStartObjectIdsVector, hits, b.PrependInt32)
         Overlap.OverlapStart(b)
