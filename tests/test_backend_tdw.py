@@ -36,7 +36,6 @@ from tdwgym.backends.tdw import (  # noqa: E402
     TDWBackend,
     TDWConnectionError,
     camera_rotation,
-    pattern_texture,
 )
 from tdwgym.geometry import camera_forward, euler_to_quat, rotate  # noqa: E402
 from tdwgym.registration import ENV_IDS  # noqa: E402
@@ -827,20 +826,6 @@ def test_compound_parts_must_be_buildable(backend: TDWBackend) -> None:
 
 
 # -- patterned floors and walls -----------------------------------------------------------------------------------
-def test_pattern_texture_tiles() -> None:
-    tex = pattern_texture("checker", ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)), (2.0, 1.0), 0.5)
-    assert tex.shape == (2 * 32, 4 * 32, 3) and tex.dtype == np.uint8
-    assert tuple(tex[0, 0]) == (255, 0, 0) and tuple(tex[0, 32]) == (0, 0, 255) and tuple(tex[32, 32]) == (255, 0, 0)
-    stripes = pattern_texture("stripes", ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)), (1.0, 3.0), 0.5)
-    assert (stripes[:, :32] == 255).all() and (stripes[:, 32:] == 0).all()
-    fine = pattern_texture("checker", ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)), (10.0, 1.0), 0.01)
-    assert fine.shape == (100 * 2, 1000 * 2, 3)  # fewer texels per tile keep the texture within 2048 texels
-    finest = pattern_texture("checker", ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)), (100.0, 1.0), 0.01)
-    assert finest.shape == (100, 10000, 3) and tuple(finest[0, 1]) == (0, 0, 0)  # but never under one per tile
-    with pytest.raises(BackendError, match="pattern"):
-        pattern_texture("dots", ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)), (1.0, 1.0), 0.5)
-
-
 def test_patterned_floor_and_walls_are_textured_quads(build: FakeBuild, backend: TDWBackend) -> None:
     room = Room(
         width=6.0,

@@ -28,6 +28,7 @@ import pybullet as pb
 
 from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
 from tdwgym.geometry import camera_forward, euler_to_quat
+from tdwgym.patterns import pattern_image
 from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
 
 PHYSICS_HZ = 240
@@ -201,7 +202,7 @@ class BulletBackend(Backend):
         else:
             pattern, colors, extent = room.wall_pattern, (room.wall_color, room.wall_color2), (max(size[0], size[2]),
                                                                                                size[1])
-        image = pattern_image(pattern, colors, extent, room.tile_size)
+        image = pattern_image(pattern, colors, extent, room.tile_size, texels_per_tile=_TEXELS_PER_TILE)
         with tempfile.TemporaryDirectory(prefix="tdwgym-") as tmp:
             path = os.path.join(tmp, "pattern.tga")
             write_tga(path, image)
@@ -475,24 +476,6 @@ class BulletBackend(Backend):
             self.close()
         except Exception:
             pass
-
-
-def pattern_image(pattern: str, colors: tuple[Color, Color], extent: tuple[float, float],
-                  tile_size: float) -> np.ndarray:
-    """An RGB uint8 image of a ``"checker"`` or ``"stripes"`` pattern covering ``extent`` metres (u, v)."""
-    nu = max(1, round(extent[0] / tile_size))
-    nv = max(1, round(extent[1] / tile_size))
-    u = np.arange(nu * _TEXELS_PER_TILE) // _TEXELS_PER_TILE
-    v = np.arange(nv * _TEXELS_PER_TILE) // _TEXELS_PER_TILE
-    if pattern == "checker":
-        second = (v[:, None] + u[None, :]) % 2 == 1
-    elif pattern == "stripes":
-        second = np.broadcast_to(u[None, :] % 2 == 1, (len(v), len(u)))
-    else:
-        raise BackendError(f"unsupported pattern {pattern!r}")
-    a = np.round(np.array(colors[0]) * 255).astype(np.uint8)
-    b = np.round(np.array(colors[1]) * 255).astype(np.uint8)
-    return np.where(second[:, :, None], b, a).astype(np.uint8)
 
 
 def write_tga(path: str, image: np.ndarray) -> None:

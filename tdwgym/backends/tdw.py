@@ -58,6 +58,7 @@ import numpy as np
 
 from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
 from tdwgym.geometry import euler_to_quat, rotate
+from tdwgym.patterns import pattern_image
 from tdwgym.scene import COMPOUND, Color, ObjectSpec, Room, SceneSpec
 
 logger = logging.getLogger(__name__)
@@ -231,29 +232,6 @@ def _volume(shape: str, size: Sequence[float]) -> float:
     if shape == "cylinder":
         return math.pi / 4.0 * size[0] * size[2] * size[1]
     return float(size[0] * size[1] * size[2])
-
-
-def pattern_texture(
-    pattern: str, colors: tuple[Color, Color], extent: tuple[float, float], tile_size: float
-) -> np.ndarray:
-    """RGB uint8 texture of a ``"checker"`` or ``"stripes"`` pattern covering ``extent`` metres (u, v).
-
-    Rows run along v from the top of the texture (the quad's far edge from its anchor); stripes alternate along u.
-    """
-    nu = max(1, round(extent[0] / tile_size))
-    nv = max(1, round(extent[1] / tile_size))
-    texels = max(1, min(PATTERN_TEXELS_PER_TILE, PATTERN_MAX_TEXELS // max(nu, nv)))
-    u = np.arange(nu * texels) // texels
-    v = np.arange(nv * texels) // texels
-    if pattern == "checker":
-        second = (v[:, None] + u[None, :]) % 2 == 1
-    elif pattern == "stripes":
-        second = np.broadcast_to(u[None, :] % 2 == 1, (len(v), len(u)))
-    else:
-        raise BackendError(f"the TDW backend cannot paint pattern {pattern!r}; it paints 'checker' and 'stripes'")
-    a = np.round(np.asarray(colors[0]) * 255).astype(np.uint8)
-    b = np.round(np.asarray(colors[1]) * 255).astype(np.uint8)
-    return np.where(second[:, :, None], b, a).astype(np.uint8)
 
 
 def _png_base64(image: np.ndarray) -> str:
@@ -757,7 +735,8 @@ class TDWBackend(Backend):
         for pattern, colors, extent, anchor, euler in surfaces:
             quad = self._next_quad_id  # never reused: a destroyed quad's id may linger until the frame ends
             self._next_quad_id += 1
-            texture = pattern_texture(pattern, colors, extent, room.tile_size)
+            texture = pattern_image(pattern, colors, extent, room.tile_size,
+                                    texels_per_tile=PATTERN_TEXELS_PER_TILE, max_texels=PATTERN_MAX_TEXELS)
             commands += [
                 {
                     "$type": "create_textured_quad",
@@ -1358,4 +1337,4 @@ class TDWBackend(Backend):
             pass
 
 
-__all__ = ["PART_ID_BASE", "SHAPE_MODELS", "TDWBackend", "TDWConnectionError", "camera_rotation", "pattern_texture"]
+__all__ = ["PART_ID_BASE", "SHAPE_MODELS", "TDWBackend", "TDWConnectionError", "camera_rotation"]
