@@ -71,6 +71,9 @@ BASELINES = ("copy_last", "constant_velocity")
 
 NOT_APPLICABLE = "n/a: the model predicts features, not pixels"
 
+SHARED_KWARGS = ("level", "substeps", "backend", "backend_kwargs", "move_step", "turn_step", "pitch_step")
+"""Env arguments of a run that carry over to the other scenarios' probe clips."""
+
 
 # ------------------------------------------------------------------------------------------------- loading
 
@@ -594,6 +597,7 @@ def probe_section(
     s: EvalSettings,
     probe_envs: dict[str, str] | None = None,
     tolerance: float = 0.15,
+    run_env_id: str | None = None,
 ) -> dict[str, Any]:
     """Section 3: velocity error of objects parsed from predicted frames vs true frames (the floor)."""
     pixel = pixel_predictor(model)
@@ -615,7 +619,9 @@ def probe_section(
     for kind, env_id in envs.items():
         kind_out: dict[str, Any] = {"env_id": env_id}
         for si, split in enumerate(("test_id", "test_ood")):
-            env = _make_env(env_id, model, env_kwargs, split=split)
+            # the run's env settings apply to its own env; other scenarios get only the shared base-class ones
+            kw = env_kwargs if env_id == run_env_id else {k: v for k, v in env_kwargs.items() if k in SHARED_KWARGS}
+            env = _make_env(env_id, model, kw, split=split)
             rows: list[dict[str, Any]] = []
             try:
                 for c in range(s.probe_clips):
@@ -1002,7 +1008,7 @@ def evaluate(
     say("violation of expectation")
     report["voe"] = voe_section(model, env_id, env_kwargs, s)
     say("physical-law probes")
-    report["probes"] = probe_section(model, env_kwargs if probe_envs is None else {}, s, probe_envs)
+    report["probes"] = probe_section(model, env_kwargs, s, probe_envs, run_env_id=env_id)
     say("exploration")
     report["exploration"] = exploration_section(loaded, env_id, env_kwargs, s, dev)
     report["meta"]["wall_time_s"] = time.perf_counter() - t0
