@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import gymnasium as gym
@@ -32,7 +32,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
 
-from tdwgym.backends import Backend, Contact, ObjectState, make_backend, resolve_backend_name
+from tdwgym.backends import PASSES, Backend, Contact, ObjectState, make_backend, resolve_backend_name
 from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
 
@@ -163,6 +163,9 @@ class TDWRoomEnv(gym.Env):
         split: ``"train"``, ``"test_id"`` (training distribution, scenes disjoint from train) or ``"test_ood"``
             (at least one factor from a held-out band, or a held-out combination).
         impossible: None, or one of :data:`IMPOSSIBLE_KINDS` the scenario supports (``SUPPORTED_IMPOSSIBLE``).
+        extra_passes: Render passes (of ``"rgb"``, ``"depth"``, ``"segmentation"``) to render with every
+            observation beside those ``obs_mode`` needs, from the same render call; all of them are in
+            :attr:`last_frames` (dataset recording uses this).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -193,6 +196,7 @@ class TDWRoomEnv(gym.Env):
         level: int = 0,
         split: str = "train",
         impossible: str | None = None,
+        extra_passes: Sequence[str] = (),
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; valid values are "
@@ -249,8 +253,15 @@ class TDWRoomEnv(gym.Env):
             self.observation_space = spaces.Dict(
                 {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w), dtype=np.int32)}
             )
-        self._passes = {"rgb": ("rgb", "segmentation"), "rgbd": ("rgb", "depth", "segmentation"),
-                        "rgb_seg": ("rgb", "segmentation")}[self.obs_mode]
+        unknown_passes = [p for p in extra_passes if p not in PASSES]
+        if isinstance(extra_passes, str) or unknown_passes:
+            raise ValueError(f"extra_passes must be a sequence of render passes from {list(PASSES)}, "
+                             f"got {extra_passes!r}")
+        # segmentation is always rendered: it costs next to nothing and tells which objects are in view
+        needed = {"rgb", "segmentation", *extra_passes} | ({"depth"} if self.obs_mode == "rgbd" else set())
+        self._passes = tuple(p for p in PASSES if p in needed)
+        self.last_frames: dict[str, np.ndarray] = {}
+        """Every pass rendered for the latest observation (at ``resolution``)."""
         self._in_view: list[int] = []
 
         self.scene: SceneSpec | None = None
@@ -614,7 +625,7 @@ class TDWRoomEnv(gym.Env):
     def _observe(self) -> Any:
         """Render the observation; note which movable objects it shows (the segmentation pass costs ~nothing)."""
         h, w = self.resolution
-        frames = self.backend.render(w, h, self._passes)
+        frames = self.last_frames = self.backend.render(w, h, self._passes)
         seg = frames["segmentation"]
         counts = np.bincount(seg.ravel(), minlength=1) if seg.size else np.zeros(1, np.int64)
         assert self.scene is not None

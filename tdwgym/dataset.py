@@ -266,29 +266,6 @@ def episode_path(out: Path | str, index: int) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # Recording one episode
 # ---------------------------------------------------------------------------------------------------------------
-class _CapturingBackend:
-    """Wraps an env's backend: every render also renders all of :data:`PASSES` and keeps the result.
-
-    The env's own observation comes from the same render call as the recorded frames, so the stored RGB is the
-    observation itself and annotation costs no second render.
-    """
-
-    def __init__(self, inner: Any, size: tuple[int, int]) -> None:
-        self._inner = inner
-        self._size = size  # (width, height) of observations
-        self.frames: dict[str, np.ndarray] | None = None
-
-    def render(self, width: int, height: int, passes: Sequence[str] = ("rgb",)) -> dict[str, np.ndarray]:
-        if (width, height) != self._size:
-            return self._inner.render(width, height, passes)
-        out = self._inner.render(width, height, PASSES)
-        self.frames = out
-        return {p: out[p] for p in passes}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 class _Policy:
     """Chooses actions; ``reset`` is called at every episode start with the episode's policy seed."""
 
@@ -407,16 +384,14 @@ def _env_kwargs(config: DatasetConfig) -> dict[str, Any]:
     return kwargs
 
 
-def _make_env(config: DatasetConfig) -> tuple[Any, _CapturingBackend, _Policy]:
+def _make_env(config: DatasetConfig) -> tuple[Any, _Policy]:
     import gymnasium as gym
 
     import tdwgym  # noqa: F401 - registers the ids
 
-    env = gym.make(config.env_id, max_episode_steps=max(1, config.frames - 1), **_env_kwargs(config))
-    unwrapped = env.unwrapped
-    h, w = unwrapped.resolution
-    capture = _CapturingBackend(unwrapped.backend, (w, h))
-    unwrapped.backend = capture
+    # every pass comes from the observation's own render call, so the stored RGB is the observation itself
+    env = gym.make(config.env_id, max_episode_steps=max(1, config.frames - 1), extra_passes=PASSES,
+                   **_env_kwargs(config))
     if config.policy == "random":
         policy: _Policy = _RandomPolicy(env)
     elif config.policy == "static":
@@ -425,31 +400,32 @@ def _make_env(config: DatasetConfig) -> tuple[Any, _CapturingBackend, _Policy]:
         policy = _OrbitPolicy(env)
     else:
         policy = _SB3Policy(env, config.policy)
-    return env, capture, policy
+    return env, policy
 
 
-def _take_frames(capture: _CapturingBackend) -> dict[str, np.ndarray]:
-    frames = capture.frames
-    if frames is None:
+def _take_frames(env: Any) -> dict[str, np.ndarray]:
+    unwrapped = env.unwrapped
+    frames = unwrapped.last_frames
+    if not frames:
         raise RuntimeError("the env returned an observation without rendering it; cannot record this episode")
-    capture.frames = None
+    unwrapped.last_frames = {}
     return frames
 
 
-def _record(config: DatasetConfig, index: int, env: Any, capture: _CapturingBackend, policy: _Policy) -> dict:
+def _record(config: DatasetConfig, index: int, env: Any, policy: _Policy) -> dict:
     """Run episode ``index`` and return everything that goes into its file."""
     env_seed, policy_seed = episode_seeds(config.seed, config.split, index)
     unwrapped = env.unwrapped
-    capture.frames = None
+    unwrapped.last_frames = {}
     obs, info = env.reset(seed=env_seed)
     policy.reset(policy_seed)
     scene = unwrapped.scene
     labels = {**scene.labels, **dict(info.get("labels") or {})}
-    steps = [(_take_frames(capture), info, None)]
+    steps = [(_take_frames(env), info, None)]
     for _ in range(config.frames - 1):
         action = policy.act(obs)
         obs, _, _, _, info = env.step(action)
-        steps.append((_take_frames(capture), info, action))
+        steps.append((_take_frames(env), info, action))
         labels.update(info.get("labels") or {})
     return {
         "index": index,
@@ -460,8 +436,8 @@ def _record(config: DatasetConfig, index: int, env: Any, capture: _CapturingBack
         "steps": steps,
         "fov": scene.camera.fov,
         "action_type": unwrapped.action_type,
-        "backend_version": capture.version(),
-        "frame_seconds": capture.timestep * unwrapped.substeps,
+        "backend_version": unwrapped.backend.version(),
+        "frame_seconds": unwrapped.backend.timestep * unwrapped.substeps,
     }
 
 
@@ -788,7 +764,7 @@ def _remove_stale_tmp(out: Path) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_env(config: DatasetConfig) -> tuple[Any, _CapturingBackend, _Policy]:
+def _worker_env(config: DatasetConfig) -> tuple[Any, _Policy]:
     key = config.fingerprint()
     if _WORKER.get("key") != key:
         _close_worker()
@@ -806,8 +782,8 @@ def _close_worker() -> None:
 def _run_episode(config: DatasetConfig, index: int, fingerprint: str) -> tuple[int, int, float]:
     """Record and atomically write episode ``index``; returns (index, frames written, CPU seconds used)."""
     cpu = time.process_time()
-    env, capture, policy = _worker_env(config)
-    record = _record(config, index, env, capture, policy)
+    env, policy = _worker_env(config)
+    record = _record(config, index, env, policy)
     path = episode_path(config.out, index)
     _atomic_write(path, lambda tmp: _write_episode(tmp, config, record, fingerprint, _WORKER["versions"]))
     return index, len(record["steps"]), time.process_time() - cpu
@@ -892,8 +868,8 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
     _remove_stale_tmp(out)
     fingerprint = config.fingerprint()
 
-    env, capture, _ = _make_env(config)  # validates the env kwargs here, before any worker starts
-    backend_version = capture.version()
+    env, _ = _make_env(config)  # validates the env kwargs here, before any worker starts
+    backend_version = env.unwrapped.backend.version()
     env.close()
 
     done = [i for i in range(config.episodes) if episode_is_valid(episode_path(out, i), fingerprint, config.frames)]

@@ -394,6 +394,10 @@ class SceneSpec:
         if dupes:
             raise SceneError(f"object and prop ids must be unique, duplicated: {dupes}")
         _set(self, "gravity", float(self.gravity))
+        try:  # store labels in their JSON form (tuples become lists) so a scene equals its JSON round-trip
+            _set(self, "labels", json.loads(json.dumps(self.labels, default=_json_default)))
+        except (TypeError, ValueError) as exc:
+            raise SceneError(f"SceneSpec.labels must be JSON-serialisable: {exc}") from exc
 
     def object(self, object_id: int) -> ObjectSpec:
         """The movable object with ``object_id``."""
@@ -419,6 +423,13 @@ class SceneSpec:
     def from_json(cls, text: str) -> SceneSpec:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays in labels become plain numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
 def _coerce(hint: Any, value: Any) -> Any:

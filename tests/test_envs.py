@@ -232,3 +232,15 @@ def test_bad_reset_options_raise(make_env):
     with pytest.raises(TypeError, match="SceneSpec"):
         env.reset(options={"scene": {"objects": []}})
     env.reset(seed=0)
+
+
+def test_extra_passes_come_from_the_observations_own_render(make_env):
+    env = make_env(resolution=16, extra_passes=("depth",))
+    obs, _ = env.reset(seed=0)
+    frames = env.unwrapped.last_frames
+    assert set(frames) == {"rgb", "depth", "segmentation"}
+    assert frames["rgb"] is obs and frames["depth"].shape == (16, 16)
+    obs, *_ = env.step(0)
+    assert env.unwrapped.last_frames["rgb"] is obs
+    with pytest.raises(ValueError, match="extra_passes"):
+        gym.make("TDWRoom-Occlusion-v0", extra_passes=("normals",))

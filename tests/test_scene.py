@@ -56,3 +56,13 @@ def test_duplicate_ids_and_unknown_keys_raise():
     data["room"]["colour"] = 1
     with pytest.raises(SceneError, match="unknown Room keys"):
         SceneSpec.from_dict(data)
+
+
+def test_labels_are_stored_in_json_form_so_round_trips_compare_equal():
+    import numpy as np
+
+    scene = SceneSpec(labels={"look_at": (1.0, 2.0, 3.0), "n": np.int64(3), "v": np.array([0.5, 1.5])})
+    assert scene.labels == {"look_at": [1.0, 2.0, 3.0], "n": 3, "v": [0.5, 1.5]}
+    assert SceneSpec.from_json(scene.to_json()) == scene
+    with pytest.raises(SceneError, match="JSON-serialisable"):
+        SceneSpec(labels={"f": object()})
