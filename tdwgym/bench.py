@@ -6,7 +6,9 @@
 Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
 plus a 64x64 RGB render of the same scene in a bare loop, with no env around it. Vectorized figure: a 2-process
 ``AsyncVectorEnv`` against one env in the calling process. Each figure is the best of ``--repeats`` timed rounds,
-the rounds of the compared loops interleaved so that machine noise hits both alike.
+the rounds of the compared loops interleaved so that machine noise hits both alike. Dataset figure: labeled
+generation (every annotation, written to HDF5) against the env doing the same work, for 1 and 2 workers
+(:func:`tdwgym.dataset.benchmark`).
 """
 
 from __future__ import annotations
@@ -105,7 +107,10 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     return {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
 
 
-def run(steps: int = 1000, repeats: int = 3, include_vector: bool = True) -> dict[str, Any]:
+def run(
+    steps: int = 1000, repeats: int = 3, include_vector: bool = True, include_dataset: bool = True,
+    dataset_episodes: int = 12,
+) -> dict[str, Any]:
     """Run every benchmark and return the figures."""
     results: dict[str, Any] = {
         "env_id": ENV_ID,
@@ -120,6 +125,11 @@ def run(steps: int = 1000, repeats: int = 3, include_vector: bool = True) -> dic
     results["env_vs_floor"] = env_vs_floor(steps, repeats)
     if include_vector:
         results["vectorized"] = vectorized(steps, repeats)
+    if include_dataset:
+        from tdwgym.dataset import benchmark as dataset_benchmark
+
+        results["dataset"] = dataset_benchmark(episodes=dataset_episodes, frames=150, resolution=RESOLUTION,
+                                               workers=(1, 2), rounds=repeats)
     return results
 
 
@@ -136,6 +146,11 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"  1 process  {v['single_steps_per_s']:8.1f} steps/s")
         lines.append(f"  {v['processes']} processes{v['vector_steps_per_s']:8.1f} steps/s")
         lines.append(f"  speedup    {v['speedup']:8.3f}        (target >= 1.8 on 2 cores)")
+    if "dataset" in results:
+        from tdwgym.dataset import format_benchmark
+
+        lines.append("dataset generation with every label (RGB, depth, segmentation, boxes, states, camera, ...):")
+        lines.extend("  " + line for line in format_benchmark(results["dataset"]).splitlines())
     return "\n".join(lines)
 
 
@@ -145,6 +160,8 @@ def add_bench_parser(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, default=1000, help="steps per timed round")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds; the best is reported")
     p.add_argument("--no-vector", action="store_true", help="skip the 2-process vectorized benchmark")
+    p.add_argument("--no-dataset", action="store_true", help="skip the dataset-generation benchmark")
+    p.add_argument("--dataset-episodes", type=int, default=12, help="episodes of 150 frames per dataset round")
     p.add_argument("--json", default="bench.json", help="where to write the figures as JSON")
     p.set_defaults(func=_cmd_bench)
 
@@ -152,7 +169,8 @@ def add_bench_parser(subparsers: Any) -> None:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.steps < 10 or args.repeats < 1:
         raise SystemExit(f"--steps must be >= 10 and --repeats >= 1, got {args.steps} and {args.repeats}")
-    results = run(args.steps, args.repeats, include_vector=not args.no_vector)
+    results = run(args.steps, args.repeats, include_vector=not args.no_vector, include_dataset=not args.no_dataset,
+                  dataset_episodes=args.dataset_episodes)
     print(format_results(results))
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2, default=float)

@@ -1,6 +1,7 @@
 """The ``tdwgym`` command: one subcommand per job.
 
     tdwgym rollout --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
+    tdwgym dataset --scenario occlusion --split train --level 0 --episodes 100 --frames 64 --out data/occ
     tdwgym bench
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from tdwgym import __version__
 from tdwgym.bench import add_bench_parser
+from tdwgym.dataset import add_dataset_parser
 
 
 def _add_rollout_parser(subparsers: Any) -> None:
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tdwgym {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_rollout_parser(sub)
+    add_dataset_parser(sub)
     add_bench_parser(sub)
     return parser
 

@@ -43,7 +43,7 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
 
 
 def test_bench_prints_figures_and_writes_json(tmp_path):
-    proc = _run(["-m", "tdwgym.bench", "--steps", "20", "--repeats", "1", "--no-vector", "--json",
+    proc = _run(["-m", "tdwgym.bench", "--steps", "20", "--repeats", "1", "--no-vector", "--no-dataset", "--json",
                  str(tmp_path / "b.json")], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "env/floor" in proc.stdout
@@ -51,3 +51,13 @@ def test_bench_prints_figures_and_writes_json(tmp_path):
     figures = data["env_vs_floor"]
     assert figures["env_steps_per_s"] > 0 and figures["floor_steps_per_s"] > 0
     assert abs(figures["ratio"] - figures["env_steps_per_s"] / figures["floor_steps_per_s"]) < 1e-9
+
+
+def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
+    out = tmp_path / "data"
+    proc = _run(["-m", "tdwgym", "dataset", "--scenario", "gravity", "--episodes", "2", "--frames", "3",
+                 "--resolution", "16", "--out", str(out), "--no-progress"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.glob("episode_*.hdf5")) == ["episode_000000.hdf5", "episode_000001.hdf5"]
+    proc = _run(["-m", "tdwgym", "dataset", "--scenario", "bowling", "--out", str(tmp_path / "x")], tmp_path)
+    assert proc.returncode == 2 and "bowling" in proc.stderr and "occlusion" in proc.stderr
