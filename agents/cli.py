@@ -27,7 +27,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--env-kwargs", type=json.loads, default={}, help="JSON dict of env kwargs, e.g. '{\"resolution\": 64}'"
     )
-    p.add_argument("--total-steps", type=int, default=20_000, help="environment steps (default: %(default)s)")
+    p.add_argument(
+        "--total-steps",
+        type=int,
+        default=None,
+        help="environment steps (default: 20000; with --resume: raise the run's budget)",
+    )
     p.add_argument("--n-envs", type=int, default=4, help="parallel environments (default: %(default)s)")
     p.add_argument("--vec-env", choices=("subproc", "dummy"), default="subproc", help="VecEnv kind")
     p.add_argument("--frame-stack", type=int, default=1, help="frames stacked for the policy (default: 1)")
@@ -45,7 +50,7 @@ def _train_config(args: argparse.Namespace, **extra: Any):
     return TrainConfig(
         env_id=args.env_id,
         env_kwargs=args.env_kwargs,
-        total_steps=args.total_steps,
+        total_steps=args.total_steps or 20_000,
         n_envs=args.n_envs,
         vec_env=args.vec_env,
         frame_stack=args.frame_stack,
@@ -89,7 +94,10 @@ def run_train(args: argparse.Namespace) -> int:
         video_steps=args.video_steps,
         progress_bar=not args.no_progress,
     )
-    result = train(None if args.resume else cfg, resume=args.resume)
+    if args.resume:
+        # only the budget can change on resume (raise it with --total-steps); the rest comes from config.json
+        cfg = dataclasses.replace(cfg, total_steps=args.total_steps or 0)
+    result = train(cfg, resume=args.resume)
     print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.1f} s -> {result.run_dir}")
     if result.video_path:
         print(f"video: {result.video_path}")
@@ -137,7 +145,7 @@ def run_compare(args: argparse.Namespace) -> int:
         )
     }
     cfg = CompareConfig(
-        total_steps=args.total_steps,
+        total_steps=tcfg.total_steps,
         seeds=args.seeds,
         curiosity=args.curiosity,
         eval_episodes=args.eval_episodes,

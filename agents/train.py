@@ -306,8 +306,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
     Args:
-        cfg: The run's settings; ignored when resuming (the run's ``config.json`` is used, except ``total_steps``
-            which may be raised by passing a config).
+        cfg: The run's settings. When resuming, only its ``total_steps`` counts (when > 0: the new budget); every
+            other setting comes from the run's ``config.json``.
         resume: A run folder to continue from its latest checkpoint.
 
     Returns:
@@ -316,7 +316,7 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     if resume is not None:
         run_dir = Path(resume)
         saved = TrainConfig.from_json(run_dir / "config.json")
-        if cfg is not None and cfg.total_steps > saved.total_steps:
+        if cfg is not None and cfg.total_steps > 0:
             saved.total_steps = cfg.total_steps
         cfg = saved
     else:

@@ -127,11 +127,8 @@ def test_train_example_survives_kill_9_and_resumes(tmp_path):
     saved = json.loads(latest.read_text())["num_timesteps"]
     assert saved >= 128
     # resume with a budget just past the checkpoint
-    cfg = json.loads((run / "config.json").read_text())
-    cfg["total_steps"] = saved + 64
-    (run / "config.json").write_text(json.dumps(cfg))
     out = subprocess.run(
-        _script("train_curiosity.py", "--resume", str(run), "--no-progress"),
+        _script("train_curiosity.py", "--resume", str(run), "--total-steps", str(saved + 64), "--no-progress"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
