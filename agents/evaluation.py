@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
-from tdwgym.agents.device import resolve_device
+from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, world_model_from_config
 
 import tdwgym  # noqa: F401 - registers the ids
@@ -969,6 +969,7 @@ def evaluate(
         FileNotFoundError: The run folder or checkpoint does not exist, or the folder has no world model.
     """
     t0 = time.perf_counter()
+    configure_torch_threads()  # spinning OpenMP threads slow small models many times on a busy small machine
     dev = resolve_device(device)
     loaded = load_run(run_dir=run_dir, model_path=model_path, device=dev)
     model = loaded.model

@@ -211,7 +211,10 @@ def record_episode(
 
     stepper = None
     if world_model is not None:
+        from tdwgym.agents.device import configure_torch_threads
         from tdwgym.agents.evaluation import ModelStepper, load_run
+
+        configure_torch_threads()
 
         loaded = load_run(
             run_dir=world_model if Path(world_model).is_dir() else None,
