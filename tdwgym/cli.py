@@ -14,6 +14,8 @@ from typing import Any
 from tdwgym import __version__
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset import add_dataset_parser
+from tdwgym.play import add_play_parser
+from tdwgym.record import add_record_parser
 
 
 def _add_rollout_parser(subparsers: Any) -> None:
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tdwgym {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_rollout_parser(sub)
+    add_record_parser(sub)
+    add_play_parser(sub)
     add_dataset_parser(sub)
     add_bench_parser(sub)
     return parser
