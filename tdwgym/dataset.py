@@ -1296,6 +1296,9 @@ def add_dataset_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="depth compression: none (default), lzf or gzip",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from tdwgym.distributed import add_ray_argument  # does not import ray
+
+    add_ray_argument(parser)
     parser.set_defaults(func=dataset_command)
     return parser
 
@@ -1325,7 +1328,12 @@ def dataset_command(args: argparse.Namespace) -> int:
     """Handler of ``tdwgym dataset``: generate, then print a one-line summary. Returns the exit status."""
     config = config_from_args(args)
     start = time.perf_counter()
-    paths = generate(config, progress=not args.no_progress)
+    if getattr(args, "ray", None) is not None:
+        from tdwgym.distributed import generate_on_ray, ray_address
+
+        paths = generate_on_ray(config, address=ray_address(args.ray), progress=not args.no_progress)
+    else:
+        paths = generate(config, progress=not args.no_progress)
     print(f"{len(paths)} episodes of {config.frames} frames in {config.out} ({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -1,0 +1,508 @@
+"""Dataset generation and evaluation spread over a Ray cluster (optional extra ``tdwgym[ray]``).
+
+tdwgym does not schedule work itself beyond one machine: it hands shards of episodes to `Ray
+<https://docs.ray.io>`_ tasks. A shard is a range of episode indices; every episode's seeds are a function of the
+base seed, the split and its index only (:func:`tdwgym.dataset.episode_seeds`), so a shard gives the same files
+on any node, in any order, on any attempt. Tasks write into one output directory that every node reaches at the
+same path (a shared file system), through the local generator's own recording and atomic-write code, and skip
+episodes whose file is already complete: a retried or resumed shard never writes an episode twice, and the
+dataset equals the local generator's byte for byte.
+
+Ray is imported inside the functions of this module only; importing :mod:`tdwgym` or :mod:`tdwgym.dataset`, or
+generating locally, never imports it. See ``docs/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tdwgym import dataset as ds
+
+INSTALL_HINT = "pip install 'tdwgym[ray]'"
+"""The command that installs Ray for tdwgym."""
+
+DEFAULT_MAX_RETRIES = 3
+"""Attempts after the first that Ray gives a failed shard (an exception or a dead worker) before the run fails."""
+
+MAX_SHARD_SIZE = 64
+"""Largest automatic shard: enough work per task to hide Ray's per-task cost (milliseconds), small enough that a
+retried shard redoes little and the progress bar moves."""
+
+EVAL_SEAMS = ("count_episodes", "evaluate_episodes", "merge_reports")
+"""Functions of :mod:`tdwgym.agents.evaluation` that :func:`evaluate_on_ray` maps and merges (see there)."""
+
+
+def import_ray() -> Any:
+    """Import and return the ``ray`` module.
+
+    Raises:
+        ImportError: Ray is not installed; the message gives the pip command that installs it.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(f"running on Ray needs the ray package: {INSTALL_HINT}") from exc
+    return ray
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connecting and sharding
+# ---------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def ray_session(address: str | None = None, **init_kwargs: Any) -> Any:
+    """Use the Ray instance this process is already connected to, or connect for the duration of the block.
+
+    Args:
+        address: Passed to ``ray.init``. None: ``$RAY_ADDRESS``, else the cluster ``ray start`` started on this
+            machine, else a new local instance; ``"auto"``: an existing cluster only; ``"local"``: always a new
+            local instance; ``"ray://HOST:10001"``: a remote cluster through Ray Client; ``"HOST:6379"``: a
+            cluster's head node (this machine must be one of its nodes).
+        **init_kwargs: More ``ray.init`` arguments (e.g. ``num_cpus`` for a local instance); ignored when this
+            process is already connected.
+
+    Yields:
+        The ``ray`` module. A connection made here is shut down at the end of the block.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    init_kwargs.setdefault("include_dashboard", False)
+    init_kwargs.setdefault("log_to_driver", True)
+    ray.init(address=address, **init_kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def shard_ranges(total: int, shard_size: int) -> list[tuple[int, int]]:
+    """Split episode indices ``0 .. total - 1`` into consecutive ``(start, stop)`` ranges of ``shard_size``.
+
+    Raises:
+        ValueError: ``shard_size`` below 1 or ``total`` below 0.
+    """
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be an int >= 1, got {shard_size!r}")
+    if total < 0:
+        raise ValueError(f"total must be >= 0, got {total!r}")
+    return [(start, min(start + shard_size, total)) for start in range(0, total, shard_size)]
+
+
+def auto_shard_size(total: int, cpus: float) -> int:
+    """About four shards per CPU of the cluster (so that fast nodes take more of them), at most
+    :data:`MAX_SHARD_SIZE` episodes each."""
+    per = math.ceil(total / max(1.0, 4.0 * float(cpus))) if total else 1
+    return max(1, min(MAX_SHARD_SIZE, per))
+
+
+@dataclass
+class ShardRun:
+    """What :func:`map_shards` did."""
+
+    results: list[Any] = field(default_factory=list)
+    """Each shard's return value, in shard order (None for a shard that did not finish)."""
+    seconds: float = 0.0
+    """Wall-clock seconds from the first submission to the last completion."""
+    cluster_cpus: float = 0.0
+    """CPUs of the cluster when the shards were submitted."""
+    nodes: int = 0
+    """Alive nodes of the cluster when the shards were submitted."""
+
+
+def map_shards(
+    ray: Any,
+    fn: Callable[..., Any],
+    shards: Sequence[tuple[int, int]],
+    args: Sequence[Any] = (),
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    num_cpus: float = 1.0,
+    on_done: Callable[[int, Any], None] | None = None,
+) -> ShardRun:
+    """Run ``fn(*args, start, stop)`` as one Ray task per shard and collect the results as they complete.
+
+    A task that raises or whose worker dies is retried by Ray itself (``max_retries``, ``retry_exceptions``), so
+    ``fn`` must be idempotent: tdwgym's shard functions skip the episodes a previous attempt finished. When a shard
+    fails past its retries the remaining tasks are cancelled and the error is raised.
+
+    Args:
+        ray: The connected ``ray`` module (see :func:`ray_session`).
+        fn: A module-level function (workers import it by name).
+        shards: ``(start, stop)`` episode index ranges.
+        args: Leading arguments of every call; put in Ray's object store once.
+        max_retries: Retries per shard after its first attempt.
+        num_cpus: CPUs reserved per task.
+        on_done: Called in this process as ``on_done(shard_number, result)`` at each completion (progress bars).
+
+    Returns:
+        The results in shard order, with timing and cluster size.
+    """
+    resources = ray.cluster_resources()
+    run = ShardRun(
+        results=[None] * len(shards),
+        cluster_cpus=float(resources.get("CPU", 0.0)),
+        nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
+    )
+    remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=True)(fn)
+    shared = [ray.put(a) for a in args]
+    start = time.perf_counter()
+    refs = {remote.remote(*shared, lo, hi): k for k, (lo, hi) in enumerate(shards)}
+    pending = list(refs)
+    try:
+        while pending:
+            # everything that completes within half a second: one wait per batch, not per task, keeps the driver's
+            # cost linear in the number of shards
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+            for ref in ready:
+                k = refs[ref]
+                run.results[k] = ray.get(ref)
+                if on_done is not None:
+                    on_done(k, run.results[k])
+    except BaseException:
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+        raise
+    finally:
+        run.seconds = time.perf_counter() - start
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------------------------------
+def generate_shard(
+    config: ds.DatasetConfig,
+    fingerprint: str,
+    cwd: str,
+    before_episode: Callable[[int], None] | None,
+    start: int,
+    stop: int,
+) -> dict[str, Any]:
+    """Write episodes ``start .. stop - 1`` of ``config`` (one Ray task), skipping those already complete.
+
+    Each episode goes through the local generator's own recording and atomic write, so a task killed at any
+    point leaves only complete files under final names, and a retry redoes only the episodes missing.
+
+    Args:
+        config: The dataset (``config.out`` must be reachable at the same path from every node).
+        fingerprint: ``config.fingerprint()`` as computed by the driver.
+        cwd: The driver's working directory: a relative policy path is read from there (when this node has it).
+        before_episode: Test seam: called with the index before each episode that is written (fault injection).
+        start: First episode index.
+        stop: One past the last.
+
+    Returns:
+        ``{"written": [...], "skipped": [...], "frames": int, "cpu_seconds": float, "host": str, "pid": int}``.
+
+    Raises:
+        FileNotFoundError: ``config.out`` does not exist on this node (it is not on a shared file system).
+    """
+    if not config.out.is_dir():
+        raise FileNotFoundError(
+            f"the output directory {config.out} does not exist on node {socket.gethostname()}: every Ray node must "
+            "reach it at the same path (a shared file system such as NFS); see docs/distributed.md"
+        )
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    written, skipped, frames, cpu = [], [], 0, 0.0
+    with _working_directory(cwd):
+        for index in range(start, stop):
+            if ds.episode_is_valid(ds.episode_path(config.out, index), fingerprint, config.frames):
+                skipped.append(index)
+                continue
+            if before_episode is not None:
+                before_episode(index)
+            _, count, seconds = ds._run_episode(config, index, fingerprint)
+            written.append(index)
+            frames += count
+            cpu += seconds
+    return {
+        "written": written,
+        "skipped": skipped,
+        "frames": frames,
+        "cpu_seconds": cpu,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Any:
+    """Run the block in ``path`` when this node has it (Ray workers start elsewhere), else where we are."""
+    before = os.getcwd()
+    if not Path(path).is_dir():
+        yield
+        return
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _remove_orphan_tmp(out: Path) -> list[Path]:
+    """Delete every temporary episode file in ``out``: called once no task of this run is alive, so any left
+    belongs to an attempt that died (its pid may be on another node, where this process cannot check it)."""
+    removed = []
+    for path in out.iterdir():
+        if ds._TMP_RE.match(path.name):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def generate_on_ray(
+    config: ds.DatasetConfig,
+    address: str | None = None,
+    shard_size: int | None = None,
+    progress: bool = True,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    num_cpus: float = 1.0,
+    init_kwargs: dict[str, Any] | None = None,
+    before_episode: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Generate (or resume) the dataset of ``config`` with Ray tasks; the files equal :func:`tdwgym.dataset.generate`'s.
+
+    This process checks the directory and the config like the local generator (a directory holding another
+    dataset is refused), writes the manifest, submits one task per shard of episode indices, updates a progress
+    bar as tasks complete, and writes the final manifest (``dataset.json``, with the Ray run's figures under
+    ``last_run``). ``config.workers`` is not used: Ray runs as many tasks at once as the cluster has CPUs.
+
+    Args:
+        config: What to generate and where; ``config.out`` must be the same path on every node.
+        address: Ray address (see :func:`ray_session`); ignored when this process is already connected to Ray.
+        shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
+        progress: Show a tqdm progress bar on stderr.
+        max_retries: Retries of a failed shard (an exception, or its worker or node died) before the run fails.
+        num_cpus: CPUs Ray reserves per task.
+        init_kwargs: More ``ray.init`` arguments when this call connects (e.g. ``{"num_cpus": 8}``).
+        before_episode: Test seam for fault injection, called in the task before each episode it writes; must
+            pickle (a nested function or a ``functools.partial`` of an importable one).
+
+    Returns:
+        Paths of all ``config.episodes`` episode files, in episode order.
+
+    Raises:
+        ImportError: Ray is not installed.
+        ValueError: ``config.out`` holds a dataset of different settings.
+        ray.exceptions.RayTaskError: A shard failed on every attempt (the manifest lists the episodes finished).
+    """
+    from tqdm.auto import tqdm
+
+    ray_module = import_ray()
+    config = copy.copy(config)
+    config.out = config.out.absolute()  # tasks start in another directory; ``out`` is not in the fingerprint
+    out = config.out
+    ds._check_manifest(config)  # refuse another dataset's directory before connecting
+    fingerprint = config.fingerprint()
+    env, _ = ds._make_env(config)  # validates the env kwargs here, before any task starts
+    backend_version = env.unwrapped.backend.version()
+    env.close()
+
+    done: list[int] = []
+    written = frames = 0
+    worker_cpu = 0.0
+    hosts: set[str] = set()
+    run: ShardRun | None = None
+    shards: list[tuple[int, int]] = []
+    start, main_cpu = time.perf_counter(), time.process_time()
+    with ray_session(address, **(init_kwargs or {})) as ray:  # a failed connection leaves the directory untouched
+        out.mkdir(parents=True, exist_ok=True)
+        ds._remove_stale_tmp(out)
+        manifest = ds._manifest(config, backend_version, [])
+        ds._write_text_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2))
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        size = shard_size if shard_size is not None else auto_shard_size(config.episodes, cpus)
+        shards = shard_ranges(config.episodes, size)
+        bar = tqdm(
+            total=config.episodes,
+            unit="episode",
+            disable=not progress,
+            desc=f"ray {config.scenario}/{config.split}/level{config.level}",
+            dynamic_ncols=True,
+        )
+        submitted = time.perf_counter()
+
+        def finished(_: int, result: dict[str, Any]) -> None:
+            nonlocal written, frames, worker_cpu
+            done.extend(result["written"] + result["skipped"])
+            written += len(result["written"])
+            frames += result["frames"]
+            worker_cpu += result["cpu_seconds"]
+            hosts.add(result["host"])
+            bar.update(len(result["written"]) + len(result["skipped"]))
+            bar.set_postfix(frames_per_s=f"{frames / max(time.perf_counter() - submitted, 1e-9):.0f}")
+
+        try:
+            run = map_shards(
+                ray,
+                generate_shard,
+                shards,
+                (config, fingerprint, os.getcwd(), before_episode),
+                max_retries=max_retries,
+                num_cpus=num_cpus,
+                on_done=finished,
+            )
+            _remove_orphan_tmp(out)  # every task has ended: what is left belongs to attempts that died
+        finally:
+            bar.close()
+            last_run = {
+                "workers": "ray",
+                "episodes_written": written,
+                "frames_written": frames,
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - main_cpu + worker_cpu,
+                "worker_cpu_seconds": worker_cpu,
+                "ray": {
+                    "version": getattr(ray_module, "__version__", None),
+                    "address": address,
+                    "shard_size": size,
+                    "shards": len(shards),
+                    "cluster_cpus": run.cluster_cpus if run else cpus,
+                    "nodes": run.nodes if run else None,
+                    "hosts": sorted(hosts),
+                },
+            }
+            manifest = ds._manifest(config, backend_version, sorted(set(done)), last_run)
+            ds._write_text_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2))
+    return [ds.episode_path(out, i) for i in range(config.episodes)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------
+def _evaluation_seams() -> tuple[Callable[..., int], Callable[..., Any], Callable[..., dict[str, Any]]]:
+    from tdwgym.agents import evaluation
+
+    missing = [name for name in EVAL_SEAMS if not callable(getattr(evaluation, name, None))]
+    if missing:
+        raise NotImplementedError(
+            f"tdwgym eval --ray needs tdwgym.agents.evaluation.{', '.join(missing)} (see "
+            "tdwgym.distributed.evaluate_on_ray); this version of the evaluation does not provide them"
+        )
+    return evaluation.count_episodes, evaluation.evaluate_episodes, evaluation.merge_reports
+
+
+def evaluate_shard(evaluate_episodes: Callable[..., Any], kwargs: dict[str, Any], start: int, stop: int) -> Any:
+    """One Ray task of :func:`evaluate_on_ray`: ``evaluate_episodes(range(start, stop), **kwargs)``."""
+    return evaluate_episodes(range(start, stop), **kwargs)
+
+
+def evaluate_on_ray(
+    address: str | None = None,
+    shard_size: int | None = None,
+    progress: bool = True,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    num_cpus: float = 1.0,
+    init_kwargs: dict[str, Any] | None = None,
+    **evaluate_kwargs: Any,
+) -> dict[str, Any]:
+    """``tdwgym eval`` with its episodes spread over Ray tasks, the partial reports merged into one.
+
+    The evaluation provides three functions in :mod:`tdwgym.agents.evaluation` (:data:`EVAL_SEAMS`), each
+    taking the keyword arguments of its ``evaluate`` (run or model path, env id, settings, ...):
+
+    - ``count_episodes(**kw) -> int``: how many episode indices the evaluation has (every section's held-out
+      episodes, numbered ``0 .. n - 1``; an episode's seeds depend on its index only).
+    - ``evaluate_episodes(indices, **kw) -> part``: the per-episode results (raw, mergeable: per-step errors,
+      surprise scores, counts; not yet averaged) of those indices; picklable.
+    - ``merge_reports(parts, **kw) -> report``: the report from all parts (in index order), equal to a local
+      ``evaluate(**kw)``; writes ``report.json``, ``report.md`` and the plots like ``evaluate`` does.
+
+    Args:
+        address: Ray address (see :func:`ray_session`).
+        shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
+        progress: Show a tqdm progress bar on stderr.
+        max_retries: Retries of a failed shard.
+        num_cpus: CPUs Ray reserves per task.
+        init_kwargs: More ``ray.init`` arguments when this call connects.
+        **evaluate_kwargs: The evaluation's own arguments; paths in them must be reachable from every node.
+
+    Returns:
+        The merged report.
+
+    Raises:
+        ImportError: Ray is not installed.
+        NotImplementedError: The evaluation does not provide the three functions.
+    """
+    from tqdm.auto import tqdm
+
+    import_ray()
+    count_episodes, evaluate_episodes, merge_reports = _evaluation_seams()
+    total = int(count_episodes(**evaluate_kwargs))
+    bar = tqdm(total=total, unit="episode", disable=not progress, desc="ray eval", dynamic_ncols=True)
+    try:
+        with ray_session(address, **(init_kwargs or {})) as ray:
+            cpus = float(ray.cluster_resources().get("CPU", 1.0))
+            shards = shard_ranges(total, shard_size if shard_size is not None else auto_shard_size(total, cpus))
+            run = map_shards(
+                ray,
+                evaluate_shard,
+                shards,
+                (evaluate_episodes, evaluate_kwargs),
+                max_retries=max_retries,
+                num_cpus=num_cpus,
+                on_done=lambda k, _: bar.update(shards[k][1] - shards[k][0]),
+            )
+    finally:
+        bar.close()
+    return merge_reports(run.results, **evaluate_kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------------
+def add_ray_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--ray [ADDRESS]`` to a sub-command's parser; read it back with :func:`ray_address`.
+
+    Absent, ``args.ray`` is None (run locally); ``--ray`` alone gives ``""`` (Ray's default discovery).
+    """
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray (pip install 'tdwgym[ray]'). Without ADDRESS: $RAY_ADDRESS, else the cluster `ray start` "
+        "started on this machine, else a new local Ray instance; 'auto': an existing cluster only; "
+        "'ray://HOST:10001': a remote cluster through Ray Client. The output directory must be on a file system "
+        "shared by every node, at the same path. See docs/distributed.md",
+    )
+
+
+def ray_address(value: str | None) -> str | None:
+    """The ``ray.init`` address of a parsed ``--ray`` value (``""`` -> None)."""
+    return value or None
+
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "EVAL_SEAMS",
+    "INSTALL_HINT",
+    "MAX_SHARD_SIZE",
+    "ShardRun",
+    "add_ray_argument",
+    "auto_shard_size",
+    "evaluate_on_ray",
+    "evaluate_shard",
+    "generate_on_ray",
+    "generate_shard",
+    "import_ray",
+    "map_shards",
+    "ray_address",
+    "ray_session",
+    "shard_ranges",
+]
