@@ -22,7 +22,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev,tdw]"
+	$(BIN)/pip install --quiet -e ".[dev,tdw,ray]"
 	@touch $@
 
 demo: $(STAMP)
