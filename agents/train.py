@@ -65,13 +65,13 @@ class TrainConfig:
     """Weight of the environment's reward."""
     context_frames: int = 2
     """``k``: context frames of each world-model transition."""
-    wm_width: int = 16
+    wm_width: int = 8
     """Channels of the world model's first conv layer."""
     wm_capacity: int = 1000
     """Transitions in the world model's loss-prioritised buffer."""
     wm_batch_size: int = 32
     """Transitions per world-model optimiser step."""
-    wm_updates_per_transition: float = 0.125
+    wm_updates_per_transition: float = 0.0625
     """World-model optimiser steps per observed transition."""
     wm_learning_rate: float = 5e-4
     """World-model Adam learning rate."""
