@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/python examples/random_rollout.py --env TDWRoom-Occlusion-v0 --steps 300 --out runs/demo/rollout.mp4
+	$(BIN)/tdwgym record --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import inspect
 import json
-import math
 import os
 import re
 import sys
@@ -38,14 +37,13 @@ from typing import Any
 
 import numpy as np
 
+from tdwgym.policies import BUILTIN_POLICIES, Policy, load_policy, sb3_env_kwargs
+
 try:  # the envs own these; the fallbacks keep this module importable on its own
     from tdwgym.envs.factors import LEVELS, SPLITS
 except ImportError:  # pragma: no cover
     SPLITS: tuple[str, ...] = ("train", "test_id", "test_ood")  # type: ignore[no-redef]
     LEVELS: tuple[int, ...] = (0, 1, 2, 3)  # type: ignore[no-redef]
-
-BUILTIN_POLICIES: tuple[str, ...] = ("random", "orbit", "static")
-"""Scripted policies; any other ``policy`` value is a path to a stable-baselines3 PPO ``.zip``."""
 
 PASSES: tuple[str, ...] = ("rgb", "depth", "segmentation")
 """Render passes recorded for every frame."""
@@ -62,7 +60,6 @@ MANIFEST_NAME = "dataset.json"
 EPISODE_GLOB = "episode_*.hdf5"
 _EPISODE_RE = re.compile(r"^episode_(\d{6})\.hdf5$")
 _TMP_RE = re.compile(r"^\.episode_\d{6}\.hdf5\.(\d+)\.tmp$")
-_ORBIT_RADIUS = 2.5  # metres: about the distance from the camera to the scene centre in every scenario
 
 _LABEL_DEFAULTS: dict[str, Any] = {
     "scenario": None,
@@ -266,103 +263,6 @@ def episode_path(out: Path | str, index: int) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # Recording one episode
 # ---------------------------------------------------------------------------------------------------------------
-class _Policy:
-    """Chooses actions; ``reset`` is called at every episode start with the episode's policy seed."""
-
-    def __init__(self, env: Any) -> None:
-        self.space = env.action_space
-        self.unwrapped = env.unwrapped
-
-    def reset(self, seed: int) -> None:
-        """Start an episode."""
-
-    def act(self, obs: Any) -> Any:
-        """The next action."""
-        raise NotImplementedError
-
-
-class _RandomPolicy(_Policy):
-    def reset(self, seed: int) -> None:
-        self.space.seed(seed)
-
-    def act(self, obs: Any) -> Any:
-        return self.space.sample()
-
-
-class _StaticPolicy(_Policy):
-    def act(self, obs: Any) -> Any:
-        if self.unwrapped.action_type == "discrete":
-            return 0
-        return np.zeros(self.space.shape, dtype=self.space.dtype)
-
-
-class _OrbitPolicy(_Policy):
-    """Strafe right and turn left so the camera circles a point about 2.5 m ahead, always looking at it."""
-
-    def reset(self, seed: int) -> None:
-        self._owed = 0.0  # degrees of turn owed for the distance strafed so far
-
-    def act(self, obs: Any) -> Any:
-        env = self.unwrapped
-        per_strafe = math.degrees(env.move_step / _ORBIT_RADIUS)
-        if env.action_type == "continuous":
-            turn = -min(1.0, per_strafe / env.turn_step) if env.turn_step else 0.0
-            return np.array([0.0, 1.0, turn, 0.0, 0.0], dtype=np.float32)
-        if env.turn_step and self._owed >= env.turn_step:
-            self._owed -= env.turn_step
-            return 5  # turn_left
-        self._owed += per_strafe
-        return 4  # strafe_right
-
-
-class _SB3Policy(_Policy):
-    """A stable-baselines3 PPO model, loaded once per process, acting deterministically on one thread."""
-
-    def __init__(self, env: Any, path: str) -> None:
-        super().__init__(env)
-        self.model = _load_sb3(path)
-
-    def act(self, obs: Any) -> Any:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the same arithmetic in every process, whatever the worker count
-        try:
-            action, _ = self.model.predict(obs, deterministic=True)
-        finally:
-            torch.set_num_threads(threads)
-        return int(action) if self.unwrapped.action_type == "discrete" else np.asarray(action, dtype=np.float32)
-
-
-@lru_cache(maxsize=2)
-def _load_sb3(path: str) -> Any:
-    try:
-        from stable_baselines3 import PPO
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("a model policy needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
-    return PPO.load(path, device="cpu")
-
-
-def _sb3_env_kwargs(path: str, resolution: int) -> dict[str, Any]:
-    """obs_mode and action_type matching a model's spaces; its image size must equal ``resolution``."""
-    from gymnasium import spaces
-
-    model = _load_sb3(path)
-    obs_space, act_space = model.observation_space, model.action_space
-    if isinstance(obs_space, spaces.Dict):
-        keys = set(obs_space.spaces)
-        obs_mode = "rgbd" if "depth" in keys else "rgb_seg" if "segmentation" in keys else None
-        image = obs_space.spaces.get("rgb")
-    else:
-        obs_mode, image = "rgb", obs_space
-    if obs_mode is None or image is None or len(image.shape) != 3:
-        raise ValueError(f"the model at {path} observes {obs_space}, not a TDWRoom observation")
-    hw = image.shape[:2] if image.shape[2] == 3 else image.shape[1:]
-    if tuple(hw) != (resolution, resolution):
-        raise ValueError(f"the model at {path} observes {hw[0]}x{hw[1]} images; pass --resolution {hw[0]}")
-    return {"obs_mode": obs_mode, "action_type": "discrete" if isinstance(act_space, spaces.Discrete) else "continuous"}
-
-
 def _env_kwargs(config: DatasetConfig) -> dict[str, Any]:
     """Keyword arguments for ``gym.make``: resolution, backend, variant kwargs the env takes, extras."""
     accepted = _init_params(_env_class(config.env_id))
@@ -379,27 +279,22 @@ def _env_kwargs(config: DatasetConfig) -> dict[str, Any]:
         elif value != default:
             raise ValueError(f"{config.env_id} does not take {name!r} (yet); it generates {name}={default!r} only")
     if config.policy not in BUILTIN_POLICIES:
-        kwargs.update(_sb3_env_kwargs(config.policy, config.resolution))
+        kwargs.update(sb3_env_kwargs(config.policy, config.resolution))
     kwargs.update(config.env_kwargs)
     return kwargs
 
 
-def _make_env(config: DatasetConfig) -> tuple[Any, _Policy]:
+def _make_env(config: DatasetConfig) -> tuple[Any, Policy]:
     import gymnasium as gym
 
     import tdwgym  # noqa: F401 - registers the ids
 
     # every pass comes from the observation's own render call, so the stored RGB is the observation itself
-    env = gym.make(config.env_id, max_episode_steps=max(1, config.frames - 1), extra_passes=PASSES,
-                   **_env_kwargs(config))
-    if config.policy == "random":
-        policy: _Policy = _RandomPolicy(env)
-    elif config.policy == "static":
-        policy = _StaticPolicy(env)
-    elif config.policy == "orbit":
-        policy = _OrbitPolicy(env)
-    else:
-        policy = _SB3Policy(env, config.policy)
+    env = gym.make(
+        config.env_id, max_episode_steps=max(1, config.frames - 1), extra_passes=PASSES, **_env_kwargs(config)
+    )
+    # reset(policy_seed) at every episode start; a model acts deterministically on the CPU, on one thread
+    policy = load_policy(config.policy, env, seed=None, device="cpu", deterministic=True)
     return env, policy
 
 
@@ -412,7 +307,7 @@ def _take_frames(env: Any) -> dict[str, np.ndarray]:
     return frames
 
 
-def _record(config: DatasetConfig, index: int, env: Any, policy: _Policy) -> dict:
+def _record(config: DatasetConfig, index: int, env: Any, policy: Policy) -> dict:
     """Run episode ``index`` and return everything that goes into its file."""
     env_seed, policy_seed = episode_seeds(config.seed, config.split, index)
     unwrapped = env.unwrapped
@@ -764,7 +659,7 @@ def _remove_stale_tmp(out: Path) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_env(config: DatasetConfig) -> tuple[Any, _Policy]:
+def _worker_env(config: DatasetConfig) -> tuple[Any, Policy]:
     key = config.fingerprint()
     if _WORKER.get("key") != key:
         _close_worker()

@@ -4,8 +4,8 @@ Without a world model a frame is the env's render with a caption strip (env id, 
 a frame has four panels side by side: the observation, the world model's prediction of it, a per-pixel error
 heatmap, and a running plot of the intrinsic reward (the model's surprise); see :func:`tdwgym.video.compose_panels`.
 
-Policies: the built-in ``random``, ``static`` and ``orbit`` (a scripted camera orbit), a stable-baselines3 model
-(``.zip``), or a training run folder (its latest agent checkpoint). Files are named
+Policies (see :mod:`tdwgym.policies`): the built-in ``random``, ``static`` and ``orbit`` (a scripted camera orbit),
+a stable-baselines3 model (``.zip``), or a training run folder (its latest agent checkpoint). Files are named
 ``<root>/videos/<env_id>-<policy>-seed<seed>.mp4`` (root: the run folder when one is given, else ``runs``).
 
 :func:`record_with_gym` records through Gymnasium's own ``RecordVideo`` wrapper instead.
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,100 +27,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import tdwgym  # noqa: F401 - registers the ids
-from tdwgym.rollout import POLICIES, make_policy
+from tdwgym.policies import BUILTIN_POLICIES, latest_agent, load_policy
 from tdwgym.video import PANEL_TITLES, compose_panels, draw_text, error_heatmap, reward_plot, write_video
 
-__all__ = ["Policy", "add_record_parser", "default_video_path", "load_policy", "record_episode", "record_with_gym"]
-
-
-class Policy:
-    """An ``obs -> action`` callable with a name for file names, and a ``reset`` for per-episode state.
-
-    Args:
-        name: Short label (``random``, ``orbit``, ``agent``, ...).
-        act: ``obs -> action``.
-        reset: Called at every episode start (clears a frame stack).
-    """
-
-    def __init__(self, name: str, act: Callable[[Any], Any], reset: Callable[[], None] | None = None) -> None:
-        self.name, self._act, self._reset = name, act, reset
-
-    def __call__(self, obs: Any) -> Any:
-        return self._act(obs)
-
-    def reset(self) -> None:
-        """Forget per-episode state."""
-        if self._reset is not None:
-            self._reset()
-
-
-def _latest_agent(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / "latest.json"
-    if pointer.exists():
-        agent = run_dir / "checkpoints" / json.loads(pointer.read_text())["dir"] / "agent.zip"
-        if agent.exists():
-            return agent
-    direct = run_dir / "agent.zip"
-    return direct if direct.exists() else None
-
-
-def load_policy(spec: str, env: gym.Env, seed: int = 0, frame_stack: int | None = None, device: str = "auto") -> Policy:
-    """A policy from a name, an SB3 ``.zip`` or a run folder.
-
-    Args:
-        spec: ``"random"``, ``"static"``, ``"orbit"``, a path to a stable-baselines3 PPO ``.zip``, or a run folder
-            written by ``tdwgym train`` (its latest ``agent.zip``; its ``config.json`` gives the frame stack).
-        env: The env the policy acts in (for its action space).
-        seed: Seed of the random policy and of sampled agent actions.
-        frame_stack: Frames the agent's policy stacks (default: the run's ``config.json``, else 1).
-        device: Torch device of an SB3 policy (``"auto"``: CUDA when available).
-
-    Raises:
-        FileNotFoundError: ``spec`` is neither a built-in name nor an existing file or run folder with an agent.
-    """
-    if spec in POLICIES:
-        return Policy(spec, make_policy(spec, env, seed))
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"policy {spec!r} is not one of {list(POLICIES)} and no such file or folder exists")
-    name = "agent"
-    if path.is_dir():
-        config = path / "config.json"
-        if frame_stack is None and config.exists():
-            frame_stack = int(json.loads(config.read_text()).get("frame_stack", 1))
-        agent = _latest_agent(path)
-        if agent is None:
-            raise FileNotFoundError(
-                f"run folder {path} holds no agent (expected checkpoints/latest.json pointing at "
-                "a folder with agent.zip, as `tdwgym train` writes)"
-            )
-        path = agent
-    else:
-        name = path.stem
-    try:
-        from stable_baselines3 import PPO
-    except ImportError as exc:  # pragma: no cover - stable-baselines3 is a dependency of the agents extra
-        raise ImportError("a trained policy needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
-    import torch
-
-    from tdwgym.agents.device import resolve_device
-
-    model = PPO.load(path, device=resolve_device(device))
-    torch.manual_seed(seed)
-    n = max(int(frame_stack or 1), 1)
-    stack: deque[np.ndarray] = deque(maxlen=n)
-
-    def act(obs: Any) -> Any:
-        frame = np.asarray(obs)
-        if not stack:
-            stack.extend([frame] * n)
-        else:
-            stack.append(frame)
-        stacked = np.concatenate(list(stack), axis=-1) if n > 1 else frame
-        action, _ = model.predict(stacked, deterministic=False)
-        return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
-
-    return Policy(name, act, stack.clear)
+# load_policy lives in tdwgym.policies; it stays importable from here for existing callers.
+__all__ = ["add_record_parser", "default_video_path", "load_policy", "record_episode", "record_with_gym"]
 
 
 def default_video_path(
@@ -194,6 +103,8 @@ def record_episode(
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if out is not None and Path(out).suffix.lower() not in (".mp4", ".gif"):  # fail before recording
+        raise ValueError(f"unsupported video extension {Path(out).suffix!r}; use .mp4 or .gif")
     kwargs: dict[str, Any] = {}
     if run_dir is not None:
         run = Path(run_dir)
@@ -205,7 +116,7 @@ def record_episode(
             kwargs.update(cfg.get("env_kwargs") or {})
         if world_model is None:
             world_model = run
-        if policy == "random" and _latest_agent(run) is not None:
+        if policy == "random" and latest_agent(run) is not None:
             policy = str(run)
     kwargs.update(env_kwargs or {})
 
@@ -226,13 +137,13 @@ def record_episode(
         kwargs["obs_mode"] = "rgb"
     env = gym.make(env_id, render_mode="rgb_array", render_size=panel_size, **kwargs)
     try:
-        pol = load_policy(policy, env.unwrapped if policy in POLICIES else env, seed=seed, device=device)
+        pol = load_policy(policy, env, seed=None, device=device)
         label = pol.name
         if out is None:
             out = default_video_path(env_id, label, seed, run_dir=run_dir, ext=".gif" if gif else ".mp4")
         fps = float(fps or env.metadata.get("render_fps", 30))
         obs, info = env.reset(seed=seed)
-        pol.reset()
+        pol.reset(seed)
         rewards: list[float] = []
         frames = []
 
@@ -284,11 +195,12 @@ def record_with_gym(
     from gymnasium.wrappers import RecordVideo
 
     env = gym.make(env_id, render_mode="rgb_array", render_size=render_size, **env_kwargs)
-    prefix = name_prefix or f"{env_id}-{policy if policy in POLICIES else 'agent'}-seed{seed}"
+    prefix = name_prefix or f"{env_id}-{policy if policy in BUILTIN_POLICIES else 'agent'}-seed{seed}"
     env = RecordVideo(env, str(video_folder), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
     try:
-        pol = load_policy(policy, env, seed=seed)
+        pol = load_policy(policy, env, seed=None)
         obs, _ = env.reset(seed=seed)
+        pol.reset(seed)
         for _ in range(steps):
             obs, _, terminated, truncated, _ = env.step(pol(obs))
             if terminated or truncated:
@@ -314,7 +226,7 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         default="random",
-        help=f"{', '.join(POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)",
+        help=f"{', '.join(BUILTIN_POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)",
     )
     p.add_argument("--run", default=None, help="training run folder: its agent, world model, env settings")
     p.add_argument("--world-model", default=None, help="world_model.pt checkpoint (or run folder) to show")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdwgym.video import read_video
+from tdwgym.video import CAPTION_HEIGHT, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,37 +14,73 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_random_rollout_example_writes_decodable_mp4(tmp_path):
+def test_record_example_writes_decodable_mp4(tmp_path):
     out = tmp_path / "demo" / "rollout.mp4"
-    proc = _run([str(ROOT / "examples" / "random_rollout.py"), "--steps", "12", "--size", "64", "--out", str(out)],
-                tmp_path)
+    proc = _run(
+        [str(ROOT / "examples" / "record_rollout.py"), "--steps", "12", "--size", "64", "--out", str(out)], tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     frames = read_video(out)
-    assert frames.shape == (13, 64, 64, 3)
-    assert frames.std() > 1.0  # a real picture, not a blank
+    assert frames.shape == (13, CAPTION_HEIGHT + 64, 64, 3)  # the reset frame + one per step, captioned
+    assert frames[:, CAPTION_HEIGHT:].std() > 1.0  # a real picture, not a blank
     assert not list(out.parent.glob(".*tmp*"))
 
 
-def test_cli_rollout_and_version(tmp_path):
+def test_cli_record_and_version(tmp_path):
     proc = _run(["-m", "tdwgym", "--version"], tmp_path)
     assert proc.returncode == 0 and "tdwgym" in proc.stdout
-    proc = _run(["-m", "tdwgym", "rollout", "--policy", "orbit", "--steps", "5", "--size", "32", "--out",
-                 str(tmp_path / "o.gif")], tmp_path)
+    proc = _run(
+        [
+            "-m",
+            "tdwgym",
+            "record",
+            "--policy",
+            "orbit",
+            "--steps",
+            "5",
+            "--size",
+            "32",
+            "--out",
+            str(tmp_path / "o.gif"),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.gif").stat().st_size > 0
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path):
-    proc = _run(["-m", "tdwgym", "rollout", "--env", "TDWRoom-Occlusion-v0", "--steps", "0", "--out",
-                 str(tmp_path / "x.mp4")], tmp_path)
+    proc = _run(
+        ["-m", "tdwgym", "record", "--env", "TDWRoom-Occlusion-v0", "--steps", "0", "--out", str(tmp_path / "x.mp4")],
+        tmp_path,
+    )
     assert proc.returncode == 2 and "steps must be >= 1" in proc.stderr
-    proc = _run(["-m", "tdwgym", "rollout", "--steps", "2", "--out", str(tmp_path / "x.avi")], tmp_path)
+    proc = _run(["-m", "tdwgym", "record", "--steps", "2", "--out", str(tmp_path / "x.avi")], tmp_path)
     assert proc.returncode == 2 and ".mp4 or .gif" in proc.stderr
+    proc = _run(
+        ["-m", "tdwgym", "record", "--policy", "spin", "--steps", "2", "--out", str(tmp_path / "x.mp4")], tmp_path
+    )
+    assert proc.returncode == 2 and "spin" in proc.stderr and "'random', 'orbit', 'static'" in proc.stderr
+    proc = _run(["-m", "tdwgym", "rollout", "--steps", "2"], tmp_path)
+    assert proc.returncode == 2 and "invalid choice: 'rollout'" in proc.stderr
 
 
 def test_bench_prints_figures_and_writes_json(tmp_path):
-    proc = _run(["-m", "tdwgym.bench", "--steps", "20", "--repeats", "1", "--no-vector", "--no-dataset", "--json",
-                 str(tmp_path / "b.json")], tmp_path)
+    proc = _run(
+        [
+            "-m",
+            "tdwgym.bench",
+            "--steps",
+            "20",
+            "--repeats",
+            "1",
+            "--no-vector",
+            "--no-dataset",
+            "--json",
+            str(tmp_path / "b.json"),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "env/floor" in proc.stdout
     data = json.loads((tmp_path / "b.json").read_text())
@@ -55,8 +91,25 @@ def test_bench_prints_figures_and_writes_json(tmp_path):
 
 def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
     out = tmp_path / "data"
-    proc = _run(["-m", "tdwgym", "dataset", "--scenario", "gravity", "--episodes", "2", "--frames", "3",
-                 "--resolution", "16", "--out", str(out), "--no-progress"], tmp_path)
+    proc = _run(
+        [
+            "-m",
+            "tdwgym",
+            "dataset",
+            "--scenario",
+            "gravity",
+            "--episodes",
+            "2",
+            "--frames",
+            "3",
+            "--resolution",
+            "16",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.glob("episode_*.hdf5")) == ["episode_000000.hdf5", "episode_000001.hdf5"]
     proc = _run(["-m", "tdwgym", "dataset", "--scenario", "bowling", "--out", str(tmp_path / "x")], tmp_path)
