@@ -123,7 +123,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``tdwgym compare``."""
-    from tdwgym.agents.evaluate import CompareConfig, compare, format_table
+    from tdwgym.agents.compare import CompareConfig, compare, format_table
 
     tcfg = _train_config(args)
     overrides = {

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from tdwgym import __version__
+from tdwgym.agents.cli import add_compare_parser, add_train_parser
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset import add_dataset_parser
 from tdwgym.play import add_play_parser
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tdwgym", description="Physics scenes as Gymnasium environments.")
     parser.add_argument("--version", action="version", version=f"tdwgym {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train_parser(sub)
+    add_compare_parser(sub)
     add_record_parser(sub)
     add_play_parser(sub)
     add_dataset_parser(sub)
