@@ -8,9 +8,10 @@
    predictions with the recorded actions), always beside a copy-last-frame and a constant-velocity baseline
    (``x[t+1] = clip(2 x[t] - x[t-1])``). Models that predict features only (latent, RND, ICM) have no pixel
    prediction: their pixel metrics are marked not applicable.
-2. **Violation of expectation**: matched possible/impossible clips of each impossible kind (same seed, still
-   camera); surprise = the model's per-step prediction error, aggregated over the clip by mean and by max;
-   per kind the pairwise accuracy (impossible more surprising than its twin) and AUROC.
+2. **Violation of expectation**: matched possible/impossible clips of each impossible kind
+   (:func:`tdwgym.envs.impossible.make_pairs`: same seed, still camera, no-op actions); surprise = the model's
+   per-step prediction error, aggregated over the clip by mean and by max; per kind the pairwise accuracy
+   (impossible more surprising than its twin) and AUROC.
 3. **Physical-law probes** after Kang et al. 2024: for uniform-motion, collision and parabola clips the target
    object's image position is parsed by a colour mask from the model's open-loop predicted frames and from the
    true frames (the measurement floor); velocity error against the projected ground truth, in pixels per frame,
@@ -18,21 +19,28 @@
 4. **Exploration** of the run's agent (and of a random policy): pushes that moved an object, objects seen,
    floor-area coverage of the camera.
 
-All metrics are the pure functions of :mod:`tdwgym.agents.metrics`.
+All metrics are the pure functions of :mod:`tdwgym.agents.metrics`. Every held-out episode of every section has a
+number and seeds that depend on it only: :func:`evaluate_episodes` evaluates any subset of them (raw results),
+:func:`merge_reports` builds the report from the parts, and :func:`evaluate` is the two in one process
+(``tdwgym eval --ray`` spreads the episodes over a Ray cluster: :func:`tdwgym.distributed.evaluate_on_ray`).
 
     tdwgym eval --run runs/curiosity                # report in runs/curiosity/eval/
     tdwgym eval --model world_model.pt --quick --out /tmp/eval
+    tdwgym eval --run runs/curiosity --ray          # episodes as Ray tasks (pip install 'tdwgym[ray]')
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import json
 import math
 import os
+import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,17 +52,24 @@ from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, world_model_from_config
+from tdwgym.envs.impossible import make_pairs
 
 import tdwgym  # noqa: F401 - registers the ids
 
 __all__ = [
+    "EvalEpisode",
+    "EvalPlan",
     "EvalSettings",
     "LoadedRun",
     "ModelStepper",
     "add_eval_parser",
+    "count_episodes",
     "evaluate",
+    "evaluate_episodes",
+    "frame_surprise",
     "load_run",
     "load_world_model",
+    "merge_reports",
     "pixel_predictor",
     "voe_metrics",
 ]
@@ -285,19 +300,31 @@ def _context(frames_chw: np.ndarray, t0: int, k: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
-    """The model's surprise of every transition of ``ep`` (``T - 1`` values)."""
-    chw = ep.frames.transpose(0, 3, 1, 2)
+def frame_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """The model's surprise of every transition of a clip (``T - 1`` values).
+
+    Args:
+        model: The world model.
+        frames: ``(T, H, W, 3)`` uint8.
+        actions: ``(T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
+        batch_size: Transitions per forward pass.
+    """
+    chw = frames.transpose(0, 3, 1, 2)
     k = model.context_frames
-    n = len(ep.frames) - 1
+    n = len(frames) - 1
     out = []
     for s in range(0, n, batch_size):
         ts = range(s, min(n, s + batch_size))
         ctx = torch.from_numpy(np.stack([_context(chw, t, k) for t in ts]))
-        act = torch.from_numpy(ep.actions[list(ts)])
+        act = torch.from_numpy(actions[list(ts)])
         nxt = torch.from_numpy(chw[[t + 1 for t in ts]].copy())
         out.append(model.surprise(Transitions(ctx, act, nxt).to(model.device)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
+    """The model's surprise of every transition of ``ep`` (``T - 1`` values)."""
+    return frame_surprise(model, ep.frames, ep.actions, batch_size)
 
 
 @torch.no_grad()
@@ -377,8 +404,72 @@ class EvalSettings:
 # -------------------------------------------------------------------------------------------------- sections
 
 
+SECTIONS: dict[str, str] = {
+    "prediction": "prediction quality",
+    "voe": "violation of expectation",
+    "probes": "physical-law probes",
+    "exploration": "exploration",
+}
+"""The report's sections in order -> their titles in progress lines."""
+
+SPLITS = ("test_id", "test_ood")
+"""Held-out splits of the prediction and probe sections."""
+
+PROBE_TOLERANCE = 0.15
+"""Colour distance (on [0, 1] RGB) within which a pixel counts as the probe's target object."""
+
+
+@dataclass(frozen=True)
+class EvalEpisode:
+    """One held-out episode of the evaluation: what an index of :func:`count_episodes` stands for."""
+
+    index: int
+    """Its number, ``0 .. count_episodes() - 1``."""
+    section: str
+    """``prediction``, ``voe``, ``probes`` or ``exploration`` (:data:`SECTIONS`)."""
+    group: tuple[str, ...]
+    """What its section aggregates it under: ``(split,)``, ``(kind,)``, ``(probe kind, env id, split)`` or
+    ``(policy,)``."""
+    seed: int
+    """Its reset seed: a function of the settings and its place in its group only."""
+
+
+@dataclass
+class EvalPlan:
+    """What :func:`evaluate`'s arguments resolve to: the model, the settings and the numbered episodes.
+
+    Every seam (:func:`count_episodes`, :func:`evaluate_episodes`, :func:`merge_reports`) builds the same plan
+    from the same arguments, on whichever machine it runs.
+    """
+
+    loaded: LoadedRun
+    """The world model (and the run's agent)."""
+    settings: EvalSettings
+    """Sizes of the evaluation, overrides applied."""
+    env_id: str
+    """The env of the prediction, VoE and exploration sections."""
+    env_kwargs: dict[str, Any]
+    """The run's env arguments (when ``env_id`` is the run's env)."""
+    out_dir: Path
+    """Where the report goes."""
+    device: torch.device
+    """Torch device of the model."""
+    voe_kinds: list[str]
+    """Impossible kinds of the VoE section (those of the settings the env supports)."""
+    action_space: gym.Space
+    """The env's action space (the VoE clips' actions are encoded for the model with it)."""
+    probe_envs: dict[str, str]
+    """Probe kind -> env id."""
+    episodes: list[EvalEpisode]
+    """All held-out episodes, numbered."""
+
+
+def _env_kwargs(env_kwargs: dict[str, Any], *drop: str) -> dict[str, Any]:
+    return {k: v for k, v in env_kwargs.items() if k not in ("obs_mode", "render_mode", *drop)}
+
+
 def _make_env(env_id: str, model: WorldModel, env_kwargs: dict[str, Any], **extra: Any) -> gym.Env:
-    kwargs = {k: v for k, v in env_kwargs.items() if k not in ("obs_mode", "render_mode")}
+    kwargs = _env_kwargs(env_kwargs)
     kwargs.update(resolution=tuple(model.frame_shape[1:]), obs_mode="rgb_seg", **extra)
     return gym.make(env_id, **kwargs)
 
@@ -389,17 +480,95 @@ def _mean(values: Sequence[float] | np.ndarray) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
-def prediction_section(
-    model: WorldModel,
-    env_id: str,
-    env_kwargs: dict[str, Any],
-    s: EvalSettings,
-    splits: Sequence[str] = ("test_id", "test_ood"),
-) -> dict[str, Any]:
-    """Section 1: 1-step and multi-step prediction quality per split, model beside the baselines."""
-    from tdwgym.rollout import make_policy
+def _plan(
+    run_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    env_id: str | None = None,
+    episodes: int | None = None,
+    frames: int | None = None,
+    out: str | os.PathLike | None = None,
+    quick: bool = False,
+    settings: EvalSettings | None = None,
+    probe_envs: dict[str, str] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> EvalPlan:
+    """Resolve :func:`evaluate`'s arguments (see there) into an :class:`EvalPlan`; loads the model."""
+    dev = resolve_device(device)
+    loaded = load_run(run_dir=run_dir, model_path=model_path, device=dev)
+    s = copy.deepcopy(settings) if settings is not None else (EvalSettings.quick() if quick else EvalSettings())
+    if episodes is not None:
+        s.episodes = int(episodes)
+    if frames is not None:
+        s.frames = int(frames)
+    env_id = env_id or loaded.env_id or "TDWRoom-Occlusion-v0"
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env id {env_id!r}; registered tdwgym ids: {sorted(tdwgym.ENV_IDS)}")
+    env_kwargs = dict(loaded.env_kwargs) if env_id == loaded.env_id else {}
+    out_dir = Path(out) if out is not None else (loaded.run_dir or loaded.model_path.parent) / "eval"
+    env = gym.make(env_id, **{**_env_kwargs(env_kwargs, "split"), "resolution": 8})
+    supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
+    action_space = env.action_space
+    env.close()
+    voe_kinds = [k for k in (s.voe_kinds or supported) if k in supported]
+    envs = dict(probe_envs) if probe_envs is not None else _probe_envs(None)
+    policies = ["random"] + (["agent"] if loaded.agent_path is not None else [])
 
+    eps: list[EvalEpisode] = []
+
+    def add(section: str, group: tuple[str, ...], seed: int) -> None:
+        eps.append(EvalEpisode(len(eps), section, group, seed))
+
+    for si, split in enumerate(SPLITS):
+        for e in range(s.episodes):
+            add("prediction", (split,), s.seed + 1000 * si + e)
+    for ki, kind in enumerate(voe_kinds):
+        for i in range(s.voe_pairs):
+            add("voe", (kind,), s.seed + 50_000 + 1000 * ki + i)
+    for kind, probe_env in envs.items():
+        for si, split in enumerate(SPLITS):
+            for c in range(s.probe_clips):
+                add("probes", (kind, probe_env, split), s.seed + 70_000 + 1000 * si + c)
+    for name in policies:
+        for e in range(s.exploration_episodes):
+            add("exploration", (name,), s.seed + 90_000 + e)
+    return EvalPlan(loaded, s, env_id, env_kwargs, out_dir, dev, voe_kinds, action_space, envs, eps)
+
+
+def _predict_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
+    """One prediction episode: per-step surprise, and per predictor/metric the ``(starts, horizon)`` errors."""
+    from tdwgym.record import load_policy
+
+    s, model = plan.settings, plan.loaded.model
     pixel = pixel_predictor(model)
+    (split,) = ep_.group
+    with contextlib.closing(_make_env(plan.env_id, model, plan.env_kwargs, split=split)) as env:
+        ep = run_episode(env, s.frames, ep_.seed, load_policy(s.policy, env, ep_.seed))
+    out: dict[str, Any] = {"surprise": episode_surprise(model, ep), "1-step": {}, "multi-step": {}}
+    t_last = len(ep.frames) - 1
+    true = M.as_unit_float(ep.frames)
+    starts1 = list(range(1, t_last))
+    startsh = list(range(1, t_last - s.horizon + 1))
+    for starts, horizon, store in ((starts1, 1, out["1-step"]), (startsh, s.horizon, out["multi-step"])):
+        if not starts:
+            continue
+        targets = np.stack([true[t + 1 : t + 1 + horizon] for t in starts])
+        preds = {
+            "copy_last": np.stack([M.copy_last_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
+            "constant_velocity": np.stack([M.constant_velocity_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
+        }
+        if pixel is not None:
+            preds["model"] = rollout_predictions(pixel, ep, starts, horizon)
+        for name, pred in preds.items():
+            for metric, vals in _frame_metrics(pred, targets).items():
+                store[f"{name}/{metric}"] = vals
+    return out
+
+
+def _prediction_summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, Any]:
+    """Section 1: 1-step and multi-step prediction quality per split, model beside the baselines."""
+    s = plan.settings
+    pixel = pixel_predictor(plan.loaded.model)
     out: dict[str, Any] = {
         "horizon": s.horizon,
         "policy": s.policy,
@@ -409,40 +578,15 @@ def prediction_section(
     }
     if pixel is None:
         out["note"] = NOT_APPLICABLE
-    for si, split in enumerate(splits):
-        env = _make_env(env_id, model, env_kwargs, split=split)
-        one: dict[str, list] = defaultdict(list)
-        multi: dict[str, list] = defaultdict(list)  # (n, horizon) arrays per predictor/metric
-        surprise: list[float] = []
-        try:
-            for e in range(s.episodes):
-                seed = s.seed + 1000 * si + e
-                act = make_policy(s.policy, env.unwrapped, seed)
-                ep = run_episode(env, s.frames, seed, act)
-                t_last = len(ep.frames) - 1
-                surprise.extend(episode_surprise(model, ep).tolist())
-                true = M.as_unit_float(ep.frames)
-                starts1 = list(range(1, t_last))
-                startsh = list(range(1, t_last - s.horizon + 1))
-                for starts, horizon, store in ((starts1, 1, one), (startsh, s.horizon, multi)):
-                    if not starts:
-                        continue
-                    targets = np.stack([true[t + 1 : t + 1 + horizon] for t in starts])
-                    preds = {
-                        "copy_last": np.stack([M.copy_last_rollout(true[t - 1 : t + 1], horizon) for t in starts]),
-                        "constant_velocity": np.stack(
-                            [M.constant_velocity_rollout(true[t - 1 : t + 1], horizon) for t in starts]
-                        ),
-                    }
-                    if pixel is not None:
-                        preds["model"] = rollout_predictions(pixel, ep, starts, horizon)
-                    for name, pred in preds.items():
-                        for metric, vals in _frame_metrics(pred, targets).items():
-                            store[f"{name}/{metric}"].append(vals)
-        finally:
-            env.close()
+    for split in SPLITS:
+        results = [r for ep, r in done if ep.group == (split,)]
+        surprise = [float(v) for r in results for v in r["surprise"]]
         res: dict[str, Any] = {"surprise_mean": _mean(surprise)}
-        for label, store in (("1-step", one), (f"{s.horizon}-step", multi)):
+        for label, part in (("1-step", "1-step"), (f"{s.horizon}-step", "multi-step")):
+            store: dict[str, list[np.ndarray]] = defaultdict(list)
+            for r in results:
+                for key, vals in r[part].items():
+                    store[key].append(vals)
             table: dict[str, Any] = {}
             curve: dict[str, Any] = {}
             for key, chunks in store.items():
@@ -461,38 +605,36 @@ def prediction_section(
     return out
 
 
-def _pairs(
-    env_id: str, model: WorldModel, env_kwargs: dict[str, Any], kind: str, n: int, seed: int, post: int
-) -> list[tuple[Episode, Episode]]:
-    """``n`` matched (possible, impossible) clips of ``kind``: same seed and split, still camera, the impossible
-    clip's event in frame ``event_frame``; both run to ``event_frame + post``."""
-    out = []
-    imp_env = _make_env(env_id, model, env_kwargs, split="test_id", impossible=kind)
-    pos_env = _make_env(env_id, model, env_kwargs, split="test_id")
-    try:
-        for i in range(n):
-            sd = seed + i
-            _, info = imp_env.reset(seed=sd)
-            frame = int(info["labels"].get("event_frame") or 10)
-            steps = frame + post
-            imp = run_episode(imp_env, steps, sd)
-            pos = run_episode(pos_env, steps, sd)
-            out.append((pos, imp))
-    finally:
-        imp_env.close()
-        pos_env.close()
-    return out
-
-
-def _baseline_surprise(ep: Episode, name: str) -> np.ndarray:
-    """Per-step 1-step MSE of a pixel baseline (its "surprise")."""
-    true = M.as_unit_float(ep.frames)
+def _baseline_surprise(frames: np.ndarray, name: str) -> np.ndarray:
+    """Per-step 1-step MSE of a pixel baseline (its "surprise") along ``(T, H, W, 3)`` uint8 frames."""
+    true = M.as_unit_float(frames)
     errs = []
     for t in range(len(true) - 1):
         ctx = true[max(t - 1, 0) : t + 1]
         pred = M.copy_last_rollout(ctx, 1) if name == "copy_last" else M.constant_velocity_rollout(ctx, 1)
         errs.append(float(M.mse(pred[0], true[t + 1])))
     return np.asarray(errs)
+
+
+def _voe_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One matched pair (:func:`tdwgym.envs.impossible.make_pairs`, still camera, test_id scene, running
+    ``voe_post_frames`` steps past the event): each scorer's per-step surprise of (possible, impossible)."""
+    model = plan.loaded.model
+    (kind,) = ep.group
+    (pair,) = make_pairs(
+        plan.env_id,
+        ep.seed,
+        kinds=kind,
+        camera="static",
+        resolution=tuple(model.frame_shape[1:]),
+        post_frames=plan.settings.voe_post_frames,
+        **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
+    )
+    actions = actions_to_vectors(np.asarray(pair.actions), plan.action_space)  # no-ops: the camera stands still
+    out = {"model": (frame_surprise(model, pair.possible, actions), frame_surprise(model, pair.impossible, actions))}
+    for b in BASELINES:
+        out[b] = (_baseline_surprise(pair.possible, b), _baseline_surprise(pair.impossible, b))
+    return out
 
 
 def voe_metrics(per_step: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float | None]]:
@@ -518,25 +660,18 @@ def voe_metrics(per_step: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     return out
 
 
-def voe_section(model: WorldModel, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings) -> dict[str, Any]:
+def _voe_summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, Any]:
     """Section 2: violation of expectation per impossible kind (pairwise accuracy and AUROC, mean and max)."""
-    env = gym.make(env_id)
-    supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
-    env.close()
-    kinds = [k for k in (s.voe_kinds or supported) if k in supported]
-    out: dict[str, Any] = {"env_id": env_id, "pairs_per_kind": s.voe_pairs, "kinds": {}}
-    if not kinds:
-        out["note"] = f"{env_id} stages no impossible events (SUPPORTED_IMPOSSIBLE is empty)"
+    out: dict[str, Any] = {"env_id": plan.env_id, "pairs_per_kind": plan.settings.voe_pairs, "kinds": {}}
+    if not plan.voe_kinds:
+        out["note"] = f"{plan.env_id} stages no impossible events (SUPPORTED_IMPOSSIBLE is empty)"
         return out
     all_scores: dict[str, dict[str, list]] = defaultdict(lambda: {"possible": [], "impossible": []})
-    for ki, kind in enumerate(kinds):
-        pairs = _pairs(env_id, model, env_kwargs, kind, s.voe_pairs, s.seed + 50_000 + 1000 * ki, s.voe_post_frames)
+    for kind in plan.voe_kinds:
+        pairs = [r for ep, r in done if ep.group == (kind,)]
         res: dict[str, Any] = {"n_pairs": len(pairs)}
-        scorers: dict[str, Callable[[Episode], np.ndarray]] = {"model": lambda ep: episode_surprise(model, ep)}
-        for b in BASELINES:
-            scorers[b] = lambda ep, b=b: _baseline_surprise(ep, b)
-        for name, scorer in scorers.items():
-            per_step = [(scorer(p), scorer(i)) for p, i in pairs]
+        for name in ("model", *BASELINES):
+            per_step = [r[name] for r in pairs]
             res[name] = voe_metrics(per_step)
             for how in ("mean", "max"):
                 all_scores[f"{name}/{how}"]["possible"] += [M.aggregate_surprise(p, how) for p, _ in per_step]
@@ -591,77 +726,78 @@ def _object_colour(ep: Episode, oid: int, t: int) -> np.ndarray | None:
     return M.as_unit_float(ep.frames[t])[mask].mean(axis=0)
 
 
-def probe_section(
-    model: WorldModel,
-    env_kwargs: dict[str, Any],
-    s: EvalSettings,
-    probe_envs: dict[str, str] | None = None,
-    tolerance: float = 0.15,
-    run_env_id: str | None = None,
-) -> dict[str, Any]:
-    """Section 3: velocity error of objects parsed from predicted frames vs true frames (the floor)."""
+def _probe_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
+    """One probe clip: velocity errors of the target parsed from the model's predictions, the true frames (the
+    floor) and a frozen last frame, against the projected ground truth; or why it was skipped."""
+    model = plan.loaded.model
     pixel = pixel_predictor(model)
-    envs = probe_envs if probe_envs is not None else _probe_envs(None)
+    _, env_id, split = ep_.group
+    k = model.context_frames
+    h, w = model.frame_shape[1:]
+    # the run's env settings apply to its own env; other scenarios get only the shared base-class ones
+    env_kwargs = plan.env_kwargs
+    kw = env_kwargs if env_id == plan.env_id else {n: v for n, v in env_kwargs.items() if n in SHARED_KWARGS}
+    with contextlib.closing(_make_env(env_id, model, kw, split=split)) as env:
+        ep = run_episode(env, plan.settings.probe_frames - 1, ep_.seed)
+    oid, colour = next(
+        ((o, c) for o in _probe_targets(ep) if (c := _object_colour(ep, o, k - 1)) is not None),
+        (None, None),
+    )
+    if colour is None or oid is None:
+        return {"skipped": "target not visible in the context frames"}
+    gt = np.stack(
+        [
+            M.project_points(
+                i["objects"][oid]["position"],
+                i["camera"]["position"],
+                i["camera"]["yaw"],
+                i["camera"]["pitch"],
+                ep.fov,
+                w,
+                h,
+            )
+            for i in ep.infos
+        ]
+    )
+    window = slice(k, len(ep.frames))
+    true_pos = M.color_mask_positions(ep.frames, colour, PROBE_TOLERANCE)
+    row = {
+        "seed": ep_.seed,
+        "factors": _factor_keys(ep.labels),
+        "floor": M.velocity_error(true_pos[window], gt[window]),
+    }
+    horizon = len(ep.frames) - k
+    if horizon >= 2:
+        ctx = M.as_unit_float(ep.frames[:k])
+        row["copy_last"] = M.velocity_error(
+            M.color_mask_positions(M.copy_last_rollout(ctx, horizon), colour, PROBE_TOLERANCE), gt[window]
+        )
+        if pixel is not None:
+            pred = rollout_predictions(pixel, ep, [k - 1], horizon)[0]
+            row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, PROBE_TOLERANCE), gt[window])
+    return row
+
+
+def _probe_summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, Any]:
+    """Section 3: velocity error of objects parsed from predicted frames vs true frames (the floor)."""
+    s = plan.settings
+    pixel = pixel_predictor(plan.loaded.model)
     out: dict[str, Any] = {
         "unit": "pixels per frame",
         "frames": s.probe_frames,
         "clips": s.probe_clips,
-        "probe_envs": envs,
+        "probe_envs": plan.probe_envs,
         "kinds": {},
     }
-    missing = [k for k in PROBE_KEYWORDS if k not in envs]
+    missing = [k for k in PROBE_KEYWORDS if k not in plan.probe_envs]
     if missing:
         out["missing_kinds"] = {k: "no registered env provides these clips" for k in missing}
     if pixel is None:
         out["note"] = NOT_APPLICABLE + " (only the parser's floor is reported)"
-    k = model.context_frames
-    h, w = model.frame_shape[1:]
-    for kind, env_id in envs.items():
+    for kind, env_id in plan.probe_envs.items():
         kind_out: dict[str, Any] = {"env_id": env_id}
-        for si, split in enumerate(("test_id", "test_ood")):
-            # the run's env settings apply to its own env; other scenarios get only the shared base-class ones
-            kw = env_kwargs if env_id == run_env_id else {k: v for k, v in env_kwargs.items() if k in SHARED_KWARGS}
-            env = _make_env(env_id, model, kw, split=split)
-            rows: list[dict[str, Any]] = []
-            try:
-                for c in range(s.probe_clips):
-                    seed = s.seed + 70_000 + 1000 * si + c
-                    ep = run_episode(env, s.probe_frames - 1, seed)
-                    oid, colour = next(
-                        ((o, c) for o in _probe_targets(ep) if (c := _object_colour(ep, o, k - 1)) is not None),
-                        (None, None),
-                    )
-                    if colour is None or oid is None:
-                        rows.append({"skipped": "target not visible in the context frames"})
-                        continue
-                    cams = [i["camera"] for i in ep.infos]
-                    gt = np.stack(
-                        [
-                            M.project_points(
-                                i["objects"][oid]["position"], cam["position"], cam["yaw"], cam["pitch"], ep.fov, w, h
-                            )
-                            for i, cam in zip(ep.infos, cams, strict=True)
-                        ]
-                    )
-                    window = slice(k, len(ep.frames))
-                    true_pos = M.color_mask_positions(ep.frames, colour, tolerance)
-                    row = {
-                        "seed": seed,
-                        "factors": _factor_keys(ep.labels),
-                        "floor": M.velocity_error(true_pos[window], gt[window]),
-                    }
-                    horizon = len(ep.frames) - k
-                    if horizon >= 2:
-                        ctx = M.as_unit_float(ep.frames[:k])
-                        row["copy_last"] = M.velocity_error(
-                            M.color_mask_positions(M.copy_last_rollout(ctx, horizon), colour, tolerance), gt[window]
-                        )
-                        if pixel is not None:
-                            pred = rollout_predictions(pixel, ep, [k - 1], horizon)[0]
-                            row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, tolerance), gt[window])
-                    rows.append(row)
-            finally:
-                env.close()
+        for split in SPLITS:
+            rows = [r for ep, r in done if ep.group == (kind, env_id, split)]
             valid = [r for r in rows if "floor" in r]
             summary: dict[str, Any] = {"n": len(valid), "skipped": len(rows) - len(valid)}
             for name in ("model", "floor", "copy_last"):
@@ -686,42 +822,52 @@ def probe_section(
     return out
 
 
-def exploration_section(
-    loaded: LoadedRun, env_id: str, env_kwargs: dict[str, Any], s: EvalSettings, device: str | torch.device = "auto"
-) -> dict[str, Any]:
-    """Section 4: pushes that moved an object, objects seen, floor coverage; the run's agent beside random."""
+def _exploration_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, float]:
+    """One exploration episode of a policy: pushes, objects seen, floor coverage."""
     from tdwgym.record import load_policy
 
+    loaded, s = plan.loaded, plan.settings
+    (name,) = ep_.group
+    with contextlib.closing(_make_env(plan.env_id, loaded.model, plan.env_kwargs, split="test_id")) as env:
+        if name == "agent":
+            spec, frame_stack, device = str(loaded.agent_path), loaded.frame_stack, str(plan.device)
+            pol = load_policy(spec, env, ep_.seed, frame_stack=frame_stack, device=device)
+        else:
+            pol = load_policy(name, env, ep_.seed)
+        ep = run_episode(env, s.exploration_steps, ep_.seed, pol)
+    row = M.exploration_counts(ep.infos[1:])
+    row["objects_total"] = float(len(ep.infos[0].get("objects", {})))
+    poses = [(i["camera"]["position"], i["camera"]["yaw"], i["camera"]["pitch"]) for i in ep.infos]
+    row["floor_coverage"] = M.floor_coverage(poses, ep.room, ep.fov, aspect=ep.frames.shape[2] / ep.frames.shape[1])
+    return row
+
+
+def _exploration_summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, Any]:
+    """Section 4: pushes that moved an object, objects seen, floor coverage; the run's agent beside random."""
+    s = plan.settings
     out: dict[str, Any] = {"episodes": s.exploration_episodes, "steps": s.exploration_steps, "policies": {}}
-    policies = ["random"] + (["agent"] if loaded.agent_path is not None else [])
-    for name in policies:
-        env = _make_env(env_id, loaded.model, env_kwargs, split="test_id")
-        rows = []
-        try:
-            for e in range(s.exploration_episodes):
-                seed = s.seed + 90_000 + e
-                if name == "agent":
-                    pol = load_policy(
-                        str(loaded.agent_path), env, seed, frame_stack=loaded.frame_stack, device=str(device)
-                    )
-                else:
-                    pol = load_policy(name, env, seed)
-                ep = run_episode(env, s.exploration_steps, seed, pol)
-                row = M.exploration_counts(ep.infos[1:])
-                row["objects_total"] = float(len(ep.infos[0].get("objects", {})))
-                poses = [(i["camera"]["position"], i["camera"]["yaw"], i["camera"]["pitch"]) for i in ep.infos]
-                row["floor_coverage"] = M.floor_coverage(
-                    poses, ep.room, ep.fov, aspect=ep.frames.shape[2] / ep.frames.shape[1]
-                )
-                rows.append(row)
-        finally:
-            env.close()
+    for name in dict.fromkeys(ep.group[0] for ep, _ in done):
+        rows = [r for ep, r in done if ep.group == (name,)]
         agg = {key: _mean([r[key] for r in rows]) for key in rows[0]}
         agg["pushes_moved_per_1k"] = 1000.0 * (agg["pushes_moved"] or 0.0) / max(agg["steps"] or 1.0, 1.0)
         out["policies"][name] = agg
-    if loaded.agent_path is None:
+    if plan.loaded.agent_path is None:
         out["note"] = "no agent in the run: the random policy only"
     return out
+
+
+_RUN_EPISODE: dict[str, Callable[[EvalPlan, EvalEpisode], Any]] = {
+    "prediction": _predict_episode,
+    "voe": _voe_episode,
+    "probes": _probe_episode,
+    "exploration": _exploration_episode,
+}
+_SUMMARY: dict[str, Callable[[EvalPlan, list[tuple[EvalEpisode, Any]]], dict[str, Any]]] = {
+    "prediction": _prediction_summary,
+    "voe": _voe_summary,
+    "probes": _probe_summary,
+    "exploration": _exploration_summary,
+}
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -934,6 +1080,129 @@ def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
     return plots
 
 
+# ------------------------------------------------------------------------------------------ episodes and merge
+
+
+def count_episodes(**kwargs: Any) -> int:
+    """How many held-out episodes the evaluation has, across all sections (numbered ``0 .. n - 1``).
+
+    An episode's seeds depend on its index (and the arguments) only, so any subset of indices can be evaluated
+    anywhere, in any order (:func:`evaluate_episodes`), and merged (:func:`merge_reports`).
+
+    Args:
+        **kwargs: :func:`evaluate`'s arguments.
+
+    Raises:
+        FileNotFoundError: The run folder or checkpoint does not exist, or the folder has no world model.
+        ValueError: An unknown env id, or a file that is no checkpoint.
+    """
+    return len(_plan(**kwargs).episodes)
+
+
+def evaluate_episodes(indices: Iterable[int], **kwargs: Any) -> dict[str, Any]:
+    """Evaluate some of the held-out episodes; the raw results, not yet averaged (a part for :func:`merge_reports`).
+
+    Args:
+        indices: Episode indices in ``0 .. count_episodes(**kwargs) - 1``.
+        **kwargs: :func:`evaluate`'s arguments.
+
+    Returns:
+        A picklable part: ``indices``, one raw ``results`` entry per index (per-step errors and surprise, probe
+        rows, exploration counts), and where and when it ran (``device``, ``host``, ``started``, ``seconds``).
+
+    Raises:
+        IndexError: An index outside ``0 .. count_episodes(**kwargs) - 1``.
+    """
+    started, t0 = time.time(), time.perf_counter()
+    configure_torch_threads()  # spinning OpenMP threads slow small models many times on a busy small machine
+    plan = _plan(**kwargs)
+    progress = bool(kwargs.get("progress", True))
+    indices = [int(i) for i in indices]
+    bad = [i for i in indices if not 0 <= i < len(plan.episodes)]
+    if bad:
+        raise IndexError(f"episode indices {bad} are outside 0..{len(plan.episodes) - 1}")
+    results, section = [], None
+    for i in indices:
+        ep = plan.episodes[i]
+        if progress and ep.section != section:
+            print(f"[eval {time.perf_counter() - t0:6.1f}s] {SECTIONS[ep.section]}", flush=True)
+        section = ep.section
+        torch.manual_seed(ep.seed)
+        results.append(_RUN_EPISODE[ep.section](plan, ep))
+    return {
+        "indices": indices,
+        "results": results,
+        "device": str(plan.device),
+        "host": socket.gethostname(),
+        "started": started,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def merge_reports(parts: Sequence[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """The report from the parts of :func:`evaluate_episodes` that cover every episode once; writes ``report.json``,
+    ``report.md`` and PNG plots like :func:`evaluate`, whose report it equals (but for ``wall_time_s``).
+
+    Args:
+        parts: Parts covering ``0 .. count_episodes(**kwargs) - 1`` between them, each index once, in any order.
+        **kwargs: :func:`evaluate`'s arguments.
+
+    Returns:
+        The report (as written to ``report.json``); ``meta.wall_time_s`` runs from the earliest part's start.
+
+    Raises:
+        ValueError: The parts miss an episode or hold one twice.
+    """
+    plan = _plan(**kwargs)
+    results: dict[int, Any] = {}
+    for part in parts:
+        for i, result in zip(part["indices"], part["results"], strict=True):
+            if i in results:
+                raise ValueError(f"episode {i} is in more than one part")
+            results[i] = result
+    missing = sorted(set(range(len(plan.episodes))) - set(results))
+    extra = sorted(set(results) - set(range(len(plan.episodes))))
+    if missing or extra:
+        raise ValueError(
+            f"the parts do not cover the {len(plan.episodes)} episodes of this evaluation: missing {missing}, "
+            f"unknown {extra} (were they evaluated with the same arguments?)"
+        )
+    started = min((float(p["started"]) for p in parts), default=time.time())
+    model, s = plan.loaded.model, plan.settings
+    done: dict[str, list[tuple[EvalEpisode, Any]]] = {name: [] for name in SECTIONS}
+    for ep in plan.episodes:
+        done[ep.section].append((ep, results[ep.index]))
+    devices = sorted({str(p["device"]) for p in parts}) or [str(plan.device)]
+    report: dict[str, Any] = {
+        "meta": {
+            "model": str(plan.loaded.model_path),
+            "run_dir": str(plan.loaded.run_dir) if plan.loaded.run_dir else None,
+            "model_name": model.name,
+            "frame_shape": list(model.frame_shape),
+            "context_frames": model.context_frames,
+            "env_id": plan.env_id,
+            "env_kwargs": plan.env_kwargs,
+            "device": ", ".join(devices),
+            "settings": asdict(s),
+            "tdwgym_version": tdwgym.__version__,
+        }
+    }
+    for name in SECTIONS:
+        report[name] = _SUMMARY[name](plan, done[name])
+    out_dir = plan.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["meta"]["wall_time_s"] = time.time() - started
+    report["meta"]["out"] = str(out_dir)
+    report = _jsonable(report)
+    plots = write_plots(report, out_dir)
+    report["meta"]["plots"] = plots
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out_dir / "report.md", plots)
+    if kwargs.get("progress", True):
+        print(f"[eval {time.time() - started:6.1f}s] wrote {out_dir / 'report.json'} and {out_dir / 'report.md'}")
+    return report
+
+
 def evaluate(
     run_dir: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
@@ -949,6 +1218,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a world model; write ``report.json``, ``report.md`` and PNG plots into ``out``.
 
+    All episodes in this process: ``merge_reports([evaluate_episodes(range(count_episodes(**kw)), **kw)], **kw)``
+    (:func:`tdwgym.distributed.evaluate_on_ray` spreads the same episodes over Ray tasks).
+
     Args:
         run_dir: A training run folder (``tdwgym train``'s layout); or
         model_path: A world-model checkpoint (``world_model.pt``).
@@ -957,7 +1229,7 @@ def evaluate(
         frames: Steps per prediction episode (overrides ``settings``).
         out: Output folder (default: ``RUN_DIR/eval``, or ``eval`` beside the checkpoint).
         quick: Use :meth:`EvalSettings.quick` (seconds; for tests).
-        settings: Every size of the evaluation (default :class:`EvalSettings`).
+        settings: Every size of the evaluation (default :class:`EvalSettings`; not modified).
         probe_envs: Probe kind -> env id (default: registered envs matched by :data:`PROBE_KEYWORDS`).
         device: Torch device (``"auto"``: CUDA when available).
         progress: Print a line per section.
@@ -968,59 +1240,20 @@ def evaluate(
     Raises:
         FileNotFoundError: The run folder or checkpoint does not exist, or the folder has no world model.
     """
-    t0 = time.perf_counter()
-    configure_torch_threads()  # spinning OpenMP threads slow small models many times on a busy small machine
-    dev = resolve_device(device)
-    loaded = load_run(run_dir=run_dir, model_path=model_path, device=dev)
-    model = loaded.model
-    s = settings or (EvalSettings.quick() if quick else EvalSettings())
-    if episodes is not None:
-        s.episodes = int(episodes)
-    if frames is not None:
-        s.frames = int(frames)
-    env_id = env_id or loaded.env_id or "TDWRoom-Occlusion-v0"
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env id {env_id!r}; registered tdwgym ids: {sorted(tdwgym.ENV_IDS)}")
-    env_kwargs = dict(loaded.env_kwargs) if env_id == loaded.env_id else {}
-    out_dir = Path(out) if out is not None else (loaded.run_dir or loaded.model_path.parent) / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[eval {time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
-
-    torch.manual_seed(s.seed)
-    report: dict[str, Any] = {
-        "meta": {
-            "model": str(loaded.model_path),
-            "run_dir": str(loaded.run_dir) if loaded.run_dir else None,
-            "model_name": model.name,
-            "frame_shape": list(model.frame_shape),
-            "context_frames": model.context_frames,
-            "env_id": env_id,
-            "env_kwargs": env_kwargs,
-            "device": str(dev),
-            "settings": asdict(s),
-            "tdwgym_version": tdwgym.__version__,
-        }
+    kw: dict[str, Any] = {
+        "run_dir": run_dir,
+        "model_path": model_path,
+        "env_id": env_id,
+        "episodes": episodes,
+        "frames": frames,
+        "out": out,
+        "quick": quick,
+        "settings": settings,
+        "probe_envs": probe_envs,
+        "device": device,
+        "progress": progress,
     }
-    say("prediction quality")
-    report["prediction"] = prediction_section(model, env_id, env_kwargs, s)
-    say("violation of expectation")
-    report["voe"] = voe_section(model, env_id, env_kwargs, s)
-    say("physical-law probes")
-    report["probes"] = probe_section(model, env_kwargs, s, probe_envs, run_env_id=env_id)
-    say("exploration")
-    report["exploration"] = exploration_section(loaded, env_id, env_kwargs, s, dev)
-    report["meta"]["wall_time_s"] = time.perf_counter() - t0
-    report["meta"]["out"] = str(out_dir)
-    report = _jsonable(report)
-    plots = write_plots(report, out_dir)
-    report["meta"]["plots"] = plots
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out_dir / "report.md", plots)
-    say(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.md'}")
-    return report
+    return merge_reports([evaluate_episodes(range(count_episodes(**kw)), **kw)], **kw)
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -1045,6 +1278,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for smoke tests")
     p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
+    from tdwgym.distributed import add_ray_argument  # does not import ray
+
+    add_ray_argument(p)
     p.set_defaults(func=_cmd_eval)
     return p
 
@@ -1054,16 +1290,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for name in ("horizon", "voe_pairs", "probe_clips"):
         if getattr(args, name) is not None:
             setattr(s, name, int(getattr(args, name)))
-    evaluate(
-        run_dir=args.run,
-        model_path=args.model,
-        env_id=args.env,
-        episodes=args.episodes,
-        frames=args.frames,
-        out=args.out,
-        settings=s,
-        device=args.device,
-    )
+    kwargs: dict[str, Any] = {
+        "run_dir": args.run,
+        "model_path": args.model,
+        "env_id": args.env,
+        "episodes": args.episodes,
+        "frames": args.frames,
+        "out": args.out,
+        "settings": s,
+        "device": args.device,
+    }
+    if args.ray is not None:
+        from tdwgym.distributed import evaluate_on_ray, ray_address
+
+        evaluate_on_ray(address=ray_address(args.ray), **kwargs)
+    else:
+        evaluate(**kwargs)
     return 0
 
 

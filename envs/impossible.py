@@ -39,6 +39,9 @@ class MatchedPair:
         impossible: (T, H, W, 3) uint8 frames of the impossible one.
         event_frame: First frame index the violation can affect (frames before it are identical).
         labels: The impossible episode's scene labels.
+        actions: The T - 1 env actions stepped between the frames of both clips: no-ops of the env's action space,
+            since the scripted camera is placed directly (with ``camera="static"`` they are exactly what a
+            world model conditioned on actions should see).
     """
 
     kind: str
@@ -47,6 +50,7 @@ class MatchedPair:
     impossible: np.ndarray
     event_frame: int
     labels: dict[str, Any] = field(default_factory=dict)
+    actions: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +104,11 @@ def _camera_path(scene: SceneSpec, camera: str, frames: int) -> list[tuple[np.nd
     return path
 
 
+def _noop(space: gym.Space) -> Any:
+    """The no-op action of a tdwgym action space (discrete 0, ``noop``; continuous all zeros)."""
+    return 0 if isinstance(space, gym.spaces.Discrete) else np.zeros(space.shape, dtype=space.dtype)
+
+
 def _clip(env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
     """Frames of ``scene`` (events included) under a scripted camera, no-op actions."""
     base = env.unwrapped
@@ -108,7 +117,7 @@ def _clip(env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, fl
     for t, (pos, yaw, pitch) in enumerate(path):
         if t:
             base.set_camera_pose(pos, yaw, pitch)
-            obs = base.step(0)[0]
+            obs = base.step(_noop(env.action_space))[0]
         else:
             base.set_camera_pose(pos, yaw, pitch)
             obs = base._observe()
@@ -122,8 +131,9 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
     try:
         base = env.unwrapped
         if kind not in base.SUPPORTED_IMPOSSIBLE:
-            raise ValueError(f"{env_id} cannot stage impossible={kind!r}; valid values are "
-                             f"{list(base.SUPPORTED_IMPOSSIBLE)}")
+            raise ValueError(
+                f"{env_id} cannot stage impossible={kind!r}; valid values are {list(base.SUPPORTED_IMPOSSIBLE)}"
+            )
         possible = base.sample_scene(seed)
         return possible, base.add_impossible_event(possible, kind)
     finally:
@@ -131,8 +141,14 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
 
 
 def make_pairs(
-    env_id: str, seed: int, kinds: str | list[str] | None = None, frames: int = 60, camera: str = "static",
-    resolution: int | tuple[int, int] = 64, **env_kwargs: Any,
+    env_id: str,
+    seed: int,
+    kinds: str | list[str] | None = None,
+    frames: int = 60,
+    camera: str = "static",
+    resolution: int | tuple[int, int] = 64,
+    post_frames: int | None = None,
+    **env_kwargs: Any,
 ) -> list[MatchedPair]:
     """Matched possible/impossible clips of one seed, one pair per kind.
 
@@ -143,6 +159,8 @@ def make_pairs(
         frames: Frames per clip (observation 0 included); must exceed the event frame.
         camera: ``"static"`` or ``"orbit"`` (the same path in both clips).
         resolution: Frame size, an int or (height, width).
+        post_frames: Instead of ``frames``: end each pair ``post_frames`` steps after its event, i.e.
+            ``event_frame + post_frames + 1`` frames (clips of different kinds then differ in length).
         **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
 
     Raises:
@@ -152,19 +170,30 @@ def make_pairs(
     probe = gym.make(env_id, resolution=8)
     supported = tuple(probe.unwrapped.SUPPORTED_IMPOSSIBLE)
     probe.close()
-    kinds_list = _check(kinds, supported, camera, frames)
+    if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
+        raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
+    kinds_list = _check(kinds, supported, camera, frames if post_frames is None else 2)
     env = gym.make(env_id, resolution=resolution, obs_mode="rgb", **env_kwargs)
     out = []
     try:
         for kind in kinds_list:
             possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
             frame = int(impossible.labels["event_frame"])
-            if frame >= frames:
+            n = frames if post_frames is None else frame + int(post_frames) + 1
+            if frame >= n:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
-            path = _camera_path(possible, camera, frames)
-            out.append(MatchedPair(kind=kind, seed=seed, possible=_clip(env, possible, path),
-                                   impossible=_clip(env, impossible, path), event_frame=frame,
-                                   labels=dict(impossible.labels)))
+            path = _camera_path(possible, camera, n)
+            out.append(
+                MatchedPair(
+                    kind=kind,
+                    seed=seed,
+                    possible=_clip(env, possible, path),
+                    impossible=_clip(env, impossible, path),
+                    event_frame=frame,
+                    labels=dict(impossible.labels),
+                    actions=[_noop(env.action_space)] * (n - 1),
+                )
+            )
     finally:
         env.close()
     return out
@@ -186,14 +215,23 @@ def _counterpart(scene: SceneSpec, impossible: SceneSpec) -> SceneSpec:
     else:  # replace: the new shape from the start, resting where the old one started
         spec = object_from_dict(event.params["object"])
         y = spec.size[1] / 2 + 0.002 if event.params.get("on_floor") else target.position[1]
-        new = dataclasses.replace(spec, position=(target.position[0], y, target.position[2]),
-                                  velocity=target.velocity, angular_velocity=(0.0, 0.0, 0.0))
+        new = dataclasses.replace(
+            spec,
+            position=(target.position[0], y, target.position[2]),
+            velocity=target.velocity,
+            angular_velocity=(0.0, 0.0, 0.0),
+        )
     return dataclasses.replace(scene, objects=tuple(new if o.id == target.id else o for o in scene.objects))
 
 
 def make_quadruplets(
-    env_id: str, seed: int, kinds: str | list[str] | None = None, frames: int = 60, camera: str = "static",
-    resolution: int | tuple[int, int] = 64, **env_kwargs: Any,
+    env_id: str,
+    seed: int,
+    kinds: str | list[str] | None = None,
+    frames: int = 60,
+    camera: str = "static",
+    resolution: int | tuple[int, int] = 64,
+    **env_kwargs: Any,
 ) -> list[Quadruplet]:
     """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`).
 
@@ -216,8 +254,16 @@ def make_quadruplets(
             b = _clip(env, _counterpart(possible, impossible), path)
             i1 = np.concatenate([a[:frame], b[frame:]])
             i2 = np.concatenate([b[:frame], a[frame:]])
-            out.append(Quadruplet(kind=kind, seed=seed, possible=(a, b), impossible=(i1, i2), event_frame=frame,
-                                  labels=dict(impossible.labels)))
+            out.append(
+                Quadruplet(
+                    kind=kind,
+                    seed=seed,
+                    possible=(a, b),
+                    impossible=(i1, i2),
+                    event_frame=frame,
+                    labels=dict(impossible.labels),
+                )
+            )
     finally:
         env.close()
     return out

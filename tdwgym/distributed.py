@@ -42,6 +42,9 @@ retried shard redoes little and the progress bar moves."""
 EVAL_SEAMS = ("count_episodes", "evaluate_episodes", "merge_reports")
 """Functions of :mod:`tdwgym.agents.evaluation` that :func:`evaluate_on_ray` maps and merges (see there)."""
 
+EVAL_PATH_KWARGS = ("run_dir", "model_path", "out")
+"""Arguments of the evaluation that are paths: made absolute for the tasks, which start in another directory."""
+
 
 def import_ray() -> Any:
     """Import and return the ``ray`` module.
@@ -422,6 +425,10 @@ def evaluate_on_ray(
     - ``merge_reports(parts, **kw) -> report``: the report from all parts (in index order), equal to a local
       ``evaluate(**kw)``; writes ``report.json``, ``report.md`` and the plots like ``evaluate`` does.
 
+    Counting and merging run in this process with ``evaluate_kwargs`` as given (plus ``progress``); the tasks get
+    them with ``progress=False`` (the progress bar reports them) and the paths (:data:`EVAL_PATH_KWARGS`) made
+    absolute, so the report is the one ``evaluate(**evaluate_kwargs)`` writes here.
+
     Args:
         address: Ray address (see :func:`ray_session`).
         shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
@@ -429,7 +436,8 @@ def evaluate_on_ray(
         max_retries: Retries of a failed shard.
         num_cpus: CPUs Ray reserves per task.
         init_kwargs: More ``ray.init`` arguments when this call connects.
-        **evaluate_kwargs: The evaluation's own arguments; paths in them must be reachable from every node.
+        **evaluate_kwargs: The evaluation's own arguments (``progress`` excepted: this function's own);
+            the run folder or checkpoint must be reachable from every node at the same absolute path.
 
     Returns:
         The merged report.
@@ -442,7 +450,11 @@ def evaluate_on_ray(
 
     import_ray()
     count_episodes, evaluate_episodes, merge_reports = _evaluation_seams()
-    total = int(count_episodes(**evaluate_kwargs))
+    task_kwargs = {**evaluate_kwargs, "progress": False}
+    for key in EVAL_PATH_KWARGS:
+        if task_kwargs.get(key) is not None:
+            task_kwargs[key] = os.path.abspath(task_kwargs[key])
+    total = int(count_episodes(**{**evaluate_kwargs, "progress": False}))
     bar = tqdm(total=total, unit="episode", disable=not progress, desc="ray eval", dynamic_ncols=True)
     try:
         with ray_session(address, **(init_kwargs or {})) as ray:
@@ -452,14 +464,14 @@ def evaluate_on_ray(
                 ray,
                 evaluate_shard,
                 shards,
-                (evaluate_episodes, evaluate_kwargs),
+                (evaluate_episodes, task_kwargs),
                 max_retries=max_retries,
                 num_cpus=num_cpus,
                 on_done=lambda k, _: bar.update(shards[k][1] - shards[k][0]),
             )
     finally:
         bar.close()
-    return merge_reports(run.results, **evaluate_kwargs)
+    return merge_reports(run.results, **{**evaluate_kwargs, "progress": progress})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -490,6 +502,7 @@ def ray_address(value: str | None) -> str | None:
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
+    "EVAL_PATH_KWARGS",
     "EVAL_SEAMS",
     "INSTALL_HINT",
     "MAX_SHARD_SIZE",

@@ -210,6 +210,35 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
     assert report == {"indices": list(range(7)), "mean": 6.0}
 
 
+def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """The real evaluation of a tiny untrained model (quick settings, trimmed): episodes of every section spread
+    over three tasks, merged into the report the local evaluation writes."""
+    evaluation = pytest.importorskip("tdwgym.agents.evaluation")
+    import torch
+    from tdwgym.agents.models import make_world_model
+
+    torch.manual_seed(0)
+    model = make_world_model("pixel", (3, 16, 16), 10, device="cpu", width=4, latent_dim=16)
+    torch.save({"model_config": model.config(), "model": model.state_dict()}, tmp_path / "world_model.pt")
+    settings = evaluation.EvalSettings.quick()
+    settings.voe_kinds, settings.voe_pairs, settings.exploration_steps = ["vanish"], 1, 3
+    monkeypatch.chdir(tmp_path)  # relative paths: the tasks start elsewhere and get them made absolute
+    kw = {
+        "model_path": "world_model.pt",
+        "settings": settings,
+        "probe_envs": {"uniform_motion": "TDWRoom-Occlusion-v0"},
+        "device": "cpu",
+    }
+    local = evaluation.evaluate(out="local", progress=False, **kw)
+    assert evaluation.count_episodes(**kw) == 2 + 1 + 2 + 1  # prediction, VoE, probes, exploration
+    merged = dist.evaluate_on_ray(shard_size=2, progress=False, out="ray", **kw)
+    for report in (local, merged):
+        report["meta"].pop("wall_time_s")
+        assert report["meta"].pop("out") in ("local", "ray")
+    assert merged == local
+    assert json.loads((tmp_path / "ray" / "report.json").read_text())["voe"] == local["voe"]
+
+
 def test_evaluate_on_ray_names_the_functions_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray")
     evaluation = pytest.importorskip("tdwgym.agents.evaluation")

@@ -62,8 +62,9 @@ def test_impossible_episode_equals_possible_twin_up_to_the_event(env_id):
 
 
 def test_quadruplets_are_spliced_from_the_same_frames():
-    quads = make_quadruplets("TDWRoom-Occlusion-v0", seed=2, kinds=["vanish", "color_change"], frames=150,
-                             resolution=24)
+    quads = make_quadruplets(
+        "TDWRoom-Occlusion-v0", seed=2, kinds=["vanish", "color_change"], frames=150, resolution=24
+    )
     for q in quads:
         a, b = q.possible
         i1, i2 = q.impossible
@@ -82,3 +83,16 @@ def test_bad_pairs_arguments_raise_listing_valid_values():
         make_pairs("TDWRoom-Occlusion-v0", 2, kinds="vanish", frames=3)
     with pytest.raises(ValueError, match="valid values"):
         make_quadruplets("TDWRoom-Collision-v0", 0, kinds="pass_through")
+
+
+def test_pairs_ending_post_frames_after_the_event_carry_their_noop_actions():
+    (p,) = make_pairs("TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3)
+    assert len(p.possible) == len(p.impossible) == p.event_frame + 4
+    assert p.actions == [0] * (len(p.possible) - 1)
+    (c,) = make_pairs(
+        "TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3, action_type="continuous"
+    )
+    assert np.array_equal(c.possible, p.possible) and len(c.actions) == len(p.actions)
+    assert all(a.shape == (5,) and not a.any() for a in c.actions)
+    with pytest.raises(ValueError, match="post_frames"):
+        make_pairs("TDWRoom-Occlusion-v0", 2, kinds="vanish", post_frames=-1)

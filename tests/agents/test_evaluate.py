@@ -1,4 +1,5 @@
-"""``tdwgym eval``: a complete report from a tiny untrained model, exact VoE metrics, clear errors."""
+"""``tdwgym eval``: a complete report from a tiny untrained model, the same report from episodes evaluated in
+parts, exact VoE metrics, clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tdwgym.agents.evaluation import EvalSettings, evaluate, load_run, voe_metrics
+from tdwgym.agents.evaluation import (
+    EvalSettings,
+    count_episodes,
+    evaluate,
+    evaluate_episodes,
+    load_run,
+    merge_reports,
+    voe_metrics,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = "TDWRoom-Occlusion-v0"
@@ -49,6 +58,21 @@ def tiny_run(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def local_report(tiny_run, tmp_path_factory) -> tuple[dict, Path]:
+    """The quick evaluation of the tiny run in one process, and its output folder."""
+    out = tmp_path_factory.mktemp("eval") / "local"
+    return evaluate(run_dir=tiny_run, quick=True, out=out, device="cpu", progress=False), out
+
+
+def _without_timing(report: dict) -> dict:
+    """The report as JSON, less the fields that differ between equal evaluations (wall time, output folder)."""
+    report = json.loads(json.dumps(report))
+    for key in ("wall_time_s", "out"):
+        report["meta"].pop(key)
+    return report
+
+
 def test_voe_metrics_on_a_synthetic_surprise_ranking_are_exact():
     # four pairs (possible, impossible) of per-step surprise; clip means: 1|2, 2|1, 1|3, 2|2; clip maxes: 1|4, 3|1,
     # 1|3, 2|2
@@ -72,9 +96,8 @@ def test_voe_metrics_on_a_synthetic_surprise_ranking_are_exact():
     assert perfect["mean"]["pairwise_accuracy"] == 1.0 and perfect["mean"]["auroc"] == 0.875  # 1 vs 1 across pairs ties
 
 
-def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(tiny_run, tmp_path):
-    out = tmp_path / "eval"
-    report = evaluate(run_dir=tiny_run, quick=True, out=out, device="cpu", progress=False)
+def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(local_report):
+    report, out = local_report
     assert {"meta", "prediction", "voe", "probes", "exploration"} <= set(report)
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["meta"]["env_id"] == ENV and on_disk["meta"]["model_name"] == "pixel"
@@ -105,6 +128,42 @@ def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(tiny_run, tmp_p
         assert heading in md
     for png in on_disk["meta"]["plots"].values():
         assert (out / png).stat().st_size > 1000 and (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local_report, tmp_path):
+    kw = {"run_dir": tiny_run, "quick": True, "out": tmp_path / "merged", "device": "cpu", "progress": False}
+    n = count_episodes(**kw)
+    assert (
+        n == 2 + 2 * 2 + 3 * 2 + 2
+    )  # prediction (2 splits), VoE (2 kinds x 2 pairs), probes (3 kinds x 2), 2 policies
+    # three parts, out of order and each mixing sections, as Ray tasks would return them
+    parts = [evaluate_episodes(idx, **kw) for idx in (range(9, n), range(0, 4), range(4, 9))]
+    assert [len(p["results"]) for p in parts] == [n - 9, 4, 5]
+    merged = merge_reports(parts, **kw)
+    assert _without_timing(merged) == _without_timing(local_report[0])
+    on_disk = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert _without_timing(on_disk) == _without_timing(json.loads((local_report[1] / "report.json").read_text()))
+    assert (tmp_path / "merged" / "report.md").exists() and set(on_disk["meta"]["plots"]) == {
+        "prediction",
+        "voe",
+        "probes",
+    }
+    with pytest.raises(ValueError, match=r"missing \[9, 10"):
+        merge_reports(parts[1:], **kw)
+    with pytest.raises(ValueError, match="more than one part"):
+        merge_reports([*parts, parts[1]], **kw)
+    with pytest.raises(IndexError, match="outside"):
+        evaluate_episodes([n], **kw)
+
+
+def test_eval_command_has_the_ray_flag():
+    from tdwgym.agents.evaluation import add_eval_parser
+
+    parser = __import__("argparse").ArgumentParser()
+    add_eval_parser(parser.add_subparsers())
+    assert parser.parse_args(["eval", "--run", "r"]).ray is None
+    assert parser.parse_args(["eval", "--run", "r", "--ray"]).ray == ""
+    assert parser.parse_args(["eval", "--run", "r", "--ray", "ray://head:10001"]).ray == "ray://head:10001"
 
 
 def test_feature_models_mark_pixel_metrics_not_applicable(tmp_path):
