@@ -34,11 +34,12 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
         if path.suffix.lower() == ".gif":
-            from moviepy import ImageSequenceClip
+            # Pillow through imageio, one GIF frame per frame (moviepy's clip-based writer can drop the last one);
+            # Pillow merges identical consecutive frames into one longer frame, which keeps the timing.
+            import imageio.v3 as iio
 
-            clip = ImageSequenceClip([np.asarray(f, dtype=np.uint8) for f in frames], fps=fps)
-            clip.write_gif(str(tmp), fps=fps, logger=None)
-            clip.close()
+            iio.imwrite(str(tmp), np.stack([np.asarray(f, dtype=np.uint8) for f in frames]), extension=".gif",
+                        duration=1000.0 / fps, loop=0)
         else:
             # Frame by frame through moviepy's ffmpeg writer: exactly len(frames) frames (a clip's duration can
             # round one away). yuv420p plays everywhere; crf 18 keeps the frames close to lossless.

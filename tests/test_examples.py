@@ -46,7 +46,7 @@ def test_cli_record_and_version(tmp_path):
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "o.gif").stat().st_size > 0
+    assert read_video(tmp_path / "o.gif").shape[0] == 6  # the reset frame and one per step (the caption changes)
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path):
