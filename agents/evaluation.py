@@ -537,7 +537,7 @@ def _plan(
 
 def _predict_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
     """One prediction episode: per-step surprise, and per predictor/metric the ``(starts, horizon)`` errors."""
-    from tdwgym.record import load_policy
+    from tdwgym.policies import load_policy
 
     s, model = plan.settings, plan.loaded.model
     pixel = pixel_predictor(model)
@@ -824,7 +824,7 @@ def _probe_summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[
 
 def _exploration_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, float]:
     """One exploration episode of a policy: pushes, objects seen, floor coverage."""
-    from tdwgym.record import load_policy
+    from tdwgym.policies import load_policy
 
     loaded, s = plan.loaded, plan.settings
     (name,) = ep_.group
