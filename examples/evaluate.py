@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from tdwgym.agents.evaluation import EvalSettings, evaluate
+from tdwgym.agents.evaluate import EvalSettings, evaluate
 
 
 def main() -> None:

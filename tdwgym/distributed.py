@@ -39,8 +39,7 @@ MAX_SHARD_SIZE = 64
 """Largest automatic shard: enough work per task to hide Ray's per-task cost (milliseconds), small enough that a
 retried shard redoes little and the progress bar moves."""
 
-EVAL_SEAMS = ("count_episodes", "evaluate_episodes", "merge_reports")
-"""Functions of :mod:`tdwgym.agents.evaluation` that :func:`evaluate_on_ray` maps and merges (see there)."""
+"""Functions of :mod:`tdwgym.agents.evaluate` that :func:`evaluate_on_ray` maps and merges (see there)."""
 
 EVAL_PATH_KWARGS = ("run_dir", "model_path", "out")
 """Arguments of the evaluation that are paths: made absolute for the tasks, which start in another directory."""
@@ -387,18 +386,6 @@ def generate_on_ray(
 # ---------------------------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------------------------
-def _evaluation_seams() -> tuple[Callable[..., int], Callable[..., Any], Callable[..., dict[str, Any]]]:
-    from tdwgym.agents import evaluation
-
-    missing = [name for name in EVAL_SEAMS if not callable(getattr(evaluation, name, None))]
-    if missing:
-        raise NotImplementedError(
-            f"tdwgym eval --ray needs tdwgym.agents.evaluation.{', '.join(missing)} (see "
-            "tdwgym.distributed.evaluate_on_ray); this version of the evaluation does not provide them"
-        )
-    return evaluation.count_episodes, evaluation.evaluate_episodes, evaluation.merge_reports
-
-
 def evaluate_shard(evaluate_episodes: Callable[..., Any], kwargs: dict[str, Any], start: int, stop: int) -> Any:
     """One Ray task of :func:`evaluate_on_ray`: ``evaluate_episodes(range(start, stop), **kwargs)``."""
     return evaluate_episodes(range(start, stop), **kwargs)
@@ -415,8 +402,8 @@ def evaluate_on_ray(
 ) -> dict[str, Any]:
     """``tdwgym eval`` with its episodes spread over Ray tasks, the partial reports merged into one.
 
-    The evaluation provides three functions in :mod:`tdwgym.agents.evaluation` (:data:`EVAL_SEAMS`), each
-    taking the keyword arguments of its ``evaluate`` (run or model path, env id, settings, ...):
+    The evaluation provides three functions in :mod:`tdwgym.agents.evaluate`, each taking the keyword arguments of
+    its ``evaluate`` (run or model path, env id, settings, ...):
 
     - ``count_episodes(**kw) -> int``: how many episode indices the evaluation has (every section's held-out
       episodes, numbered ``0 .. n - 1``; an episode's seeds depend on its index only).
@@ -444,12 +431,12 @@ def evaluate_on_ray(
 
     Raises:
         ImportError: Ray is not installed.
-        NotImplementedError: The evaluation does not provide the three functions.
     """
     from tqdm.auto import tqdm
 
     import_ray()
-    count_episodes, evaluate_episodes, merge_reports = _evaluation_seams()
+    from tdwgym.agents.evaluate import count_episodes, evaluate_episodes, merge_reports
+
     task_kwargs = {**evaluate_kwargs, "progress": False}
     for key in EVAL_PATH_KWARGS:
         if task_kwargs.get(key) is not None:
@@ -503,7 +490,6 @@ def ray_address(value: str | None) -> str | None:
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "EVAL_PATH_KWARGS",
-    "EVAL_SEAMS",
     "INSTALL_HINT",
     "MAX_SHARD_SIZE",
     "ShardRun",

@@ -123,7 +123,7 @@ def record_episode(
     stepper = None
     if world_model is not None:
         from tdwgym.agents.device import configure_torch_threads
-        from tdwgym.agents.evaluation import ModelStepper, load_run
+        from tdwgym.agents.evaluate import ModelStepper, load_run
 
         configure_torch_threads()
 

@@ -188,7 +188,7 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
 ) -> None:
     """The map-and-merge mechanics, with stand-ins for the evaluation's three functions (nested functions travel
     to the workers by value)."""
-    evaluation = pytest.importorskip("tdwgym.agents.evaluation")
+    evaluation = pytest.importorskip("tdwgym.agents.evaluate")
 
     def count_episodes(**kw: Any) -> int:
         return kw["episodes"]
@@ -213,7 +213,7 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
 def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Path, monkeypatch: Any) -> None:
     """The real evaluation of a tiny untrained model (quick settings, trimmed): episodes of every section spread
     over three tasks, merged into the report the local evaluation writes."""
-    evaluation = pytest.importorskip("tdwgym.agents.evaluation")
+    evaluation = pytest.importorskip("tdwgym.agents.evaluate")
     import torch
     from tdwgym.agents.models import make_world_model
 
@@ -237,14 +237,6 @@ def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Pat
         assert report["meta"].pop("out") in ("local", "ray")
     assert merged == local
     assert json.loads((tmp_path / "ray" / "report.json").read_text())["voe"] == local["voe"]
-
-
-def test_evaluate_on_ray_names_the_functions_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("ray")
-    evaluation = pytest.importorskip("tdwgym.agents.evaluation")
-    monkeypatch.delattr(evaluation, "merge_reports", raising=False)
-    with pytest.raises(NotImplementedError, match="merge_reports"):
-        dist.evaluate_on_ray(progress=False)
 
 
 def test_shards_cover_every_episode_once() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tdwgym.agents.evaluation import (
+from tdwgym.agents.evaluate import (
     EvalSettings,
     count_episodes,
     evaluate,
@@ -157,7 +157,7 @@ def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local
 
 
 def test_eval_command_has_the_ray_flag():
-    from tdwgym.agents.evaluation import add_eval_parser
+    from tdwgym.agents.evaluate import add_eval_parser
 
     parser = __import__("argparse").ArgumentParser()
     add_eval_parser(parser.add_subparsers())
@@ -204,7 +204,7 @@ def test_eval_refuses_missing_run_or_model(tmp_path):
 
 
 def test_eval_command_reports_errors_as_exit_code_2(tmp_path, capsys):
-    from tdwgym.agents.evaluation import main
+    from tdwgym.agents.evaluate import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--run", str(tmp_path / "nope")])

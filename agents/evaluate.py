@@ -1310,7 +1310,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tdwgym.agents.evaluation``: the ``eval`` command alone (for use before the CLI hook lands)."""
+    """``python -m tdwgym.agents.evaluate``: the ``eval`` command alone (for use before the CLI hook lands)."""
     parser = argparse.ArgumentParser(prog="tdwgym-eval")
     sub = parser.add_subparsers(dest="command", required=True)
     add_eval_parser(sub)
