@@ -15,6 +15,7 @@ help:
 	@echo "make test   - create or reuse $(VENV), install the dev extras and run pytest"
 	@echo "make bench  - throughput benchmarks (figures in BENCHMARKS.md)"
 	@echo "make lint   - ruff check and format check"
+	@echo "make format - apply ruff's fixes and formatting"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +36,12 @@ bench: $(STAMP)
 	$(BIN)/tdwgym bench --json runs/bench.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check tdwgym envs agents examples tests
-	$(BIN)/ruff format --check tdwgym envs agents examples tests
+	$(BIN)/ruff check tdwgym envs agents examples tests scripts
+	$(BIN)/ruff format --check tdwgym envs agents examples tests scripts
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix tdwgym envs agents examples tests scripts
+	$(BIN)/ruff format tdwgym envs agents examples tests scripts
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache .ruff_cache

@@ -17,7 +17,20 @@ from tdwgym.envs.playroom import PlayroomEnv
 from tdwgym.envs.stability import StabilityEnv
 
 __all__ = [
-    "DISCRETE_ACTIONS", "IMPOSSIBLE_KINDS", "LEVELS", "OBS_MODES", "SPLITS", "CollisionEnv", "Factor", "FactorSpace",
-    "GravityEnv", "OcclusionEnv", "PlayroomEnv", "SceneGenerationError", "StabilityEnv", "TDWRoomEnv", "scene_key",
+    "DISCRETE_ACTIONS",
+    "IMPOSSIBLE_KINDS",
+    "LEVELS",
+    "OBS_MODES",
+    "SPLITS",
+    "CollisionEnv",
+    "Factor",
+    "FactorSpace",
+    "GravityEnv",
+    "OcclusionEnv",
+    "PlayroomEnv",
+    "SceneGenerationError",
+    "StabilityEnv",
+    "TDWRoomEnv",
+    "scene_key",
     "split_bucket",
 ]

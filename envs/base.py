@@ -37,7 +37,15 @@ from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
 
 DISCRETE_ACTIONS: tuple[str, ...] = (
-    "noop", "forward", "back", "strafe_left", "strafe_right", "turn_left", "turn_right", "look_up", "look_down",
+    "noop",
+    "forward",
+    "back",
+    "strafe_left",
+    "strafe_right",
+    "turn_left",
+    "turn_right",
+    "look_up",
+    "look_down",
     "push",
 )
 """Meaning of each Discrete action index."""
@@ -87,8 +95,11 @@ class SceneGenerationError(RuntimeError):
 
 
 def sample_until(
-    rng: np.random.Generator, draw: Callable[[np.random.Generator], T], accept: Callable[[T], bool],
-    attempts: int = 200, what: str = "placement",
+    rng: np.random.Generator,
+    draw: Callable[[np.random.Generator], T],
+    accept: Callable[[T], bool],
+    attempts: int = 200,
+    what: str = "placement",
 ) -> T:
     """Bounded rejection sampling: ``draw`` until ``accept``, at most ``attempts`` times.
 
@@ -108,8 +119,10 @@ def _resolution(value: Any, name: str) -> tuple[int, int]:
     """(height, width) from an int or a pair, validated."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         hw = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
     ):
         hw = (int(value[0]), int(value[1]))
     else:
@@ -199,8 +212,9 @@ class TDWRoomEnv(gym.Env):
         extra_passes: Sequence[str] = (),
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid values are "
-                             f"{[None, *self.metadata['render_modes']]}")
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; valid values are {[None, *self.metadata['render_modes']]}"
+            )
         self.render_mode = render_mode
         self.resolution = _resolution(resolution, "resolution")
         self.render_size = _resolution(render_size, "render_size")
@@ -210,8 +224,13 @@ class TDWRoomEnv(gym.Env):
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
             raise ValueError(f"substeps must be an int >= 1, got {substeps!r}")
         self.substeps = int(substeps)
-        for name, value in (("move_step", move_step), ("turn_step", turn_step), ("pitch_step", pitch_step),
-                            ("push_reach", push_reach), ("push_impulse", push_impulse)):
+        for name, value in (
+            ("move_step", move_step),
+            ("turn_step", turn_step),
+            ("pitch_step", pitch_step),
+            ("push_reach", push_reach),
+            ("push_impulse", push_impulse),
+        ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not 0 <= pitch_limit < 90:
@@ -226,8 +245,10 @@ class TDWRoomEnv(gym.Env):
         if impossible is not None:
             _choice(impossible, IMPOSSIBLE_KINDS, "impossible kind")
             if impossible not in self.SUPPORTED_IMPOSSIBLE:
-                raise ValueError(f"the {self.SCENARIO} scenario cannot stage impossible={impossible!r}; valid values "
-                                 f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}")
+                raise ValueError(
+                    f"the {self.SCENARIO} scenario cannot stage impossible={impossible!r}; valid values "
+                    f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}"
+                )
         self.impossible = impossible
         self.plan: FactorPlan | None = None
 
@@ -239,7 +260,8 @@ class TDWRoomEnv(gym.Env):
         else:
             self.action_space = spaces.Box(
                 low=np.array([-1, -1, -1, -1, 0], dtype=np.float32),
-                high=np.array([1, 1, 1, 1, 1], dtype=np.float32), dtype=np.float32,
+                high=np.array([1, 1, 1, 1, 1], dtype=np.float32),
+                dtype=np.float32,
             )
         h, w = self.resolution
         rgb = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
@@ -255,8 +277,9 @@ class TDWRoomEnv(gym.Env):
             )
         unknown_passes = [p for p in extra_passes if p not in PASSES]
         if isinstance(extra_passes, str) or unknown_passes:
-            raise ValueError(f"extra_passes must be a sequence of render passes from {list(PASSES)}, "
-                             f"got {extra_passes!r}")
+            raise ValueError(
+                f"extra_passes must be a sequence of render passes from {list(PASSES)}, got {extra_passes!r}"
+            )
         # segmentation is always rendered: it costs next to nothing and tells which objects are in view
         needed = {"rgb", "segmentation", *extra_passes} | ({"depth"} if self.obs_mode == "rgbd" else set())
         self._passes = tuple(p for p in PASSES if p in needed)
@@ -299,8 +322,13 @@ class TDWRoomEnv(gym.Env):
                 break
         else:
             raise SceneGenerationError(f"no {self.split} scene found in 100 attempts")
-        labels = {"scenario": self.SCENARIO, **scene.labels, **self.plan.labels(), "impossible": None,
-                  "event_frame": None}
+        labels = {
+            "scenario": self.SCENARIO,
+            **scene.labels,
+            **self.plan.labels(),
+            "impossible": None,
+            "event_frame": None,
+        }
         return dataclasses.replace(scene, labels=labels)
 
     def set_camera_pose(self, position: Any, yaw: float, pitch: float) -> None:
@@ -402,8 +430,10 @@ class TDWRoomEnv(gym.Env):
         """
         _choice(kind, IMPOSSIBLE_KINDS, "impossible kind")
         if kind not in self.SUPPORTED_IMPOSSIBLE:
-            raise ValueError(f"the {self.SCENARIO} scenario cannot stage impossible={kind!r}; valid values are "
-                             f"{[None, *self.SUPPORTED_IMPOSSIBLE]}")
+            raise ValueError(
+                f"the {self.SCENARIO} scenario cannot stage impossible={kind!r}; valid values are "
+                f"{[None, *self.SUPPORTED_IMPOSSIBLE]}"
+            )
         base = dataclasses.replace(scene, events=())
         labels = dict(scene.labels)
         target = int(labels.get("event_object", 1))
@@ -438,10 +468,13 @@ class TDWRoomEnv(gym.Env):
                 contacts = be.step(self.substeps)
             states = be.object_states()
             st = states[target]
-            out.append({
-                "states": states, "hidden": self._hidden(target, st.position, size, eye, occluder),
-                "pairs": {(c.a, c.b) for c in contacts},
-            })
+            out.append(
+                {
+                    "states": states,
+                    "hidden": self._hidden(target, st.position, size, eye, occluder),
+                    "pairs": {(c.a, c.b) for c in contacts},
+                }
+            )
         return out
 
     def _hidden(self, oid: int, centre: np.ndarray, size: np.ndarray, eye: np.ndarray, occluder: Any) -> bool:
@@ -450,8 +483,16 @@ class TDWRoomEnv(gym.Env):
             return False
         r = 0.42 * float(min(size))
         top = 0.45 * float(size[1])
-        points = [centre, centre + [0, top, 0], centre + [r, 0, 0], centre - [r, 0, 0], centre + [0, 0, r],
-                  centre - [0, 0, r], centre + [r, top * 0.6, 0], centre + [-r, top * 0.6, 0]]
+        points = [
+            centre,
+            centre + [0, top, 0],
+            centre + [r, 0, 0],
+            centre - [r, 0, 0],
+            centre + [0, 0, r],
+            centre - [0, 0, r],
+            centre + [r, top * 0.6, 0],
+            centre + [-r, top * 0.6, 0],
+        ]
         for i, p in enumerate(points):
             rel = p - eye
             hit = self.backend.ray_cast(eye, rel, float(np.linalg.norm(rel)) + 1.0)
@@ -478,13 +519,15 @@ class TDWRoomEnv(gym.Env):
                 return start + (k - start) // 2, True
         target = int(labels.get("event_object", 1))
         initial = run[1]["pairs"] if len(run) > 1 else set()  # resting contacts (on the floor) do not count
-        touch = next((k for k, r in enumerate(run)
-                      if k >= 3 and any(target in p and p not in initial for p in r["pairs"])), None)
+        touch = next(
+            (k for k, r in enumerate(run) if k >= 3 and any(target in p and p not in initial for p in r["pairs"])), None
+        )
         frame = 15 if touch is None else touch - 3
         return int(np.clip(frame, 3, len(run) - 2)), False
 
-    def _impossible_event(self, kind: str, frame: int, scene: SceneSpec, spec: Any, run: list[dict[str, Any]],
-                          labels: dict[str, Any]) -> SceneEvent:
+    def _impossible_event(
+        self, kind: str, frame: int, scene: SceneSpec, spec: Any, run: list[dict[str, Any]], labels: dict[str, Any]
+    ) -> SceneEvent:
         state = run[frame - 1]["states"][spec.id]
         vel = np.array(state.velocity)
         heading = np.array([vel[0], 0.0, vel[2]])
@@ -510,31 +553,46 @@ class TDWRoomEnv(gym.Env):
         if kind == "shape_change":
             d = float(spec.size[0])
             new_shape = "cube" if spec.shape == "sphere" else "sphere"
-            new = dataclasses.replace(spec, shape=new_shape, size=(d, d, d), rotation=(0.0, 0.0, 0.0), parts=(),
-                                      name=f"{spec.name}->{new_shape}")
+            new = dataclasses.replace(
+                spec,
+                shape=new_shape,
+                size=(d, d, d),
+                rotation=(0.0, 0.0, 0.0),
+                parts=(),
+                name=f"{spec.name}->{new_shape}",
+            )
             on_floor = (0, spec.id) in run[frame - 1]["pairs"] or (0, spec.id) in run[max(frame - 2, 0)]["pairs"]
-            return SceneEvent(frame, "replace", spec.id,
-                              {"object": dataclasses.asdict(new), "on_floor": bool(on_floor)})
+            return SceneEvent(
+                frame, "replace", spec.id, {"object": dataclasses.asdict(new), "on_floor": bool(on_floor)}
+            )
         # appear: a twin of the target pops into existence beside it, away from the camera where possible
         new_id = max([o.id for o in scene.objects] + [p.id for p in scene.props]) + 1
         eye = np.array(scene.camera.position)
         away = (pos - eye) * [1, 0, 1]
         away = away / max(float(np.linalg.norm(away)), 1e-9)
         reach = 2.0 * max(spec.size) + 0.05
-        others = [(np.array(st.position), 0.5 * max(scene.object(oid).size))
-                  for oid, st in run[frame - 1]["states"].items() if oid != spec.id]
+        others = [
+            (np.array(st.position), 0.5 * max(scene.object(oid).size))
+            for oid, st in run[frame - 1]["states"].items()
+            if oid != spec.id
+        ]
         candidates = [pos + away * reach * f for f in (1.0, 1.5)] + [pos - heading * reach * f for f in (1.0, 1.5)]
         room = scene.room
 
         def free(p: np.ndarray) -> bool:
             return room.contains(p[0], p[2], margin=max(spec.size)) and all(
-                float(np.linalg.norm((p - q) * [1, 0, 1])) > r + max(spec.size) for q, r in others)
+                float(np.linalg.norm((p - q) * [1, 0, 1])) > r + max(spec.size) for q, r in others
+            )
 
         where = next((p for p in candidates if free(p)), candidates[0])
-        new = dataclasses.replace(spec, id=new_id, position=tuple(float(v) for v in where),
-                                  velocity=tuple(float(v) for v in state.velocity),
-                                  angular_velocity=tuple(float(v) for v in state.angular_velocity),
-                                  name=f"{spec.name} (appeared)")
+        new = dataclasses.replace(
+            spec,
+            id=new_id,
+            position=tuple(float(v) for v in where),
+            velocity=tuple(float(v) for v in state.velocity),
+            angular_velocity=tuple(float(v) for v in state.angular_velocity),
+            name=f"{spec.name} (appeared)",
+        )
         return SceneEvent(frame, "add", new_id, {"object": dataclasses.asdict(new)})
 
     def _apply_event(self, event: SceneEvent) -> None:
@@ -552,9 +610,14 @@ class TDWRoomEnv(gym.Env):
             st = be.object_states()[oid]
             y = new.size[1] / 2 + 0.002 if event.params.get("on_floor") else float(st.position[1])
             be.remove_object(oid)
-            be.add_object(dataclasses.replace(new, position=(float(st.position[0]), y, float(st.position[2])),
-                                              velocity=tuple(float(v) for v in st.velocity),
-                                              angular_velocity=(0.0, 0.0, 0.0)))
+            be.add_object(
+                dataclasses.replace(
+                    new,
+                    position=(float(st.position[0]), y, float(st.position[2])),
+                    velocity=tuple(float(v) for v in st.velocity),
+                    angular_velocity=(0.0, 0.0, 0.0),
+                )
+            )
         elif event.kind == "teleport":
             st = be.object_states()[oid]
             be.set_object_state(oid, position=st.position + np.array(event.params["offset"], dtype=np.float64))
@@ -570,15 +633,21 @@ class TDWRoomEnv(gym.Env):
             a = np.asarray(action) if isinstance(action, np.ndarray) else action
             if isinstance(a, np.ndarray):
                 if a.shape not in ((), (1,)) or a.dtype.kind not in "iu":
-                    raise ValueError(f"invalid action {action!r} (shape {a.shape}, dtype {a.dtype}) for action space "
-                                     f"{self.action_space}: expected one integer in [0, {self.action_space.n})")
+                    raise ValueError(
+                        f"invalid action {action!r} (shape {a.shape}, dtype {a.dtype}) for action space "
+                        f"{self.action_space}: expected one integer in [0, {self.action_space.n})"
+                    )
                 a = int(a.reshape(()))
             elif isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-                raise ValueError(f"invalid action {action!r} of type {type(action).__name__} for action space "
-                                 f"{self.action_space}: expected an integer in [0, {self.action_space.n})")
+                raise ValueError(
+                    f"invalid action {action!r} of type {type(action).__name__} for action space "
+                    f"{self.action_space}: expected an integer in [0, {self.action_space.n})"
+                )
             if not 0 <= int(a) < self.action_space.n:
-                raise ValueError(f"action {a} is outside the action space {self.action_space}: valid actions are "
-                                 f"0..{self.action_space.n - 1} ({', '.join(DISCRETE_ACTIONS)})")
+                raise ValueError(
+                    f"action {a} is outside the action space {self.action_space}: valid actions are "
+                    f"0..{self.action_space.n - 1} ({', '.join(DISCRETE_ACTIONS)})"
+                )
             return tuple(float(v) for v in _DISCRETE_TO_CONTROL[int(a)])  # type: ignore[return-value]
         try:
             arr = np.asarray(action)
@@ -586,15 +655,19 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"invalid action {action!r} for action space {self.action_space}") from exc
         space = self.action_space
         if arr.shape != space.shape or arr.dtype.kind not in "fiu":
-            raise ValueError(f"invalid action {action!r} (shape {arr.shape}, dtype {arr.dtype}) for action space "
-                             f"{space}: expected a real array of shape {space.shape} "
-                             "(forward, strafe, turn, pitch, push)")
+            raise ValueError(
+                f"invalid action {action!r} (shape {arr.shape}, dtype {arr.dtype}) for action space "
+                f"{space}: expected a real array of shape {space.shape} "
+                "(forward, strafe, turn, pitch, push)"
+            )
         arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"action {arr.tolist()} contains NaN or inf; action space is {space}")
         if np.any(arr < space.low) or np.any(arr > space.high):
-            raise ValueError(f"action {arr.tolist()} is outside the action space {space}: bounds are "
-                             f"low={space.low.tolist()} high={space.high.tolist()}")
+            raise ValueError(
+                f"action {arr.tolist()} is outside the action space {space}: bounds are "
+                f"low={space.low.tolist()} high={space.high.tolist()}"
+            )
         return tuple(float(v) for v in arr)  # type: ignore[return-value]
 
     def _move_camera(self, forward: float, strafe: float) -> None:
@@ -639,8 +712,12 @@ class TDWRoomEnv(gym.Env):
     def _info(self, states: dict[int, ObjectState], contacts: list[Contact], push: dict[str, Any]) -> dict:
         return {
             "objects": {
-                oid: {"position": s.position, "rotation": s.rotation, "velocity": s.velocity,
-                      "angular_velocity": s.angular_velocity}
+                oid: {
+                    "position": s.position,
+                    "rotation": s.rotation,
+                    "velocity": s.velocity,
+                    "angular_velocity": s.angular_velocity,
+                }
                 for oid, s in states.items()
             },
             "camera": {"position": self._cam_pos.copy(), "yaw": self._yaw, "pitch": self._pitch},

@@ -73,14 +73,44 @@ class CollisionEnv(TDWRoomEnv):
     SCENARIO = "collision"
     FACTORS = FactorSpace(
         factors=(
-            Factor("speed", "m/s", train=(1.0, 3.0), gap=(1.8, 2.1), low=(0.3, 0.7), high=(3.5, 4.5),
-                   doc="launch speed toward the meeting point"),
-            Factor("size", "m", train=(0.2, 0.4), gap=(0.28, 0.31), low=(0.12, 0.17), high=(0.44, 0.5),
-                   doc="footprint diameter"),
-            Factor("restitution", "", train=(0.2, 0.9), gap=(0.5, 0.6), low=(0.0, 0.1), high=(0.95, 1.0),
-                   doc="bounciness (Bullet multiplies the two bodies' values)"),
-            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
-                   default=1.0, doc="mass"),
+            Factor(
+                "speed",
+                "m/s",
+                train=(1.0, 3.0),
+                gap=(1.8, 2.1),
+                low=(0.3, 0.7),
+                high=(3.5, 4.5),
+                doc="launch speed toward the meeting point",
+            ),
+            Factor(
+                "size",
+                "m",
+                train=(0.2, 0.4),
+                gap=(0.28, 0.31),
+                low=(0.12, 0.17),
+                high=(0.44, 0.5),
+                doc="footprint diameter",
+            ),
+            Factor(
+                "restitution",
+                "",
+                train=(0.2, 0.9),
+                gap=(0.5, 0.6),
+                low=(0.0, 0.1),
+                high=(0.95, 1.0),
+                doc="bounciness (Bullet multiplies the two bodies' values)",
+            ),
+            Factor(
+                "mass",
+                "kg",
+                train=(0.3, 2.0),
+                gap=(1.0, 1.2),
+                low=(0.08, 0.2),
+                high=(2.5, 4.0),
+                min_level=2,
+                default=1.0,
+                doc="mass",
+            ),
             shape_factor(),
             color_factor(),
         ),
@@ -116,12 +146,32 @@ class CollisionEnv(TDWRoomEnv):
             start = meet + direction * reach
             velocity = -direction * speeds[i]
             friction = None if level >= 2 else (0.4 if shape in ("sphere", "cylinder", "capsule") else 0.02)
-            objects.append(make_object(
-                i + 1, shape, diameters[i], color, rng, level, position_xz=(start[0], start[2]), velocity=velocity,
-                mass=masses[i], restitution=restitutions[i], friction=friction, size=sizes[i]))
+            objects.append(
+                make_object(
+                    i + 1,
+                    shape,
+                    diameters[i],
+                    color,
+                    rng,
+                    level,
+                    position_xz=(start[0], start[2]),
+                    velocity=velocity,
+                    mass=masses[i],
+                    restitution=restitutions[i],
+                    friction=friction,
+                    size=sizes[i],
+                )
+            )
 
-        eye, yaw, pitch = camera_facing(rng, room, (meet[0], 0.2, meet[2]), (3.0, 4.5),
-                                        camera_height(rng, level, 1.2, 1.7), margin=0.4, attempts=500)
+        eye, yaw, pitch = camera_facing(
+            rng,
+            room,
+            (meet[0], 0.2, meet[2]),
+            (3.0, 4.5),
+            camera_height(rng, level, 1.2, 1.7),
+            margin=0.4,
+            attempts=500,
+        )
         keep_out = [(float(meet[0]), float(meet[2]), 2.6), (float(eye[0]), float(eye[2]), 0.6)]
         props = []
         if level >= 2:
@@ -129,9 +179,16 @@ class CollisionEnv(TDWRoomEnv):
         if level >= 3:
             props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
         return SceneSpec(
-            room=room, objects=tuple(objects), props=tuple(props),
+            room=room,
+            objects=tuple(objects),
+            props=tuple(props),
             camera=Camera(position=tuple(float(v) for v in eye), yaw=yaw, pitch=pitch),
             light=light_for_level(rng, level),
-            labels={"meeting_point": [float(v) for v in meet], "pass_through_pair": [1, 2], "event_object": 1,
-                    "look_at": [float(meet[0]), 0.2, float(meet[2])], "num_moving": n},
+            labels={
+                "meeting_point": [float(v) for v in meet],
+                "pass_through_pair": [1, 2],
+                "event_object": 1,
+                "look_at": [float(meet[0]), 0.2, float(meet[2])],
+                "num_moving": n,
+            },
         )

@@ -42,10 +42,15 @@ def room_for_level(rng: np.random.Generator, level: int) -> Room:
     if level == 1:
         return Room(width=width, length=length, floor_color=floor, wall_color=wall)
     return Room(
-        width=width, length=length, floor_color=floor, wall_color=wall,
-        floor_pattern="checker", floor_color2=tuple(float(v) for v in np.clip(np.array(floor) - 0.25, 0, 1)),
+        width=width,
+        length=length,
+        floor_color=floor,
+        wall_color=wall,
+        floor_pattern="checker",
+        floor_color2=tuple(float(v) for v in np.clip(np.array(floor) - 0.25, 0, 1)),
         wall_pattern=("stripes", "checker")[int(rng.integers(2))],
-        wall_color2=tuple(float(v) for v in rng.uniform(0.3, 0.9, 3)), tile_size=float(rng.uniform(0.4, 0.8)),
+        wall_color2=tuple(float(v) for v in rng.uniform(0.3, 0.9, 3)),
+        tile_size=float(rng.uniform(0.4, 0.8)),
     )
 
 
@@ -55,8 +60,13 @@ def light_for_level(rng: np.random.Generator, level: int) -> Light:
         return Light()
     direction = (float(rng.uniform(-1, 1)), -float(rng.uniform(0.5, 1.5)), float(rng.uniform(-1, 1)))
     tint = tuple(float(v) for v in np.clip(1.0 - rng.uniform(0.0, 0.25, 3), 0, 1))
-    return Light(direction=direction, color=tint, ambient=float(rng.uniform(0.3, 0.7)),
-                 diffuse=float(rng.uniform(0.25, 0.6)), specular=float(rng.uniform(0.0, 0.2)))
+    return Light(
+        direction=direction,
+        color=tint,
+        ambient=float(rng.uniform(0.3, 0.7)),
+        diffuse=float(rng.uniform(0.25, 0.6)),
+        specular=float(rng.uniform(0.0, 0.2)),
+    )
 
 
 def camera_height(rng: np.random.Generator, level: int, lo: float = 1.0, hi: float = 1.4) -> float:
@@ -111,10 +121,23 @@ def footprint(shape: str, size: Sequence[float]) -> float:
 
 
 def make_object(
-    oid: int, shape: str, diameter: float, color: str, rng: np.random.Generator, level: int, *,
-    position_xz: Sequence[float], velocity: Sequence[float] = (0.0, 0.0, 0.0), y: float | None = None,
-    yaw: float | None = None, mass: float = 1.0, restitution: float | None = None, friction: float | None = None,
-    roll: bool = True, size: Sequence[float] | None = None, name: str = "",
+    oid: int,
+    shape: str,
+    diameter: float,
+    color: str,
+    rng: np.random.Generator,
+    level: int,
+    *,
+    position_xz: Sequence[float],
+    velocity: Sequence[float] = (0.0, 0.0, 0.0),
+    y: float | None = None,
+    yaw: float | None = None,
+    mass: float = 1.0,
+    restitution: float | None = None,
+    friction: float | None = None,
+    roll: bool = True,
+    size: Sequence[float] | None = None,
+    name: str = "",
 ) -> ObjectSpec:
     """An object of a named shape (a primitive or a compound) resting on the floor or at height ``y``.
 
@@ -169,10 +192,19 @@ def make_object(
         parts, spec_shape = compound_parts(shape, size), COMPOUND
     centre_y = rest + DROP if on_floor else float(y)  # type: ignore[arg-type]
     return ObjectSpec(
-        id=oid, shape=spec_shape, size=size, mass=float(mass), color=color_rgb(color), friction=float(friction),
-        restitution=float(restitution), position=(float(position_xz[0]), centre_y, float(position_xz[1])),
-        rotation=rotation, velocity=tuple(float(x) for x in v), angular_velocity=tuple(float(x) for x in spin),
-        name=name or shape, parts=parts,
+        id=oid,
+        shape=spec_shape,
+        size=size,
+        mass=float(mass),
+        color=color_rgb(color),
+        friction=float(friction),
+        restitution=float(restitution),
+        position=(float(position_xz[0]), centre_y, float(position_xz[1])),
+        rotation=rotation,
+        velocity=tuple(float(x) for x in v),
+        angular_velocity=tuple(float(x) for x in spin),
+        name=name or shape,
+        parts=parts,
     )
 
 
@@ -181,8 +213,14 @@ Disc = tuple[float, float, float]
 
 
 def place_discs(
-    rng: np.random.Generator, room: Room, radii: Sequence[float], keep_out: Sequence[Disc], *,
-    margin: float = 0.15, attempts: int = 300, what: str = "objects",
+    rng: np.random.Generator,
+    room: Room,
+    radii: Sequence[float],
+    keep_out: Sequence[Disc],
+    *,
+    margin: float = 0.15,
+    attempts: int = 300,
+    what: str = "objects",
 ) -> list[tuple[float, float]]:
     """Floor positions for discs of ``radii`` inside ``room``, apart from each other and from ``keep_out``.
 
@@ -214,7 +252,12 @@ def sight_line(camera: Sequence[float], target: Sequence[float], radius: float, 
 
 
 def distractors(
-    rng: np.random.Generator, room: Room, level: int, first_id: int, keep_out: Sequence[Disc], count: int,
+    rng: np.random.Generator,
+    room: Room,
+    level: int,
+    first_id: int,
+    keep_out: Sequence[Disc],
+    count: int,
 ) -> list[ObjectSpec]:
     """``count`` objects at rest (random primitive shapes, palette colours) away from ``keep_out``."""
     shapes = ("cube", "sphere", "cylinder", "cone", "capsule") + (COMPOUND_SHAPES if level >= 3 else ())
@@ -222,18 +265,31 @@ def distractors(
     specs = []
     chosen = [(shapes[int(rng.integers(len(shapes)))], float(rng.uniform(0.15, 0.35))) for _ in range(count)]
     sizes = [shape_size(s, d, rng, level) for s, d in chosen]
-    spots = place_discs(rng, room, [0.5 * math.hypot(sz[0], sz[2]) for sz in sizes], keep_out,
-                        what="distractor objects")
+    spots = place_discs(
+        rng, room, [0.5 * math.hypot(sz[0], sz[2]) for sz in sizes], keep_out, what="distractor objects"
+    )
     for i, ((shape, d), sz, xz) in enumerate(zip(chosen, sizes, spots, strict=True)):
-        specs.append(make_object(
-            first_id + i, shape, d, colors[int(rng.integers(len(colors)))], rng, level, position_xz=xz,
-            mass=float(rng.uniform(0.3, 2.0)), roll=False, size=sz, name=f"distractor_{shape}",
-        ))
+        specs.append(
+            make_object(
+                first_id + i,
+                shape,
+                d,
+                colors[int(rng.integers(len(colors)))],
+                rng,
+                level,
+                position_xz=xz,
+                mass=float(rng.uniform(0.3, 2.0)),
+                roll=False,
+                size=sz,
+                name=f"distractor_{shape}",
+            )
+        )
     return specs
 
 
-def clutter_props(rng: np.random.Generator, room: Room, first_id: int, keep_out: Sequence[Disc],
-                  count: int) -> list[PropSpec]:
+def clutter_props(
+    rng: np.random.Generator, room: Room, first_id: int, keep_out: Sequence[Disc], count: int
+) -> list[PropSpec]:
     """``count`` static boxes (furniture-like clutter) near the walls, away from ``keep_out``."""
     props = []
     for i in range(count):
@@ -253,10 +309,16 @@ def clutter_props(rng: np.random.Generator, room: Room, first_id: int, keep_out:
 
         x, z = sample_until(rng, draw, fits, attempts=300, what="placement of clutter")
         keep_out = [*keep_out, (x, z, r)]
-        props.append(PropSpec(
-            id=first_id + i, size=size, position=(x, size[1] / 2, z), rotation=(0.0, float(rng.uniform(0, 90)), 0.0),
-            color=tuple(float(v) for v in rng.uniform(0.15, 0.85, 3)), name="clutter",
-        ))
+        props.append(
+            PropSpec(
+                id=first_id + i,
+                size=size,
+                position=(x, size[1] / 2, z),
+                rotation=(0.0, float(rng.uniform(0, 90)), 0.0),
+                color=tuple(float(v) for v in rng.uniform(0.15, 0.85, 3)),
+                name="clutter",
+            )
+        )
     return props
 
 
@@ -269,8 +331,14 @@ def aim(eye: Sequence[float], target: Sequence[float]) -> tuple[float, float]:
 
 
 def camera_facing(
-    rng: np.random.Generator, room: Room, target: Sequence[float], dist: tuple[float, float], height: float,
-    *, margin: float = 0.5, attempts: int = 300,
+    rng: np.random.Generator,
+    room: Room,
+    target: Sequence[float],
+    dist: tuple[float, float],
+    height: float,
+    *,
+    margin: float = 0.5,
+    attempts: int = 300,
 ) -> tuple[np.ndarray, float, float]:
     """A camera eye at ``height``, ``dist`` metres (range) from ``target`` horizontally, inside ``room``, aimed at it.
 
@@ -280,10 +348,12 @@ def camera_facing(
 
     def draw(g: np.random.Generator) -> np.ndarray:
         yaw, d = float(g.uniform(0.0, 360.0)), float(g.uniform(*dist))
-        return np.array([target[0] - math.sin(math.radians(yaw)) * d, height,
-                         target[2] - math.cos(math.radians(yaw)) * d])
+        return np.array(
+            [target[0] - math.sin(math.radians(yaw)) * d, height, target[2] - math.cos(math.radians(yaw)) * d]
+        )
 
-    eye = sample_until(rng, draw, lambda e: room.contains(e[0], e[2], margin=margin), attempts=attempts,
-                       what="camera position")
+    eye = sample_until(
+        rng, draw, lambda e: room.contains(e[0], e[2], margin=margin), attempts=attempts, what="camera position"
+    )
     yaw, pitch = aim(eye, target)
     return eye, yaw, pitch

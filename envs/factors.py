@@ -220,8 +220,12 @@ class FactorSpace:
         out = []
         for c in self.combinations:
             fa, fb = self[c.a], self[c.b]
-            if (fa.active(level) and fb.active(level) and c.a_value in fa.train_values(level)
-                    and c.b_value in fb.train_values(level)):
+            if (
+                fa.active(level)
+                and fb.active(level)
+                and c.a_value in fa.train_values(level)
+                and c.b_value in fb.train_values(level)
+            ):
                 out.append(c)
         return out
 
@@ -330,16 +334,26 @@ class FactorPlan:
 
 def shape_color_combinations() -> tuple[Combination, ...]:
     """The (shape, colour) pairs every scenario holds out of training."""
-    pairs = (("cube", "blue"), ("sphere", "yellow"), ("cylinder", "red"), ("cone", "green"), ("capsule", "purple"),
-             ("l_block", "orange"), ("dumbbell", "cyan"))
+    pairs = (
+        ("cube", "blue"),
+        ("sphere", "yellow"),
+        ("cylinder", "red"),
+        ("cone", "green"),
+        ("capsule", "purple"),
+        ("l_block", "orange"),
+        ("dumbbell", "cyan"),
+    )
     return tuple(Combination("shape", s, "color", c) for s, c in pairs)
 
 
 def color_factor(**overrides: Any) -> Factor:
     """The shared colour factor: four plain colours at level 0, eight from level 1; magenta and black held out."""
     kwargs: dict[str, Any] = dict(
-        name="color", values=("red", "blue", "green", "yellow", "orange", "purple", "cyan", "white"),
-        level_counts=(4, 8, 8, 8), held_out=("magenta", "black"), doc="named plain colour of an object",
+        name="color",
+        values=("red", "blue", "green", "yellow", "orange", "purple", "cyan", "white"),
+        level_counts=(4, 8, 8, 8),
+        held_out=("magenta", "black"),
+        doc="named plain colour of an object",
     )
     kwargs.update(overrides)
     return Factor(**kwargs)
@@ -348,8 +362,10 @@ def color_factor(**overrides: Any) -> Factor:
 def shape_factor(**overrides: Any) -> Factor:
     """The shared shape factor: cube and sphere at level 0, all primitives from 1, compound shapes at 3."""
     kwargs: dict[str, Any] = dict(
-        name="shape", values=("cube", "sphere", "cylinder", "cone", "capsule", "l_block", "dumbbell"),
-        level_counts=(2, 5, 5, 7), doc="object shape (l_block and dumbbell are compound, non-convex bodies)",
+        name="shape",
+        values=("cube", "sphere", "cylinder", "cone", "capsule", "l_block", "dumbbell"),
+        level_counts=(2, 5, 5, 7),
+        doc="object shape (l_block and dumbbell are compound, non-convex bodies)",
     )
     kwargs.update(overrides)
     return Factor(**kwargs)

@@ -72,16 +72,47 @@ class GravityEnv(TDWRoomEnv):
     SCENARIO = "gravity"
     FACTORS = FactorSpace(
         factors=(
-            Factor("height", "m", train=(0.8, 2.0), gap=(1.3, 1.45), low=(0.3, 0.6), high=(2.2, 2.6),
-                   doc="starting height of the object's centre"),
-            Factor("speed", "m/s", train=(0.5, 2.0), gap=(1.1, 1.3), low=(0.1, 0.35), high=(2.4, 3.0),
-                   doc="horizontal launch speed (launched objects)"),
-            Factor("size", "m", train=(0.15, 0.35), gap=(0.24, 0.27), low=(0.08, 0.12), high=(0.4, 0.45),
-                   doc="footprint diameter"),
-            Factor("restitution", "", train=(0.1, 0.8), gap=(0.4, 0.5), low=(0.0, 0.05), high=(0.9, 0.97),
-                   doc="bounciness"),
-            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
-                   default=1.0, doc="mass"),
+            Factor(
+                "height",
+                "m",
+                train=(0.8, 2.0),
+                gap=(1.3, 1.45),
+                low=(0.3, 0.6),
+                high=(2.2, 2.6),
+                doc="starting height of the object's centre",
+            ),
+            Factor(
+                "speed",
+                "m/s",
+                train=(0.5, 2.0),
+                gap=(1.1, 1.3),
+                low=(0.1, 0.35),
+                high=(2.4, 3.0),
+                doc="horizontal launch speed (launched objects)",
+            ),
+            Factor(
+                "size",
+                "m",
+                train=(0.15, 0.35),
+                gap=(0.24, 0.27),
+                low=(0.08, 0.12),
+                high=(0.4, 0.45),
+                doc="footprint diameter",
+            ),
+            Factor(
+                "restitution", "", train=(0.1, 0.8), gap=(0.4, 0.5), low=(0.0, 0.05), high=(0.9, 0.97), doc="bounciness"
+            ),
+            Factor(
+                "mass",
+                "kg",
+                train=(0.3, 2.0),
+                gap=(1.0, 1.2),
+                low=(0.08, 0.2),
+                high=(2.5, 4.0),
+                min_level=2,
+                default=1.0,
+                doc="mass",
+            ),
             shape_factor(),
             color_factor(),
         ),
@@ -127,14 +158,29 @@ class GravityEnv(TDWRoomEnv):
                 velocity = along * speeds[i] + np.array([0.0, vy, 0.0])  # type: ignore[operator]
             else:
                 start, velocity = lane, np.zeros(3)
-            objects.append(make_object(
-                i + 1, shape, diameters[i], color, rng, level, position_xz=(start[0], start[2]), y=h,
-                velocity=velocity, mass=masses[i], restitution=restitutions[i], roll=False, size=size,
-                friction=None if level >= 2 else 0.4))
+            objects.append(
+                make_object(
+                    i + 1,
+                    shape,
+                    diameters[i],
+                    color,
+                    rng,
+                    level,
+                    position_xz=(start[0], start[2]),
+                    y=h,
+                    velocity=velocity,
+                    mass=masses[i],
+                    restitution=restitutions[i],
+                    roll=False,
+                    size=size,
+                    friction=None if level >= 2 else 0.4,
+                )
+            )
 
         look = (float(centre[0]), 0.8, float(centre[2]))
-        eye, yaw, pitch = camera_facing(rng, room, look, (3.5, 4.5), camera_height(rng, level, 1.0, 1.5),
-                                        margin=0.4, attempts=500)
+        eye, yaw, pitch = camera_facing(
+            rng, room, look, (3.5, 4.5), camera_height(rng, level, 1.0, 1.5), margin=0.4, attempts=500
+        )
         keep_out = [(float(centre[0]), float(centre[2]), 2.5), (float(eye[0]), float(eye[2]), 0.6)]
         props = []
         if level >= 2:
@@ -142,9 +188,16 @@ class GravityEnv(TDWRoomEnv):
         if level >= 3:
             props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
         return SceneSpec(
-            room=room, objects=tuple(objects), props=tuple(props),
+            room=room,
+            objects=tuple(objects),
+            props=tuple(props),
             camera=Camera(position=tuple(float(v) for v in eye), yaw=yaw, pitch=pitch),
             light=light_for_level(rng, level),
-            labels={"motions": motions, "heights": [o.position[1] for o in objects[:n]], "event_object": 1,
-                    "look_at": list(look), "num_moving": n},
+            labels={
+                "motions": motions,
+                "heights": [o.position[1] for o in objects[:n]],
+                "event_object": 1,
+                "look_at": list(look),
+                "num_moving": n,
+            },
         )

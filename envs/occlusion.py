@@ -96,12 +96,35 @@ class OcclusionEnv(TDWRoomEnv):
     SCENARIO = "occlusion"
     FACTORS = FactorSpace(
         factors=(
-            Factor("speed", "m/s", train=(0.8, 2.5), gap=(1.5, 1.7), low=(0.3, 0.6), high=(2.8, 3.5),
-                   doc="speed across the floor"),
-            Factor("size", "m", train=(0.2, 0.4), gap=(0.28, 0.31), low=(0.12, 0.17), high=(0.44, 0.5),
-                   doc="footprint diameter"),
-            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
-                   default=1.0, doc="mass"),
+            Factor(
+                "speed",
+                "m/s",
+                train=(0.8, 2.5),
+                gap=(1.5, 1.7),
+                low=(0.3, 0.6),
+                high=(2.8, 3.5),
+                doc="speed across the floor",
+            ),
+            Factor(
+                "size",
+                "m",
+                train=(0.2, 0.4),
+                gap=(0.28, 0.31),
+                low=(0.12, 0.17),
+                high=(0.44, 0.5),
+                doc="footprint diameter",
+            ),
+            Factor(
+                "mass",
+                "kg",
+                train=(0.3, 2.0),
+                gap=(1.0, 1.2),
+                low=(0.08, 0.2),
+                high=(2.5, 4.0),
+                min_level=2,
+                default=1.0,
+                doc="mass",
+            ),
             shape_factor(),
             color_factor(),
         ),
@@ -145,18 +168,22 @@ class OcclusionEnv(TDWRoomEnv):
             fwd, side = camera_forward(yaw, 0.0), camera_right(yaw) * (width / 2 + 1.0 + widest)
             corners = [cam + fwd * (dist + d) + s for d in (0.3, 0.6 + 0.4 * n) for s in (side, -side)]
             return room.contains(cam[0], cam[2], margin=0.5) and all(
-                room.contains(p[0], p[2], margin=widest + 0.1) for p in corners)
+                room.contains(p[0], p[2], margin=widest + 0.1) for p in corners
+            )
 
-        cam_pos, yaw, dist, width = sample_until(rng, draw_view, view_fits, attempts=1000,
-                                                 what="camera and occluder layout")
+        cam_pos, yaw, dist, width = sample_until(
+            rng, draw_view, view_fits, attempts=1000, what="camera and occluder layout"
+        )
         fwd, right = camera_forward(yaw, 0.0), camera_right(yaw)
         centre = cam_pos + fwd * dist
 
         deepest = 0.6 + 0.4 * n
 
         def draw_starts(r: np.random.Generator) -> list[tuple[float, float, float]]:
-            return [(float(r.uniform(0.3, deepest)), 1.0 if r.random() < 0.5 else -1.0, float(r.uniform(0.3, 1.0)))
-                    for _ in range(n)]
+            return [
+                (float(r.uniform(0.3, deepest)), 1.0 if r.random() < 0.5 else -1.0, float(r.uniform(0.3, 1.0)))
+                for _ in range(n)
+            ]
 
         def place(start: tuple[float, float, float], foot: float) -> np.ndarray:
             depth, side, beyond = start
@@ -165,12 +192,15 @@ class OcclusionEnv(TDWRoomEnv):
         def starts_fit(starts: list[tuple[float, float, float]]) -> bool:
             at = [place(s, f) for s, f in zip(starts, feet, strict=True)]
             return all(
-                math.dist(at[i][::2], at[j][::2]) > feet[i] + feet[j] + 0.05 and abs(starts[i][0] - starts[j][0])
-                > 0.5 * (feet[i] + feet[j]) for i in range(n) for j in range(i + 1, n)
+                math.dist(at[i][::2], at[j][::2]) > feet[i] + feet[j] + 0.05
+                and abs(starts[i][0] - starts[j][0]) > 0.5 * (feet[i] + feet[j])
+                for i in range(n)
+                for j in range(i + 1, n)
             )
 
-        starts = sample_until(rng, draw_starts, starts_fit, attempts=1000,
-                              what=f"non-overlapping starts of {n} objects")
+        starts = sample_until(
+            rng, draw_starts, starts_fit, attempts=1000, what=f"non-overlapping starts of {n} objects"
+        )
         objects: list[ObjectSpec] = []
         needed = 0.0
         for i in range(n):
@@ -181,16 +211,32 @@ class OcclusionEnv(TDWRoomEnv):
             friction = None
             if shape not in ROUND_SHAPES:  # sliders: low enough friction to get across
                 friction = min(0.05 if level < 2 else float(rng.uniform(0.02, 0.08)), speed**2 / (2 * 9.81 * travel))
-            obj = make_object(i + 1, shape, diameters[i], color, rng, level, position_xz=(at[0], at[2]),
-                              velocity=velocity, yaw=yaw, mass=masses[i], friction=friction, size=sizes[i])
+            obj = make_object(
+                i + 1,
+                shape,
+                diameters[i],
+                color,
+                rng,
+                level,
+                position_xz=(at[0], at[2]),
+                velocity=velocity,
+                yaw=yaw,
+                mass=masses[i],
+                friction=friction,
+                size=sizes[i],
+            )
             objects.append(obj)
             top = obj.position[1] + (obj.size[0] / 2 if shape in ROUND_SHAPES else obj.size[1] / 2)
             behind = dist + start[0] + feet[i]  # the nearest the object's top gets to the camera beyond the panel
             needed = max(needed, eye_height - (eye_height - top) * dist / behind + 0.06)
         height = max(float(rng.uniform(0.6, 1.0)), needed)
         occluder = PropSpec(
-            id=n + 1, size=(width, height, 0.05), position=(centre[0], height / 2, centre[2]),
-            rotation=(0.0, yaw, 0.0), color=tuple(float(v) for v in rng.uniform(0.1, 0.9, 3)), name="occluder",
+            id=n + 1,
+            size=(width, height, 0.05),
+            position=(centre[0], height / 2, centre[2]),
+            rotation=(0.0, yaw, 0.0),
+            color=tuple(float(v) for v in rng.uniform(0.1, 0.9, 3)),
+            name="occluder",
         )
         props = [occluder]
         keep_out = [(float(cam_pos[0]), float(cam_pos[2]), 0.6), *sight_line(cam_pos, centre, 0.4)]
@@ -206,7 +252,16 @@ class OcclusionEnv(TDWRoomEnv):
         pitch = -math.degrees(math.atan2(cam_pos[1] - height / 2, dist))
         camera = Camera(position=tuple(float(v) for v in cam_pos), yaw=yaw, pitch=pitch)
         return SceneSpec(
-            room=room, objects=tuple(objects), props=tuple(props), camera=camera, light=light_for_level(rng, level),
-            labels={"occluder_id": occluder.id, "occluder_width": width, "event_object": 1, "look_at": look_at,
-                    "num_moving": n},
+            room=room,
+            objects=tuple(objects),
+            props=tuple(props),
+            camera=camera,
+            light=light_for_level(rng, level),
+            labels={
+                "occluder_id": occluder.id,
+                "occluder_width": width,
+                "event_object": 1,
+                "look_at": look_at,
+                "num_moving": n,
+            },
         )

@@ -65,10 +65,26 @@ class PlayroomEnv(TDWRoomEnv):
     SCENARIO = "playroom"
     FACTORS = FactorSpace(
         factors=(
-            Factor("size", "m", train=(0.15, 0.4), gap=(0.26, 0.29), low=(0.08, 0.12), high=(0.45, 0.55),
-                   doc="footprint diameter"),
-            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
-                   default=1.0, doc="mass"),
+            Factor(
+                "size",
+                "m",
+                train=(0.15, 0.4),
+                gap=(0.26, 0.29),
+                low=(0.08, 0.12),
+                high=(0.45, 0.55),
+                doc="footprint diameter",
+            ),
+            Factor(
+                "mass",
+                "kg",
+                train=(0.3, 2.0),
+                gap=(1.0, 1.2),
+                low=(0.08, 0.2),
+                high=(2.5, 4.0),
+                min_level=2,
+                default=1.0,
+                doc="mass",
+            ),
             shape_factor(),
             color_factor(),
         ),
@@ -82,8 +98,9 @@ class PlayroomEnv(TDWRoomEnv):
         room = room_for_level(rng, level)
         n = int(rng.integers(*((2, 3), (4, 7), (6, 9), (8, 13))[level]))
         height = camera_height(rng, level)
-        eye = np.array([rng.uniform(-1, 1) * (room.width / 2 - 1.0), height,
-                        rng.uniform(-1, 1) * (room.length / 2 - 1.0)])
+        eye = np.array(
+            [rng.uniform(-1, 1) * (room.width / 2 - 1.0), height, rng.uniform(-1, 1) * (room.length / 2 - 1.0)]
+        )
         yaw = float(math.degrees(math.atan2(-eye[0], -eye[2]))) % 360.0  # roughly toward the room's centre
         yaw = (yaw + float(rng.uniform(-30, 30))) % 360.0
         placed: list[tuple[float, float, float]] = [(float(eye[0]), float(eye[2]), 0.5)]
@@ -102,21 +119,38 @@ class PlayroomEnv(TDWRoomEnv):
 
             def fits(p: tuple[float, float], r: float = r) -> bool:
                 return room.contains(p[0], p[1], margin=r + 0.1) and all(
-                    math.hypot(p[0] - x, p[1] - z) > r + rr + 0.1 for x, z, rr in placed)
+                    math.hypot(p[0] - x, p[1] - z) > r + rr + 0.1 for x, z, rr in placed
+                )
 
             xz = sample_until(rng, draw, fits, attempts=500, what=f"placement of {n} objects")
             placed.append((xz[0], xz[1], r))
-            objects.append(make_object(i + 1, shape, d, color, rng, level, position_xz=xz, mass=mass, size=size,
-                                       roll=False, friction=None if level >= 2 else 0.4))
+            objects.append(
+                make_object(
+                    i + 1,
+                    shape,
+                    d,
+                    color,
+                    rng,
+                    level,
+                    position_xz=xz,
+                    mass=mass,
+                    size=size,
+                    roll=False,
+                    friction=None if level >= 2 else 0.4,
+                )
+            )
         pitch = -float(rng.uniform(15, 25))
         props = []
         if level >= 3:
-            props = clutter_props(rng, room, n + 1, [*placed, *[(float(eye[0]), float(eye[2]), 0.8)]],
-                                  int(rng.integers(4, 8)))
+            props = clutter_props(
+                rng, room, n + 1, [*placed, *[(float(eye[0]), float(eye[2]), 0.8)]], int(rng.integers(4, 8))
+            )
         look = eye + np.array([math.sin(math.radians(yaw)), 0, math.cos(math.radians(yaw))]) * 2.0
         look[1] = 0.2
         return SceneSpec(
-            room=room, objects=tuple(objects), props=tuple(props),
+            room=room,
+            objects=tuple(objects),
+            props=tuple(props),
             camera=Camera(position=tuple(float(v) for v in eye), yaw=yaw, pitch=pitch),
             light=light_for_level(rng, level),
             labels={"event_object": self._most_central(objects, eye, yaw), "look_at": [float(v) for v in look]},
@@ -125,6 +159,7 @@ class PlayroomEnv(TDWRoomEnv):
     @staticmethod
     def _most_central(objects: list, eye: np.ndarray, yaw: float) -> int:
         """Id of the object nearest the camera's view axis (the one impossible events happen to)."""
+
         def off_axis(o: Any) -> float:
             a = math.degrees(math.atan2(o.position[0] - eye[0], o.position[2] - eye[2]))
             return abs((a - yaw + 180.0) % 360.0 - 180.0)

@@ -82,10 +82,26 @@ class StabilityEnv(TDWRoomEnv):
     FACTORS = FactorSpace(
         factors=(
             Factor("blocks", "", train=(2, 4), high=(5, 6), integer=True, doc="blocks in a tower"),
-            Factor("size", "m", train=(0.16, 0.3), gap=(0.22, 0.24), low=(0.1, 0.13), high=(0.34, 0.4),
-                   doc="block width and depth"),
-            Factor("mass", "kg", train=(0.3, 2.0), gap=(1.0, 1.2), low=(0.08, 0.2), high=(2.5, 4.0), min_level=2,
-                   default=1.0, doc="block mass"),
+            Factor(
+                "size",
+                "m",
+                train=(0.16, 0.3),
+                gap=(0.22, 0.24),
+                low=(0.1, 0.13),
+                high=(0.34, 0.4),
+                doc="block width and depth",
+            ),
+            Factor(
+                "mass",
+                "kg",
+                train=(0.3, 2.0),
+                gap=(1.0, 1.2),
+                low=(0.08, 0.2),
+                high=(2.5, 4.0),
+                min_level=2,
+                default=1.0,
+                doc="block mass",
+            ),
             color_factor(doc="named plain colour of a block"),
         ),
     )
@@ -97,8 +113,15 @@ class StabilityEnv(TDWRoomEnv):
         room = room_for_level(rng, level)
         n_towers = int(rng.integers(*((1, 2), (1, 3), (2, 4), (2, 4))[level]))
         centre = np.array([rng.uniform(-1, 1), 0.0, rng.uniform(-1, 1)])
-        eye, yaw, pitch = camera_facing(rng, room, (centre[0], 0.4, centre[2]), (2.5, 3.5),
-                                        camera_height(rng, level, 0.9, 1.3), margin=0.4, attempts=500)
+        eye, yaw, pitch = camera_facing(
+            rng,
+            room,
+            (centre[0], 0.4, centre[2]),
+            (2.5, 3.5),
+            camera_height(rng, level, 0.9, 1.3),
+            margin=0.4,
+            attempts=500,
+        )
         right = camera_right(yaw)
         objects: list[ObjectSpec] = []
         towers = []
@@ -118,26 +141,36 @@ class StabilityEnv(TDWRoomEnv):
             spacing.append(spacing[-1] + max(reach[i - 1], reach[i]) + 0.4)
         shift = spacing[-1] / 2
         next_id = 1
-        for (blocks, width, heights, masses, colors, stable, offsets, critical), x in zip(specs, spacing,
-                                                                                          strict=True):
+        for (blocks, width, heights, masses, colors, stable, offsets, critical), x in zip(specs, spacing, strict=True):
             base = centre + right * (x - shift)
             y, ids = 0.0, []
             for k in range(blocks):
                 at = base + right * offsets[k]
-                objects.append(ObjectSpec(
-                    id=next_id, shape="cube", size=(width, heights[k], width), mass=masses[k],
-                    color=color_rgb(colors[k]), friction=0.8, restitution=0.1,
-                    position=(float(at[0]), y + heights[k] / 2 + 0.001, float(at[2])), rotation=(0.0, yaw, 0.0),
-                    name=f"block_{k}",
-                ))
+                objects.append(
+                    ObjectSpec(
+                        id=next_id,
+                        shape="cube",
+                        size=(width, heights[k], width),
+                        mass=masses[k],
+                        color=color_rgb(colors[k]),
+                        friction=0.8,
+                        restitution=0.1,
+                        position=(float(at[0]), y + heights[k] / 2 + 0.001, float(at[2])),
+                        rotation=(0.0, yaw, 0.0),
+                        name=f"block_{k}",
+                    )
+                )
                 ids.append(next_id)
                 next_id += 1
                 y += heights[k] + 0.001
             ratios = overhang_ratios(offsets, masses, width)
-            towers.append({"ids": ids, "stable": stable, "critical_level": critical,
-                           "overhang": max(ratios) if ratios else 0.0})
-        keep_out = [(float(centre[0] + right[0] * (x - shift)), float(centre[2] + right[2] * (x - shift)), r + 0.3)
-                    for x, r in zip(spacing, reach, strict=True)]
+            towers.append(
+                {"ids": ids, "stable": stable, "critical_level": critical, "overhang": max(ratios) if ratios else 0.0}
+            )
+        keep_out = [
+            (float(centre[0] + right[0] * (x - shift)), float(centre[2] + right[2] * (x - shift)), r + 0.3)
+            for x, r in zip(spacing, reach, strict=True)
+        ]
         keep_out.append((float(eye[0]), float(eye[2]), 0.6))
         props = []
         if level >= 2:
@@ -145,24 +178,37 @@ class StabilityEnv(TDWRoomEnv):
         if level >= 3:
             props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
         return SceneSpec(
-            room=room, objects=tuple(objects), props=tuple(props),
+            room=room,
+            objects=tuple(objects),
+            props=tuple(props),
             camera=Camera(position=tuple(float(v) for v in eye), yaw=yaw, pitch=pitch),
             light=light_for_level(rng, level),
-            labels={"towers": towers, "stable": [t["stable"] for t in towers], "event_object": towers[0]["ids"][-1],
-                    "look_at": [float(centre[0]), 0.4, float(centre[2])]},
+            labels={
+                "towers": towers,
+                "stable": [t["stable"] for t in towers],
+                "event_object": towers[0]["ids"][-1],
+                "look_at": [float(centre[0]), 0.4, float(centre[2])],
+            },
         )
 
     @staticmethod
-    def _offsets(rng: np.random.Generator, blocks: int, width: float, masses: list[float],
-                 stable: bool) -> tuple[list[float], int | None]:
+    def _offsets(
+        rng: np.random.Generator, blocks: int, width: float, masses: list[float], stable: bool
+    ) -> tuple[list[float], int | None]:
         """Sideways block offsets (bottom to top) and the critical level of an unstable tower."""
         half = width / 2
         if stable or blocks < 2:
+
             def draw(g: np.random.Generator) -> list[float]:
                 return list(np.cumsum([0.0] + [float(g.uniform(-0.3, 0.3)) * half for _ in range(blocks - 1)]))
 
-            offsets = sample_until(rng, draw, lambda o: max(overhang_ratios(o, masses, width), default=0.0)
-                                   <= STABLE_RATIO, attempts=500, what="stable block offsets")
+            offsets = sample_until(
+                rng,
+                draw,
+                lambda o: max(overhang_ratios(o, masses, width), default=0.0) <= STABLE_RATIO,
+                attempts=500,
+                what="stable block offsets",
+            )
             return [float(v) for v in offsets], None
         critical = int(rng.integers(1, blocks))
         sign = 1.0 if rng.random() < 0.5 else -1.0

@@ -108,7 +108,10 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
 
 
 def run(
-    steps: int = 1000, repeats: int = 3, include_vector: bool = True, include_dataset: bool = True,
+    steps: int = 1000,
+    repeats: int = 3,
+    include_vector: bool = True,
+    include_dataset: bool = True,
     dataset_episodes: int = 12,
 ) -> dict[str, Any]:
     """Run every benchmark and return the figures."""
@@ -128,15 +131,18 @@ def run(
     if include_dataset:
         from tdwgym.dataset import benchmark as dataset_benchmark
 
-        results["dataset"] = dataset_benchmark(episodes=dataset_episodes, frames=150, resolution=RESOLUTION,
-                                               workers=(1, 2), rounds=repeats)
+        results["dataset"] = dataset_benchmark(
+            episodes=dataset_episodes, frames=150, resolution=RESOLUTION, workers=(1, 2), rounds=repeats
+        )
     return results
 
 
 def format_results(results: dict[str, Any]) -> str:
     """Human-readable lines with targets."""
-    lines = [f"tdwgym {results['tdwgym']} bench: {results['env_id']} {results['resolution']}x{results['resolution']} "
-             f"RGB, {results['steps']} steps x best of {results['repeats']}, {results['cpus']} CPUs"]
+    lines = [
+        f"tdwgym {results['tdwgym']} bench: {results['env_id']} {results['resolution']}x{results['resolution']} "
+        f"RGB, {results['steps']} steps x best of {results['repeats']}, {results['cpus']} CPUs"
+    ]
     ef = results["env_vs_floor"]
     lines.append(f"  env        {ef['env_steps_per_s']:8.1f} steps/s")
     lines.append(f"  floor      {ef['floor_steps_per_s']:8.1f} steps/s  (backend substeps + render, no env)")
@@ -169,8 +175,13 @@ def add_bench_parser(subparsers: Any) -> None:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.steps < 10 or args.repeats < 1:
         raise SystemExit(f"--steps must be >= 10 and --repeats >= 1, got {args.steps} and {args.repeats}")
-    results = run(args.steps, args.repeats, include_vector=not args.no_vector, include_dataset=not args.no_dataset,
-                  dataset_episodes=args.dataset_episodes)
+    results = run(
+        args.steps,
+        args.repeats,
+        include_vector=not args.no_vector,
+        include_dataset=not args.no_dataset,
+        dataset_episodes=args.dataset_episodes,
+    )
     print(format_results(results))
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2, default=float)
@@ -179,8 +190,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tdwgym.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tdwgym.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command")
     add_bench_parser(sub)
     args = parser.parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])

@@ -1,8 +1,8 @@
 """The ``tdwgym`` command: one subcommand per job.
 
-    tdwgym record --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
-    tdwgym dataset --scenario occlusion --split train --level 0 --episodes 100 --frames 64 --out data/occ
-    tdwgym bench
+tdwgym record --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
+tdwgym dataset --scenario occlusion --split train --level 0 --episodes 100 --frames 64 --out data/occ
+tdwgym bench
 """
 
 from __future__ import annotations

@@ -8,8 +8,12 @@ from tdwgym.scene import PATTERNS, Color
 
 
 def pattern_image(
-    pattern: str, colors: tuple[Color, Color], extent: tuple[float, float], tile_size: float,
-    texels_per_tile: int = 8, max_texels: int | None = None,
+    pattern: str,
+    colors: tuple[Color, Color],
+    extent: tuple[float, float],
+    tile_size: float,
+    texels_per_tile: int = 8,
+    max_texels: int | None = None,
 ) -> np.ndarray:
     """An RGB uint8 image of a ``"checker"`` or ``"stripes"`` pattern covering ``extent`` metres (u, v).
 

@@ -185,8 +185,10 @@ class ObjectSpec:
             raise SceneError(f"ObjectSpec.shape must be one of {[*SHAPES, COMPOUND]}, got {self.shape!r}")
         _set(self, "parts", tuple(self.parts))
         if (self.shape == COMPOUND) != bool(self.parts):
-            raise SceneError(f"a {COMPOUND!r} object needs parts and only a compound may have them "
-                             f"(shape {self.shape!r}, {len(self.parts)} parts)")
+            raise SceneError(
+                f"a {COMPOUND!r} object needs parts and only a compound may have them "
+                f"(shape {self.shape!r}, {len(self.parts)} parts)"
+            )
         size = _vec(self.size, "ObjectSpec.size")
         if min(size) <= 0:
             raise SceneError(f"ObjectSpec.size must be positive, got {self.size!r}")

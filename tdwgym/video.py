@@ -38,8 +38,13 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
             # Pillow merges identical consecutive frames into one longer frame, which keeps the timing.
             import imageio.v3 as iio
 
-            iio.imwrite(str(tmp), np.stack([np.asarray(f, dtype=np.uint8) for f in frames]), extension=".gif",
-                        duration=1000.0 / fps, loop=0)
+            iio.imwrite(
+                str(tmp),
+                np.stack([np.asarray(f, dtype=np.uint8) for f in frames]),
+                extension=".gif",
+                duration=1000.0 / fps,
+                loop=0,
+            )
         else:
             # Frame by frame through moviepy's ffmpeg writer: exactly len(frames) frames (a clip's duration can
             # round one away). yuv420p plays everywhere; crf 18 keeps the frames close to lossless.

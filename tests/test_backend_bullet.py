@@ -50,8 +50,11 @@ def test_axis_conversion_round_trips_and_keeps_rotations():
 
 
 def test_initial_velocity_and_spin_are_set_in_tdw_axes(backend):
-    backend.load(SceneSpec(objects=(ObjectSpec(id=7, position=(0, 1, 0), velocity=(1, 2, 3),
-                                               angular_velocity=(0.5, -0.25, 0.1)),)))
+    backend.load(
+        SceneSpec(
+            objects=(ObjectSpec(id=7, position=(0, 1, 0), velocity=(1, 2, 3), angular_velocity=(0.5, -0.25, 0.1)),)
+        )
+    )
     st = backend.object_states()[7]
     assert np.allclose(st.velocity, (1, 2, 3))
     assert np.allclose(st.angular_velocity, (0.5, -0.25, 0.1))
@@ -78,9 +81,10 @@ def test_render_passes_shapes_depth_and_segmentation(backend):
 
 
 def test_ray_cast_push_and_contacts(backend):
-    scene = SceneSpec(objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, 1.0),
-                                          friction=0.0),),
-                      camera=Camera(position=(0, 0.2, -1.0)))
+    scene = SceneSpec(
+        objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, 1.0), friction=0.0),),
+        camera=Camera(position=(0, 0.2, -1.0)),
+    )
     backend.load(scene)
     hit = backend.ray_cast((0, 0.2, -1.0), (0, 0, 1), 5.0)
     assert hit is not None and hit.id == 1 and hit.distance == pytest.approx(1.8, abs=1e-3)
@@ -121,10 +125,12 @@ def test_make_backend_validates_names(monkeypatch):
 
 
 def test_same_scene_gives_identical_trajectories_and_frames():
-    scene = SceneSpec(objects=(
-        ObjectSpec(id=1, shape="sphere", size=(0.3,) * 3, position=(-1, 0.15, 1), velocity=(3, 0, 0)),
-        ObjectSpec(id=2, shape="cone", size=(0.3, 0.4, 0.3), position=(1, 0.2, 1), velocity=(-2, 0, 0.1)),
-    ))
+    scene = SceneSpec(
+        objects=(
+            ObjectSpec(id=1, shape="sphere", size=(0.3,) * 3, position=(-1, 0.15, 1), velocity=(3, 0, 0)),
+            ObjectSpec(id=2, shape="cone", size=(0.3, 0.4, 0.3), position=(1, 0.2, 1), velocity=(-2, 0, 0.1)),
+        )
+    )
     runs = []
     for _ in range(2):
         with BulletBackend() as b:
@@ -137,8 +143,10 @@ def test_same_scene_gives_identical_trajectories_and_frames():
 
 def test_scene_edits_remove_add_recolour_and_pass_through(backend):
     scene = SceneSpec(
-        objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 1.2, 0), color=(1, 0, 0)),
-                 ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(0, 0.15, 1.0), velocity=(0, 0, 2.0))),
+        objects=(
+            ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 1.2, 0), color=(1, 0, 0)),
+            ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(0, 0.15, 1.0), velocity=(0, 0, 2.0)),
+        ),
         props=(PropSpec(id=5, size=(3, 1, 0.1), position=(0, 0.5, 2.0)),),
         camera=Camera(position=(0, 1.2, -3)),
     )

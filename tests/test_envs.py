@@ -21,8 +21,9 @@ ACTION_TYPES = ("discrete", "continuous")
 def test_gymnasium_and_sb3_check_env(env_id, obs_mode, action_type):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    env = gym.make(env_id, obs_mode=obs_mode, action_type=action_type, resolution=32, render_mode="rgb_array",
-                   render_size=48)
+    env = gym.make(
+        env_id, obs_mode=obs_mode, action_type=action_type, resolution=32, render_mode="rgb_array", render_size=48
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -52,8 +53,14 @@ def test_truncates_at_300_steps_and_never_terminates(make_env):
 
 
 def test_kwargs_pass_through(make_env):
-    env = make_env(resolution=(24, 40), obs_mode="rgbd", action_type="continuous", render_mode="rgb_array",
-                   render_size=(60, 80), substeps=4)
+    env = make_env(
+        resolution=(24, 40),
+        obs_mode="rgbd",
+        action_type="continuous",
+        render_mode="rgb_array",
+        render_size=(60, 80),
+        substeps=4,
+    )
     obs, info = env.reset(seed=3)
     assert obs["rgb"].shape == (24, 40, 3) and obs["depth"].shape == (24, 40)
     assert env.render().shape == (60, 80, 3)
@@ -88,8 +95,10 @@ def test_different_seeds_give_different_scenes(env_id, make_env):
 
 def _still_scene(camera_yaw=0.0, cube_z=1.0) -> SceneSpec:
     return SceneSpec(
-        objects=(ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, cube_z), friction=0.3),
-                 ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(2.5, 0.15, -2.0))),
+        objects=(
+            ObjectSpec(id=1, shape="cube", size=(0.4,) * 3, position=(0, 0.2, cube_z), friction=0.3),
+            ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(2.5, 0.15, -2.0)),
+        ),
         camera=Camera(position=(0, 0.5, 0), yaw=camera_yaw, pitch=-10.0),
     )
 
@@ -175,8 +184,15 @@ def test_bad_discrete_actions_raise_and_env_stays_usable(make_env, action):
 
 @pytest.mark.parametrize(
     "action",
-    [np.zeros(4, np.float32), np.full(5, 2.0, np.float32), np.array([0, 0, np.nan, 0, 0], np.float32),
-     np.array(["a"] * 5), np.zeros((5, 1), np.float32), np.array([0, 0, 0, 0, -0.5], np.float32), 3],
+    [
+        np.zeros(4, np.float32),
+        np.full(5, 2.0, np.float32),
+        np.array([0, 0, np.nan, 0, 0], np.float32),
+        np.array(["a"] * 5),
+        np.zeros((5, 1), np.float32),
+        np.array([0, 0, 0, 0, -0.5], np.float32),
+        3,
+    ],
 )
 def test_bad_continuous_actions_raise_and_env_stays_usable(make_env, action):
     env = make_env(resolution=8, action_type="continuous")

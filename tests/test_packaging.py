@@ -32,9 +32,20 @@ def test_no_generic_top_level_module_is_installed(tmp_path, name):
 
 def test_built_wheel_maps_envs_and_agents_under_tdwgym(tmp_path):
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
-         "-q"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("tdwgym-*.whl"))

@@ -7,12 +7,24 @@ from tdwgym.scene import SHAPES, Camera, Light, ObjectSpec, PropSpec, Room, Scen
 
 def _scene() -> SceneSpec:
     objects = tuple(
-        ObjectSpec(id=i + 1, shape=s, size=(0.3, 0.5, 0.3) if s in ("cylinder", "cone", "capsule") else (0.3,) * 3,
-                   position=(i * 0.5, 0.3, 1.0), velocity=(1, 0, 0), color=(0.1, 0.2, 0.3))
+        ObjectSpec(
+            id=i + 1,
+            shape=s,
+            size=(0.3, 0.5, 0.3) if s in ("cylinder", "cone", "capsule") else (0.3,) * 3,
+            position=(i * 0.5, 0.3, 1.0),
+            velocity=(1, 0, 0),
+            color=(0.1, 0.2, 0.3),
+        )
         for i, s in enumerate(SHAPES)
     )
-    return SceneSpec(room=Room(width=7, length=6), objects=objects, props=(PropSpec(id=10, name="occluder"),),
-                     camera=Camera(yaw=30, pitch=-10), light=Light(shadows=True), labels={"scenario": "x", "k": [1, 2]})
+    return SceneSpec(
+        room=Room(width=7, length=6),
+        objects=objects,
+        props=(PropSpec(id=10, name="occluder"),),
+        camera=Camera(yaw=30, pitch=-10),
+        light=Light(shadows=True),
+        labels={"scenario": "x", "k": [1, 2]},
+    )
 
 
 def test_json_round_trip_is_exact():

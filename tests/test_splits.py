@@ -42,15 +42,24 @@ def _banned(labels) -> set:
     return {p for p in zip(f.get("shape", []), f.get("color", []), strict=False) if p in pairs}
 
 
-@pytest.mark.parametrize("env_id, level, n", [("TDWRoom-Gravity-v0", 0, 2000), ("TDWRoom-Occlusion-v0", 1, 400),
-                                              ("TDWRoom-Collision-v0", 2, 300), ("TDWRoom-Stability-v0", 1, 300),
-                                              ("TDWRoom-Playroom-v0", 0, 300)])
+@pytest.mark.parametrize(
+    "env_id, level, n",
+    [
+        ("TDWRoom-Gravity-v0", 0, 2000),
+        ("TDWRoom-Occlusion-v0", 1, 400),
+        ("TDWRoom-Collision-v0", 2, 300),
+        ("TDWRoom-Stability-v0", 1, 300),
+        ("TDWRoom-Playroom-v0", 0, 300),
+    ],
+)
 def test_train_and_test_scenes_never_coincide(env_id, level, n):
     train = _scenes(env_id, "train", range(n), level)
     test_id = _scenes(env_id, "test_id", range(n // 2), level)
     test_ood = _scenes(env_id, "test_ood", range(n // 2), level)
-    keys = {name: {scene_key(s) for s in scenes} for name, scenes in
-            (("train", train), ("test_id", test_id), ("test_ood", test_ood))}
+    keys = {
+        name: {scene_key(s) for s in scenes}
+        for name, scenes in (("train", train), ("test_id", test_id), ("test_ood", test_ood))
+    }
     assert len(keys["train"]) == n  # different seeds, different scenes
     assert not keys["train"] & keys["test_id"] and not keys["train"] & keys["test_ood"]
     assert not keys["test_id"] & keys["test_ood"]

@@ -13,6 +13,13 @@ from tdwgym.backends.base import (
 )
 
 __all__ = [
-    "BACKENDS", "PASSES", "Backend", "BackendError", "Contact", "ObjectState", "RayHit", "make_backend",
+    "BACKENDS",
+    "PASSES",
+    "Backend",
+    "BackendError",
+    "Contact",
+    "ObjectState",
+    "RayHit",
+    "make_backend",
     "resolve_backend_name",
 ]

@@ -167,8 +167,9 @@ class BulletBackend(Backend):
         cam = scene.camera
         if cam.radius > 0:
             self._camera_shape = pb.createCollisionShape(pb.GEOM_SPHERE, radius=cam.radius, physicsClientId=c)
-            self._camera_body = pb.createMultiBody(0.0, self._camera_shape, -1, to_bullet(cam.position),
-                                                   physicsClientId=c)
+            self._camera_body = pb.createMultiBody(
+                0.0, self._camera_shape, -1, to_bullet(cam.position), physicsClientId=c
+            )
             pb.setCollisionFilterGroupMask(self._camera_body, -1, _CAMERA_GROUP, 1, physicsClientId=c)
         else:
             self._camera_body = self._camera_shape = -1
@@ -183,15 +184,21 @@ class BulletBackend(Backend):
         self._id_lut = lut
 
     def _static_box(
-        self, centre: Sequence[float], size: Sequence[float], rotation: Sequence[float], color: Color,
-        friction: float, restitution: float,
+        self,
+        centre: Sequence[float],
+        size: Sequence[float],
+        rotation: Sequence[float],
+        color: Color,
+        friction: float,
+        restitution: float,
     ) -> int:
         c = self.client
         half = [size[0] / 2, size[2] / 2, size[1] / 2]
         col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c)
         vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=_rgba(color), physicsClientId=c)
-        body = pb.createMultiBody(0.0, col, vis, to_bullet(centre), quat_to_bullet(euler_to_quat(rotation)),
-                                  physicsClientId=c)
+        body = pb.createMultiBody(
+            0.0, col, vis, to_bullet(centre), quat_to_bullet(euler_to_quat(rotation)), physicsClientId=c
+        )
         pb.changeDynamics(body, -1, lateralFriction=friction, restitution=restitution, physicsClientId=c)
         return body
 
@@ -200,15 +207,19 @@ class BulletBackend(Backend):
         if is_floor:
             pattern, colors, extent = room.floor_pattern, (room.floor_color, room.floor_color2), (size[0], size[2])
         else:
-            pattern, colors, extent = room.wall_pattern, (room.wall_color, room.wall_color2), (max(size[0], size[2]),
-                                                                                               size[1])
+            pattern, colors, extent = (
+                room.wall_pattern,
+                (room.wall_color, room.wall_color2),
+                (max(size[0], size[2]), size[1]),
+            )
         image = pattern_image(pattern, colors, extent, room.tile_size, texels_per_tile=_TEXELS_PER_TILE)
         with tempfile.TemporaryDirectory(prefix="tdwgym-") as tmp:
             path = os.path.join(tmp, "pattern.tga")
             write_tga(path, image)
             texture = pb.loadTexture(path, physicsClientId=self.client)
-        pb.changeVisualShape(body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0],
-                             physicsClientId=self.client)
+        pb.changeVisualShape(
+            body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0], physicsClientId=self.client
+        )
 
     def _add_prop(self, prop: PropSpec) -> int:
         return self._static_box(prop.position, prop.size, prop.rotation, prop.color, prop.friction, prop.restitution)
@@ -222,10 +233,12 @@ class BulletBackend(Backend):
         radii = [p.size[0] / 2 for p in parts]
         lengths = [p.size[1] for p in parts]
         offsets = [to_bullet(p.offset) for p in parts]
-        col = pb.createCollisionShapeArray(types, radii=radii, halfExtents=halves, lengths=lengths,
-                                           collisionFramePositions=offsets, physicsClientId=c)
-        vis = pb.createVisualShapeArray(types, radii=radii, halfExtents=halves, lengths=lengths,
-                                        visualFramePositions=offsets, physicsClientId=c)
+        col = pb.createCollisionShapeArray(
+            types, radii=radii, halfExtents=halves, lengths=lengths, collisionFramePositions=offsets, physicsClientId=c
+        )
+        vis = pb.createVisualShapeArray(
+            types, radii=radii, halfExtents=halves, lengths=lengths, visualFramePositions=offsets, physicsClientId=c
+        )
         return col, vis
 
     def _shapes(self, obj: ObjectSpec) -> tuple[int, int]:
@@ -243,17 +256,16 @@ class BulletBackend(Backend):
             vis = pb.createVisualShape(pb.GEOM_SPHERE, radius=sx / 2, rgbaColor=rgba, physicsClientId=c)
         elif obj.shape == "cylinder":
             col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=sx / 2, height=sy, physicsClientId=c)
-            vis = pb.createVisualShape(pb.GEOM_CYLINDER, radius=sx / 2, length=sy, rgbaColor=rgba,
-                                       physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_CYLINDER, radius=sx / 2, length=sy, rgbaColor=rgba, physicsClientId=c)
         elif obj.shape == "capsule":
             col = pb.createCollisionShape(pb.GEOM_CAPSULE, radius=sx / 2, height=sy - sx, physicsClientId=c)
-            vis = pb.createVisualShape(pb.GEOM_CAPSULE, radius=sx / 2, length=sy - sx, rgbaColor=rgba,
-                                       physicsClientId=c)
+            vis = pb.createVisualShape(
+                pb.GEOM_CAPSULE, radius=sx / 2, length=sy - sx, rgbaColor=rgba, physicsClientId=c
+            )
         elif obj.shape == "cone":
             verts, indices = _cone_mesh(sx / 2, sy)
             col = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts, physicsClientId=c)
-            vis = pb.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=indices, rgbaColor=rgba,
-                                       physicsClientId=c)
+            vis = pb.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=indices, rgbaColor=rgba, physicsClientId=c)
         else:  # pragma: no cover - ObjectSpec validates shapes
             raise BackendError(f"unsupported shape {obj.shape!r}")
         return col, vis
@@ -261,16 +273,23 @@ class BulletBackend(Backend):
     def _add_object(self, obj: ObjectSpec) -> int:
         c = self.client
         col, vis = self._shapes(obj)
-        body = pb.createMultiBody(obj.mass, col, vis, to_bullet(obj.position),
-                                  quat_to_bullet(euler_to_quat(obj.rotation)), physicsClientId=c)
+        body = pb.createMultiBody(
+            obj.mass, col, vis, to_bullet(obj.position), quat_to_bullet(euler_to_quat(obj.rotation)), physicsClientId=c
+        )
         pb.changeDynamics(
-            body, -1, lateralFriction=obj.friction, restitution=obj.restitution, rollingFriction=0.0,
-            spinningFriction=0.0, linearDamping=0.0, angularDamping=0.0, physicsClientId=c,
+            body,
+            -1,
+            lateralFriction=obj.friction,
+            restitution=obj.restitution,
+            rollingFriction=0.0,
+            spinningFriction=0.0,
+            linearDamping=0.0,
+            angularDamping=0.0,
+            physicsClientId=c,
         )
         if obj.shape == COMPOUND:
             pb.changeVisualShape(body, -1, rgbaColor=_rgba(obj.color), physicsClientId=c)
-        pb.resetBaseVelocity(body, to_bullet(obj.velocity), spin_to_bullet(obj.angular_velocity),
-                             physicsClientId=c)
+        pb.resetBaseVelocity(body, to_bullet(obj.velocity), spin_to_bullet(obj.angular_velocity), physicsClientId=c)
         return body
 
     # -- simulation ---------------------------------------------------------------------------------------
@@ -313,8 +332,9 @@ class BulletBackend(Backend):
         pos = np.array(position, dtype=np.float64)
         self._camera_pose = (pos, float(yaw), float(pitch))
         if self._camera_body >= 0:
-            pb.resetBasePositionAndOrientation(self._camera_body, to_bullet(pos), [0, 0, 0, 1],
-                                               physicsClientId=self.client)
+            pb.resetBasePositionAndOrientation(
+                self._camera_body, to_bullet(pos), [0, 0, 0, 1], physicsClientId=self.client
+            )
 
     @property
     def camera_pose(self) -> tuple[np.ndarray, float, float]:
@@ -335,12 +355,17 @@ class BulletBackend(Backend):
         d = d / np.linalg.norm(d)
         start = np.asarray(origin, dtype=np.float64)
         end = start + d * max_distance
-        hit = pb.rayTest(to_bullet(start), to_bullet(end), collisionFilterMask=_RAY_MASK,
-                         physicsClientId=self.client)[0]
+        hit = pb.rayTest(to_bullet(start), to_bullet(end), collisionFilterMask=_RAY_MASK, physicsClientId=self.client)[
+            0
+        ]
         if hit[0] < 0:
             return None
-        return RayHit(id=int(self._id_lut[hit[0] + 1]), point=from_bullet(hit[3]), normal=from_bullet(hit[4]),
-                      distance=float(hit[2] * max_distance))
+        return RayHit(
+            id=int(self._id_lut[hit[0] + 1]),
+            point=from_bullet(hit[3]),
+            normal=from_bullet(hit[4]),
+            distance=float(hit[2] * max_distance),
+        )
 
     def overlapping(self, center: Sequence[float], radius: float) -> list[int]:
         c = self.client
@@ -351,8 +376,14 @@ class BulletBackend(Backend):
         pos = to_bullet(center)
         found: set[int] = set()
         for body in self._live:
-            if pb.getClosestPoints(bodyA=-1, bodyB=body, distance=0.0, collisionShapeA=probe,
-                                   collisionShapePositionA=pos, physicsClientId=c):
+            if pb.getClosestPoints(
+                bodyA=-1,
+                bodyB=body,
+                distance=0.0,
+                collisionShapeA=probe,
+                collisionShapePositionA=pos,
+                physicsClientId=c,
+            ):
                 found.add(int(self._id_lut[body + 1]))
         return sorted(found)
 
@@ -362,8 +393,13 @@ class BulletBackend(Backend):
         for sid, body in self._movable.items():
             pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=c)
             lin, ang = pb.getBaseVelocity(body, physicsClientId=c)
-            out[sid] = ObjectState(id=sid, position=from_bullet(pos), rotation=quat_from_bullet(orn),
-                                   velocity=from_bullet(lin), angular_velocity=spin_from_bullet(ang))
+            out[sid] = ObjectState(
+                id=sid,
+                position=from_bullet(pos),
+                rotation=quat_from_bullet(orn),
+                velocity=from_bullet(lin),
+                angular_velocity=spin_from_bullet(ang),
+            )
         return out
 
     def set_object_state(
@@ -381,14 +417,18 @@ class BulletBackend(Backend):
         if position is not None or rotation is not None:
             pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=c)
             pb.resetBasePositionAndOrientation(
-                body, to_bullet(position) if position is not None else pos,
-                quat_to_bullet(rotation) if rotation is not None else orn, physicsClientId=c,
+                body,
+                to_bullet(position) if position is not None else pos,
+                quat_to_bullet(rotation) if rotation is not None else orn,
+                physicsClientId=c,
             )
         if velocity is not None or angular_velocity is not None:
             lin, ang = pb.getBaseVelocity(body, physicsClientId=c)
             pb.resetBaseVelocity(
-                body, to_bullet(velocity) if velocity is not None else lin,
-                spin_to_bullet(angular_velocity) if angular_velocity is not None else ang, physicsClientId=c,
+                body,
+                to_bullet(velocity) if velocity is not None else lin,
+                spin_to_bullet(angular_velocity) if angular_velocity is not None else ang,
+                physicsClientId=c,
             )
 
     def remove_object(self, object_id: int) -> None:
@@ -439,7 +479,10 @@ class BulletBackend(Backend):
         proj = pb.computeProjectionMatrixFOV(cam.fov, width / height, cam.near, cam.far, physicsClientId=self.client)
         flags = 0 if "segmentation" in passes else pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, depth_buf, seg = pb.getCameraImage(
-            width, height, view, proj,
+            width,
+            height,
+            view,
+            proj,
             lightDirection=to_bullet([-d for d in light.direction]),
             lightColor=list(light.color),
             lightAmbientCoeff=light.ambient,

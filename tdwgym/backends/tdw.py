@@ -735,8 +735,14 @@ class TDWBackend(Backend):
         for pattern, colors, extent, anchor, euler in surfaces:
             quad = self._next_quad_id  # never reused: a destroyed quad's id may linger until the frame ends
             self._next_quad_id += 1
-            texture = pattern_image(pattern, colors, extent, room.tile_size,
-                                    texels_per_tile=PATTERN_TEXELS_PER_TILE, max_texels=PATTERN_MAX_TEXELS)
+            texture = pattern_image(
+                pattern,
+                colors,
+                extent,
+                room.tile_size,
+                texels_per_tile=PATTERN_TEXELS_PER_TILE,
+                max_texels=PATTERN_MAX_TEXELS,
+            )
             commands += [
                 {
                     "$type": "create_textured_quad",
