@@ -114,3 +114,28 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
     assert sorted(p.name for p in out.glob("episode_*.hdf5")) == ["episode_000000.hdf5", "episode_000001.hdf5"]
     proc = _run(["-m", "tdwgym", "dataset", "--scenario", "bowling", "--out", str(tmp_path / "x")], tmp_path)
     assert proc.returncode == 2 and "bowling" in proc.stderr and "occlusion" in proc.stderr
+
+
+def test_gallery_script_writes_a_strip_per_scenario_and_level(tmp_path):
+    import imageio.v3 as iio
+
+    import tdwgym
+
+    proc = _run(
+        [
+            str(ROOT / "scripts" / "make_gallery.py"),
+            "--out",
+            str(tmp_path),
+            "--size",
+            "16",
+            "--frames",
+            "2",
+            "--every",
+            "1",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    strips = sorted(tmp_path.glob("*.png"))
+    assert len(strips) == 4 * len(tdwgym.ENV_IDS)
+    assert iio.imread(strips[0]).shape[:2] == (16, 2 * 16 + 2)
