@@ -251,7 +251,13 @@ class TDWRoomEnv(gym.Env):
                 )
         self.impossible = impossible
         self.plan: FactorPlan | None = None
+        unknown_passes = [p for p in extra_passes if p not in PASSES]
+        if isinstance(extra_passes, str) or unknown_passes:
+            raise ValueError(
+                f"extra_passes must be a sequence of render passes from {list(PASSES)}, got {extra_passes!r}"
+            )
 
+        # the simulator starts last, once every argument is valid, so a bad argument leaks no client or process
         self.backend: Backend = make_backend(self.backend_name, **dict(backend_kwargs or {}))
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / (self.backend.timestep * self.substeps))}
 
@@ -274,11 +280,6 @@ class TDWRoomEnv(gym.Env):
         else:
             self.observation_space = spaces.Dict(
                 {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w), dtype=np.int32)}
-            )
-        unknown_passes = [p for p in extra_passes if p not in PASSES]
-        if isinstance(extra_passes, str) or unknown_passes:
-            raise ValueError(
-                f"extra_passes must be a sequence of render passes from {list(PASSES)}, got {extra_passes!r}"
             )
         # segmentation is always rendered: it costs next to nothing and tells which objects are in view
         needed = {"rgb", "segmentation", *extra_passes} | ({"depth"} if self.obs_mode == "rgbd" else set())
@@ -378,6 +379,13 @@ class TDWRoomEnv(gym.Env):
             self._move_camera(forward, strafe)
         self.backend.set_camera(self._cam_pos, self._yaw, self._pitch)
 
+        # scripted events first, so a push acts on the scene as this step shows it (never on a removed object)
+        applied = []
+        for event in self.scene.events:
+            if event.frame == self._steps + 1:
+                self._apply_event(event)
+                applied.append(event.kind)
+
         push_info: dict[str, Any] = {"attempted": push > 0, "hit": False, "object_id": None, "moved": False}
         before: dict[int, ObjectState] = {}
         if push > 0:
@@ -386,11 +394,6 @@ class TDWRoomEnv(gym.Env):
                 push_info["hit"], push_info["object_id"] = True, hit_id
                 before = self.backend.object_states()
 
-        applied = []
-        for event in self.scene.events:
-            if event.frame == self._steps + 1:
-                self._apply_event(event)
-                applied.append(event.kind)
         contacts = self.backend.step(self.substeps)
         self._steps += 1
         states = self.backend.object_states()
@@ -425,8 +428,9 @@ class TDWRoomEnv(gym.Env):
         (``labels["occluder_id"]``), the event falls in the middle of the first interval in which the target object
         (``labels["event_object"]``, default 1) is hidden behind it after having been seen; otherwise a few frames
         before the target's first contact. ``pass_through`` disables contacts between ``labels["pass_through_pair"]``
-        one frame before they would first touch. The labels gain ``impossible``, ``event_frame``, ``event_object``
-        and ``event_hidden``.
+        one frame before they would first touch; when they never touch in the dry run the scene is returned
+        without an event, labelled ``impossible=None`` with the reason in ``impossible_skipped``. The labels gain
+        ``impossible``, ``event_frame``, ``event_object`` and ``event_hidden``.
         """
         _choice(kind, IMPOSSIBLE_KINDS, "impossible kind")
         if kind not in self.SUPPORTED_IMPOSSIBLE:
@@ -443,7 +447,17 @@ class TDWRoomEnv(gym.Env):
         if kind == "pass_through":
             a, b = labels["pass_through_pair"]
             touch = next((k for k, r in enumerate(run) if k >= 1 and (min(a, b), max(a, b)) in r["pairs"]), None)
-            frame = 1 if touch is None else max(1, touch - 1)
+            if touch is None:
+                # the pair never meets: there is no solidity to violate, so the episode stays possible and says so
+                labels.update(
+                    {
+                        "impossible": None,
+                        "event_frame": None,
+                        "impossible_skipped": f"pass_through: objects {a} and {b} never touch in {DRY_RUN_STEPS} steps",
+                    }
+                )
+                return dataclasses.replace(scene, events=(), labels=labels)
+            frame = max(1, touch - 1)
             events = [SceneEvent(frame, "collision", int(a), {"other": int(b), "enabled": False})]
             target = int(a)
         else:

@@ -175,7 +175,7 @@ class CollisionEnv(TDWRoomEnv):
         keep_out = [(float(meet[0]), float(meet[2]), 2.6), (float(eye[0]), float(eye[2]), 0.6)]
         props = []
         if level >= 2:
-            objects += distractors(rng, room, level, n + 1, keep_out, int(rng.integers(1, 3)))
+            objects += distractors(rng, room, level, n + 1, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
             props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
         return SceneSpec(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from tdwgym.envs.base import sample_until
-from tdwgym.envs.factors import PALETTE
+from tdwgym.envs.factors import PALETTE, FactorPlan
 
 from tdwgym.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Room
 
@@ -180,7 +180,8 @@ def make_object(
         rest = size[1] / 2
     on_floor = y is None
     if rolls and on_floor and speed_h > 1e-9:
-        spin = np.cross(v * [1, 0, 1], [0.0, 1.0, 0.0]) / (size[0] / 2)  # rolling: v = w x (-r up)
+        # rolling without slipping: the contact point is at rest, v + w x (-r up) = 0, so w = up x v / r
+        spin = np.cross([0.0, 1.0, 0.0], v * [1, 0, 1]) / (size[0] / 2)
     if friction is None:
         base = 0.4 if rolls else 0.05
         friction = base if level < 2 else float(base * rng.uniform(0.5, 1.6))
@@ -258,23 +259,35 @@ def distractors(
     first_id: int,
     keep_out: Sequence[Disc],
     count: int,
+    plan: FactorPlan,
 ) -> list[ObjectSpec]:
-    """``count`` objects at rest (random primitive shapes, palette colours) away from ``keep_out``."""
+    """``count`` objects at rest away from ``keep_out``, drawn from the training distribution of ``plan``'s
+    factors (shape, colour, size where the scenario declares them), so held-out values and combinations never
+    appear in training scenes through a distractor. Distractor values are not recorded as factors."""
+    names = plan.space.names()
     shapes = ("cube", "sphere", "cylinder", "cone", "capsule") + (COMPOUND_SHAPES if level >= 3 else ())
     colors = tuple(PALETTE)[:8]
     specs = []
-    chosen = [(shapes[int(rng.integers(len(shapes)))], float(rng.uniform(0.15, 0.35))) for _ in range(count)]
-    sizes = [shape_size(s, d, rng, level) for s, d in chosen]
+    chosen = []
+    for _ in range(count):
+        if "shape" in names and "color" in names:
+            shape, color = plan.training_pair("shape", "color", rng)
+        else:
+            shape = shapes[int(rng.integers(len(shapes)))]
+            color = plan.training_value("color", rng) if "color" in names else colors[int(rng.integers(len(colors)))]
+        diameter = float(plan.training_value("size", rng)) if "size" in names else float(rng.uniform(0.15, 0.35))
+        chosen.append((shape, color, diameter))
+    sizes = [shape_size(s, d, rng, level) for s, _, d in chosen]
     spots = place_discs(
         rng, room, [0.5 * math.hypot(sz[0], sz[2]) for sz in sizes], keep_out, what="distractor objects"
     )
-    for i, ((shape, d), sz, xz) in enumerate(zip(chosen, sizes, spots, strict=True)):
+    for i, ((shape, color, d), sz, xz) in enumerate(zip(chosen, sizes, spots, strict=True)):
         specs.append(
             make_object(
                 first_id + i,
                 shape,
                 d,
-                colors[int(rng.integers(len(colors)))],
+                color,
                 rng,
                 level,
                 position_xz=xz,

@@ -30,8 +30,6 @@ SPLITS: tuple[str, ...] = ("train", "test_id", "test_ood")
 LEVELS: tuple[int, ...] = (0, 1, 2, 3)
 """Valid curriculum levels."""
 
-OOD_BANDS: tuple[str, ...] = ("low", "high", "gap", "held_out", "combination")
-"""Held-out bands a test_ood scene may draw from (``held_out`` for categorical values)."""
 
 PALETTE: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.12, 0.10),
@@ -304,6 +302,19 @@ class FactorPlan:
         self._record(fa, va)
         self._record(fb, vb)
         return va, vb
+
+    def training_value(self, name: str, rng: np.random.Generator) -> Any:
+        """A value of factor ``name`` from its training band, not recorded (for distractors and background)."""
+        return self.space[name].sample(rng, "train", self.level)
+
+    def training_pair(self, a: str, b: str, rng: np.random.Generator, attempts: int = 100) -> tuple[Any, Any]:
+        """Training values of two categorical factors outside every held-out combination, not recorded."""
+        banned = {(c.as_dict()[a], c.as_dict()[b]) for c in self.space.combinations if {c.a, c.b} == {a, b}}
+        for _ in range(attempts):
+            pair = (self.training_value(a, rng), self.training_value(b, rng))
+            if pair not in banned:
+                return pair
+        raise RuntimeError(f"could not draw a ({a}, {b}) pair outside the held-out combinations")
 
     def _band(self, name: str) -> str:
         band = self.bands[name]

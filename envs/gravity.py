@@ -184,7 +184,7 @@ class GravityEnv(TDWRoomEnv):
         keep_out = [(float(centre[0]), float(centre[2]), 2.5), (float(eye[0]), float(eye[2]), 0.6)]
         props = []
         if level >= 2:
-            objects += distractors(rng, room, level, n + 1, keep_out, int(rng.integers(1, 3)))
+            objects += distractors(rng, room, level, n + 1, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
             props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
         return SceneSpec(

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from tdwgym.envs.base import HIDDEN_KINDS
 
 from tdwgym.geometry import camera_forward
@@ -150,7 +151,8 @@ def make_pairs(
     post_frames: int | None = None,
     **env_kwargs: Any,
 ) -> list[MatchedPair]:
-    """Matched possible/impossible clips of one seed, one pair per kind.
+    """Matched possible/impossible clips of one seed, one pair per kind (a kind the seed's scene cannot stage,
+    such as ``pass_through`` for a pair that never meets, is left out).
 
     Args:
         env_id: A registered ``TDWRoom-*`` id.
@@ -167,9 +169,7 @@ def make_pairs(
         ValueError: On an unknown kind or camera, or when a clip is too short to contain its event.
     """
     env_kwargs.pop("impossible", None)
-    probe = gym.make(env_id, resolution=8)
-    supported = tuple(probe.unwrapped.SUPPORTED_IMPOSSIBLE)
-    probe.close()
+    supported = tuple(load_env_creator(gym.spec(env_id).entry_point).SUPPORTED_IMPOSSIBLE)
     if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
         raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
     kinds_list = _check(kinds, supported, camera, frames if post_frames is None else 2)
@@ -178,6 +178,8 @@ def make_pairs(
     try:
         for kind in kinds_list:
             possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            if impossible.labels.get("impossible") is None:
+                continue  # this seed's scene cannot stage the kind (labels["impossible_skipped"] says why)
             frame = int(impossible.labels["event_frame"])
             n = frames if post_frames is None else frame + int(post_frames) + 1
             if frame >= n:
@@ -246,6 +248,8 @@ def make_quadruplets(
     try:
         for kind in kinds_list:
             possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            if impossible.labels.get("impossible") is None:
+                continue  # this seed's scene cannot stage the kind (labels["impossible_skipped"] says why)
             frame = int(impossible.labels["event_frame"])
             if frame >= frames:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")

@@ -244,7 +244,7 @@ class OcclusionEnv(TDWRoomEnv):
             a, b = place(s, feet[i]), place((s[0], -s[1], s[2]), feet[i])
             keep_out += sight_line(a, b, feet[i] + 0.2)
         if level >= 2:
-            objects += distractors(rng, room, level, n + 2, keep_out, int(rng.integers(1, 3)))
+            objects += distractors(rng, room, level, n + 2, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
             props += clutter_props(rng, room, len(objects) + 2, keep_out, int(rng.integers(4, 8)))
 

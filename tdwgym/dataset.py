@@ -37,16 +37,15 @@ from typing import Any
 
 import numpy as np
 
+from tdwgym.envs.factors import LEVELS, SPLITS
 from tdwgym.policies import BUILTIN_POLICIES, Policy, load_policy, sb3_env_kwargs
-
-try:  # the envs own these; the fallbacks keep this module importable on its own
-    from tdwgym.envs.factors import LEVELS, SPLITS
-except ImportError:  # pragma: no cover
-    SPLITS: tuple[str, ...] = ("train", "test_id", "test_ood")  # type: ignore[no-redef]
-    LEVELS: tuple[int, ...] = (0, 1, 2, 3)  # type: ignore[no-redef]
 
 PASSES: tuple[str, ...] = ("rgb", "depth", "segmentation")
 """Render passes recorded for every frame."""
+
+GENERATOR_VERSION = 2
+"""Bumped whenever the same config would record different episodes (a scene generator or physics fix), so that
+resuming never mixes episodes of two versions: it is part of :meth:`DatasetConfig.fingerprint`."""
 
 COMPRESSIONS: tuple[str | None, ...] = (None, "lzf", "gzip")
 """Valid HDF5 compression filters for the image datasets."""
@@ -217,10 +216,13 @@ class DatasetConfig:
         return json.loads(json.dumps(data, default=_json_default))
 
     def fingerprint(self) -> str:
-        """SHA-256 of :meth:`generation_dict` and the package version: equal fingerprints give equal files."""
+        """SHA-256 of :meth:`generation_dict`, the package and generator versions: equal fingerprints give equal
+        files."""
         from tdwgym import __version__
 
-        text = json.dumps({"config": self.generation_dict(), "tdwgym": __version__}, sort_keys=True)
+        text = json.dumps(
+            {"config": self.generation_dict(), "tdwgym": __version__, "generator": GENERATOR_VERSION}, sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
 

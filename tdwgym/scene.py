@@ -251,6 +251,10 @@ class PropSpec:
         _set(self, "position", _vec(self.position, "PropSpec.position"))
         _set(self, "rotation", _vec(self.rotation, "PropSpec.rotation"))
         _set(self, "color", _color(self.color, "PropSpec.color"))
+        if not float(self.friction) >= 0:
+            raise SceneError(f"PropSpec.friction must be >= 0, got {self.friction!r}")
+        if not 0.0 <= float(self.restitution) <= 1.0:
+            raise SceneError(f"PropSpec.restitution must be in [0, 1], got {self.restitution!r}")
         _set(self, "friction", float(self.friction))
         _set(self, "restitution", float(self.restitution))
 
@@ -279,6 +283,9 @@ class Camera:
 
     def __post_init__(self) -> None:
         _set(self, "position", _vec(self.position, "Camera.position"))
+        for name in ("yaw", "pitch"):
+            if not math.isfinite(float(getattr(self, name))):
+                raise SceneError(f"Camera.{name} must be finite degrees, got {getattr(self, name)!r}")
         if not 0.0 < float(self.fov) < 180.0:
             raise SceneError(f"Camera.fov must be in (0, 180) degrees, got {self.fov!r}")
         if not 0.0 < float(self.near) < float(self.far):
@@ -355,7 +362,9 @@ class SceneEvent:
             raise SceneError(f"SceneEvent.frame must be an int >= 1, got {self.frame!r}")
         if self.kind not in EVENT_KINDS:
             raise SceneError(f"SceneEvent.kind must be one of {list(EVENT_KINDS)}, got {self.kind!r}")
-        _set(self, "params", dict(self.params))
+        if isinstance(self.object_id, bool) or not isinstance(self.object_id, int):
+            raise SceneError(f"SceneEvent.object_id must be an int, got {self.object_id!r}")
+        _set(self, "params", _json_form(self.params, "SceneEvent.params"))
 
 
 def object_from_dict(data: dict[str, Any]) -> ObjectSpec:
@@ -396,10 +405,9 @@ class SceneSpec:
         if dupes:
             raise SceneError(f"object and prop ids must be unique, duplicated: {dupes}")
         _set(self, "gravity", float(self.gravity))
-        try:  # store labels in their JSON form (tuples become lists) so a scene equals its JSON round-trip
-            _set(self, "labels", json.loads(json.dumps(self.labels, default=_json_default)))
-        except (TypeError, ValueError) as exc:
-            raise SceneError(f"SceneSpec.labels must be JSON-serialisable: {exc}") from exc
+        if not math.isfinite(self.gravity):
+            raise SceneError(f"SceneSpec.gravity must be finite, got {self.gravity!r}")
+        _set(self, "labels", _json_form(self.labels, "SceneSpec.labels"))
 
     def object(self, object_id: int) -> ObjectSpec:
         """The movable object with ``object_id``."""
@@ -425,6 +433,14 @@ class SceneSpec:
     def from_json(cls, text: str) -> SceneSpec:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _json_form(value: dict[str, Any], name: str) -> dict[str, Any]:
+    """``value`` as JSON gives it back (tuples become lists), so a scene equals its JSON round-trip."""
+    try:
+        return json.loads(json.dumps(value, default=_json_default))
+    except (TypeError, ValueError) as exc:
+        raise SceneError(f"{name} must be JSON-serialisable: {exc}") from exc
 
 
 def _json_default(value: Any) -> Any:

@@ -995,7 +995,9 @@ def test_every_env_stages_an_impossible_event_on_tdw(build: FakeBuild, env_id: s
     kinds = getattr(__import__(module, fromlist=[cls]), cls).SUPPORTED_IMPOSSIBLE
     if not kinds:
         pytest.skip(f"{env_id} stages no impossible events")
-    kind = next((k for k in ("pass_through", "shape_change") if k in kinds), kinds[0])
+    # shape_change everywhere: pass_through needs the pair to meet, which the double's simple physics may never
+    # do (the episode then stays possible); its commands are checked by the replay test above
+    kind = "shape_change" if "shape_change" in kinds else kinds[0]
     env = make_tdw_env(build, env_id, impossible=kind)
     try:
         backend = env.unwrapped.backend

@@ -137,3 +137,85 @@ def test_level_0_is_bare_and_simple(env_id):
             assert not any(p.name == "clutter" for p in scene.props)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("shape", ["sphere", "cylinder", "capsule"])
+def test_rolling_objects_keep_their_launch_speed(shape):
+    """A round object launched on the floor rolls without slipping: no friction loss, speed kept within 3%."""
+    from tdwgym.envs.common import make_object
+
+    from tdwgym.backends.bullet import BulletBackend
+
+    rng = np.random.default_rng(0)
+    obj = make_object(1, shape, 0.3, "red", rng, 0, position_xz=(0.0, 0.0), velocity=(1.2, 0.0, 0.5))
+    start = np.linalg.norm(obj.velocity)
+    with BulletBackend() as backend:
+        backend.load(SceneSpec(objects=(obj,)))
+        for _ in range(30):  # 1 s
+            backend.step(8)
+        v = backend.object_states()[1].velocity
+    assert np.linalg.norm(v[[0, 2]]) == pytest.approx(start, rel=0.03)
+
+
+def test_distractors_never_show_held_out_values_in_training_scenes():
+    env = gym.make("TDWRoom-Occlusion-v0", level=2, resolution=8)
+    space = env.unwrapped.FACTORS
+    banned = {(c.as_dict()["shape"], c.as_dict()["color"]) for c in space.combinations}
+    from tdwgym.envs.factors import PALETTE
+
+    colors = {tuple(np.round(v, 6)): k for k, v in PALETTE.items()}
+    seen = 0
+    try:
+        for seed in range(60):
+            scene = env.unwrapped.sample_scene(seed)
+            for o in scene.objects:
+                if not o.name.startswith("distractor_"):
+                    continue
+                seen += 1
+                shape = o.name.removeprefix("distractor_")
+                color = colors[tuple(np.round(o.color, 6))]
+                assert (shape, color) not in banned
+                assert space["color"].band_of(color, 2) == "train"
+    finally:
+        env.close()
+    assert seen > 20
+
+
+def test_a_push_in_the_step_that_removes_its_target_does_not_crash():
+    from tdwgym.scene import Camera, ObjectSpec, SceneEvent
+
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=8)
+    scene = SceneSpec(
+        objects=(ObjectSpec(id=1, position=(0, 0.15, 1.0)),),
+        camera=Camera(position=(0, 0.3, 0)),
+        events=(SceneEvent(1, "remove", 1),),
+    )
+    try:
+        env.reset(options={"scene": scene})
+        _, _, _, _, info = env.step(9)
+        assert info["events"] == ["remove"] and not info["push"]["hit"] and 1 not in info["objects"]
+    finally:
+        env.close()
+
+
+def test_pass_through_for_a_pair_that_never_meets_stays_possible_and_says_why():
+    from tdwgym.envs.impossible import make_pairs
+
+    env = gym.make("TDWRoom-Collision-v0", impossible="pass_through", resolution=8, level=2)
+    skipped = staged = 0
+    try:
+        for seed in range(12):
+            _, info = env.reset(seed=seed)
+            labels = info["labels"]
+            if labels["impossible"] is None:
+                skipped += 1
+                assert "never touch" in labels["impossible_skipped"] and not env.unwrapped.scene.events
+                assert (
+                    make_pairs("TDWRoom-Collision-v0", seed, "pass_through", level=2, resolution=8, post_frames=2) == []
+                )
+            else:
+                staged += 1
+                assert labels["event_frame"] >= 1
+    finally:
+        env.close()
+    assert staged > 0 and skipped > 0

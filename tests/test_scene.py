@@ -78,3 +78,40 @@ def test_labels_are_stored_in_json_form_so_round_trips_compare_equal():
     assert SceneSpec.from_json(scene.to_json()) == scene
     with pytest.raises(SceneError, match="JSON-serialisable"):
         SceneSpec(labels={"f": object()})
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: SceneSpec(gravity=float("nan")), "gravity"),
+        (lambda: Camera(yaw=float("inf")), "yaw"),
+        (lambda: Camera(pitch=float("nan")), "pitch"),
+        (lambda: PropSpec(id=1, friction=-1), "friction"),
+        (lambda: PropSpec(id=1, restitution=5), "restitution"),
+    ],
+)
+def test_non_finite_or_out_of_range_values_raise(make, match):
+    with pytest.raises(SceneError, match=match):
+        make()
+
+
+def test_scenes_with_every_event_kind_round_trip_through_json():
+    import dataclasses
+
+    from tdwgym.scene import SceneEvent
+
+    obj = ObjectSpec(id=1, position=(0, 0.2, 0))
+    events = (
+        SceneEvent(3, "add", 2, {"object": dataclasses.asdict(dataclasses.replace(obj, id=2))}),
+        SceneEvent(
+            4, "replace", 1, {"object": dataclasses.asdict(dataclasses.replace(obj, shape="sphere", size=(0.3,) * 3))}
+        ),
+        SceneEvent(5, "teleport", 1, {"offset": (0.5, 0.0, 0.0)}),
+        SceneEvent(6, "recolor", 1, {"color": (0.0, 1.0, 0.0)}),
+        SceneEvent(7, "collision", 1, {"other": 0, "enabled": False}),
+        SceneEvent(8, "remove", 1),
+    )
+    scene = SceneSpec(objects=(obj,), events=events)
+    assert SceneSpec.from_json(scene.to_json()) == scene
+    with pytest.raises(SceneError, match="object_id"):
+        SceneEvent(1, "remove", "x")

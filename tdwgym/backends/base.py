@@ -193,8 +193,3 @@ def make_backend(name: str | None = None, **kwargs: Any) -> Backend:
     from tdwgym.backends.tdw import TDWBackend
 
     return TDWBackend(**kwargs)
-
-
-def as_array(values: Sequence[float]) -> np.ndarray:
-    """A float64 copy of ``values``."""
-    return np.array(values, dtype=np.float64)

@@ -476,7 +476,14 @@ class BulletBackend(Backend):
         pos, yaw, pitch = self._camera_pose
         target = pos + camera_forward(yaw, pitch)
         view = pb.computeViewMatrix(to_bullet(pos), to_bullet(target), [0.0, 0.0, 1.0], physicsClientId=self.client)
-        proj = pb.computeProjectionMatrixFOV(cam.fov, width / height, cam.near, cam.far, physicsClientId=self.client)
+        proj = list(
+            pb.computeProjectionMatrixFOV(cam.fov, width / height, cam.near, cam.far, physicsClientId=self.client)
+        )
+        # TinyRenderer samples pixel corners, not centres: shift the image half a pixel left and down (2/W and
+        # 2/H are one pixel in normalised device coordinates) so that pixel (i, j) shows the ray through
+        # (j + 0.5, i + 0.5), the pinhole model of tdwgym.geometry.intrinsics.
+        proj[8] += 1.0 / width
+        proj[9] += 1.0 / height
         flags = 0 if "segmentation" in passes else pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, depth_buf, seg = pb.getCameraImage(
             width,
