@@ -37,7 +37,7 @@ def bench_online_learner(
 ) -> dict[str, float]:
     """Stream ``frames`` synthetic moving-square frames one at a time through an :class:`OnlineLearner`.
 
-    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, buffer, batch,
+    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, warp, buffer, batch,
     updates per transition).
 
     Returns:
@@ -46,9 +46,10 @@ def bench_online_learner(
     from tdwgym.agents.train import TrainConfig
 
     cfg = TrainConfig()
-    model = make_world_model(
-        variant, (3, resolution, resolution), 10, cfg.context_frames, device=device, width=cfg.wm_width
-    )
+    kwargs: dict[str, Any] = {"width": cfg.wm_width}
+    if cfg.wm_warp and variant in ("pixel", "progress"):
+        kwargs["warp"] = True
+    model = make_world_model(variant, (3, resolution, resolution), 10, cfg.context_frames, device=device, **kwargs)
     learner = OnlineLearner(
         model,
         capacity=cfg.wm_capacity,

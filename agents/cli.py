@@ -17,15 +17,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from typing import Any
 
 VARIANT_CHOICES = ("pixel", "latent", "rnd", "icm", "progress", "none")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env-id", default="TDWRoom-Occlusion-v0", help="environment id (default: %(default)s)")
+    """Options shared by ``train`` and ``compare``; an option left out keeps ``TrainConfig``'s default."""
     p.add_argument(
-        "--env-kwargs", type=json.loads, default={}, help="JSON dict of env kwargs, e.g. '{\"resolution\": 64}'"
+        "--env-id",
+        default=None,
+        help="environment id (default: TDWRoom-Occlusion-v0 for train, TDWRoom-Playroom-v0 for compare)",
+    )
+    p.add_argument(
+        "--env-kwargs",
+        type=json.loads,
+        default=None,
+        help='JSON dict of env kwargs, e.g. \'{"level": 1}\' (default: {} for train, {"level": 1} for compare)',
     )
     p.add_argument(
         "--total-steps",
@@ -33,35 +42,59 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="environment steps (default: 20000; with --resume: raise the run's budget)",
     )
-    p.add_argument("--n-envs", type=int, default=4, help="parallel environments (default: %(default)s)")
-    p.add_argument("--vec-env", choices=("subproc", "dummy"), default="subproc", help="VecEnv kind")
-    p.add_argument("--frame-stack", type=int, default=1, help="frames stacked for the policy (default: 1)")
-    p.add_argument("--n-steps", type=int, default=128, help="PPO rollout length per env (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=256, help="PPO minibatch size (default: %(default)s)")
-    p.add_argument("--n-epochs", type=int, default=4, help="PPO epochs per rollout (default: %(default)s)")
-    p.add_argument("--int-coef", type=float, default=1.0, help="intrinsic reward weight (default: %(default)s)")
-    p.add_argument("--context-frames", type=int, default=2, help="world-model context frames k (default: 2)")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
+    p.add_argument("--n-envs", type=int, default=None, help="parallel environments (default: 4)")
+    p.add_argument("--vec-env", choices=("subproc", "dummy"), default=None, help="VecEnv kind (default: subproc)")
+    p.add_argument("--frame-stack", type=int, default=None, help="frames stacked for the policy (default: 1)")
+    p.add_argument("--n-steps", type=int, default=None, help="PPO rollout length per env (default: 128)")
+    p.add_argument("--batch-size", type=int, default=None, help="PPO minibatch size (default: 256)")
+    p.add_argument("--n-epochs", type=int, default=None, help="PPO epochs per rollout (default: 4)")
+    p.add_argument("--ent-coef", type=float, default=None, help="PPO entropy bonus (default: 0.01)")
+    p.add_argument("--int-coef", type=float, default=None, help="intrinsic reward weight (default: 1.0)")
+    p.add_argument(
+        "--action-baseline",
+        choices=("zscore", "ratio", "difference", "none"),
+        default=None,
+        help="reward the world model's error against the errors usual after the same action (default: zscore; "
+        "none: the raw error; see docs/agents.md)",
+    )
+    p.add_argument(
+        "--wm-warp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pixel world model: learned per-action warp of the last frame, the camera's own motion (default: on)",
+    )
+    p.add_argument("--context-frames", type=int, default=None, help="world-model context frames k (default: 2)")
+    p.add_argument("--device", default=None, help="torch device: auto (CUDA if available), cpu, cuda")
+
+
+_COMMON_FIELDS = (
+    "env_id",
+    "env_kwargs",
+    "n_envs",
+    "vec_env",
+    "frame_stack",
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "ent_coef",
+    "int_coef",
+    "action_baseline",
+    "wm_warp",
+    "context_frames",
+    "device",
+)
+"""``TrainConfig`` fields set by :func:`_add_common`'s options (argparse dest = field name)."""
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The common options given on the command line (those left out keep the ``TrainConfig`` default)."""
+    return {name: getattr(args, name) for name in _COMMON_FIELDS if getattr(args, name, None) is not None}
 
 
 def _train_config(args: argparse.Namespace, **extra: Any):
     from tdwgym.agents.train import TrainConfig
 
-    return TrainConfig(
-        env_id=args.env_id,
-        env_kwargs=args.env_kwargs,
-        total_steps=args.total_steps or 20_000,
-        n_envs=args.n_envs,
-        vec_env=args.vec_env,
-        frame_stack=args.frame_stack,
-        n_steps=args.n_steps,
-        batch_size=args.batch_size,
-        n_epochs=args.n_epochs,
-        int_coef=args.int_coef,
-        context_frames=args.context_frames,
-        device=args.device,
-        **extra,
-    )
+    return TrainConfig(total_steps=args.total_steps or 20_000, **_given(args), **extra)
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -74,6 +107,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--out", "--run-dir", dest="run_dir", default="runs/curiosity", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a fresh run in a folder that already holds one, deleting its checkpoints, metrics and logs "
+        "(without it such a folder is refused)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=5_000, help="steps between checkpoints")
     p.add_argument("--video-steps", type=int, default=300, help="steps of the final rollout video (0: none)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -93,11 +132,18 @@ def run_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         video_steps=args.video_steps,
         progress_bar=not args.no_progress,
+        overwrite=args.overwrite,
     )
     if args.resume:
         # only the budget can change on resume (raise it with --total-steps); the rest comes from config.json
         cfg = dataclasses.replace(cfg, total_steps=args.total_steps or 0)
-    result = train(cfg, resume=args.resume)
+    from tdwgym.agents.train import RunDirExistsError
+
+    try:
+        result = train(cfg, resume=args.resume)
+    except RunDirExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.1f} s -> {result.run_dir}")
     if result.video_path:
         print(f"video: {result.video_path}")
@@ -125,28 +171,15 @@ def run_compare(args: argparse.Namespace) -> int:
     """Run ``tdwgym compare``."""
     from tdwgym.agents.compare import CompareConfig, compare, format_table
 
-    tcfg = _train_config(args)
-    overrides = {
-        f.name: getattr(tcfg, f.name)
-        for f in dataclasses.fields(tcfg)
-        if f.name
-        in (
-            "env_id",
-            "env_kwargs",
-            "n_envs",
-            "vec_env",
-            "frame_stack",
-            "n_steps",
-            "batch_size",
-            "n_epochs",
-            "int_coef",
-            "context_frames",
-            "device",
-        )
-    }
+    overrides = _given(args)
+    env_id = overrides.pop("env_id", None)
+    env_kwargs = overrides.pop("env_kwargs", None)
+    defaults = CompareConfig()
     cfg = CompareConfig(
-        total_steps=tcfg.total_steps,
+        total_steps=args.total_steps or defaults.total_steps,
         seeds=args.seeds,
+        env_id=env_id or defaults.env_id,
+        env_kwargs=defaults.env_kwargs if env_kwargs is None else env_kwargs,
         curiosity=args.curiosity,
         eval_episodes=args.eval_episodes,
         eval_steps=args.eval_steps,

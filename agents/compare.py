@@ -45,6 +45,12 @@ class CompareConfig:
     """Training steps per agent and seed."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """Training seeds (held-out episodes use seeds 10_000 + 100 * seed + i)."""
+    env_id: str = "TDWRoom-Playroom-v0"
+    """Environment of every agent, in training and on held-out episodes. Playroom: objects at rest within reach of
+    a push, the main source of motion being the agent (in TDWRoom-Occlusion-v0 the objects start behind the
+    occluder, out of a push's reach, and no agent pushes anything)."""
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"level": 1})
+    """Its ``gym.make`` keyword arguments (level 1: 4 to 6 objects)."""
     curiosity: str = "pixel"
     """Curiosity variant of the curiosity agent (and world-model kind of all agents)."""
     eval_episodes: int = 3
@@ -56,7 +62,7 @@ class CompareConfig:
     agents: list[str] = field(default_factory=lambda: list(AGENTS))
     """Which agents to run."""
     train_overrides: dict[str, Any] = field(default_factory=dict)
-    """Extra :class:`TrainConfig` fields for every agent (n_envs, env_kwargs, ...)."""
+    """Extra :class:`TrainConfig` fields for every agent (n_envs, action_baseline, ...)."""
 
 
 def _collect(
@@ -165,23 +171,31 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     configure_torch_threads(cfg.train_overrides.get("torch_threads"))
-    results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "runs": []}
+    reference = TrainConfig(**{"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, **cfg.train_overrides})
+    results: dict[str, Any] = {
+        "config": dataclasses.asdict(cfg),
+        "train_config": dataclasses.asdict(reference),
+        "runs": [],
+    }
     for seed in cfg.seeds:
         heldout_seeds = [10_000 + 100 * seed + i for i in range(cfg.eval_episodes)]
         models: dict[str, WorldModel] = {}
         pool: list[Transitions] = []
         rows: dict[str, dict[str, float]] = {}
         for agent in cfg.agents:
-            base = TrainConfig(
-                curiosity=cfg.curiosity,
-                seed=seed,
-                total_steps=cfg.total_steps,
-                run_dir=str(out / f"{agent}_s{seed}"),
-                video_steps=0,
-                progress_bar=False,
-                checkpoint_every=10**12,
-                **cfg.train_overrides,
-            )
+            settings = {
+                "env_id": cfg.env_id,
+                "env_kwargs": dict(cfg.env_kwargs),
+                "curiosity": cfg.curiosity,
+                "seed": seed,
+                "total_steps": cfg.total_steps,
+                "run_dir": str(out / f"{agent}_s{seed}"),
+                "video_steps": 0,
+                "progress_bar": False,
+                "checkpoint_every": 10**12,
+                "overwrite": True,  # the comparison owns its output folder
+            }
+            base = TrainConfig(**{**settings, **cfg.train_overrides})
             progress(f"[compare] seed {seed}: training {agent} for {cfg.total_steps} steps")
             if agent == "random":
                 wm, row, wall = _train_random(base)
@@ -265,8 +279,13 @@ def format_table(results: dict[str, Any]) -> str:
         ("train_pushes_moved_per_1k", "pushes moving an object / 1k steps (training)"),
         ("heldout_wm_error", "world-model error on held-out episodes"),
     ]
+    tcfg = results.get("train_config", {})
+    env = f"`{cfg.get('env_id', tcfg.get('env_id'))}` with env kwargs `{json.dumps(cfg.get('env_kwargs', {}))}`"
+    curiosity = f"curiosity `{cfg['curiosity']}`"
+    if tcfg:
+        curiosity += f" (action baseline `{tcfg['action_baseline']}`, warp {tcfg['wm_warp']})"
     lines = [
-        f"Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, curiosity `{cfg['curiosity']}`, "
+        f"Env {env}. Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, {curiosity}, "
         f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed.",
         "",
         "| agent | " + " | ".join(c[1] for c in cols) + " |",

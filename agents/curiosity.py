@@ -8,6 +8,17 @@ terms are in ``infos[i]["curiosity"]``. Because the reward is added per step it 
 advantages. While ``training`` is True the world model trains on the same transitions through an
 :class:`~tdwgym.agents.online.OnlineLearner`.
 
+``action_baseline`` measures each surprise against the surprises that usually follow the same action, with a
+running mean ``mean_a`` and standard deviation ``std_a`` per action (exponential moving averages):
+``"zscore"`` rewards ``max(0, (error - mean_a) / std_a - 2)``, ``"ratio"`` ``max(0, error / mean_a - 1)``,
+``"difference"`` ``max(0, error - mean_a)``. An agent that turns the camera sees every pixel change at every turn;
+a pixel model that has not learned ego-motion scores each turn high, and PPO learns to spin or nod. Measured
+against what a turn usually costs, a turn is worth nothing unless it shows something unusual, while a push that
+sets an object moving stands far above what a push (mostly a no-op) usually costs, and so do the frames after it,
+when the object slides on while the agent stands still. The standard score also takes the spread into account:
+actions whose error merely varies a lot (the ratio rewards those) pay little. The baseline uses only the agent's
+own actions and the model's pixel error: the reward stays self-supervised.
+
 Do not stack ``VecNormalize`` reward scaling on top: the intrinsic reward is already normalised.
 """
 
@@ -29,10 +40,16 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from tdwgym.agents.models import Transitions, WorldModel, make_world_model, world_model_from_config
 from tdwgym.agents.online import OnlineLearner
 
-__all__ = ["VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
+__all__ = ["BASELINES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
 
 VARIANTS = ("pixel", "latent", "rnd", "icm", "progress")
 """Curiosity variants by name."""
+
+BASELINES = ("none", "ratio", "difference", "zscore")
+"""Values of ``CuriosityVecEnv(action_baseline=...)``."""
+
+ZSCORE_THRESHOLD = 2.0
+"""``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
 
 
 def action_vector_size(space: spaces.Space) -> tuple[int, bool]:
@@ -101,6 +118,12 @@ class CuriosityVecEnv(VecEnvWrapper):
         learner_kwargs: Arguments of the :class:`OnlineLearner` (``capacity``, ``batch_size``,
             ``updates_per_transition``, ``learning_rate``, ...).
         seed: Seed of the learner's buffer sampler.
+        action_baseline: ``"none"``, ``"zscore"`` (reward ``max(0, (surprise - mean_a) / std_a - 2)``),
+            ``"ratio"`` (``max(0, surprise / mean_a - 1)``) or ``"difference"`` (``max(0, surprise - mean_a)``),
+            where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
+            per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
+        baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
+            observations of an action are averaged plainly).
     """
 
     def __init__(
@@ -119,6 +142,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         model_kwargs: dict | None = None,
         learner_kwargs: dict | None = None,
         seed: int | None = None,
+        action_baseline: str = "none",
+        baseline_rate: float = 0.01,
     ) -> None:
         super().__init__(venv)
         space = venv.observation_space
@@ -157,13 +182,24 @@ class CuriosityVecEnv(VecEnvWrapper):
                 **self.model_kwargs,
             )
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
+        if action_baseline not in BASELINES:
+            raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")
+        self.action_baseline, self.baseline_rate = action_baseline, float(baseline_rate)
+        n_keys = 1
+        if isinstance(venv.action_space, spaces.Discrete):
+            n_keys = int(venv.action_space.n)
+        elif isinstance(venv.action_space, spaces.MultiDiscrete):
+            n_keys = int(np.prod(venv.action_space.nvec))
+        self.baseline_mean = np.zeros(n_keys, dtype=np.float64)
+        self.baseline_var = np.zeros(n_keys, dtype=np.float64)
+        self.baseline_count = np.zeros(n_keys, dtype=np.int64)
 
         self.int_ret_rms = RunningMeanStd(shape=())
         self.int_returns = np.zeros(self.num_envs, dtype=np.float64)
         self.history = np.zeros((self.num_envs, self.context_frames, *self.frame_shape), dtype=np.uint8)
         self.actions: np.ndarray | None = None
         self.num_steps = 0
-        self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "norm")}
+        self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "excess", "norm")}
         self.old_obs: np.ndarray | None = None
 
     # ---------------------------------------------------------------------------------------------- frames
@@ -212,7 +248,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         )
         raw = self.learner.observe(batch, train=self.training).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
-        r_int = self.normalize_intrinsic(raw)
+        excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
+        r_int = self.normalize_intrinsic(excess)
 
         # History: shift in the new frame; envs that reset start over from their first frame.
         self.history[:, :-1] = self.history[:, 1:]
@@ -223,12 +260,53 @@ class CuriosityVecEnv(VecEnvWrapper):
         rews = np.asarray(rews, dtype=np.float32)
         total = (self.ext_coef * rews + self.int_coef * r_int).astype(np.float32)
         for i, info in enumerate(infos):
-            info["curiosity"] = {"r_ext": float(rews[i]), "r_int": float(r_int[i]), "r_int_raw": float(raw[i])}
+            info["curiosity"] = {
+                "r_ext": float(rews[i]),
+                "r_int": float(r_int[i]),
+                "r_int_raw": float(raw[i]),
+                "r_int_excess": float(excess[i]),
+            }
         self._stats["raw"].extend(raw.tolist())
+        self._stats["excess"].extend(excess.tolist())
         self._stats["norm"].extend(r_int.tolist())
         self.num_steps += self.num_envs
         self.old_obs = obs
         return obs, total, dones, infos
+
+    def action_keys(self, actions: np.ndarray) -> np.ndarray:
+        """Index of each action's running mean: the action of a Discrete space, the flat index of a
+        MultiDiscrete one, 0 for other spaces."""
+        space = self.action_space
+        actions = np.asarray(actions)
+        if isinstance(space, spaces.Discrete):
+            return actions.reshape(-1).astype(np.int64) - int(space.start)
+        if isinstance(space, spaces.MultiDiscrete):
+            acts = actions.reshape(actions.shape[0], -1).astype(np.int64)
+            return np.ravel_multi_index(tuple(acts.T), tuple(space.nvec.reshape(-1)))
+        return np.zeros(len(actions), dtype=np.int64)
+
+    def against_baseline(self, raw: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The surprise beyond what each action usually brings (``action_baseline``'s formula); updates the
+        per-action running mean and variance with ``raw`` while training."""
+        keys = self.action_keys(actions)
+        mean = self.baseline_mean[keys]
+        if self.action_baseline == "ratio":
+            excess = np.maximum(raw / (mean + 1e-8) - 1.0, 0.0)
+        elif self.action_baseline == "zscore":
+            std = np.sqrt(self.baseline_var[keys]) + 1e-3 * mean + 1e-8
+            excess = np.maximum((raw - mean) / std - ZSCORE_THRESHOLD, 0.0)
+        else:
+            excess = np.maximum(raw - mean, 0.0)
+        # an action never seen yet has no baseline: its first error counts in full
+        excess = np.where(self.baseline_count[keys] > 0, excess, raw)
+        if self.training:
+            for key, value in zip(keys, raw, strict=True):
+                self.baseline_count[key] += 1
+                rate = max(self.baseline_rate, 1.0 / self.baseline_count[key])
+                delta = value - self.baseline_mean[key]
+                self.baseline_mean[key] += rate * delta
+                self.baseline_var[key] = (1.0 - rate) * (self.baseline_var[key] + rate * delta * delta)
+        return excess
 
     def normalize_intrinsic(self, raw: np.ndarray) -> np.ndarray:
         """Divide by the running std of the discounted intrinsic return (updated while training); clip."""
@@ -250,6 +328,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         if self._stats["raw"]:
             raw = np.asarray(self._stats["raw"])
             out["curiosity/intrinsic_reward_raw"] = float(raw.mean())
+            out["curiosity/intrinsic_reward_excess"] = float(np.mean(self._stats["excess"]))
             out["curiosity/intrinsic_reward"] = float(np.mean(self._stats["norm"]))
             out["curiosity/intrinsic_return_std"] = float(np.sqrt(self.int_ret_rms.var))
         for v in self._stats.values():
@@ -277,6 +356,11 @@ class CuriosityVecEnv(VecEnvWrapper):
             "frame_channels": self.frame_channels,
             "model_kwargs": self.model_kwargs,
             "learner_kwargs": self.learner_kwargs,
+            "action_baseline": self.action_baseline,
+            "baseline_rate": self.baseline_rate,
+            "baseline_mean": self.baseline_mean.copy(),
+            "baseline_var": self.baseline_var.copy(),
+            "baseline_count": self.baseline_count.copy(),
             "int_ret_rms": {
                 "mean": self.int_ret_rms.mean,
                 "var": self.int_ret_rms.var,
@@ -293,6 +377,10 @@ class CuriosityVecEnv(VecEnvWrapper):
         if len(stats["int_returns"]) == self.num_envs:
             self.int_returns = np.array(stats["int_returns"], dtype=np.float64)
         self.num_steps = int(stats["num_steps"])
+        if "baseline_mean" in stats and len(stats["baseline_mean"]) == len(self.baseline_mean):
+            self.baseline_mean = np.array(stats["baseline_mean"], dtype=np.float64)
+            self.baseline_count = np.array(stats["baseline_count"], dtype=np.int64)
+            self.baseline_var = np.array(stats.get("baseline_var", np.zeros_like(self.baseline_mean)), np.float64)
 
     def save(self, save_path: str | os.PathLike) -> None:
         """Save the statistics (pickle, atomic). The world model is saved by :meth:`save_world_model`."""
@@ -356,6 +444,8 @@ class CuriosityVecEnv(VecEnvWrapper):
             device=device,
             model_kwargs=stats["model_kwargs"],
             learner_kwargs=stats["learner_kwargs"],
+            action_baseline=stats.get("action_baseline", "none"),
+            baseline_rate=stats.get("baseline_rate", 0.01),
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

@@ -226,6 +226,10 @@ class PixelPredictor(WorldModel):
         latent_dim: Size of the latent state.
         l1_weight: Weight of the mean absolute error in the loss.
         l2_weight: Weight of the mean squared error in the loss.
+        warp: Predict the next frame as the last context frame warped by an affine transform learned per action
+            (the camera's own motion: a turn shifts the image, a step forward zooms it), plus the decoder's
+            residual. The agent's ego-motion then becomes predictable within a few hundred updates, and what stays
+            surprising is motion the agent does not make with the camera, such as an object it pushed.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -241,10 +245,11 @@ class PixelPredictor(WorldModel):
         latent_dim: int = 256,
         l1_weight: float = 0.5,
         l2_weight: float = 0.5,
+        warp: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
-        self.width, self.latent_dim = width, latent_dim
+        self.width, self.latent_dim, self.warp = width, latent_dim, bool(warp)
         self.l1_weight, self.l2_weight = float(l1_weight), float(l2_weight)
         c, h, w = self.frame_shape
         self.encoder = conv_encoder(c * context_frames, width)
@@ -261,10 +266,31 @@ class PixelPredictor(WorldModel):
             nn.ELU(),
             nn.ConvTranspose2d(width, c, 4, stride=2, padding=1),
         )
+        if self.warp:
+            # affine parameters = identity + a learned offset per action (zero at the start: copy the last frame)
+            self.action_warp = nn.Linear(action_dim, 6, bias=False)
+            nn.init.zeros_(self.action_warp.weight)
+            self.register_buffer("identity", torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
         self._finish_init()
+
+    def warp_grid(self, action: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        """Sampling grid ``(B, H, W, 2)`` (in [-1, 1] inside the frame) of each action's affine transform."""
+        # the offsets are scaled up so that Adam moves them WARP_SCALE times faster than the other weights: the
+        # camera's motion is learned within a few hundred updates
+        theta = (self.identity + WARP_SCALE * self.action_warp(action.float())).view(-1, 2, 3)
+        return F.affine_grid(theta, list(shape), align_corners=False)
+
+    def warped_last_frame(self, last: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The last context frame ``(B, C, H, W)`` warped by the affine transform of each action."""
+        grid = self.warp_grid(action, tuple(last.shape))
+        return F.grid_sample(last, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def predict(self, context: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted next frame (float, [0, 1] scale, not clamped) from context ``(B,k,C,H,W)`` and actions."""
+        return self._predict(context, action)[0]
+
+    def _predict(self, context: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The prediction and, with ``warp``, the sampling grid of the warp (else None)."""
         ctx = to_float_frames(context)
         b, k, c, h, w = ctx.shape
         z = self.to_latent(self.encoder(ctx.reshape(b, k * c, h, w)))
@@ -272,18 +298,32 @@ class PixelPredictor(WorldModel):
         delta = self.decoder(self.from_latent(z).view(b, *self.feat_shape))
         if delta.shape[-2:] != (h, w):
             delta = F.interpolate(delta, size=(h, w), mode="bilinear", align_corners=False)
-        return ctx[:, -1] + delta
+        if not self.warp:
+            return ctx[:, -1] + delta, None
+        grid = self.warp_grid(action, (b, c, h, w))
+        base = F.grid_sample(ctx[:, -1], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return base + delta, grid
 
     def compute_loss(self, batch: Transitions) -> LossOutput:
-        """L1/L2 mix between the predicted and the true next frame."""
-        pred = self.predict(batch.context, batch.action)
+        """L1/L2 mix between the predicted and the true next frame.
+
+        With ``warp`` the surprise averages the same error over the pixels the warp brings in from inside the last
+        frame only: what a turn newly reveals at the border could not have been predicted from what was seen.
+        """
+        pred, grid = self._predict(batch.context, batch.action)
         target = to_float_frames(batch.next_frame)
         diff = pred - target
+        err = self.l1_weight * diff.abs() + self.l2_weight * diff.pow(2)
         l1 = diff.abs().flatten(1).mean(1)
         l2 = diff.pow(2).flatten(1).mean(1)
-        per_sample = self.l1_weight * l1 + self.l2_weight * l2
+        per_sample = err.flatten(1).mean(1)
+        surprise = per_sample.detach()
+        if grid is not None:
+            with torch.no_grad():
+                seen = (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
+                surprise = (err.detach() * seen).flatten(1).sum(1) / (seen.flatten(1).sum(1) * err.shape[1] + 1e-6)
         metrics = {"l1": float(l1.detach().mean()), "l2": float(l2.detach().mean())}
-        return LossOutput(per_sample.mean(), per_sample, per_sample.detach(), metrics)
+        return LossOutput(per_sample.mean(), per_sample, surprise, metrics)
 
     def config(self) -> dict:  # noqa: D102
         return {
@@ -292,7 +332,12 @@ class PixelPredictor(WorldModel):
             "latent_dim": self.latent_dim,
             "l1_weight": self.l1_weight,
             "l2_weight": self.l2_weight,
+            "warp": self.warp,
         }
+
+
+WARP_SCALE = 5.0
+"""Output scale of :class:`PixelPredictor`'s per-action warp offsets (a learning-rate multiplier under Adam)."""
 
 
 def variance_covariance_loss(z: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:

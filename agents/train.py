@@ -35,7 +35,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 
-__all__ = ["TrainConfig", "TrainResult", "make_vec_env", "train"]
+__all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
+
+
+class RunDirExistsError(FileExistsError):
+    """A fresh training run was pointed at a folder that holds another run's checkpoints."""
 
 
 @dataclass
@@ -63,10 +67,19 @@ class TrainConfig:
     """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
     ext_coef: float = 1.0
     """Weight of the environment's reward."""
+    action_baseline: str = "zscore"
+    """What of the world model's error is rewarded: ``"none"`` the error itself; ``"zscore"`` its standard score
+    against the running mean and std of the errors after the same action, beyond 2 std; ``"ratio"``
+    ``max(0, error / mean_a - 1)``; ``"difference"`` ``max(0, error - mean_a)``. Against its own action's usual
+    error, turning or nodding the camera, which changes every pixel, stops paying by itself (docs/agents.md)."""
     context_frames: int = 2
     """``k``: context frames of each world-model transition."""
     wm_width: int = 8
     """Channels of the world model's first conv layer."""
+    wm_warp: bool = True
+    """Pixel model (and ``progress`` on it): predict the next frame as the last one warped by a learned
+    per-action affine transform plus a residual, so the camera's own motion becomes predictable; the surprise
+    counts only pixels the warp brings in from inside the last frame."""
     wm_capacity: int = 1000
     """Transitions in the world model's loss-prioritised buffer."""
     wm_batch_size: int = 32
@@ -101,6 +114,9 @@ class TrainConfig:
     """Torch CPU threads (``None``: min(cores, 4))."""
     run_dir: str = "runs/curiosity"
     """Folder for config, checkpoints, TensorBoard logs, metrics, video and plot."""
+    overwrite: bool = False
+    """Let a fresh run start in a folder that holds another run's checkpoints, deleting that run's checkpoints,
+    metrics, TensorBoard logs, video and plot. Without it such a folder is refused (resume it instead)."""
     checkpoint_every: int = 5_000
     """Steps between checkpoints."""
     video_steps: int = 300
@@ -123,6 +139,8 @@ class TrainConfig:
         """Read a config written by :meth:`to_json`."""
         data = json.loads(Path(path).read_text())
         names = {f.name for f in dataclasses.fields(cls)}
+        # runs written before these fields existed used the raw error and no warp: resume them as they were
+        data = {"action_baseline": "none", "wm_warp": False, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
@@ -162,6 +180,13 @@ def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False):
     return _init
 
 
+def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"width": cfg.wm_width}
+    if cfg.wm_warp and cfg.curiosity in ("pixel", "progress"):
+        kwargs["warp"] = True
+    return kwargs
+
+
 def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, CuriosityVecEnv | None]:
     """The environment stack: (Subproc|Dummy)VecEnv -> VecMonitor -> CuriosityVecEnv -> VecFrameStack.
 
@@ -183,7 +208,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
             context_frames=cfg.context_frames,
             training=training,
             device=cfg.device,
-            model_kwargs={"width": cfg.wm_width},
+            model_kwargs=_model_kwargs(cfg),
             learner_kwargs={
                 "capacity": cfg.wm_capacity,
                 "batch_size": cfg.wm_batch_size,
@@ -191,6 +216,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
                 "learning_rate": cfg.wm_learning_rate,
             },
             seed=cfg.seed,
+            action_baseline=cfg.action_baseline,
         )
     if cfg.frame_stack > 1:
         venv = VecFrameStack(venv, cfg.frame_stack)
@@ -292,6 +318,20 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     return rows
 
 
+def _clear_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, empty) a folder that already holds a run, before a fresh run starts there."""
+    if (run_dir / "checkpoints").exists() and not overwrite:
+        raise RunDirExistsError(
+            f"{run_dir} already holds a training run (checkpoints/). Continue it with `tdwgym train --resume "
+            f"{run_dir}` (train(resume=...)), or start over and delete it with `--overwrite` "
+            "(TrainConfig(overwrite=True)), or pick another --out."
+        )
+    for name in ("checkpoints", "tb"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for name in ("metrics.jsonl", "training.png", "rollout.mp4"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def _truncate_metrics(run_dir: Path, max_step: int) -> None:
     rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
     tmp = run_dir / "metrics.jsonl.tmp"
@@ -312,6 +352,10 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
 
     Returns:
         The run's :class:`TrainResult`.
+
+    Raises:
+        RunDirExistsError: A fresh run (no ``resume``) was pointed at a folder with checkpoints and
+            ``cfg.overwrite`` is False.
     """
     if resume is not None:
         run_dir = Path(resume)
@@ -322,6 +366,7 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     else:
         cfg = cfg or TrainConfig()
         run_dir = Path(cfg.run_dir)
+        _clear_run_dir(run_dir, cfg.overwrite)
         run_dir.mkdir(parents=True, exist_ok=True)
     cfg.run_dir = str(run_dir)
     cfg.to_json(run_dir / "config.json")
@@ -338,8 +383,6 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             curiosity.load_statistics(ckpt / "curiosity.pkl")
         _truncate_metrics(run_dir, model.num_timesteps)
     else:
-        if resume is None and (run_dir / "metrics.jsonl").exists():
-            (run_dir / "metrics.jsonl").unlink()
         model = PPO(
             "CnnPolicy",
             venv,

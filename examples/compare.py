@@ -1,9 +1,11 @@
 """Compare a curiosity agent with a random agent and PPO without intrinsic reward (same budget and seeds).
 
 Reports pushes that moved an object per 1,000 steps, the fraction of frames with an object in view, and each
-agent's world-model prediction error on held-out episodes (beside a copy-last-frame baseline). Example::
+agent's world-model prediction error on held-out episodes (beside a copy-last-frame baseline). The default
+environment is TDWRoom-Playroom-v0 at level 1 (objects at rest within a push's reach). Examples::
 
-    python examples/compare.py --total-steps 25000 --seeds 0 1 --out runs/compare
+    python examples/compare.py --total-steps 15000 --seeds 0 1 --out runs/compare
+    python examples/compare.py --env-id TDWRoom-Occlusion-v0 --env-kwargs '{"level": 0}' --out runs/compare_occ
 """
 
 from __future__ import annotations

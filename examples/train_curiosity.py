@@ -4,9 +4,13 @@ Writes config.json, checkpoints, TensorBoard logs (curiosity/, world_model/, rol
 video and a training plot to the run folder. Examples::
 
     python examples/train_curiosity.py --total-steps 20000 --out runs/demo
+    python examples/train_curiosity.py --total-steps 20000 --out runs/demo --overwrite   # start runs/demo over
     python examples/train_curiosity.py --curiosity progress --frame-stack 2
     python examples/train_curiosity.py --resume runs/demo          # after an interruption
     tensorboard --logdir runs/demo/tb
+
+A fresh run refuses a folder that already holds a run's checkpoints: resume it with ``--resume`` or start it over
+with ``--overwrite``.
 """
 
 from __future__ import annotations

@@ -136,3 +136,39 @@ def test_tiny_ppo_learn_end_to_end(square_env_fn, variant):
     model.learn(total_timesteps=16)
     assert model.num_timesteps == 16
     assert venv.learner.transitions_seen >= 16
+
+
+@pytest.mark.parametrize("mode", ["ratio", "difference", "zscore"])
+def test_action_baseline_rewards_surprise_beyond_the_actions_usual(square_env_fn, mode):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 3), action_baseline=mode)
+    assert venv.baseline_mean.shape == (5,)
+    venv.baseline_mean[:] = [0.0, 1.0, 1.0, 0.1, 0.1]
+    venv.baseline_var[:] = [0.0, 0.25, 0.25, 0.01, 0.01]
+    venv.baseline_count[:] = [0, 50, 50, 50, 50]
+    venv.training = False
+    # action 1 at its usual error pays nothing; action 3 at the same error pays; an unseen action pays in full
+    excess = venv.against_baseline(np.array([1.0, 1.0, 0.7]), np.array([1, 3, 0]))
+    expected = {"ratio": [0.0, 9.0, 0.7], "difference": [0.0, 0.9, 0.7], "zscore": [0.0, 0.9 / 0.1001 - 2, 0.7]}[mode]
+    np.testing.assert_allclose(excess, expected, rtol=1e-3)
+    # while training the means follow the errors
+    venv.training = True
+    venv.against_baseline(np.array([2.0, 2.0, 2.0]), np.array([1, 1, 0]))
+    assert venv.baseline_mean[1] > 1.0 and venv.baseline_mean[0] == pytest.approx(2.0)
+    assert venv.baseline_count.tolist() == [1, 52, 50, 50, 50]
+    assert venv.baseline_var[0] == 0.0 and venv.baseline_var[1] != 0.25
+
+
+def test_action_baseline_in_steps_and_saved(square_env_fn, tmp_path):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2), action_baseline="ratio")
+    venv.reset()
+    for _ in range(10):
+        _, rew, _, infos = venv.step(np.array([1, 3]))
+        assert np.isfinite(rew).all() and all(i["curiosity"]["r_int_excess"] >= 0 for i in infos)
+    assert venv.baseline_count.tolist() == [0, 10, 0, 10, 0]
+    assert "curiosity/intrinsic_reward_excess" in venv.pop_stats()
+    venv.save(tmp_path / "curiosity.pkl")
+    loaded = CuriosityVecEnv.load(tmp_path / "curiosity.pkl", DummyVecEnv([square_env_fn()] * 2), device="cpu")
+    assert loaded.action_baseline == "ratio"
+    np.testing.assert_allclose(loaded.baseline_mean, venv.baseline_mean)
+    with pytest.raises(ValueError, match="action_baseline"):
+        _wrap(DummyVecEnv([square_env_fn()]), action_baseline="mean")

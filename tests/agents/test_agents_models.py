@@ -6,7 +6,13 @@ import pytest
 import torch
 from conftest import make_batch
 from tdwgym.agents.device import resolve_device
-from tdwgym.agents.models import LatentPredictor, Transitions, make_world_model
+from tdwgym.agents.models import (
+    WARP_SCALE,
+    LatentPredictor,
+    Transitions,
+    make_world_model,
+    world_model_from_config,
+)
 
 VARIANTS = ["pixel", "latent", "rnd", "icm", "progress"]
 TINY = {"width": 4}
@@ -96,3 +102,33 @@ def test_pixel_loss_mix_is_configurable():
     m1 = make_world_model("pixel", (3, 16, 16), 5, l1_weight=1.0, l2_weight=0.0, device="cpu", **TINY)
     out = m1.compute_loss(batch)
     assert abs(out.metrics["l1"] - out.loss.item()) < 1e-5
+
+
+def test_pixel_warp_starts_as_copy_and_learns_a_shift_per_action():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(3)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(64, 3, 24, 24, generator=gen), 5, 1, 2)
+    shift = {0: 0, 1: 2}  # action 1 shifts the image 2 pixels right, like a camera turn; action 0 keeps it
+
+    def batch(n: int = 16) -> Transitions:
+        idx = torch.randint(0, 64, (n,), generator=gen)
+        act = torch.randint(0, 2, (n,), generator=gen)
+        frames = smooth[idx][..., 4:20, 4:20]
+        nxt = torch.stack(
+            [smooth[i][..., 4:20, 4 - shift[int(a)] : 20 - shift[int(a)]] for i, a in zip(idx, act, strict=True)]
+        )
+        return Transitions(torch.stack([frames, frames], 1), torch.nn.functional.one_hot(act, 2).float(), nxt)
+
+    model = make_world_model("pixel", (3, 16, 16), 2, device="cpu", warp=True, **TINY)
+    b = batch()
+    assert torch.allclose(model.warped_last_frame(b.context[:, -1], b.action), b.context[:, -1], atol=1e-5)
+    assert world_model_from_config(model.config(), device="cpu").warp
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        out = model.compute_loss(batch())
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    offset = WARP_SCALE * model.action_warp.weight.detach()
+    # x translation of action 1 (2 of 8 half-widths; a shift right samples from the left: negative), none for 0
+    assert -0.35 < offset[2, 1] < -0.15 and abs(float(offset[2, 0])) < 0.05

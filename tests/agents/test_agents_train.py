@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tdwgym.agents.train import TrainConfig, read_metrics, train
+from tdwgym.agents.cli import main as cli_main
+from tdwgym.agents.train import RunDirExistsError, TrainConfig, read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -72,10 +74,24 @@ def test_train_writes_run_dir_and_resume_restores_state(tmp_path):
     assert steps == sorted(steps) and steps[-1] == 192
 
 
-def test_plain_ppo_train(tmp_path):
-    res = train(TrainConfig(total_steps=64, curiosity="none", run_dir=str(tmp_path), **TINY))
+def test_plain_ppo_train_and_a_fresh_run_never_silently_overwrites(tmp_path, capsys):
+    cfg = TrainConfig(total_steps=64, curiosity="none", run_dir=str(tmp_path), **TINY)
+    res = train(cfg)
     assert res.num_timesteps == 64 and res.curiosity is None
     assert (tmp_path / "training.png").exists()
+    before = (tmp_path / "checkpoints" / "latest.json").read_text()
+    with pytest.raises(RunDirExistsError, match=r"--resume .*--overwrite"):
+        train(cfg)
+    assert (tmp_path / "checkpoints" / "latest.json").read_text() == before
+    # the CLI says the same and exits with status 2, before building any environment
+    assert cli_main(["train", "--out", str(tmp_path), "--total-steps", "64", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err and str(tmp_path) in err
+    # --overwrite starts over: the old metrics go, the new run's rows are all that is left
+    assert [r["step"] for r in read_metrics(tmp_path)] == [64]
+    again = train(dataclasses.replace(cfg, total_steps=32, n_steps=16, overwrite=True))
+    assert again.num_timesteps == 32
+    assert [r["step"] for r in read_metrics(tmp_path)] == [32]
 
 
 def _script(name: str, *args: str) -> list[str]:
@@ -152,6 +168,8 @@ def test_compare_example_smoke(tmp_path):
             str(tmp_path / "cmp"),
             "--vec-env",
             "dummy",
+            "--env-id",
+            "TDWRoom-Occlusion-v0",
             *TINY_ARGS,
         ),
         cwd=tmp_path,
@@ -161,6 +179,12 @@ def test_compare_example_smoke(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    # the env id and kwargs given are the ones every agent used, and the table says so
+    assert results["config"]["env_id"] == "TDWRoom-Occlusion-v0" and results["config"]["env_kwargs"] == {
+        "resolution": 36
+    }
+    assert results["train_config"]["env_id"] == "TDWRoom-Occlusion-v0"
+    assert json.loads((tmp_path / "cmp" / "ppo_s0" / "config.json").read_text())["env_kwargs"] == {"resolution": 36}
     for agent in ("random", "ppo", "curiosity"):
         row = results["runs"][0]["agents"][agent]
         assert row["pushes_moved_per_1k"] >= 0 and 0 <= row["object_in_view_frac"] <= 1
