@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/tdwgym record --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
+	$(BIN)/tdwgym train --env-id TDWRoom-Occlusion-v0 --total-steps 30000 --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -62,7 +62,6 @@ __all__ = [
     "EvalSettings",
     "LoadedRun",
     "ModelStepper",
-    "add_eval_parser",
     "count_episodes",
     "evaluate",
     "evaluate_episodes",
@@ -1259,58 +1258,10 @@ def evaluate(
 # ------------------------------------------------------------------------------------------------------- CLI
 
 
-def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``tdwgym eval`` to an argparse sub-parser collection (sets ``func``)."""
-    p = subparsers.add_parser(
-        "eval",
-        help="evaluate a world model: prediction quality, violation of expectation, physics probes",
-        description="Write report.json, report.md and PNG plots evaluating a world model (and its agent).",
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", default=None, help="training run folder (tdwgym train's output)")
-    src.add_argument("--model", default=None, help="world-model checkpoint file (world_model.pt)")
-    p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
-    p.add_argument("--episodes", type=int, default=None, help="held-out episodes per split (default: 6)")
-    p.add_argument("--frames", type=int, default=None, help="steps per prediction episode (default: 32)")
-    p.add_argument("--horizon", type=int, default=None, help="multi-step prediction horizon (default: 8)")
-    p.add_argument("--voe-pairs", type=int, default=None, help="possible/impossible pairs per kind (default: 6)")
-    p.add_argument("--probe-clips", type=int, default=None, help="probe clips per kind and split (default: 6)")
-    p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for smoke tests")
-    p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
-    from tdwgym.distributed import add_ray_argument  # does not import ray
-
-    add_ray_argument(p)
-    p.set_defaults(func=_cmd_eval)
-    return p
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    s = EvalSettings.quick() if args.quick else EvalSettings()
-    for name in ("horizon", "voe_pairs", "probe_clips"):
-        if getattr(args, name) is not None:
-            setattr(s, name, int(getattr(args, name)))
-    kwargs: dict[str, Any] = {
-        "run_dir": args.run,
-        "model_path": args.model,
-        "env_id": args.env,
-        "episodes": args.episodes,
-        "frames": args.frames,
-        "out": args.out,
-        "settings": s,
-        "device": args.device,
-    }
-    if args.ray is not None:
-        from tdwgym.distributed import evaluate_on_ray, ray_address
-
-        evaluate_on_ray(address=ray_address(args.ray), **kwargs)
-    else:
-        evaluate(**kwargs)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m tdwgym.agents.evaluate``: the ``eval`` command alone (for use before the CLI hook lands)."""
+    from tdwgym.agents.cli import add_eval_parser
+
     parser = argparse.ArgumentParser(prog="tdwgym-eval")
     sub = parser.add_subparsers(dest="command", required=True)
     add_eval_parser(sub)

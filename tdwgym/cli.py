@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from tdwgym import __version__
-from tdwgym.agents.cli import add_compare_parser, add_train_parser
-from tdwgym.agents.evaluate import add_eval_parser
+from tdwgym.agents.cli import add_compare_parser, add_eval_parser, add_train_parser
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset import add_dataset_parser
 from tdwgym.play import add_play_parser

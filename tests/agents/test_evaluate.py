@@ -157,7 +157,7 @@ def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local
 
 
 def test_eval_command_has_the_ray_flag():
-    from tdwgym.agents.evaluate import add_eval_parser
+    from tdwgym.agents.cli import add_eval_parser
 
     parser = __import__("argparse").ArgumentParser()
     add_eval_parser(parser.add_subparsers())
