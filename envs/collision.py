@@ -17,7 +17,14 @@ from tdwgym.envs.common import (
     room_for_level,
     shape_size,
 )
-from tdwgym.envs.factors import Factor, FactorSpace, color_factor, shape_color_combinations, shape_factor
+from tdwgym.envs.factors import (
+    Factor,
+    FactorSpace,
+    color_factor,
+    mass_factor,
+    shape_color_combinations,
+    shape_factor,
+)
 
 from tdwgym.scene import Camera, SceneSpec
 
@@ -100,17 +107,7 @@ class CollisionEnv(TDWRoomEnv):
                 high=(0.95, 1.0),
                 doc="bounciness (Bullet multiplies the two bodies' values)",
             ),
-            Factor(
-                "mass",
-                "kg",
-                train=(0.3, 2.0),
-                gap=(1.0, 1.2),
-                low=(0.08, 0.2),
-                high=(2.5, 4.0),
-                min_level=2,
-                default=1.0,
-                doc="mass",
-            ),
+            mass_factor(),
             shape_factor(),
             color_factor(),
         ),

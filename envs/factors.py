@@ -357,6 +357,23 @@ def shape_color_combinations() -> tuple[Combination, ...]:
     return tuple(Combination("shape", s, "color", c) for s, c in pairs)
 
 
+def mass_factor(**overrides: Any) -> Factor:
+    """The shared per-object mass factor: 1 kg below level 2, then 0.3 to 2 kg with held-out bands."""
+    kwargs: dict[str, Any] = dict(
+        name="mass",
+        unit="kg",
+        train=(0.3, 2.0),
+        gap=(1.0, 1.2),
+        low=(0.08, 0.2),
+        high=(2.5, 4.0),
+        min_level=2,
+        default=1.0,
+        doc="mass",
+    )
+    kwargs.update(overrides)
+    return Factor(**kwargs)
+
+
 def color_factor(**overrides: Any) -> Factor:
     """The shared colour factor: four plain colours at level 0, eight from level 1; magenta and black held out."""
     kwargs: dict[str, Any] = dict(

@@ -16,7 +16,14 @@ from tdwgym.envs.common import (
     room_for_level,
     shape_size,
 )
-from tdwgym.envs.factors import Factor, FactorSpace, color_factor, shape_color_combinations, shape_factor
+from tdwgym.envs.factors import (
+    Factor,
+    FactorSpace,
+    color_factor,
+    mass_factor,
+    shape_color_combinations,
+    shape_factor,
+)
 
 from tdwgym.scene import Camera, SceneSpec
 
@@ -102,17 +109,7 @@ class GravityEnv(TDWRoomEnv):
             Factor(
                 "restitution", "", train=(0.1, 0.8), gap=(0.4, 0.5), low=(0.0, 0.05), high=(0.9, 0.97), doc="bounciness"
             ),
-            Factor(
-                "mass",
-                "kg",
-                train=(0.3, 2.0),
-                gap=(1.0, 1.2),
-                low=(0.08, 0.2),
-                high=(2.5, 4.0),
-                min_level=2,
-                default=1.0,
-                doc="mass",
-            ),
+            mass_factor(),
             shape_factor(),
             color_factor(),
         ),

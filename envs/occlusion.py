@@ -18,7 +18,14 @@ from tdwgym.envs.common import (
     shape_size,
     sight_line,
 )
-from tdwgym.envs.factors import Factor, FactorSpace, color_factor, shape_color_combinations, shape_factor
+from tdwgym.envs.factors import (
+    Factor,
+    FactorSpace,
+    color_factor,
+    mass_factor,
+    shape_color_combinations,
+    shape_factor,
+)
 
 from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
@@ -114,17 +121,7 @@ class OcclusionEnv(TDWRoomEnv):
                 high=(0.44, 0.5),
                 doc="footprint diameter",
             ),
-            Factor(
-                "mass",
-                "kg",
-                train=(0.3, 2.0),
-                gap=(1.0, 1.2),
-                low=(0.08, 0.2),
-                high=(2.5, 4.0),
-                min_level=2,
-                default=1.0,
-                doc="mass",
-            ),
+            mass_factor(),
             shape_factor(),
             color_factor(),
         ),

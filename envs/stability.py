@@ -13,7 +13,7 @@ from tdwgym.envs.common import (
     light_for_level,
     room_for_level,
 )
-from tdwgym.envs.factors import Factor, FactorSpace, color_factor
+from tdwgym.envs.factors import Factor, FactorSpace, color_factor, mass_factor
 
 from tdwgym.geometry import camera_right
 from tdwgym.scene import Camera, ObjectSpec, SceneSpec
@@ -91,17 +91,7 @@ class StabilityEnv(TDWRoomEnv):
                 high=(0.34, 0.4),
                 doc="block width and depth",
             ),
-            Factor(
-                "mass",
-                "kg",
-                train=(0.3, 2.0),
-                gap=(1.0, 1.2),
-                low=(0.08, 0.2),
-                high=(2.5, 4.0),
-                min_level=2,
-                default=1.0,
-                doc="block mass",
-            ),
+            mass_factor(doc="block mass"),
             color_factor(doc="named plain colour of a block"),
         ),
     )
