@@ -29,7 +29,7 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
-from tdwgym.agents.models import Transitions, WorldModel
+from tdwgym.agents.models import Transitions, WorldModel, resize_frames
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
 
 __all__ = ["CompareConfig", "compare", "episode_metrics", "format_table", "heldout_error"]
@@ -125,15 +125,23 @@ def episode_metrics(
 
 
 @torch.no_grad()
-def heldout_error(model: WorldModel | None, batches: list[Transitions], chunk: int = 64) -> float:
+def heldout_error(
+    model: WorldModel | None, batches: list[Transitions], chunk: int = 64, size: tuple[int, int] | None = None
+) -> float:
     """Mean per-transition loss of ``model`` on held-out transitions; ``None`` scores the copy-last-frame baseline
-    (with the pixel model's 0.5 * L1 + 0.5 * L2 on [0, 1] frames)."""
+    (with the pixel model's 0.5 * L1 + 0.5 * L2 on [0, 1] frames).
+
+    Frames are area-resized to the model's frame size (for the baseline: to ``size``, when given), as the
+    curiosity wrapper resizes them in training."""
     losses = []
+    if model is not None:
+        size = tuple(model.frame_shape[1:])
     for batch in batches:
         for i in range(0, len(batch), chunk):
-            part = Transitions(
-                batch.context[i : i + chunk], batch.action[i : i + chunk], batch.next_frame[i : i + chunk]
-            )
+            ctx, nxt = batch.context[i : i + chunk], batch.next_frame[i : i + chunk]
+            if size is not None:
+                ctx, nxt = resize_frames(ctx, size), resize_frames(nxt, size)
+            part = Transitions(ctx, batch.action[i : i + chunk], nxt)
             if model is None:
                 diff = part.context[:, -1].float() / 255 - part.next_frame.float() / 255
                 losses.append((0.5 * diff.abs() + 0.5 * diff.pow(2)).flatten(1).mean(1))
@@ -219,7 +227,8 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
             progress(f"[compare] seed {seed}: {agent}: {json.dumps({k: round(v, 4) for k, v in row.items()})}")
         for agent, wm in models.items():
             rows[agent]["heldout_wm_error"] = heldout_error(wm, pool)
-        copy_last = heldout_error(None, pool)
+        sizes = {tuple(wm.frame_shape[1:]) for wm in models.values()}
+        copy_last = heldout_error(None, pool, size=sizes.pop() if len(sizes) == 1 else None)
         results["runs"].append(
             {
                 "seed": seed,

@@ -37,7 +37,7 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
-from tdwgym.agents.models import Transitions, WorldModel, make_world_model, world_model_from_config
+from tdwgym.agents.models import Transitions, WorldModel, make_world_model, resize_frames, world_model_from_config
 from tdwgym.agents.online import OnlineLearner
 
 __all__ = ["BASELINES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
@@ -50,6 +50,15 @@ BASELINES = ("none", "ratio", "difference", "zscore")
 
 ZSCORE_THRESHOLD = 2.0
 """``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
+
+BASELINE_WARMUP = 20
+"""An action's surprise earns nothing until the action has been taken this many times: before that its running
+mean and std are no baseline (after one sample the std is 0, and a standard score would be in the thousands; one
+such value inflates the running std of the intrinsic return for the rest of the run and silences the reward)."""
+
+MAX_EXCESS = 10.0
+"""Cap of the surprise beyond the baseline (``zscore`` in standard deviations beyond the threshold, ``ratio`` in
+multiples of the mean), so that one outlier cannot dominate the running std of the intrinsic return."""
 
 
 def action_vector_size(space: spaces.Space) -> tuple[int, bool]:
@@ -114,6 +123,9 @@ class CuriosityVecEnv(VecEnvWrapper):
         frame_channels: Channels of one frame; ``None`` infers it (observation channels / ``n_stack`` of a
             ``VecFrameStack`` found below).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ...
+        resolution: Size of the frames the world model sees, an int or ``(height, width)``: observations are
+            area-downsampled to it. ``None`` keeps the observation's size. Ignored when ``variant`` is a ready
+            model (its ``frame_shape`` decides).
         model_kwargs: Extra arguments of the world model (``width``, ``feature_dim``, ``progress_base``, ...).
         learner_kwargs: Arguments of the :class:`OnlineLearner` (``capacity``, ``batch_size``,
             ``updates_per_transition``, ``learning_rate``, ...).
@@ -139,6 +151,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         clip_reward: float | None = 10.0,
         frame_channels: int | None = None,
         device: str | torch.device = "auto",
+        resolution: int | tuple[int, int] | None = None,
         model_kwargs: dict | None = None,
         learner_kwargs: dict | None = None,
         seed: int | None = None,
@@ -157,6 +170,12 @@ class CuriosityVecEnv(VecEnvWrapper):
             raise ValueError(f"{total_c} observation channels are not a multiple of frame_channels={frame_channels}")
         self.frame_channels = int(frame_channels)
         h, w = space.shape[1:] if self.channels_first else space.shape[:2]
+        if isinstance(variant, WorldModel):
+            h, w = variant.frame_shape[1:]
+        elif resolution is not None:
+            h, w = (resolution, resolution) if np.isscalar(resolution) else resolution
+            if int(h) < 8 or int(w) < 8:
+                raise ValueError(f"resolution must be at least 8x8 pixels, got {resolution!r}")
         self.frame_shape = (self.frame_channels, int(h), int(w))
         self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
 
@@ -210,11 +229,15 @@ class CuriosityVecEnv(VecEnvWrapper):
         return self.learner.model
 
     def frames(self, obs: np.ndarray) -> np.ndarray:
-        """Newest frame of each observation in a batch, ``(N, C, H, W)`` uint8."""
+        """Newest frame of each observation in a batch, ``(N, C, H, W)`` uint8 at the world model's resolution."""
         c = self.frame_channels
         if self.channels_first:
-            return np.ascontiguousarray(obs[:, -c:])
-        return np.ascontiguousarray(obs[..., -c:].transpose(0, 3, 1, 2))
+            out = np.ascontiguousarray(obs[:, -c:])
+        else:
+            out = np.ascontiguousarray(obs[..., -c:].transpose(0, 3, 1, 2))
+        if out.shape[-2:] != self.frame_shape[1:]:
+            out = resize_frames(torch.from_numpy(out), self.frame_shape[1:]).numpy()
+        return out
 
     def _reset_history(self, env_idx: np.ndarray | slice, frames: np.ndarray) -> None:
         self.history[env_idx] = frames[:, None]
@@ -228,9 +251,20 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.old_obs = obs
         return obs
 
+    def close(self) -> None:
+        """Stop the world model's background trainer (if any), then close the environments."""
+        try:
+            self.learner.close()
+        finally:
+            self.venv.close()
+
     def step_async(self, actions: np.ndarray) -> None:  # noqa: D102
         self.actions = np.asarray(actions)
         self.venv.step_async(actions)
+        # The updates earned by the last transitions start here, between sending the actions and waiting for the
+        # results: while the environments step in their own processes (SubprocVecEnv), or in the learner's worker
+        # thread with ``learner_kwargs={"background": True}``.
+        self.learner.run_due_updates()
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step, score the transitions, train the model, and return the mixed reward."""
@@ -246,7 +280,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
             torch.from_numpy(next_frames.copy()),
         )
-        raw = self.learner.observe(batch, train=self.training).astype(np.float64)
+        raw = self.learner.observe(batch, train=self.training, update=False).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
         r_int = self.normalize_intrinsic(excess)
@@ -297,8 +331,10 @@ class CuriosityVecEnv(VecEnvWrapper):
             excess = np.maximum((raw - mean) / std - ZSCORE_THRESHOLD, 0.0)
         else:
             excess = np.maximum(raw - mean, 0.0)
-        # an action never seen yet has no baseline: its first error counts in full
-        excess = np.where(self.baseline_count[keys] > 0, excess, raw)
+        # an action seen fewer than BASELINE_WARMUP times has no baseline yet: no reward
+        excess = np.where(self.baseline_count[keys] >= BASELINE_WARMUP, excess, 0.0)
+        if self.action_baseline in ("zscore", "ratio"):
+            excess = np.minimum(excess, MAX_EXCESS)
         if self.training:
             for key, value in zip(keys, raw, strict=True):
                 self.baseline_count[key] += 1
@@ -354,6 +390,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             "normalize": self.normalize,
             "clip_reward": self.clip_reward,
             "frame_channels": self.frame_channels,
+            "resolution": list(self.frame_shape[1:]),
             "model_kwargs": self.model_kwargs,
             "learner_kwargs": self.learner_kwargs,
             "action_baseline": self.action_baseline,
@@ -442,6 +479,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             clip_reward=stats["clip_reward"],
             frame_channels=stats["frame_channels"],
             device=device,
+            resolution=stats.get("resolution"),
             model_kwargs=stats["model_kwargs"],
             learner_kwargs=stats["learner_kwargs"],
             action_baseline=stats.get("action_baseline", "none"),

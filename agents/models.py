@@ -48,6 +48,7 @@ __all__ = [
     "Transitions",
     "WorldModel",
     "make_world_model",
+    "resize_frames",
 ]
 
 
@@ -99,6 +100,23 @@ def to_float_frames(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
     return x.float()
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-downsample (or resize) frames ``(..., C, H, W)`` to ``size`` = ``(h, w)``, keeping the dtype.
+
+    A world model may see frames smaller than the observations (``PixelPredictor`` at 32x32 costs a third of
+    its 64x64 time); every caller that feeds it observations resizes them with this one function.
+    """
+    h, w = int(size[0]), int(size[1])
+    if tuple(frames.shape[-2:]) == (h, w):
+        return frames
+    lead = frames.shape[:-3]
+    x = frames.reshape(-1, *frames.shape[-3:]).float()
+    x = F.interpolate(x, size=(h, w), mode="area")
+    if frames.dtype == torch.uint8:
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return x.reshape(*lead, x.shape[1], h, w)
 
 
 def conv_encoder(in_channels: int, width: int) -> nn.Sequential:

@@ -9,20 +9,39 @@ learned make room for new ones.
 buffer, and earns ``updates_per_transition`` optimiser steps. Each step trains on a batch that mixes the freshest
 transitions (``fresh_fraction``) with entries drawn uniformly from the buffer. Model, optimiser, buffer and
 counters checkpoint and restore together.
+
+With ``background=True`` the optimiser steps run in a worker thread on a training copy of the model, while the
+caller's thread keeps scoring with :attr:`OnlineLearner.model` (torch releases the GIL inside its kernels, so
+training overlaps the simulation and the agent's own work). The caller decides everything (which transitions
+are stored, which batch each step trains on) and the worker only executes, in order; every ``sync_every`` steps
+the scorer takes over the weights the worker had ``sync_every`` steps earlier, and the refreshed losses reach the
+buffer at that moment. The run is therefore as deterministic as the foreground one; it differs only in that the
+scorer lags the training copy by one to two ``sync_every`` intervals (PPO-style curiosity implementations score a
+whole rollout with the weights of the last one).
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import queue
 import tempfile
+import threading
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tdwgym.agents.models import Transitions, WorldModel, world_model_from_config
 
 __all__ = ["LossPrioritisedBuffer", "OnlineLearner", "atomic_torch_save"]
+
+WORKER_NICE = 10
+"""Niceness of the background trainer thread (where the OS supports per-thread niceness): it takes the CPU time
+the simulation and the agent leave idle, rather than competing with them for it."""
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
@@ -56,6 +75,8 @@ class LossPrioritisedBuffer:
         self.action: np.ndarray | None = None
         self.next_frame: np.ndarray | None = None
         self.loss = np.full(self.capacity, -np.inf, dtype=np.float64)
+        self.generation = np.zeros(self.capacity, dtype=np.int64)
+        """How many times each slot has been written: a loss computed for an older occupant is not applied."""
         self.size = 0
         self.replacements = 0
 
@@ -94,6 +115,7 @@ class LossPrioritisedBuffer:
                 self.replacements += 1
             self.context[slot], self.action[slot], self.next_frame[slot] = ctx[i], act[i], nxt[i]
             self.loss[slot] = loss
+            self.generation[slot] += 1
             slots[i] = slot
         return slots
 
@@ -109,8 +131,12 @@ class LossPrioritisedBuffer:
             torch.from_numpy(self.next_frame[idx]),
         )
 
-    def update_losses(self, idx: np.ndarray, losses: np.ndarray) -> None:
-        """Refresh the stored losses of slots ``idx``."""
+    def update_losses(self, idx: np.ndarray, losses: np.ndarray, generation: np.ndarray | None = None) -> None:
+        """Refresh the stored losses of slots ``idx`` (only of slots still at ``generation``, when given)."""
+        idx, losses = np.asarray(idx, dtype=np.int64), np.asarray(losses, dtype=np.float64)
+        if generation is not None:
+            keep = self.generation[idx] == np.asarray(generation)
+            idx, losses = idx[keep], losses[keep]
         self.loss[idx] = losses
 
     def state_dict(self) -> dict:
@@ -124,6 +150,7 @@ class LossPrioritisedBuffer:
             "action": None if self.action is None else self.action[:n].copy(),
             "next_frame": None if self.next_frame is None else self.next_frame[:n].copy(),
             "loss": self.loss[:n].copy(),
+            "generation": self.generation[:n].copy(),
             "rng": self.rng.bit_generator.state,
         }
 
@@ -135,6 +162,8 @@ class LossPrioritisedBuffer:
         self.replacements = int(state["replacements"])
         self.loss[:] = -np.inf
         self.loss[:n] = state["loss"]
+        self.generation[:] = 0
+        self.generation[:n] = state.get("generation", 1)
         if state["context"] is not None:
             self.context, self.action, self.next_frame = (
                 np.zeros((self.capacity, *state[k].shape[1:]), dtype=state[k].dtype)
@@ -148,11 +177,20 @@ class LossPrioritisedBuffer:
         self.rng.bit_generator.state = state["rng"]
 
 
+@dataclass
+class _Mark:
+    """A hand-over point in the background worker's queue."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    state: dict[str, torch.Tensor] | None = None
+    results: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]] = field(default_factory=list)
+
+
 class OnlineLearner:
     """Trains a world model continuously from a stream of transitions.
 
     Args:
-        model: The world model.
+        model: The world model (the scorer: :meth:`observe` and :meth:`evaluate` use it).
         capacity: Buffer capacity (transitions).
         batch_size: Transitions per optimiser step.
         updates_per_transition: Optimiser steps earned per observed transition (fractions accumulate; 0.25 is
@@ -163,6 +201,9 @@ class OnlineLearner:
         max_grad_norm: Gradient clipping norm (``None`` disables it).
         min_buffer: No training until the buffer holds this many transitions.
         seed: Seed of the buffer's sampler.
+        background: Run the optimiser steps in a worker thread on a training copy of the model (module
+            docstring). The scorer takes the trained weights every ``sync_every`` steps.
+        sync_every: Optimiser steps between hand-overs of the weights to the scorer (``background`` only).
     """
 
     def __init__(
@@ -176,7 +217,15 @@ class OnlineLearner:
         max_grad_norm: float | None = 1.0,
         min_buffer: int | None = None,
         seed: int | None = None,
+        background: bool = False,
+        sync_every: int = 8,
     ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if updates_per_transition < 0:
+            raise ValueError(f"updates_per_transition must be >= 0, got {updates_per_transition}")
+        if sync_every < 1:
+            raise ValueError(f"sync_every must be >= 1, got {sync_every}")
         self.model = model
         self.batch_size = int(batch_size)
         self.updates_per_transition = float(updates_per_transition)
@@ -184,8 +233,11 @@ class OnlineLearner:
         self.learning_rate = float(learning_rate)
         self.max_grad_norm = max_grad_norm
         self.min_buffer = int(batch_size if min_buffer is None else min_buffer)
+        self.background, self.sync_every = bool(background), int(sync_every)
         self.buffer = LossPrioritisedBuffer(capacity, seed=seed)
-        params = [p for p in model.parameters() if p.requires_grad]
+        # the copy the optimiser trains: the model itself in the foreground, a private copy in the background
+        self.trainee: WorldModel = copy.deepcopy(model) if self.background else model
+        params = [p for p in self.trainee.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=learning_rate)
         self.transitions_seen = 0
         self.updates = 0
@@ -194,6 +246,13 @@ class OnlineLearner:
         self._fresh_slots: np.ndarray | None = None
         self.train_time_s = 0.0
         self.last_metrics: dict[str, float] = {}
+        # background worker
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._marks: deque[_Mark] = deque()
+        self._results: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]] = []
+        self._since_mark = 0
 
     @property
     def device(self) -> torch.device:
@@ -205,7 +264,7 @@ class OnlineLearner:
         surprise, loss = self.model.evaluate(batch.to(self.device))
         return surprise.cpu().numpy(), loss.cpu().numpy()
 
-    def observe(self, batch: Transitions, train: bool = True) -> np.ndarray:
+    def observe(self, batch: Transitions, train: bool = True, update: bool = True) -> np.ndarray:
         """Score new transitions, then (when ``train``) store them and run the optimiser steps they earn.
 
         The surprise is computed before any update on these transitions, so it is the model's prediction error
@@ -214,12 +273,19 @@ class OnlineLearner:
         Args:
             batch: The new transitions.
             train: Whether to store and train; False only scores.
+            update: Whether to run the earned optimiser steps now. False leaves them due, to be run by
+                :meth:`run_due_updates` at a better moment (the curiosity wrapper starts them while the
+                environments step).
 
         Returns:
             ``(B,)`` surprise of each transition.
         """
+        self._raise_worker_error()
         if train:
-            self.model.observe(batch.to(self.device))
+            if self.background:  # the worker gets its own copy: callers may reuse their arrays
+                self._submit(("observe", Transitions(*(t.clone() for t in batch.to(self.device).__dict__.values()))))
+            else:
+                self.model.observe(batch.to(self.device))
         surprise, loss = self.evaluate(batch)
         if not train:
             return surprise
@@ -227,12 +293,28 @@ class OnlineLearner:
         self._fresh_slots = self.buffer.add(batch, loss)
         self.transitions_seen += len(batch)
         self._credit += len(batch) * self.updates_per_transition
-        while self._credit >= 1.0 and len(self.buffer) >= self.min_buffer:
-            self._credit -= 1.0
-            self.update()
         if len(self.buffer) < self.min_buffer:
             self._credit = 0.0
+        if update:
+            self.run_due_updates()
         return surprise
+
+    @property
+    def due_updates(self) -> int:
+        """Optimiser steps earned by observed transitions and not started yet."""
+        return int(self._credit) if len(self.buffer) >= self.min_buffer else 0
+
+    def run_due_updates(self) -> int:
+        """Run (in the background: hand to the worker) every optimiser step earned so far; returns how many."""
+        n = 0
+        while self._credit >= 1.0 and len(self.buffer) >= self.min_buffer:
+            self._credit -= 1.0
+            if self.background:
+                self._schedule_update()
+            else:
+                self.update()
+            n += 1
+        return n
 
     def _training_batch(self) -> tuple[Transitions, np.ndarray]:
         n_fresh = 0
@@ -257,33 +339,140 @@ class OnlineLearner:
         )
         return batch, np.concatenate(slots)
 
-    def update(self) -> dict[str, float]:
-        """One optimiser step on a mixed fresh/uniform batch; refreshes the stored losses of its entries."""
+    def _step(self, batch: Transitions) -> tuple[np.ndarray, dict[str, float]]:
+        """One optimiser step of the trainee; per-sample losses and metrics."""
         start = time.perf_counter()
-        batch, slots = self._training_batch()
-        self.model.train()
-        out = self.model.compute_loss(batch.to(self.device))
+        self.trainee.train()
+        out = self.trainee.compute_loss(batch.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if self.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(self.trainee.parameters(), self.max_grad_norm)
         self.optimizer.step()
-        self.model.after_update()
+        self.trainee.after_update()
         per_sample = out.per_sample.detach().cpu().numpy().astype(np.float64)
+        metrics = {"loss": float(out.loss.detach()), **out.metrics}
+        self.train_time_s += time.perf_counter() - start
+        return per_sample, metrics
+
+    def update(self) -> dict[str, float]:
+        """One optimiser step on a mixed fresh/uniform batch, now, in this thread; refreshes the stored losses of
+        its entries. (In the background mode the queued steps finish first and the scorer takes the result.)"""
+        self.flush()
+        batch, slots = self._training_batch()
+        per_sample, metrics = self._step(batch)
         stored = slots >= 0
         self.buffer.update_losses(slots[stored], per_sample[stored])
         self.updates += 1
-        self.last_metrics = {"loss": float(out.loss.detach()), **out.metrics}
-        self.train_time_s += time.perf_counter() - start
+        self.last_metrics = metrics
+        if self.background:
+            self.model.load_state_dict(self.trainee.state_dict())
         return self.last_metrics
+
+    # ---------------------------------------------------------------------------------------- background worker
+
+    def _submit(self, item: tuple[Any, ...]) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name="world-model-trainer", daemon=True)
+            self._thread.start()
+        self._queue.put(item)
+
+    def _work(self) -> None:
+        if WORKER_NICE and hasattr(os, "setpriority"):
+            try:  # Linux: niceness is per thread, and the worker's torch threads inherit it
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+            except OSError:
+                pass
+        while True:
+            item = self._queue.get()
+            kind = item[0]
+            if kind == "stop":
+                return
+            try:
+                if self._error is not None:
+                    continue  # after a failure only the hand-over events are still set
+                if kind == "observe":
+                    self.trainee.observe(item[1])
+                elif kind == "update":
+                    _, batch, slots, generation = item
+                    per_sample, metrics = self._step(batch)
+                    self._results.append((slots, generation, per_sample, metrics))
+                elif kind == "mark":
+                    mark: _Mark = item[1]
+                    mark.state = {k: v.detach().clone() for k, v in self.trainee.state_dict().items()}
+                    mark.results, self._results = self._results, []
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                self._error = e
+            finally:
+                if kind == "mark":
+                    item[1].done.set()
+
+    def _schedule_update(self) -> None:
+        batch, slots = self._training_batch()
+        stored = slots >= 0
+        generation = self.buffer.generation[slots[stored]].copy()
+        self._submit(("update", batch, slots[stored], generation))
+        self.updates += 1
+        self._since_mark += 1
+        if self._since_mark >= self.sync_every:
+            self._since_mark = 0
+            mark = _Mark()
+            self._submit(("mark", mark))
+            self._marks.append(mark)
+            if len(self._marks) > 1:  # pipelined: take over the previous hand-over's weights, keep training
+                self._apply(self._marks.popleft())
+
+    def _apply(self, mark: _Mark) -> None:
+        mark.done.wait()
+        self._raise_worker_error()
+        assert mark.state is not None
+        self.model.load_state_dict(mark.state)
+        for slots, generation, per_sample, metrics in mark.results:
+            self.buffer.update_losses(slots, per_sample[: len(slots)], generation)
+            self.last_metrics = metrics
+
+    def _raise_worker_error(self) -> None:
+        if self._error is not None:
+            err = self._error
+            # drain the work queued before the failure (the worker skips it while the error is set), then go on
+            # training from the scorer's last good weights
+            drain = _Mark()
+            self._queue.put(("mark", drain))
+            drain.done.wait()
+            self._error, self._results, self._since_mark = None, [], 0
+            self._marks.clear()
+            self.trainee.load_state_dict(self.model.state_dict())
+            raise RuntimeError(f"world-model training failed in the background thread: {err!r}") from err
+
+    def flush(self) -> None:
+        """Finish every queued optimiser step and give the scorer the newest weights (background only)."""
+        if not self.background or self._thread is None:
+            return
+        self._since_mark = 0
+        mark = _Mark()
+        self._submit(("mark", mark))
+        self._marks.append(mark)
+        while self._marks:
+            self._apply(self._marks.popleft())
+
+    def close(self) -> None:
+        """Finish queued work and stop the background worker (a later :meth:`observe` starts a new one)."""
+        if self._thread is not None and self._thread.is_alive():
+            try:
+                self.flush()
+            finally:
+                self._queue.put(("stop",))
+                self._thread.join(timeout=60)
+        self._thread = None
 
     # ----------------------------------------------------------------------------------------------- checkpoints
 
     def state_dict(self) -> dict:
-        """Model config and weights, optimiser, buffer and counters."""
+        """Model config and weights, optimiser, buffer and counters (after :meth:`flush`)."""
+        self.flush()
         return {
-            "model_config": self.model.config(),
-            "model": self.model.state_dict(),
+            "model_config": self.trainee.config(),
+            "model": self.trainee.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict(),
             "counters": {
@@ -300,12 +489,17 @@ class OnlineLearner:
                 "max_grad_norm": self.max_grad_norm,
                 "min_buffer": self.min_buffer,
                 "capacity": self.buffer.capacity,
+                "background": self.background,
+                "sync_every": self.sync_every,
             },
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output into this learner (same model architecture)."""
-        self.model.load_state_dict(state["model"])
+        self.flush()
+        self.trainee.load_state_dict(state["model"])
+        if self.trainee is not self.model:
+            self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         c = state["counters"]
@@ -322,10 +516,15 @@ class OnlineLearner:
         self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> OnlineLearner:
-        """Build model and learner from a checkpoint alone."""
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str | torch.device = "auto", background: bool | None = None
+    ) -> OnlineLearner:
+        """Build model and learner from a checkpoint alone (``background`` overrides the saved setting)."""
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = world_model_from_config(state["model_config"], device=device)
-        learner = cls(model, **state["hparams"])
+        hparams = dict(state["hparams"])
+        if background is not None:
+            hparams["background"] = background
+        learner = cls(model, **hparams)
         learner.load_state_dict(state)
         return learner

@@ -7,7 +7,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
-from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv
+from tdwgym.agents.curiosity import BASELINE_WARMUP, MAX_EXCESS, VARIANTS, CuriosityVecEnv
 
 TINY_MODEL = {"width": 4}
 TINY_LEARNER = {"capacity": 32, "batch_size": 8, "updates_per_transition": 0.5}
@@ -47,9 +47,9 @@ def test_terminal_observation_is_used_at_episode_end(square_env_fn):
     seen = []
     observe = venv.learner.observe
 
-    def spy(batch, train=True):
+    def spy(batch, train=True, update=True):
         seen.append((batch.context.clone(), batch.next_frame.clone()))
-        return observe(batch, train)
+        return observe(batch, train, update)
 
     venv.learner.observe = spy
     first = venv.reset()
@@ -146,10 +146,14 @@ def test_action_baseline_rewards_surprise_beyond_the_actions_usual(square_env_fn
     venv.baseline_var[:] = [0.0, 0.25, 0.25, 0.01, 0.01]
     venv.baseline_count[:] = [0, 50, 50, 50, 50]
     venv.training = False
-    # action 1 at its usual error pays nothing; action 3 at the same error pays; an unseen action pays in full
+    # action 1 at its usual error pays nothing; action 3 at the same error pays; an action without a baseline yet
+    # (fewer than BASELINE_WARMUP samples) pays nothing
     excess = venv.against_baseline(np.array([1.0, 1.0, 0.7]), np.array([1, 3, 0]))
-    expected = {"ratio": [0.0, 9.0, 0.7], "difference": [0.0, 0.9, 0.7], "zscore": [0.0, 0.9 / 0.1001 - 2, 0.7]}[mode]
+    expected = {"ratio": [0.0, 9.0, 0.0], "difference": [0.0, 0.9, 0.0], "zscore": [0.0, 0.9 / 0.1001 - 2, 0.0]}[mode]
     np.testing.assert_allclose(excess, expected, rtol=1e-3)
+    # far outliers are capped (zscore, ratio) so one cannot dominate the intrinsic return's std
+    big = venv.against_baseline(np.array([1000.0]), np.array([3]))
+    assert big[0] == (MAX_EXCESS if mode != "difference" else pytest.approx(999.9))
     # while training the means follow the errors
     venv.training = True
     venv.against_baseline(np.array([2.0, 2.0, 2.0]), np.array([1, 1, 0]))
@@ -172,3 +176,33 @@ def test_action_baseline_in_steps_and_saved(square_env_fn, tmp_path):
     np.testing.assert_allclose(loaded.baseline_mean, venv.baseline_mean)
     with pytest.raises(ValueError, match="action_baseline"):
         _wrap(DummyVecEnv([square_env_fn()]), action_baseline="mean")
+
+
+def test_world_model_sees_frames_at_its_resolution(square_env_fn):
+    venv = _wrap(DummyVecEnv([square_env_fn(size=36)]), resolution=16)
+    assert venv.world_model.frame_shape == (3, 16, 16)
+    obs = venv.reset()
+    assert venv.history.shape[-2:] == (16, 16)
+    # the history holds the area-downsampled observation
+    from tdwgym.agents.models import resize_frames
+
+    expected = resize_frames(torch.from_numpy(obs.transpose(0, 3, 1, 2).copy()), (16, 16)).numpy()
+    assert np.array_equal(venv.history[:, -1], expected)
+    _, rew, _, _ = venv.step(np.array([1]))
+    assert np.isfinite(rew).all()
+    with pytest.raises(ValueError, match="at least 8x8"):
+        _wrap(DummyVecEnv([square_env_fn()]), resolution=4)
+
+
+def test_zscore_reward_is_not_silenced_by_the_first_samples(square_env_fn):
+    """Regression: after one sample an action's std is 0, and its next standard score used to be in the
+    thousands; that one value inflated the intrinsic return's running std for good and the reward fell to ~0."""
+    venv = _wrap(DummyVecEnv([square_env_fn()]), action_baseline="zscore")
+    rng = np.random.default_rng(0)
+    errors = [0.010, 0.011] + list(0.01 + 0.001 * rng.standard_normal(BASELINE_WARMUP + 200))
+    for raw in errors:
+        venv.normalize_intrinsic(venv.against_baseline(np.array([raw]), np.array([1])))
+    # an error 10 std above the action's usual one now earns a clear reward
+    excess = venv.against_baseline(np.array([0.02]), np.array([1]))
+    assert excess[0] > 5
+    assert venv.normalize_intrinsic(excess)[0] > 1.0

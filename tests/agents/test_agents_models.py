@@ -132,3 +132,16 @@ def test_pixel_warp_starts_as_copy_and_learns_a_shift_per_action():
     offset = WARP_SCALE * model.action_warp.weight.detach()
     # x translation of action 1 (2 of 8 half-widths; a shift right samples from the left: negative), none for 0
     assert -0.35 < offset[2, 1] < -0.15 and abs(float(offset[2, 0])) < 0.05
+
+
+def test_resize_frames_area_averages_and_keeps_dtype():
+    from tdwgym.agents.models import resize_frames
+
+    x = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4) * 10
+    out = resize_frames(x, (2, 2))
+    assert out.dtype == torch.uint8 and out.shape == (1, 1, 2, 2)
+    # each output pixel is the mean of a 2x2 block: (0 + 10 + 40 + 50) / 4 = 25, ...
+    assert out[0, 0].tolist() == [[25, 45], [105, 125]]
+    ctx = torch.randint(0, 256, (3, 2, 3, 36, 36), dtype=torch.uint8)
+    assert resize_frames(ctx, (32, 32)).shape == (3, 2, 3, 32, 32)
+    assert resize_frames(ctx, (36, 36)) is ctx

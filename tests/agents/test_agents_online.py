@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from conftest import make_batch
 from tdwgym.agents.models import make_world_model
@@ -73,3 +74,106 @@ def test_learner_checkpoint_round_trip(tmp_path):
     np.testing.assert_allclose(restored.observe(nxt), learner.observe(nxt), rtol=1e-5)
     for a, b in zip(learner.model.parameters(), restored.model.parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def _bg_learner(seed: int = 0, variant: str = "pixel", **kwargs) -> OnlineLearner:
+    torch.manual_seed(seed)
+    model = make_world_model(variant, (3, 16, 16), 5, width=4, device="cpu")
+    return OnlineLearner(
+        model, capacity=16, batch_size=4, updates_per_transition=0.5, seed=seed, background=True, sync_every=2,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("variant", ["pixel", "rnd", "progress"])
+def test_background_learner_is_deterministic_and_matches_its_own_rerun(variant):
+    runs = []
+    for _ in range(2):
+        learner = _bg_learner(variant=variant)
+        surprises = [learner.observe(make_batch(b=4, seed=s)) for s in range(12)]
+        learner.flush()
+        runs.append((np.concatenate(surprises), [p.detach().clone() for p in learner.model.state_dict().values()]))
+        learner.close()
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_background_learner_trains_and_hands_weights_to_the_scorer():
+    learner = _bg_learner()
+    batch = make_batch(b=4, seed=7)
+    first = learner.observe(batch, train=False).mean()
+    for _ in range(40):
+        learner.observe(batch)
+    learner.flush()
+    assert learner.updates == 80 and learner.transitions_seen == 160
+    assert learner.trainee is not learner.model
+    for a, b in zip(learner.model.state_dict().values(), learner.trainee.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert learner.observe(batch, train=False).mean() < first
+    assert learner.train_time_s > 0 and "loss" in learner.last_metrics
+    learner.close()
+    assert learner._thread is None
+
+
+def test_background_learner_scorer_lags_by_at_most_two_hand_overs():
+    learner = _bg_learner()
+    before = [p.clone() for p in learner.model.parameters()]
+    learner.observe(make_batch(b=4, seed=0))  # 2 updates queued, one hand-over mark queued, none applied yet
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters(), strict=True))
+    learner.observe(make_batch(b=4, seed=1))  # second mark: the first one's weights reach the scorer
+    assert not all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters(), strict=True))
+    learner.close()
+
+
+def test_background_checkpoint_round_trip(tmp_path):
+    learner = _bg_learner()
+    for s in range(6):
+        learner.observe(make_batch(b=4, seed=s))
+    path = tmp_path / "wm.pt"
+    learner.save(path)  # finishes the queued steps first
+    restored = OnlineLearner.from_checkpoint(path, device="cpu", background=False)
+    assert restored.updates == learner.updates == 12
+    for a, b in zip(learner.model.state_dict().values(), restored.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert OnlineLearner.from_checkpoint(path, device="cpu").background
+    learner.close()
+
+
+def test_background_worker_error_is_raised_in_the_caller_and_learner_stays_usable(monkeypatch):
+    learner = _bg_learner()
+    learner.observe(make_batch(b=4, seed=0))
+    learner.flush()
+    good = [p.clone() for p in learner.model.parameters()]
+
+    def broken(batch):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(learner.trainee, "compute_loss", broken)
+    with pytest.raises(RuntimeError, match="background thread.*boom"):
+        for s in range(1, 6):
+            learner.observe(make_batch(b=4, seed=s))
+        learner.flush()
+    monkeypatch.undo()
+    # the scorer kept its last good weights; training resumes from them
+    assert all(torch.equal(a, b) for a, b in zip(good, learner.model.parameters(), strict=True))
+    learner.observe(make_batch(b=4, seed=9))
+    learner.flush()
+    assert np.isfinite(learner.last_metrics["loss"])
+    learner.close()
+
+
+def test_buffer_skips_loss_refresh_of_a_replaced_slot():
+    buf = LossPrioritisedBuffer(capacity=2)
+    buf.add(make_batch(b=2), np.array([5.0, 6.0]))
+    generation = buf.generation[[0, 1]].copy()
+    buf.add(make_batch(b=1, seed=3), np.array([9.0]))  # replaces slot 0 (lowest loss)
+    buf.update_losses(np.array([0, 1]), np.array([0.5, 0.25]), generation)
+    assert buf.loss[0] == 9.0 and buf.loss[1] == 0.25
+
+
+def test_learner_rejects_bad_settings():
+    model = make_world_model("pixel", (3, 16, 16), 5, width=4, device="cpu")
+    for kwargs in ({"batch_size": 0}, {"updates_per_transition": -1.0}, {"sync_every": 0}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            OnlineLearner(model, **kwargs)

@@ -190,3 +190,19 @@ def test_compare_example_smoke(tmp_path):
         assert row["pushes_moved_per_1k"] >= 0 and 0 <= row["object_in_view_frac"] <= 1
         assert row["heldout_wm_error"] >= 0
     assert "| curiosity |" in (tmp_path / "cmp" / "results.md").read_text()
+
+
+def test_training_with_background_world_model_is_deterministic(tmp_path):
+    """The world model trains in a worker thread (wm_background, the default), yet a seed fixes the run."""
+    results = []
+    for name in ("a", "b"):
+        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / name), seed=3, **TINY)
+        assert cfg.wm_background
+        res = train(cfg)
+        assert res.curiosity.learner.updates > 0
+        results.append((res.curiosity.world_model.state_dict(), read_metrics(tmp_path / name)))
+    (wm_a, rows_a), (wm_b, rows_b) = results
+    for k, v in wm_a.items():
+        assert torch.equal(v, wm_b[k]), k
+    key = "curiosity/intrinsic_reward_raw"
+    assert [r[key] for r in rows_a] == [r[key] for r in rows_b]
