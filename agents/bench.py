@@ -202,9 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="alternating overhead runs of each (default 3)")
     p.add_argument("--overhead-only", action="store_true", help="skip the online-learner benchmark")
     args = p.parse_args(argv)
-    results = run_benchmarks(
-        quick=args.quick, steps=args.steps, repeats=args.repeats, overhead_only=args.overhead_only
-    )
+    results = run_benchmarks(quick=args.quick, steps=args.steps, repeats=args.repeats, overhead_only=args.overhead_only)
     print(format_results(results))
     if args.json:
         with open(args.json, "w") as f:

@@ -80,7 +80,13 @@ def _bg_learner(seed: int = 0, variant: str = "pixel", **kwargs) -> OnlineLearne
     torch.manual_seed(seed)
     model = make_world_model(variant, (3, 16, 16), 5, width=4, device="cpu")
     return OnlineLearner(
-        model, capacity=16, batch_size=4, updates_per_transition=0.5, seed=seed, background=True, sync_every=2,
+        model,
+        capacity=16,
+        batch_size=4,
+        updates_per_transition=0.5,
+        seed=seed,
+        background=True,
+        sync_every=2,
         **kwargs,
     )
 
