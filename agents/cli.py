@@ -58,10 +58,29 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "none: the raw error; see docs/agents.md)",
     )
     p.add_argument(
+        "--zscore-threshold",
+        type=float,
+        default=None,
+        help="with --action-baseline zscore: standard scores up to this many std pay nothing (default: 2)",
+    )
+    p.add_argument(
         "--wm-warp",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="pixel world model: learned per-action warp of the last frame, the camera's own motion (default: on)",
+    )
+    p.add_argument(
+        "--wm-resolution",
+        type=int,
+        default=None,
+        help="side in pixels of the frames the world model sees, observations area-downsampled to it (default: 32; "
+        "0: the observation's size)",
+    )
+    p.add_argument(
+        "--wm-background",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the world model in a background thread, deterministically (default: on)",
     )
     p.add_argument("--context-frames", type=int, default=None, help="world-model context frames k (default: 2)")
     p.add_argument("--device", default=None, help="torch device: auto (CUDA if available), cpu, cuda")
@@ -79,7 +98,10 @@ _COMMON_FIELDS = (
     "ent_coef",
     "int_coef",
     "action_baseline",
+    "zscore_threshold",
     "wm_warp",
+    "wm_resolution",
+    "wm_background",
     "context_frames",
     "device",
 )
@@ -88,7 +110,10 @@ _COMMON_FIELDS = (
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     """The common options given on the command line (those left out keep the ``TrainConfig`` default)."""
-    return {name: getattr(args, name) for name in _COMMON_FIELDS if getattr(args, name, None) is not None}
+    given = {name: getattr(args, name) for name in _COMMON_FIELDS if getattr(args, name, None) is not None}
+    if given.get("wm_resolution") is not None:
+        given["wm_resolution"] = given["wm_resolution"] or None  # 0: the observation's size
+    return given
 
 
 def _train_config(args: argparse.Namespace, **extra: Any):
@@ -160,8 +185,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     _add_common(p)
     p.add_argument("--curiosity", choices=VARIANT_CHOICES[:-1], default="pixel", help="curiosity variant")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    p.add_argument("--eval-episodes", type=int, default=3, help="held-out episodes per agent and seed")
-    p.add_argument("--eval-steps", type=int, default=300, help="steps per held-out episode")
+    p.add_argument("--eval-episodes", type=int, default=5, help="held-out episodes per agent and seed (default: 5)")
+    p.add_argument("--eval-steps", type=int, default=500, help="steps per held-out episode (default: 500)")
     p.add_argument("--out", default="runs/compare", help="output folder (results.json, results.md)")
     p.set_defaults(func=run_compare)
     return p

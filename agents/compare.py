@@ -53,10 +53,11 @@ class CompareConfig:
     """Its ``gym.make`` keyword arguments (level 1: 4 to 6 objects)."""
     curiosity: str = "pixel"
     """Curiosity variant of the curiosity agent (and world-model kind of all agents)."""
-    eval_episodes: int = 3
+    eval_episodes: int = 5
     """Held-out episodes per agent and seed."""
-    eval_steps: int = 300
-    """Steps per held-out episode."""
+    eval_steps: int = 500
+    """Steps per held-out episode (Playroom episodes end at 500). Pushes that move an object are rare events (about
+    one in 1,000 steps for a random agent), so fewer held-out steps measure mostly noise."""
     out: str = "runs/compare"
     """Output folder (one run folder per agent and seed, results.json, results.md)."""
     agents: list[str] = field(default_factory=lambda: list(AGENTS))

@@ -51,6 +51,9 @@ BASELINES = ("none", "ratio", "difference", "zscore")
 ZSCORE_THRESHOLD = 2.0
 """``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
 
+MAX_LOGGED_ACTIONS = 32
+"""``pop_stats`` reports each action's share and mean intrinsic reward for action spaces up to this size."""
+
 BASELINE_WARMUP = 20
 """An action's surprise earns nothing until the action has been taken this many times: before that its running
 mean and std are no baseline (after one sample the std is 0, and a standard score would be in the thousands; one
@@ -134,6 +137,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             ``"ratio"`` (``max(0, surprise / mean_a - 1)``) or ``"difference"`` (``max(0, surprise - mean_a)``),
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
             per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
+        zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
     """
@@ -157,6 +161,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         seed: int | None = None,
         action_baseline: str = "none",
         baseline_rate: float = 0.01,
+        zscore_threshold: float = ZSCORE_THRESHOLD,
     ) -> None:
         super().__init__(venv)
         space = venv.observation_space
@@ -204,6 +209,9 @@ class CuriosityVecEnv(VecEnvWrapper):
         if action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")
         self.action_baseline, self.baseline_rate = action_baseline, float(baseline_rate)
+        if not (np.isfinite(zscore_threshold) and zscore_threshold >= 0):
+            raise ValueError(f"zscore_threshold must be a finite number >= 0, got {zscore_threshold!r}")
+        self.zscore_threshold = float(zscore_threshold)
         n_keys = 1
         if isinstance(venv.action_space, spaces.Discrete):
             n_keys = int(venv.action_space.n)
@@ -219,6 +227,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.actions: np.ndarray | None = None
         self.num_steps = 0
         self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "excess", "norm")}
+        self._action_count = np.zeros(n_keys, dtype=np.int64)
+        self._action_reward = np.zeros(n_keys, dtype=np.float64)
         self.old_obs: np.ndarray | None = None
 
     # ---------------------------------------------------------------------------------------------- frames
@@ -303,6 +313,9 @@ class CuriosityVecEnv(VecEnvWrapper):
         self._stats["raw"].extend(raw.tolist())
         self._stats["excess"].extend(excess.tolist())
         self._stats["norm"].extend(r_int.tolist())
+        keys = self.action_keys(self.actions)
+        np.add.at(self._action_count, keys, 1)
+        np.add.at(self._action_reward, keys, r_int)
         self.num_steps += self.num_envs
         self.old_obs = obs
         return obs, total, dones, infos
@@ -328,7 +341,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             excess = np.maximum(raw / (mean + 1e-8) - 1.0, 0.0)
         elif self.action_baseline == "zscore":
             std = np.sqrt(self.baseline_var[keys]) + 1e-3 * mean + 1e-8
-            excess = np.maximum((raw - mean) / std - ZSCORE_THRESHOLD, 0.0)
+            excess = np.maximum((raw - mean) / std - self.zscore_threshold, 0.0)
         else:
             excess = np.maximum(raw - mean, 0.0)
         # an action seen fewer than BASELINE_WARMUP times has no baseline yet: no reward
@@ -359,7 +372,12 @@ class CuriosityVecEnv(VecEnvWrapper):
     # ------------------------------------------------------------------------------------------------ logging
 
     def pop_stats(self) -> dict[str, float]:
-        """Means since the last call, under ``curiosity/`` and ``world_model/`` (empties the accumulators)."""
+        """Means since the last call, under ``curiosity/`` and ``world_model/`` (empties the accumulators).
+
+        For Discrete and small MultiDiscrete action spaces also ``curiosity/action_share/<i>`` (how often action
+        ``i`` was taken) and ``curiosity/reward_by_action/<i>`` (its mean normalised intrinsic reward): what the
+        agent is being paid for.
+        """
         out: dict[str, float] = {}
         if self._stats["raw"]:
             raw = np.asarray(self._stats["raw"])
@@ -367,6 +385,13 @@ class CuriosityVecEnv(VecEnvWrapper):
             out["curiosity/intrinsic_reward_excess"] = float(np.mean(self._stats["excess"]))
             out["curiosity/intrinsic_reward"] = float(np.mean(self._stats["norm"]))
             out["curiosity/intrinsic_return_std"] = float(np.sqrt(self.int_ret_rms.var))
+        total = self._action_count.sum()
+        if total and len(self._action_count) <= MAX_LOGGED_ACTIONS:
+            for key in np.flatnonzero(self._action_count):
+                out[f"curiosity/action_share/{key}"] = float(self._action_count[key] / total)
+                out[f"curiosity/reward_by_action/{key}"] = float(self._action_reward[key] / self._action_count[key])
+        self._action_count[:] = 0
+        self._action_reward[:] = 0.0
         for v in self._stats.values():
             v.clear()
         lr = self.learner
@@ -395,6 +420,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             "learner_kwargs": self.learner_kwargs,
             "action_baseline": self.action_baseline,
             "baseline_rate": self.baseline_rate,
+            "zscore_threshold": self.zscore_threshold,
             "baseline_mean": self.baseline_mean.copy(),
             "baseline_var": self.baseline_var.copy(),
             "baseline_count": self.baseline_count.copy(),
@@ -484,6 +510,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             learner_kwargs=stats["learner_kwargs"],
             action_baseline=stats.get("action_baseline", "none"),
             baseline_rate=stats.get("baseline_rate", 0.01),
+            zscore_threshold=stats.get("zscore_threshold", ZSCORE_THRESHOLD),
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

@@ -72,6 +72,8 @@ class TrainConfig:
     against the running mean and std of the errors after the same action, beyond 2 std; ``"ratio"``
     ``max(0, error / mean_a - 1)``; ``"difference"`` ``max(0, error - mean_a)``. Against its own action's usual
     error, turning or nodding the camera, which changes every pixel, stops paying by itself (docs/agents.md)."""
+    zscore_threshold: float = 2.0
+    """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
     context_frames: int = 2
     """``k``: context frames of each world-model transition."""
     wm_width: int = 8
@@ -141,6 +143,10 @@ class TrainConfig:
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
         if self.vec_env not in ("subproc", "dummy"):
             raise ValueError(f"vec_env must be 'subproc' or 'dummy', got {self.vec_env!r}")
+        if self.wm_resolution is not None and self.wm_resolution < 8:
+            raise ValueError(
+                f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
+            )
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
@@ -227,6 +233,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
             },
             seed=cfg.seed,
             action_baseline=cfg.action_baseline,
+            zscore_threshold=cfg.zscore_threshold,
         )
     if cfg.frame_stack > 1:
         venv = VecFrameStack(venv, cfg.frame_stack)

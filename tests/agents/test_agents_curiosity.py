@@ -206,3 +206,15 @@ def test_zscore_reward_is_not_silenced_by_the_first_samples(square_env_fn):
     excess = venv.against_baseline(np.array([0.02]), np.array([1]))
     assert excess[0] > 5
     assert venv.normalize_intrinsic(excess)[0] > 1.0
+
+
+def test_stats_report_reward_by_action(square_env_fn):
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2))
+    venv.reset()
+    for _ in range(6):
+        venv.step(np.array([1, 3]))
+    stats = venv.pop_stats()
+    assert stats["curiosity/action_share/1"] == 0.5 and stats["curiosity/action_share/3"] == 0.5
+    assert "curiosity/action_share/0" not in stats
+    assert stats["curiosity/reward_by_action/1"] >= 0
+    assert "curiosity/action_share/1" not in venv.pop_stats()  # emptied
