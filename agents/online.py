@@ -397,6 +397,8 @@ class OnlineLearner:
                     _, batch, slots, generation = item
                     per_sample, metrics = self._step(batch)
                     self._results.append((slots, generation, per_sample, metrics))
+                elif kind == "idle":
+                    pass
                 elif kind == "mark":
                     mark: _Mark = item[1]
                     mark.state = {k: v.detach().clone() for k, v in self.trainee.state_dict().items()}
@@ -404,7 +406,7 @@ class OnlineLearner:
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 self._error = e
             finally:
-                if kind == "mark":
+                if kind in ("mark", "idle"):
                     item[1].done.set()
 
     def _schedule_update(self) -> None:
@@ -444,6 +446,16 @@ class OnlineLearner:
             self.trainee.load_state_dict(self.model.state_dict())
             raise RuntimeError(f"world-model training failed in the background thread: {err!r}") from err
 
+    def wait_idle(self) -> None:
+        """Wait until the background worker has run everything queued, without handing anything to the scorer:
+        the trainee's state can then be read (a checkpoint does this, so saving never changes the run)."""
+        if not self.background or self._thread is None:
+            return
+        idle = _Mark()
+        self._submit(("idle", idle))
+        idle.done.wait()
+        self._raise_worker_error()
+
     def flush(self) -> None:
         """Finish every queued optimiser step and give the scorer the newest weights (background only)."""
         if not self.background or self._thread is None:
@@ -468,8 +480,11 @@ class OnlineLearner:
     # ----------------------------------------------------------------------------------------------- checkpoints
 
     def state_dict(self) -> dict:
-        """Model config and weights, optimiser, buffer and counters (after :meth:`flush`)."""
-        self.flush()
+        """Model config and weights (the trainee's, with every queued step done), optimiser, buffer and counters.
+
+        Reading it leaves the run unchanged: the scorer keeps its lag and the pending hand-overs stay pending. A
+        learner restored from it starts with scorer and trainee equal."""
+        self.wait_idle()
         return {
             "model_config": self.trainee.config(),
             "model": self.trainee.state_dict(),

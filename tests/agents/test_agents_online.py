@@ -137,10 +137,10 @@ def test_background_checkpoint_round_trip(tmp_path):
     for s in range(6):
         learner.observe(make_batch(b=4, seed=s))
     path = tmp_path / "wm.pt"
-    learner.save(path)  # finishes the queued steps first
+    learner.save(path)  # finishes the queued steps first (the trainee's state is saved; the scorer keeps its lag)
     restored = OnlineLearner.from_checkpoint(path, device="cpu", background=False)
     assert restored.updates == learner.updates == 12
-    for a, b in zip(learner.model.state_dict().values(), restored.model.state_dict().values(), strict=True):
+    for a, b in zip(learner.trainee.state_dict().values(), restored.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert OnlineLearner.from_checkpoint(path, device="cpu").background
     learner.close()
@@ -183,3 +183,23 @@ def test_learner_rejects_bad_settings():
     for kwargs in ({"batch_size": 0}, {"updates_per_transition": -1.0}, {"sync_every": 0}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             OnlineLearner(model, **kwargs)
+
+
+def test_online_learner_benchmark_runs_with_the_training_defaults():
+    from tdwgym.agents.bench import bench_online_learner
+
+    out = bench_online_learner("pixel", frames=24, warmup=40, device="cpu")
+    assert out["frames_per_s"] > 0 and out["model_resolution"] == 32 and out["background"] is True
+    assert out["updates_per_s"] > 0
+
+
+def test_background_checkpoint_does_not_change_the_run(tmp_path):
+    plain, saved = _bg_learner(), _bg_learner()
+    out_plain, out_saved = [], []
+    for s in range(10):
+        out_plain.append(plain.observe(make_batch(b=4, seed=s)))
+        out_saved.append(saved.observe(make_batch(b=4, seed=s)))
+        if s % 3 == 0:
+            saved.save(tmp_path / "wm.pt")
+    np.testing.assert_array_equal(np.concatenate(out_plain), np.concatenate(out_saved))
+    plain.close(), saved.close()

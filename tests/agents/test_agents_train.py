@@ -42,6 +42,8 @@ def test_train_writes_run_dir_and_resume_restores_state(tmp_path):
         run_dir=str(run),
         curiosity="latent",
         frame_stack=2,
+        # enough world-model steps for the background trainer's hand-overs (every 8 steps) to reach the logs
+        wm_updates_per_transition=0.5,
         **{**TINY, "video_steps": 4, "video_size": 64},
     )
     first = train(cfg)
@@ -193,10 +195,11 @@ def test_compare_example_smoke(tmp_path):
 
 
 def test_training_with_background_world_model_is_deterministic(tmp_path):
-    """The world model trains in a worker thread (wm_background, the default), yet a seed fixes the run."""
+    """The world model trains in a worker thread (wm_background, the default), yet a seed fixes the run; and
+    writing checkpoints (b) does not change it."""
     results = []
-    for name in ("a", "b"):
-        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / name), seed=3, **TINY)
+    for name, every in (("a", 10**9), ("b", 32)):
+        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / name), seed=3, checkpoint_every=every, **TINY)
         assert cfg.wm_background
         res = train(cfg)
         assert res.curiosity.learner.updates > 0
