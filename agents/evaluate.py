@@ -51,7 +51,7 @@ import torch
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads, resolve_device
-from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, world_model_from_config
+from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, resize_frames, world_model_from_config
 from tdwgym.envs.impossible import make_pairs
 
 import tdwgym  # noqa: F401 - registers the ids
@@ -207,7 +207,9 @@ def _chw(frame: np.ndarray) -> np.ndarray:
 class ModelStepper:
     """Steps a world model along an episode: surprise and (pixel models) the predicted frame at every step.
 
-    The first frame fills the ``k``-frame context, as the curiosity wrapper does at a reset.
+    The first frame fills the ``k``-frame context, as the curiosity wrapper does at a reset. Observations of another
+    size than the model's frames are area-resized to them (:func:`~tdwgym.agents.models.resize_frames`), as in
+    training; :meth:`view` gives the observation as the model sees it.
     """
 
     def __init__(self, model: WorldModel) -> None:
@@ -215,10 +217,21 @@ class ModelStepper:
         self.pixel = pixel_predictor(model)
         self.history: deque[np.ndarray] = deque(maxlen=model.context_frames)
 
+    def _frame(self, obs: np.ndarray) -> np.ndarray:
+        """``(C, H, W)`` uint8 at the model's size."""
+        chw = _chw(obs)
+        if chw.shape[1:] != tuple(self.model.frame_shape[1:]):
+            chw = resize_frames(torch.from_numpy(np.ascontiguousarray(chw)), self.model.frame_shape[1:]).numpy()
+        return chw
+
+    def view(self, obs: np.ndarray) -> np.ndarray:
+        """``obs`` (``(H, W, 3)`` uint8) at the model's frame size, ``(h, w, 3)`` uint8."""
+        return self._frame(obs).transpose(1, 2, 0)
+
     def reset(self, obs: np.ndarray) -> None:
         """Start an episode at ``obs`` (``(H, W, 3)`` uint8)."""
         self.history.clear()
-        self.history.extend([_chw(obs)] * self.model.context_frames)
+        self.history.extend([self._frame(obs)] * self.model.context_frames)
 
     @torch.no_grad()
     def step(self, action: Any, obs: np.ndarray, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
@@ -230,12 +243,13 @@ class ModelStepper:
         dev = self.model.device
         ctx = torch.from_numpy(np.stack(self.history))[None].to(dev)
         act = torch.from_numpy(actions_to_vectors(np.asarray([action]), action_space)).to(dev)
-        nxt = torch.from_numpy(_chw(obs))[None].to(dev)
+        frame = self._frame(obs)
+        nxt = torch.from_numpy(frame)[None].to(dev)
         surprise = float(self.model.surprise(Transitions(ctx, act, nxt))[0])
         pred = None
         if self.pixel is not None:
             pred = self.pixel.predict(ctx, act).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-        self.history.append(_chw(obs))
+        self.history.append(frame)
         return surprise, pred
 
 
@@ -827,7 +841,9 @@ def _exploration_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, float]:
 
     loaded, s = plan.loaded, plan.settings
     (name,) = ep_.group
-    with contextlib.closing(_make_env(plan.env_id, loaded.model, plan.env_kwargs, split="test_id")) as env:
+    # the agent acts at the resolution it was trained at (the world model plays no part in this section)
+    kwargs = {**_env_kwargs(plan.env_kwargs), "obs_mode": "rgb_seg", "split": "test_id"}
+    with contextlib.closing(gym.make(plan.env_id, **kwargs)) as env:
         if name == "agent":
             spec, frame_stack, device = str(loaded.agent_path), loaded.frame_stack, str(plan.device)
             pol = load_policy(spec, env, ep_.seed, frame_stack=frame_stack, device=device)

@@ -132,8 +132,7 @@ def record_episode(
             model_path=None if Path(world_model).is_dir() else world_model,
             device=device,
         )
-        stepper = ModelStepper(loaded.model)
-        kwargs["resolution"] = tuple(loaded.model.frame_shape[1:])
+        stepper = ModelStepper(loaded.model)  # resizes observations to the model's frame size, as in training
         kwargs["obs_mode"] = "rgb"
     env = gym.make(env_id, render_mode="rgb_array", render_size=panel_size, **kwargs)
     try:
@@ -151,9 +150,10 @@ def record_episode(
             caption = [f"{env_id}  step {t}/{steps}  policy {label}", _push_text(info)]
             if stepper is None:
                 return compose_panels([env.render()], caption, panel_size)
-            err = error_heatmap(pred, obs) if pred is not None else None
+            seen = stepper.view(obs)  # the observation at the world model's size (it may be smaller)
+            err = error_heatmap(pred, seen) if pred is not None else None
             plot = reward_plot(rewards, panel_size, length=steps + 1)
-            return compose_panels([obs, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
+            return compose_panels([seen, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
 
         if stepper is not None:
             stepper.reset(obs)

@@ -230,3 +230,28 @@ def test_evaluate_example(tiny_run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "1-step" in proc.stdout and "VoE" in proc.stdout
     assert (tmp_path / "ex" / "report.md").exists()
+
+
+def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_world_model(tmp_path):
+    """Regression: training downsamples observations for the world model (wm_resolution), so a run's agent sees
+    larger frames than its model; eval's exploration section and `tdwgym record` used to feed the agent frames at
+    the model's size and crash."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from tdwgym.record import record_episode
+
+    agent_res = 24
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "step_0000000064"
+    _save_model(ckpt / "world_model.pt")  # RES x RES, smaller than the agent's frames
+    env = gym.make(ENV, resolution=agent_res)
+    PPO("MlpPolicy", env, n_steps=8, batch_size=8, device="cpu").save(ckpt / "agent.zip")
+    env.close()
+    (run / "checkpoints" / "latest.json").write_text(json.dumps({"dir": ckpt.name, "num_timesteps": 64}))
+    (run / "config.json").write_text(
+        json.dumps({"env_id": ENV, "env_kwargs": {"resolution": agent_res}, "frame_stack": 1})
+    )
+    report = evaluate(run_dir=run, quick=True, out=tmp_path / "eval", device="cpu", progress=False)
+    assert "agent" in report["exploration"]["policies"]
+    video = record_episode(ENV, out=tmp_path / "v.mp4", run_dir=run, steps=4, progress=False, device="cpu")
+    assert video.stat().st_size > 0
