@@ -238,6 +238,7 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
     the model's size and crash."""
     import gymnasium as gym
     from stable_baselines3 import PPO
+
     from tdwgym.record import record_episode
 
     agent_res = 24
