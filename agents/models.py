@@ -331,16 +331,17 @@ class PixelPredictor(WorldModel):
         pred, grid = self._predict(batch.context, batch.action)
         target = to_float_frames(batch.next_frame)
         diff = pred - target
-        err = self.l1_weight * diff.abs() + self.l2_weight * diff.pow(2)
-        l1 = diff.abs().flatten(1).mean(1)
-        l2 = diff.pow(2).flatten(1).mean(1)
+        abs_diff, sq_diff = diff.abs(), diff.pow(2)
+        err = self.l1_weight * abs_diff + self.l2_weight * sq_diff
         per_sample = err.flatten(1).mean(1)
         surprise = per_sample.detach()
         if grid is not None:
             with torch.no_grad():
                 seen = (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
                 surprise = (err.detach() * seen).flatten(1).sum(1) / (seen.flatten(1).sum(1) * err.shape[1] + 1e-6)
-        metrics = {"l1": float(l1.detach().mean()), "l2": float(l2.detach().mean())}
+        metrics = {}
+        if torch.is_grad_enabled():  # training: log the two terms (scoring, every step, skips them)
+            metrics = {"l1": float(abs_diff.detach().mean()), "l2": float(sq_diff.detach().mean())}
         return LossOutput(per_sample.mean(), per_sample, surprise, metrics)
 
     def config(self) -> dict:  # noqa: D102
