@@ -225,6 +225,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.int_returns = np.zeros(self.num_envs, dtype=np.float64)
         self.history = np.zeros((self.num_envs, self.context_frames, *self.frame_shape), dtype=np.uint8)
         self.actions: np.ndarray | None = None
+        self._prepared: object | None = None
         self.num_steps = 0
         self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "excess", "norm")}
         self._action_count = np.zeros(n_keys, dtype=np.int64)
@@ -275,6 +276,12 @@ class CuriosityVecEnv(VecEnvWrapper):
         # results: while the environments step in their own processes (SubprocVecEnv), or in the learner's worker
         # thread with ``learner_kwargs={"background": True}``.
         self.learner.run_due_updates()
+        # ... and the world model predicts the next frames now, while the environments compute them; step_wait
+        # only compares (the scorer's weights do not change in between)
+        self._prepared = self.learner.prepare(
+            torch.from_numpy(self.history.copy()),
+            torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
+        )
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step, score the transitions, train the model, and return the mixed reward."""
@@ -290,7 +297,8 @@ class CuriosityVecEnv(VecEnvWrapper):
             torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
             torch.from_numpy(next_frames.copy()),
         )
-        raw = self.learner.observe(batch, train=self.training, update=False).astype(np.float64)
+        prepared, self._prepared = self._prepared, None
+        raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
         r_int = self.normalize_intrinsic(excess)

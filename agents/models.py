@@ -212,8 +212,27 @@ class WorldModel(nn.Module, ABC):
         """Per-transition surprise (prediction error), ``(B,)``, no gradients."""
         return self.evaluate(batch)[0]
 
+    @torch.no_grad()
+    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:
+        """The part of :meth:`evaluate` that needs no next frame, computed ahead (the curiosity wrapper calls it
+        while the environments step). The default computes nothing; models whose prediction is known before the
+        frame arrives (``pixel``) override it together with :meth:`evaluate_prepared`."""
+        return (context, action)
+
+    @torch.no_grad()
+    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`evaluate` of the transitions :meth:`prepare` began, now that ``next_frame`` is known: the same
+        numbers as ``evaluate(Transitions(context, action, next_frame))``."""
+        context, action = prepared  # type: ignore[misc]
+        return self.evaluate(Transitions(context, action, next_frame))
+
     def observe(self, batch: Transitions) -> None:
         """Hook called on every newly observed batch while training (e.g. running input statistics)."""
+
+    @property
+    def observes(self) -> bool:
+        """Whether :meth:`observe` does anything (the background trainer is sent the batches only then)."""
+        return type(self).observe is not WorldModel.observe
 
     def after_update(self) -> None:
         """Hook called after every optimiser step (e.g. the EMA of a target encoder)."""
@@ -322,6 +341,16 @@ class PixelPredictor(WorldModel):
         base = F.grid_sample(ctx[:, -1], grid, mode="bilinear", padding_mode="border", align_corners=False)
         return base + delta, grid
 
+    @torch.no_grad()
+    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:  # noqa: D102 - the prediction itself
+        return self._predict(context.to(self.device), action.to(self.device))
+
+    @torch.no_grad()
+    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+        pred, grid = prepared  # type: ignore[misc]
+        out = self._loss(pred, grid, next_frame.to(self.device))
+        return out.surprise.detach(), out.per_sample.detach()
+
     def compute_loss(self, batch: Transitions) -> LossOutput:
         """L1/L2 mix between the predicted and the true next frame.
 
@@ -329,7 +358,10 @@ class PixelPredictor(WorldModel):
         frame only: what a turn newly reveals at the border could not have been predicted from what was seen.
         """
         pred, grid = self._predict(batch.context, batch.action)
-        target = to_float_frames(batch.next_frame)
+        return self._loss(pred, grid, batch.next_frame)
+
+    def _loss(self, pred: torch.Tensor, grid: torch.Tensor | None, next_frame: torch.Tensor) -> LossOutput:
+        target = to_float_frames(next_frame)
         diff = pred - target
         abs_diff, sq_diff = diff.abs(), diff.pow(2)
         err = self.l1_weight * abs_diff + self.l2_weight * sq_diff
@@ -664,8 +696,23 @@ class LearningProgress(WorldModel):
         old, _ = self.lagged.evaluate(batch)
         return (old - now).clamp_min(0.0), per_sample
 
+    @torch.no_grad()
+    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:  # noqa: D102
+        return self.base.prepare(context, action), self.lagged.prepare(context, action)
+
+    @torch.no_grad()
+    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+        now_p, old_p = prepared  # type: ignore[misc]
+        now, per_sample = self.base.evaluate_prepared(now_p, next_frame)
+        old, _ = self.lagged.evaluate_prepared(old_p, next_frame)
+        return (old - now).clamp_min(0.0), per_sample
+
     def observe(self, batch: Transitions) -> None:  # noqa: D102
         self.base.observe(batch)
+
+    @property
+    def observes(self) -> bool:  # noqa: D102
+        return self.base.observes
 
     @torch.no_grad()
     def after_update(self) -> None:

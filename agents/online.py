@@ -264,7 +264,15 @@ class OnlineLearner:
         surprise, loss = self.model.evaluate(batch.to(self.device))
         return surprise.cpu().numpy(), loss.cpu().numpy()
 
-    def observe(self, batch: Transitions, train: bool = True, update: bool = True) -> np.ndarray:
+    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:
+        """Begin scoring transitions whose next frames are not known yet (:meth:`WorldModel.prepare`); pass the
+        result to :meth:`observe` as ``prepared`` with the finished batch. The curiosity wrapper does this between
+        sending the actions to the environments and receiving the frames, so the prediction overlaps simulation."""
+        return self.model.prepare(context.to(self.device), action.to(self.device, dtype=torch.float32))
+
+    def observe(
+        self, batch: Transitions, train: bool = True, update: bool = True, prepared: object | None = None
+    ) -> np.ndarray:
         """Score new transitions, then (when ``train``) store them and run the optimiser steps they earn.
 
         The surprise is computed before any update on these transitions, so it is the model's prediction error
@@ -276,17 +284,25 @@ class OnlineLearner:
             update: Whether to run the earned optimiser steps now. False leaves them due, to be run by
                 :meth:`run_due_updates` at a better moment (the curiosity wrapper starts them while the
                 environments step).
+            prepared: :meth:`prepare`'s result for ``batch.context`` and ``batch.action`` with the current
+                weights; scoring then only compares it with ``batch.next_frame`` (same numbers as without it).
 
         Returns:
             ``(B,)`` surprise of each transition.
         """
         self._raise_worker_error()
         if train:
-            if self.background:  # the worker gets its own copy: callers may reuse their arrays
+            if not self.model.observes:
+                pass
+            elif self.background:  # the worker gets its own copy: callers may reuse their arrays
                 self._submit(("observe", Transitions(*(t.clone() for t in batch.to(self.device).__dict__.values()))))
             else:
                 self.model.observe(batch.to(self.device))
-        surprise, loss = self.evaluate(batch)
+        if prepared is not None:
+            s_t, l_t = self.model.evaluate_prepared(prepared, batch.next_frame.to(self.device))
+            surprise, loss = s_t.cpu().numpy(), l_t.cpu().numpy()
+        else:
+            surprise, loss = self.evaluate(batch)
         if not train:
             return surprise
         self._fresh = batch

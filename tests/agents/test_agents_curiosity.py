@@ -47,9 +47,9 @@ def test_terminal_observation_is_used_at_episode_end(square_env_fn):
     seen = []
     observe = venv.learner.observe
 
-    def spy(batch, train=True, update=True):
+    def spy(batch, train=True, update=True, prepared=None):
         seen.append((batch.context.clone(), batch.next_frame.clone()))
-        return observe(batch, train, update)
+        return observe(batch, train, update, prepared)
 
     venv.learner.observe = spy
     first = venv.reset()

@@ -145,3 +145,23 @@ def test_resize_frames_area_averages_and_keeps_dtype():
     ctx = torch.randint(0, 256, (3, 2, 3, 36, 36), dtype=torch.uint8)
     assert resize_frames(ctx, (32, 32)).shape == (3, 2, 3, 32, 32)
     assert resize_frames(ctx, (36, 36)) is ctx
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_prepared_scoring_equals_evaluate(name):
+    """The curiosity wrapper predicts while the environments step (prepare) and compares when the frames arrive
+    (evaluate_prepared): the numbers must be those of evaluate()."""
+    torch.manual_seed(0)
+    kwargs = {"warp": True} if name in ("pixel", "progress") else {}
+    model = make_world_model(name, (3, 16, 16), 5, device="cpu", **TINY, **kwargs)
+    batch = make_batch(b=4, hw=16)
+    surprise, loss = model.evaluate(batch)
+    s2, l2 = model.evaluate_prepared(model.prepare(batch.context, batch.action), batch.next_frame)
+    assert torch.equal(surprise, s2) and torch.equal(loss, l2)
+
+
+def test_models_say_whether_they_observe():
+    assert make_world_model("rnd", (3, 16, 16), 5, device="cpu", **TINY).observes
+    assert make_world_model("progress", (3, 16, 16), 5, device="cpu", progress_base="rnd", **TINY).observes
+    assert not make_world_model("pixel", (3, 16, 16), 5, device="cpu", **TINY).observes
+    assert not make_world_model("progress", (3, 16, 16), 5, device="cpu", **TINY).observes
