@@ -22,12 +22,14 @@ whole rollout with the weights of the last one).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import queue
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +179,15 @@ class LossPrioritisedBuffer:
         self.rng.bit_generator.state = state["rng"]
 
 
+def _close_learner(ref: weakref.ref) -> None:
+    learner = ref()
+    if learner is not None:
+        try:
+            learner.close()
+        except Exception:  # noqa: BLE001 - at exit, a failed flush must not hide the real error
+            pass
+
+
 @dataclass
 class _Mark:
     """A hand-over point in the background worker's queue."""
@@ -204,6 +215,10 @@ class OnlineLearner:
         background: Run the optimiser steps in a worker thread on a training copy of the model (module
             docstring). The scorer takes the trained weights every ``sync_every`` steps.
         sync_every: Optimiser steps between hand-overs of the weights to the scorer (``background`` only).
+        max_lag: Hand-overs the worker may have pending (``background`` only): the scorer takes the weights of
+            the hand-over ``max_lag`` before the newest, and the caller waits only when the worker is that far
+            behind. A lag lets the worker, which runs at a low priority, catch up whenever the CPU is idle (during
+            PPO's own gradient steps, one core is).
     """
 
     def __init__(
@@ -219,6 +234,7 @@ class OnlineLearner:
         seed: int | None = None,
         background: bool = False,
         sync_every: int = 8,
+        max_lag: int = 4,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -226,6 +242,8 @@ class OnlineLearner:
             raise ValueError(f"updates_per_transition must be >= 0, got {updates_per_transition}")
         if sync_every < 1:
             raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+        if max_lag < 1:
+            raise ValueError(f"max_lag must be >= 1, got {max_lag}")
         self.model = model
         self.batch_size = int(batch_size)
         self.updates_per_transition = float(updates_per_transition)
@@ -233,7 +251,7 @@ class OnlineLearner:
         self.learning_rate = float(learning_rate)
         self.max_grad_norm = max_grad_norm
         self.min_buffer = int(batch_size if min_buffer is None else min_buffer)
-        self.background, self.sync_every = bool(background), int(sync_every)
+        self.background, self.sync_every, self.max_lag = bool(background), int(sync_every), int(max_lag)
         self.buffer = LossPrioritisedBuffer(capacity, seed=seed)
         # the copy the optimiser trains: the model itself in the foreground, a private copy in the background
         self.trainee: WorldModel = copy.deepcopy(model) if self.background else model
@@ -391,6 +409,8 @@ class OnlineLearner:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._work, name="world-model-trainer", daemon=True)
             self._thread.start()
+            # a worker still inside a torch kernel when the interpreter exits aborts the process: stop it first
+            atexit.register(_close_learner, weakref.ref(self))
         self._queue.put(item)
 
     def _work(self) -> None:
@@ -437,7 +457,7 @@ class OnlineLearner:
             mark = _Mark()
             self._submit(("mark", mark))
             self._marks.append(mark)
-            if len(self._marks) > 1:  # pipelined: take over the previous hand-over's weights, keep training
+            if len(self._marks) > self.max_lag:  # pipelined: take over an earlier hand-over's weights, go on
                 self._apply(self._marks.popleft())
 
     def _apply(self, mark: _Mark) -> None:
@@ -522,6 +542,7 @@ class OnlineLearner:
                 "capacity": self.buffer.capacity,
                 "background": self.background,
                 "sync_every": self.sync_every,
+                "max_lag": self.max_lag,
             },
         }
 

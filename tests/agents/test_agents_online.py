@@ -122,12 +122,14 @@ def test_background_learner_trains_and_hands_weights_to_the_scorer():
     assert learner._thread is None
 
 
-def test_background_learner_scorer_lags_by_at_most_two_hand_overs():
-    learner = _bg_learner()
+@pytest.mark.parametrize("max_lag", [1, 3])
+def test_background_learner_scorer_lags_by_max_lag_hand_overs(max_lag):
+    learner = _bg_learner(max_lag=max_lag)
     before = [p.clone() for p in learner.model.parameters()]
-    learner.observe(make_batch(b=4, seed=0))  # 2 updates queued, one hand-over mark queued, none applied yet
-    assert all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters(), strict=True))
-    learner.observe(make_batch(b=4, seed=1))  # second mark: the first one's weights reach the scorer
+    for s in range(max_lag):  # 2 updates and one hand-over mark queued per batch, none applied yet
+        learner.observe(make_batch(b=4, seed=s))
+        assert all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters(), strict=True))
+    learner.observe(make_batch(b=4, seed=99))  # one more mark: the first one's weights reach the scorer
     assert not all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters(), strict=True))
     learner.close()
 
@@ -180,7 +182,7 @@ def test_buffer_skips_loss_refresh_of_a_replaced_slot():
 
 def test_learner_rejects_bad_settings():
     model = make_world_model("pixel", (3, 16, 16), 5, width=4, device="cpu")
-    for kwargs in ({"batch_size": 0}, {"updates_per_transition": -1.0}, {"sync_every": 0}):
+    for kwargs in ({"batch_size": 0}, {"updates_per_transition": -1.0}, {"sync_every": 0}, {"max_lag": 0}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             OnlineLearner(model, **kwargs)
 
