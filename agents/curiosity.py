@@ -226,6 +226,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.history = np.zeros((self.num_envs, self.context_frames, *self.frame_shape), dtype=np.uint8)
         self.actions: np.ndarray | None = None
         self._prepared: object | None = None
+        self._context: torch.Tensor | None = None
+        self._action_vectors: torch.Tensor | None = None
         self.num_steps = 0
         self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "excess", "norm")}
         self._action_count = np.zeros(n_keys, dtype=np.int64)
@@ -246,9 +248,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             out = np.ascontiguousarray(obs[:, -c:])
         else:
             out = np.ascontiguousarray(obs[..., -c:].transpose(0, 3, 1, 2))
-        if out.shape[-2:] != self.frame_shape[1:]:
-            out = resize_frames(torch.from_numpy(out), self.frame_shape[1:]).numpy()
-        return out
+        return resize_frames(torch.from_numpy(out), self.frame_shape[1:]).numpy()
 
     def _reset_history(self, env_idx: np.ndarray | slice, frames: np.ndarray) -> None:
         self.history[env_idx] = frames[:, None]
@@ -278,10 +278,9 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.learner.run_due_updates()
         # ... and the world model predicts the next frames now, while the environments compute them; step_wait
         # only compares (the scorer's weights do not change in between)
-        self._prepared = self.learner.prepare(
-            torch.from_numpy(self.history.copy()),
-            torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
-        )
+        self._context = torch.from_numpy(self.history.copy())
+        self._action_vectors = torch.from_numpy(actions_to_vectors(self.actions, self.action_space))
+        self._prepared = self.learner.prepare(self._context, self._action_vectors)
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step, score the transitions, train the model, and return the mixed reward."""
@@ -292,11 +291,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             terminal = infos[i].get("terminal_observation")
             if terminal is not None:
                 next_frames[i] = self.frames(np.asarray(terminal)[None])[0]
-        batch = Transitions(
-            torch.from_numpy(self.history.copy()),
-            torch.from_numpy(actions_to_vectors(self.actions, self.action_space)),
-            torch.from_numpy(next_frames.copy()),
-        )
+        batch = Transitions(self._context, self._action_vectors, torch.from_numpy(next_frames.copy()))
         prepared, self._prepared = self._prepared, None
         raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)

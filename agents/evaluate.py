@@ -209,7 +209,7 @@ class ModelStepper:
 
     The first frame fills the ``k``-frame context, as the curiosity wrapper does at a reset. Observations of another
     size than the model's frames are area-resized to them (:func:`~tdwgym.agents.models.resize_frames`), as in
-    training; :meth:`view` gives the observation as the model sees it.
+    training; :attr:`seen` is the latest observation as the model saw it.
     """
 
     def __init__(self, model: WorldModel) -> None:
@@ -219,14 +219,12 @@ class ModelStepper:
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` uint8 at the model's size."""
-        chw = _chw(obs)
-        if chw.shape[1:] != tuple(self.model.frame_shape[1:]):
-            chw = resize_frames(torch.from_numpy(np.ascontiguousarray(chw)), self.model.frame_shape[1:]).numpy()
-        return chw
+        return resize_frames(torch.from_numpy(np.ascontiguousarray(_chw(obs))), self.model.frame_shape[1:]).numpy()
 
-    def view(self, obs: np.ndarray) -> np.ndarray:
-        """``obs`` (``(H, W, 3)`` uint8) at the model's frame size, ``(h, w, 3)`` uint8."""
-        return self._frame(obs).transpose(1, 2, 0)
+    @property
+    def seen(self) -> np.ndarray:
+        """The latest observation (of :meth:`reset` or :meth:`step`) at the model's frame size, ``(h, w, 3)``."""
+        return self.history[-1].transpose(1, 2, 0)
 
     def reset(self, obs: np.ndarray) -> None:
         """Start an episode at ``obs`` (``(H, W, 3)`` uint8)."""

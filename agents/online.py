@@ -14,9 +14,10 @@ With ``background=True`` the optimiser steps run in a worker thread on a trainin
 caller's thread keeps scoring with :attr:`OnlineLearner.model` (torch releases the GIL inside its kernels, so
 training overlaps the simulation and the agent's own work). The caller decides everything (which transitions
 are stored, which batch each step trains on) and the worker only executes, in order; every ``sync_every`` steps
-the scorer takes over the weights the worker had ``sync_every`` steps earlier, and the refreshed losses reach the
-buffer at that moment. The run is therefore as deterministic as the foreground one; it differs only in that the
-scorer lags the training copy by one to two ``sync_every`` intervals (PPO-style curiosity implementations score a
+the worker records a hand-over, the scorer takes the weights of the hand-over ``max_lag`` before the newest, and the
+refreshed losses reach the buffer at that moment. The run is therefore as deterministic as the foreground one; it
+differs only in that the scorer lags the training copy by ``max_lag`` to ``max_lag + 1`` hand-overs (PPO-style
+curiosity implementations score a
 whole rollout with the weights of the last one).
 """
 
@@ -309,13 +310,13 @@ class OnlineLearner:
             ``(B,)`` surprise of each transition.
         """
         self._raise_worker_error()
-        if train:
-            if not self.model.observes:
-                pass
-            elif self.background:  # the worker gets its own copy: callers may reuse their arrays
-                self._submit(("observe", Transitions(*(t.clone() for t in batch.to(self.device).__dict__.values()))))
+        if train and self.model.observes:
+            on_device = batch.to(self.device)
+            if self.background:  # the worker gets its own copy: callers may reuse their arrays
+                copy = Transitions(on_device.context.clone(), on_device.action.clone(), on_device.next_frame.clone())
+                self._submit(("observe", copy))
             else:
-                self.model.observe(batch.to(self.device))
+                self.model.observe(on_device)
         if prepared is not None:
             s_t, l_t = self.model.evaluate_prepared(prepared, batch.next_frame.to(self.device))
             surprise, loss = s_t.cpu().numpy(), l_t.cpu().numpy()
@@ -332,11 +333,6 @@ class OnlineLearner:
         if update:
             self.run_due_updates()
         return surprise
-
-    @property
-    def due_updates(self) -> int:
-        """Optimiser steps earned by observed transitions and not started yet."""
-        return int(self._credit) if len(self.buffer) >= self.min_buffer else 0
 
     def run_due_updates(self) -> int:
         """Run (in the background: hand to the worker) every optimiser step earned so far; returns how many."""

@@ -96,8 +96,8 @@ class TrainConfig:
     """World-model Adam learning rate."""
     wm_background: bool = True
     """Train the world model in a worker thread on a copy of it, so that training overlaps simulation and PPO;
-    the copy that scores transitions takes the trained weights every 8 optimiser steps. Deterministic for a seed
-    like the foreground mode (docs/agents.md)."""
+    the copy that scores transitions takes the trained weights every 8 optimiser steps, lagging by up to 4 such
+    hand-overs (about one PPO rollout). Deterministic for a seed like the foreground mode (docs/agents.md)."""
 
     n_steps: int = 128
     """PPO rollout length per environment."""

@@ -150,7 +150,7 @@ def record_episode(
             caption = [f"{env_id}  step {t}/{steps}  policy {label}", _push_text(info)]
             if stepper is None:
                 return compose_panels([env.render()], caption, panel_size)
-            seen = stepper.view(obs)  # the observation at the world model's size (it may be smaller)
+            seen = stepper.seen  # the observation at the world model's size (it may be smaller)
             err = error_heatmap(pred, seen) if pred is not None else None
             plot = reward_plot(rewards, panel_size, length=steps + 1)
             return compose_panels([seen, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
