@@ -21,6 +21,8 @@ import sys
 from typing import Any
 
 VARIANT_CHOICES = ("pixel", "latent", "rnd", "icm", "progress", "none")
+AGENT_CHOICES = ("random", "ppo", "curiosity")
+"""Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.compare.AGENTS``, without importing torch here)."""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -77,6 +79,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "0: the observation's size)",
     )
     p.add_argument(
+        "--wm-fovea",
+        type=float,
+        default=None,
+        help="pixel world model: the surprise counts only this central fraction of the frame, where a push "
+        "lands (default: 0.5; 1: the whole frame)",
+    )
+    p.add_argument(
         "--wm-background",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -101,6 +110,7 @@ _COMMON_FIELDS = (
     "zscore_threshold",
     "wm_warp",
     "wm_resolution",
+    "wm_fovea",
     "wm_background",
     "context_frames",
     "device",
@@ -188,6 +198,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--eval-episodes", type=int, default=5, help="held-out episodes per agent and seed (default: 5)")
     p.add_argument("--eval-steps", type=int, default=500, help="steps per held-out episode (default: 500)")
     p.add_argument("--out", default="runs/compare", help="output folder (results.json, results.md)")
+    p.add_argument(
+        "--agents",
+        nargs="+",
+        choices=AGENT_CHOICES,
+        default=list(AGENT_CHOICES),
+        help="which agents to train and measure (default: all three), e.g. --agents curiosity for a variant screen",
+    )
     p.set_defaults(func=run_compare)
     return p
 
@@ -209,6 +226,7 @@ def run_compare(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         eval_steps=args.eval_steps,
         out=args.out,
+        agents=list(dict.fromkeys(args.agents)),
         train_overrides=overrides,
     )
     results = compare(cfg)

@@ -267,6 +267,10 @@ class PixelPredictor(WorldModel):
             (the camera's own motion: a turn shifts the image, a step forward zooms it), plus the decoder's
             residual. The agent's ego-motion then becomes predictable within a few hundred updates, and what stays
             surprising is motion the agent does not make with the camera, such as an object it pushed.
+        fovea: The surprise counts only the central ``fovea`` fraction of the frame's height and width (``None``:
+            the whole frame); the loss still covers every pixel. A push lands at the centre, while the border holds
+            most of the error the camera's own motion leaves (perspective and parallax that one affine warp per
+            action cannot express).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -283,12 +287,22 @@ class PixelPredictor(WorldModel):
         l1_weight: float = 0.5,
         l2_weight: float = 0.5,
         warp: bool = False,
+        fovea: float | None = None,
         device: str | torch.device = "auto",
     ) -> None:
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
         self.width, self.latent_dim, self.warp = width, latent_dim, bool(warp)
+        if fovea is not None and not 0.0 < fovea <= 1.0:
+            raise ValueError(f"fovea must be a fraction of the frame in (0, 1] or None, got {fovea!r}")
+        self.fovea = None if fovea is None else float(fovea)
         self.l1_weight, self.l2_weight = float(l1_weight), float(l2_weight)
         c, h, w = self.frame_shape
+        region = torch.ones(1, 1, h, w)
+        if self.fovea is not None:
+            fh, fw = max(1, round(h * self.fovea)), max(1, round(w * self.fovea))
+            region.zero_()
+            region[..., (h - fh) // 2 : (h - fh) // 2 + fh, (w - fw) // 2 : (w - fw) // 2 + fw] = 1.0
+        self.register_buffer("region", region, persistent=False)
         self.encoder = conv_encoder(c * context_frames, width)
         self.feat_shape = _conv_out_shape(self.encoder, (c * context_frames, h, w))
         feat = math.prod(self.feat_shape)
@@ -367,9 +381,11 @@ class PixelPredictor(WorldModel):
         err = self.l1_weight * abs_diff + self.l2_weight * sq_diff
         per_sample = err.flatten(1).mean(1)
         surprise = per_sample.detach()
-        if grid is not None:
+        if grid is not None or self.fovea is not None:
             with torch.no_grad():
-                seen = (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
+                seen = self.region.expand(err.shape[0], 1, *err.shape[2:])
+                if grid is not None:
+                    seen = seen * (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
                 surprise = (err.detach() * seen).flatten(1).sum(1) / (seen.flatten(1).sum(1) * err.shape[1] + 1e-6)
         metrics = {}
         if torch.is_grad_enabled():  # training: log the two terms (scoring, every step, skips them)
@@ -384,6 +400,7 @@ class PixelPredictor(WorldModel):
             "l1_weight": self.l1_weight,
             "l2_weight": self.l2_weight,
             "warp": self.warp,
+            "fovea": self.fovea,
         }
 
 

@@ -74,6 +74,10 @@ class TrainConfig:
     error, turning or nodding the camera, which changes every pixel, stops paying by itself (docs/agents.md)."""
     zscore_threshold: float = 2.0
     """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
+    wm_fovea: float | None = 0.5
+    """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
+    frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
+    is where a push lands; the border is where the camera's own motion leaves most error (docs/agents.md)."""
     context_frames: int = 2
     """``k``: context frames of each world-model transition."""
     wm_width: int = 8
@@ -147,6 +151,8 @@ class TrainConfig:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
             )
+        if self.wm_fovea is not None and not (isinstance(self.wm_fovea, (int, float)) and 0 < self.wm_fovea <= 1):
+            raise ValueError(f"wm_fovea must be None (the whole frame) or a fraction in (0, 1], got {self.wm_fovea!r}")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
@@ -154,7 +160,8 @@ class TrainConfig:
         data = json.loads(Path(path).read_text())
         names = {f.name for f in dataclasses.fields(cls)}
         # runs written before these fields existed used the raw error and no warp: resume them as they were
-        data = {"action_baseline": "none", "wm_warp": False, "wm_resolution": None, "wm_background": False, **data}
+        old = {"action_baseline": "none", "wm_warp": False, "wm_resolution": None, "wm_background": False}
+        data = {**old, "wm_fovea": None, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
@@ -198,6 +205,8 @@ def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"width": cfg.wm_width}
     if cfg.wm_warp and cfg.curiosity in ("pixel", "progress"):
         kwargs["warp"] = True
+    if cfg.wm_fovea is not None and cfg.curiosity in ("pixel", "progress"):
+        kwargs["fovea"] = cfg.wm_fovea
     return kwargs
 
 

@@ -79,6 +79,8 @@ class Room:
         wall_pattern: One of :data:`PATTERNS`, for the walls.
         wall_color2: Second wall colour of a pattern.
         tile_size: Edge of a pattern tile in metres.
+        ceiling: Whether the room has a ceiling at ``height`` (without one, the view above the walls is empty).
+        ceiling_color: RGB of the ceiling.
     """
 
     width: float = 8.0
@@ -91,6 +93,8 @@ class Room:
     wall_pattern: str = "plain"
     wall_color2: Color = (0.65, 0.63, 0.58)
     tile_size: float = 0.5
+    ceiling: bool = True
+    ceiling_color: Color = (0.90, 0.89, 0.86)
 
     def __post_init__(self) -> None:
         for name in ("width", "length", "height"):
@@ -101,6 +105,10 @@ class Room:
         _set(self, "wall_color", _color(self.wall_color, "Room.wall_color"))
         _set(self, "floor_color2", _color(self.floor_color2, "Room.floor_color2"))
         _set(self, "wall_color2", _color(self.wall_color2, "Room.wall_color2"))
+        _set(self, "ceiling_color", _color(self.ceiling_color, "Room.ceiling_color"))
+        if not isinstance(self.ceiling, bool):
+            raise SceneError(f"Room.ceiling must be True or False, got {self.ceiling!r}")
+        _set(self, "ceiling", bool(self.ceiling))
         for name in ("floor_pattern", "wall_pattern"):
             if getattr(self, name) not in PATTERNS:
                 raise SceneError(f"Room.{name} must be one of {list(PATTERNS)}, got {getattr(self, name)!r}")
@@ -408,6 +416,15 @@ class SceneSpec:
         if not math.isfinite(self.gravity):
             raise SceneError(f"SceneSpec.gravity must be finite, got {self.gravity!r}")
         _set(self, "labels", _json_form(self.labels, "SceneSpec.labels"))
+        if self.room.ceiling:
+            height = self.room.height
+            above = [o.id for o in (*self.objects, *self.props) if o.position[1] + o.size[1] / 2 > height + 1e-9]
+            if above or self.camera.position[1] > height:
+                what = f"objects/props {above}" if above else f"the camera (y={self.camera.position[1]})"
+                raise SceneError(
+                    f"{what} reach above the ceiling at Room.height={height} m; lower them, raise Room.height, or "
+                    "build the room without a ceiling (Room(ceiling=False))"
+                )
 
     def object(self, object_id: int) -> ObjectSpec:
         """The movable object with ``object_id``."""

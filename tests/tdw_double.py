@@ -73,6 +73,10 @@ KNOWN_COMMANDS = frozenset(
         "create_exterior_walls",
         "set_floor_color",
         "set_proc_gen_walls_color",
+        "create_proc_gen_ceiling",
+        "destroy_proc_gen_ceiling",
+        "set_proc_gen_ceiling_height",
+        "set_proc_gen_ceiling_color",
         "set_time_step",
         "set_gravity_vector",
         "set_directional_light_color",
@@ -128,6 +132,10 @@ PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "destroy_textured_quad": (frozenset({"id"}), frozenset()),
     "destroy_object": (frozenset({"id"}), frozenset()),
     "set_color": (frozenset({"id", "color"}), frozenset()),
+    "create_proc_gen_ceiling": (frozenset(), frozenset()),
+    "destroy_proc_gen_ceiling": (frozenset(), frozenset()),
+    "set_proc_gen_ceiling_height": (frozenset({"height"}), frozenset()),
+    "set_proc_gen_ceiling_color": (frozenset({"color"}), frozenset()),
 }
 """Command -> (required, optional) parameters besides ``$type``, as Documentation/api/command_api.md lists them."""
 
@@ -256,6 +264,7 @@ class FakeBuild:
         self.ignored: set[frozenset[int]] = set()
         self.joints: dict[int, FakeJoint] = {}
         self.quads: dict[int, FakeQuad] = {}
+        self.ceiling = False
         self.terminated = False
         self._collisions: list[bytes] = []
         self._pairs: list[frozenset[int]] = []  # the object pair of each queued collision (empty: the room)
@@ -372,6 +381,13 @@ class FakeBuild:
                 self.ignored.clear()
                 self.joints.clear()
                 self.quads.clear()
+                self.ceiling = False
+            elif t == "create_proc_gen_ceiling":
+                assert not self.ceiling, "create_proc_gen_ceiling sent to a room that has a ceiling"
+                self.ceiling = True
+            elif t == "destroy_proc_gen_ceiling":
+                assert self.ceiling, "destroy_proc_gen_ceiling sent to a room without a ceiling"
+                self.ceiling = False
             elif t == "create_exterior_walls":
                 self.walls = c["walls"]
             elif t == "add_object":

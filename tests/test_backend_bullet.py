@@ -13,7 +13,7 @@ from tdwgym.backends.bullet import (
     spin_to_bullet,
 )
 from tdwgym.geometry import euler_to_quat, rotate
-from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
+from tdwgym.scene import Camera, ObjectSpec, PropSpec, Room, SceneSpec
 
 G = 9.81
 
@@ -26,10 +26,10 @@ def backend():
 
 
 def test_free_fall_follows_half_g_t_squared(backend):
-    h0 = 3.0
+    h0 = 2.5  # below the 3 m ceiling
     backend.load(SceneSpec(objects=(ObjectSpec(id=1, shape="sphere", size=(0.2,) * 3, position=(0, h0, 0)),)))
     dt = backend.timestep
-    for n in range(1, 151):  # 0.625 s, well before the 0.76 s the sphere needs to land
+    for n in range(1, 151):  # 0.625 s, before the 0.70 s the sphere needs to land
         backend.step(1)
         t = n * dt
         if t >= 0.25:
@@ -63,7 +63,7 @@ def test_initial_velocity_and_spin_are_set_in_tdw_axes(backend):
 def test_render_passes_shapes_depth_and_segmentation(backend):
     scene = SceneSpec(
         objects=(ObjectSpec(id=3, shape="cube", size=(0.5,) * 3, position=(0, 1.2, 0)),),
-        props=(PropSpec(id=9, size=(7.8, 6, 0.1), position=(0, 1.5, 2.0)),),
+        props=(PropSpec(id=9, size=(7.8, 2.8, 0.1), position=(0, 1.5, 2.0)),),
         camera=Camera(position=(0, 1.2, -3), yaw=0, pitch=0, radius=0.2),
     )
     backend.load(scene)
@@ -75,9 +75,23 @@ def test_render_passes_shapes_depth_and_segmentation(backend):
     assert 9 in seg and set(np.unique(seg)) <= {0, 3, 9}
     # the cube's front face is 3 - 0.25 m away along the view axis, the panel behind it 4.95 m
     assert frames["depth"][16, 24] == pytest.approx(2.75, abs=0.02)
-    assert frames["depth"][2, 2] == pytest.approx(4.95, abs=0.05)
+    assert frames["depth"][8, 4] == pytest.approx(4.95, abs=0.05)  # below the 3 m ceiling
     with pytest.raises(ValueError, match="valid passes"):
         backend.render(8, 8, ("normals",))
+
+
+def test_the_ceiling_closes_the_view_above_the_walls(backend):
+    """Looking up shows the ceiling at the room's height; without one, the empty background above the walls."""
+    up = Camera(position=(0, 1.2, 0), yaw=0, pitch=60)
+    backend.load(SceneSpec(room=Room(height=2.5, ceiling_color=(0.2, 0.6, 0.9)), camera=up))
+    frames = backend.render(16, 16, ("rgb", "depth"))
+    # the view axis meets the ceiling (1.3 m above the eye) after 1.3 / sin(60 deg) = 1.5 m
+    assert frames["depth"][8, 8] == pytest.approx(1.5, rel=0.05)
+    b, g, r = (int(frames["rgb"][8, 8, i]) for i in (2, 1, 0))
+    assert b > g > r  # the ceiling's own colour, lit
+    backend.load(SceneSpec(room=Room(height=2.5, ceiling=False), camera=up))
+    open_top = backend.render(16, 16, ("rgb", "depth"))
+    assert open_top["depth"][8, 8] > 50.0  # nothing there up to the far plane
 
 
 def test_ray_cast_push_and_contacts(backend):

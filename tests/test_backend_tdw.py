@@ -407,6 +407,27 @@ def test_images_ride_along_with_steps(build: FakeBuild, backend: TDWBackend) -> 
         backend.render(32, 32, ("normals",))
 
 
+def test_ceiling_is_the_proc_gen_ceiling_at_the_room_height(build: FakeBuild, backend: TDWBackend) -> None:
+    backend.load(scene_spec(room=Room(height=2.6, ceiling_color=(0.2, 0.4, 0.6))))
+    load = build.frames[-1]
+    assert by_type(load, "create_proc_gen_ceiling") == [{"$type": "create_proc_gen_ceiling"}]
+    assert by_type(load, "set_proc_gen_ceiling_height")[0]["height"] == pytest.approx(2.6)
+    assert by_type(load, "set_proc_gen_ceiling_color")[0]["color"] == pytest.approx(
+        {"r": 0.2, "g": 0.4, "b": 0.6, "a": 1.0}
+    )
+    assert build.ceiling
+    # the same room again keeps its ceiling (no second create); without one, the ceiling goes
+    backend.load(scene_spec(room=Room(height=2.6)))
+    assert build.commands_of(len(build.frames) - 1).count("create_proc_gen_ceiling") == 0 and build.ceiling
+    backend.load(scene_spec(room=Room(ceiling=False)))
+    assert "destroy_proc_gen_ceiling" in build.commands_of(len(build.frames) - 1) and not build.ceiling
+    # a room of another size is a fresh scene: its ceiling is created again
+    backend.load(scene_spec(room=Room(width=10.0, length=7.0)))
+    frame = build.commands_of(len(build.frames) - 1)
+    assert frame.index("load_scene") < frame.index("create_exterior_walls") < frame.index("create_proc_gen_ceiling")
+    assert build.ceiling and not build.unknown
+
+
 # -- resets and shutdown ------------------------------------------------------------------------------------------
 def test_reset_reuses_the_build(build: FakeBuild, backend: TDWBackend) -> None:
     backend.load(scene_spec())

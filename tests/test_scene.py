@@ -88,6 +88,8 @@ def test_labels_are_stored_in_json_form_so_round_trips_compare_equal():
         (lambda: Camera(pitch=float("nan")), "pitch"),
         (lambda: PropSpec(id=1, friction=-1), "friction"),
         (lambda: PropSpec(id=1, restitution=5), "restitution"),
+        (lambda: Room(ceiling="no"), "Room.ceiling"),
+        (lambda: Room(ceiling_color=(0.5, 2.0, 0.5)), "Room.ceiling_color"),
     ],
 )
 def test_non_finite_or_out_of_range_values_raise(make, match):
@@ -115,3 +117,16 @@ def test_scenes_with_every_event_kind_round_trip_through_json():
     assert SceneSpec.from_json(scene.to_json()) == scene
     with pytest.raises(SceneError, match="object_id"):
         SceneEvent(1, "remove", "x")
+
+
+def test_rooms_have_a_ceiling_unless_told_otherwise():
+    assert Room().ceiling
+    open_top = SceneSpec(room=Room(ceiling=False, ceiling_color=(0.1, 0.2, 0.3)))
+    assert SceneSpec.from_json(open_top.to_json()) == open_top
+    high = ObjectSpec(id=1, shape="cube", size=(0.4, 0.4, 0.4), position=(0.0, 2.9, 0.0))
+    with pytest.raises(SceneError, match=r"objects/props \[1\] reach above the ceiling at Room.height=3.0"):
+        SceneSpec(objects=(high,))
+    assert SceneSpec(room=Room(ceiling=False), objects=(high,)).objects == (high,)
+    assert SceneSpec(room=Room(height=3.5), objects=(high,)).objects == (high,)
+    with pytest.raises(SceneError, match="the camera"):
+        SceneSpec(camera=Camera(position=(0.0, 3.2, 0.0)))

@@ -141,19 +141,22 @@ class BulletBackend(Backend):
 
         room = scene.room
         w, length, h = room.width, room.length, room.height
-        room_boxes = [  # (centre TDW, size TDW, colour, is floor)
-            ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color, True),
-            ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, False),
-            (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, False),
-            ((0.0, h / 2, -(length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, False),
-            ((0.0, h / 2, (length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, False),
+        room_boxes = [  # (centre TDW, size TDW, colour, pattern)
+            ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color, "floor"),
+            ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, "wall"),
+            (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, "wall"),
+            ((0.0, h / 2, -(length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, "wall"),
+            ((0.0, h / 2, (length + _WALL) / 2), (w + 2 * _WALL, h, _WALL), room.wall_color, "wall"),
         ]
-        for centre, size, color, is_floor in room_boxes:
+        if room.ceiling:  # plain, resting on the walls
+            ceiling = ((0.0, h + _WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.ceiling_color, None)
+            room_boxes.append(ceiling)
+        for centre, size, color, surface in room_boxes:
             body = self._static_box(centre, size, (0.0, 0.0, 0.0), color, friction=1.0, restitution=1.0)
             scene_id_of_body[body] = 0
-            pattern = room.floor_pattern if is_floor else room.wall_pattern
+            pattern = {"floor": room.floor_pattern, "wall": room.wall_pattern}.get(surface, "plain")
             if pattern != "plain":
-                self._texture_box(body, room, size, is_floor)
+                self._texture_box(body, room, size, surface == "floor")
         for prop in scene.props:
             body = self._add_prop(prop)
             self._body_of[prop.id] = body

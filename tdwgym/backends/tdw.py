@@ -5,7 +5,7 @@ Install with ``pip install 'tdwgym[tdw]'``; nothing here imports ``tdw`` until a
 How the scene maps onto TDW:
 
 * The room is ``TDWUtils.create_empty_room`` in TDW's ``ProcGenScene`` (walls are whole 1 m sections, so width and
-  length are rounded to whole metres). A ``"checker"`` or ``"stripes"`` floor or wall pattern is a textured quad
+  length are rounded to whole metres), with ``create_proc_gen_ceiling`` at ``Room.height`` when ``Room.ceiling``. A ``"checker"`` or ``"stripes"`` floor or wall pattern is a textured quad
   (``create_textured_quad`` + ``set_textured_quad``, a PNG of the pattern) laid 1 mm in front of the surface; quads
   are visual only (no collider, absent from the ``_id`` pass), so physics, ray casts and segmentation see the plain
   room. Objects are the primitives of ``models_flex.json`` (cube, sphere, cylinder, cone) and
@@ -341,6 +341,8 @@ class TDWBackend(Backend):
         self._quad_ids: list[int] = []  # pattern quads in the scene
         self._next_quad_id = QUAD_ID_BASE
         self._pattern_key: tuple[Any, ...] | None = None
+        self._ceiling = False
+        """Whether the current room has its proc-gen ceiling."""
         self._camera_pose: tuple[np.ndarray, float, float] = (np.zeros(3), 0.0, 0.0)
         self._camera_radius = 0.0
         self._physics_paused = False
@@ -460,6 +462,7 @@ class TDWBackend(Backend):
         self._room_key = None
         self._avatar_ready = False
         self._quad_ids, self._pattern_key = [], None
+        self._ceiling = False
 
     def _free_socket(self, socket: Any) -> None:
         socket.close(0)
@@ -576,6 +579,7 @@ class TDWBackend(Backend):
                 self._avatar_ready = False
                 self._masks = None
                 self._quad_ids, self._pattern_key = [], None
+            self._ceiling = False
             commands.append(self._tdw["TDWUtils"].create_empty_room(*room_key))
         else:
             commands.extend({"$type": "destroy_object", "id": i} for i in self._tdw_ids)
@@ -694,6 +698,12 @@ class TDWBackend(Backend):
             {"$type": "set_floor_color", "color": _rgba(room.floor_color)},
             {"$type": "set_proc_gen_walls_color", "color": _rgba(room.wall_color)},
         ]
+        if room.ceiling != self._ceiling:
+            commands.append({"$type": "create_proc_gen_ceiling" if room.ceiling else "destroy_proc_gen_ceiling"})
+            self._ceiling = room.ceiling
+        if room.ceiling:
+            commands.append({"$type": "set_proc_gen_ceiling_height", "height": room.height})
+            commands.append({"$type": "set_proc_gen_ceiling_color", "color": _rgba(room.ceiling_color)})
         return commands + self._pattern_commands(room, room_key)
 
     def _pattern_commands(self, room: Room, room_key: tuple[int, int]) -> list[dict[str, Any]]:

@@ -134,6 +134,28 @@ def test_pixel_warp_starts_as_copy_and_learns_a_shift_per_action():
     assert -0.35 < offset[2, 1] < -0.15 and abs(float(offset[2, 0])) < 0.05
 
 
+@pytest.mark.parametrize("warp", [False, True])
+def test_pixel_fovea_surprise_counts_only_the_centre(warp):
+    """With ``fovea`` the surprise is the error inside the central fraction of the frame; the loss still covers every
+    pixel (the model learns the whole frame)."""
+    torch.manual_seed(0)
+    model = make_world_model("pixel", (3, 16, 16), 2, device="cpu", warp=warp, fovea=0.5, **TINY)
+    assert world_model_from_config(model.config(), device="cpu").fovea == 0.5
+    batch = make_batch(b=2, hw=16, action_dim=2)
+    pred = model.predict(batch.context, batch.action).detach().clamp(0, 1)
+    border, centre = (pred * 255).round().to(torch.uint8), (pred * 255).round().to(torch.uint8)
+    border[..., :3, :] = 255 - border[..., :3, :]  # the top 3 rows: outside the central 8x8
+    centre[..., 7, 7] = 255 - centre[..., 7, 7]  # one pixel inside it
+    s_border, loss_border = model.evaluate(Transitions(batch.context, batch.action, border))
+    s_centre, _ = model.evaluate(Transitions(batch.context, batch.action, centre))
+    s_exact, loss_exact = model.evaluate(Transitions(batch.context, batch.action, (pred * 255).round().to(torch.uint8)))
+    assert torch.allclose(s_border, s_exact, atol=1e-6)  # a change outside the fovea is no surprise ...
+    assert (loss_border > loss_exact + 1e-3).all()  # ... but the model is trained on it
+    assert (s_centre > s_exact + 1e-3).all()
+    with pytest.raises(ValueError, match="fovea"):
+        make_world_model("pixel", (3, 16, 16), 2, device="cpu", fovea=1.5, **TINY)
+
+
 def test_resize_frames_area_averages_and_keeps_dtype():
     from tdwgym.agents.models import resize_frames
 

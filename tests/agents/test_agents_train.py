@@ -194,6 +194,25 @@ def test_compare_example_smoke(tmp_path):
     assert "| curiosity |" in (tmp_path / "cmp" / "results.md").read_text()
 
 
+def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path):
+    from tdwgym.agents.cli import AGENT_CHOICES, main
+    from tdwgym.agents.compare import AGENTS
+
+    assert AGENT_CHOICES == AGENTS
+    argv = ["compare", "--agents", "curiosity", "--total-steps", "64", "--eval-episodes", "1", "--eval-steps", "5"]
+    argv += ["--out", str(tmp_path / "cmp"), "--vec-env", "dummy", "--wm-fovea", "0.25", *TINY_ARGS]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert list(results["runs"][0]["agents"]) == ["curiosity"] and results["train_config"]["wm_fovea"] == 0.25
+    assert not (tmp_path / "cmp" / "ppo_s0").exists()
+    saved = json.loads((tmp_path / "cmp" / "curiosity_s0" / "config.json").read_text())
+    assert saved["wm_fovea"] == 0.25
+    with pytest.raises(SystemExit):
+        main([*argv[:2], "robot"])
+    with pytest.raises(ValueError, match="wm_fovea must be"):
+        TrainConfig(wm_fovea=0.0)
+
+
 def test_training_with_background_world_model_is_deterministic(tmp_path):
     """The world model trains in a worker thread (wm_background, the default), yet a seed fixes the run; and
     writing checkpoints (b) does not change it."""
