@@ -5,7 +5,8 @@ Install with ``pip install 'tdwgym[tdw]'``; nothing here imports ``tdw`` until a
 How the scene maps onto TDW:
 
 * The room is ``TDWUtils.create_empty_room`` in TDW's ``ProcGenScene`` (walls are whole 1 m sections, so width and
-  length are rounded to whole metres), with ``create_proc_gen_ceiling`` at ``Room.height`` when ``Room.ceiling``. A ``"checker"`` or ``"stripes"`` floor or wall pattern is a textured quad
+  length are rounded to whole metres), with ``create_proc_gen_ceiling`` at ``Room.height`` when ``Room.ceiling``.
+  A ``"checker"`` or ``"stripes"`` floor or wall pattern is a textured quad
   (``create_textured_quad`` + ``set_textured_quad``, a PNG of the pattern) laid 1 mm in front of the surface; quads
   are visual only (no collider, absent from the ``_id`` pass), so physics, ray casts and segmentation see the plain
   room. Objects are the primitives of ``models_flex.json`` (cube, sphere, cylinder, cone) and
