@@ -293,7 +293,10 @@ def format_table(results: dict[str, Any]) -> str:
     env = f"`{cfg.get('env_id', tcfg.get('env_id'))}` with env kwargs `{json.dumps(cfg.get('env_kwargs', {}))}`"
     curiosity = f"curiosity `{cfg['curiosity']}`"
     if tcfg:
-        curiosity += f" (action baseline `{tcfg['action_baseline']}`, warp {tcfg['wm_warp']})"
+        curiosity += (
+            f" (action baseline `{tcfg['action_baseline']}`, z-score threshold {tcfg.get('zscore_threshold')}, "
+            f"warp {tcfg['wm_warp']}, fovea {tcfg.get('wm_fovea')}, world model at {tcfg.get('wm_resolution')} px)"
+        )
     lines = [
         f"Env {env}. Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, {curiosity}, "
         f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed.",

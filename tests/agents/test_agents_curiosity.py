@@ -218,3 +218,48 @@ def test_stats_report_reward_by_action(square_env_fn):
     assert "curiosity/action_share/0" not in stats
     assert stats["curiosity/reward_by_action/1"] >= 0
     assert "curiosity/action_share/1" not in venv.pop_stats()  # emptied
+
+
+def test_reference_baseline_comes_from_early_transitions_not_the_agents_habits(square_env_fn, tmp_path):
+    """``reference_size``: the per-action baseline is the world model's error on a fixed set of early transitions,
+    re-scored as the model learns; what the agent does later (here: only action 1) cannot move it."""
+    kw = {"action_baseline": "zscore", "reference_size": 12, "reference_window": 40, "reference_every": 16}
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2), **kw)
+    venv.seed(0)
+    venv.reset()
+    for t in range(20):  # 40 transitions of every action: the reference window
+        venv.step(np.array([t % 5, (t + 2) % 5]))
+    assert venv.reference_seen == 40 and int(venv.reference["size"]) == 12
+    keys = venv.reference["key"].copy()
+    assert venv.reference_scored_at is not None and venv.baseline_count.sum() == 12
+    assert sorted(venv.baseline_count.tolist()) != [0, 0, 0, 0, 12]  # several actions are in it
+    # the baseline is the reference's per-action error under the current model
+    ref = venv.reference
+    from tdwgym.agents.models import Transitions
+
+    part = Transitions(*(torch.from_numpy(ref[k]) for k in ("context", "action", "next_frame")))
+    venv.score_reference()
+    errors = venv.learner.evaluate(part)[0]
+    for key in set(keys.tolist()):
+        np.testing.assert_allclose(venv.baseline_mean[key], errors[keys == key].mean(), rtol=1e-5)
+    # later steps of one action change neither the reference nor the counts
+    for _ in range(30):
+        venv.step(np.array([1, 1]))
+    assert np.array_equal(venv.reference["key"], keys) and venv.baseline_count.sum() == 12
+    assert venv.reference_scored_at > 40  # re-scored with the trained model
+    # the reference, its sampler and the schedule survive save/load
+    venv.save(tmp_path / "c.pkl")
+    loaded = CuriosityVecEnv.load(tmp_path / "c.pkl", DummyVecEnv([square_env_fn()] * 2), device="cpu")
+    assert loaded.reference_size == 12 and np.array_equal(loaded.reference["next_frame"], venv.reference["next_frame"])
+    assert loaded.reference_seen == 40 and loaded.reference_scored_at == venv.reference_scored_at
+    np.testing.assert_allclose(loaded.baseline_mean, venv.baseline_mean)
+    # same seed, same reference
+    again = _wrap(DummyVecEnv([square_env_fn()] * 2), **kw)
+    again.seed(0)
+    again.reset()
+    for t in range(20):
+        again.step(np.array([t % 5, (t + 2) % 5]))
+    assert np.array_equal(again.reference["key"], keys)
+    assert np.array_equal(again.reference["context"], venv.reference["context"])
+    with pytest.raises(ValueError, match="reference_size"):
+        _wrap(DummyVecEnv([square_env_fn()]), reference_size=-1)
