@@ -66,13 +66,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="with --action-baseline zscore: standard scores up to this many std pay nothing (default: 2)",
     )
     p.add_argument(
-        "--baseline-reference",
-        type=int,
-        default=None,
-        help="measure each action's usual error on a fixed reference set of this many early transitions, "
-        "re-scored as the world model learns, not on the agent's own recent errors (default: 0, off)",
-    )
-    p.add_argument(
         "--wm-warp",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -115,7 +108,6 @@ _COMMON_FIELDS = (
     "int_coef",
     "action_baseline",
     "zscore_threshold",
-    "baseline_reference",
     "wm_warp",
     "wm_resolution",
     "wm_fovea",

@@ -140,14 +140,6 @@ class CuriosityVecEnv(VecEnvWrapper):
         zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
-        reference_size: With an ``action_baseline`` other than ``"none"``: measure the per-action mean and std not
-            on the agent's own recent errors but on a fixed reference set of this many transitions, sampled
-            (reservoir, seeded) from the first ``reference_window`` steps of training, while the policy is still
-            close to random, and re-scored with the current world model every ``reference_every`` steps. The
-            policy then cannot lower its baseline by changing its habits (staring at a bare ceiling or floor so
-            that a glance at anything else stands out). 0 keeps the running per-action statistics.
-        reference_window: Steps (summed over the envs) from which the reference set is sampled.
-        reference_every: Steps between re-scorings of the reference set.
     """
 
     def __init__(
@@ -170,9 +162,6 @@ class CuriosityVecEnv(VecEnvWrapper):
         action_baseline: str = "none",
         baseline_rate: float = 0.01,
         zscore_threshold: float = ZSCORE_THRESHOLD,
-        reference_size: int = 0,
-        reference_window: int = 8192,
-        reference_every: int = 2048,
     ) -> None:
         super().__init__(venv)
         space = venv.observation_space
@@ -231,20 +220,6 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.baseline_mean = np.zeros(n_keys, dtype=np.float64)
         self.baseline_var = np.zeros(n_keys, dtype=np.float64)
         self.baseline_count = np.zeros(n_keys, dtype=np.int64)
-        for name, value, low in (
-            ("reference_size", reference_size, 0),
-            ("reference_window", reference_window, 1),
-            ("reference_every", reference_every, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        self.reference_size, self.reference_window = int(reference_size), int(reference_window)
-        self.reference_every = int(reference_every)
-        self.reference: dict[str, np.ndarray] | None = None
-        """The reference transitions (``context``, ``action``, ``next_frame``, ``key``), once the first arrived."""
-        self.reference_seen = 0
-        self.reference_scored_at: int | None = None
-        self._reference_rng = np.random.default_rng(None if seed is None else [int(seed), 0x5EF])
 
         self.int_ret_rms = RunningMeanStd(shape=())
         self.int_returns = np.zeros(self.num_envs, dtype=np.float64)
@@ -320,18 +295,6 @@ class CuriosityVecEnv(VecEnvWrapper):
         prepared, self._prepared = self._prepared, None
         raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
-        if self.uses_reference and self.training:
-            self._sample_reference(batch)
-            if self.reference is not None:
-                if self.reference_scored_at is None:  # first when the set is full (or its window is over)
-                    due = (
-                        int(self.reference["size"]) >= self.reference_size
-                        or self.reference_seen >= self.reference_window
-                    )
-                else:
-                    due = self.num_steps - self.reference_scored_at >= self.reference_every
-                if due:
-                    self.score_reference()
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
         r_int = self.normalize_intrinsic(excess)
 
@@ -388,7 +351,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         excess = np.where(self.baseline_count[keys] >= BASELINE_WARMUP, excess, 0.0)
         if self.action_baseline in ("zscore", "ratio"):
             excess = np.minimum(excess, MAX_EXCESS)
-        if self.training and not self.uses_reference:
+        if self.training:
             for key, value in zip(keys, raw, strict=True):
                 self.baseline_count[key] += 1
                 rate = max(self.baseline_rate, 1.0 / self.baseline_count[key])
@@ -396,65 +359,6 @@ class CuriosityVecEnv(VecEnvWrapper):
                 self.baseline_mean[key] += rate * delta
                 self.baseline_var[key] = (1.0 - rate) * (self.baseline_var[key] + rate * delta * delta)
         return excess
-
-    @property
-    def uses_reference(self) -> bool:
-        """Whether the per-action baseline comes from the reference set (``reference_size > 0``)."""
-        return self.reference_size > 0 and self.action_baseline != "none"
-
-    def _sample_reference(self, batch: Transitions) -> None:
-        """Reservoir-sample this step's transitions into the reference set (within ``reference_window``)."""
-        keys = self.action_keys(self.actions)
-        for i in range(len(batch)):
-            if self.reference_seen >= self.reference_window:
-                return
-            self.reference_seen += 1
-            if self.reference is None:
-                n = self.reference_size
-                self.reference = {
-                    "context": np.zeros((n, *batch.context.shape[1:]), dtype=np.uint8),
-                    "action": np.zeros((n, *batch.action.shape[1:]), dtype=np.float32),
-                    "next_frame": np.zeros((n, *batch.next_frame.shape[1:]), dtype=np.uint8),
-                    "key": np.zeros(n, dtype=np.int64),
-                    "size": np.zeros((), dtype=np.int64),
-                }
-            ref = self.reference
-            size = int(ref["size"])
-            if size < self.reference_size:
-                slot = size
-                ref["size"] = np.array(size + 1)
-            else:
-                slot = int(self._reference_rng.integers(self.reference_seen))
-                if slot >= self.reference_size:
-                    continue
-            ref["context"][slot] = batch.context[i].numpy()
-            ref["action"][slot] = batch.action[i].numpy()
-            ref["next_frame"][slot] = batch.next_frame[i].numpy()
-            ref["key"][slot] = keys[i]
-
-    def score_reference(self, chunk: int = 256) -> None:
-        """Re-score the reference set with the current world model; its per-action mean and variance become the
-        baseline (``baseline_count``: reference transitions per action)."""
-        assert self.reference is not None
-        ref, n = self.reference, int(self.reference["size"])
-        scores = []
-        for i in range(0, n, chunk):
-            part = Transitions(
-                torch.from_numpy(ref["context"][i : min(i + chunk, n)]),
-                torch.from_numpy(ref["action"][i : min(i + chunk, n)]),
-                torch.from_numpy(ref["next_frame"][i : min(i + chunk, n)]),
-            )
-            scores.append(self.learner.evaluate(part)[0])
-        raw = np.nan_to_num(np.maximum(np.concatenate(scores).astype(np.float64), 0.0), nan=0.0, posinf=0.0)
-        keys = ref["key"][:n]
-        count = np.bincount(keys, minlength=len(self.baseline_mean))
-        total = np.bincount(keys, weights=raw, minlength=len(self.baseline_mean))
-        mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-        sq = np.bincount(keys, weights=(raw - mean[keys]) ** 2, minlength=len(self.baseline_mean))
-        self.baseline_mean = mean
-        self.baseline_var = np.divide(sq, count, out=np.zeros_like(sq), where=count > 0)
-        self.baseline_count = count.astype(np.int64)
-        self.reference_scored_at = self.num_steps
 
     def normalize_intrinsic(self, raw: np.ndarray) -> np.ndarray:
         """Divide by the running std of the discounted intrinsic return (updated while training); clip."""
@@ -520,13 +424,6 @@ class CuriosityVecEnv(VecEnvWrapper):
             "action_baseline": self.action_baseline,
             "baseline_rate": self.baseline_rate,
             "zscore_threshold": self.zscore_threshold,
-            "reference_size": self.reference_size,
-            "reference_window": self.reference_window,
-            "reference_every": self.reference_every,
-            "reference": None if self.reference is None else {k: v.copy() for k, v in self.reference.items()},
-            "reference_seen": self.reference_seen,
-            "reference_scored_at": self.reference_scored_at,
-            "reference_rng": self._reference_rng.bit_generator.state,
             "baseline_mean": self.baseline_mean.copy(),
             "baseline_var": self.baseline_var.copy(),
             "baseline_count": self.baseline_count.copy(),
@@ -550,12 +447,6 @@ class CuriosityVecEnv(VecEnvWrapper):
             self.baseline_mean = np.array(stats["baseline_mean"], dtype=np.float64)
             self.baseline_count = np.array(stats["baseline_count"], dtype=np.int64)
             self.baseline_var = np.array(stats.get("baseline_var", np.zeros_like(self.baseline_mean)), np.float64)
-        if stats.get("reference_size", 0) == self.reference_size and self.reference_size:
-            ref = stats.get("reference")
-            self.reference = None if ref is None else {k: np.array(v) for k, v in ref.items()}
-            self.reference_seen = int(stats["reference_seen"])
-            self.reference_scored_at = stats["reference_scored_at"]
-            self._reference_rng.bit_generator.state = stats["reference_rng"]
 
     def save(self, save_path: str | os.PathLike) -> None:
         """Save the statistics (pickle, atomic). The world model is saved by :meth:`save_world_model`."""
@@ -623,9 +514,6 @@ class CuriosityVecEnv(VecEnvWrapper):
             action_baseline=stats.get("action_baseline", "none"),
             baseline_rate=stats.get("baseline_rate", 0.01),
             zscore_threshold=stats.get("zscore_threshold", ZSCORE_THRESHOLD),
-            reference_size=stats.get("reference_size", 0),
-            reference_window=stats.get("reference_window", 8192),
-            reference_every=stats.get("reference_every", 2048),
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

@@ -78,11 +78,6 @@ class TrainConfig:
     """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
     frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
     is where a push lands; the border is where the camera's own motion leaves most error (docs/agents.md)."""
-    baseline_reference: int = 0
-    """With an ``action_baseline``: measure each action's usual error on a fixed reference set of this many
-    transitions from the first 8,192 steps of training, re-scored with the current world model every 2,048 steps,
-    instead of on the agent's own recent errors, which the policy can lower by changing its habits (0: the running
-    per-action statistics)."""
     context_frames: int = 2
     """``k``: context frames of each world-model transition."""
     wm_width: int = 8
@@ -166,7 +161,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         # runs written before these fields existed used the raw error and no warp: resume them as they were
         old = {"action_baseline": "none", "wm_warp": False, "wm_resolution": None, "wm_background": False}
-        data = {**old, "wm_fovea": None, "baseline_reference": 0, **data}
+        data = {**old, "wm_fovea": None, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
@@ -248,7 +243,6 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
             seed=cfg.seed,
             action_baseline=cfg.action_baseline,
             zscore_threshold=cfg.zscore_threshold,
-            reference_size=cfg.baseline_reference,
         )
     if cfg.frame_stack > 1:
         venv = VecFrameStack(venv, cfg.frame_stack)
