@@ -139,8 +139,11 @@ def _choice(value: Any, valid: tuple[str, ...], name: str) -> str:
 
 
 def scene_key(scene: SceneSpec) -> str:
-    """A digest of a scene's content (room, objects, props, camera, light, gravity; not labels or events)."""
+    """A digest of a scene's content (room, objects, props, camera, light, gravity; not labels or events, nor
+    whether the room has a ceiling: a seed draws the same scene, in the same split, with or without one)."""
     data = dataclasses.replace(scene, labels={}, events=()).to_dict()
+    data["room"].pop("ceiling")
+    data["room"].pop("ceiling_color")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -179,6 +182,8 @@ class TDWRoomEnv(gym.Env):
         extra_passes: Render passes (of ``"rgb"``, ``"depth"``, ``"segmentation"``) to render with every
             observation beside those ``obs_mode`` needs, from the same render call; all of them are in
             :attr:`last_frames` (dataset recording uses this).
+        ceiling: Whether the room has a ceiling (default). ``False`` gives the open-topped rooms of earlier
+            versions; the seed draws the same scene either way.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -210,6 +215,7 @@ class TDWRoomEnv(gym.Env):
         split: str = "train",
         impossible: str | None = None,
         extra_passes: Sequence[str] = (),
+        ceiling: bool = True,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -250,6 +256,9 @@ class TDWRoomEnv(gym.Env):
                     f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}"
                 )
         self.impossible = impossible
+        if not isinstance(ceiling, (bool, np.bool_)):
+            raise ValueError(f"ceiling must be True or False, got {ceiling!r}")
+        self.ceiling = bool(ceiling)
         self.plan: FactorPlan | None = None
         unknown_passes = [p for p in extra_passes if p not in PASSES]
         if isinstance(extra_passes, str) or unknown_passes:
@@ -323,6 +332,8 @@ class TDWRoomEnv(gym.Env):
                 break
         else:
             raise SceneGenerationError(f"no {self.split} scene found in 100 attempts")
+        if not self.ceiling:
+            scene = dataclasses.replace(scene, room=dataclasses.replace(scene.room, ceiling=False))
         labels = {
             "scenario": self.SCENARIO,
             **scene.labels,

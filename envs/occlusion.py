@@ -90,11 +90,11 @@ class OcclusionEnv(TDWRoomEnv):
     ## Arguments
     ``gym.make("TDWRoom-Occlusion-v0", render_mode=None, resolution=64, obs_mode="rgb", action_type="discrete",
     backend=None, backend_kwargs=None, render_size=256, substeps=8, move_step=0.15, turn_step=10.0, pitch_step=5.0,
-    pitch_limit=60.0, push_reach=2.5, push_impulse=3.0, level=0, split="train", impossible=None,
-    num_objects=None)``. ``num_objects`` is an int or inclusive (min, max) range within 1..3 (default: set by the
-    level). ``impossible`` is one of "vanish", "appear", "teleport", "shape_change", "color_change": object 1
-    vanishes, gains a twin, jumps ahead, turns into a cube or sphere, or changes colour while hidden behind the
-    occluder. See :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
+    pitch_limit=60.0, push_reach=2.5, push_impulse=3.0, level=0, split="train", impossible=None, extra_passes=(),
+    ceiling=True, num_objects=None)``. ``num_objects`` is an int or inclusive (min, max) range within 1..3
+    (default: set by the level). ``impossible`` is one of "vanish", "appear", "teleport", "shape_change",
+    "color_change": object 1 vanishes, gains a twin, jumps ahead, turns into a cube or sphere, or changes colour
+    while hidden behind the occluder. See :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
 
     ## Version History
     * v0: Initial version (levels, splits and impossible events added before the first release).

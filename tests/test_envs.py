@@ -260,3 +260,31 @@ def test_extra_passes_come_from_the_observations_own_render(make_env):
     assert env.unwrapped.last_frames["rgb"] is obs
     with pytest.raises(ValueError, match="extra_passes"):
         gym.make("TDWRoom-Occlusion-v0", extra_passes=("normals",))
+
+
+def test_ceiling_kwarg_keeps_the_scene_and_its_split():
+    """Rooms have a ceiling by default; ``ceiling=False`` draws the same scene for a seed, without one."""
+    import dataclasses
+
+    from tdwgym.envs import scene_key
+
+    closed = gym.make("TDWRoom-Playroom-v0", level=1)
+    open_top = gym.make("TDWRoom-Playroom-v0", level=1, ceiling=False)
+    try:
+        for seed in range(4):
+            a, b = closed.unwrapped.sample_scene(seed=seed), open_top.unwrapped.sample_scene(seed=seed)
+            assert a.room.ceiling and not b.room.ceiling
+            assert dataclasses.replace(a, room=dataclasses.replace(a.room, ceiling=False)) == b
+            assert scene_key(a) == scene_key(b)
+        # looking straight up: the ceiling, a few metres away; without it, nothing up to the far plane
+        for env, near in ((closed, True), (open_top, False)):
+            env.reset(seed=0)
+            u = env.unwrapped
+            u.set_camera_pose(u._cam_pos, u._yaw, u.pitch_limit)
+            depth = u.backend.render(16, 16, ("depth",))["depth"]
+            assert (float(depth[8, 8]) < 10.0) == near
+        with pytest.raises(ValueError, match="ceiling must be True or False"):
+            gym.make("TDWRoom-Playroom-v0", ceiling="yes")
+    finally:
+        closed.close()
+        open_top.close()
