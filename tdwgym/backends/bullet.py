@@ -141,7 +141,7 @@ class BulletBackend(Backend):
 
         room = scene.room
         w, length, h = room.width, room.length, room.height
-        room_boxes = [  # (centre TDW, size TDW, colour, pattern)
+        room_boxes = [  # (centre TDW, size TDW, colour, surface: which pattern it takes)
             ((0.0, -_WALL / 2, 0.0), (w + 2 * _WALL, _WALL, length + 2 * _WALL), room.floor_color, "floor"),
             ((-(w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, "wall"),
             (((w + _WALL) / 2, h / 2, 0.0), (_WALL, h, length), room.wall_color, "wall"),
