@@ -32,7 +32,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
 
-from tdwgym.backends import PASSES, Backend, Contact, ObjectState, make_backend, resolve_backend_name
+from tdwgym.backends import PASSES, Backend, Contact, ObjectState, RayHit, make_backend, resolve_backend_name
 from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
 
@@ -175,6 +175,9 @@ class TDWRoomEnv(gym.Env):
         pitch_limit: Largest absolute pitch in degrees.
         push_reach: Longest distance in metres at which a push hits an object.
         push_impulse: Impulse in N*s of a full-strength push.
+        push_cone: Aim tolerance in degrees: when the ray along the view axis meets no movable object, a push hits
+            the movable object nearest the view axis within this angle (centre to axis) that a ray from the camera
+            reaches within ``push_reach``, along that ray. 0 (default): the view axis only.
         level: Curriculum level 0 to 3 (what each adds: docs/scenarios.md).
         split: ``"train"``, ``"test_id"`` (training distribution, scenes disjoint from train) or ``"test_ood"``
             (at least one factor from a held-out band, or a held-out combination).
@@ -211,6 +214,7 @@ class TDWRoomEnv(gym.Env):
         pitch_limit: float = 60.0,
         push_reach: float = 2.5,
         push_impulse: float = 3.0,
+        push_cone: float = 0.0,
         level: int = 0,
         split: str = "train",
         impossible: str | None = None,
@@ -236,6 +240,7 @@ class TDWRoomEnv(gym.Env):
             ("pitch_step", pitch_step),
             ("push_reach", push_reach),
             ("push_impulse", push_impulse),
+            ("push_cone", push_cone),
         ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -244,6 +249,9 @@ class TDWRoomEnv(gym.Env):
         self.move_step, self.turn_step, self.pitch_step = float(move_step), float(turn_step), float(pitch_step)
         self.pitch_limit, self.push_reach = float(pitch_limit), float(push_reach)
         self.push_impulse = float(push_impulse)
+        if push_cone >= 90:
+            raise ValueError(f"push_cone must be in [0, 90) degrees, got {push_cone!r}")
+        self.push_cone = float(push_cone)
         if isinstance(level, bool) or level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; valid values are {list(LEVELS)}")
         self.level = int(level)
@@ -714,10 +722,29 @@ class TDWRoomEnv(gym.Env):
         assert self.scene is not None
         direction = camera_forward(self._yaw, self._pitch)
         hit = self.backend.ray_cast(self._cam_pos, direction, self.push_reach)
+        if (hit is None or hit.id not in self._movable_ids) and self.push_cone > 0:
+            hit, direction = self._aimed_hit(direction)
         if hit is None or hit.id not in self._movable_ids:
             return None
         self.backend.push(hit.id, hit.point, direction * self.push_impulse * strength)
         return hit.id
+
+    def _aimed_hit(self, axis: np.ndarray) -> tuple[RayHit | None, np.ndarray]:
+        """``push_cone``: the ray hit on the movable object nearest ``axis`` within the cone, and its direction."""
+        cos_cone = math.cos(math.radians(self.push_cone))
+        candidates = []
+        for oid, state in self.backend.object_states().items():
+            offset = np.asarray(state.position, dtype=np.float64) - self._cam_pos
+            dist = float(np.linalg.norm(offset))
+            if oid in self._movable_ids and dist > 1e-9:
+                cos = float(offset @ axis) / dist
+                if cos >= cos_cone:
+                    candidates.append((-cos, oid, offset / dist))
+        for _, oid, direction in sorted(candidates, key=lambda c: (c[0], c[1])):
+            hit = self.backend.ray_cast(self._cam_pos, direction, self.push_reach)
+            if hit is not None and hit.id == oid:
+                return hit, direction
+        return None, axis
 
     # -- observations and info --------------------------------------------------------------------------------
     def _observe(self) -> Any:

@@ -1,5 +1,6 @@
 """Every registered id through the same API, determinism and invariant tests."""
 
+import dataclasses
 import warnings
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
 
 import tdwgym
 from tdwgym.geometry import camera_forward
-from tdwgym.scene import Camera, ObjectSpec, SceneSpec
+from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
 ACTION_TYPES = ("discrete", "continuous")
 
@@ -117,6 +118,36 @@ def test_push_moves_the_hit_object_along_the_push_direction(make_env):
     for _ in range(5):
         env.step(0)
     assert env.unwrapped.backend.object_states()[1].position[2] > 1.0 + 0.05
+
+
+def test_push_cone_hits_the_object_nearest_the_view_axis_in_line_of_sight(make_env):
+    """``push_cone``: a push that misses along the view axis hits the movable object nearest it within the cone."""
+    cube_off_axis = 12.0  # the cube stands 12 deg right of the view axis (yaw 0 looks along +z)
+    scene = SceneSpec(
+        objects=(
+            ObjectSpec(id=1, shape="cube", size=(0.3,) * 3, position=(0.3, 0.5, 1.5), friction=0.3),
+            ObjectSpec(id=2, shape="sphere", size=(0.3,) * 3, position=(-2.5, 0.15, 2.0)),
+        ),
+        camera=Camera(position=(0, 0.5, 0), yaw=-cube_off_axis + float(np.degrees(np.arctan2(0.3, 1.5))), pitch=0.0),
+    )
+    push = DISCRETE_ACTIONS.index("push")
+    for cone, hit in ((0.0, False), (10.0, False), (15.0, True)):
+        env = make_env(resolution=16, push_cone=cone)
+        env.reset(seed=0, options={"scene": scene})
+        _, _, _, _, info = env.step(push)
+        assert info["push"]["hit"] == hit, cone
+        if hit:  # pushed along the ray to it, not along the view axis
+            assert info["push"]["object_id"] == 1 and info["push"]["moved"]
+            v = np.asarray(info["objects"][1]["velocity"])
+            assert v[0] > 0 and v[2] > 0 and abs(np.degrees(np.arctan2(v[0], v[2])) - 11.3) < 5
+            assert np.allclose(info["objects"][2]["velocity"], 0.0, atol=1e-3)
+    # behind another object (out of sight) it is not pushed: a wall prop between the camera and the cube
+    hidden = dataclasses.replace(scene, props=(PropSpec(id=9, size=(0.4, 1.0, 0.05), position=(0.15, 0.5, 0.8)),))
+    env = make_env(resolution=16, push_cone=15.0)
+    env.reset(seed=0, options={"scene": hidden})
+    assert not env.step(push)[4]["push"]["hit"]
+    with pytest.raises(ValueError, match="push_cone"):
+        make_env(push_cone=95.0)
 
 
 @pytest.mark.parametrize("yaw, pitch_steps", [(180.0, 0), (0.0, 12)])  # facing the far wall; looking at the floor
