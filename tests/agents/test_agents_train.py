@@ -228,3 +228,23 @@ def test_training_with_background_world_model_is_deterministic(tmp_path):
         assert torch.equal(v, wm_b[k]), k
     key = "curiosity/intrinsic_reward_raw"
     assert [r[key] for r in rows_a] == [r[key] for r in rows_b]
+
+
+def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_path):
+    """A run folder written before the action baseline, warp, resolution, background trainer and fovea existed
+    resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame surprise."""
+    old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()}
+    for name in ("action_baseline", "wm_warp", "wm_resolution", "wm_background", "wm_fovea"):
+        old.pop(name)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = TrainConfig.from_json(tmp_path / "config.json")
+    assert (cfg.action_baseline, cfg.wm_warp, cfg.wm_resolution, cfg.wm_background, cfg.wm_fovea) == (
+        "none",
+        False,
+        None,
+        False,
+        None,
+    )
+    # a config written now keeps its own values
+    TrainConfig(wm_fovea=0.25).to_json(tmp_path / "new.json")
+    assert TrainConfig.from_json(tmp_path / "new.json").wm_fovea == 0.25
