@@ -426,9 +426,9 @@ class OnlineLearner:
                 if kind == "observe":
                     self.trainee.observe(item[1])
                 elif kind == "update":
-                    _, batch, slots, generation = item
+                    _, batch, stored, slots, generation = item
                     per_sample, metrics = self._step(batch)
-                    self._results.append((slots, generation, per_sample, metrics))
+                    self._results.append((slots, generation, per_sample[stored], metrics))
                 elif kind == "idle":
                     pass
                 elif kind == "mark":
@@ -445,7 +445,7 @@ class OnlineLearner:
         batch, slots = self._training_batch()
         stored = slots >= 0
         generation = self.buffer.generation[slots[stored]].copy()
-        self._submit(("update", batch, slots[stored], generation))
+        self._submit(("update", batch, stored, slots[stored], generation))
         self.updates += 1
         self._since_mark += 1
         if self._since_mark >= self.sync_every:
@@ -462,7 +462,7 @@ class OnlineLearner:
         assert mark.state is not None
         self.model.load_state_dict(mark.state)
         for slots, generation, per_sample, metrics in mark.results:
-            self.buffer.update_losses(slots, per_sample[: len(slots)], generation)
+            self.buffer.update_losses(slots, per_sample, generation)
             self.last_metrics = metrics
 
     def _raise_worker_error(self) -> None:

@@ -205,3 +205,38 @@ def test_background_checkpoint_does_not_change_the_run(tmp_path):
             saved.save(tmp_path / "wm.pt")
     np.testing.assert_array_equal(np.concatenate(out_plain), np.concatenate(out_saved))
     plain.close(), saved.close()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_refreshed_losses_reach_the_slots_they_were_computed_for(background):
+    """A training batch starts with the freshest transitions, some of which the full buffer did not keep (slot
+    -1); each refreshed loss must land on the slot of its own row, in both modes."""
+    torch.manual_seed(0)
+    model = make_world_model("pixel", (3, 16, 16), 5, width=4, device="cpu")
+    learner = OnlineLearner(model, capacity=8, batch_size=8, updates_per_transition=0.0, seed=0, background=background)
+    for s in range(4):  # fill the buffer
+        learner.observe(make_batch(b=4, seed=s))
+    learner.buffer.loss[:] = 1e9  # nothing new can displace these entries: the next fresh rows stay unstored
+    learner.observe(make_batch(b=4, seed=10))
+    assert (learner._fresh_slots == -1).all()
+    rows: list[np.ndarray] = []
+    real_batch = learner._training_batch
+
+    def recording_batch():
+        batch, slots = real_batch()
+        rows.append(slots.copy())
+        return batch, slots
+
+    def tagged_step(batch):  # row i's loss is 1000 + i
+        return 1000.0 + np.arange(len(batch), dtype=np.float64), {"loss": 0.0}
+
+    learner._training_batch, learner._step = recording_batch, tagged_step
+    learner._credit = 3.0
+    learner.run_due_updates()
+    learner.flush()
+    expected: dict[int, float] = {}  # slot -> the loss of the last row that trained on it
+    for slots in rows:
+        assert slots[0] == -1 and (slots >= 0).any()  # unstored fresh rows first, then buffer entries
+        expected.update({int(slot): 1000.0 + i for i, slot in enumerate(slots) if slot >= 0})
+    assert expected and all(learner.buffer.loss[slot] == loss for slot, loss in expected.items())
+    learner.close()
