@@ -37,7 +37,7 @@ def bench_online_learner(
 ) -> dict[str, float]:
     """Stream ``frames`` synthetic moving-square frames one at a time through an :class:`OnlineLearner`.
 
-    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, warp, model
+    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, warp, fovea, model
     resolution, background training, buffer, batch, updates per transition). Frames of ``resolution`` pixels are
     area-resized to the model's resolution inside the timed loop, as the curiosity wrapper does. With background
     training the figure is the sustained rate: the caller waits whenever the worker falls more than one hand-over
@@ -46,14 +46,11 @@ def bench_online_learner(
     Returns:
         ``frames_per_s``, ``updates_per_s`` and the settings.
     """
-    from tdwgym.agents.train import TrainConfig
+    from tdwgym.agents.train import TrainConfig, _model_kwargs
 
-    cfg = TrainConfig()
-    kwargs: dict[str, Any] = {"width": cfg.wm_width}
-    if cfg.wm_warp and variant in ("pixel", "progress"):
-        kwargs["warp"] = True
+    cfg = TrainConfig(curiosity=variant)
     size = cfg.wm_resolution or resolution
-    model = make_world_model(variant, (3, size, size), 10, cfg.context_frames, device=device, **kwargs)
+    model = make_world_model(variant, (3, size, size), 10, cfg.context_frames, device=device, **_model_kwargs(cfg))
     learner = OnlineLearner(
         model,
         capacity=cfg.wm_capacity,

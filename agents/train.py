@@ -159,9 +159,15 @@ class TrainConfig:
         """Read a config written by :meth:`to_json`."""
         data = json.loads(Path(path).read_text())
         names = {f.name for f in dataclasses.fields(cls)}
-        # runs written before these fields existed used the raw error and no warp: resume them as they were
-        old = {"action_baseline": "none", "wm_warp": False, "wm_resolution": None, "wm_background": False}
-        data = {**old, "wm_fovea": None, **data}
+        # runs written before these fields existed ran without them: resume them as they were
+        before = {
+            "action_baseline": "none",
+            "wm_warp": False,
+            "wm_resolution": None,
+            "wm_background": False,
+            "wm_fovea": None,
+        }
+        data = {**before, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
