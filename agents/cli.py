@@ -21,7 +21,9 @@ import sys
 from typing import Any
 
 VARIANT_CHOICES = ("pixel", "latent", "rnd", "icm", "progress", "none")
-AGENT_CHOICES = ("random", "ppo", "curiosity")
+AGENT_CHOICES = ("random", "ppo", "curiosity", "oracle")
+AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
+"""Policies of ``tdwgym audit`` (the same as ``tdwgym.agents.audit.AUDIT_POLICIES``)."""
 """Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.compare.AGENTS``, without importing torch here)."""
 
 
@@ -58,6 +60,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="reward the world model's error against the errors usual after the same action (default: zscore; "
         "none: the raw error; see docs/agents.md)",
+    )
+    p.add_argument(
+        "--int-norm-horizon",
+        type=int,
+        default=None,
+        help="transitions the intrinsic reward's normalising std remembers (default: all; 0: all)",
     )
     p.add_argument(
         "--zscore-threshold",
@@ -108,6 +116,7 @@ _COMMON_FIELDS = (
     "int_coef",
     "action_baseline",
     "zscore_threshold",
+    "int_norm_horizon",
     "wm_warp",
     "wm_resolution",
     "wm_fovea",
@@ -123,6 +132,8 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     given = {name: getattr(args, name) for name in _COMMON_FIELDS if getattr(args, name, None) is not None}
     if given.get("wm_resolution") is not None:
         given["wm_resolution"] = given["wm_resolution"] or None  # 0: the observation's size
+    if given.get("int_norm_horizon") is not None:
+        given["int_norm_horizon"] = given["int_norm_horizon"] or None  # 0: all transitions
     return given
 
 
@@ -188,9 +199,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``compare``: curiosity agent vs a random agent and plain PPO at the same budget and seeds."""
+    """Add ``compare``: curiosity agent vs a random agent, plain PPO and push-rewarded PPO (the oracle) at the same
+    budget and seeds."""
     p = subparsers.add_parser(
-        "compare", help="compare curiosity with random and plain-PPO agents", description=add_compare_parser.__doc__
+        "compare",
+        help="compare curiosity with random, plain-PPO and push-rewarded (oracle) PPO agents",
+        description=add_compare_parser.__doc__,
     )
     _add_common(p)
     p.add_argument("--curiosity", choices=VARIANT_CHOICES[:-1], default="pixel", help="curiosity variant")
@@ -203,7 +217,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         nargs="+",
         choices=AGENT_CHOICES,
         default=list(AGENT_CHOICES),
-        help="which agents to train and measure (default: all three), e.g. --agents curiosity for a variant screen",
+        help="which agents to train and measure (default: all four; oracle is PPO rewarded for pushes that move an "
+        "object, the ceiling at the budget), e.g. --agents curiosity for a variant screen",
     )
     p.set_defaults(func=run_compare)
     return p
@@ -231,6 +246,50 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     results = compare(cfg)
     print(format_table(results))
+    return 0
+
+
+def add_audit_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``audit``: what a curiosity reward pays a random, a pushing and a spinning policy (no PPO)."""
+    p = subparsers.add_parser(
+        "audit",
+        help="what a curiosity reward pays random, object-pushing and spinning policies (minutes, no PPO)",
+        description=add_audit_parser.__doc__,
+    )
+    _add_common(p)
+    p.add_argument("--curiosity", choices=VARIANT_CHOICES[:-1], default="pixel", help="curiosity variant")
+    p.add_argument("--steps", type=int, default=8000, help="environment steps per policy (default: 8000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of envs, world model and random actions (default: 0)")
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        choices=AUDIT_CHOICES,
+        default=list(AUDIT_CHOICES),
+        help="which policies to run (default: all)",
+    )
+    p.add_argument("--out", default=None, help="folder for audit.json and audit.md (default: print only)")
+    p.set_defaults(func=run_audit)
+    return p
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Run ``tdwgym audit``."""
+    from tdwgym.agents.audit import AuditConfig, audit, format_audit
+
+    overrides = _given(args)
+    defaults = AuditConfig()
+    env_id = overrides.pop("env_id", None) or defaults.env_id
+    env_kwargs = overrides.pop("env_kwargs", None)
+    cfg = AuditConfig(
+        steps=args.steps,
+        policies=list(dict.fromkeys(args.policies)),
+        env_id=env_id,
+        env_kwargs=defaults.env_kwargs if env_kwargs is None else env_kwargs,
+        seed=args.seed,
+        train_overrides={**overrides, "curiosity": args.curiosity},
+        out=args.out,
+    )
+    print(format_audit(audit(cfg)))
     return 0
 
 
@@ -293,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
     add_compare_parser(sub)
+    add_audit_parser(sub)
     add_eval_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

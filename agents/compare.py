@@ -1,10 +1,13 @@
 """Behaviour metrics and the curiosity-vs-baselines comparison.
 
-Three agents get the same step budget and seeds:
+Four agents get the same step budget and seeds:
 
 * ``random``: uniform random actions;
 * ``ppo``: PPO with no intrinsic reward (the environment's reward only);
-* ``curiosity``: PPO with the curiosity reward.
+* ``curiosity``: PPO with the curiosity reward;
+* ``oracle``: PPO rewarded :data:`ORACLE_PUSH_REWARD` for every push that moves an object (the env's
+  ``push_reward``), no intrinsic reward. It is told exactly what the behaviour metric counts, so it shows how many
+  pushes a PPO learner reaches within the budget at all: the ceiling the curiosity agent is measured against.
 
 Every agent carries the same kind of world model, trained online on its own experience (for the two baselines
 with ``int_coef=0``, so it never shapes their behaviour). After training, each agent acts in held-out episodes
@@ -34,7 +37,9 @@ from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
 
 __all__ = ["CompareConfig", "compare", "episode_metrics", "format_table", "heldout_error"]
 
-AGENTS = ("random", "ppo", "curiosity")
+AGENTS = ("random", "ppo", "curiosity", "oracle")
+ORACLE_PUSH_REWARD = 1.0
+"""Reward of the ``oracle`` agent per push that moved an object."""
 
 
 @dataclass
@@ -214,7 +219,10 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
                 space.seed(seed + 1)
                 act = lambda obs, sp=space: np.array([sp.sample()])  # noqa: E731
             else:
-                tcfg = dataclasses.replace(base, int_coef=0.0 if agent == "ppo" else base.int_coef)
+                tcfg = dataclasses.replace(base, int_coef=0.0 if agent in ("ppo", "oracle") else base.int_coef)
+                if agent == "oracle":
+                    rewarded = {**base.env_kwargs, "push_reward": ORACLE_PUSH_REWARD}
+                    tcfg = dataclasses.replace(tcfg, env_kwargs=rewarded, ext_coef=1.0)
                 res = train(tcfg)
                 wm, wall = res.curiosity.world_model, res.wall_time_s
                 metrics = [r for r in _read_jsonl(Path(tcfg.run_dir) / "metrics.jsonl")]

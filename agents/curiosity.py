@@ -123,6 +123,11 @@ class CuriosityVecEnv(VecEnvWrapper):
         training: Whether to train the world model and update the normalisation statistics.
         normalize: Whether to divide the intrinsic reward by the std of the intrinsic return.
         clip_reward: Clip of the normalised intrinsic reward (``None`` disables it).
+        norm_horizon: Transitions the intrinsic return's running variance remembers: its count is capped there,
+            so older returns fade with weight ``1 - 1/norm_horizon`` per batch-sized step. ``None`` remembers all
+            (SB3's ``VecNormalize``). A world model's error falls by 10-40x over its first thousand updates; with
+            all-time statistics those early returns set the scale for the rest of a run and shrink every later
+            reward towards 0.
         frame_channels: Channels of one frame; ``None`` infers it (observation channels / ``n_stack`` of a
             ``VecFrameStack`` found below).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ...
@@ -153,6 +158,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         training: bool = True,
         normalize: bool = True,
         clip_reward: float | None = 10.0,
+        norm_horizon: int | None = None,
         frame_channels: int | None = None,
         device: str | torch.device = "auto",
         resolution: int | tuple[int, int] | None = None,
@@ -187,6 +193,11 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
         self.context_frames = int(context_frames)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
+        if norm_horizon is not None and (
+            isinstance(norm_horizon, bool) or not isinstance(norm_horizon, (int, np.integer)) or norm_horizon < 1
+        ):
+            raise ValueError(f"norm_horizon must be an int >= 1 (transitions) or None, got {norm_horizon!r}")
+        self.norm_horizon = None if norm_horizon is None else int(norm_horizon)
         self.model_kwargs = dict(model_kwargs or {})
         self.learner_kwargs = dict(learner_kwargs or {})
         if isinstance(variant, WorldModel):
@@ -367,6 +378,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         if self.training:
             self.int_returns = self.int_returns * self.gamma + raw
             self.int_ret_rms.update(self.int_returns)
+            if self.norm_horizon is not None:
+                self.int_ret_rms.count = min(self.int_ret_rms.count, float(self.norm_horizon))
         r = raw / np.sqrt(self.int_ret_rms.var + 1e-8)
         if self.clip_reward is not None:
             r = np.clip(r, 0.0, self.clip_reward)
@@ -417,6 +430,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             "context_frames": self.context_frames,
             "normalize": self.normalize,
             "clip_reward": self.clip_reward,
+            "norm_horizon": self.norm_horizon,
             "frame_channels": self.frame_channels,
             "resolution": list(self.frame_shape[1:]),
             "model_kwargs": self.model_kwargs,
@@ -506,6 +520,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             training=training,
             normalize=stats["normalize"],
             clip_reward=stats["clip_reward"],
+            norm_horizon=stats.get("norm_horizon"),
             frame_channels=stats["frame_channels"],
             device=device,
             resolution=stats.get("resolution"),

@@ -67,6 +67,10 @@ class TrainConfig:
     """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
     ext_coef: float = 1.0
     """Weight of the environment's reward."""
+    int_norm_horizon: int | None = None
+    """Transitions the running std that normalises the intrinsic reward remembers (``None``: all of them). The
+    world model's error falls by 10-40x early on; remembered for ever, those early returns shrink every later
+    reward towards 0 (docs/agents.md)."""
     action_baseline: str = "zscore"
     """What of the world model's error is rewarded: ``"none"`` the error itself; ``"zscore"`` its standard score
     against the running mean and std of the errors after the same action, beyond 2 std; ``"ratio"``
@@ -151,6 +155,14 @@ class TrainConfig:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
             )
+        if self.int_norm_horizon is not None and (
+            isinstance(self.int_norm_horizon, bool)
+            or not isinstance(self.int_norm_horizon, int)
+            or self.int_norm_horizon < 1
+        ):
+            raise ValueError(
+                f"int_norm_horizon must be None (all transitions) or an int >= 1, got {self.int_norm_horizon!r}"
+            )
         if self.wm_fovea is not None and not (isinstance(self.wm_fovea, (int, float)) and 0 < self.wm_fovea <= 1):
             raise ValueError(f"wm_fovea must be None (the whole frame) or a fraction in (0, 1], got {self.wm_fovea!r}")
 
@@ -166,6 +178,7 @@ class TrainConfig:
             "wm_resolution": None,
             "wm_background": False,
             "wm_fovea": None,
+            "int_norm_horizon": None,
         }
         data = {**before, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
@@ -249,6 +262,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
             seed=cfg.seed,
             action_baseline=cfg.action_baseline,
             zscore_threshold=cfg.zscore_threshold,
+            norm_horizon=cfg.int_norm_horizon,
         )
     if cfg.frame_stack > 1:
         venv = VecFrameStack(venv, cfg.frame_stack)

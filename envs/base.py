@@ -50,8 +50,9 @@ DISCRETE_ACTIONS: tuple[str, ...] = (
 )
 """Meaning of each Discrete action index."""
 
-# Discrete action -> (forward, strafe, turn, pitch, push) in the continuous action's units.
-_DISCRETE_TO_CONTROL = np.array(
+# Discrete action -> (forward, strafe, turn, pitch, push) in the continuous action's units (public: scripted
+# policies that choose among the discrete actions act in the continuous space through it).
+DISCRETE_TO_CONTROL = np.array(
     [
         [0, 0, 0, 0, 0],
         [1, 0, 0, 0, 0],
@@ -178,6 +179,9 @@ class TDWRoomEnv(gym.Env):
         push_cone: Aim tolerance in degrees: when the ray along the view axis meets no movable object, a push hits
             the movable object nearest the view axis within this angle (centre to axis) that a ray from the camera
             reaches within ``push_reach``, along that ray. 0 (default): the view axis only.
+        push_reward: Reward of a step whose push moved an object (``info["push"]["moved"]``). 0 (default): every
+            reward is 0.0, the environments being self-supervised. A task reward for calibration: PPO rewarded only
+            for pushes shows what a learner can reach within a budget (``tdwgym compare``'s ``oracle`` agent).
         level: Curriculum level 0 to 3 (what each adds: docs/scenarios.md).
         split: ``"train"``, ``"test_id"`` (training distribution, scenes disjoint from train) or ``"test_ood"``
             (at least one factor from a held-out band, or a held-out combination).
@@ -215,6 +219,7 @@ class TDWRoomEnv(gym.Env):
         push_reach: float = 2.5,
         push_impulse: float = 3.0,
         push_cone: float = 0.0,
+        push_reward: float = 0.0,
         level: int = 0,
         split: str = "train",
         impossible: str | None = None,
@@ -241,6 +246,7 @@ class TDWRoomEnv(gym.Env):
             ("push_reach", push_reach),
             ("push_impulse", push_impulse),
             ("push_cone", push_cone),
+            ("push_reward", push_reward),
         ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -252,6 +258,7 @@ class TDWRoomEnv(gym.Env):
         if push_cone >= 90:
             raise ValueError(f"push_cone must be in [0, 90) degrees, got {push_cone!r}")
         self.push_cone = float(push_cone)
+        self.push_reward = float(push_reward)
         if isinstance(level, bool) or level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; valid values are {list(LEVELS)}")
         self.level = int(level)
@@ -422,7 +429,8 @@ class TDWRoomEnv(gym.Env):
             push_info["moved"] = bool(dv > MOVED_SPEED)
         info = self._info(states, contacts, push_info)
         info["events"] = applied
-        return self._observe(), 0.0, False, False, info
+        reward = self.push_reward if push_info["moved"] else 0.0
+        return self._observe(), reward, False, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -681,7 +689,7 @@ class TDWRoomEnv(gym.Env):
                     f"action {a} is outside the action space {self.action_space}: valid actions are "
                     f"0..{self.action_space.n - 1} ({', '.join(DISCRETE_ACTIONS)})"
                 )
-            return tuple(float(v) for v in _DISCRETE_TO_CONTROL[int(a)])  # type: ignore[return-value]
+            return tuple(float(v) for v in DISCRETE_TO_CONTROL[int(a)])  # type: ignore[return-value]
         try:
             arr = np.asarray(action)
         except Exception as exc:  # noqa: BLE001 - any conversion failure is a bad action
@@ -745,6 +753,23 @@ class TDWRoomEnv(gym.Env):
             if hit is not None and hit.id == oid:
                 return hit, direction
         return None, axis
+
+    # -- state for scripted policies ---------------------------------------------------------------------------
+    @property
+    def camera_pose(self) -> tuple[np.ndarray, float, float]:
+        """The camera's position (a copy, metres), yaw and pitch (degrees) now."""
+        return self._cam_pos.copy(), self._yaw, self._pitch
+
+    def movable_positions(self) -> dict[int, np.ndarray]:
+        """Positions of the objects a push can move, by scene id (empty before :meth:`reset`)."""
+        if self.scene is None:
+            return {}
+        states = self.backend.object_states()
+        return {
+            oid: np.asarray(states[oid].position, dtype=np.float64)
+            for oid in sorted(self._movable_ids)
+            if oid in states
+        }
 
     # -- observations and info --------------------------------------------------------------------------------
     def _observe(self) -> Any:

@@ -48,7 +48,8 @@ class CollisionEnv(TDWRoomEnv):
     segmentation of scene ids (0 is the room). H = W = 64 by default (``resolution``).
 
     ## Rewards
-    Always 0.0: the environment is self-supervised. Curiosity rewards come from ``tdwgym.agents``.
+    0.0: the environment is self-supervised. Curiosity rewards come from ``tdwgym.agents``. With
+    ``push_reward=r``, r on a step whose push moved an object.
 
     ## Starting State
     The meeting point lies within 1 m of the room's centre; objects start 0.5 to 2 m from it, 0.6 to 1 s of travel

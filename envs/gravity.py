@@ -47,7 +47,7 @@ class GravityEnv(TDWRoomEnv):
     segmentation of scene ids. H = W = 64 by default.
 
     ## Rewards
-    Always 0.0 (self-supervised).
+    0.0 (self-supervised); with ``push_reward=r``, r on a step whose push moved an object.
 
     ## Starting State
     Objects start in lanes 0.8 m apart around a point within 1 m of the room's centre. A dropped object starts at

@@ -57,7 +57,8 @@ class OcclusionEnv(TDWRoomEnv):
     room).
 
     ## Rewards
-    Always 0.0: the environment is self-supervised. Curiosity rewards come from ``tdwgym.agents``.
+    0.0: the environment is self-supervised. Curiosity rewards come from ``tdwgym.agents``. With
+    ``push_reward=r``, r on a step whose push moved an object.
 
     ## Starting State
     The camera stands 1.0 to 1.4 m high (0.7 to 2.0 m at level 3), 2.2 to 3.2 m in front of the occluder, and looks

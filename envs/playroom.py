@@ -44,7 +44,7 @@ class PlayroomEnv(TDWRoomEnv):
     segmentation of scene ids. H = W = 64 by default.
 
     ## Rewards
-    Always 0.0 (self-supervised).
+    0.0 (self-supervised); with ``push_reward=r``, r on a step whose push moved an object.
 
     ## Starting State
     The camera stands at a random spot at least 1 m from the walls, 1.0 to 1.4 m high (0.7 to 2.0 m at level 3),

@@ -51,7 +51,7 @@ class StabilityEnv(TDWRoomEnv):
     segmentation of scene ids. H = W = 64 by default.
 
     ## Rewards
-    Always 0.0 (self-supervised).
+    0.0 (self-supervised); with ``push_reward=r``, r on a step whose push moved an object.
 
     ## Starting State
     Towers stand in a row across the camera's view, far enough apart not to knock each other over. The camera

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from tdwgym import __version__
-from tdwgym.agents.cli import add_compare_parser, add_eval_parser, add_train_parser
+from tdwgym.agents.cli import add_audit_parser, add_compare_parser, add_eval_parser, add_train_parser
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset import add_dataset_parser
 from tdwgym.play import add_play_parser
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_parser(sub)
     add_compare_parser(sub)
+    add_audit_parser(sub)
     add_eval_parser(sub)
     add_record_parser(sub)
     add_play_parser(sub)

@@ -11,6 +11,9 @@ Built-in names (:data:`BUILTIN_POLICIES`):
   :data:`ORBIT_RADIUS` metres ahead of where the episode starts, always looking at it (discrete and continuous
   action spaces).
 - ``static``: no-ops (the camera stays where it is).
+- ``seek``: a scripted pusher. It turns, strafes and nods towards the nearest movable object, walks up to it and
+  pushes it (it reads the camera pose and object positions from the env; discrete and continuous action spaces).
+  It makes interaction-rich recordings, and it is the policy that knows how to push in ``tdwgym audit``.
 
 Any other spec is a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run folder (its latest agent); see
 :func:`load_policy`. stable-baselines3 and torch are imported only when such a policy is loaded.
@@ -35,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from tdwgym.envs.base import DISCRETE_ACTIONS
+from tdwgym.envs.base import DISCRETE_ACTIONS, DISCRETE_TO_CONTROL
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -44,15 +47,17 @@ __all__ = [
     "Policy",
     "RandomPolicy",
     "SB3Policy",
+    "SeekPolicy",
     "StaticPolicy",
     "latest_agent",
     "load_policy",
     "load_sb3_model",
     "make_policy",
     "sb3_env_kwargs",
+    "seek_action",
 ]
 
-BUILTIN_POLICIES: tuple[str, ...] = ("random", "orbit", "static")
+BUILTIN_POLICIES: tuple[str, ...] = ("random", "orbit", "static", "seek")
 """Names of the built-in policies; any other spec is an SB3 ``.zip`` or a run folder."""
 
 ORBIT_RADIUS = 2.5
@@ -60,6 +65,58 @@ ORBIT_RADIUS = 2.5
 
 _STRAFE_RIGHT = DISCRETE_ACTIONS.index("strafe_right")
 _TURN_LEFT = DISCRETE_ACTIONS.index("turn_left")
+SEEK_REACH = 0.9
+"""The ``seek`` policy pushes once its target is within this fraction of the env's ``push_reach``."""
+
+
+def seek_action(
+    position: np.ndarray,
+    yaw: float,
+    pitch: float,
+    targets: dict[int, np.ndarray],
+    *,
+    turn_step: float = 10.0,
+    pitch_step: float = 5.0,
+    move_step: float = 0.15,
+    reach: float = 2.25,
+) -> int:
+    """One step of the scripted pusher: the discrete action that brings the nearest target under the view axis.
+
+    In order: turn until the target's bearing is within half a turn step, strafe until it is within half a move
+    step of the view axis sideways, nod until its elevation is within 0.6 of a pitch step, walk forward until it
+    is within ``reach``, then push. With no target it turns left (searching).
+
+    Args:
+        position: Camera position (metres).
+        yaw: Camera yaw in degrees (0 looks along +z, 90 along +x).
+        pitch: Camera pitch in degrees (positive looks up).
+        targets: Positions of the objects it may push, by id; the nearest one is the target.
+        turn_step: The env's degrees per turn.
+        pitch_step: The env's degrees per nod.
+        move_step: The env's metres per step.
+        reach: Distance in metres (camera to target centre) under which it pushes.
+
+    Returns:
+        An index into :data:`tdwgym.envs.base.DISCRETE_ACTIONS`.
+    """
+    if not targets:
+        return _TURN_LEFT
+    position = np.asarray(position, dtype=np.float64)
+    offsets = sorted((float(np.linalg.norm(np.asarray(p) - position)), oid) for oid, p in targets.items())
+    d = np.asarray(targets[offsets[0][1]], dtype=np.float64) - position
+    bearing = (math.degrees(math.atan2(d[0], d[2])) - yaw + 180.0) % 360.0 - 180.0
+    if abs(bearing) > 0.55 * turn_step:
+        return DISCRETE_ACTIONS.index("turn_right" if bearing > 0 else "turn_left")
+    y = math.radians(yaw)
+    sideways = d[0] * math.cos(y) - d[2] * math.sin(y)  # along camera_right(yaw)
+    if abs(sideways) > 0.55 * move_step:
+        return DISCRETE_ACTIONS.index("strafe_right" if sideways > 0 else "strafe_left")
+    elevation = math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))
+    if abs(elevation - pitch) > 0.6 * pitch_step:
+        return DISCRETE_ACTIONS.index("look_up" if elevation > pitch else "look_down")
+    if offsets[0][0] > reach:
+        return DISCRETE_ACTIONS.index("forward")
+    return DISCRETE_ACTIONS.index("push")
 
 
 class Policy:
@@ -173,6 +230,53 @@ class OrbitPolicy(Policy):
         return _STRAFE_RIGHT
 
 
+class SeekPolicy(Policy):
+    """The scripted pusher: :func:`seek_action` on the env's camera pose and movable objects.
+
+    Deterministic: its actions are a function of the env's state. Walls and objects that block the camera can make
+    it push the same object again and again; that is still interaction.
+
+    With continuous actions it takes the control vector of the same discrete step (full strength).
+
+    Args:
+        env: A ``TDWRoom-*`` env.
+        name: Label.
+
+    Raises:
+        TypeError: The env is not a ``TDWRoom-*`` env, or its action space is neither the 10 discrete actions nor
+            the 5-vector control.
+    """
+
+    def __init__(self, env: gym.Env, name: str = "seek") -> None:
+        super().__init__(env, name)
+        if not hasattr(self.unwrapped, "movable_positions"):
+            raise TypeError(f"the seek policy needs a TDWRoom env (camera pose, movable objects); got {self.unwrapped}")
+        space = self.action_space
+        if not (
+            (isinstance(space, spaces.Discrete) and space.n == len(DISCRETE_ACTIONS))
+            or (isinstance(space, spaces.Box) and space.shape == (5,))
+        ):
+            raise TypeError(f"the seek policy needs a TDWRoom action space, got {space}")
+
+    def act(self, obs: Any) -> Any:
+        """The next scripted step towards the nearest movable object."""
+        env = self.unwrapped
+        position, yaw, pitch = env.camera_pose
+        action = seek_action(
+            position,
+            yaw,
+            pitch,
+            env.movable_positions(),
+            turn_step=env.turn_step,
+            pitch_step=env.pitch_step,
+            move_step=env.move_step,
+            reach=SEEK_REACH * env.push_reach,
+        )
+        if isinstance(self.action_space, spaces.Box):
+            return DISCRETE_TO_CONTROL[action].astype(self.action_space.dtype)
+        return action
+
+
 class SB3Policy(Policy):
     """A stable-baselines3 model acting in an env, with an optional stack of the last frames.
 
@@ -253,7 +357,12 @@ def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     Raises:
         ValueError: ``name`` is not a built-in policy.
     """
-    classes: dict[str, type[Policy]] = {"random": RandomPolicy, "orbit": OrbitPolicy, "static": StaticPolicy}
+    classes: dict[str, type[Policy]] = {
+        "random": RandomPolicy,
+        "orbit": OrbitPolicy,
+        "static": StaticPolicy,
+        "seek": SeekPolicy,
+    }
     if name not in classes:
         raise ValueError(f"unknown policy {name!r}; valid built-in policies are {list(BUILTIN_POLICIES)}")
     policy = classes[name](env)

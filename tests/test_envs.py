@@ -120,6 +120,27 @@ def test_push_moves_the_hit_object_along_the_push_direction(make_env):
     assert env.unwrapped.backend.object_states()[1].position[2] > 1.0 + 0.05
 
 
+def test_push_reward_pays_only_pushes_that_move_an_object(make_env):
+    """``push_reward``: the reward of a step whose push moved an object; every other step (and the default) 0."""
+    push = DISCRETE_ACTIONS.index("push")
+    env = make_env(resolution=16, push_reward=2.5)
+    env.reset(seed=0, options={"scene": _still_scene()})
+    assert env.step(0)[1] == 0.0
+    _, reward, _, _, info = env.step(push)
+    assert info["push"]["moved"] and reward == 2.5
+    env.step(DISCRETE_ACTIONS.index("turn_left"))
+    env.step(DISCRETE_ACTIONS.index("turn_left"))
+    _, reward, _, _, info = env.step(push)  # turned away: a push at the floor or a wall moves nothing
+    assert not info["push"]["moved"] and reward == 0.0
+    default = make_env(resolution=16)
+    default.reset(seed=0, options={"scene": _still_scene()})
+    _, reward, _, _, info = default.step(push)
+    assert info["push"]["moved"] and reward == 0.0
+    for bad in (-1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="push_reward must be a finite number >= 0"):
+            make_env(push_reward=bad)
+
+
 def test_push_cone_hits_the_object_nearest_the_view_axis_in_line_of_sight(make_env):
     """``push_cone``: a push that misses along the view axis hits the movable object nearest it within the cone."""
     cube_off_axis = 12.0  # the cube stands 12 deg right of the view axis (yaw 0 looks along +z)

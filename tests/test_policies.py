@@ -134,7 +134,7 @@ def test_unknown_spec_is_a_clear_error_listing_the_valid_names(tmp_path: Path) -
     try:
         with pytest.raises(FileNotFoundError, match=r"unknown policy 'spin': valid policies are \['random', 'orbit'"):
             load_policy("spin", env)
-        with pytest.raises(ValueError, match=r"valid built-in policies are \['random', 'orbit', 'static'\]"):
+        with pytest.raises(ValueError, match=r"valid built-in policies are \['random', 'orbit', 'static', 'seek'\]"):
             make_policy("spin", env)
         (tmp_path / "empty_run").mkdir()
         with pytest.raises(FileNotFoundError, match="holds no agent"):
@@ -215,3 +215,52 @@ def test_import_needs_neither_torch_nor_stable_baselines3() -> None:
         "import tdwgym.policies as p; print(p.BUILTIN_POLICIES)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_seek_action_turns_strafes_nods_walks_then_pushes() -> None:
+    from tdwgym.envs.base import DISCRETE_ACTIONS
+    from tdwgym.policies import seek_action
+
+    cam = np.array([0.0, 1.0, 0.0])
+
+    def act(target, yaw=0.0, pitch=0.0) -> str:
+        return DISCRETE_ACTIONS[seek_action(cam, yaw, pitch, {7: np.asarray(target, float)})]
+
+    assert act([2.0, 1.0, 1.0]) == "turn_right"  # 63 deg right of the view axis (yaw 0 looks along +z)
+    assert act([-2.0, 1.0, 1.0]) == "turn_left"
+    assert act([0.15, 1.0, 1.9]) == "strafe_right"  # 4.5 deg right: within half a turn, but 0.15 m aside
+    assert act([0.0, 1.0, 5.0]) == "forward"
+    assert act([0.0, 0.2, 1.5]) == "look_down"
+    assert act([0.0, 0.2, 1.5], pitch=-28.0) == "push"  # atan(0.8 / 1.5) = 28 deg below the horizon
+    # the nearest of several is the target; with none it searches
+    near_left = {1: np.array([0.0, 1.0, 9.0]), 2: np.array([-1.0, 1.0, 0.5])}
+    assert DISCRETE_ACTIONS[seek_action(cam, 0.0, 0.0, near_left)] == "turn_left"
+    assert DISCRETE_ACTIONS[seek_action(cam, 0.0, 0.0, {})] == "turn_left"
+
+
+@pytest.mark.parametrize("action_type", ACTION_TYPES)
+def test_seek_pushes_objects_far_more_often_than_random(action_type: str) -> None:
+    env = gym.make("TDWRoom-Playroom-v0", level=1, resolution=RES, action_type=action_type)
+    try:
+        moved = {}
+        for name in ("seek", "random"):
+            policy = make_policy(name, env, seed=0)
+            obs, _ = env.reset(seed=0)
+            moved[name] = 0
+            for _ in range(150):
+                obs, _, _, _, info = env.step(policy(obs))
+                moved[name] += bool(info["push"]["moved"])
+        assert moved["seek"] >= 20 and moved["seek"] > 5 * max(moved["random"], 1), moved
+    finally:
+        env.close()
+
+
+def test_seek_needs_a_tdwroom_env() -> None:
+    from tdwgym.policies import SeekPolicy
+
+    class Other(gym.Env):
+        action_space = gym.spaces.Discrete(10)
+        observation_space = gym.spaces.Discrete(1)
+
+    with pytest.raises(TypeError, match="seek policy needs a TDWRoom env"):
+        SeekPolicy(Other())

@@ -108,6 +108,27 @@ def test_save_load_round_trip(square_env_fn, tmp_path):
     assert other.int_ret_rms.var == pytest.approx(venv.int_ret_rms.var)
 
 
+def test_norm_horizon_lets_the_reward_scale_follow_a_falling_error(square_env_fn, tmp_path):
+    """With all-time statistics, a 20x fall of the error leaves later rewards 20x smaller for good; with
+    ``norm_horizon`` the scale follows the error down (count capped), and the setting survives save/load."""
+    scaled = {}
+    for horizon in (None, 64):
+        venv = _wrap(DummyVecEnv([square_env_fn()] * 2), norm_horizon=horizon)
+        venv.reset()
+        for value in [1.0] * 200 + [0.05] * 400:  # the normaliser's own input, as step_wait passes it
+            out = venv.normalize_intrinsic(np.full(2, value))
+        scaled[horizon] = float(out[0])
+        if horizon is not None:
+            assert venv.int_ret_rms.count <= horizon
+            venv.save(tmp_path / "stats.pkl")
+            loaded = CuriosityVecEnv.load(tmp_path / "stats.pkl", DummyVecEnv([square_env_fn()] * 2), device="cpu")
+            assert loaded.norm_horizon == horizon and loaded.int_ret_rms.count == venv.int_ret_rms.count
+    assert scaled[None] < 0.005 and scaled[64] > 10 * scaled[None]
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="norm_horizon must be an int >= 1"):
+            _wrap(DummyVecEnv([square_env_fn()]), norm_horizon=bad)
+
+
 def test_eval_mode_freezes_model_and_statistics(square_env_fn):
     venv = _wrap(DummyVecEnv([square_env_fn()]))
     venv.reset()

@@ -213,6 +213,26 @@ def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path)
         TrainConfig(wm_fovea=0.0)
 
 
+def test_compare_oracle_is_ppo_paid_for_pushes_that_move_an_object(tmp_path):
+    """The oracle trains on the env's push reward alone; it is measured on the same unrewarded held-out episodes."""
+    from tdwgym.agents.cli import main
+    from tdwgym.agents.compare import ORACLE_PUSH_REWARD
+
+    argv = ["compare", "--agents", "oracle", "--total-steps", "64", "--eval-episodes", "1", "--eval-steps", "5"]
+    argv += ["--out", str(tmp_path / "cmp"), "--vec-env", "dummy", "--int-norm-horizon", "512", *TINY_ARGS]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    row = results["runs"][0]["agents"]["oracle"]
+    assert row["pushes_moved_per_1k"] >= 0 and row["heldout_wm_error"] >= 0
+    saved = json.loads((tmp_path / "cmp" / "oracle_s0" / "config.json").read_text())
+    assert saved["env_kwargs"] == {"resolution": 36, "push_reward": ORACLE_PUSH_REWARD}
+    assert saved["int_coef"] == 0.0 and saved["ext_coef"] == 1.0 and saved["int_norm_horizon"] == 512
+    assert results["config"]["env_kwargs"] == {"resolution": 36}  # held-out episodes: the env as given
+    assert "| oracle |" in (tmp_path / "cmp" / "results.md").read_text()
+    with pytest.raises(ValueError, match="int_norm_horizon must be"):
+        TrainConfig(int_norm_horizon=0)
+
+
 def test_training_with_background_world_model_is_deterministic(tmp_path):
     """The world model trains in a worker thread (wm_background, the default), yet a seed fixes the run; and
     writing checkpoints (b) does not change it."""
