@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from tdwgym.agents.compare import COMPARE_ENV_KWARGS
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env
 from tdwgym.envs.base import DISCRETE_ACTIONS
 
@@ -58,8 +59,8 @@ class AuditConfig:
     """Which of :data:`AUDIT_POLICIES` to run."""
     env_id: str = "TDWRoom-Playroom-v0"
     """Environment (discrete actions)."""
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"level": 1})
-    """Its ``gym.make`` keyword arguments."""
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: dict(COMPARE_ENV_KWARGS))
+    """Its ``gym.make`` keyword arguments (by default those of ``tdwgym compare``)."""
     seed: int = 0
     """Seed of the environments, the world model and the random actions (the same for every policy)."""
     train_overrides: dict[str, Any] = field(default_factory=dict)

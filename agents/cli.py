@@ -38,7 +38,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--env-kwargs",
         type=json.loads,
         default=None,
-        help='JSON dict of env kwargs, e.g. \'{"level": 1}\' (default: {} for train, {"level": 1} for compare)',
+        help='JSON dict of env kwargs, e.g. \'{"level": 1}\' (default: {} for train, {"level": 1, "push_cone": 20} '
+        "for compare and audit)",
     )
     p.add_argument(
         "--total-steps",

@@ -38,6 +38,12 @@ from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
 __all__ = ["CompareConfig", "compare", "episode_metrics", "format_table", "heldout_error"]
 
 AGENTS = ("random", "ppo", "curiosity", "oracle")
+COMPARE_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
+"""The comparison's default env kwargs: level 1 (4 to 6 objects) and a 20-degree push cone. With the env's default
+cone of 0 a push must meet an object on the view axis, which 10-degree turns rarely line up (a random agent moves
+an object about once per 1,000 steps), and even the oracle does not learn to push within 30,000 steps (0 pushes per
+1,000 held-out steps, docs/agents.md); with 20 degrees a random agent moves one about 7 times per 1,000 steps and the
+oracle learns to push more than twice as often."""
 ORACLE_PUSH_REWARD = 1.0
 """Reward of the ``oracle`` agent per push that moved an object."""
 
@@ -54,8 +60,8 @@ class CompareConfig:
     """Environment of every agent, in training and on held-out episodes. Playroom: objects at rest within reach of
     a push, the main source of motion being the agent (in TDWRoom-Occlusion-v0 the objects start behind the
     occluder, out of a push's reach, and no agent pushes anything)."""
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"level": 1})
-    """Its ``gym.make`` keyword arguments (level 1: 4 to 6 objects)."""
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: dict(COMPARE_ENV_KWARGS))
+    """Its ``gym.make`` keyword arguments (:data:`COMPARE_ENV_KWARGS`)."""
     curiosity: str = "pixel"
     """Curiosity variant of the curiosity agent (and world-model kind of all agents)."""
     eval_episodes: int = 5

@@ -137,7 +137,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         model_kwargs: Extra arguments of the world model (``width``, ``feature_dim``, ``progress_base``, ...).
         learner_kwargs: Arguments of the :class:`OnlineLearner` (``capacity``, ``batch_size``,
             ``updates_per_transition``, ``learning_rate``, ...).
-        seed: Seed of the learner's buffer sampler.
+        seed: Seed of the world model's initial weights (when ``variant`` is a name) and of the learner's buffer
+            sampler.
         action_baseline: ``"none"``, ``"zscore"`` (reward ``max(0, (surprise - mean_a) / std_a - 2)``),
             ``"ratio"`` (``max(0, surprise / mean_a - 1)``) or ``"difference"`` (``max(0, surprise - mean_a)``),
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
@@ -207,15 +208,19 @@ class CuriosityVecEnv(VecEnvWrapper):
             if variant not in VARIANTS:
                 raise ValueError(f"unknown curiosity variant {variant!r}; choose from {VARIANTS}")
             self.variant = variant
-            model = make_world_model(
-                variant,
-                self.frame_shape,
-                self.action_dim,
-                self.context_frames,
-                self.discrete_actions,
-                device=device,
-                **self.model_kwargs,
-            )
+            # with a seed the model's initial weights are a function of it, whatever torch drew before
+            with torch.random.fork_rng(devices=[], enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)
+                model = make_world_model(
+                    variant,
+                    self.frame_shape,
+                    self.action_dim,
+                    self.context_frames,
+                    self.discrete_actions,
+                    device=device,
+                    **self.model_kwargs,
+                )
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
         if action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")

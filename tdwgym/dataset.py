@@ -154,7 +154,7 @@ class DatasetConfig:
     """Generation. Frame height and width in pixels."""
     policy: str = "random"
     """Generation. ``"random"`` (seeded action sampling), ``"static"`` (no-op), ``"orbit"`` (the camera circles the
-    scene centre) or a path to a stable-baselines3 PPO ``.zip``."""
+    scene centre), ``"seek"`` (a scripted pusher) or a path to a stable-baselines3 PPO ``.zip``."""
     seed: int = 0
     """Generation. Base seed; episode ``i`` uses seeds derived from ``(seed, split, i)``."""
     backend: str | None = None
@@ -1175,7 +1175,7 @@ def add_dataset_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--policy",
         default="random",
-        help="random (default), orbit, static, or the path of a stable-baselines3 PPO .zip",
+        help="random (default), orbit, static, seek, or the path of a stable-baselines3 PPO .zip",
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--backend", default=None, help="bullet or tdw (default $TDWGYM_BACKEND or bullet)")

@@ -4,8 +4,9 @@ Without a world model a frame is the env's render with a caption strip (env id, 
 a frame has four panels side by side: the observation, the world model's prediction of it, a per-pixel error
 heatmap, and a running plot of the intrinsic reward (the model's surprise); see :func:`tdwgym.video.compose_panels`.
 
-Policies (see :mod:`tdwgym.policies`): the built-in ``random``, ``static`` and ``orbit`` (a scripted camera orbit),
-a stable-baselines3 model (``.zip``), or a training run folder (its latest agent checkpoint). Files are named
+Policies (see :mod:`tdwgym.policies`): the built-in ``random``, ``static``, ``orbit`` (a scripted camera orbit) and
+``seek`` (a scripted pusher), a stable-baselines3 model (``.zip``), or a training run folder (its latest agent
+checkpoint). Files are named
 ``<root>/videos/<env_id>-<policy>-seed<seed>.mp4`` (root: the run folder when one is given, else ``runs``).
 
 :func:`record_with_gym` records through Gymnasium's own ``RecordVideo`` wrapper instead.

@@ -219,6 +219,7 @@ def test_import_needs_neither_torch_nor_stable_baselines3() -> None:
 
 def test_seek_action_turns_strafes_nods_walks_then_pushes() -> None:
     from tdwgym.envs.base import DISCRETE_ACTIONS
+
     from tdwgym.policies import seek_action
 
     cam = np.array([0.0, 1.0, 0.0])

@@ -129,6 +129,24 @@ def test_norm_horizon_lets_the_reward_scale_follow_a_falling_error(square_env_fn
             _wrap(DummyVecEnv([square_env_fn()]), norm_horizon=bad)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_seed_fixes_the_world_models_initial_weights(square_env_fn, variant):
+    """Built with a seed, the world model starts from the same weights whatever torch drew before (the audit and
+    the comparison's random agent build theirs without a global ``torch.manual_seed``)."""
+    weights = []
+    for draws in (0, 7):
+        torch.rand(draws)
+        venv = _wrap(DummyVecEnv([square_env_fn()]), variant)
+        weights.append([t.detach().cpu().clone() for t in venv.world_model.state_dict().values()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+    other = CuriosityVecEnv(
+        DummyVecEnv([square_env_fn()]), variant=variant, device="cpu", model_kwargs=TINY_MODEL, seed=1
+    )
+    assert not all(
+        torch.equal(a, b.cpu()) for a, b in zip(weights[0], other.world_model.state_dict().values(), strict=True)
+    )
+
+
 def test_eval_mode_freezes_model_and_statistics(square_env_fn):
     venv = _wrap(DummyVecEnv([square_env_fn()]))
     venv.reset()
