@@ -1,8 +1,10 @@
-"""Compare a curiosity agent with a random agent and PPO without intrinsic reward (same budget and seeds).
+"""Compare a curiosity agent with a random agent, PPO without intrinsic reward and the oracle (PPO paid for every push
+that moves an object), at the same budget and seeds.
 
 Reports pushes that moved an object per 1,000 steps, the fraction of frames with an object in view, and each
 agent's world-model prediction error on held-out episodes (beside a copy-last-frame baseline). The default
-environment is TDWRoom-Playroom-v0 at level 1 (objects at rest within a push's reach). Examples::
+environment is TDWRoom-Playroom-v0 at level 1 with a 20-degree push cone (objects at rest within a push's reach).
+Examples::
 
     python examples/compare.py --total-steps 15000 --seeds 0 1 --out runs/compare
     python examples/compare.py --env-id TDWRoom-Occlusion-v0 --env-kwargs '{"level": 0}' --out runs/compare_occ
