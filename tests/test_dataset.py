@@ -275,7 +275,7 @@ def test_impossible_twin_matches_its_possible_twin_until_the_event(tmp_path: Pat
             {"impossible": "teleport_everywhere"},
             r"unknown impossible kind 'teleport_everywhere'.*valid values are \[None",
         ),
-        ({"policy": "no/such/model.zip"}, r"valid policies are \['random', 'orbit', 'static'\]"),
+        ({"policy": "no/such/model.zip"}, r"valid policies are \['random', 'orbit', 'static', 'seek'\]"),
         ({"frames": 0}, r"frames must be an int >= 1"),
         ({"compression": "zstd"}, r"valid values are \[None, 'lzf', 'gzip'\]"),
     ],
