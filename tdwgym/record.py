@@ -32,7 +32,7 @@ from tdwgym.policies import BUILTIN_POLICIES, latest_agent, load_policy
 from tdwgym.video import PANEL_TITLES, compose_panels, draw_text, error_heatmap, reward_plot, write_video
 
 # load_policy lives in tdwgym.policies; it stays importable from here for existing callers.
-__all__ = ["add_record_parser", "default_video_path", "load_policy", "record_episode", "record_with_gym"]
+__all__ = ["add_record_parser", "default_video_path", "load_policy", "record_episode", "record_with_gym", "run_env_id"]
 
 
 def default_video_path(
@@ -63,6 +63,18 @@ def _push_text(info: dict[str, Any]) -> str:
     if events:
         text = (text + "  " if text else "") + "event: " + ", ".join(map(str, events))
     return text
+
+
+DEFAULT_ENV = "TDWRoom-Occlusion-v0"
+"""Env of ``tdwgym record`` when neither ``--env`` nor ``--run`` names one."""
+
+
+def run_env_id(run_dir: str | os.PathLike) -> str | None:
+    """The env id a training run folder was trained on (its ``config.json``), or None when it names none."""
+    config = Path(run_dir) / "config.json"
+    if not config.exists():
+        return None
+    return json.loads(config.read_text()).get("env_id") or None
 
 
 def record_episode(
@@ -223,7 +235,7 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Record an episode of any env with any policy. With a world model (--world-model or --run) "
         "every frame shows four panels: observation, prediction, per-pixel error, intrinsic reward.",
     )
-    p.add_argument("--env", default="TDWRoom-Occlusion-v0", help="Gymnasium id (default: %(default)s)")
+    p.add_argument("--env", default=None, help=f"Gymnasium id (default: the run's env with --run, else {DEFAULT_ENV})")
     p.add_argument(
         "--policy",
         default="random",
@@ -250,6 +262,8 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
+    if args.env is None:  # a run records in the env it was trained on
+        args.env = (run_env_id(args.run) if args.run and Path(args.run).is_dir() else None) or DEFAULT_ENV
     if args.gym_record_video:
         folder = (
             Path(args.out)

@@ -169,6 +169,26 @@ def test_record_parser_and_errors(tmp_path):
         record_episode(ENV, steps=0)
 
 
+def test_record_command_records_a_run_in_the_env_it_was_trained_on(tiny_run, tmp_path):
+    """``tdwgym record --run RUN`` without ``--env``: the run's env id, not the command's default."""
+    import shutil
+
+    from tdwgym.record import add_record_parser, run_env_id
+
+    run = tmp_path / "playroom_run"
+    shutil.copytree(tiny_run, run)
+    (run / "config.json").write_text(json.dumps({"env_id": "TDWRoom-Playroom-v0", "env_kwargs": {"resolution": RES}}))
+    assert run_env_id(run) == "TDWRoom-Playroom-v0" and run_env_id(tmp_path) is None
+    parser = argparse.ArgumentParser()
+    add_record_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["record", "--run", str(run), "--steps", "2", "--size", str(PANEL), "--device", "cpu"])
+    assert args.func(args) == 0
+    assert (run / "videos" / "TDWRoom-Playroom-v0-random-seed0.mp4").exists()
+    # --env still wins when given
+    args = parser.parse_args(["record", "--run", str(run), "--env", ENV, "--steps", "1", "--size", str(PANEL)])
+    assert args.func(args) == 0 and (run / "videos" / f"{ENV}-random-seed0.mp4").exists()
+
+
 def test_record_rollout_example(tiny_run, tmp_path):
     out = tmp_path / "ex.mp4"
     proc = subprocess.run(
