@@ -277,6 +277,8 @@ def run_audit(args: argparse.Namespace) -> int:
     """Run ``tdwgym audit``."""
     from tdwgym.agents.audit import AuditConfig, audit, format_audit
 
+    if args.total_steps is not None:
+        raise SystemExit("tdwgym audit: --total-steps is a training budget; the audit runs --steps steps per policy")
     overrides = _given(args)
     defaults = AuditConfig()
     env_id = overrides.pop("env_id", None) or defaults.env_id
