@@ -119,6 +119,15 @@ def seek_action(
     return DISCRETE_ACTIONS.index("push")
 
 
+def _require_tdwroom_actions(space: spaces.Space, policy: str) -> None:
+    """Raise TypeError unless ``space`` is a TDWRoom action space (the 10 discrete actions or the 5-vector)."""
+    if not (
+        (isinstance(space, spaces.Discrete) and space.n == len(DISCRETE_ACTIONS))
+        or (isinstance(space, spaces.Box) and space.shape == (5,))
+    ):
+        raise TypeError(f"the {policy} policy needs a TDWRoom action space, got {space}")
+
+
 class Policy:
     """Chooses actions in one env; call :meth:`reset` at every episode start.
 
@@ -204,12 +213,7 @@ class OrbitPolicy(Policy):
         turn_step = getattr(self.unwrapped, "turn_step", None)
         if move_step is None or turn_step is None:
             raise TypeError(f"the orbit policy needs a TDWRoom env (move_step, turn_step); got {self.unwrapped}")
-        space = self.action_space
-        if not (
-            (isinstance(space, spaces.Discrete) and space.n == len(DISCRETE_ACTIONS))
-            or (isinstance(space, spaces.Box) and space.shape == (5,))
-        ):
-            raise TypeError(f"the orbit policy needs a TDWRoom action space, got {space}")
+        _require_tdwroom_actions(self.action_space, "orbit")
         self.turn_step = float(turn_step)
         self.degrees_per_strafe = math.degrees(float(move_step) / float(radius))
         self._owed = 0.0  # degrees of turn owed for the distance strafed so far
@@ -251,12 +255,7 @@ class SeekPolicy(Policy):
         super().__init__(env, name)
         if not hasattr(self.unwrapped, "movable_positions"):
             raise TypeError(f"the seek policy needs a TDWRoom env (camera pose, movable objects); got {self.unwrapped}")
-        space = self.action_space
-        if not (
-            (isinstance(space, spaces.Discrete) and space.n == len(DISCRETE_ACTIONS))
-            or (isinstance(space, spaces.Box) and space.shape == (5,))
-        ):
-            raise TypeError(f"the seek policy needs a TDWRoom action space, got {space}")
+        _require_tdwroom_actions(self.action_space, "seek")
 
     def act(self, obs: Any) -> Any:
         """The next scripted step towards the nearest movable object."""
