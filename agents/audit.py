@@ -102,12 +102,10 @@ def _env_steps(cfg: TrainConfig) -> dict[str, float]:
         env.close()
 
 
-def _run_policy(name: str, cfg: TrainConfig, steps: int) -> dict[str, float]:
+def _run_policy(name: str, cfg: TrainConfig, steps: int, sizes: dict[str, float]) -> dict[str, float]:
     """One policy through a fresh curiosity wrapper; means over the second half of its steps."""
     scripted, share = AUDIT_POLICIES[name]
-    sizes = _env_steps(cfg)
-    venv, curiosity = make_vec_env(dataclasses.replace(cfg, int_coef=1.0))
-    assert curiosity is not None
+    venv, _ = make_vec_env(cfg)
     rng = np.random.default_rng(cfg.seed)
     venv.reset()
     infos: list[dict | None] = [None] * venv.num_envs
@@ -155,11 +153,12 @@ def _run_policy(name: str, cfg: TrainConfig, steps: int) -> dict[str, float]:
 def audit(cfg: AuditConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every policy of ``cfg`` through the reward; returns (and with ``cfg.out`` writes) the results."""
     tcfg = cfg.train_config()
+    sizes = _env_steps(tcfg)
     results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "train_config": dataclasses.asdict(tcfg)}
     rows: dict[str, dict[str, float]] = {}
     for name in cfg.policies:
         progress(f"[audit] {name}: {cfg.steps} steps")
-        rows[name] = _run_policy(name, tcfg, cfg.steps)
+        rows[name] = _run_policy(name, tcfg, cfg.steps, sizes)
         progress(f"[audit] {name}: {json.dumps({k: round(v, 5) for k, v in rows[name].items()})}")
     if "random" in rows and rows["random"]["reward"] > 0:
         for row in rows.values():

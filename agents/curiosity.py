@@ -106,6 +106,15 @@ def _find_frame_stack(venv: VecEnv) -> int:
     return 1
 
 
+def check_norm_horizon(value: Any, name: str = "norm_horizon") -> int | None:
+    """``value`` as a normaliser horizon (an int >= 1, or None for all transitions); ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1 (transitions remembered) or None (all of them), got {value!r}")
+    return int(value)
+
+
 class CuriosityVecEnv(VecEnvWrapper):
     """Adds a world model's normalised prediction error to the reward, per step.
 
@@ -194,11 +203,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
         self.context_frames = int(context_frames)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
-        if norm_horizon is not None and (
-            isinstance(norm_horizon, bool) or not isinstance(norm_horizon, (int, np.integer)) or norm_horizon < 1
-        ):
-            raise ValueError(f"norm_horizon must be an int >= 1 (transitions) or None, got {norm_horizon!r}")
-        self.norm_horizon = None if norm_horizon is None else int(norm_horizon)
+        self.norm_horizon = check_norm_horizon(norm_horizon)
         self.model_kwargs = dict(model_kwargs or {})
         self.learner_kwargs = dict(learner_kwargs or {})
         if isinstance(variant, WorldModel):

@@ -32,7 +32,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
-from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv
+from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizon
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
@@ -155,14 +155,7 @@ class TrainConfig:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
             )
-        if self.int_norm_horizon is not None and (
-            isinstance(self.int_norm_horizon, bool)
-            or not isinstance(self.int_norm_horizon, int)
-            or self.int_norm_horizon < 1
-        ):
-            raise ValueError(
-                f"int_norm_horizon must be None (all transitions) or an int >= 1, got {self.int_norm_horizon!r}"
-            )
+        check_norm_horizon(self.int_norm_horizon, "int_norm_horizon")
         if self.wm_fovea is not None and not (isinstance(self.wm_fovea, (int, float)) and 0 < self.wm_fovea <= 1):
             raise ValueError(f"wm_fovea must be None (the whole frame) or a fraction in (0, 1], got {self.wm_fovea!r}")
 
