@@ -151,9 +151,35 @@ def test_rerun_skips_finished_episodes_and_extends(dataset_dir: Path, tmp_path: 
     ds.generate(_config(out), progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in ds.episode_files(out)[:2]} == before
     assert _digests(out) == _digests(dataset_dir)
-    # a different config in the same directory is refused, naming the difference
-    with pytest.raises(ValueError, match="frames"):
+    # a different config in the same directory is refused, naming the difference and both values
+    with pytest.raises(ValueError, match=f"frames: {FRAMES} on disk, {FRAMES + 1} now"):
         ds.generate(_config(out, frames=FRAMES + 1), progress=False)
+    assert _digests(out) == _digests(dataset_dir)
+
+
+def test_default_filters_store_reproducible_bytes_and_lzf_datasets_still_resume(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    # h5py's lzf leaves its match table uninitialised, so lzf chunk bytes vary between runs (a killed-and-resumed
+    # run wrote a different episode_000004.hdf5 in about 1 of 40 tries); the defaults must be reproducible filters
+    config = _config(tmp_path / "unused")
+    assert config.compression == "gzip" and config.compression in ds.REPRODUCIBLE_COMPRESSIONS
+    assert config.depth_compression in ds.REPRODUCIBLE_COMPRESSIONS and "lzf" not in ds.REPRODUCIBLE_COMPRESSIONS
+    with h5py.File(ds.episode_files(dataset_dir)[0], "r") as f:
+        assert f["frames/images/_img"].compression == "gzip" and f["frames/images/_id"].compression == "gzip"
+        assert f["frames/images/_depth"].compression is None
+    # a dataset made with the old lzf default: the new default is refused with both values, lzf resumes it
+    out = tmp_path / "old_default"
+    ds.generate(_config(out, episodes=1, compression="lzf"), progress=False)
+    with pytest.raises(ValueError, match="compression: 'lzf' on disk, 'gzip' now"):
+        ds.generate(_config(out), progress=False)
+    ds.generate(_config(out, compression="lzf"), progress=False)
+    assert len(ds.episode_files(out)) == EPISODES and all(ds.episode_is_valid(p) for p in ds.episode_files(out))
+    for lzf_file, gzip_file in zip(ds.episode_files(out), ds.episode_files(dataset_dir), strict=True):
+        with h5py.File(lzf_file, "r") as a, h5py.File(gzip_file, "r") as b:
+            assert a["frames/images/_img"].compression == "lzf"
+            for name in ("frames/images/_img", "frames/images/_id", "frames/images/_depth"):
+                np.testing.assert_array_equal(a[name][()], b[name][()])
 
 
 def test_corrupt_or_stale_files_are_regenerated(dataset_dir: Path, tmp_path: Path) -> None:
