@@ -214,7 +214,6 @@ class ModelStepper:
 
     def __init__(self, model: WorldModel) -> None:
         self.model = model.eval()
-        self.pixel = pixel_predictor(model)
         self.history: deque[np.ndarray] = deque(maxlen=model.context_frames)
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
@@ -243,10 +242,10 @@ class ModelStepper:
         act = torch.from_numpy(actions_to_vectors(np.asarray([action]), action_space)).to(dev)
         frame = self._frame(obs)
         nxt = torch.from_numpy(frame)[None].to(dev)
-        surprise = float(self.model.surprise(Transitions(ctx, act, nxt))[0])
-        pred = None
-        if self.pixel is not None:
-            pred = self.pixel.predict(ctx, act).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        prepared = self.model.prepare(ctx, act)  # one forward pass gives both the surprise and the frame
+        surprise = float(self.model.evaluate_prepared(prepared, nxt)[0][0])
+        predicted = self.model.predicted_frame(prepared)
+        pred = None if predicted is None else predicted.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
         self.history.append(frame)
         return surprise, pred
 

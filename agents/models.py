@@ -226,6 +226,11 @@ class WorldModel(nn.Module, ABC):
         context, action = prepared  # type: ignore[misc]
         return self.evaluate(Transitions(context, action, next_frame))
 
+    def predicted_frame(self, prepared: object) -> torch.Tensor | None:
+        """The next frame predicted in a :meth:`prepare` result (``(B, C, H, W)`` floats, [0, 1] scale, not
+        clamped), or None for models that predict no frame."""
+        return None
+
     def observe(self, batch: Transitions) -> None:
         """Hook called on every newly observed batch while training (e.g. running input statistics)."""
 
@@ -364,6 +369,9 @@ class PixelPredictor(WorldModel):
         pred, grid = prepared  # type: ignore[misc]
         out = self._loss(pred, grid, next_frame.to(self.device))
         return out.surprise.detach(), out.per_sample.detach()
+
+    def predicted_frame(self, prepared: object) -> torch.Tensor | None:  # noqa: D102
+        return prepared[0]  # type: ignore[index]
 
     def compute_loss(self, batch: Transitions) -> LossOutput:
         """L1/L2 mix between the predicted and the true next frame.
@@ -723,6 +731,9 @@ class LearningProgress(WorldModel):
         now, per_sample = self.base.evaluate_prepared(now_p, next_frame)
         old, _ = self.lagged.evaluate_prepared(old_p, next_frame)
         return (old - now).clamp_min(0.0), per_sample
+
+    def predicted_frame(self, prepared: object) -> torch.Tensor | None:  # noqa: D102 - the current base model's
+        return self.base.predicted_frame(prepared[0])  # type: ignore[index]
 
     def observe(self, batch: Transitions) -> None:  # noqa: D102
         self.base.observe(batch)

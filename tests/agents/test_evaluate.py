@@ -256,3 +256,41 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
     assert "agent" in report["exploration"]["policies"]
     video = record_episode(ENV, out=tmp_path / "v.mp4", run_dir=run, steps=4, progress=False, device="cpu")
     assert video.stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["pixel", "progress", "rnd"])
+def test_model_stepper_scores_and_predicts_with_one_forward_pass(name):
+    import gymnasium as gym
+    from tdwgym.agents.evaluate import ModelStepper
+    from tdwgym.agents.curiosity import actions_to_vectors
+    from tdwgym.agents.evaluate import pixel_predictor
+    from tdwgym.agents.models import Transitions, make_world_model
+
+    torch.manual_seed(0)
+    space = gym.spaces.Discrete(9)
+    pixel_kwargs = {"warp": True, "fovea": 0.5} if name != "rnd" else {}
+    model = make_world_model(name, (3, RES, RES), 9, context_frames=2, device="cpu", **pixel_kwargs)
+    pixel = pixel_predictor(model)
+    calls = []
+    if pixel is not None:
+        pixel.encoder.register_forward_hook(lambda *_: calls.append(1))
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (4, RES, RES, 3), dtype=np.uint8)
+    stepper = ModelStepper(model)
+    stepper.reset(frames[0])
+    history = [frames[0], frames[0]]
+    for t, action in enumerate([3, 0, 8], start=1):
+        calls.clear()
+        surprise, pred = stepper.step(action, frames[t], space)
+        assert len(calls) == (1 if pixel is not None else 0)  # was 2: surprise and prediction computed apart
+        ctx = torch.from_numpy(np.stack([h.transpose(2, 0, 1) for h in history[-2:]]))[None]
+        act = torch.from_numpy(actions_to_vectors(np.asarray([action]), space))
+        nxt = torch.from_numpy(frames[t].transpose(2, 0, 1).copy())[None]
+        assert surprise == pytest.approx(float(model.surprise(Transitions(ctx, act, nxt))[0]), rel=1e-5, abs=1e-7)
+        if pixel is None:
+            assert pred is None
+        else:
+            with torch.no_grad():
+                expected = pixel.predict(ctx, act).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+            np.testing.assert_allclose(pred, expected, rtol=1e-5, atol=1e-6)
+        history.append(frames[t])
