@@ -261,9 +261,8 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
 @pytest.mark.parametrize("name", ["pixel", "progress", "rnd"])
 def test_model_stepper_scores_and_predicts_with_one_forward_pass(name):
     import gymnasium as gym
-    from tdwgym.agents.evaluate import ModelStepper
     from tdwgym.agents.curiosity import actions_to_vectors
-    from tdwgym.agents.evaluate import pixel_predictor
+    from tdwgym.agents.evaluate import ModelStepper, pixel_predictor
     from tdwgym.agents.models import Transitions, make_world_model
 
     torch.manual_seed(0)
