@@ -71,7 +71,9 @@ def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
 
 
 def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> dict[str, float]:
-    """Total steps/s of an ``num_envs``-process AsyncVectorEnv against one in-process env."""
+    """Total steps/s of an ``num_envs``-process AsyncVectorEnv against one in-process env; with stable-baselines3
+    installed (extra ``tdwgym[agents]``), also of the ``SubprocVecEnv`` that ``tdwgym train`` steps (forked
+    workers; infos are passed as a list instead of merged into arrays)."""
 
     def make() -> gym.Env:
         import tdwgym  # noqa: F401 - registers the ids in the worker
@@ -84,6 +86,7 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     vec = gym.vector.AsyncVectorEnv([make] * num_envs, context="spawn")
     vec.reset(seed=seed)
     vec.action_space.seed(seed)
+    sb3 = _sb3_subproc(make, num_envs, seed)
 
     def run_single(n: int) -> None:
         for _ in range(n):
@@ -95,16 +98,41 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         for _ in range(n // num_envs):
             vec.step(vec.action_space.sample())
 
+    def run_sb3(n: int) -> None:
+        for _ in range(n // num_envs):
+            sb3.step([single.action_space.sample() for _ in range(num_envs)])
+
     run_single(50)
     run_vec(50)
-    single_rates, vec_rates = [], []
+    if sb3 is not None:
+        run_sb3(50)
+    single_rates, vec_rates, sb3_rates = [], [], []
     for _ in range(repeats):
         single_rates.append(_rate(run_single, steps))
         vec_rates.append(_rate(run_vec, steps))
+        if sb3 is not None:
+            sb3_rates.append(_rate(run_sb3, steps))
     single.close()
     vec.close()
     one, many = max(single_rates), max(vec_rates)
-    return {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
+    out = {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
+    if sb3 is not None:
+        sb3.close()
+        out["sb3_subproc_steps_per_s"] = max(sb3_rates)
+        out["sb3_subproc_speedup"] = max(sb3_rates) / one
+    return out
+
+
+def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
+    """A started, reset stable-baselines3 ``SubprocVecEnv`` as ``tdwgym train`` builds it, or None without SB3."""
+    try:
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+    except ImportError:
+        return None
+    venv = SubprocVecEnv([make] * num_envs, start_method="fork")
+    venv.seed(seed)
+    venv.reset()
+    return venv
 
 
 def _independent_worker(args: tuple[int, int, Any]) -> float:
@@ -186,6 +214,11 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"  1 process  {v['single_steps_per_s']:8.1f} steps/s")
         lines.append(f"  {v['processes']} processes{v['vector_steps_per_s']:8.1f} steps/s")
         lines.append(f"  speedup    {v['speedup']:8.3f}        (target >= 1.8 on 2 cores)")
+        if "sb3_subproc_steps_per_s" in v:
+            lines.append(
+                f"  {v['processes']} processes, SB3 SubprocVecEnv (what `tdwgym train` steps): "
+                f"{v['sb3_subproc_steps_per_s']:.1f} steps/s ({v['sb3_subproc_speedup']:.3f}x one process)"
+            )
         ind = results["independent"]
         lines.append(
             f"  {ind['processes']} independent processes, no lockstep: {ind['total_steps_per_s']:.1f} steps/s "

@@ -139,3 +139,26 @@ def test_gallery_script_writes_a_strip_per_scenario_and_level(tmp_path):
     strips = sorted(tmp_path.glob("*.png"))
     assert len(strips) == 4 * len(tdwgym.ENV_IDS)
     assert iio.imread(strips[0]).shape[:2] == (16, 2 * 16 + 2)
+
+
+def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
+    from tdwgym.bench import format_results, vectorized
+
+    v = vectorized(steps=20, repeats=1)
+    assert v["processes"] == 2 and v["single_steps_per_s"] > 0 and v["vector_steps_per_s"] > 0
+    assert v["sb3_subproc_steps_per_s"] > 0  # SB3 is installed with the agents extra the tests run under
+    assert abs(v["sb3_subproc_speedup"] - v["sb3_subproc_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
+    text = format_results(
+        {
+            "tdwgym": "x",
+            "env_id": "E",
+            "resolution": 64,
+            "steps": 20,
+            "repeats": 1,
+            "cpus": 2,
+            "env_vs_floor": {"env_steps_per_s": 1.0, "floor_steps_per_s": 1.0, "ratio": 1.0},
+            "vectorized": v,
+            "independent": {"processes": 2, "total_steps_per_s": 2.0, "speedup": 2.0},
+        }
+    )
+    assert f"SB3 SubprocVecEnv (what `tdwgym train` steps): {v['sb3_subproc_steps_per_s']:.1f} steps/s" in text
