@@ -102,22 +102,25 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         for _ in range(n // num_envs):
             sb3.step([single.action_space.sample() for _ in range(num_envs)])
 
-    run_single(50)
-    run_vec(50)
-    if sb3 is not None:
-        run_sb3(50)
     single_rates, vec_rates, sb3_rates = [], [], []
-    for _ in range(repeats):
-        single_rates.append(_rate(run_single, steps))
-        vec_rates.append(_rate(run_vec, steps))
+    try:
+        run_single(50)
+        run_vec(50)
         if sb3 is not None:
-            sb3_rates.append(_rate(run_sb3, steps))
-    single.close()
-    vec.close()
+            run_sb3(50)
+        for _ in range(repeats):
+            single_rates.append(_rate(run_single, steps))
+            vec_rates.append(_rate(run_vec, steps))
+            if sb3 is not None:
+                sb3_rates.append(_rate(run_sb3, steps))
+    finally:  # worker processes never outlive the benchmark, even when a round fails
+        single.close()
+        vec.close()
+        if sb3 is not None:
+            sb3.close()
     one, many = max(single_rates), max(vec_rates)
     out = {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
     if sb3 is not None:
-        sb3.close()
         out["sb3_subproc_steps_per_s"] = max(sb3_rates)
         out["sb3_subproc_speedup"] = max(sb3_rates) / one
     return out

@@ -1387,7 +1387,7 @@ def format_benchmark(result: dict[str, Any]) -> str:
     s = result["settings"]
     lines = [
         f"dataset: {s['scenario']}, {s['episodes']} episodes x {s['frames']} frames at {s['resolution']}x"
-        f"{s['resolution']}, every label ({s.get('compression', 'gzip') or 'no'} compression), best of {s['rounds']}; "
+        f"{s['resolution']}, every label ({s.get('compression', 'lzf') or 'no'} compression), best of {s['rounds']}; "
         f"{s['cpu_count']} CPUs, load average "
         f"{s['load_average'][0] if s['load_average'] else float('nan'):.1f}",
     ]
