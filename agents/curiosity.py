@@ -37,12 +37,12 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
-from tdwgym.agents.models import Transitions, WorldModel, make_world_model, resize_frames, world_model_from_config
+from tdwgym.agents.models import MODELS, Stream, WorldModel, make_world_model, resize_frames, world_model_from_config
 from tdwgym.agents.online import OnlineLearner
 
 __all__ = ["BASELINES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
 
-VARIANTS = ("pixel", "latent", "rnd", "icm", "progress")
+VARIANTS = (*MODELS, "progress")
 """Curiosity variants by name."""
 
 BASELINES = ("none", "ratio", "difference", "zscore")
@@ -128,7 +128,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         int_coef: Weight of the normalised intrinsic reward.
         ext_coef: Weight of the environment's reward.
         gamma: Discount of the intrinsic return whose running std normalises the intrinsic reward.
-        context_frames: ``k``, frames of context per transition.
+        context_frames: ``k``, frames of context per transition; None takes the world model's default (2 for the
+            frame-pair models, 16 for the models with memory).
         training: Whether to train the world model and update the normalisation statistics.
         normalize: Whether to divide the intrinsic reward by the std of the intrinsic return.
         clip_reward: Clip of the normalised intrinsic reward (``None`` disables it).
@@ -164,7 +165,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         int_coef: float = 1.0,
         ext_coef: float = 1.0,
         gamma: float = 0.99,
-        context_frames: int = 2,
+        context_frames: int | None = None,
         training: bool = True,
         normalize: bool = True,
         clip_reward: float | None = 10.0,
@@ -201,14 +202,12 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
 
         self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
-        self.context_frames = int(context_frames)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
         self.norm_horizon = check_norm_horizon(norm_horizon)
         self.model_kwargs = dict(model_kwargs or {})
         self.learner_kwargs = dict(learner_kwargs or {})
         if isinstance(variant, WorldModel):
             model, self.variant = variant, variant.name
-            self.context_frames = model.context_frames
         else:
             if variant not in VARIANTS:
                 raise ValueError(f"unknown curiosity variant {variant!r}; choose from {VARIANTS}")
@@ -221,11 +220,12 @@ class CuriosityVecEnv(VecEnvWrapper):
                     variant,
                     self.frame_shape,
                     self.action_dim,
-                    self.context_frames,
+                    context_frames,
                     self.discrete_actions,
                     device=device,
                     **self.model_kwargs,
                 )
+        self.context_frames = model.context_frames
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
         if action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")
@@ -244,10 +244,10 @@ class CuriosityVecEnv(VecEnvWrapper):
 
         self.int_ret_rms = RunningMeanStd(shape=())
         self.int_returns = np.zeros(self.num_envs, dtype=np.float64)
-        self.history = np.zeros((self.num_envs, self.context_frames, *self.frame_shape), dtype=np.uint8)
+        self.stream: Stream | None = None
+        """Each env's context and the world model's memory of its episode (made at :meth:`reset`)."""
         self.actions: np.ndarray | None = None
         self._prepared: object | None = None
-        self._context: torch.Tensor | None = None
         self._action_vectors: torch.Tensor | None = None
         self.num_steps = 0
         self._stats: dict[str, deque] = {k: deque(maxlen=10_000) for k in ("raw", "excess", "norm")}
@@ -271,14 +271,11 @@ class CuriosityVecEnv(VecEnvWrapper):
             out = np.ascontiguousarray(obs[..., -c:].transpose(0, 3, 1, 2))
         return resize_frames(torch.from_numpy(out), self.frame_shape[1:]).numpy()
 
-    def _reset_history(self, env_idx: np.ndarray | slice, frames: np.ndarray) -> None:
-        self.history[env_idx] = frames[:, None]
-
     # ----------------------------------------------------------------------------------------------- VecEnv API
 
     def reset(self) -> np.ndarray:  # noqa: D102
         obs = self.venv.reset()
-        self._reset_history(slice(None), self.frames(obs))
+        self.stream = Stream(self.world_model, torch.from_numpy(self.frames(obs)))
         self.int_returns[:] = 0.0
         self.old_obs = obs
         return obs
@@ -299,9 +296,10 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.learner.run_due_updates()
         # ... and the world model predicts the next frames now, while the environments compute them; step_wait
         # only compares (the scorer's weights do not change in between)
-        self._context = torch.from_numpy(self.history.copy())
+        if self.stream is None:
+            raise RuntimeError("CuriosityVecEnv.step_async() before reset()")
         self._action_vectors = torch.from_numpy(actions_to_vectors(self.actions, self.action_space))
-        self._prepared = self.learner.prepare(self._context, self._action_vectors)
+        self._prepared = self.stream.prepare(self._action_vectors)
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step, score the transitions, train the model, and return the mixed reward."""
@@ -312,18 +310,18 @@ class CuriosityVecEnv(VecEnvWrapper):
             terminal = infos[i].get("terminal_observation")
             if terminal is not None:
                 next_frames[i] = self.frames(np.asarray(terminal)[None])[0]
-        batch = Transitions(self._context, self._action_vectors, torch.from_numpy(next_frames.copy()))
+        assert self.stream is not None
+        batch = self.stream.transitions(self._action_vectors, torch.from_numpy(next_frames.copy()))
         prepared, self._prepared = self._prepared, None
         raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
         r_int = self.normalize_intrinsic(excess)
 
-        # History: shift in the new frame; envs that reset start over from their first frame.
-        self.history[:, :-1] = self.history[:, 1:]
-        self.history[:, -1] = next_frames
+        # The new frame joins each env's context and memory; envs that reset start over from their first frame.
+        self.stream.advance(prepared, self._action_vectors, batch.next_frame)
         if len(done_idx):
-            self._reset_history(done_idx, self.frames(obs[done_idx]))
+            self.stream.restart(done_idx, torch.from_numpy(self.frames(obs[done_idx])))
 
         rews = np.asarray(rews, dtype=np.float32)
         total = (self.ext_coef * rews + self.int_coef * r_int).astype(np.float32)

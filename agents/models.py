@@ -33,21 +33,25 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tdwgym.agents.device import resolve_device
 from torch import nn
 
 __all__ = [
+    "Clips",
     "ICMModel",
     "LatentPredictor",
     "LearningProgress",
     "LossOutput",
     "PixelPredictor",
     "RNDModel",
+    "Stream",
     "Transitions",
     "WorldModel",
     "make_world_model",
+    "register_world_model",
     "resize_frames",
 ]
 
@@ -60,22 +64,109 @@ class Transitions:
         context: ``(B, k, C, H, W)`` context frames, oldest first (uint8 or float in [0, 1]).
         action: ``(B, A)`` float actions taken after the last context frame (one-hot when discrete).
         next_frame: ``(B, C, H, W)`` the frame that followed.
+        past_actions: ``(B, k - 1, A)`` the actions taken between the context frames (action ``i`` led from
+            context frame ``i`` to ``i + 1``), or None when unknown (models that need them then assume no-ops:
+            zero vectors). Models with memory (:attr:`WorldModel.uses_past_actions`) train on them.
     """
 
     context: torch.Tensor
     action: torch.Tensor
     next_frame: torch.Tensor
+    past_actions: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.context.shape[0])
 
     def to(self, device: torch.device | str) -> Transitions:
         """Return the batch on ``device`` (actions as float32)."""
+        past = self.past_actions
         return Transitions(
             self.context.to(device, non_blocking=True),
             self.action.to(device, dtype=torch.float32, non_blocking=True),
             self.next_frame.to(device, non_blocking=True),
+            None if past is None else past.to(device, dtype=torch.float32, non_blocking=True),
         )
+
+    def fields(self) -> dict[str, torch.Tensor]:
+        """The tensors by field name (``past_actions`` only when known)."""
+        out = {"context": self.context, "action": self.action, "next_frame": self.next_frame}
+        if self.past_actions is not None:
+            out["past_actions"] = self.past_actions
+        return out
+
+    def slice(self, index: slice | torch.Tensor | np.ndarray) -> Transitions:
+        """The transitions at ``index`` (a slice or index array)."""
+        past = self.past_actions
+        return Transitions(
+            self.context[index], self.action[index], self.next_frame[index], None if past is None else past[index]
+        )
+
+    def clip(self) -> Clips:
+        """The ``B`` clips of ``k + 1`` frames these transitions are (unknown past actions as zero vectors)."""
+        past = self.past_actions
+        if past is None:
+            b, k = self.context.shape[:2]
+            past = self.action.new_zeros(b, k - 1, self.action.shape[-1], dtype=torch.float32)
+        frames = torch.cat([self.context, self.next_frame[:, None].to(self.context.dtype)], dim=1)
+        return Clips(frames, torch.cat([past.float(), self.action[:, None].float()], dim=1))
+
+    @staticmethod
+    def cat(parts: list[Transitions]) -> Transitions:
+        """Concatenate batches (on the CPU); ``past_actions`` stays only if every part has it."""
+        past = [p.past_actions for p in parts]
+        return Transitions(
+            torch.cat([p.context.cpu() for p in parts]),
+            torch.cat([p.action.cpu().float() for p in parts]),
+            torch.cat([p.next_frame.cpu() for p in parts]),
+            None if any(a is None for a in past) else torch.cat([a.cpu().float() for a in past]),  # type: ignore[union-attr]
+        )
+
+
+@dataclass
+class Clips:
+    """A batch of clips: what pretraining feeds a model.
+
+    Attributes:
+        frames: ``(B, T + 1, C, H, W)`` frames (uint8 or float in [0, 1]).
+        actions: ``(B, T, A)`` float action vectors; action ``t`` led from frame ``t`` to ``t + 1``.
+    """
+
+    frames: torch.Tensor
+    actions: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def steps(self) -> int:
+        """``T``, the transitions per clip."""
+        return int(self.actions.shape[1])
+
+    def to(self, device: torch.device | str, non_blocking: bool = True) -> Clips:
+        """The batch on ``device`` (actions as float32)."""
+        return Clips(
+            self.frames.to(device, non_blocking=non_blocking),
+            self.actions.to(device, dtype=torch.float32, non_blocking=non_blocking),
+        )
+
+    def pin_memory(self) -> Clips:
+        """Page-locked copies (a DataLoader with ``pin_memory=True`` calls this; CUDA copies then overlap)."""
+        return Clips(self.frames.pin_memory(), self.actions.pin_memory())
+
+    def windows(self, k: int, start: int = 0) -> Transitions:
+        """Every transition from frame ``start`` on, with its ``k``-frame context (frames before the clip's
+        first repeat it, with no-op past actions): ``B * (T - start)`` transitions, clip-major."""
+        b, t1 = self.frames.shape[:2]
+        a = self.actions.shape[-1]
+        pad = max(k - 1, 0)
+        frames = torch.cat([self.frames[:, :1].expand(b, pad, *self.frames.shape[2:]), self.frames], dim=1)
+        actions = torch.cat([self.actions.new_zeros(b, pad, a), self.actions.float()], dim=1)
+        steps = range(start, t1 - 1)
+        ctx = torch.stack([frames[:, t : t + k] for t in steps], dim=1).flatten(0, 1)
+        past = torch.stack([actions[:, t : t + k - 1] for t in steps], dim=1).flatten(0, 1)
+        act = self.actions[:, start:].float().flatten(0, 1)
+        nxt = self.frames[:, start + 1 :].flatten(0, 1)
+        return Transitions(ctx, act, nxt, past)
 
 
 @dataclass
@@ -93,6 +184,84 @@ class LossOutput:
     per_sample: torch.Tensor
     surprise: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Stream:
+    """Drives a world model along ``N`` parallel episodes, one step at a time, with everything it remembers: the
+    ``k``-frame context, the actions between its frames (models with memory) and the model's own memory
+    (:meth:`WorldModel.initial_state`). The curiosity wrapper, ``record``'s stepper and ``eval``'s scoring all
+    step models through it, so a model with memory keeps it for the whole episode and starts afresh at a reset.
+
+    Args:
+        model: The world model.
+        first_frames: ``(N, C, H, W)`` the episodes' first frames, at the model's frame size (uint8, or floats in
+            [0, 1] for open-loop rollouts that feed predictions back); the context starts as ``k`` copies.
+    """
+
+    def __init__(self, model: WorldModel, first_frames: torch.Tensor) -> None:
+        self.model = model
+        k = model.context_frames
+        first = torch.as_tensor(first_frames).cpu()
+        self.context = first[:, None].repeat(1, k, 1, 1, 1)
+        n = first.shape[0]
+        self.past_actions = torch.zeros(n, k - 1, model.action_dim) if model.uses_past_actions else None
+        self.state = model.initial_state(n)
+
+    def __len__(self) -> int:
+        return int(self.context.shape[0])
+
+    def prepare(self, actions: torch.Tensor) -> object:
+        """:meth:`WorldModel.prepare` of the next step under ``actions`` ``(N, A)``, before its frames exist."""
+        dev = self.model.device
+        past = None if self.past_actions is None else self.past_actions.to(dev)
+        return self.model.prepare(self.context.to(dev), actions.to(dev, dtype=torch.float32), past, self.state)
+
+    def transitions(self, actions: torch.Tensor, next_frames: torch.Tensor) -> Transitions:
+        """The step's transitions (CPU), for a learner's buffer."""
+        return Transitions(self.context, actions.cpu().float(), next_frames.cpu(), self.past_actions)
+
+    def advance(self, prepared: object, actions: torch.Tensor, next_frames: torch.Tensor) -> None:
+        """Take the step :meth:`prepare` began: the new frames join the context and the model updates its memory."""
+        self.state = self.model.next_state(prepared)
+        nxt = next_frames.cpu().to(self.context.dtype)
+        self.context = torch.cat([self.context[:, 1:], nxt[:, None]], dim=1)
+        if self.past_actions is not None:
+            self.past_actions = torch.cat([self.past_actions[:, 1:], actions.cpu().float()[:, None]], dim=1)
+
+    @torch.no_grad()
+    def step(
+        self, actions: torch.Tensor, next_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Score and take one step: ``(surprise, per-sample loss, predicted frame or None)``, ``(N,)`` each."""
+        prepared = self.prepare(actions)
+        surprise, loss = self.model.evaluate_prepared(prepared, next_frames.to(self.model.device))
+        predicted = self.model.predicted_frame(prepared)
+        self.advance(prepared, actions, next_frames)
+        return surprise, loss, predicted
+
+    def restart(self, idx: np.ndarray | list[int], first_frames: torch.Tensor) -> None:
+        """Start episodes ``idx`` afresh at ``first_frames`` ``(len(idx), C, H, W)`` (the others keep theirs)."""
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        if len(idx) == 0:
+            return
+        # fresh tensors: transitions handed out earlier keep the values they had
+        self.context = self.context.clone()
+        self.context[idx] = torch.as_tensor(first_frames).cpu().to(self.context.dtype)[:, None]
+        if self.past_actions is not None:
+            self.past_actions = self.past_actions.clone()
+            self.past_actions[idx] = 0.0
+        if self.state is not None:
+            self.state = self.state.clone()
+            self.state[idx.to(self.state.device)] = self.model.initial_state(len(idx)).to(self.state.dtype)
+
+    def select(self, idx: np.ndarray | list[int]) -> Stream:
+        """A new stream of episodes ``idx`` (copies), e.g. to roll some of them on open-loop."""
+        idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        out = copy.copy(self)
+        out.context = self.context[idx_t].clone()
+        out.past_actions = None if self.past_actions is None else self.past_actions[idx_t].clone()
+        out.state = None if self.state is None else self.state[idx_t.to(self.state.device)].clone()
+        return out
 
 
 def to_float_frames(x: torch.Tensor) -> torch.Tensor:
@@ -212,24 +381,66 @@ class WorldModel(nn.Module, ABC):
         """Per-transition surprise (prediction error), ``(B,)``, no gradients."""
         return self.evaluate(batch)[0]
 
+    uses_past_actions: bool = False
+    """Whether the model reads :attr:`Transitions.past_actions` (the curiosity wrapper then keeps them)."""
+
+    def initial_state(self, n: int) -> torch.Tensor | None:
+        """The memory of ``n`` fresh streams (a tensor whose first axis is the stream), or None for models that
+        carry no memory between steps (their memory is the ``k``-frame context alone)."""
+        return None
+
     @torch.no_grad()
-    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:
+    def prepare(
+        self,
+        context: torch.Tensor,
+        action: torch.Tensor,
+        past_actions: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+    ) -> object:
         """The part of :meth:`evaluate` that needs no next frame, computed ahead (the curiosity wrapper calls it
         while the environments step). The default computes nothing; models whose prediction is known before the
-        frame arrives (``pixel``) override it together with :meth:`evaluate_prepared`."""
-        return (context, action)
+        frame arrives (``pixel``, ``recurrent``) override it together with :meth:`evaluate_prepared`.
+
+        Args:
+            context: ``(B, k, C, H, W)`` context frames.
+            action: ``(B, A)`` the action after the last of them.
+            past_actions: ``(B, k - 1, A)`` the actions between the context frames, or None.
+            state: The streams' memory (:meth:`initial_state`, then :meth:`next_state`), or None: models with
+                memory then rebuild it from the context alone.
+        """
+        return (context, action, past_actions)
 
     @torch.no_grad()
     def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`evaluate` of the transitions :meth:`prepare` began, now that ``next_frame`` is known: the same
-        numbers as ``evaluate(Transitions(context, action, next_frame))``."""
-        context, action = prepared  # type: ignore[misc]
-        return self.evaluate(Transitions(context, action, next_frame))
+        numbers as ``evaluate(Transitions(context, action, next_frame))`` (for models with memory: given the
+        memory passed to :meth:`prepare`)."""
+        context, action, past = prepared  # type: ignore[misc]
+        return self.evaluate(Transitions(context, action, next_frame, past))
+
+    def next_state(self, prepared: object) -> torch.Tensor | None:
+        """The streams' memory once the step :meth:`prepare` began is taken (None for models without memory)."""
+        return None
 
     def predicted_frame(self, prepared: object) -> torch.Tensor | None:
         """The next frame predicted in a :meth:`prepare` result (``(B, C, H, W)`` floats, [0, 1] scale, not
         clamped), or None for models that predict no frame."""
         return None
+
+    def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, torch.Tensor | None]:
+        """Training loss over whole clips (pretraining). Models with memory unroll it through the clip from
+        ``state`` (truncated backpropagation through time: pass the returned, detached state with the clips'
+        continuation); the default scores every transition with its ``k``-frame context.
+
+        Returns:
+            The loss (``per_sample`` and ``surprise`` per clip) and the memory after the clip (None without).
+        """
+        out = self.compute_loss(clips.windows(self.context_frames))
+        b = len(clips)
+        return (
+            LossOutput(out.loss, out.per_sample.view(b, -1).mean(1), out.surprise.view(b, -1).mean(1), out.metrics),
+            None,
+        )
 
     def observe(self, batch: Transitions) -> None:
         """Hook called on every newly observed batch while training (e.g. running input statistics)."""
@@ -253,7 +464,88 @@ class WorldModel(nn.Module, ABC):
         }
 
 
-class PixelPredictor(WorldModel):
+class PixelOutput:
+    """What the models that predict the next frame share: an optional per-action affine warp of the last frame
+    (the camera's own motion), the L1/L2 loss, and a surprise over the pixels that could have been predicted.
+
+    A mixin of :class:`WorldModel` subclasses; :meth:`_setup_pixel_output` runs in their ``__init__``, and their
+    :meth:`~WorldModel.prepare` returns ``(prediction, warp grid or None, ...)``.
+    """
+
+    frame_shape: tuple[int, ...]
+    action_dim: int
+    device: torch.device
+    register_buffer: Callable[..., None]
+
+    def _setup_pixel_output(self, l1_weight: float, l2_weight: float, warp: bool, fovea: float | None) -> None:
+        if fovea is not None and not 0.0 < fovea <= 1.0:
+            raise ValueError(f"fovea must be a fraction of the frame in (0, 1] or None, got {fovea!r}")
+        self.warp = bool(warp)
+        self.fovea = None if fovea is None else float(fovea)
+        self.l1_weight, self.l2_weight = float(l1_weight), float(l2_weight)
+        _, h, w = self.frame_shape
+        region = torch.ones(1, 1, h, w)
+        if self.fovea is not None:
+            fh, fw = max(1, round(h * self.fovea)), max(1, round(w * self.fovea))
+            region.zero_()
+            region[..., (h - fh) // 2 : (h - fh) // 2 + fh, (w - fw) // 2 : (w - fw) // 2 + fw] = 1.0
+        self.register_buffer("region", region, persistent=False)
+        if self.warp:
+            # affine parameters = identity + a learned offset per action (zero at the start: copy the last frame)
+            self.action_warp = nn.Linear(self.action_dim, 6, bias=False)
+            nn.init.zeros_(self.action_warp.weight)
+            self.register_buffer("identity", torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+
+    def _pixel_output_config(self) -> dict:
+        return {"l1_weight": self.l1_weight, "l2_weight": self.l2_weight, "warp": self.warp, "fovea": self.fovea}
+
+    def _warped(self, last: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The base of the prediction: ``last`` itself, or with ``warp`` the last frame warped, and the grid."""
+        if not self.warp:
+            return last, None
+        grid = self.warp_grid(action, tuple(last.shape))
+        return F.grid_sample(last, grid, mode="bilinear", padding_mode="border", align_corners=False), grid
+
+    def warp_grid(self, action: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        """Sampling grid ``(B, H, W, 2)`` (in [-1, 1] inside the frame) of each action's affine transform."""
+        # the offsets are scaled up so that Adam moves them WARP_SCALE times faster than the other weights: the
+        # camera's motion is learned within a few hundred updates
+        theta = (self.identity + WARP_SCALE * self.action_warp(action.float())).view(-1, 2, 3)
+        return F.affine_grid(theta, list(shape), align_corners=False)
+
+    def warped_last_frame(self, last: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The last context frame ``(B, C, H, W)`` warped by the affine transform of each action."""
+        return self._warped(last, action)[0]
+
+    @torch.no_grad()
+    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+        pred, grid = prepared[:2]  # type: ignore[index]
+        out = self._loss(pred, grid, next_frame.to(self.device))
+        return out.surprise.detach(), out.per_sample.detach()
+
+    def predicted_frame(self, prepared: object) -> torch.Tensor | None:  # noqa: D102
+        return prepared[0]  # type: ignore[index]
+
+    def _loss(self, pred: torch.Tensor, grid: torch.Tensor | None, next_frame: torch.Tensor) -> LossOutput:
+        target = to_float_frames(next_frame)
+        diff = pred - target
+        abs_diff, sq_diff = diff.abs(), diff.pow(2)
+        err = self.l1_weight * abs_diff + self.l2_weight * sq_diff
+        per_sample = err.flatten(1).mean(1)
+        surprise = per_sample.detach()
+        if grid is not None or self.fovea is not None:
+            with torch.no_grad():
+                seen = self.region.expand(err.shape[0], 1, *err.shape[2:])
+                if grid is not None:
+                    seen = seen * (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
+                surprise = (err.detach() * seen).flatten(1).sum(1) / (seen.flatten(1).sum(1) * err.shape[1] + 1e-6)
+        metrics = {}
+        if torch.is_grad_enabled():  # training: log the two terms (scoring, every step, skips them)
+            metrics = {"l1": float(abs_diff.detach().mean()), "l2": float(sq_diff.detach().mean())}
+        return LossOutput(per_sample.mean(), per_sample, surprise, metrics)
+
+
+class PixelPredictor(PixelOutput, WorldModel):
     """Predicts the next frame from ``k`` context frames and the action.
 
     Conv encoder over the stacked context -> latent; the latent and an action embedding go through an MLP
@@ -296,18 +588,9 @@ class PixelPredictor(WorldModel):
         device: str | torch.device = "auto",
     ) -> None:
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
-        self.width, self.latent_dim, self.warp = width, latent_dim, bool(warp)
-        if fovea is not None and not 0.0 < fovea <= 1.0:
-            raise ValueError(f"fovea must be a fraction of the frame in (0, 1] or None, got {fovea!r}")
-        self.fovea = None if fovea is None else float(fovea)
-        self.l1_weight, self.l2_weight = float(l1_weight), float(l2_weight)
+        self.width, self.latent_dim = width, latent_dim
+        self._setup_pixel_output(l1_weight, l2_weight, warp, fovea)
         c, h, w = self.frame_shape
-        region = torch.ones(1, 1, h, w)
-        if self.fovea is not None:
-            fh, fw = max(1, round(h * self.fovea)), max(1, round(w * self.fovea))
-            region.zero_()
-            region[..., (h - fh) // 2 : (h - fh) // 2 + fh, (w - fw) // 2 : (w - fw) // 2 + fw] = 1.0
-        self.register_buffer("region", region, persistent=False)
         self.encoder = conv_encoder(c * context_frames, width)
         self.feat_shape = _conv_out_shape(self.encoder, (c * context_frames, h, w))
         feat = math.prod(self.feat_shape)
@@ -322,24 +605,7 @@ class PixelPredictor(WorldModel):
             nn.ELU(),
             nn.ConvTranspose2d(width, c, 4, stride=2, padding=1),
         )
-        if self.warp:
-            # affine parameters = identity + a learned offset per action (zero at the start: copy the last frame)
-            self.action_warp = nn.Linear(action_dim, 6, bias=False)
-            nn.init.zeros_(self.action_warp.weight)
-            self.register_buffer("identity", torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
         self._finish_init()
-
-    def warp_grid(self, action: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
-        """Sampling grid ``(B, H, W, 2)`` (in [-1, 1] inside the frame) of each action's affine transform."""
-        # the offsets are scaled up so that Adam moves them WARP_SCALE times faster than the other weights: the
-        # camera's motion is learned within a few hundred updates
-        theta = (self.identity + WARP_SCALE * self.action_warp(action.float())).view(-1, 2, 3)
-        return F.affine_grid(theta, list(shape), align_corners=False)
-
-    def warped_last_frame(self, last: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The last context frame ``(B, C, H, W)`` warped by the affine transform of each action."""
-        grid = self.warp_grid(action, tuple(last.shape))
-        return F.grid_sample(last, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def predict(self, context: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted next frame (float, [0, 1] scale, not clamped) from context ``(B,k,C,H,W)`` and actions."""
@@ -354,24 +620,12 @@ class PixelPredictor(WorldModel):
         delta = self.decoder(self.from_latent(z).view(b, *self.feat_shape))
         if delta.shape[-2:] != (h, w):
             delta = F.interpolate(delta, size=(h, w), mode="bilinear", align_corners=False)
-        if not self.warp:
-            return ctx[:, -1] + delta, None
-        grid = self.warp_grid(action, (b, c, h, w))
-        base = F.grid_sample(ctx[:, -1], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        base, grid = self._warped(ctx[:, -1], action)
         return base + delta, grid
 
     @torch.no_grad()
-    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:  # noqa: D102 - the prediction itself
+    def prepare(self, context, action, past_actions=None, state=None) -> object:  # noqa: D102 - the prediction itself
         return self._predict(context.to(self.device), action.to(self.device))
-
-    @torch.no_grad()
-    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
-        pred, grid = prepared  # type: ignore[misc]
-        out = self._loss(pred, grid, next_frame.to(self.device))
-        return out.surprise.detach(), out.per_sample.detach()
-
-    def predicted_frame(self, prepared: object) -> torch.Tensor | None:  # noqa: D102
-        return prepared[0]  # type: ignore[index]
 
     def compute_loss(self, batch: Transitions) -> LossOutput:
         """L1/L2 mix between the predicted and the true next frame.
@@ -382,33 +636,12 @@ class PixelPredictor(WorldModel):
         pred, grid = self._predict(batch.context, batch.action)
         return self._loss(pred, grid, batch.next_frame)
 
-    def _loss(self, pred: torch.Tensor, grid: torch.Tensor | None, next_frame: torch.Tensor) -> LossOutput:
-        target = to_float_frames(next_frame)
-        diff = pred - target
-        abs_diff, sq_diff = diff.abs(), diff.pow(2)
-        err = self.l1_weight * abs_diff + self.l2_weight * sq_diff
-        per_sample = err.flatten(1).mean(1)
-        surprise = per_sample.detach()
-        if grid is not None or self.fovea is not None:
-            with torch.no_grad():
-                seen = self.region.expand(err.shape[0], 1, *err.shape[2:])
-                if grid is not None:
-                    seen = seen * (grid.detach().abs() <= 1.0).all(-1).unsqueeze(1).float()  # (B, 1, H, W)
-                surprise = (err.detach() * seen).flatten(1).sum(1) / (seen.flatten(1).sum(1) * err.shape[1] + 1e-6)
-        metrics = {}
-        if torch.is_grad_enabled():  # training: log the two terms (scoring, every step, skips them)
-            metrics = {"l1": float(abs_diff.detach().mean()), "l2": float(sq_diff.detach().mean())}
-        return LossOutput(per_sample.mean(), per_sample, surprise, metrics)
-
     def config(self) -> dict:  # noqa: D102
         return {
             **super().config(),
             "width": self.width,
             "latent_dim": self.latent_dim,
-            "l1_weight": self.l1_weight,
-            "l2_weight": self.l2_weight,
-            "warp": self.warp,
-            "fovea": self.fovea,
+            **self._pixel_output_config(),
         }
 
 
@@ -721,9 +954,15 @@ class LearningProgress(WorldModel):
         old, _ = self.lagged.evaluate(batch)
         return (old - now).clamp_min(0.0), per_sample
 
+    @property
+    def uses_past_actions(self) -> bool:  # type: ignore[override]  # noqa: D102 - the base's
+        return self.base.uses_past_actions
+
     @torch.no_grad()
-    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:  # noqa: D102
-        return self.base.prepare(context, action), self.lagged.prepare(context, action)
+    def prepare(self, context, action, past_actions=None, state=None) -> object:  # noqa: D102
+        # both copies score from the context window alone: a memory built by one set of weights would not be the
+        # lagged copy's, so progress over a model with memory compares the two on the same k frames
+        return self.base.prepare(context, action, past_actions), self.lagged.prepare(context, action, past_actions)
 
     @torch.no_grad()
     def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
@@ -783,14 +1022,23 @@ MODELS: dict[str, Callable[..., WorldModel]] = {
     "rnd": RNDModel,
     "icm": ICMModel,
 }
-"""World model classes by variant name (``"progress"`` wraps one of these)."""
+"""World model classes by variant name (``"progress"`` wraps one of these). Other modules add theirs with
+:func:`register_world_model` (:mod:`tdwgym.agents.memory` adds the models with memory)."""
+
+
+def register_world_model(cls: type[WorldModel]) -> type[WorldModel]:
+    """Add a :class:`WorldModel` subclass to :data:`MODELS` under its ``name`` (usable as a class decorator)."""
+    if cls.name in MODELS and MODELS[cls.name] is not cls:
+        raise ValueError(f"world model name {cls.name!r} is taken by {MODELS[cls.name]!r}")
+    MODELS[cls.name] = cls
+    return cls
 
 
 def make_world_model(
     name: str,
     frame_shape: tuple[int, int, int],
     action_dim: int,
-    context_frames: int = 2,
+    context_frames: int | None = None,
     discrete_actions: bool = True,
     device: str | torch.device = "auto",
     progress_base: str = "pixel",
@@ -803,7 +1051,8 @@ def make_world_model(
         name: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"`` or ``"progress"``.
         frame_shape: ``(C, H, W)`` of one frame.
         action_dim: Action vector length.
-        context_frames: ``k``.
+        context_frames: ``k``; None takes the model's default (2 for the frame-pair models, 16 for the models
+            with memory).
         discrete_actions: Whether actions are one-hot.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ...
         progress_base: Base model of ``"progress"``.
@@ -820,7 +1069,9 @@ def make_world_model(
         return LearningProgress(base, lag_updates=lag_updates)
     if name not in MODELS:
         raise ValueError(f"unknown world model {name!r}; choose from {[*MODELS, 'progress']}")
-    return MODELS[name](frame_shape, action_dim, context_frames, discrete_actions, device=device, **kwargs)
+    if context_frames is not None:
+        kwargs["context_frames"] = context_frames
+    return MODELS[name](frame_shape, action_dim, discrete_actions=discrete_actions, device=device, **kwargs)
 
 
 def world_model_from_config(config: dict, device: str | torch.device = "auto") -> WorldModel:

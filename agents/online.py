@@ -74,9 +74,8 @@ class LossPrioritisedBuffer:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
         self.rng = np.random.default_rng(seed)
-        self.context: np.ndarray | None = None
-        self.action: np.ndarray | None = None
-        self.next_frame: np.ndarray | None = None
+        self.arrays: dict[str, np.ndarray] = {}
+        """Storage per :class:`Transitions` field (``context``, ``action``, ``next_frame``, ``past_actions``)."""
         self.loss = np.full(self.capacity, -np.inf, dtype=np.float64)
         self.generation = np.zeros(self.capacity, dtype=np.int64)
         """How many times each slot has been written: a loss computed for an older occupant is not applied."""
@@ -86,11 +85,15 @@ class LossPrioritisedBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def _allocate(self, batch: Transitions) -> None:
-        def alloc(t: torch.Tensor) -> np.ndarray:
-            return np.zeros((self.capacity, *t.shape[1:]), dtype=t.cpu().numpy().dtype)
+    @property
+    def context(self) -> np.ndarray | None:
+        """Stored context frames ``(capacity, k, C, H, W)`` (None before the first transition)."""
+        return self.arrays.get("context")
 
-        self.context, self.action, self.next_frame = alloc(batch.context), alloc(batch.action), alloc(batch.next_frame)
+    def _allocate(self, batch: Transitions) -> None:
+        self.arrays = {
+            k: np.zeros((self.capacity, *t.shape[1:]), dtype=t.cpu().numpy().dtype) for k, t in batch.fields().items()
+        }
 
     def add(self, batch: Transitions, losses: np.ndarray | torch.Tensor) -> np.ndarray:
         """Offer transitions with their losses.
@@ -103,9 +106,12 @@ class LossPrioritisedBuffer:
             ``(B,)`` slot each transition went to, or -1 when it was not admitted.
         """
         losses = torch.as_tensor(losses).detach().cpu().numpy().astype(np.float64).reshape(-1)
-        if self.context is None:
+        if not self.arrays:
             self._allocate(batch)
-        ctx, act, nxt = batch.context.cpu().numpy(), batch.action.cpu().numpy(), batch.next_frame.cpu().numpy()
+        fields = batch.fields()
+        if fields.keys() != self.arrays.keys():
+            raise ValueError(f"transitions with fields {sorted(fields)} offered to a buffer of {sorted(self.arrays)}")
+        values = {k: t.cpu().numpy() for k, t in fields.items()}
         slots = np.full(len(losses), -1, dtype=np.int64)
         for i, loss in enumerate(losses):
             if self.size < self.capacity:
@@ -116,7 +122,8 @@ class LossPrioritisedBuffer:
                 if not loss > self.loss[slot]:
                     continue
                 self.replacements += 1
-            self.context[slot], self.action[slot], self.next_frame[slot] = ctx[i], act[i], nxt[i]
+            for k, arr in self.arrays.items():
+                arr[slot] = values[k][i]
             self.loss[slot] = loss
             self.generation[slot] += 1
             slots[i] = slot
@@ -128,11 +135,7 @@ class LossPrioritisedBuffer:
 
     def get(self, idx: np.ndarray) -> Transitions:
         """The transitions in slots ``idx`` as CPU tensors."""
-        return Transitions(
-            torch.from_numpy(self.context[idx]),
-            torch.from_numpy(self.action[idx]),
-            torch.from_numpy(self.next_frame[idx]),
-        )
+        return Transitions(**{k: torch.from_numpy(arr[idx]) for k, arr in self.arrays.items()})
 
     def update_losses(self, idx: np.ndarray, losses: np.ndarray, generation: np.ndarray | None = None) -> None:
         """Refresh the stored losses of slots ``idx`` (only of slots still at ``generation``, when given)."""
@@ -149,9 +152,8 @@ class LossPrioritisedBuffer:
             "capacity": self.capacity,
             "size": n,
             "replacements": self.replacements,
-            "context": None if self.context is None else self.context[:n].copy(),
-            "action": None if self.action is None else self.action[:n].copy(),
-            "next_frame": None if self.next_frame is None else self.next_frame[:n].copy(),
+            "context": None,  # no transition yet (else every stored field, cut to the filled size)
+            **{k: arr[:n].copy() for k, arr in self.arrays.items()},
             "loss": self.loss[:n].copy(),
             "generation": self.generation[:n].copy(),
             "rng": self.rng.bit_generator.state,
@@ -167,16 +169,12 @@ class LossPrioritisedBuffer:
         self.loss[:n] = state["loss"]
         self.generation[:] = 0
         self.generation[:n] = state.get("generation", 1)
+        self.arrays = {}
         if state["context"] is not None:
-            self.context, self.action, self.next_frame = (
-                np.zeros((self.capacity, *state[k].shape[1:]), dtype=state[k].dtype)
-                for k in ("context", "action", "next_frame")
-            )
-            self.context[:n], self.action[:n], self.next_frame[:n] = (
-                state["context"],
-                state["action"],
-                state["next_frame"],
-            )
+            for k in ("context", "action", "next_frame", "past_actions"):
+                if state.get(k) is not None:
+                    self.arrays[k] = np.zeros((self.capacity, *state[k].shape[1:]), dtype=state[k].dtype)
+                    self.arrays[k][:n] = state[k]
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -283,11 +281,19 @@ class OnlineLearner:
         surprise, loss = self.model.evaluate(batch.to(self.device))
         return surprise.cpu().numpy(), loss.cpu().numpy()
 
-    def prepare(self, context: torch.Tensor, action: torch.Tensor) -> object:
+    def prepare(
+        self,
+        context: torch.Tensor,
+        action: torch.Tensor,
+        past_actions: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+    ) -> object:
         """Begin scoring transitions whose next frames are not known yet (:meth:`WorldModel.prepare`); pass the
         result to :meth:`observe` as ``prepared`` with the finished batch. The curiosity wrapper does this between
         sending the actions to the environments and receiving the frames, so the prediction overlaps simulation."""
-        return self.model.prepare(context.to(self.device), action.to(self.device, dtype=torch.float32))
+        dev = self.device
+        past = None if past_actions is None else past_actions.to(dev, dtype=torch.float32)
+        return self.model.prepare(context.to(dev), action.to(dev, dtype=torch.float32), past, state)
 
     def observe(
         self, batch: Transitions, train: bool = True, update: bool = True, prepared: object | None = None
@@ -313,7 +319,7 @@ class OnlineLearner:
         if train and self.model.observes:
             on_device = batch.to(self.device)
             if self.background:  # the worker gets its own copy: callers may reuse their arrays
-                copy = Transitions(on_device.context.clone(), on_device.action.clone(), on_device.next_frame.clone())
+                copy = Transitions(**{k: t.clone() for k, t in on_device.fields().items()})
                 self._submit(("observe", copy))
             else:
                 self.model.observe(on_device)
@@ -353,21 +359,12 @@ class OnlineLearner:
         if self._fresh is not None and self.fresh_fraction > 0:
             n_fresh = min(len(self._fresh), int(round(self.batch_size * self.fresh_fraction)))
             if n_fresh:
-                parts.append(
-                    Transitions(
-                        self._fresh.context[:n_fresh], self._fresh.action[:n_fresh], self._fresh.next_frame[:n_fresh]
-                    )
-                )
+                parts.append(self._fresh.slice(slice(0, n_fresh)))
                 slots.append(self._fresh_slots[:n_fresh])
         idx = self.buffer.sample_indices(self.batch_size - n_fresh)
         parts.append(self.buffer.get(idx))
         slots.append(idx)
-        batch = Transitions(
-            torch.cat([p.context.cpu() for p in parts]),
-            torch.cat([p.action.cpu().float() for p in parts]),
-            torch.cat([p.next_frame.cpu() for p in parts]),
-        )
-        return batch, np.concatenate(slots)
+        return Transitions.cat(parts), np.concatenate(slots)
 
     def _step(self, batch: Transitions) -> tuple[np.ndarray, dict[str, float]]:
         """One optimiser step of the trainee; per-sample losses and metrics."""

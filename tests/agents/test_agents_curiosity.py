@@ -65,8 +65,8 @@ def test_terminal_observation_is_used_at_episode_end(square_env_fn):
     assert nxt[0, :, 0, 0].tolist() == [255, 255, 255]
     assert not np.array_equal(terminal, obs[0])
     # the history restarts from the reset observation
-    assert np.array_equal(venv.history[0, -1], obs[0].transpose(2, 0, 1))
-    assert np.array_equal(venv.history[0, 0], obs[0].transpose(2, 0, 1))
+    assert np.array_equal(venv.stream.context[0, -1].numpy(), obs[0].transpose(2, 0, 1))
+    assert np.array_equal(venv.stream.context[0, 0].numpy(), obs[0].transpose(2, 0, 1))
     assert np.array_equal(seen[0][0][0, 0].numpy(), first[0].transpose(2, 0, 1))
 
 
@@ -76,7 +76,7 @@ def test_channels_first_and_frame_stack_are_handled(square_env_fn):
     venv = _wrap(stacked)
     assert venv.channels_first and venv.frame_channels == 3 and venv.frame_shape == (3, 36, 36)
     obs = venv.reset()
-    assert np.array_equal(venv.history[:, -1], obs[:, -3:])
+    assert np.array_equal(venv.stream.context[:, -1].numpy(), obs[:, -3:])
     _, rew, _, _ = venv.step(np.array([1, 2]))
     assert np.isfinite(rew).all()
 
@@ -221,12 +221,12 @@ def test_world_model_sees_frames_at_its_resolution(square_env_fn):
     venv = _wrap(DummyVecEnv([square_env_fn(size=36)]), resolution=16)
     assert venv.world_model.frame_shape == (3, 16, 16)
     obs = venv.reset()
-    assert venv.history.shape[-2:] == (16, 16)
+    assert venv.stream.context.shape[-2:] == (16, 16)
     # the history holds the area-downsampled observation
     from tdwgym.agents.models import resize_frames
 
     expected = resize_frames(torch.from_numpy(obs.transpose(0, 3, 1, 2).copy()), (16, 16)).numpy()
-    assert np.array_equal(venv.history[:, -1], expected)
+    assert np.array_equal(venv.stream.context[:, -1].numpy(), expected)
     _, rew, _, _ = venv.step(np.array([1]))
     assert np.isfinite(rew).all()
     with pytest.raises(ValueError, match="at least 8x8"):

@@ -24,7 +24,7 @@ def test_buffer_keeps_highest_loss_transitions():
     assert len(buf) == 5
     kept = np.sort(buf.loss[: len(buf)])
     np.testing.assert_allclose(kept, np.sort(all_losses)[-5:])
-    tags = sorted(int(t) for t in buf.next_frame[:, 0, 0, 0])
+    tags = sorted(int(t) for t in buf.arrays["next_frame"][:, 0, 0, 0])
     assert tags == sorted(int(np.argsort(all_losses)[-5:][i]) for i in range(5))
 
 

@@ -1,0 +1,350 @@
+"""World models with memory (torch only): they register with :func:`tdwgym.agents.models.register_world_model`.
+
+A frame-to-frame predictor cannot pass object permanence: when an object rolls behind an occluder it forgets it,
+so the possible twin that shows it coming out again surprises it and the impossible twin that shows nothing does
+not. The models here remember:
+
+* :class:`RecurrentPixelPredictor` (``"recurrent"``): a convolutional GRU whose state is carried through the whole
+  episode. Each step it encodes the newest frame and the action, updates the state, and decodes the next frame as
+  a residual on the (optionally action-warped) newest frame. Trained with an L1 + L2 loss by truncated
+  backpropagation through time: over the ``k``-frame windows of the online buffer, and over long clips whose state
+  is carried from one chunk to the next in pretraining (:mod:`tdwgym.agents.pretrain`).
+* :class:`ContextLatentPredictor` (``"jepa"``): V-JEPA-like. An online encoder embeds every frame; a causal
+  transformer over the last ``k`` (default 16) frames' features and actions predicts the next frame's features
+  under an EMA target encoder; a variance-covariance regulariser keeps the features from collapsing. Surprise is
+  the prediction error in feature space.
+
+Both implement the whole :class:`~tdwgym.agents.models.WorldModel` interface, so curiosity, ``eval``, ``record``
+and ``compare`` use them unchanged; :class:`~tdwgym.agents.models.Stream` carries their memory along episodes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from tdwgym.agents.models import (
+    Clips,
+    LossOutput,
+    PixelOutput,
+    Transitions,
+    WorldModel,
+    _conv_out_shape,
+    conv_encoder,
+    register_world_model,
+    to_float_frames,
+    variance_covariance_loss,
+)
+from torch import nn
+
+__all__ = ["ContextLatentPredictor", "ConvGRUCell", "RecurrentPixelPredictor"]
+
+
+class ConvGRUCell(nn.Module):
+    """A gated recurrent unit whose gates are convolutions (state and input are feature maps).
+
+    Args:
+        in_channels: Channels of the input map.
+        hidden: Channels of the state.
+        kernel: Kernel size of the gate convolutions.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.gates = nn.Conv2d(in_channels + hidden, 2 * hidden, kernel, padding=kernel // 2)
+        self.candidate = nn.Conv2d(in_channels + hidden, hidden, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The next state from input ``x`` ``(B, in, H, W)`` and state ``h`` ``(B, hidden, H, W)``."""
+        update, reset = torch.sigmoid(self.gates(torch.cat([x, h], dim=1))).chunk(2, dim=1)
+        cand = torch.tanh(self.candidate(torch.cat([x, reset * h], dim=1)))
+        return (1.0 - update) * h + update * cand
+
+
+@register_world_model
+class RecurrentPixelPredictor(PixelOutput, WorldModel):
+    """A pixel predictor with a convolutional GRU memory carried through the episode.
+
+    Step ``t``: ``h_t = GRU(h_{t-1}, enc(x_t) + embed(a_t))``; the prediction of ``x_{t+1}`` is the (warped)
+    ``x_t`` plus ``dec(h_t, skip(x_t))``. The state is a ``hidden`` x ``H/4`` x ``W/4`` map, so it remembers
+    *where* things are, such as an object behind an occluder.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame (``H`` and ``W`` divisible by 4).
+        action_dim: Action vector length.
+        context_frames: ``k``, the window length of online training (truncated backpropagation through time over
+            the buffer's windows); scoring along an episode carries the state through all of it.
+        discrete_actions: Whether actions are one-hot.
+        width: Channels of the encoder's first layers and of the decoder.
+        hidden: Channels of the recurrent state.
+        l1_weight: Weight of the mean absolute error in the loss.
+        l2_weight: Weight of the mean squared error in the loss.
+        warp: Predict from the newest frame warped by a learned per-action affine transform (the camera's own
+            motion), as :class:`~tdwgym.agents.models.PixelPredictor` does.
+        fovea: The surprise counts only the central fraction of the frame (``None``: all of it).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "recurrent"
+    uses_past_actions = True
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 16,
+        discrete_actions: bool = True,
+        width: int = 32,
+        hidden: int = 64,
+        l1_weight: float = 0.5,
+        l2_weight: float = 0.5,
+        warp: bool = True,
+        fovea: float | None = None,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        c, h, w = self.frame_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"the recurrent model needs frame sides divisible by 4, got {h}x{w}")
+        self.width, self.hidden = int(width), int(hidden)
+        self._setup_pixel_output(l1_weight, l2_weight, warp, fovea)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1),
+            nn.ELU(),
+            nn.Conv2d(width, width, 4, stride=2, padding=1),
+            nn.ELU(),
+            nn.Conv2d(width, hidden, 4, stride=2, padding=1),
+            nn.ELU(),
+        )
+        self.action_embed = nn.Linear(action_dim, hidden)
+        self.cell = ConvGRUCell(hidden, hidden)
+        self.skip = nn.Sequential(
+            nn.Conv2d(c, width, 3, stride=2, padding=1),
+            nn.ELU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.ELU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(hidden + width, width, 4, stride=2, padding=1),
+            nn.ELU(),
+            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1),
+            nn.ELU(),
+            nn.Conv2d(width, c, 3, padding=1),
+        )
+        self._finish_init()
+
+    def initial_state(self, n: int) -> torch.Tensor:
+        """Zero state ``(n, hidden, H/4, W/4)`` on the model's device."""
+        _, h, w = self.frame_shape
+        return torch.zeros(n, self.hidden, h // 4, w // 4, device=self.device)
+
+    def _step(
+        self, h: torch.Tensor, x: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """One step from state ``h`` and frame ``x`` (float) under ``action``: (prediction, warp grid, new state)."""
+        h = self.cell(self.encoder(x) + self.action_embed(action.float())[:, :, None, None], h)
+        base, grid = self._warped(x, action)
+        return base + self.decoder(torch.cat([h, self.skip(x)], dim=1)), grid, h
+
+    def _unroll(
+        self, frames: torch.Tensor, actions: torch.Tensor, h: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Teacher-forced predictions of frames ``1 .. T`` from frames ``0 .. T-1``: ``(B, T, C, H, W)``, the warp
+        grids ``(B, T, H, W, 2)`` or None, and the final state."""
+        x = to_float_frames(frames)
+        h = self.initial_state(x.shape[0]) if h is None else h
+        preds, grids = [], []
+        for t in range(actions.shape[1]):
+            pred, grid, h = self._step(h, x[:, t], actions[:, t])
+            preds.append(pred)
+            grids.append(grid)
+        grid_t = None if grids[0] is None else torch.stack(grids, dim=1)  # type: ignore[arg-type]
+        return torch.stack(preds, dim=1), grid_t, h
+
+    def _clip_loss(self, clips: Clips, h: torch.Tensor | None) -> tuple[LossOutput, torch.Tensor, int]:
+        preds, grids, h = self._unroll(clips.frames, clips.actions, h)
+        b, t = preds.shape[:2]
+        flat_grid = None if grids is None else grids.flatten(0, 1)
+        out = self._loss(preds.flatten(0, 1), flat_grid, clips.frames[:, 1:].flatten(0, 1))
+        out.per_sample = out.per_sample.view(b, t)
+        out.surprise = out.surprise.view(b, t)
+        return out, h, t
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """The L1/L2 loss of every step of the ``k + 1``-frame windows, unrolled from a zero state; the per-sample
+        loss and the surprise are the last step's (the transition itself)."""
+        out, _, _ = self._clip_loss(batch.clip(), None)
+        out.per_sample, out.surprise = out.per_sample[:, -1], out.surprise[:, -1]
+        return out
+
+    def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, torch.Tensor]:
+        """Loss over whole clips unrolled from ``state``; returns the detached final state (TBPTT)."""
+        out, h, _ = self._clip_loss(clips, state)
+        out.per_sample, out.surprise = out.per_sample.mean(1), out.surprise.mean(1)
+        return out, h.detach()
+
+    @torch.no_grad()
+    def prepare(self, context, action, past_actions=None, state=None) -> object:
+        """The prediction of the next frame: from ``state`` and the newest context frame, or (``state`` None)
+        from a zero state unrolled over the whole context window first."""
+        ctx = to_float_frames(context.to(self.device))
+        action = action.to(self.device, dtype=torch.float32)
+        if state is None:
+            b, k = ctx.shape[:2]
+            if past_actions is None:
+                past_actions = action.new_zeros(b, k - 1, action.shape[-1])
+            state = self.initial_state(b)
+            for j in range(k - 1):
+                state = self.cell(
+                    self.encoder(ctx[:, j]) + self.action_embed(past_actions[:, j].to(action))[:, :, None, None], state
+                )
+        return self._step(state, ctx[:, -1], action)
+
+    def next_state(self, prepared: object) -> torch.Tensor:  # noqa: D102 - the state after the prepared step
+        return prepared[2]  # type: ignore[index]
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "width": self.width, "hidden": self.hidden, **self._pixel_output_config()}
+
+
+@register_world_model
+class ContextLatentPredictor(WorldModel):
+    """V-JEPA-like latent predictor over a long context.
+
+    An online encoder embeds each frame; token ``t`` is frame ``t``'s features plus an embedding of the action
+    taken after it and of its position; a causal transformer over the ``k`` tokens predicts, at every position,
+    the features of the following frame under the target encoder (an EMA of the online encoder, no gradient).
+    A variance-covariance (VICReg) regulariser on the online features keeps them from collapsing. Surprise is the
+    squared error of the last position's prediction in target feature space.
+
+    Args:
+        frame_shape: ``(C, H, W)`` of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k``, the frames the predictor attends over (16 by default).
+        discrete_actions: Whether actions are one-hot.
+        width: Channels of the encoder's first conv layer.
+        feature_dim: Feature size (the transformer's width).
+        depth: Transformer layers.
+        heads: Attention heads.
+        ema_decay: EMA decay of the target encoder.
+        var_cov_weight: Weight of the variance-covariance regulariser (0 disables it).
+        cov_weight: Relative weight of the covariance term inside it.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "jepa"
+    uses_past_actions = True
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        action_dim: int,
+        context_frames: int = 16,
+        discrete_actions: bool = True,
+        width: int = 16,
+        feature_dim: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        ema_decay: float = 0.99,
+        var_cov_weight: float = 1.0,
+        cov_weight: float = 0.04,
+        device: str | torch.device = "auto",
+    ) -> None:
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
+        if feature_dim % heads:
+            raise ValueError(f"feature_dim ({feature_dim}) must be divisible by heads ({heads})")
+        self.width, self.feature_dim, self.depth, self.heads = int(width), int(feature_dim), int(depth), int(heads)
+        self.ema_decay, self.var_cov_weight, self.cov_weight = (
+            float(ema_decay),
+            float(var_cov_weight),
+            float(cov_weight),
+        )
+        c, h, w = self.frame_shape
+        conv = conv_encoder(c, width)
+        feat = math.prod(_conv_out_shape(conv, (c, h, w)))
+        self.encoder = nn.Sequential(conv, nn.Flatten(), nn.Linear(feat, feature_dim))
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.action_embed = nn.Linear(action_dim, feature_dim)
+        self.position = nn.Parameter(torch.zeros(1, self.context_frames, feature_dim))
+        nn.init.normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            feature_dim, heads, dim_feedforward=2 * feature_dim, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.predictor = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Linear(feature_dim, feature_dim)
+        mask = torch.triu(torch.full((self.context_frames, self.context_frames), float("-inf")), diagonal=1)
+        self.register_buffer("causal_mask", mask, persistent=False)
+        self._finish_init()
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Online features ``(..., D)`` of frames ``(..., C, H, W)``."""
+        lead = frames.shape[:-3]
+        return self.encoder(to_float_frames(frames).flatten(0, len(lead) - 1)).view(*lead, -1)
+
+    @torch.no_grad()
+    def target_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Target-space features ``(..., D)`` of frames ``(..., C, H, W)``."""
+        lead = frames.shape[:-3]
+        return self.target_encoder(to_float_frames(frames).flatten(0, len(lead) - 1)).view(*lead, -1)
+
+    def _chunk_loss(self, frames: torch.Tensor, actions: torch.Tensor) -> tuple[LossOutput, torch.Tensor]:
+        """Loss over clips of ``n <= k`` transitions: per-position errors ``(B, n)`` in the output's fields."""
+        n = actions.shape[1]
+        z = self.encode(frames[:, :n])
+        tokens = z + self.action_embed(actions.float()) + self.position[:, :n]
+        pred = self.head(self.predictor(tokens, mask=self.causal_mask[:n, :n], is_causal=True))
+        target = self.target_features(frames[:, 1 : n + 1])
+        err = (pred - target).pow(2).mean(-1)  # (B, n)
+        loss = err.mean()
+        metrics = {"prediction": float(loss.detach())}
+        b = z.shape[0]
+        if self.var_cov_weight > 0 and b * n > 1:
+            var_loss, cov_loss = variance_covariance_loss(z.flatten(0, 1))
+            loss = loss + self.var_cov_weight * (var_loss + self.cov_weight * cov_loss)
+            metrics.update(variance=float(var_loss.detach()), covariance=float(cov_loss.detach()))
+        metrics["feature_std"] = float(z.detach().flatten(0, 1).std(0).mean()) if b * n > 1 else 0.0
+        return LossOutput(loss, err, err.detach(), metrics), err
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """Prediction error at every position of the ``k``-frame windows plus the regulariser; per-sample loss and
+        surprise are the last position's (the transition itself)."""
+        clips = batch.clip()
+        out, err = self._chunk_loss(clips.frames, clips.actions)
+        out.per_sample, out.surprise = err[:, -1], err[:, -1].detach()
+        return out
+
+    def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, None]:
+        """Loss over whole clips, cut into chunks of ``k`` transitions (the model's memory is its window)."""
+        k = self.context_frames
+        outs = [
+            self._chunk_loss(clips.frames[:, s : s + k + 1], clips.actions[:, s : s + k])
+            for s in range(0, clips.steps, k)
+        ]
+        weights = [o[1].shape[1] for o in outs]
+        total = sum(weights)
+        loss = sum(o[0].loss * w for o, w in zip(outs, weights, strict=True)) / total
+        err = torch.cat([o[1] for o in outs], dim=1)
+        metrics = {
+            key: sum(o[0].metrics.get(key, 0.0) * w for o, w in zip(outs, weights, strict=True)) / total
+            for key in outs[0][0].metrics
+        }
+        return LossOutput(loss, err.mean(1), err.detach().mean(1), metrics), None  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def after_update(self) -> None:
+        """Move the target encoder towards the online encoder (EMA)."""
+        for p_t, p in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            p_t.lerp_(p, 1.0 - self.ema_decay)
+
+    def config(self) -> dict:  # noqa: D102
+        return {
+            **super().config(),
+            "width": self.width,
+            "feature_dim": self.feature_dim,
+            "depth": self.depth,
+            "heads": self.heads,
+            "ema_decay": self.ema_decay,
+            "var_cov_weight": self.var_cov_weight,
+            "cov_weight": self.cov_weight,
+        }
