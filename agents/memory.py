@@ -317,19 +317,13 @@ class ContextLatentPredictor(WorldModel):
     def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, None]:
         """Loss over whole clips, cut into chunks of ``k`` transitions (the model's memory is its window)."""
         k = self.context_frames
-        outs = [
+        chunks = [
             self._chunk_loss(clips.frames[:, s : s + k + 1], clips.actions[:, s : s + k])
             for s in range(0, clips.steps, k)
         ]
-        weights = [o[1].shape[1] for o in outs]
-        total = sum(weights)
-        loss = sum(o[0].loss * w for o, w in zip(outs, weights, strict=True)) / total
-        err = torch.cat([o[1] for o in outs], dim=1)
-        metrics = {
-            key: sum(o[0].metrics.get(key, 0.0) * w for o, w in zip(outs, weights, strict=True)) / total
-            for key in outs[0][0].metrics
-        }
-        return LossOutput(loss, err.mean(1), err.detach().mean(1), metrics), None  # type: ignore[arg-type]
+        err = torch.cat([e for _, e in chunks], dim=1)
+        loss = sum(out.loss * e.shape[1] for out, e in chunks) / err.shape[1]
+        return LossOutput(loss, err.mean(1), err.detach().mean(1), chunks[0][0].metrics), None  # type: ignore[arg-type]
 
     @torch.no_grad()
     def after_update(self) -> None:
