@@ -39,7 +39,7 @@ import math
 import os
 import socket
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ import torch
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads, resolve_device
-from tdwgym.agents.models import PixelPredictor, Transitions, WorldModel, resize_frames, world_model_from_config
+from tdwgym.agents.models import PixelOutput, Stream, WorldModel, resize_frames, world_model_from_config
 from tdwgym.envs.impossible import make_pairs
 
 import tdwgym  # noqa: F401 - registers the ids
@@ -192,12 +192,13 @@ def load_run(
     )
 
 
-def pixel_predictor(model: WorldModel) -> PixelPredictor | None:
-    """The pixel-space predictor inside ``model`` (itself, or the base of a learning-progress wrapper), or None."""
-    if isinstance(model, PixelPredictor):
+def pixel_predictor(model: WorldModel) -> WorldModel | None:
+    """The model inside ``model`` that predicts frames (itself, or the base of a learning-progress wrapper): a
+    :class:`~tdwgym.agents.models.PixelOutput` model such as ``pixel`` or ``recurrent``; None for feature models."""
+    if isinstance(model, PixelOutput):
         return model
     base = getattr(model, "base", None)
-    return base if isinstance(base, PixelPredictor) else None
+    return base if isinstance(base, PixelOutput) else None
 
 
 def _chw(frame: np.ndarray) -> np.ndarray:
@@ -207,14 +208,17 @@ def _chw(frame: np.ndarray) -> np.ndarray:
 class ModelStepper:
     """Steps a world model along an episode: surprise and (pixel models) the predicted frame at every step.
 
-    The first frame fills the ``k``-frame context, as the curiosity wrapper does at a reset. Observations of another
-    size than the model's frames are area-resized to them (:func:`~tdwgym.agents.models.resize_frames`), as in
-    training; :attr:`seen` is the latest observation as the model saw it.
+    A :class:`~tdwgym.agents.models.Stream` carries the model's context and memory, as in the curiosity wrapper:
+    the first frame fills the ``k``-frame context, and a model with memory keeps it for the whole episode.
+    Observations of another size than the model's frames are area-resized to them
+    (:func:`~tdwgym.agents.models.resize_frames`), as in training; :attr:`seen` is the latest observation as the
+    model saw it.
     """
 
     def __init__(self, model: WorldModel) -> None:
         self.model = model.eval()
-        self.history: deque[np.ndarray] = deque(maxlen=model.context_frames)
+        self.stream: Stream | None = None
+        self._seen: np.ndarray | None = None
 
     def _frame(self, obs: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` uint8 at the model's size."""
@@ -223,12 +227,13 @@ class ModelStepper:
     @property
     def seen(self) -> np.ndarray:
         """The latest observation (of :meth:`reset` or :meth:`step`) at the model's frame size, ``(h, w, 3)``."""
-        return self.history[-1].transpose(1, 2, 0)
+        assert self._seen is not None, "reset() first"
+        return self._seen.transpose(1, 2, 0)
 
     def reset(self, obs: np.ndarray) -> None:
         """Start an episode at ``obs`` (``(H, W, 3)`` uint8)."""
-        self.history.clear()
-        self.history.extend([self._frame(obs)] * self.model.context_frames)
+        self._seen = self._frame(obs)
+        self.stream = Stream(self.model, torch.from_numpy(self._seen)[None])
 
     @torch.no_grad()
     def step(self, action: Any, obs: np.ndarray, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
@@ -237,17 +242,15 @@ class ModelStepper:
         Returns:
             The surprise and the predicted frame (``(H, W, 3)`` floats in [0, 1], or None for feature models).
         """
-        dev = self.model.device
-        ctx = torch.from_numpy(np.stack(self.history))[None].to(dev)
-        act = torch.from_numpy(actions_to_vectors(np.asarray([action]), action_space)).to(dev)
+        if self.stream is None:
+            raise RuntimeError("ModelStepper.step() before reset()")
+        act = torch.from_numpy(actions_to_vectors(np.asarray([action]), action_space))
         frame = self._frame(obs)
-        nxt = torch.from_numpy(frame)[None].to(dev)
-        prepared = self.model.prepare(ctx, act)  # one forward pass gives both the surprise and the frame
-        surprise = float(self.model.evaluate_prepared(prepared, nxt)[0][0])
-        predicted = self.model.predicted_frame(prepared)
+        # one forward pass gives both the surprise and the frame
+        surprise, _, predicted = self.stream.step(act, torch.from_numpy(frame)[None])
+        self._seen = frame
         pred = None if predicted is None else predicted.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-        self.history.append(frame)
-        return surprise, pred
+        return float(surprise[0]), pred
 
 
 # -------------------------------------------------------------------------------------------------- episodes
@@ -303,33 +306,39 @@ def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] |
     )
 
 
-def _context(frames_chw: np.ndarray, t0: int, k: int) -> np.ndarray:
-    """Frames ``t0 - k + 1 .. t0`` (indices below 0 repeat frame 0)."""
-    idx = np.clip(np.arange(t0 - k + 1, t0 + 1), 0, None)
-    return frames_chw[idx]
-
-
 @torch.no_grad()
+def clips_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The model's surprise of every transition of ``N`` clips of equal length, stepped side by side through a
+    :class:`~tdwgym.agents.models.Stream` (models with memory carry it through each whole clip).
+
+    Args:
+        model: The world model.
+        frames: ``(N, T, H, W, 3)`` uint8.
+        actions: ``(N, T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
+
+    Returns:
+        ``(N, T - 1)``: entry ``t`` is the surprise of frame ``t + 1``.
+    """
+    chw = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 1, 4, 2, 3)))
+    acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
+    n, t = chw.shape[:2]
+    if t < 2:
+        return np.zeros((n, 0))
+    stream = Stream(model, chw[:, 0])
+    out = [stream.step(acts[:, i], chw[:, i + 1])[0].float().cpu().numpy() for i in range(t - 1)]
+    return np.stack(out, axis=1)
+
+
 def frame_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """The model's surprise of every transition of a clip (``T - 1`` values).
+    """The model's surprise of every transition of one clip (``T - 1`` values): :func:`clips_surprise` of one.
 
     Args:
         model: The world model.
         frames: ``(T, H, W, 3)`` uint8.
         actions: ``(T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
-        batch_size: Transitions per forward pass.
+        batch_size: Unused (kept for callers of earlier releases).
     """
-    chw = frames.transpose(0, 3, 1, 2)
-    k = model.context_frames
-    n = len(frames) - 1
-    out = []
-    for s in range(0, n, batch_size):
-        ts = range(s, min(n, s + batch_size))
-        ctx = torch.from_numpy(np.stack([_context(chw, t, k) for t in ts]))
-        act = torch.from_numpy(actions[list(ts)])
-        nxt = torch.from_numpy(chw[[t + 1 for t in ts]].copy())
-        out.append(model.surprise(Transitions(ctx, act, nxt).to(model.device)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+    return clips_surprise(model, frames[None], np.asarray(actions)[None])[0]
 
 
 def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
@@ -338,24 +347,34 @@ def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> n
 
 
 @torch.no_grad()
-def rollout_predictions(model: PixelPredictor, ep: Episode, starts: Sequence[int], horizon: int) -> np.ndarray:
-    """Open-loop predictions: from the true context ending at each start frame, ``horizon`` frames rolled on the
-    model's own (clamped) predictions with the episode's actions.
+def rollout_predictions(model: WorldModel, ep: Episode, starts: Sequence[int], horizon: int) -> np.ndarray:
+    """Open-loop predictions: the model steps along the true frames up to each start frame (building its context
+    and memory), then rolls ``horizon`` frames on its own (clamped) predictions with the episode's actions.
+
+    Args:
+        model: A model that predicts frames (:func:`pixel_predictor`).
 
     Returns:
         ``(len(starts), horizon, H, W, 3)`` floats in [0, 1].
     """
-    chw = ep.frames.transpose(0, 3, 1, 2)
-    k = model.context_frames
-    dev = model.device
-    ctx = torch.from_numpy(np.stack([_context(chw, t, k) for t in starts])).to(dev).float().div_(255.0)
-    acts = torch.from_numpy(np.stack([ep.actions[t : t + horizon] for t in starts])).to(dev)
+    chw = torch.from_numpy(np.ascontiguousarray(ep.frames.transpose(0, 3, 1, 2))).float().div_(255.0)
+    acts = torch.from_numpy(np.asarray(ep.actions, dtype=np.float32))
+    stream = Stream(model, chw[:1])
+    snapshots = {}
+    for t in range(max(starts) + 1):
+        if t in starts:
+            snapshots[t] = stream.select([0])
+        if t < max(starts):
+            stream.advance(stream.prepare(acts[t : t + 1]), acts[t : t + 1], chw[t + 1 : t + 2])
+    rolling = Stream.stack([snapshots[t] for t in starts])
+    steps = torch.stack([acts[t : t + horizon] for t in starts])
     preds = []
     for h in range(horizon):
-        pred = model.predict(ctx, acts[:, h]).clamp_(0.0, 1.0)
-        preds.append(pred)
-        ctx = torch.cat([ctx[:, 1:], pred[:, None]], dim=1)
-    return torch.stack(preds, dim=1).permute(0, 1, 3, 4, 2).cpu().numpy()
+        prepared = rolling.prepare(steps[:, h])
+        pred = model.predicted_frame(prepared).clamp(0.0, 1.0)  # type: ignore[union-attr]
+        preds.append(pred.cpu())
+        rolling.advance(prepared, steps[:, h], pred)
+    return torch.stack(preds, dim=1).permute(0, 1, 3, 4, 2).numpy()
 
 
 def _frame_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
@@ -424,6 +443,10 @@ SECTIONS: dict[str, str] = {
 
 SPLITS = ("test_id", "test_ood")
 """Held-out splits of the prediction and probe sections."""
+
+PROBE_CONTEXT = 4
+"""At most this many true frames start a probe clip (a model's ``k`` when smaller); the rest it predicts
+open-loop. Models with memory build it from these frames."""
 
 PROBE_TOLERANCE = 0.15
 """Colour distance (on [0, 1] RGB) within which a pixel counts as the probe's target object."""
@@ -742,7 +765,7 @@ def _probe_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
     model = plan.loaded.model
     pixel = pixel_predictor(model)
     _, env_id, split = ep_.group
-    k = model.context_frames
+    k = min(model.context_frames, PROBE_CONTEXT)
     h, w = model.frame_shape[1:]
     # the run's env settings apply to its own env; other scenarios get only the shared base-class ones
     env_kwargs = plan.env_kwargs

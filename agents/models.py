@@ -254,6 +254,15 @@ class Stream:
             self.state = self.state.clone()
             self.state[idx.to(self.state.device)] = self.model.initial_state(len(idx)).to(self.state.dtype)
 
+    @staticmethod
+    def stack(streams: list[Stream]) -> Stream:
+        """One stream of the episodes of ``streams`` (of one model), in order."""
+        out = copy.copy(streams[0])
+        out.context = torch.cat([s.context for s in streams])
+        out.past_actions = None if out.past_actions is None else torch.cat([s.past_actions for s in streams])
+        out.state = None if out.state is None else torch.cat([s.state for s in streams])
+        return out
+
     def select(self, idx: np.ndarray | list[int]) -> Stream:
         """A new stream of episodes ``idx`` (copies), e.g. to roll some of them on open-loop."""
         idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))

@@ -52,6 +52,20 @@ class MatchedPair:
     event_frame: int
     labels: dict[str, Any] = field(default_factory=dict)
     actions: list[Any] = field(default_factory=list)
+    extended: int = 0
+    """Frames added past the requested length because the twins did not yet differ visibly (``make_pairs`` with
+    ``visible=True``); 0 when the pair differed within the length asked for."""
+
+    @property
+    def differs(self) -> bool:
+        """Whether any pixel differs between the twins from the event frame on (an observer could tell them
+        apart)."""
+        return bool(np.any(self.possible[self.event_frame :] != self.impossible[self.event_frame :]))
+
+
+VISIBLE_MAX_EXTRA = 120
+"""Frames ``make_pairs(visible=True)`` may add to a pair whose twins do not differ yet (e.g. an object that stays
+hidden behind the occluder) before it drops the pair."""
 
 
 @dataclass
@@ -149,6 +163,7 @@ def make_pairs(
     camera: str = "static",
     resolution: int | tuple[int, int] = 64,
     post_frames: int | None = None,
+    visible: bool = True,
     **env_kwargs: Any,
 ) -> list[MatchedPair]:
     """Matched possible/impossible clips of one seed, one pair per kind (a kind the seed's scene cannot stage,
@@ -163,6 +178,10 @@ def make_pairs(
         resolution: Frame size, an int or (height, width).
         post_frames: Instead of ``frames``: end each pair ``post_frames`` steps after its event, i.e.
             ``event_frame + post_frames + 1`` frames (clips of different kinds then differ in length).
+        visible: Guarantee that the twins differ visibly after the event: a pair whose clips are still identical
+            at the requested length is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more
+            (``MatchedPair.extended`` says by how much), and left out if they never differ. No observer could tell
+            such a pair apart. False keeps every pair at the requested length.
         **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
 
     Raises:
@@ -184,18 +203,25 @@ def make_pairs(
             n = frames if post_frames is None else frame + int(post_frames) + 1
             if frame >= n:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
-            path = _camera_path(possible, camera, n)
-            out.append(
-                MatchedPair(
+            extra = 0
+            while True:
+                path = _camera_path(possible, camera, n + extra)
+                pair = MatchedPair(
                     kind=kind,
                     seed=seed,
                     possible=_clip(env, possible, path),
                     impossible=_clip(env, impossible, path),
                     event_frame=frame,
                     labels=dict(impossible.labels),
-                    actions=[_noop(env.action_space)] * (n - 1),
+                    actions=[_noop(env.action_space)] * (n + extra - 1),
+                    extended=extra,
                 )
-            )
+                if not visible or pair.differs or extra >= VISIBLE_MAX_EXTRA:
+                    break
+                extra += 30
+            if visible and not pair.differs:
+                continue  # the twins never differ: no observer could tell them apart
+            out.append(pair)
     finally:
         env.close()
     return out

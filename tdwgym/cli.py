@@ -12,6 +12,7 @@ import sys
 
 from tdwgym import __version__
 from tdwgym.agents.cli import add_audit_parser, add_compare_parser, add_eval_parser, add_train_parser
+from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset import add_dataset_parser
 from tdwgym.play import add_play_parser
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
     add_audit_parser(sub)
     add_eval_parser(sub)
+    add_pretrain_parser(sub)
     add_record_parser(sub)
     add_play_parser(sub)
     add_dataset_parser(sub)

@@ -86,13 +86,29 @@ def test_bad_pairs_arguments_raise_listing_valid_values():
 
 
 def test_pairs_ending_post_frames_after_the_event_carry_their_noop_actions():
-    (p,) = make_pairs("TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3)
+    (p,) = make_pairs("TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3, visible=False)
     assert len(p.possible) == len(p.impossible) == p.event_frame + 4
     assert p.actions == [0] * (len(p.possible) - 1)
     (c,) = make_pairs(
-        "TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3, action_type="continuous"
+        "TDWRoom-Occlusion-v0",
+        seed=2,
+        kinds="vanish",
+        resolution=16,
+        post_frames=3,
+        action_type="continuous",
+        visible=False,
     )
     assert np.array_equal(c.possible, p.possible) and len(c.actions) == len(p.actions)
     assert all(a.shape == (5,) and not a.any() for a in c.actions)
     with pytest.raises(ValueError, match="post_frames"):
         make_pairs("TDWRoom-Occlusion-v0", 2, kinds="vanish", post_frames=-1)
+
+
+def test_visible_pairs_differ_after_the_event_extending_clips_that_do_not_yet():
+    # three frames after the object vanishes behind the occluder, the twins are still pixel-identical
+    (short,) = make_pairs("TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3, visible=False)
+    assert not short.differs and short.extended == 0
+    (p,) = make_pairs("TDWRoom-Occlusion-v0", seed=2, kinds="vanish", resolution=16, post_frames=3)
+    assert p.differs and p.extended > 0
+    assert len(p.possible) == len(p.impossible) == p.event_frame + 4 + p.extended == len(p.actions) + 1
+    assert np.array_equal(p.possible[: len(short.possible)], short.possible)  # the same clip, only longer
