@@ -61,7 +61,7 @@ def bench_online_learner(
         seed=0,
     )
     rng = np.random.default_rng(0)
-    k = cfg.context_frames
+    k = model.context_frames
 
     def frame(t: int) -> np.ndarray:
         img = np.full((3, resolution, resolution), 40, dtype=np.uint8)

@@ -20,7 +20,7 @@ import json
 import sys
 from typing import Any
 
-VARIANT_CHOICES = ("pixel", "latent", "rnd", "icm", "progress", "none")
+VARIANT_CHOICES = ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress", "none")
 AGENT_CHOICES = ("random", "ppo", "curiosity", "oracle")
 AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
 """Policies of ``tdwgym audit`` (the same as ``tdwgym.agents.audit.AUDIT_POLICIES``)."""
@@ -46,6 +46,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="environment steps (default: 20000; with --resume: raise the run's budget)",
+    )
+    p.add_argument(
+        "--world-model",
+        default=None,
+        help="start the curiosity reward from this world model: 'pretrained' (shipped with tdwgym) or a "
+        "world_model.pt file; it keeps learning online (default: a fresh model of --curiosity's variant)",
     )
     p.add_argument("--n-envs", type=int, default=None, help="parallel environments (default: 4)")
     p.add_argument("--vec-env", choices=("subproc", "dummy"), default=None, help="VecEnv kind (default: subproc)")
@@ -123,6 +129,7 @@ _COMMON_FIELDS = (
     "wm_fovea",
     "wm_background",
     "context_frames",
+    "world_model",
     "device",
 )
 """``TrainConfig`` fields set by :func:`_add_common`'s options (argparse dest = field name)."""
@@ -305,7 +312,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", default=None, help="training run folder (tdwgym train's output)")
-    src.add_argument("--model", default=None, help="world-model checkpoint file (world_model.pt)")
+    src.add_argument(
+        "--model", default=None, help="world-model checkpoint file (world_model.pt), or 'pretrained' (shipped)"
+    )
     p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
     p.add_argument("--episodes", type=int, default=None, help="held-out episodes per split (default: 6)")
     p.add_argument("--frames", type=int, default=None, help="steps per prediction episode (default: 32)")

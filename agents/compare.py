@@ -109,7 +109,7 @@ def _collect(
             break
     venv.close()
     frames_arr = np.stack(frames)
-    k = context_frames
+    k = context_frames or 2  # the frame-pair models' default
     padded = np.concatenate([np.repeat(frames_arr[:1], k - 1, axis=0), frames_arr]) if k > 1 else frames_arr
     ctx = np.stack([padded[t : t + k] for t in range(n)])
     batch = Transitions(torch.from_numpy(ctx), torch.from_numpy(np.stack(actions)), torch.from_numpy(frames_arr[1:]))

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,7 +52,10 @@ __all__ = [
     "Stream",
     "Transitions",
     "WorldModel",
+    "PRETRAINED",
+    "load_world_model",
     "make_world_model",
+    "resolve_model_path",
     "register_world_model",
     "resize_frames",
 ]
@@ -598,7 +603,6 @@ class PixelPredictor(PixelOutput, WorldModel):
     ) -> None:
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)
         self.width, self.latent_dim = width, latent_dim
-        self._setup_pixel_output(l1_weight, l2_weight, warp, fovea)
         c, h, w = self.frame_shape
         self.encoder = conv_encoder(c * context_frames, width)
         self.feat_shape = _conv_out_shape(self.encoder, (c * context_frames, h, w))
@@ -614,6 +618,8 @@ class PixelPredictor(PixelOutput, WorldModel):
             nn.ELU(),
             nn.ConvTranspose2d(width, c, 4, stride=2, padding=1),
         )
+        # last: the warp's layer draws from the RNG, and the layers above keep the initial weights they had
+        self._setup_pixel_output(l1_weight, l2_weight, warp, fovea)
         self._finish_init()
 
     def predict(self, context: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -1092,3 +1098,40 @@ def world_model_from_config(config: dict, device: str | torch.device = "auto") -
         return LearningProgress(base, lag_updates=cfg["lag_updates"])
     cfg["frame_shape"] = tuple(cfg["frame_shape"])
     return MODELS[name](**cfg, device=device)
+
+
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "recurrent-32.pt"
+"""The world model shipped with tdwgym (``--model pretrained``, ``--world-model pretrained``): the ``recurrent``
+model at 32x32 pretrained by the command in docs/world_models.md."""
+
+
+def resolve_model_path(spec: str | os.PathLike) -> Path:
+    """``"pretrained"`` -> :data:`PRETRAINED`; anything else is a path."""
+    return PRETRAINED if str(spec) == "pretrained" else Path(spec)
+
+
+def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto") -> WorldModel:
+    """Rebuild a world model from a file, in eval mode: ``"pretrained"`` (the shipped model), a checkpoint of
+    ``OnlineLearner.save`` / ``tdwgym train``, or ``tdwgym pretrain``'s ``world_model.pt`` (any dict with
+    ``model_config`` and ``model``). Loads with ``torch.load(weights_only=True)``: tensors and plain data only, no
+    code runs.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: The file is not a world-model checkpoint.
+    """
+    path = resolve_model_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"world-model checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a checkpoint"
+        raise ValueError(f"{path} is not a world-model checkpoint: {exc}") from exc
+    if not isinstance(state, dict) or "model_config" not in state or "model" not in state:
+        raise ValueError(
+            f"{path} is not a world-model checkpoint (expected a dict with 'model_config' and 'model', "
+            "as OnlineLearner.save, `tdwgym train` and `tdwgym pretrain` write)"
+        )
+    model = world_model_from_config(state["model_config"], device=device)
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -34,6 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
 from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizon
 from tdwgym.agents.device import configure_torch_threads, resolve_device
+from tdwgym.agents.models import WorldModel, load_world_model
 
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
 
@@ -63,6 +64,10 @@ class TrainConfig:
 
     curiosity: str = "pixel"
     """Intrinsic reward: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"``, ``"progress"`` or ``"none"`` (plain PPO)."""
+    world_model: str | None = None
+    """A world model to start the curiosity reward from instead of a fresh one: ``"pretrained"`` (the model shipped
+    with tdwgym, pretrained offline by ``tdwgym pretrain``) or a ``world_model.pt`` file. It keeps learning online;
+    its variant replaces ``curiosity``'s and its frame size ``wm_resolution``."""
     int_coef: float = 1.0
     """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
     ext_coef: float = 1.0
@@ -82,8 +87,9 @@ class TrainConfig:
     """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
     frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
     is where a push lands; the border is where the camera's own motion leaves most error (docs/agents.md)."""
-    context_frames: int = 2
-    """``k``: context frames of each world-model transition."""
+    context_frames: int | None = None
+    """``k``: context frames of each world-model transition (None: the model's default, 2 for the frame-pair
+    models and 16 for the models with memory)."""
     wm_width: int = 8
     """Channels of the world model's first conv layer."""
     wm_warp: bool = True
@@ -147,6 +153,15 @@ class TrainConfig:
     """SB3 verbosity."""
 
     def __post_init__(self) -> None:
+        if self.world_model is not None:
+            if self.curiosity == "none":
+                raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
+            from tdwgym.agents.models import resolve_model_path
+
+            if not resolve_model_path(self.world_model).is_file():
+                raise ValueError(
+                    f"world_model {self.world_model!r} is not a file; use 'pretrained' or a world_model.pt path"
+                )
         if self.curiosity not in (*VARIANTS, "none"):
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
         if self.vec_env not in ("subproc", "dummy"):
@@ -234,9 +249,12 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
     venv = VecMonitor(venv)
     curiosity = None
     if cfg.curiosity != "none":
+        variant: str | WorldModel = cfg.curiosity
+        if cfg.world_model is not None:
+            variant = load_world_model(cfg.world_model, device=cfg.device).train()
         venv = curiosity = CuriosityVecEnv(
             venv,
-            variant=cfg.curiosity,
+            variant=variant,
             int_coef=cfg.int_coef,
             ext_coef=cfg.ext_coef,
             gamma=cfg.gamma,

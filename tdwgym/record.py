@@ -242,7 +242,11 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"{', '.join(BUILTIN_POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)",
     )
     p.add_argument("--run", default=None, help="training run folder: its agent, world model, env settings")
-    p.add_argument("--world-model", default=None, help="world_model.pt checkpoint (or run folder) to show")
+    p.add_argument(
+        "--world-model",
+        default=None,
+        help="world model to show: a world_model.pt checkpoint, a run folder, or 'pretrained' (shipped)",
+    )
     p.add_argument("--steps", type=int, default=300, help="env steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of scene and policy (default: %(default)s)")
     p.add_argument("--size", type=int, default=128, help="pixel edge of each panel (default: %(default)s)")
