@@ -1,0 +1,217 @@
+"""``tdwgym pretrain``: settings checked at the door, streamed and on-disk clips, checkpoints that survive kill -9,
+training clips disjoint from the evaluation's, and the shipped pretrained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from tdwgym.agents.models import PRETRAINED, load_world_model
+from tdwgym.agents.pretrain import ClipStream, PretrainConfig, parse_mix, pretrain
+from tdwgym.envs.base import split_bucket
+
+import tdwgym
+from tdwgym import dataset as ds
+
+TINY = {
+    "model": "recurrent",
+    "env": "occlusion:2,collision",
+    "level": "0,1",
+    "resolution": 16,
+    "clip_steps": 8,
+    "tbptt": 4,
+    "batch_size": 2,
+    "total_steps": 64,
+    "val_every": 32,
+    "val_clips": 1,
+    "workers": 0,
+    "model_kwargs": {"width": 8, "hidden": 8},
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("env", "occlusion:2,kitchen", "unknown env 'kitchen'"),
+        ("env", "occlusion:-1", "positive number"),
+        ("level", "0,3", "integers 0-2"),
+        ("total_steps", 0, "--total-steps must be a positive integer"),
+        ("model", "transformer", "unknown --model 'transformer'"),
+        ("resolution", 30, "multiple of 4"),
+        ("device", "tpu", "--device must be auto, cpu or cuda"),
+    ],
+)
+def test_bad_settings_fail_at_the_door_and_write_nothing(tmp_path, field, value, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        pretrain(PretrainConfig(**{**TINY, field: value, "out": str(out)}), progress=False)
+    assert not out.exists()
+
+
+def test_the_cli_reports_a_bad_setting_in_one_line_with_exit_status_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tdwgym", "pretrain", "--env", "kitchen", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "pybullet build time" not in line]
+    assert len(lines) == 1 and "kitchen" in lines[0] and "occlusion" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_mixes_take_short_names_and_ids():
+    assert parse_mix("occlusion:3, TDWRoom-Gravity-v0") == {"TDWRoom-Occlusion-v0": 3.0, "TDWRoom-Gravity-v0": 1.0}
+
+
+def test_a_streamed_run_validates_checkpoints_and_writes_a_loadable_model(tmp_path):
+    out = tmp_path / "run"
+    summary = pretrain(PretrainConfig(**{**TINY, "out": str(out)}), progress=False)
+    assert summary["frames"] == 64 and summary["clips"] == 8
+    assert 0 < summary["loader_ratio"] <= 1.0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["frames"] for r in rows] == [32, 64]
+    for split in ("test_id", "test_ood"):
+        assert all(r[f"{split}/loss"] > 0 and r[f"{split}/copy_last"] >= 0 for r in rows)
+    pointer = json.loads((out / "checkpoints" / "latest.json").read_text())
+    assert pointer == {"file": "ckpt-64.pt", "frames": 64}
+    model = load_world_model(out / "world_model.pt", device="cpu")
+    assert model.name == "recurrent" and model.frame_shape == (3, 16, 16)
+    assert list((out / "tb").iterdir())  # TensorBoard events
+    with pytest.raises(ValueError, match="--resume"):  # a second run in the same folder is refused
+        pretrain(PretrainConfig(**{**TINY, "out": str(out)}), progress=False)
+
+
+def test_the_clip_stream_is_a_function_of_seed_and_index():
+    stream = ClipStream(parse_mix("occlusion,gravity"), [0, 1], 16, 6, seed=3)
+    envs: dict = {}
+    try:
+        a, b = stream.clip(5, envs), stream.clip(5, envs)
+        c = stream.clip(6, envs)
+    finally:
+        for env in envs.values():
+            env.close()
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.actions, b.actions)
+    assert not torch.equal(a.frames, c.frames)
+    assert a.frames.shape == (7, 3, 16, 16) and a.actions.shape == (6, 10)
+
+
+def test_training_scenes_never_are_evaluation_scenes():
+    """The pretraining stream draws train-split scenes; the VoE and probe sets draw test_id (and test_ood) scenes,
+    which the split hash keeps disjoint from train, whatever the seeds."""
+    stream = ClipStream(parse_mix("occlusion"), [0, 1], 16, 1, seed=0)
+    envs: dict = {}
+    train_scenes = []
+    try:
+        for i in range(12):
+            stream.clip(i, envs)
+            train_scenes += [env.unwrapped.scene for env in envs.values()]
+    finally:
+        for env in envs.values():
+            env.close()
+    assert all(split_bucket(s) != 0 for s in train_scenes)
+    eval_scenes = []
+    for seed in range(10_000 + 50_000, 10_000 + 50_004):  # EvalSettings' VoE seeds
+        env = gym.make("TDWRoom-Occlusion-v0", resolution=8, split="test_id")
+        env.reset(seed=seed)
+        eval_scenes.append(env.unwrapped.scene)
+        env.close()
+    assert all(split_bucket(s) == 0 for s in eval_scenes)
+    train_json = {json.dumps(s.to_dict(), sort_keys=True) for s in train_scenes}
+    assert not train_json & {json.dumps(s.to_dict(), sort_keys=True) for s in eval_scenes}
+
+
+def test_training_from_a_dataset_folder(tmp_path):
+    data = tmp_path / "data"
+    ds.generate(ds.DatasetConfig(out=data, episodes=2, frames=10, resolution=16), progress=False)
+    out = tmp_path / "run"
+    summary = pretrain(PretrainConfig(**{**TINY, "data": str(data), "out": str(out)}), progress=False)
+    assert summary["frames"] == 64
+    assert load_world_model(out / "world_model.pt", device="cpu").name == "recurrent"
+
+
+def _run(out: Path, total: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "tdwgym", "pretrain", "--out", str(out), "--total-steps", str(total), "--no-progress"]
+    for key in ("model", "env", "level", "resolution", "clip_steps", "tbptt", "batch_size", "val_every", "val_clips"):
+        args += [f"--{key.replace('_', '-')}", str(TINY[key])]
+    args += ["--workers", "1", "--model-kwargs", json.dumps(TINY["model_kwargs"])]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_newest_complete_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    proc = _run(out, 100_000)
+    pointer = out / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not pointer.exists():
+        time.sleep(0.2)
+    assert pointer.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint written"
+    children = [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15  # the DataLoader's clip worker notices its parent is gone and exits
+    while time.monotonic() < deadline and any(_alive(c) for c in children):
+        time.sleep(0.2)
+    assert not any(_alive(c) for c in children), f"workers {children} outlived the killed run"
+    frames_at_kill = json.loads(pointer.read_text())["frames"]
+    assert frames_at_kill >= 32 and not list((out / "checkpoints").glob("*.tmp"))
+    # a damaged newest checkpoint is skipped with a warning, never trusted
+    newest = out / "checkpoints" / json.loads(pointer.read_text())["file"]
+    older = sorted((out / "checkpoints").glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    resumed = _resume(out, frames_at_kill + 32)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["frames"] == frames_at_kill + 32 and json.loads(pointer.read_text())["frames"] == rows[-1]["frames"]
+    newest = out / "checkpoints" / json.loads(pointer.read_text())["file"]
+    newest.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="damaged"):
+        from tdwgym.agents.pretrain import _latest
+
+        found = _latest(out / "checkpoints")
+    assert found is not None and found != newest and len(older) >= 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")  # a zombie has exited
+
+
+def _resume(out: Path, total: int) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "tdwgym", "pretrain", "--out", str(out), "--resume", "--total-steps", str(total)]
+    return subprocess.run(args + ["--workers", "0", "--no-progress"], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: mixed precision and pinned memory")
+def test_cuda_pretraining_uses_mixed_precision_and_pinned_memory(tmp_path):
+    summary = pretrain(PretrainConfig(**{**TINY, "device": "cuda", "out": str(tmp_path / "run")}), progress=False)
+    assert summary["device"].startswith("cuda")
+
+
+def test_cuda_without_a_gpu_is_an_error_not_a_silent_fallback(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        pretrain(PretrainConfig(**{**TINY, "device": "cuda", "out": str(tmp_path / "run")}), progress=False)
+
+
+def test_the_shipped_pretrained_model_loads_into_todays_code():
+    assert PRETRAINED.is_file(), f"{PRETRAINED} is missing from the package"
+    model = load_world_model("pretrained", device="cpu")
+    assert model.name == "recurrent" and model.frame_shape == (3, 32, 32)
+    state = torch.load(PRETRAINED, weights_only=True)
+    assert "tdwgym pretrain" in state["meta"]["command"]
+    assert tdwgym.ENV_IDS  # the package's ids are registered beside it
