@@ -316,10 +316,13 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--model", default=None, help="world-model checkpoint file (world_model.pt), or 'pretrained' (shipped)"
     )
     p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
+    p.add_argument(
+        "--env-kwargs", type=json.loads, default=None, help="JSON dict of env arguments, e.g. '{\"level\": 1}'"
+    )
     p.add_argument("--episodes", type=int, default=None, help="held-out episodes per split (default: 6)")
     p.add_argument("--frames", type=int, default=None, help="steps per prediction episode (default: 32)")
     p.add_argument("--horizon", type=int, default=None, help="multi-step prediction horizon (default: 8)")
-    p.add_argument("--voe-pairs", type=int, default=None, help="possible/impossible pairs per kind (default: 6)")
+    p.add_argument("--voe-pairs", type=int, default=None, help="possible/impossible pairs per kind (default: 24)")
     p.add_argument("--probe-clips", type=int, default=None, help="probe clips per kind and split (default: 6)")
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for smoke tests")
     p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
@@ -343,6 +346,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "run_dir": args.run,
         "model_path": args.model,
         "env_id": args.env,
+        "env_kwargs": args.env_kwargs,
         "episodes": args.episodes,
         "frames": args.frames,
         "out": args.out,

@@ -51,7 +51,9 @@ import torch
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads, resolve_device
+from tdwgym.agents.external import ExternalModel, is_external_spec, load_external
 from tdwgym.agents.models import (
+    PRETRAINED,
     PixelOutput,
     Stream,
     WorldModel,
@@ -139,6 +141,8 @@ def load_run(
     """
     if (run_dir is None) == (model_path is None):
         raise ValueError("pass exactly one of run_dir (a training run folder) and model_path (a world_model.pt)")
+    if model_path is not None and is_external_spec(model_path):
+        return LoadedRun(load_external(str(model_path)), Path(str(model_path).rsplit(":", 1)[0]))
     if model_path is not None:
         path = resolve_model_path(model_path)
         if path.is_dir():
@@ -177,7 +181,7 @@ def load_run(
 def pixel_predictor(model: WorldModel) -> WorldModel | None:
     """The model inside ``model`` that predicts frames (itself, or the base of a learning-progress wrapper): a
     :class:`~tdwgym.agents.models.PixelOutput` model such as ``pixel`` or ``recurrent``; None for feature models."""
-    if isinstance(model, PixelOutput):
+    if isinstance(model, PixelOutput) or (isinstance(model, ExternalModel) and model.predicts):
         return model
     base = getattr(model, "base", None)
     return base if isinstance(base, PixelOutput) else None
@@ -301,6 +305,8 @@ def clips_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -
     Returns:
         ``(N, T - 1)``: entry ``t`` is the surprise of frame ``t + 1``.
     """
+    if isinstance(model, ExternalModel):
+        return np.stack([model.clip_scores(clip) for clip in frames])
     chw = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 1, 4, 2, 3)))
     acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
     n, t = chw.shape[:2]
@@ -339,6 +345,9 @@ def rollout_predictions(model: WorldModel, ep: Episode, starts: Sequence[int], h
     Returns:
         ``(len(starts), horizon, H, W, 3)`` floats in [0, 1].
     """
+    if isinstance(model, ExternalModel):
+        k = model.context_frames
+        return np.stack([model.rollout(ep.frames[max(0, t - k + 1) : t + 1], horizon) for t in starts])
     chw = torch.from_numpy(np.ascontiguousarray(ep.frames.transpose(0, 3, 1, 2))).float().div_(255.0)
     acts = torch.from_numpy(np.asarray(ep.actions, dtype=np.float32))
     stream = Stream(model, chw[:1])
@@ -507,6 +516,7 @@ def _plan(
     probe_envs: dict[str, str] | None = None,
     device: str = "auto",
     progress: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> EvalPlan:
     """Resolve :func:`evaluate`'s arguments (see there) into an :class:`EvalPlan`; loads the model."""
     dev = resolve_device(device)
@@ -519,8 +529,13 @@ def _plan(
     env_id = env_id or loaded.env_id or "TDWRoom-Occlusion-v0"
     if env_id not in gym.registry:
         raise ValueError(f"unknown env id {env_id!r}; registered tdwgym ids: {sorted(tdwgym.ENV_IDS)}")
-    env_kwargs = dict(loaded.env_kwargs) if env_id == loaded.env_id else {}
-    out_dir = Path(out) if out is not None else (loaded.run_dir or loaded.model_path.parent) / "eval"
+    env_kwargs = {**(loaded.env_kwargs if env_id == loaded.env_id else {}), **(env_kwargs or {})}
+    if out is not None:
+        out_dir = Path(out)
+    elif loaded.run_dir is None and (loaded.model_path == PRETRAINED or isinstance(loaded.model, ExternalModel)):
+        out_dir = Path("runs") / f"eval-{'pretrained' if loaded.model_path == PRETRAINED else loaded.model_path.stem}"
+    else:
+        out_dir = (loaded.run_dir or loaded.model_path.parent) / "eval"
     env = gym.make(env_id, **{**_env_kwargs(env_kwargs, "split"), "resolution": 8})
     supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
     action_space = env.action_space
@@ -1303,6 +1318,7 @@ def evaluate(
     probe_envs: dict[str, str] | None = None,
     device: str = "auto",
     progress: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a world model; write ``report.json``, ``report.md`` and PNG plots into ``out``.
 
@@ -1321,6 +1337,7 @@ def evaluate(
         probe_envs: Probe kind -> env id (default: registered envs matched by :data:`PROBE_KEYWORDS`).
         device: Torch device (``"auto"``: CUDA when available).
         progress: Print a line per section.
+        env_kwargs: Env arguments (e.g. ``{"level": 1}``) over the run's own.
 
     Returns:
         The report (as written to ``report.json``).
@@ -1340,6 +1357,7 @@ def evaluate(
         "probe_envs": probe_envs,
         "device": device,
         "progress": progress,
+        "env_kwargs": env_kwargs,
     }
     return merge_reports([evaluate_episodes(range(count_episodes(**kw)), **kw)], **kw)
 

@@ -293,3 +293,21 @@ def test_model_stepper_scores_and_predicts_with_one_forward_pass(name):
                 expected = pixel.predict(ctx, act).clamp(0, 1)[0].permute(1, 2, 0).numpy()
             np.testing.assert_allclose(pred, expected, rtol=1e-5, atol=1e-6)
         history.append(frames[t])
+
+
+def test_an_external_model_runs_through_the_benchmark_by_its_two_method_protocol(tmp_path):
+    """examples/external_model.py's copy-last model, named by file:attr, gets the same VoE and prediction figures
+    as the built-in copy-last baseline (it computes the same thing)."""
+    from pathlib import Path
+
+    from tdwgym.agents.evaluate import evaluate
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "external_model.py"
+    report = evaluate(model_path=f"{example}:CopyLastModel", quick=True, out=tmp_path / "ext", progress=False)
+    for kind, res in report["voe"]["kinds"].items():
+        for how in ("mean", "max"):
+            assert res["model"][how]["pairwise_accuracy"] == res["copy_last"][how]["pairwise_accuracy"], kind
+    pred = report["prediction"]["test_id"]["1-step"]
+    assert pred["model"]["mse"] == pytest.approx(pred["copy_last"]["mse"], rel=1e-5)
+    with pytest.raises(ValueError, match="no attribute 'Nope'"):
+        evaluate(model_path=f"{example}:Nope", quick=True, out=tmp_path / "x", progress=False)
