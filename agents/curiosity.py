@@ -37,7 +37,15 @@ from stable_baselines3.common.preprocessing import is_image_space_channels_first
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
-from tdwgym.agents.models import MODELS, Stream, WorldModel, make_world_model, resize_frames, world_model_from_config
+from tdwgym.agents.models import (
+    MODELS,
+    Stream,
+    WorldModel,
+    make_world_model,
+    resize_frames,
+    safe_load,
+    world_model_from_config,
+)
 from tdwgym.agents.online import OnlineLearner
 
 __all__ = ["BASELINES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
@@ -516,7 +524,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             stats = pickle.load(f)
         variant: str | WorldModel = stats["variant"]
         if world_model_path is not None:
-            state = torch.load(world_model_path, map_location="cpu", weights_only=False)
+            state = safe_load(world_model_path)
             variant = world_model_from_config(state["model_config"], device=device)
         wrapper = CuriosityVecEnv(
             venv,

@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ __all__ = [
     "load_world_model",
     "make_world_model",
     "resolve_model_path",
+    "safe_load",
     "register_world_model",
     "resize_frames",
 ]
@@ -1110,6 +1112,22 @@ def resolve_model_path(spec: str | os.PathLike) -> Path:
     return PRETRAINED if str(spec) == "pretrained" else Path(spec)
 
 
+def _numpy_globals() -> list:
+    """The numpy names an array in a checkpoint pickles to: data constructors only, no code."""
+    import numpy.dtypes as dtypes
+
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype] + [
+        getattr(dtypes, name) for name in dir(dtypes) if name.endswith("DType")
+    ]
+
+
+def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain data, never code. Numpy arrays (in checkpoints of
+    earlier releases) are allowed too: their constructors build data only."""
+    with torch.serialization.safe_globals(_numpy_globals()):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto") -> WorldModel:
     """Rebuild a world model from a file, in eval mode: ``"pretrained"`` (the shipped model), a checkpoint of
     ``OnlineLearner.save`` / ``tdwgym train``, or ``tdwgym pretrain``'s ``world_model.pt`` (any dict with
@@ -1124,7 +1142,7 @@ def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto
     if not path.is_file():
         raise FileNotFoundError(f"world-model checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = safe_load(path)
     except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a checkpoint"
         raise ValueError(f"{path} is not a world-model checkpoint: {exc}") from exc
     if not isinstance(state, dict) or "model_config" not in state or "model" not in state:

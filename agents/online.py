@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tdwgym.agents.models import Transitions, WorldModel, world_model_from_config
+from tdwgym.agents.models import Transitions, WorldModel, safe_load, world_model_from_config
 
 __all__ = ["LossPrioritisedBuffer", "OnlineLearner", "atomic_torch_save"]
 
@@ -153,9 +153,10 @@ class LossPrioritisedBuffer:
             "size": n,
             "replacements": self.replacements,
             "context": None,  # no transition yet (else every stored field, cut to the filled size)
-            **{k: arr[:n].copy() for k, arr in self.arrays.items()},
-            "loss": self.loss[:n].copy(),
-            "generation": self.generation[:n].copy(),
+            # tensors, not numpy arrays: a checkpoint loads with torch.load(weights_only=True)
+            **{k: torch.from_numpy(arr[:n].copy()) for k, arr in self.arrays.items()},
+            "loss": torch.from_numpy(self.loss[:n].copy()),
+            "generation": torch.from_numpy(self.generation[:n].copy()),
             "rng": self.rng.bit_generator.state,
         }
 
@@ -166,15 +167,16 @@ class LossPrioritisedBuffer:
         n = self.size = int(state["size"])
         self.replacements = int(state["replacements"])
         self.loss[:] = -np.inf
-        self.loss[:n] = state["loss"]
+        self.loss[:n] = np.asarray(state["loss"])
         self.generation[:] = 0
-        self.generation[:n] = state.get("generation", 1)
+        self.generation[:n] = np.asarray(state.get("generation", 1))
         self.arrays = {}
         if state["context"] is not None:
             for k in ("context", "action", "next_frame", "past_actions"):
                 if state.get(k) is not None:
-                    self.arrays[k] = np.zeros((self.capacity, *state[k].shape[1:]), dtype=state[k].dtype)
-                    self.arrays[k][:n] = state[k]
+                    values = np.asarray(state[k])  # tensors (this release) or numpy arrays (earlier ones)
+                    self.arrays[k] = np.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype)
+                    self.arrays[k][:n] = values
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -558,14 +560,14 @@ class OnlineLearner:
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by :meth:`save`."""
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        self.load_state_dict(safe_load(path, map_location=self.device))
 
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike, device: str | torch.device = "auto", background: bool | None = None
     ) -> OnlineLearner:
         """Build model and learner from a checkpoint alone (``background`` overrides the saved setting)."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = safe_load(path)
         model = world_model_from_config(state["model_config"], device=device)
         hparams = dict(state["hparams"])
         if background is not None:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tdwgym.agents.device import resolve_device
-from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, world_model_from_config
+from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import tdwgym
@@ -403,7 +403,7 @@ def _latest(ckpt_dir: Path) -> Path | None:
             warnings.warn(f"{pointer} is damaged; resuming from the newest checkpoint that loads", stacklevel=2)
     for c in candidates:
         try:
-            torch.load(c, map_location="cpu", weights_only=True)
+            safe_load(c)
         except Exception:  # noqa: BLE001 - any unreadable file is skipped
             warnings.warn(f"checkpoint {c} is damaged; trying an older one", stacklevel=2)
             continue
@@ -437,7 +437,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         found = _latest(ckpt_dir) if ckpt_dir.is_dir() else None
         if found is None:
             raise ValueError(f"--resume: {ckpt_dir} holds no complete checkpoint")
-        state = torch.load(found, map_location="cpu", weights_only=True)
+        state = safe_load(found)
         model = world_model_from_config(state["model_config"], device=dev)
         model.load_state_dict(state["model"])
         opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)

@@ -240,3 +240,30 @@ def test_refreshed_losses_reach_the_slots_they_were_computed_for(background):
         expected.update({int(slot): 1000.0 + i for i, slot in enumerate(slots) if slot >= 0})
     assert expected and all(learner.buffer.loss[slot] == loss for slot, loss in expected.items())
     learner.close()
+
+
+def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp_path):
+    """Learner checkpoints hold tensors and plain data only (torch.load(weights_only=True)); a checkpoint of an
+    earlier release, with numpy arrays in its buffer, still loads; a file that would run code does not."""
+    import pickle
+
+    from tdwgym.agents.models import make_world_model, safe_load
+
+    learner = OnlineLearner(make_world_model("pixel", (3, 16, 16), 5, device="cpu"), capacity=8, batch_size=2)
+    learner.observe(make_batch(b=4, hw=16))
+    path = tmp_path / "wm.pt"
+    learner.save(path)
+    torch.load(path, weights_only=True)  # no numpy, no classes
+    old = learner.state_dict()
+    old["buffer"] = {k: v.numpy() if torch.is_tensor(v) else v for k, v in old["buffer"].items()}
+    torch.save(old, tmp_path / "old.pt")
+    restored = OnlineLearner.from_checkpoint(tmp_path / "old.pt", device="cpu")
+    assert len(restored.buffer) == 4
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"model": Boom()}))
+    with pytest.raises(pickle.UnpicklingError):
+        safe_load(tmp_path / "evil.pt")
