@@ -319,6 +319,23 @@ def _atomic_json(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def command_line(cfg: PretrainConfig) -> str:
+    """The ``tdwgym pretrain`` command that reproduces ``cfg`` (the options that differ from the defaults)."""
+    default = PretrainConfig()
+    parts = ["tdwgym pretrain"]
+    for f in dataclasses.fields(PretrainConfig):
+        value = getattr(cfg, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            text = json.dumps(value) if isinstance(value, dict) else str(value)
+            parts.append(f"{flag} {text!r}" if " " in text or "{" in text else f"{flag} {text}")
+    return " ".join(parts)
+
+
 def save_world_model(model: WorldModel, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> None:
     """Write ``model`` as a world-model file (``{"model_config", "model", "meta"}``: plain data and tensors, loadable
     with ``torch.load(weights_only=True)``), atomically."""
@@ -565,7 +582,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         "parameters": sum(p.numel() for p in model.parameters()),
         "history": history,
     }
-    save_world_model(model, out / "world_model.pt", meta={"frames": frames_done, "pretrain": dataclasses.asdict(cfg)})
+    meta = {"frames": frames_done, "pretrain": dataclasses.asdict(cfg), "command": command_line(cfg)}
+    save_world_model(model, out / "world_model.pt", meta=meta)
     _atomic_json(summary, out / "summary.json")
     return summary
 
