@@ -27,6 +27,17 @@ AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
 """Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.compare.AGENTS``, without importing torch here)."""
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a zero or negative budget is an error at the door, not a default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``compare``; an option left out keeps ``TrainConfig``'s default."""
     p.add_argument(
@@ -43,7 +54,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--total-steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="environment steps (default: 20000; with --resume: raise the run's budget)",
     )

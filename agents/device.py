@@ -14,7 +14,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         device: ``"auto"`` (CUDA when available, else CPU), or anything ``torch.device`` accepts.
 
     Returns:
-        The resolved device. ``"cuda"`` without a GPU falls back to the CPU rather than failing later.
+        The resolved device.
+
+    Raises:
+        ValueError: ``"cuda"`` (or ``"cuda:N"``) when CUDA is not available: asking for a GPU and silently getting
+            the CPU would hide a broken set-up. ``"auto"`` picks the CPU then.
     """
     if isinstance(device, torch.device):
         return device
@@ -22,7 +26,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        return torch.device("cpu")
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available; use 'auto' or 'cpu'")
     return resolved
 
 

@@ -187,3 +187,27 @@ def test_models_say_whether_they_observe():
     assert make_world_model("progress", (3, 16, 16), 5, device="cpu", progress_base="rnd", **TINY).observes
     assert not make_world_model("pixel", (3, 16, 16), 5, device="cpu", **TINY).observes
     assert not make_world_model("progress", (3, 16, 16), 5, device="cpu", **TINY).observes
+
+
+def test_asking_for_cuda_without_it_is_an_error_not_a_silent_cpu(monkeypatch):
+    from tdwgym.agents.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_a_zero_or_negative_training_budget_is_refused_at_the_door(tmp_path):
+    import subprocess
+    import sys
+
+    for budget in ("0", "-5"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tdwgym", "train", "--total-steps", budget, "--out", str(tmp_path / "r")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and "positive integer" in proc.stderr
+        assert not (tmp_path / "r").exists()
