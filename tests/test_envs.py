@@ -340,3 +340,13 @@ def test_ceiling_kwarg_keeps_the_scene_and_its_split():
     finally:
         closed.close()
         open_top.close()
+
+
+def test_an_env_whose_first_reset_failed_resets_and_steps_normally_after():
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=16)
+    with pytest.raises(Exception, match="[Ss]eed"):
+        env.reset(seed=-1)
+    obs, _ = env.reset(seed=1)
+    obs2, *_ = env.step(0)
+    assert obs.shape == obs2.shape == (16, 16, 3)
+    env.close()
