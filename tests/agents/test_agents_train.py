@@ -268,3 +268,34 @@ def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_
     # a config written now keeps its own values
     TrainConfig(wm_fovea=0.25).to_json(tmp_path / "new.json")
     assert TrainConfig.from_json(tmp_path / "new.json").wm_fovea == 0.25
+
+
+@pytest.mark.parametrize("source", ["recurrent", "jepa", "file"])
+def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
+    """The new variants through the whole loop: `train` by name or from a pretrained file (the reward starts from
+    it and it keeps learning), `--resume`, `record` with its panels and `eval` of the run."""
+    from tdwgym.agents.evaluate import evaluate
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretrain import save_world_model
+    from tdwgym.record import record_episode
+
+    run = tmp_path / "run"
+    extra: dict = {"curiosity": source}
+    if source == "file":
+        ready = make_world_model("recurrent", (3, 16, 16), 10, device="cpu", width=4, hidden=4)
+        save_world_model(ready, tmp_path / "wm.pt")
+        extra = {"world_model": str(tmp_path / "wm.pt")}
+    cfg = TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), wm_resolution=16, **{**TINY, **extra})
+    first = train(cfg)
+    wm = first.curiosity.world_model
+    assert wm.name == ("recurrent" if source == "file" else source) and wm.context_frames == 16
+    assert first.curiosity.learner.updates > 0
+    if source == "file":  # it kept learning from the pretrained weights
+        changed = [not torch.equal(a, b) for a, b in zip(ready.state_dict().values(), wm.state_dict().values())]
+        assert any(changed)
+    resumed = train(dataclasses.replace(cfg, total_steps=128), resume=run)
+    assert resumed.num_timesteps == 128 and resumed.curiosity.world_model.name == wm.name
+    video = record_episode("TDWRoom-Occlusion-v0", out=tmp_path / "v.mp4", run_dir=run, steps=4, progress=False)
+    assert video.stat().st_size > 0
+    report = evaluate(run_dir=run, quick=True, out=tmp_path / "eval", device="cpu", progress=False)
+    assert report["voe"]["kinds"] and report["meta"]["model_name"] == wm.name
