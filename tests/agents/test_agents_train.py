@@ -277,6 +277,7 @@ def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     from tdwgym.agents.evaluate import evaluate
     from tdwgym.agents.models import make_world_model
     from tdwgym.agents.pretrain import save_world_model
+
     from tdwgym.record import record_episode
 
     run = tmp_path / "run"
@@ -291,8 +292,8 @@ def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     assert wm.name == ("recurrent" if source == "file" else source) and wm.context_frames == 16
     assert first.curiosity.learner.updates > 0
     if source == "file":  # it kept learning from the pretrained weights
-        changed = [not torch.equal(a, b) for a, b in zip(ready.state_dict().values(), wm.state_dict().values())]
-        assert any(changed)
+        before, after = ready.state_dict(), wm.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)
     resumed = train(dataclasses.replace(cfg, total_steps=128), resume=run)
     assert resumed.num_timesteps == 128 and resumed.curiosity.world_model.name == wm.name
     video = record_episode("TDWRoom-Occlusion-v0", out=tmp_path / "v.mp4", run_dir=run, steps=4, progress=False)
