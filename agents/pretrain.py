@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
+from tdwgym.agents.online import atomic_torch_save
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import tdwgym
@@ -302,17 +302,6 @@ def dataset_clips(root: str, steps: int, resolution: int) -> torch.utils.data.Da
 # ------------------------------------------------------------------------------------------------------ training
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _atomic_json(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
@@ -342,7 +331,7 @@ def save_world_model(model: WorldModel, path: str | os.PathLike, meta: dict[str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_save({"model_config": model.config(), "model": state, "meta": dict(meta or {})}, path)
+    atomic_torch_save({"model_config": model.config(), "model": state, "meta": dict(meta or {})}, path)
 
 
 def _train_step(
@@ -524,7 +513,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             "clips": clips_done,
             "history": json.dumps(history),
         }
-        _atomic_save(state, ckpt_dir / name)
+        atomic_torch_save(state, ckpt_dir / name)
         _atomic_json({"file": name, "frames": frames_done}, ckpt_dir / "latest.json")
         for old in sorted(ckpt_dir.glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[:-2]:
             old.unlink(missing_ok=True)
