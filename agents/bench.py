@@ -170,7 +170,7 @@ def run_benchmarks(
         if overhead_only
         else [
             bench_online_learner(v, frames=60 if quick else 600, warmup=20 if quick else 100)
-            for v in ("pixel", "latent", "rnd", "icm", "progress")
+            for v in ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress")
         ],
     }
     overrides = {"n_steps": 32, "batch_size": 64} if quick else None

@@ -4,8 +4,8 @@
 
 Evaluates each checkpoint (each a budget of training frames) with the same held-out sets: the VoE pairs of
 TDWRoom-Occlusion-v0 at levels 0 and 1 and the physical-law probes, and writes ``OUT.md`` (a table) and ``OUT.png``
-(the curves). The pretraining keeps only its two newest checkpoints: copy the ones to plot as they appear, or use
-``--keep-every`` budgets of ``tdwgym pretrain``.
+(the curves). Reports already in ``OUT-eval/`` are reused. The pretraining keeps only its two newest checkpoints:
+copy the ones to plot as they appear.
 """
 
 from __future__ import annotations
@@ -38,14 +38,18 @@ def main() -> None:
     for path in sorted(args.checkpoints, key=_frames):
         row: dict = {"frames": _frames(path), "checkpoint": str(path)}
         for level in (0, 1):
-            report = evaluate(
-                model_path=path,
-                env_id="TDWRoom-Occlusion-v0",
-                env_kwargs={"level": level},
-                settings=settings,
-                out=args.out.parent / f"{args.out.name}-eval" / f"{path.stem}-L{level}",
-                progress=False,
-            )
+            out = args.out.parent / f"{args.out.name}-eval" / f"{path.stem}-L{level}"
+            if (out / "report.json").is_file():  # evaluated before with these settings: reuse
+                report = json.loads((out / "report.json").read_text())
+            else:
+                report = evaluate(
+                    model_path=path,
+                    env_id="TDWRoom-Occlusion-v0",
+                    env_kwargs={"level": level},
+                    settings=settings,
+                    out=out,
+                    progress=False,
+                )
             voe = report["voe"]
             head = voe["headline"]
             row[f"L{level}"] = {
