@@ -24,6 +24,8 @@ Do not stack ``VecNormalize`` reward scaling on top: the intrinsic reward is alr
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import pickle
 from collections import deque
@@ -121,6 +123,54 @@ def check_norm_horizon(value: Any, name: str = "norm_horizon") -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an int >= 1 (transitions remembered) or None (all of them), got {value!r}")
     return int(value)
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and arrays as JSON numbers and lists, recursively."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Reads the statistics pickles of earlier releases: numpy arrays and builtins only, never code."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a statistics file: only data may load")
+
+
+def read_statistics(path: str | os.PathLike) -> dict[str, Any]:
+    """Statistics written by :meth:`CuriosityVecEnv.save`: JSON, or the pickle of an earlier release read with an
+    unpickler that builds numpy data and nothing else (the next save writes JSON).
+
+    Raises:
+        ValueError: The file is damaged or holds anything but data; the message names it.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        if raw[:1] in (b"{", b" ", b"\n"):
+            return json.loads(raw)
+        return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+    except (ValueError, pickle.UnpicklingError, EOFError) as exc:
+        raise ValueError(f"curiosity statistics {path} are damaged or not data: {exc}") from exc
 
 
 class CuriosityVecEnv(VecEnvWrapper):
@@ -479,18 +529,16 @@ class CuriosityVecEnv(VecEnvWrapper):
             self.baseline_var = np.array(stats.get("baseline_var", np.zeros_like(self.baseline_mean)), np.float64)
 
     def save(self, save_path: str | os.PathLike) -> None:
-        """Save the statistics (pickle, atomic). The world model is saved by :meth:`save_world_model`."""
+        """Save the statistics as JSON (atomic). The world model is saved by :meth:`save_world_model`."""
         save_path = Path(save_path)
         save_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = save_path.with_suffix(save_path.suffix + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(self.get_statistics(), f)
+        tmp.write_text(json.dumps(_plain(self.get_statistics())))
         os.replace(tmp, save_path)
 
     def load_statistics(self, load_path: str | os.PathLike) -> None:
-        """Restore statistics saved by :meth:`save` into this wrapper."""
-        with open(load_path, "rb") as f:
-            self.set_statistics(pickle.load(f))
+        """Restore statistics saved by :meth:`save` into this wrapper (a ``.pkl`` of an earlier release too)."""
+        self.set_statistics(read_statistics(load_path))
 
     def save_world_model(self, path: str | os.PathLike) -> None:
         """Checkpoint the world model, its optimiser and buffer."""
@@ -520,8 +568,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         Returns:
             The restored wrapper.
         """
-        with open(load_path, "rb") as f:
-            stats = pickle.load(f)
+        stats = read_statistics(load_path)
         variant: str | WorldModel = stats["variant"]
         if world_model_path is not None:
             state = safe_load(world_model_path)

@@ -299,7 +299,7 @@ def save_checkpoint(run_dir: Path, model: PPO, curiosity: CuriosityVecEnv | None
     model.save(ckpt / "agent.zip")
     if curiosity is not None:
         curiosity.save_world_model(ckpt / "world_model.pt")
-        curiosity.save(ckpt / "curiosity.pkl")
+        curiosity.save(ckpt / "curiosity.json")
     state = {"dir": name, "num_timesteps": int(model.num_timesteps), "time": time.time()}
     tmp = ckpt_root / "latest.json.tmp"
     tmp.write_text(json.dumps(state))
@@ -437,7 +437,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         model = PPO.load(ckpt / "agent.zip", env=venv, device=device)
         if curiosity is not None:
             curiosity.load_world_model(ckpt / "world_model.pt")
-            curiosity.load_statistics(ckpt / "curiosity.pkl")
+            stats = ckpt / "curiosity.json"
+            curiosity.load_statistics(stats if stats.exists() else ckpt / "curiosity.pkl")  # .pkl: earlier runs
         _truncate_metrics(run_dir, model.num_timesteps)
     else:
         model = PPO(

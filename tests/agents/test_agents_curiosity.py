@@ -86,10 +86,10 @@ def test_save_load_round_trip(square_env_fn, tmp_path):
     venv.reset()
     for _ in range(10):
         venv.step(np.array([1, 3]))
-    venv.save(tmp_path / "curiosity.pkl")
+    venv.save(tmp_path / "curiosity.json")
     venv.save_world_model(tmp_path / "wm.pt")
     loaded = CuriosityVecEnv.load(
-        tmp_path / "curiosity.pkl",
+        tmp_path / "curiosity.json",
         DummyVecEnv([square_env_fn()] * 2),
         world_model_path=tmp_path / "wm.pt",
         device="cpu",
@@ -104,7 +104,7 @@ def test_save_load_round_trip(square_env_fn, tmp_path):
         assert torch.equal(a.cpu(), b.cpu())
     # statistics-only load into an existing wrapper
     other = _wrap(DummyVecEnv([square_env_fn()] * 2), "latent")
-    other.load_statistics(tmp_path / "curiosity.pkl")
+    other.load_statistics(tmp_path / "curiosity.json")
     assert other.int_ret_rms.var == pytest.approx(venv.int_ret_rms.var)
 
 
@@ -209,8 +209,8 @@ def test_action_baseline_in_steps_and_saved(square_env_fn, tmp_path):
         assert np.isfinite(rew).all() and all(i["curiosity"]["r_int_excess"] >= 0 for i in infos)
     assert venv.baseline_count.tolist() == [0, 10, 0, 10, 0]
     assert "curiosity/intrinsic_reward_excess" in venv.pop_stats()
-    venv.save(tmp_path / "curiosity.pkl")
-    loaded = CuriosityVecEnv.load(tmp_path / "curiosity.pkl", DummyVecEnv([square_env_fn()] * 2), device="cpu")
+    venv.save(tmp_path / "curiosity.json")
+    loaded = CuriosityVecEnv.load(tmp_path / "curiosity.json", DummyVecEnv([square_env_fn()] * 2), device="cpu")
     assert loaded.action_baseline == "ratio"
     np.testing.assert_allclose(loaded.baseline_mean, venv.baseline_mean)
     with pytest.raises(ValueError, match="action_baseline"):
@@ -257,3 +257,31 @@ def test_stats_report_reward_by_action(square_env_fn):
     assert "curiosity/action_share/0" not in stats
     assert stats["curiosity/reward_by_action/1"] >= 0
     assert "curiosity/action_share/1" not in venv.pop_stats()  # emptied
+
+
+def test_statistics_are_json_and_old_pickles_load_as_data_only(square_env_fn, tmp_path):
+    import json
+    import pickle
+
+    from tdwgym.agents.curiosity import read_statistics
+
+    venv = _wrap(DummyVecEnv([square_env_fn()] * 2))
+    venv.reset()
+    venv.step(np.array([1, 2]))
+    venv.save(tmp_path / "curiosity.json")
+    stats = json.loads((tmp_path / "curiosity.json").read_text())  # plain JSON, no pickle
+    assert stats["num_steps"] == 2
+    # a statistics pickle of an earlier release (numpy arrays inside) still loads ...
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(venv.get_statistics()))
+    old = read_statistics(tmp_path / "old.pkl")
+    assert np.array_equal(old["baseline_mean"], venv.baseline_mean)
+
+    # ... but one that would run code is refused, naming the file
+    class Boom:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"variant": Boom()}))
+    with pytest.raises(ValueError, match="evil.pkl"):
+        read_statistics(tmp_path / "evil.pkl")
+    venv.close()

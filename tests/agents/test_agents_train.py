@@ -51,7 +51,7 @@ def test_train_writes_run_dir_and_resume_restores_state(tmp_path):
     assert json.loads((run / "config.json").read_text())["total_steps"] == 128
     latest = json.loads((run / "checkpoints" / "latest.json").read_text())
     ckpt = run / "checkpoints" / latest["dir"]
-    assert {"agent.zip", "world_model.pt", "curiosity.pkl"} <= {p.name for p in ckpt.iterdir()}
+    assert {"agent.zip", "world_model.pt", "curiosity.json"} <= {p.name for p in ckpt.iterdir()}
     rows = read_metrics(run)
     assert rows and "curiosity/intrinsic_reward" in rows[-1] and "world_model/loss" in rows[-1]
     assert "rollout/object_in_view_frac" in rows[-1]
