@@ -646,9 +646,10 @@ def _baseline_surprise(frames: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(errs)
 
 
-VOE_HEADLINE = "max"
-"""The aggregation of the headline VoE figures (declared before measuring on the evaluation seeds; chosen on the
-development seeds 90000+, see docs/world_models.md). Both are reported."""
+VOE_HEADLINE = "mean"
+"""The aggregation of the headline VoE figures, declared before measuring on the evaluation seeds: chosen on the
+development seeds 90000-90011 (Occlusion levels 0 and 1, the pretrained model), where the mean was at least as
+accurate as the max on every kind (docs/world_models.md). Both are reported."""
 
 VOE_REDRAWS = 4
 """Seeds tried after the first when a pair's twins never differ visibly (then the next seed is drawn)."""
