@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import torch
-from tdwgym.agents.evaluate import EvalSettings, evaluate
+from tdwgym.agents.evaluate import VOE_HEADLINE, EvalSettings, evaluate
 
 
 def _frames(path: Path) -> int:
@@ -51,7 +51,7 @@ def main() -> None:
                     progress=False,
                 )
             voe = report["voe"]
-            head = voe["headline"]
+            head = VOE_HEADLINE  # reports of another release may name another headline; both are in them
             row[f"L{level}"] = {
                 kind: res["model"][head]["pairwise_accuracy"] for kind, res in voe["kinds"].items() if "model" in res
             }
