@@ -432,6 +432,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     saved_cfg = out / "pretrain.json"
     if saved_cfg.exists() and not resume:
         raise ValueError(f"{out} already holds a pretraining run; pass --resume to continue it, or another --out")
+    # a dataset folder is opened before anything is written: a bad one leaves no orphan run folder
+    data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution) if cfg.data is not None else None
     dev = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = make_world_model(cfg.model, (3, cfg.resolution, cfg.resolution), ACTIONS, device=dev, **cfg.model_kwargs)
@@ -457,8 +459,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     model.train()
 
     schedule = (cfg.total_steps // cfg.clip_steps // 2, 0) if cfg.curriculum else None
-    if cfg.data is not None:
-        data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution)
+    if data is not None:
         sampler = torch.utils.data.RandomSampler(
             data, replacement=True, num_samples=10**9, generator=torch.Generator().manual_seed(cfg.seed + clips_done)
         )
