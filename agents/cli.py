@@ -324,7 +324,17 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", default=None, help="training run folder (tdwgym train's output)")
     src.add_argument(
-        "--model", default=None, help="world-model checkpoint file (world_model.pt), or 'pretrained' (shipped)"
+        "--model",
+        default=None,
+        help="world-model checkpoint file (world_model.pt), 'pretrained' (shipped), or module:attr / file.py:attr "
+        "(any model with surprise(frames), docs/world_models.md)",
+    )
+    src.add_argument(
+        "--export-sets",
+        metavar="DIR",
+        default=None,
+        help="write the frozen VoE pairs and probe clips (no model needed; frame size from --env-kwargs "
+        "resolution, default 64) so others can report numbers on the same clips",
     )
     p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
     p.add_argument(
@@ -353,6 +363,14 @@ def run_eval(args: argparse.Namespace) -> int:
     for name in ("horizon", "voe_pairs", "probe_clips"):
         if getattr(args, name) is not None:
             setattr(s, name, int(getattr(args, name)))
+    if args.export_sets is not None:
+        from tdwgym.agents.evaluate import export_eval_sets
+
+        env_kwargs = dict(args.env_kwargs or {})
+        resolution = int(env_kwargs.pop("resolution", 64))
+        index = export_eval_sets(args.export_sets, args.env or "TDWRoom-Occlusion-v0", env_kwargs, resolution, s)
+        print(f"evaluation sets: {index}")
+        return 0
     kwargs: dict[str, Any] = {
         "run_dir": args.run,
         "model_path": args.model,

@@ -74,6 +74,7 @@ __all__ = [
     "count_episodes",
     "evaluate",
     "evaluate_episodes",
+    "export_eval_sets",
     "frame_surprise",
     "load_run",
     "load_world_model",
@@ -517,10 +518,12 @@ def _plan(
     device: str = "auto",
     progress: bool = True,
     env_kwargs: dict[str, Any] | None = None,
+    loaded: LoadedRun | None = None,
 ) -> EvalPlan:
-    """Resolve :func:`evaluate`'s arguments (see there) into an :class:`EvalPlan`; loads the model."""
+    """Resolve :func:`evaluate`'s arguments (see there) into an :class:`EvalPlan`; loads the model (unless
+    ``loaded`` is given)."""
     dev = resolve_device(device)
-    loaded = load_run(run_dir=run_dir, model_path=model_path, device=dev)
+    loaded = loaded or load_run(run_dir=run_dir, model_path=model_path, device=dev)
     s = copy.deepcopy(settings) if settings is not None else (EvalSettings.quick() if quick else EvalSettings())
     if episodes is not None:
         s.episodes = int(episodes)
@@ -655,26 +658,40 @@ VOE_REDRAWS = 4
 """Seeds tried after the first when a pair's twins never differ visibly (then the next seed is drawn)."""
 
 
-def _voe_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
-    """One matched pair (:func:`tdwgym.envs.impossible.make_pairs`, still camera, test_id scene, running
-    ``voe_post_frames`` steps past the event, extended or re-drawn until the twins differ visibly): each scorer's
-    per-step surprise of (possible, impossible) from the event frame on, and how the pair was drawn."""
-    model = plan.loaded.model
+def _draw_pair(plan: EvalPlan, ep: EvalEpisode) -> tuple[Any, int]:
+    """The matched pair of a VoE episode and how many seeds were re-drawn (the pair is None if none differed)."""
     (kind,) = ep.group
-    pair = None
     for redraw in range(VOE_REDRAWS + 1):
         found = make_pairs(
             plan.env_id,
             ep.seed + 100_003 * redraw,
             kinds=kind,
             camera="static",
-            resolution=tuple(model.frame_shape[1:]),
+            resolution=tuple(plan.loaded.model.frame_shape[1:]),
             post_frames=plan.settings.voe_post_frames,
             **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
         )
         if found:
-            pair = found[0]
-            break
+            return found[0], redraw
+    return None, VOE_REDRAWS
+
+
+def _probe_clip(plan: EvalPlan, ep_: EvalEpisode) -> Episode:
+    """The clip of a probe episode (the run's env settings apply to its own env; other scenarios get only the
+    shared base-class ones)."""
+    _, env_id, split = ep_.group
+    env_kwargs = plan.env_kwargs
+    kw = env_kwargs if env_id == plan.env_id else {n: v for n, v in env_kwargs.items() if n in SHARED_KWARGS}
+    with contextlib.closing(_make_env(env_id, plan.loaded.model, kw, split=split)) as env:
+        return run_episode(env, plan.settings.probe_frames - 1, ep_.seed)
+
+
+def _voe_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
+    """One matched pair (:func:`tdwgym.envs.impossible.make_pairs`, still camera, test_id scene, running
+    ``voe_post_frames`` steps past the event, extended or re-drawn until the twins differ visibly): each scorer's
+    per-step surprise of (possible, impossible) from the event frame on, and how the pair was drawn."""
+    model = plan.loaded.model
+    pair, redraw = _draw_pair(plan, ep)
     if pair is None:
         return {"skipped": f"no seed of {VOE_REDRAWS + 1} gave twins that differ visibly"}
     actions = actions_to_vectors(np.asarray(pair.actions), plan.action_space)  # no-ops: the camera stands still
@@ -822,11 +839,7 @@ def _probe_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
     _, env_id, split = ep_.group
     k = min(model.context_frames, PROBE_CONTEXT)
     h, w = model.frame_shape[1:]
-    # the run's env settings apply to its own env; other scenarios get only the shared base-class ones
-    env_kwargs = plan.env_kwargs
-    kw = env_kwargs if env_id == plan.env_id else {n: v for n, v in env_kwargs.items() if n in SHARED_KWARGS}
-    with contextlib.closing(_make_env(env_id, model, kw, split=split)) as env:
-        ep = run_episode(env, plan.settings.probe_frames - 1, ep_.seed)
+    ep = _probe_clip(plan, ep_)
     oid, colour = next(
         ((o, c) for o in _probe_targets(ep) if (c := _object_colour(ep, o, k - 1)) is not None),
         (None, None),
@@ -1361,6 +1374,83 @@ def evaluate(
         "env_kwargs": env_kwargs,
     }
     return merge_reports([evaluate_episodes(range(count_episodes(**kw)), **kw)], **kw)
+
+
+def export_eval_sets(
+    out: str | os.PathLike,
+    env_id: str = "TDWRoom-Occlusion-v0",
+    env_kwargs: dict[str, Any] | None = None,
+    resolution: int = 64,
+    settings: EvalSettings | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write the evaluation's frozen held-out sets to ``out``, so that anyone can report numbers on the same clips:
+    ``voe/<kind>_<i>.npz`` (``possible``, ``impossible`` ``(T, H, W, 3)`` uint8, ``event_frame``, ``seed``,
+    ``extended``) and ``probes/<kind>_<split>_<i>.npz`` (``frames``, ``segmentation``, ``actions``, ``positions``:
+    every object's world position per frame, ``object_ids``), with ``index.json`` naming each file, its seed and the
+    settings. The seeds and clips are exactly those :func:`evaluate` scores at this resolution and these settings.
+
+    Returns:
+        The ``index.json`` path.
+    """
+    out = Path(out)
+    s = copy.deepcopy(settings) if settings is not None else EvalSettings()
+    stub = LoadedRun(ExternalModel(type("Frames", (), {"resolution": int(resolution), "surprise": None})()), out)
+    plan = _plan(env_id=env_id, settings=s, env_kwargs=env_kwargs, out=out, loaded=stub, device="cpu")
+    (out / "voe").mkdir(parents=True, exist_ok=True)
+    (out / "probes").mkdir(exist_ok=True)
+    index: dict[str, Any] = {
+        "env_id": plan.env_id,
+        "env_kwargs": plan.env_kwargs,
+        "resolution": int(resolution),
+        "settings": asdict(s),
+        "tdwgym_version": tdwgym.__version__,
+        "voe": [],
+        "probes": [],
+    }
+    counters: dict[tuple[str, ...], int] = defaultdict(int)
+    for ep in plan.episodes:
+        if ep.section not in ("voe", "probes"):
+            continue
+        i = counters[ep.group]
+        counters[ep.group] += 1
+        if ep.section == "voe":
+            pair, redraw = _draw_pair(plan, ep)
+            if pair is None:
+                continue
+            name = f"voe/{pair.kind}_{i:03d}.npz"
+            np.savez_compressed(
+                out / name,
+                possible=pair.possible,
+                impossible=pair.impossible,
+                event_frame=pair.event_frame,
+                seed=pair.seed,
+                extended=pair.extended,
+            )
+            index["voe"].append({"file": name, "kind": pair.kind, "seed": pair.seed, "redrawn": redraw})
+        else:
+            kind, probe_env, split = ep.group
+            clip = _probe_clip(plan, ep)
+            ids = sorted(clip.infos[0]["objects"])
+            nan = [np.nan] * 3  # an object absent from a frame
+            positions = np.array(
+                [[i_["objects"].get(o, {}).get("position", nan) for o in ids] for i_ in clip.infos], np.float32
+            )
+            name = f"probes/{kind}_{split}_{i:03d}.npz"
+            np.savez_compressed(
+                out / name,
+                frames=clip.frames,
+                segmentation=clip.segmentation,
+                actions=clip.actions,
+                positions=positions,
+                object_ids=np.asarray(ids, dtype=np.int64),
+            )
+            index["probes"].append({"file": name, "kind": kind, "env_id": probe_env, "split": split, "seed": ep.seed})
+        if progress and (len(index["voe"]) + len(index["probes"])) % 20 == 0:
+            print(f"[export] {len(index['voe'])} pairs, {len(index['probes'])} probe clips", flush=True)
+    path = out / "index.json"
+    path.write_text(json.dumps(_jsonable(index), indent=2) + "\n")
+    return path
 
 
 # ------------------------------------------------------------------------------------------------------- CLI

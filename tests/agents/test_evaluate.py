@@ -311,3 +311,33 @@ def test_an_external_model_runs_through_the_benchmark_by_its_two_method_protocol
     assert pred["model"]["mse"] == pytest.approx(pred["copy_last"]["mse"], rel=1e-5)
     with pytest.raises(ValueError, match="no attribute 'Nope'"):
         evaluate(model_path=f"{example}:Nope", quick=True, out=tmp_path / "x", progress=False)
+
+
+def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
+    import json as json_
+
+    from tdwgym.agents.cli import main as agents_cli
+    from tdwgym.agents.evaluate import EvalSettings, _baseline_surprise, evaluate
+
+    code = agents_cli(
+        ["eval", "--export-sets", str(tmp_path / "sets"), "--quick", "--env-kwargs", '{"resolution": 32}']
+    )
+    assert code == 0
+    index = json_.loads((tmp_path / "sets" / "index.json").read_text())
+    assert index["resolution"] == 32 and index["voe"] and index["probes"]
+    first = np.load(tmp_path / "sets" / index["voe"][0]["file"])
+    assert first["possible"].shape[1:] == (32, 32, 3) and first["possible"].shape == first["impossible"].shape
+    probe = np.load(tmp_path / "sets" / index["probes"][0]["file"])
+    assert probe["positions"].shape[:2] == (len(probe["frames"]), len(probe["object_ids"]))
+    # the same clips eval scores: copy-last's VoE surprise from the exported pair equals the report's
+    example = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "external_model.py"
+    report = evaluate(model_path=f"{example}:CopyLastModel", settings=EvalSettings.quick(), out=tmp_path / "e")
+    kind = index["voe"][0]["kind"]
+    per_pair = []
+    for row in index["voe"]:
+        if row["kind"] == kind:
+            pair = np.load(tmp_path / "sets" / row["file"])
+            window = slice(int(pair["event_frame"]) - 1, None)
+            per_pair.append(np.mean(_baseline_surprise(pair["possible"], "copy_last")[window]))
+    scores = report["voe"]["kinds"][kind]["copy_last"]["mean"]
+    assert scores["surprise_possible"] == pytest.approx(np.mean(per_pair), rel=1e-9)
