@@ -36,6 +36,8 @@ from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizo
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 
+from tdwgym.processes import dies_with_parent
+
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
 
 
@@ -244,7 +246,10 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
         The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
     """
     fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
-    venv: VecEnv = SubprocVecEnv(fns, start_method="fork") if cfg.vec_env == "subproc" else DummyVecEnv(fns)
+    if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
+        venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
+    else:
+        venv = DummyVecEnv(fns)
     venv.seed(cfg.seed)
     venv = VecMonitor(venv)
     curiosity = None

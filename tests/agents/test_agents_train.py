@@ -300,3 +300,37 @@ def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     assert video.stat().st_size > 0
     report = evaluate(run_dir=run, quick=True, out=tmp_path / "eval", device="cpu", progress=False)
     assert report["voe"]["kinds"] and report["meta"]["model_name"] == wm.name
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _running(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path):
+    args = [sys.executable, "-m", "tdwgym", "train", "--n-envs", "2", "--vec-env", "subproc", "--total-steps"]
+    args += ["100000", "--env-kwargs", '{"resolution": 32}', "--no-progress", "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_children(proc.pid)) < 2:
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, "the run started no env workers"
+        time.sleep(1.0)  # let them get past their start-up
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if _running(w)], "env workers outlived the killed run by 10 s"
