@@ -40,8 +40,8 @@ def test_memory_models_default_to_a_long_context_and_rebuild_from_their_config(n
     assert model.context_frames == 16 and model.uses_past_actions
     clone = world_model_from_config(model.config(), device="cpu")
     clone.load_state_dict(model.state_dict())
-    b = Transitions(*[x for x in _clip(17)[0][None].split([16, 1], dim=1)], torch.zeros(1, 5))
-    batch = Transitions(b.context, torch.eye(5)[:1], b.action[:, 0], torch.zeros(1, 15, 5))
+    frames, _ = _clip(17)
+    batch = Transitions(frames[None, :16], torch.eye(5)[:1], frames[None, 16], torch.zeros(1, 15, 5))
     assert torch.allclose(model.evaluate(batch)[0], clone.evaluate(batch)[0])
 
 
