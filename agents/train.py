@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,28 +290,59 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
 
 
 def _latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / "latest.json"
+    """The checkpoint ``latest.json`` names; if the pointer is damaged or names a missing folder, the newest
+    checkpoint folder, with a warning (a folder only gets its ``step_*`` name once every file in it is written)."""
+    root = run_dir / "checkpoints"
+    pointer = root / "latest.json"
     if not pointer.exists():
         return None
-    return run_dir / "checkpoints" / json.loads(pointer.read_text())["dir"]
+    try:
+        named = root / json.loads(pointer.read_text())["dir"]
+        if named.is_dir():
+            return named
+        problem = f"names {named.name}, which does not exist"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = f"is damaged ({exc})"
+    folders = sorted(p for p in root.glob("step_*") if p.is_dir())
+    if not folders:
+        raise ValueError(f"{pointer} {problem}, and {root} holds no complete checkpoint to resume from")
+    warnings.warn(
+        f"{pointer} {problem}; resuming from the newest complete checkpoint, {folders[-1].name}", stacklevel=2
+    )
+    return folders[-1]
 
 
 def save_checkpoint(run_dir: Path, model: PPO, curiosity: CuriosityVecEnv | None, keep: int = 2) -> Path:
-    """Write agent, world model and wrapper statistics into a new folder, then point ``latest.json`` at it."""
+    """Write agent, world model and wrapper statistics into a new folder, then point ``latest.json`` at it.
+
+    A checkpoint is never rewritten in place: the files go to a staging folder that is renamed to its ``step_*``
+    name once complete (a second save at the same step gets a suffix), and ``latest.json`` switches atomically. A
+    kill at any moment leaves the previous checkpoint whole and ``latest.json`` pointing at a complete one.
+    """
     ckpt_root = run_dir / "checkpoints"
-    name = f"step_{model.num_timesteps:010d}"
-    ckpt = ckpt_root / name
-    ckpt.mkdir(parents=True, exist_ok=True)
-    model.save(ckpt / "agent.zip")
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = base = f"step_{model.num_timesteps:010d}"
+    suffix = 0
+    while (ckpt_root / name).exists():
+        suffix += 1
+        name = f"{base}_{suffix}"
+    staging = ckpt_root / f".{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    model.save(staging / "agent.zip")
     if curiosity is not None:
-        curiosity.save_world_model(ckpt / "world_model.pt")
-        curiosity.save(ckpt / "curiosity.json")
+        curiosity.save_world_model(staging / "world_model.pt")
+        curiosity.save(staging / "curiosity.json")
+    ckpt = ckpt_root / name
+    os.rename(staging, ckpt)
     state = {"dir": name, "num_timesteps": int(model.num_timesteps), "time": time.time()}
     tmp = ckpt_root / "latest.json.tmp"
     tmp.write_text(json.dumps(state))
     os.replace(tmp, ckpt_root / "latest.json")
     old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and p.name != name)
     for p in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in ckpt_root.glob(".step_*.partial"):  # left by a save that was killed
         shutil.rmtree(p, ignore_errors=True)
     return ckpt
 

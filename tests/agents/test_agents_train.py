@@ -334,3 +334,23 @@ def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path):
     while time.monotonic() < deadline and any(_running(w) for w in workers):
         time.sleep(0.2)
     assert not [w for w in workers if _running(w)], "env workers outlived the killed run by 10 s"
+
+
+def test_checkpoints_are_never_rewritten_in_place_and_a_damaged_pointer_falls_back(tmp_path):
+    run = tmp_path / "run"
+    cfg = TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY)
+    train(cfg)
+    root = run / "checkpoints"
+    first = json.loads((root / "latest.json").read_text())["dir"]
+    agent_bytes = (root / first / "agent.zip").read_bytes()
+    # resuming a finished run saves again at the same step: into a new folder, the old one untouched
+    train(dataclasses.replace(cfg, total_steps=64), resume=run)
+    second = json.loads((root / "latest.json").read_text())["dir"]
+    assert second != first and second.startswith("step_0000000064")
+    assert (root / first / "agent.zip").read_bytes() == agent_bytes
+    assert not list(root.glob(".*.partial"))
+    # a damaged pointer: resume warns and takes the newest complete checkpoint
+    (root / "latest.json").write_text("{not json")
+    with pytest.warns(UserWarning, match="latest.json is damaged"):
+        resumed = train(dataclasses.replace(cfg, total_steps=128), resume=run)
+    assert resumed.num_timesteps == 128
