@@ -161,6 +161,7 @@ def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
     assert v["processes"] == 2 and v["single_steps_per_s"] > 0 and v["vector_steps_per_s"] > 0
     assert v["sb3_subproc_steps_per_s"] > 0  # SB3 is installed with the agents extra the tests run under
     assert abs(v["sb3_subproc_speedup"] - v["sb3_subproc_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
+    assert v["vector_light_steps_per_s"] > 0 and v["sb3_subproc_light_steps_per_s"] > 0  # info_level="light"
     text = format_results(
         {
             "tdwgym": "x",
