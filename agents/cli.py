@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 VARIANT_CHOICES = ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress", "none")
@@ -230,7 +231,20 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
     p.add_argument("--eval-episodes", type=int, default=5, help="held-out episodes per agent and seed (default: 5)")
     p.add_argument("--eval-steps", type=int, default=500, help="steps per held-out episode (default: 500)")
-    p.add_argument("--out", default="runs/compare", help="output folder (results.json, results.md)")
+    p.add_argument(
+        "--out",
+        default="runs/compare",
+        help="output folder (results.json, results.md: the markdown table, pushes.png, training.png)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (print one line per phase)")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="train nothing: join the results of finished comparisons of the same settings (agents or seeds run "
+        "separately) and write one results.json, results.md and plots to --out",
+    )
     p.add_argument(
         "--agents",
         nargs="+",
@@ -245,7 +259,22 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``tdwgym compare``."""
-    from tdwgym.agents.compare import CompareConfig, compare, format_table
+    from tdwgym.agents.compare import CompareConfig, compare, format_table, merge_results, write_results
+
+    if args.merge:
+        if Path(args.out).resolve() in {Path(d).resolve() for d in args.merge}:
+            print(f"tdwgym compare: --out {args.out} is one of the --merge folders; give a new one", file=sys.stderr)
+            return 2
+        try:
+            results = merge_results(args.merge)
+        except ValueError as e:
+            print(f"tdwgym compare: {e}", file=sys.stderr)
+            return 2
+        write_results(results, args.out)
+        print(format_table(results))
+        out = Path(args.out)
+        print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
+        return 0
 
     overrides = _given(args)
     env_id = overrides.pop("env_id", None)
@@ -262,9 +291,12 @@ def run_compare(args: argparse.Namespace) -> int:
         out=args.out,
         agents=list(dict.fromkeys(args.agents)),
         train_overrides=overrides,
+        progress_bar=not args.no_progress,
     )
     results = compare(cfg)
     print(format_table(results))
+    out = Path(cfg.out)
+    print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
     return 0
 
 

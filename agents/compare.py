@@ -35,7 +35,16 @@ from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, resize_frames
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
 
-__all__ = ["CompareConfig", "compare", "episode_metrics", "format_table", "heldout_error"]
+__all__ = [
+    "CompareConfig",
+    "compare",
+    "episode_metrics",
+    "format_table",
+    "heldout_error",
+    "merge_results",
+    "plot_results",
+    "write_results",
+]
 
 AGENTS = ("random", "ppo", "curiosity", "oracle")
 COMPARE_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
@@ -70,11 +79,13 @@ class CompareConfig:
     """Steps per held-out episode (Playroom episodes end at 500). Pushes that move an object are rare events (about
     one in 1,000 steps for a random agent), so fewer held-out steps measure mostly noise."""
     out: str = "runs/compare"
-    """Output folder (one run folder per agent and seed, results.json, results.md)."""
+    """Output folder (one run folder per agent and seed, results.json, results.md, pushes.png, training.png)."""
     agents: list[str] = field(default_factory=lambda: list(AGENTS))
     """Which agents to run."""
     train_overrides: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`TrainConfig` fields for every agent (n_envs, action_baseline, ...)."""
+    progress_bar: bool = True
+    """Show a tqdm progress bar with the ETA on stderr (training steps and held-out steps of every agent and seed)."""
 
 
 def _collect(
@@ -117,14 +128,22 @@ def _collect(
 
 
 def episode_metrics(
-    act: Callable[[np.ndarray], np.ndarray], cfg: TrainConfig, seeds: list[int], steps: int, context_frames: int
+    act: Callable[[np.ndarray], np.ndarray],
+    cfg: TrainConfig,
+    seeds: list[int],
+    steps: int,
+    context_frames: int,
+    on_episode: Callable[[], None] | None = None,
 ) -> tuple[dict[str, float], list[Transitions]]:
-    """Pushes-that-moved per 1k steps, hits per 1k and object-in-view fraction over held-out episodes."""
+    """Pushes-that-moved per 1k steps, hits per 1k and object-in-view fraction over held-out episodes
+    (``on_episode`` is called after each episode)."""
     total = {"steps": 0, "moved": 0, "hit": 0, "in_view": 0}
     batches = []
     for s in seeds:
         counts, batch = _collect(act, cfg, s, steps, context_frames)
         batches.append(batch)
+        if on_episode is not None:
+            on_episode()
         for key in total:
             total[key] += counts[key]
     n = max(total["steps"], 1)
@@ -162,32 +181,79 @@ def heldout_error(
     return float(torch.cat(losses).mean())
 
 
-def _train_random(cfg: TrainConfig) -> tuple[WorldModel, dict[str, float], float]:
-    """Random actions for the budget, through a curiosity wrapper with int_coef=0 (trains the world model)."""
+def _train_random(cfg: TrainConfig) -> tuple[WorldModel, dict[str, float], float, dict[str, list[float]]]:
+    """Random actions for the budget, through a curiosity wrapper with int_coef=0 (trains the world model).
+
+    Returns the world model, the training means, the wall time and the training curve (pushes that moved an object
+    per 1k steps and object-in-view fraction per window of ``n_steps * n_envs`` steps, as PPO's rollouts)."""
     venv, curiosity = make_vec_env(dataclasses.replace(cfg, int_coef=0.0))
     rng = np.random.default_rng(cfg.seed)
     venv.action_space.seed(int(rng.integers(2**31)))
     venv.reset()
     steps = moved = in_view = 0
+    window = max(cfg.n_steps * venv.num_envs, 1)
+    curve: dict[str, list[float]] = {"step": [], "pushes_moved_per_1k": [], "object_in_view_frac": []}
+    w_moved = w_in_view = w_steps = 0
     start = time.perf_counter()
     while steps < cfg.total_steps:
         actions = np.array([venv.action_space.sample() for _ in range(venv.num_envs)])
         _, _, _, infos = venv.step(actions)
         for info in infos:
-            moved += bool((info.get("push") or {}).get("moved"))
-            in_view += int(info.get("objects_in_view", 0) or 0) > 0
+            m = bool((info.get("push") or {}).get("moved"))
+            v = int(info.get("objects_in_view", 0) or 0) > 0
+            moved, in_view, w_moved, w_in_view = moved + m, in_view + v, w_moved + m, w_in_view + v
         steps += venv.num_envs
+        w_steps += venv.num_envs
+        if w_steps >= window or steps >= cfg.total_steps:
+            curve["step"].append(steps)
+            curve["pushes_moved_per_1k"].append(1000 * w_moved / w_steps)
+            curve["object_in_view_frac"].append(w_in_view / w_steps)
+            w_moved = w_in_view = w_steps = 0
     wall = time.perf_counter() - start
     venv.close()
     return (
         curiosity.world_model,
         {"train_pushes_moved_per_1k": 1000 * moved / steps, "train_object_in_view_frac": in_view / steps},
         wall,
+        curve,
     )
 
 
-def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train and evaluate every agent for every seed; write ``results.json`` and ``results.md`` to ``cfg.out``."""
+def _training_curve(rows: list[dict]) -> dict[str, list[float]]:
+    """Pushes that moved an object per 1k steps and object-in-view fraction over training, from ``metrics.jsonl``."""
+    rows = [r for r in rows if "step" in r and "rollout/pushes_moved_per_1k" in r]
+    return {
+        "step": [r["step"] for r in rows],
+        "pushes_moved_per_1k": [r["rollout/pushes_moved_per_1k"] for r in rows],
+        "object_in_view_frac": [r.get("rollout/object_in_view_frac", float("nan")) for r in rows],
+    }
+
+
+def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train and evaluate every agent for every seed; write ``results.json``, ``results.md`` (the markdown table the
+    README's is pasted from), ``pushes.png`` and ``training.png`` to ``cfg.out``.
+
+    ``progress`` receives one line per finished phase (default: written above the progress bar, or printed when
+    ``cfg.progress_bar`` is off)."""
+    from tqdm.auto import tqdm
+
+    per_agent = cfg.total_steps + cfg.eval_episodes * cfg.eval_steps
+    bar = tqdm(
+        total=len(cfg.seeds) * len(cfg.agents) * per_agent,
+        unit="step",
+        desc="compare",
+        disable=not cfg.progress_bar,
+        dynamic_ncols=True,
+    )
+    if progress is None:
+        progress = bar.write if cfg.progress_bar else print
+    try:
+        return _compare(cfg, progress, bar)
+    finally:
+        bar.close()
+
+
+def _compare(cfg: CompareConfig, progress: Callable[[str], None], bar: Any) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     configure_torch_threads(cfg.train_overrides.get("torch_threads"))
@@ -202,7 +268,9 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
         models: dict[str, WorldModel] = {}
         pool: list[Transitions] = []
         rows: dict[str, dict[str, float]] = {}
+        curves: dict[str, dict[str, list[float]]] = {}
         for agent in cfg.agents:
+            bar.set_description(f"compare seed {seed} {agent}")
             settings = {
                 "env_id": cfg.env_id,
                 "env_kwargs": dict(cfg.env_kwargs),
@@ -218,7 +286,7 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
             base = TrainConfig(**{**settings, **cfg.train_overrides})
             progress(f"[compare] seed {seed}: training {agent} for {cfg.total_steps} steps")
             if agent == "random":
-                wm, row, wall = _train_random(base)
+                wm, row, wall, curves[agent] = _train_random(base)
                 env = _make_env_fn(base.env_id, base.env_kwargs)()
                 space = env.action_space
                 env.close()
@@ -233,8 +301,17 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
                 wm, wall = res.curiosity.world_model, res.wall_time_s
                 metrics = [r for r in _read_jsonl(Path(tcfg.run_dir) / "metrics.jsonl")]
                 row = _training_means(metrics)
+                curves[agent] = _training_curve(metrics)
                 act = lambda obs, m=res.model: m.predict(obs, deterministic=False)[0]  # noqa: E731
-            ev, batches = episode_metrics(act, base, heldout_seeds, cfg.eval_steps, base.context_frames)
+            bar.update(cfg.total_steps)
+            ev, batches = episode_metrics(
+                act,
+                base,
+                heldout_seeds,
+                cfg.eval_steps,
+                base.context_frames,
+                on_episode=lambda: bar.update(cfg.eval_steps),
+            )
             row.update(ev)
             row["train_wall_s"] = wall
             rows[agent], models[agent] = row, wm
@@ -251,12 +328,65 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] = print) -> dict
                 "copy_last_frame_error": copy_last,
                 "heldout_seeds": heldout_seeds,
                 "heldout_transitions": sum(len(b) for b in pool),
+                "curves": curves,
             }
         )
     results["summary"] = _summarise(results["runs"], cfg.agents)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(format_table(results) + "\n")
+    write_results(results, out)
     return results
+
+
+def plot_results(results: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
+    """Write ``pushes.png`` (held-out pushes that moved an object per 1k steps per agent: mean over seeds with the
+    standard deviation as error bars, each seed a dot) and ``training.png`` (training curves per agent: pushes per
+    1k steps over training steps, mean over seeds with a band of one standard deviation) to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    cfg, runs = results["config"], results["runs"]
+    agents = list(cfg["agents"])
+    title = f"{cfg['env_id']}, {cfg['total_steps']} steps, seeds {cfg['seeds']}"
+    paths: dict[str, Path] = {}
+
+    fig, ax = plt.subplots(figsize=(1.4 * len(agents) + 2.5, 4))
+    for i, agent in enumerate(agents):
+        vals = np.array([r["agents"][agent]["pushes_moved_per_1k"] for r in runs if agent in r["agents"]], float)
+        ax.bar(i, vals.mean(), yerr=vals.std(), capsize=6, color=f"C{i}", alpha=0.8)
+        ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, color="k", s=12, zorder=3)
+    ax.set_xticks(range(len(agents)), agents)
+    ax.set_ylabel("pushes moving an object / 1k held-out steps")
+    ax.set_title(title + f"\nmean ± std over seeds, {cfg['eval_episodes']} held-out episodes each", fontsize=9)
+    fig.tight_layout()
+    paths["pushes"] = out / "pushes.png"
+    fig.savefig(paths["pushes"], dpi=100)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for i, agent in enumerate(agents):
+        seeds_curves = [r.get("curves", {}).get(agent) for r in runs]
+        seeds_curves = [c for c in seeds_curves if c and c["step"]]
+        if not seeds_curves:
+            continue
+        n = min(len(c["step"]) for c in seeds_curves)
+        step = np.asarray(seeds_curves[0]["step"][:n], dtype=float)
+        for ax, key, scale in ((axes[0], "pushes_moved_per_1k", 1.0), (axes[1], "object_in_view_frac", 100.0)):
+            ys = scale * np.array([c[key][:n] for c in seeds_curves], dtype=float)
+            mean, std = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0)
+            ax.plot(step, mean, color=f"C{i}", label=agent)
+            ax.fill_between(step, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    axes[0].set_ylabel("pushes moving an object / 1k steps")
+    axes[1].set_ylabel("% frames with an object in view")
+    axes[1].set_xlabel("training steps")
+    axes[0].legend(loc="upper left")
+    fig.suptitle(f"Training curves ({title}; mean ± std over seeds)", fontsize=9)
+    fig.tight_layout()
+    paths["training"] = out / "training.png"
+    fig.savefig(paths["training"], dpi=100)
+    plt.close(fig)
+    return paths
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -277,13 +407,14 @@ def _training_means(rows: list[dict]) -> dict[str, float]:
 
 
 def _summarise(runs: list[dict], agents: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and standard deviation over the seeds of each agent (over the runs that hold the agent)."""
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for agent in agents:
-        keys = runs[0]["agents"][agent].keys()
+        held = [r["agents"][agent] for r in runs if agent in r["agents"]]
         summary[agent] = {}
-        for key in keys:
-            vals = np.array([r["agents"][agent][key] for r in runs], dtype=float)
-            summary[agent][key] = {"mean": float(vals.mean()), "std": float(vals.std())}
+        for key in held[0] if held else {}:
+            vals = np.array([row[key] for row in held if key in row], dtype=float)
+            summary[agent][key] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": len(vals)}
     summary["copy_last_frame"] = {
         "heldout_wm_error": {
             "mean": float(np.mean([r["copy_last_frame_error"] for r in runs])),
@@ -293,8 +424,77 @@ def _summarise(runs: list[dict], agents: list[str]) -> dict[str, dict[str, dict[
     return summary
 
 
+MERGE_KEYS = ("env_id", "env_kwargs", "total_steps", "curiosity", "eval_episodes", "eval_steps")
+"""Config fields that must agree between comparisons merged by :func:`merge_results`."""
+
+
+def merge_results(paths: list[str | os.PathLike]) -> dict[str, Any]:
+    """One result from the ``results.json`` of several comparisons of the same settings (e.g. agents or seeds run
+    separately): the runs of each seed are joined, agents in order of first appearance.
+
+    A seed's ``heldout_wm_error`` values come from the pool of held-out transitions of the comparison that ran the
+    agent; the copy-last-frame error of a seed is the mean over the comparisons that ran it.
+
+    Raises:
+        ValueError: The comparisons differ in a field of :data:`MERGE_KEYS`, an agent and seed appear twice, or a
+            folder holds no ``results.json``.
+    """
+    loaded = []
+    for p in paths:
+        f = Path(p) / "results.json" if Path(p).is_dir() else Path(p)
+        if not f.is_file():
+            raise ValueError(f"{p}: no results.json (give the --out folder of a finished tdwgym compare)")
+        loaded.append(json.loads(f.read_text()))
+    first = loaded[0]["config"]
+    for res, p in zip(loaded[1:], paths[1:], strict=True):
+        for key in MERGE_KEYS:
+            if res["config"].get(key) != first.get(key):
+                raise ValueError(
+                    f"{p}: {key}={res['config'].get(key)!r} differs from {paths[0]}'s {first.get(key)!r}; "
+                    f"only comparisons with the same {', '.join(MERGE_KEYS)} can be merged"
+                )
+    agents: list[str] = []
+    by_seed: dict[int, dict[str, Any]] = {}
+    copy_last: dict[int, list[float]] = {}
+    for res, p in zip(loaded, paths, strict=True):
+        for run in res["runs"]:
+            seed = run["seed"]
+            merged = by_seed.setdefault(
+                seed,
+                {"seed": seed, "agents": {}, "heldout_seeds": run["heldout_seeds"], "curves": {}, "sources": []},
+            )
+            for agent, row in run["agents"].items():
+                if agent in merged["agents"]:
+                    raise ValueError(f"{p}: agent {agent!r} seed {seed} appears in more than one comparison")
+                merged["agents"][agent] = row
+                if agent in run.get("curves", {}):
+                    merged["curves"][agent] = run["curves"][agent]
+                if agent not in agents:
+                    agents.append(agent)
+            merged["sources"].append(str(p))
+            copy_last.setdefault(seed, []).append(run["copy_last_frame_error"])
+    runs = []
+    for seed in sorted(by_seed):
+        by_seed[seed]["copy_last_frame_error"] = float(np.mean(copy_last[seed]))
+        runs.append(by_seed[seed])
+    config = {**first, "agents": agents, "seeds": sorted(by_seed), "merged_from": [str(p) for p in paths]}
+    results = {"config": config, "train_config": loaded[0].get("train_config", {}), "runs": runs}
+    results["summary"] = _summarise(runs, agents)
+    return results
+
+
+def write_results(results: dict[str, Any], out: str | os.PathLike) -> None:
+    """Write ``results.json``, ``results.md`` (:func:`format_table`) and the plots (:func:`plot_results`)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(format_table(results) + "\n")
+    plot_results(results, out)
+
+
 def format_table(results: dict[str, Any]) -> str:
-    """Markdown table of the summary (mean ± std over seeds)."""
+    """Markdown table of the summary (mean ± std over seeds; ``n=`` marks an agent run on fewer of the seeds),
+    the text ``results.md`` holds and the README's tables are pasted from."""
     cfg = results["config"]
     summ = results["summary"]
     cols = [
@@ -313,7 +513,8 @@ def format_table(results: dict[str, Any]) -> str:
         )
     lines = [
         f"Env {env}. Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, {curiosity}, "
-        f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed.",
+        f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed."
+        + (f" Merged from {', '.join(f'`{p}`' for p in cfg['merged_from'])}." if cfg.get("merged_from") else ""),
         "",
         "| agent | " + " | ".join(c[1] for c in cols) + " |",
         "|---" * (len(cols) + 1) + "|",
@@ -322,7 +523,8 @@ def format_table(results: dict[str, Any]) -> str:
         cells = []
         for key, _ in cols:
             v = summ.get(agent, {}).get(key)
-            cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}")
+            n = "" if v is None or v.get("n", len(cfg["seeds"])) == len(cfg["seeds"]) else f" (n={v['n']})"
+            cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}{n}")
         lines.append(f"| {agent} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -75,6 +75,8 @@ MAX_SEGMENTATION_ID = 1023
 MOVED_SPEED = 0.05
 """A push "moved" its object when it changed the object's velocity by more than this (m/s)."""
 
+INFO_LEVELS: tuple[str, ...] = ("full", "light")
+"""Valid values of the ``info_level`` argument."""
 IMPOSSIBLE_KINDS: tuple[str, ...] = ("vanish", "appear", "teleport", "shape_change", "color_change", "pass_through")
 """Valid values of the ``impossible`` argument (besides None)."""
 
@@ -191,6 +193,10 @@ class TDWRoomEnv(gym.Env):
             :attr:`last_frames` (dataset recording uses this).
         ceiling: Whether the room has a ceiling (default). ``False`` gives the open-topped rooms of earlier
             versions; the seed draws the same scene either way.
+        info_level: ``"full"`` (default): every key of the step ``info``. ``"light"``: only what training reads
+            (``push``, ``objects_in_view``, ``visible_ids``, ``sim_time``, ``events``; ``labels`` at reset), without
+            the per-object states, camera pose and contacts, which are the bulk of what a subprocess vector env
+            pickles per step. The env is the same either way; :meth:`full_info` builds the full keys on demand.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -225,6 +231,7 @@ class TDWRoomEnv(gym.Env):
         impossible: str | None = None,
         extra_passes: Sequence[str] = (),
         ceiling: bool = True,
+        info_level: str = "full",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -271,6 +278,7 @@ class TDWRoomEnv(gym.Env):
                     f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}"
                 )
         self.impossible = impossible
+        self.info_level = _choice(info_level, INFO_LEVELS, "info_level")
         if not isinstance(ceiling, (bool, np.bool_)):
             raise ValueError(f"ceiling must be True or False, got {ceiling!r}")
         self.ceiling = bool(ceiling)
@@ -390,6 +398,7 @@ class TDWRoomEnv(gym.Env):
         self._steps = 0
         obs = self._observe()
         push = {"attempted": False, "hit": False, "object_id": None, "moved": False}
+        self._last_contacts = []
         info = self._info(self.backend.object_states(), [], push)
         info["labels"] = scene.labels
         return obs, info
@@ -427,6 +436,7 @@ class TDWRoomEnv(gym.Env):
             oid = push_info["object_id"]
             dv = np.linalg.norm(states[oid].velocity - before[oid].velocity)
             push_info["moved"] = bool(dv > MOVED_SPEED)
+        self._last_contacts = contacts
         info = self._info(states, contacts, push_info)
         info["events"] = applied
         reward = self.push_reward if push_info["moved"] else 0.0
@@ -787,6 +797,17 @@ class TDWRoomEnv(gym.Env):
         return {"rgb": frames["rgb"], "segmentation": seg.astype(np.int32, copy=False)}
 
     def _info(self, states: dict[int, ObjectState], contacts: list[Contact], push: dict[str, Any]) -> dict:
+        info = {
+            "push": push,
+            "objects_in_view": len(self._in_view),
+            "visible_ids": list(self._in_view),
+            "sim_time": self._steps * self.substeps * self.backend.timestep,
+        }
+        if self.info_level == "full":
+            info.update(self._full_keys(states, contacts))
+        return info
+
+    def _full_keys(self, states: dict[int, ObjectState], contacts: list[Contact]) -> dict:
         return {
             "objects": {
                 oid: {
@@ -801,8 +822,9 @@ class TDWRoomEnv(gym.Env):
             "contacts": [
                 {"a": c.a, "b": c.b, "impulse": c.impulse, "point": c.point, "normal": c.normal} for c in contacts
             ],
-            "push": push,
-            "objects_in_view": len(self._in_view),
-            "visible_ids": list(self._in_view),
-            "sim_time": self._steps * self.substeps * self.backend.timestep,
         }
+
+    def full_info(self) -> dict:
+        """The keys ``info_level="light"`` leaves out of ``info`` (``objects``, ``camera``), for the current state;
+        ``contacts`` holds the contacts of the last physics step."""
+        return self._full_keys(self.backend.object_states(), getattr(self, "_last_contacts", []))

@@ -75,18 +75,17 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     installed (extra ``tdwgym[agents]``), also of the ``SubprocVecEnv`` that ``tdwgym train`` steps (forked
     workers; infos are passed as a list instead of merged into arrays)."""
 
-    def make() -> gym.Env:
-        import tdwgym  # noqa: F401 - registers the ids in the worker
-
-        return gym.make(ENV_ID, resolution=RESOLUTION)
-
-    single = make()
+    single = _make()
     single.reset(seed=seed)
     single.action_space.seed(seed)
-    vec = gym.vector.AsyncVectorEnv([make] * num_envs, context="spawn")
+    vec = gym.vector.AsyncVectorEnv([_make] * num_envs, context="spawn")
     vec.reset(seed=seed)
     vec.action_space.seed(seed)
-    sb3 = _sb3_subproc(make, num_envs, seed)
+    sb3 = _sb3_subproc(_make, num_envs, seed)
+    # the same vector envs stepping envs made with info_level="light" (no object states, camera, contacts in info)
+    vec_light = gym.vector.AsyncVectorEnv([_make_light] * num_envs, context="spawn")
+    vec_light.reset(seed=seed)
+    sb3_light = _sb3_subproc(_make_light, num_envs, seed)
 
     def run_single(n: int) -> None:
         for _ in range(n):
@@ -98,32 +97,56 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         for _ in range(n // num_envs):
             vec.step(vec.action_space.sample())
 
-    def run_sb3(n: int) -> None:
+    def run_sb3(n: int, venv: Any = sb3) -> None:
         for _ in range(n // num_envs):
-            sb3.step([single.action_space.sample() for _ in range(num_envs)])
+            venv.step([single.action_space.sample() for _ in range(num_envs)])
 
-    single_rates, vec_rates, sb3_rates = [], [], []
+    def run_vec_light(n: int) -> None:
+        for _ in range(n // num_envs):
+            vec_light.step(vec.action_space.sample())
+
+    single_rates, vec_rates, sb3_rates, light_rates, sb3_light_rates = [], [], [], [], []
     try:
         run_single(50)
         run_vec(50)
+        run_vec_light(50)
         if sb3 is not None:
             run_sb3(50)
+            run_sb3(50, sb3_light)
         for _ in range(repeats):
             single_rates.append(_rate(run_single, steps))
             vec_rates.append(_rate(run_vec, steps))
+            light_rates.append(_rate(run_vec_light, steps))
             if sb3 is not None:
                 sb3_rates.append(_rate(run_sb3, steps))
+                sb3_light_rates.append(_rate(lambda n: run_sb3(n, sb3_light), steps))
     finally:  # worker processes never outlive the benchmark, even when a round fails
         single.close()
-        vec.close()
-        if sb3 is not None:
-            sb3.close()
+        for v in (vec, vec_light, sb3, sb3_light):
+            if v is not None:
+                v.close()
     one, many = max(single_rates), max(vec_rates)
     out = {"processes": num_envs, "single_steps_per_s": one, "vector_steps_per_s": many, "speedup": many / one}
+    out["vector_light_steps_per_s"] = max(light_rates)
+    out["vector_light_speedup"] = max(light_rates) / one
     if sb3 is not None:
         out["sb3_subproc_steps_per_s"] = max(sb3_rates)
         out["sb3_subproc_speedup"] = max(sb3_rates) / one
+        out["sb3_subproc_light_steps_per_s"] = max(sb3_light_rates)
+        out["sb3_subproc_light_speedup"] = max(sb3_light_rates) / one
     return out
+
+
+def _make() -> gym.Env:
+    import tdwgym  # noqa: F401 - registers the ids in the worker
+
+    return gym.make(ENV_ID, resolution=RESOLUTION)
+
+
+def _make_light() -> gym.Env:
+    import tdwgym  # noqa: F401 - registers the ids in the worker
+
+    return gym.make(ENV_ID, resolution=RESOLUTION, info_level="light")
 
 
 def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
@@ -221,6 +244,16 @@ def format_results(results: dict[str, Any]) -> str:
             lines.append(
                 f"  {v['processes']} processes, SB3 SubprocVecEnv (what `tdwgym train` steps): "
                 f"{v['sb3_subproc_steps_per_s']:.1f} steps/s ({v['sb3_subproc_speedup']:.3f}x one process)"
+            )
+        if "vector_light_steps_per_s" in v:
+            lines.append(
+                f"  {v['processes']} processes, AsyncVectorEnv, info_level=light: "
+                f"{v['vector_light_steps_per_s']:.1f} steps/s ({v['vector_light_speedup']:.3f}x one process)"
+            )
+        if "sb3_subproc_light_steps_per_s" in v:
+            lines.append(
+                f"  {v['processes']} processes, SB3 SubprocVecEnv, info_level=light: "
+                f"{v['sb3_subproc_light_steps_per_s']:.1f} steps/s ({v['sb3_subproc_light_speedup']:.3f}x one process)"
             )
         ind = results["independent"]
         lines.append(

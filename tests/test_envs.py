@@ -350,3 +350,33 @@ def test_an_env_whose_first_reset_failed_resets_and_steps_normally_after():
     obs2, *_ = env.step(0)
     assert obs.shape == obs2.shape == (16, 16, 3)
     env.close()
+
+
+def test_info_level_light_keeps_what_training_reads_and_the_rest_on_demand():
+    """``info_level="light"`` drops the per-object states, camera and contacts from ``info`` (what a subprocess
+    vector env pickles per step) but not from the env: the same seed and actions give the same observations and
+    training keys, and :meth:`full_info` returns the dropped keys equal to the full env's."""
+    full = gym.make("TDWRoom-Collision-v0", resolution=32)
+    light = gym.make("TDWRoom-Collision-v0", resolution=32, info_level="light")
+    try:
+        (o1, i1), (o2, i2) = full.reset(seed=3), light.reset(seed=3)
+        assert np.array_equal(o1, o2) and i1["labels"] == i2["labels"]
+        for t in range(40):
+            a = t % full.action_space.n
+            o1, _, _, _, i1 = full.step(a)
+            o2, _, _, _, i2 = light.step(a)
+            assert np.array_equal(o1, o2)
+            assert {"objects", "camera", "contacts"} <= set(i1) and not {"objects", "camera", "contacts"} & set(i2)
+            for key in ("push", "objects_in_view", "visible_ids", "sim_time", "events"):
+                assert i1[key] == i2[key]
+            extra = light.unwrapped.full_info()
+            assert extra["objects"].keys() == i1["objects"].keys()
+            for oid, state in i1["objects"].items():
+                assert np.allclose(extra["objects"][oid]["position"], state["position"])
+            assert np.allclose(extra["camera"]["position"], i1["camera"]["position"])
+            assert len(extra["contacts"]) == len(i1["contacts"])
+    finally:
+        full.close()
+        light.close()
+    with pytest.raises(ValueError, match="info_level"):
+        gym.make("TDWRoom-Collision-v0", info_level="none")

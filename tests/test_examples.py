@@ -116,29 +116,42 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
     assert proc.returncode == 2 and "bowling" in proc.stderr and "occlusion" in proc.stderr
 
 
-def test_gallery_script_writes_a_strip_per_scenario_and_level(tmp_path):
-    import imageio.v3 as iio
+def test_gallery_script_writes_a_gif_per_scenario_and_level_and_impossible_twins(tmp_path):
+    import numpy as np
+    from PIL import Image, ImageSequence
+    from tdwgym.envs.base import IMPOSSIBLE_KINDS
 
     import tdwgym
 
-    proc = _run(
-        [
-            str(ROOT / "scripts" / "make_gallery.py"),
-            "--out",
-            str(tmp_path),
-            "--size",
-            "16",
-            "--frames",
-            "2",
-            "--every",
-            "1",
-        ],
-        tmp_path,
-    )
+    args = ["--out", str(tmp_path), "--size", "16", "--frames", "3", "--every", "1", "--seeds", "2", "--ms", "50"]
+    proc = _run([str(ROOT / "scripts" / "make_gallery.py"), *args], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    strips = sorted(tmp_path.glob("*.png"))
-    assert len(strips) == 4 * len(tdwgym.ENV_IDS)
-    assert iio.imread(strips[0]).shape[:2] == (16, 2 * 16 + 2)
+    clips = sorted(tmp_path.glob("*_level*.gif"))
+    assert len(clips) == 4 * len(tdwgym.ENV_IDS)
+    with Image.open(clips[0]) as im:
+        assert im.size == (16, 16) and im.info["loop"] == 0
+        assert 1 <= sum(1 for _ in ImageSequence.Iterator(im)) <= 3  # identical frames are merged
+    twins = {p.stem.removeprefix("impossible_"): p for p in tmp_path.glob("impossible_*.gif")}
+    assert set(twins) == set(IMPOSSIBLE_KINDS)
+    with Image.open(twins["vanish"]) as im:
+        assert im.size == (2 * 16 + 4, 16)  # possible | gap | impossible
+        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+    assert len(frames) > 3 and any((f[:, :16] != f[:, 20:]).any() for f in frames)  # the twins differ at the end
+
+
+def test_gallery_gif_stays_under_its_size_budget(tmp_path):
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "scripts" / "make_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 48, 3), dtype=np.uint8) for _ in range(32)]  # noise: incompressible
+    assert len(gallery.gif_bytes(frames, 100)) > 20 * 1024
+    size = gallery.write_gif(tmp_path / "x.gif", frames, 100, max_kb=20)
+    assert size == (tmp_path / "x.gif").stat().st_size and size <= 20 * 1024  # every other frame dropped
 
 
 def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
@@ -148,6 +161,7 @@ def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
     assert v["processes"] == 2 and v["single_steps_per_s"] > 0 and v["vector_steps_per_s"] > 0
     assert v["sb3_subproc_steps_per_s"] > 0  # SB3 is installed with the agents extra the tests run under
     assert abs(v["sb3_subproc_speedup"] - v["sb3_subproc_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
+    assert v["vector_light_steps_per_s"] > 0 and v["sb3_subproc_light_steps_per_s"] > 0  # info_level="light"
     text = format_results(
         {
             "tdwgym": "x",

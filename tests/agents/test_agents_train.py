@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -211,6 +212,50 @@ def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path)
         main([*argv[:2], "robot"])
     with pytest.raises(ValueError, match="wm_fovea must be"):
         TrainConfig(wm_fovea=0.0)
+
+
+def test_compare_writes_plots_table_and_a_progress_bar(tmp_path, capsys):
+    """Two seeds, two agents, tiny budgets: push-rate and training-curve plots, the markdown table file the README
+    table is pasted from, training curves per agent and seed in results.json, and a tqdm bar with its ETA."""
+    from tdwgym.agents.cli import main
+    from tdwgym.agents.compare import format_table
+
+    argv = ["compare", "--agents", "random", "ppo", "--seeds", "0", "1", "--total-steps", "128"]
+    argv += ["--eval-episodes", "1", "--eval-steps", "5", "--out", str(tmp_path / "cmp"), "--vec-env", "dummy"]
+    assert main([*argv, *TINY_ARGS]) == 0
+    out = tmp_path / "cmp"
+    for name in ("pushes.png", "training.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "results.md").read_text() == format_table(results) + "\n"
+    for run in results["runs"]:
+        for agent in ("random", "ppo"):
+            curve = run["curves"][agent]
+            assert curve["step"] and curve["step"][-1] == 128
+            assert len(curve["pushes_moved_per_1k"]) == len(curve["step"])
+    captured = capsys.readouterr()
+    assert f"{2 * 2 * (128 + 5)}/{2 * 2 * (128 + 5)}" in captured.err  # the bar reached its total
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", captured.err)  # tqdm's [elapsed<remaining]: the ETA
+    assert "results.md" in captured.out and "pushes.png" in captured.out
+    quiet = ["compare", "--agents", "curiosity", "--seeds", "1", "--total-steps", "128", "--eval-episodes", "1"]
+    quiet += ["--eval-steps", "5", "--out", str(tmp_path / "quiet"), "--vec-env", "dummy", "--no-progress"]
+    assert main([*quiet, *TINY_ARGS]) == 0
+    captured = capsys.readouterr()
+    assert "step/s" not in captured.err and "[compare]" in captured.out
+
+    # the README table from the comparisons' own output: curiosity (seed 1 only) joined to random and ppo
+    merged = tmp_path / "merged"
+    assert main(["compare", "--merge", str(out), str(tmp_path / "quiet"), "--out", str(merged)]) == 0
+    results = json.loads((merged / "results.json").read_text())
+    assert results["config"]["agents"] == ["random", "ppo", "curiosity"] and results["config"]["seeds"] == [0, 1]
+    assert results["summary"]["curiosity"]["pushes_moved_per_1k"]["n"] == 1
+    table = (merged / "results.md").read_text()
+    assert table == format_table(results) + "\n" and "(n=1)" in table and "| random |" in table
+    assert (merged / "pushes.png").exists() and (merged / "training.png").exists()
+    capsys.readouterr()
+    assert main(["compare", "--merge", str(out), str(out), "--out", str(tmp_path / "twice")]) == 2
+    assert "appears in more than one" in capsys.readouterr().err
+    assert main(["compare", "--merge", str(out), "--out", str(out)]) == 2
 
 
 def test_compare_oracle_is_ppo_paid_for_pushes_that_move_an_object(tmp_path):
