@@ -1,5 +1,11 @@
-"""Simulator adapters behind one interface; :func:`make_backend` resolves names."""
+"""Simulator adapters behind one interface; :func:`make_backend` resolves names through :data:`BACKENDS`.
 
+Importing this package imports every backend module, and each adds its class to :data:`BACKENDS`. The modules import
+their simulators lazily (ThreeDWorld when a ``tdw`` backend is made), so this is cheap.
+"""
+
+from tdwgym.backends import bullet as _bullet  # noqa: F401 - registers "bullet"
+from tdwgym.backends import tdw as _tdw  # noqa: F401 - registers "tdw"
 from tdwgym.backends.base import (
     BACKENDS,
     PASSES,
@@ -9,6 +15,7 @@ from tdwgym.backends.base import (
     ObjectState,
     RayHit,
     make_backend,
+    register_backend,
     resolve_backend_name,
 )
 
@@ -21,5 +28,6 @@ __all__ = [
     "ObjectState",
     "RayHit",
     "make_backend",
+    "register_backend",
     "resolve_backend_name",
 ]

@@ -4,7 +4,9 @@ A backend loads a :class:`~tdwgym.scene.SceneSpec`, steps physics, moves the cam
 renders image passes and reports object states and contacts. It knows nothing of Gymnasium or torch. Simulator
 types never cross this boundary: everything here is numpy arrays, floats and the dataclasses below.
 
-:func:`make_backend` is the only place backend names are resolved.
+:func:`make_backend` is the only place backend names are resolved, through :data:`BACKENDS`, a name -> class table
+that each backend module fills with :func:`register_backend` when it is imported (``tdwgym.backends`` imports them
+all; this module never names a concrete backend).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 
 from tdwgym.scene import ObjectSpec, SceneSpec
 
-BACKENDS: tuple[str, ...] = ("bullet", "tdw")
-"""Valid backend names."""
+BACKENDS: dict[str, type[Backend]] = {}
+"""Backend name -> class, filled by :func:`register_backend` (the keys are the valid backend names)."""
 
 PASSES: tuple[str, ...] = ("rgb", "depth", "segmentation")
 """Valid render passes: RGB uint8 (H, W, 3), depth in metres float32 (H, W), object ids int32 (H, W)."""
@@ -174,6 +176,18 @@ class Backend(ABC):
         self.close()
 
 
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: add a backend to :data:`BACKENDS` under its ``name``.
+
+    Raises:
+        ValueError: Another class already has that name.
+    """
+    if BACKENDS.get(cls.name, cls) is not cls:
+        raise ValueError(f"backend name {cls.name!r} is taken by {BACKENDS[cls.name].__qualname__}")
+    BACKENDS[cls.name] = cls
+    return cls
+
+
 def resolve_backend_name(name: str | None) -> str:
     """The backend name to use: ``name``, else ``$TDWGYM_BACKEND``, else ``"bullet"``; validated."""
     chosen = name if name is not None else os.environ.get(BACKEND_ENV_VAR) or "bullet"
@@ -185,11 +199,4 @@ def resolve_backend_name(name: str | None) -> str:
 
 def make_backend(name: str | None = None, **kwargs: Any) -> Backend:
     """Create a backend by name (see :func:`resolve_backend_name`); ``kwargs`` go to its constructor."""
-    chosen = resolve_backend_name(name)
-    if chosen == "bullet":
-        from tdwgym.backends.bullet import BulletBackend
-
-        return BulletBackend(**kwargs)
-    from tdwgym.backends.tdw import TDWBackend
-
-    return TDWBackend(**kwargs)
+    return BACKENDS[resolve_backend_name(name)](**kwargs)

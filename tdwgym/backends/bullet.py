@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pybullet as pb
 
-from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
+from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
 from tdwgym.geometry import camera_forward, euler_to_quat
 from tdwgym.patterns import pattern_image
 from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
@@ -73,6 +73,7 @@ def _rgba(color: Color) -> list[float]:
     return [color[0], color[1], color[2], 1.0]
 
 
+@register_backend
 class BulletBackend(Backend):
     """PyBullet simulator and renderer for one scene at a time.
 

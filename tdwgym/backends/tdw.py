@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit
+from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
 from tdwgym.geometry import euler_to_quat, rotate
 from tdwgym.patterns import pattern_image
 from tdwgym.scene import COMPOUND, Color, ObjectSpec, Room, SceneSpec
@@ -243,6 +243,7 @@ def _png_base64(image: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@register_backend
 class TDWBackend(Backend):
     """ThreeDWorld simulator and renderer for one scene at a time, reusing one running build across loads.
 
