@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +34,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizon
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
+from tdwgym.agents.rundir import RunDir, RunDirExistsError
 
 from tdwgym.processes import dies_with_parent
 
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
-
-
-class RunDirExistsError(FileExistsError):
-    """A fresh training run was pointed at a folder that holds another run's checkpoints."""
 
 
 @dataclass
@@ -180,7 +175,11 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a config written by :meth:`to_json`."""
-        data = json.loads(Path(path).read_text())
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """A config from a run's ``config.json`` contents (fields it does not know are left out)."""
         names = {f.name for f in dataclasses.fields(cls)}
         # runs written before these fields existed ran without them: resume them as they were
         before = {
@@ -289,62 +288,16 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
 # ------------------------------------------------------------------------------------------------- checkpoints
 
 
-def _latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint ``latest.json`` names; if the pointer is damaged or names a missing folder, the newest
-    checkpoint folder, with a warning (a folder only gets its ``step_*`` name once every file in it is written)."""
-    root = run_dir / "checkpoints"
-    pointer = root / "latest.json"
-    if not pointer.exists():
-        return None
-    try:
-        named = root / json.loads(pointer.read_text())["dir"]
-        if named.is_dir():
-            return named
-        problem = f"names {named.name}, which does not exist"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        problem = f"is damaged ({exc})"
-    folders = sorted(p for p in root.glob("step_*") if p.is_dir())
-    if not folders:
-        raise ValueError(f"{pointer} {problem}, and {root} holds no complete checkpoint to resume from")
-    warnings.warn(
-        f"{pointer} {problem}; resuming from the newest complete checkpoint, {folders[-1].name}", stacklevel=2
-    )
-    return folders[-1]
-
-
-def save_checkpoint(run_dir: Path, model: PPO, curiosity: CuriosityVecEnv | None, keep: int = 2) -> Path:
-    """Write agent, world model and wrapper statistics into a new folder, then point ``latest.json`` at it.
-
-    A checkpoint is never rewritten in place: the files go to a staging folder that is renamed to its ``step_*``
-    name once complete (a second save at the same step gets a suffix), and ``latest.json`` switches atomically. A
-    kill at any moment leaves the previous checkpoint whole and ``latest.json`` pointing at a complete one.
-    """
-    ckpt_root = run_dir / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-    name = base = f"step_{model.num_timesteps:010d}"
-    suffix = 0
-    while (ckpt_root / name).exists():
-        suffix += 1
-        name = f"{base}_{suffix}"
-    staging = ckpt_root / f".{name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    model.save(staging / "agent.zip")
-    if curiosity is not None:
-        curiosity.save_world_model(staging / "world_model.pt")
-        curiosity.save(staging / "curiosity.json")
-    ckpt = ckpt_root / name
-    os.rename(staging, ckpt)
-    state = {"dir": name, "num_timesteps": int(model.num_timesteps), "time": time.time()}
-    tmp = ckpt_root / "latest.json.tmp"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, ckpt_root / "latest.json")
-    old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and p.name != name)
-    for p in old[: max(0, len(old) - (keep - 1))]:
-        shutil.rmtree(p, ignore_errors=True)
-    for p in ckpt_root.glob(".step_*.partial"):  # left by a save that was killed
-        shutil.rmtree(p, ignore_errors=True)
-    return ckpt
+def save_checkpoint(run_dir: str | os.PathLike | RunDir, model: PPO, curiosity: CuriosityVecEnv | None) -> Path:
+    """Write agent, world model and wrapper statistics as the run's newest checkpoint (:meth:`RunDir.checkpoint`:
+    never in place; ``latest.json`` switches atomically once the checkpoint is complete)."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    with run.checkpoint(model.num_timesteps) as folder:
+        model.save(folder / RunDir.AGENT)
+        if curiosity is not None:
+            curiosity.save_world_model(folder / RunDir.WORLD_MODEL)
+            curiosity.save(folder / RunDir.STATISTICS)
+    return run.latest_checkpoint()  # type: ignore[return-value]
 
 
 class TrainCallback(BaseCallback):
@@ -356,7 +309,7 @@ class TrainCallback(BaseCallback):
         checkpoint_every: Steps between checkpoints.
     """
 
-    def __init__(self, run_dir: Path, curiosity: CuriosityVecEnv | None, checkpoint_every: int) -> None:
+    def __init__(self, run_dir: RunDir, curiosity: CuriosityVecEnv | None, checkpoint_every: int) -> None:
         super().__init__()
         self.run_dir, self.curiosity, self.checkpoint_every = run_dir, curiosity, checkpoint_every
         self.last_checkpoint = 0
@@ -391,8 +344,7 @@ class TrainCallback(BaseCallback):
         for k, v in row.items():
             if k != "step":
                 self.logger.record(k, v)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+        self.run_dir.append_metrics(row)
         self._reset_counts()
         if self.num_timesteps - self.last_checkpoint >= self.checkpoint_every:
             save_checkpoint(self.run_dir, self.model, self.curiosity)
@@ -400,37 +352,8 @@ class TrainCallback(BaseCallback):
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of ``metrics.jsonl`` (a torn last line from a kill is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
-def _clear_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse (or, with ``overwrite``, empty) a folder that already holds a run, before a fresh run starts there."""
-    if (run_dir / "checkpoints").exists() and not overwrite:
-        raise RunDirExistsError(
-            f"{run_dir} already holds a training run (checkpoints/). Continue it with `tdwgym train --resume "
-            f"{run_dir}` (train(resume=...)), or start over and delete it with `--overwrite` "
-            "(TrainConfig(overwrite=True)), or pick another --out."
-        )
-    for name in ("checkpoints", "tb"):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in ("metrics.jsonl", "training.png", "rollout.mp4"):
-        (run_dir / name).unlink(missing_ok=True)
-
-
-def _truncate_metrics(run_dir: Path, max_step: int) -> None:
-    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
-    tmp = run_dir / "metrics.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, run_dir / "metrics.jsonl")
+    """Rows of the run's ``metrics.jsonl`` (:meth:`RunDir.read_metrics`)."""
+    return RunDir(run_dir).read_metrics()
 
 
 # ------------------------------------------------------------------------------------------------------ train
@@ -452,31 +375,32 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             ``cfg.overwrite`` is False.
     """
     if resume is not None:
-        run_dir = Path(resume)
-        saved = TrainConfig.from_json(run_dir / "config.json")
+        run = RunDir(resume).require()
+        if not run.config_path.is_file():
+            raise FileNotFoundError(f"{run.path} holds no {RunDir.CONFIG}: it is not a `tdwgym train` run folder")
+        saved = TrainConfig.from_dict(run.read_config())
         if cfg is not None and cfg.total_steps > 0:
             saved.total_steps = cfg.total_steps
         cfg = saved
     else:
         cfg = cfg or TrainConfig()
-        run_dir = Path(cfg.run_dir)
-        _clear_run_dir(run_dir, cfg.overwrite)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run = RunDir(cfg.run_dir)
+        run.prepare_fresh(cfg.overwrite)
+    run_dir = run.path
     cfg.run_dir = str(run_dir)
-    cfg.to_json(run_dir / "config.json")
+    run.write_config(dataclasses.asdict(cfg))
     configure_torch_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
 
     venv, curiosity = make_vec_env(cfg)
-    ckpt = _latest_checkpoint(run_dir) if resume is not None else None
+    ckpt = run.latest_checkpoint() if resume is not None else None
     if ckpt is not None:
-        model = PPO.load(ckpt / "agent.zip", env=venv, device=device)
+        model = PPO.load(ckpt / RunDir.AGENT, env=venv, device=device)
         if curiosity is not None:
-            curiosity.load_world_model(ckpt / "world_model.pt")
-            stats = ckpt / "curiosity.json"
-            curiosity.load_statistics(stats if stats.exists() else ckpt / "curiosity.pkl")  # .pkl: earlier runs
-        _truncate_metrics(run_dir, model.num_timesteps)
+            curiosity.load_world_model(ckpt / RunDir.WORLD_MODEL)
+            curiosity.load_statistics(run.statistics_path(ckpt))
+        run.truncate_metrics(model.num_timesteps)
     else:
         model = PPO(
             "CnnPolicy",
@@ -490,12 +414,12 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             ent_coef=cfg.ent_coef,
             clip_range=cfg.clip_range,
             policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
-            tensorboard_log=str(run_dir / "tb"),
+            tensorboard_log=str(run.tensorboard_dir),
             device=device,
             seed=cfg.seed,
             verbose=cfg.verbose,
         )
-    callback = TrainCallback(run_dir, curiosity, cfg.checkpoint_every)
+    callback = TrainCallback(run, curiosity, cfg.checkpoint_every)
     remaining = max(0, cfg.total_steps - model.num_timesteps)
     start = time.perf_counter()
     if remaining > 0:
@@ -507,13 +431,13 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             progress_bar=cfg.progress_bar,
         )
     wall = time.perf_counter() - start
-    save_checkpoint(run_dir, model, curiosity)
+    save_checkpoint(run, model, curiosity)
     venv.close()
 
     result = TrainResult(run_dir, int(model.num_timesteps), wall, model, curiosity)
     result.plot_path = plot_training(run_dir)
     if cfg.video_steps > 0:
-        result.video_path = record_video(cfg, model, run_dir / "rollout.mp4")
+        result.video_path = record_video(cfg, model, run.video_path)
     return result
 
 
@@ -551,7 +475,7 @@ def plot_training(run_dir: str | os.PathLike) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_metrics(run_dir)
+    rows = RunDir(run_dir).read_metrics()
     if not rows:
         return None
     step = np.array([r["step"] for r in rows])
@@ -577,7 +501,7 @@ def plot_training(run_dir: str | os.PathLike) -> Path | None:
     axes[2].set_xlabel("environment steps")
     fig.suptitle(f"Curiosity training: {Path(run_dir).name}")
     fig.tight_layout()
-    out = Path(run_dir) / "training.png"
+    out = RunDir(run_dir).plot_path
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
