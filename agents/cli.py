@@ -415,7 +415,9 @@ def run_eval(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     if args.ray is not None:
-        from tdwgym.distributed import evaluate_on_ray, ray_address
+        from tdwgym.agents.distributed import evaluate_on_ray
+
+        from tdwgym.distributed import ray_address
 
         evaluate_on_ray(address=ray_address(args.ray), **kwargs)
     else:

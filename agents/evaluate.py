@@ -22,7 +22,7 @@
 All metrics are the pure functions of :mod:`tdwgym.agents.metrics`. Every held-out episode of every section has a
 number and seeds that depend on it only: :func:`evaluate_episodes` evaluates any subset of them (raw results),
 :func:`merge_reports` builds the report from the parts, and :func:`evaluate` is the two in one process
-(``tdwgym eval --ray`` spreads the episodes over a Ray cluster: :func:`tdwgym.distributed.evaluate_on_ray`).
+(``tdwgym eval --ray`` spreads the episodes over a Ray cluster: :func:`tdwgym.agents.distributed.evaluate_on_ray`).
 
     tdwgym eval --run runs/curiosity                # report in runs/curiosity/eval/
     tdwgym eval --model world_model.pt --quick --out /tmp/eval
@@ -31,7 +31,6 @@ number and seeds that depend on it only: :func:`evaluate_episodes` evaluates any
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -1337,7 +1336,7 @@ def evaluate(
     """Evaluate a world model; write ``report.json``, ``report.md`` and PNG plots into ``out``.
 
     All episodes in this process: ``merge_reports([evaluate_episodes(range(count_episodes(**kw)), **kw)], **kw)``
-    (:func:`tdwgym.distributed.evaluate_on_ray` spreads the same episodes over Ray tasks).
+    (:func:`tdwgym.agents.distributed.evaluate_on_ray` spreads the same episodes over Ray tasks).
 
     Args:
         run_dir: A training run folder (``tdwgym train``'s layout); or
@@ -1451,25 +1450,3 @@ def export_eval_sets(
     path = out / "index.json"
     path.write_text(json.dumps(_jsonable(index), indent=2) + "\n")
     return path
-
-
-# ------------------------------------------------------------------------------------------------------- CLI
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tdwgym.agents.evaluate``: the ``eval`` command alone (for use before the CLI hook lands)."""
-    from tdwgym.agents.cli import add_eval_parser
-
-    parser = argparse.ArgumentParser(prog="tdwgym-eval")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(sub)
-    args = parser.parse_args(["eval", *(argv if argv is not None else __import__("sys").argv[1:])])
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.exit(2, f"tdwgym eval: error: {exc}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,10 +13,10 @@ import sys
 from tdwgym import __version__
 from tdwgym.agents.cli import add_audit_parser, add_compare_parser, add_eval_parser, add_train_parser
 from tdwgym.agents.pretrain import add_pretrain_parser
+from tdwgym.agents.record import add_record_parser
 from tdwgym.bench import add_bench_parser
-from tdwgym.dataset import add_dataset_parser
+from tdwgym.dataset_cli import add_dataset_parser
 from tdwgym.play import add_play_parser
-from tdwgym.record import add_record_parser
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Dataset generation and evaluation spread over a Ray cluster (optional extra ``tdwgym[ray]``).
+"""Dataset generation spread over a Ray cluster (optional extra ``tdwgym[ray]``), and the Ray plumbing that
+``tdwgym.agents.distributed`` uses to spread the evaluation.
 
 tdwgym does not schedule work itself beyond one machine: it hands shards of episodes to `Ray
 <https://docs.ray.io>`_ tasks. A shard is a range of episode indices; every episode's seeds are a function of the
@@ -14,7 +15,6 @@ generating locally, never imports it. See ``docs/distributed.md``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym import dataset as ds
+from tdwgym.options import add_ray_argument, ray_address  # noqa: F401 - importable from here as before
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"
 """The command that installs Ray for tdwgym."""
@@ -38,11 +39,6 @@ DEFAULT_MAX_RETRIES = 3
 MAX_SHARD_SIZE = 64
 """Largest automatic shard: enough work per task to hide Ray's per-task cost (milliseconds), small enough that a
 retried shard redoes little and the progress bar moves."""
-
-"""Functions of :mod:`tdwgym.agents.evaluate` that :func:`evaluate_on_ray` maps and merges (see there)."""
-
-EVAL_PATH_KWARGS = ("run_dir", "model_path", "out")
-"""Arguments of the evaluation that are paths: made absolute for the tasks, which start in another directory."""
 
 
 def import_ray() -> Any:
@@ -383,120 +379,13 @@ def generate_on_ray(
     return [ds.episode_path(out, i) for i in range(config.episodes)]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------------------------
-def evaluate_shard(evaluate_episodes: Callable[..., Any], kwargs: dict[str, Any], start: int, stop: int) -> Any:
-    """One Ray task of :func:`evaluate_on_ray`: ``evaluate_episodes(range(start, stop), **kwargs)``."""
-    return evaluate_episodes(range(start, stop), **kwargs)
-
-
-def evaluate_on_ray(
-    address: str | None = None,
-    shard_size: int | None = None,
-    progress: bool = True,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    num_cpus: float = 1.0,
-    init_kwargs: dict[str, Any] | None = None,
-    **evaluate_kwargs: Any,
-) -> dict[str, Any]:
-    """``tdwgym eval`` with its episodes spread over Ray tasks, the partial reports merged into one.
-
-    The evaluation provides three functions in :mod:`tdwgym.agents.evaluate`, each taking the keyword arguments of
-    its ``evaluate`` (run or model path, env id, settings, ...):
-
-    - ``count_episodes(**kw) -> int``: how many episode indices the evaluation has (every section's held-out
-      episodes, numbered ``0 .. n - 1``; an episode's seeds depend on its index only).
-    - ``evaluate_episodes(indices, **kw) -> part``: the per-episode results (raw, mergeable: per-step errors,
-      surprise scores, counts; not yet averaged) of those indices; picklable.
-    - ``merge_reports(parts, **kw) -> report``: the report from all parts (in index order), equal to a local
-      ``evaluate(**kw)``; writes ``report.json``, ``report.md`` and the plots like ``evaluate`` does.
-
-    Counting and merging run in this process with ``evaluate_kwargs`` as given (plus ``progress``); the tasks get
-    them with ``progress=False`` (the progress bar reports them) and the paths (:data:`EVAL_PATH_KWARGS`) made
-    absolute, so the report is the one ``evaluate(**evaluate_kwargs)`` writes here.
-
-    Args:
-        address: Ray address (see :func:`ray_session`).
-        shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
-        progress: Show a tqdm progress bar on stderr.
-        max_retries: Retries of a failed shard.
-        num_cpus: CPUs Ray reserves per task.
-        init_kwargs: More ``ray.init`` arguments when this call connects.
-        **evaluate_kwargs: The evaluation's own arguments (``progress`` excepted: this function's own);
-            the run folder or checkpoint must be reachable from every node at the same absolute path.
-
-    Returns:
-        The merged report.
-
-    Raises:
-        ImportError: Ray is not installed.
-    """
-    from tqdm.auto import tqdm
-
-    import_ray()
-    from tdwgym.agents.evaluate import count_episodes, evaluate_episodes, merge_reports
-
-    task_kwargs = {**evaluate_kwargs, "progress": False}
-    for key in EVAL_PATH_KWARGS:
-        if task_kwargs.get(key) is not None:
-            task_kwargs[key] = os.path.abspath(task_kwargs[key])
-    total = int(count_episodes(**{**evaluate_kwargs, "progress": False}))
-    bar = tqdm(total=total, unit="episode", disable=not progress, desc="ray eval", dynamic_ncols=True)
-    try:
-        with ray_session(address, **(init_kwargs or {})) as ray:
-            cpus = float(ray.cluster_resources().get("CPU", 1.0))
-            shards = shard_ranges(total, shard_size if shard_size is not None else auto_shard_size(total, cpus))
-            run = map_shards(
-                ray,
-                evaluate_shard,
-                shards,
-                (evaluate_episodes, task_kwargs),
-                max_retries=max_retries,
-                num_cpus=num_cpus,
-                on_done=lambda k, _: bar.update(shards[k][1] - shards[k][0]),
-            )
-    finally:
-        bar.close()
-    return merge_reports(run.results, **{**evaluate_kwargs, "progress": progress})
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------------------------
-def add_ray_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--ray [ADDRESS]`` to a sub-command's parser; read it back with :func:`ray_address`.
-
-    Absent, ``args.ray`` is None (run locally); ``--ray`` alone gives ``""`` (Ray's default discovery).
-    """
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ADDRESS",
-        help="run on Ray (pip install 'tdwgym[ray]'). Without ADDRESS: $RAY_ADDRESS, else the cluster `ray start` "
-        "started on this machine, else a new local Ray instance; 'auto': an existing cluster only; "
-        "'ray://HOST:10001': a remote cluster through Ray Client. The output directory must be on a file system "
-        "shared by every node, at the same path. See docs/distributed.md",
-    )
-
-
-def ray_address(value: str | None) -> str | None:
-    """The ``ray.init`` address of a parsed ``--ray`` value (``""`` -> None)."""
-    return value or None
-
-
 __all__ = [
     "DEFAULT_MAX_RETRIES",
-    "EVAL_PATH_KWARGS",
     "INSTALL_HINT",
     "MAX_SHARD_SIZE",
     "ShardRun",
     "add_ray_argument",
     "auto_shard_size",
-    "evaluate_on_ray",
-    "evaluate_shard",
     "generate_on_ray",
     "generate_shard",
     "import_ray",

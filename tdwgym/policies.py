@@ -15,8 +15,10 @@ Built-in names (:data:`BUILTIN_POLICIES`):
   pushes it (it reads the camera pose and object positions from the env; discrete and continuous action spaces).
   It makes interaction-rich recordings, and it is the policy that knows how to push in ``tdwgym audit``.
 
-Any other spec is a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run folder (its latest agent); see
-:func:`load_policy`. stable-baselines3 and torch are imported only when such a policy is loaded.
+Any other spec is a stored policy: a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run folder (its latest
+agent), read by a loader registered here (:func:`register_policy_loader`; ``tdwgym.agents.policies`` provides
+``sb3``, found through the ``tdwgym.policy_loaders`` entry point). This module needs neither torch nor
+stable-baselines3.
 
     policy = load_policy("orbit", env)
     obs, _ = env.reset(seed=0)
@@ -26,13 +28,10 @@ Any other spec is a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run fol
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections import deque
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -43,17 +42,18 @@ from tdwgym.envs.base import DISCRETE_ACTIONS, DISCRETE_TO_CONTROL
 __all__ = [
     "BUILTIN_POLICIES",
     "ORBIT_RADIUS",
+    "POLICY_LOADERS",
     "OrbitPolicy",
     "Policy",
+    "PolicyLoader",
     "RandomPolicy",
-    "SB3Policy",
     "SeekPolicy",
     "StaticPolicy",
-    "latest_agent",
     "load_policy",
-    "load_sb3_model",
     "make_policy",
-    "sb3_env_kwargs",
+    "policy_env_kwargs",
+    "policy_loaders",
+    "register_policy_loader",
     "seek_action",
 ]
 
@@ -276,75 +276,6 @@ class SeekPolicy(Policy):
         return action
 
 
-class SB3Policy(Policy):
-    """A stable-baselines3 model acting in an env, with an optional stack of the last frames.
-
-    Args:
-        env: The env the model acts in.
-        model: A loaded stable-baselines3 model (see :func:`load_sb3_model`).
-        name: Label.
-        frame_stack: Frames the model's policy stacks along the last axis (1: the observation as it is).
-        deterministic: Take the mode of the action distribution and predict on one torch thread (the same
-            arithmetic in every process); otherwise sample, seeded through ``torch.manual_seed`` by
-            ``reset(seed)``.
-
-    Raises:
-        ValueError: The model's action space is not the env's.
-    """
-
-    def __init__(
-        self, env: gym.Env, model: Any, name: str = "agent", frame_stack: int = 1, deterministic: bool = False
-    ) -> None:
-        super().__init__(env, name)
-        if model.action_space != self.action_space:
-            raise ValueError(
-                f"the model acts in {model.action_space} but the env's action space is {self.action_space}; "
-                "make the env with the action_type the model was trained with"
-            )
-        self.model = model
-        self.frame_stack = max(int(frame_stack), 1)
-        self.deterministic = deterministic
-        self._stack: deque[np.ndarray] = deque(maxlen=self.frame_stack)
-
-    def reset(self, seed: int | None = None) -> None:
-        """Start an episode: forget the stacked frames; ``seed`` reseeds torch when actions are sampled."""
-        self._stack.clear()
-        if seed is not None and not self.deterministic:
-            import torch
-
-            torch.manual_seed(seed)
-
-    def _observation(self, obs: Any) -> Any:
-        if self.frame_stack == 1:
-            return obs
-        if isinstance(obs, dict):
-            raise ValueError("frame stacking needs array observations, not a dict; use obs_mode='rgb'")
-        frame = np.asarray(obs)
-        if not self._stack:
-            self._stack.extend([frame] * self.frame_stack)
-        else:
-            self._stack.append(frame)
-        return np.concatenate(list(self._stack), axis=-1)
-
-    def act(self, obs: Any) -> Any:
-        """The model's action: an ``int`` for a discrete action space, else an array of the space's dtype."""
-        model_obs = self._observation(obs)
-        if self.deterministic:
-            import torch
-
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                action, _ = self.model.predict(model_obs, deterministic=True)
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            action, _ = self.model.predict(model_obs, deterministic=False)
-        if isinstance(self.action_space, spaces.Discrete):
-            return int(action)
-        return np.asarray(action, dtype=self.action_space.dtype)
-
-
 def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     """A built-in policy by name.
 
@@ -370,71 +301,61 @@ def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     return policy
 
 
-def latest_agent(run_dir: str | os.PathLike) -> Path | None:
-    """The newest ``agent.zip`` of a ``tdwgym train`` run folder, or None when it has none.
+class PolicyLoader(Protocol):
+    """Loads policies that are not built in (files, folders): what :func:`register_policy_loader` takes."""
 
-    Looks at ``checkpoints/latest.json`` (its ``dir`` names the checkpoint folder), then ``agent.zip`` at the top.
-    """
-    run = Path(run_dir)
-    pointer = run / "checkpoints" / "latest.json"
-    if pointer.exists():
-        agent = run / "checkpoints" / json.loads(pointer.read_text())["dir"] / "agent.zip"
-        if agent.exists():
-            return agent
-    direct = run / "agent.zip"
-    return direct if direct.exists() else None
+    def load(
+        self, path: Path, env: gym.Env, *, frame_stack: int | None, device: str, deterministic: bool
+    ) -> Policy | None:
+        """The policy stored at ``path`` (an existing file or folder), or None when it is not of this kind."""
+
+    def env_kwargs(self, path: Path, resolution: int) -> dict[str, Any] | None:
+        """``gym.make`` arguments an env needs for the policy at ``path`` (e.g. its ``obs_mode``), or None."""
 
 
-def load_sb3_model(path: str | os.PathLike, device: str = "cpu") -> Any:
-    """Load a stable-baselines3 PPO model (cached per file version and device: the same file loads once).
+POLICY_LOADERS: dict[str, PolicyLoader] = {}
+"""Name -> loader of policies that are not built in; filled by :func:`register_policy_loader`."""
 
-    Args:
-        path: The ``.zip`` written by ``model.save``.
-        device: Torch device (``"auto"``: CUDA when available).
+ENTRY_POINT_GROUP = "tdwgym.policy_loaders"
+"""Entry-point group of policy loaders: ``tdwgym.agents`` declares its stable-baselines3 loader there, so any
+process (a dataset worker, a Ray task) finds it without importing ``tdwgym.agents`` first."""
 
-    Raises:
-        ImportError: stable-baselines3 is not installed (with the pip command that installs it).
-    """
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return _load_sb3_cached(str(resolved), stat.st_mtime_ns, stat.st_size, str(device))
+_entry_point_errors: dict[str, str] = {}
 
 
-@lru_cache(maxsize=2)
-def _load_sb3_cached(path: str, mtime_ns: int, size: int, device: str) -> Any:
-    try:
-        from stable_baselines3 import PPO
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("a model policy needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
-    from tdwgym.agents.device import resolve_device
-
-    return PPO.load(path, device=resolve_device(device))
+def register_policy_loader(name: str, loader: PolicyLoader) -> None:
+    """Let :func:`load_policy` load another kind of stored policy (``tdwgym.agents`` registers ``sb3``)."""
+    POLICY_LOADERS[name] = loader
 
 
-def sb3_env_kwargs(path: str | os.PathLike, resolution: int) -> dict[str, Any]:
-    """``obs_mode`` and ``action_type`` of a ``TDWRoom-*`` env matching an SB3 model's spaces.
+def policy_loaders() -> dict[str, PolicyLoader]:
+    """The registered loaders, after loading those declared as ``tdwgym.policy_loaders`` entry points (once)."""
+    from importlib.metadata import entry_points
 
-    Args:
-        path: The model's ``.zip``.
-        resolution: The env's image size; the model's must equal it.
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in POLICY_LOADERS or ep.name in _entry_point_errors:
+            continue
+        try:
+            register_policy_loader(ep.name, ep.load())
+        except ImportError as exc:  # e.g. the agents extra is not installed
+            _entry_point_errors[ep.name] = str(exc)
+    return POLICY_LOADERS
+
+
+def policy_env_kwargs(spec: str | os.PathLike, resolution: int) -> dict[str, Any]:
+    """``gym.make`` arguments that the policy ``spec`` needs of its env (``{}`` for built-in policies); e.g. the
+    ``obs_mode`` and ``action_type`` of a stable-baselines3 model.
 
     Raises:
-        ValueError: The model does not observe TDWRoom images, or observes another size.
+        ValueError: The stored policy cannot act in a ``TDWRoom`` env of this resolution.
     """
-    model = load_sb3_model(path)
-    obs_space, act_space = model.observation_space, model.action_space
-    if isinstance(obs_space, spaces.Dict):
-        keys = set(obs_space.spaces)
-        obs_mode = "rgbd" if "depth" in keys else "rgb_seg" if "segmentation" in keys else None
-        image = obs_space.spaces.get("rgb")
-    else:
-        obs_mode, image = "rgb", obs_space
-    if obs_mode is None or image is None or len(image.shape) != 3:
-        raise ValueError(f"the model at {path} observes {obs_space}, not a TDWRoom observation")
-    hw = image.shape[:2] if image.shape[2] == 3 else image.shape[1:]
-    if tuple(hw) != (resolution, resolution):
-        raise ValueError(f"the model at {path} observes {hw[0]}x{hw[1]} images; pass --resolution {hw[0]}")
-    return {"obs_mode": obs_mode, "action_type": "discrete" if isinstance(act_space, spaces.Discrete) else "continuous"}
+    if isinstance(spec, str) and spec in BUILTIN_POLICIES:
+        return {}
+    for loader in policy_loaders().values():
+        kwargs = loader.env_kwargs(Path(spec), resolution)
+        if kwargs is not None:
+            return kwargs
+    return {}
 
 
 def load_policy(
@@ -454,7 +375,7 @@ def load_policy(
         seed: Passed to :meth:`Policy.reset` (None: no reset; call ``reset(seed)`` at each episode start).
         frame_stack: Frames an SB3 policy stacks (default: the run's ``config.json``, else 1).
         device: Torch device of an SB3 model (``"auto"``: CUDA when available).
-        deterministic: An SB3 model takes its most likely action (see :class:`SB3Policy`) instead of sampling.
+        deterministic: A stored model takes its most likely action instead of sampling.
 
     Returns:
         The policy, named after the built-in, ``agent`` for a run folder, or the ``.zip``'s stem.
@@ -471,20 +392,14 @@ def load_policy(
             f"unknown policy {str(spec)!r}: valid policies are {list(BUILTIN_POLICIES)}, the path of a "
             "stable-baselines3 PPO .zip, or a `tdwgym train` run folder (no such file or folder)"
         )
-    name = path.stem
-    if path.is_dir():
-        config = path / "config.json"
-        if frame_stack is None and config.exists():
-            frame_stack = int(json.loads(config.read_text()).get("frame_stack", 1))
-        agent = latest_agent(path)
-        if agent is None:
-            raise FileNotFoundError(
-                f"run folder {path} holds no agent (expected checkpoints/latest.json pointing at "
-                "a folder with agent.zip, as `tdwgym train` writes)"
-            )
-        path, name = agent, "agent"
-    model = load_sb3_model(path, device=device)
-    policy = SB3Policy(env, model, name=name, frame_stack=frame_stack or 1, deterministic=deterministic)
-    if seed is not None:
-        policy.reset(seed)
-    return policy
+    for loader in policy_loaders().values():
+        policy = loader.load(path, env, frame_stack=frame_stack, device=device, deterministic=deterministic)
+        if policy is not None:
+            if seed is not None:
+                policy.reset(seed)
+            return policy
+    missing = "; ".join(_entry_point_errors.values())
+    raise ValueError(
+        f"no policy loader reads {str(spec)!r}: stable-baselines3 .zip files and run folders need the agents "
+        f"extra (pip install 'tdwgym[agents]'){f' ({missing})' if missing else ''}"
+    )

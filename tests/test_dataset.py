@@ -20,6 +20,7 @@ import pytest
 
 import tdwgym
 from tdwgym import dataset as ds
+from tdwgym import dataset_cli
 from tdwgym.geometry import intrinsics
 
 EPISODES, FRAMES, RES = 3, 8, 32
@@ -202,7 +203,8 @@ def test_killed_generator_resumes_to_a_complete_identical_dataset(dataset_dir: P
     cmd = [
         sys.executable,
         "-m",
-        "tdwgym.dataset",
+        "tdwgym",
+        "dataset",
         "--out",
         str(out),
         "--episodes",
@@ -354,7 +356,7 @@ def test_import_does_not_need_torch() -> None:
 
 def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="tdwgym")
-    ds.add_dataset_parser(parser.add_subparsers(dest="command"))
+    dataset_cli.add_dataset_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         [
             "dataset",
@@ -380,8 +382,8 @@ def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
             "none",
         ]
     )
-    assert args.func is ds.dataset_command
-    config = ds.config_from_args(args)
+    assert args.func is dataset_cli.dataset_command
+    config = dataset_cli.config_from_args(args)
     assert (config.split, config.episodes, config.workers, config.policy, config.compression) == (
         "test_id",
         2,

@@ -206,7 +206,9 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
         ("merge_reports", merge_reports),
     ):
         monkeypatch.setattr(evaluation, name, fn, raising=False)
-    report = dist.evaluate_on_ray(shard_size=3, progress=False, episodes=7, scale=2.0)
+    from tdwgym.agents.distributed import evaluate_on_ray
+
+    report = evaluate_on_ray(shard_size=3, progress=False, episodes=7, scale=2.0)
     assert report == {"indices": list(range(7)), "mean": 6.0}
 
 
@@ -231,7 +233,9 @@ def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Pat
     }
     local = evaluation.evaluate(out="local", progress=False, **kw)
     assert evaluation.count_episodes(**kw) == 2 + 1 + 2 + 1  # prediction, VoE, probes, exploration
-    merged = dist.evaluate_on_ray(shard_size=2, progress=False, out="ray", **kw)
+    from tdwgym.agents.distributed import evaluate_on_ray
+
+    merged = evaluate_on_ray(shard_size=2, progress=False, out="ray", **kw)
     for report in (local, merged):
         report["meta"].pop("wall_time_s")
         assert report["meta"].pop("out") in ("local", "ray")

@@ -19,12 +19,10 @@ from tdwgym.policies import (
     ORBIT_RADIUS,
     OrbitPolicy,
     RandomPolicy,
-    SB3Policy,
     StaticPolicy,
-    latest_agent,
     load_policy,
     make_policy,
-    sb3_env_kwargs,
+    policy_env_kwargs,
 )
 
 ENV = "TDWRoom-Occlusion-v0"
@@ -160,6 +158,8 @@ def tiny_ppo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sb3_zip_loads_and_acts(tiny_ppo: Path) -> None:
+    from tdwgym.agents.policies import SB3Policy, sb3_env_kwargs
+
     env = _env()
     try:
         policy = load_policy(str(tiny_ppo), env, seed=0, device="cpu")
@@ -173,6 +173,8 @@ def test_sb3_zip_loads_and_acts(tiny_ppo: Path) -> None:
         assert sb3_env_kwargs(tiny_ppo, RES) == {"obs_mode": "rgb", "action_type": "discrete"}
         with pytest.raises(ValueError, match="--resolution 16"):
             sb3_env_kwargs(tiny_ppo, 32)
+        assert policy_env_kwargs(tiny_ppo, RES) == sb3_env_kwargs(tiny_ppo, RES)  # through the registered loader
+        assert policy_env_kwargs("orbit", RES) == {}
     finally:
         env.close()
     env = _env("continuous")
@@ -187,6 +189,7 @@ def test_run_folder_loads_its_latest_agent_with_its_frame_stack(tiny_ppo: Path, 
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
+    from tdwgym.agents.policies import latest_agent
 
     run = tmp_path / "run"
     (run / "checkpoints" / "step_8").mkdir(parents=True)
@@ -215,6 +218,17 @@ def test_import_needs_neither_torch_nor_stable_baselines3() -> None:
         "import tdwgym.policies as p; print(p.BUILTIN_POLICIES)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_a_stored_policy_without_the_agents_extra_names_the_pip_command(tmp_path: Path) -> None:
+    (tmp_path / "agent.zip").write_bytes(b"")
+    code = (
+        "import sys; sys.modules['torch'] = None; import gymnasium as gym, tdwgym; "
+        "from tdwgym.policies import load_policy; "
+        f"load_policy({str(tmp_path / 'agent.zip')!r}, gym.make('TDWRoom-Occlusion-v0', resolution=16))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "pip install 'tdwgym[agents]'" in out.stderr
 
 
 def test_seek_action_turns_strafes_nods_walks_then_pushes() -> None:

@@ -72,7 +72,7 @@ def test_reward_plot_draws_the_series():
 
 
 def test_world_model_video_has_four_panels(tiny_run, tmp_path):
-    from tdwgym.record import record_episode
+    from tdwgym.agents.record import record_episode
 
     steps = 6
     path = record_episode(
@@ -106,7 +106,9 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
 
 
 def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_path, monkeypatch):
-    from tdwgym.record import default_video_path, record_episode
+    from tdwgym.agents.record import record_episode
+
+    from tdwgym.record import default_video_path
 
     monkeypatch.chdir(tmp_path)
     path = record_episode(
@@ -156,7 +158,7 @@ def test_sb3_policy_from_a_zip(tmp_path):
 
 
 def test_record_parser_and_errors(tmp_path):
-    from tdwgym.record import add_record_parser, record_episode
+    from tdwgym.agents.record import add_record_parser, record_episode
 
     parser = argparse.ArgumentParser()
     add_record_parser(parser.add_subparsers(dest="command"))
@@ -173,12 +175,13 @@ def test_record_command_records_a_run_in_the_env_it_was_trained_on(tiny_run, tmp
     """``tdwgym record --run RUN`` without ``--env``: the run's env id, not the command's default."""
     import shutil
 
-    from tdwgym.record import add_record_parser, run_env_id
+    from tdwgym.agents.record import add_record_parser
+    from tdwgym.agents.rundir import RunDir
 
     run = tmp_path / "playroom_run"
     shutil.copytree(tiny_run, run)
     (run / "config.json").write_text(json.dumps({"env_id": "TDWRoom-Playroom-v0", "env_kwargs": {"resolution": RES}}))
-    assert run_env_id(run) == "TDWRoom-Playroom-v0" and run_env_id(tmp_path) is None
+    assert RunDir(run).env_id == "TDWRoom-Playroom-v0" and RunDir(tmp_path).env_id is None
     parser = argparse.ArgumentParser()
     add_record_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["record", "--run", str(run), "--steps", "2", "--size", str(PANEL), "--device", "cpu"])

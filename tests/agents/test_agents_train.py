@@ -322,8 +322,7 @@ def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     from tdwgym.agents.evaluate import evaluate
     from tdwgym.agents.models import make_world_model
     from tdwgym.agents.pretrain import save_world_model
-
-    from tdwgym.record import record_episode
+    from tdwgym.agents.record import record_episode
 
     run = tmp_path / "run"
     extra: dict = {"curiosity": source}

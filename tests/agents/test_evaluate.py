@@ -204,10 +204,10 @@ def test_eval_refuses_missing_run_or_model(tmp_path):
 
 
 def test_eval_command_reports_errors_as_exit_code_2(tmp_path, capsys):
-    from tdwgym.agents.evaluate import main
+    from tdwgym.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["--run", str(tmp_path / "nope")])
+        main(["eval", "--run", str(tmp_path / "nope")])
     assert exc.value.code == 2 and "does not exist" in capsys.readouterr().err
 
 
@@ -238,8 +238,7 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
     the model's size and crash."""
     import gymnasium as gym
     from stable_baselines3 import PPO
-
-    from tdwgym.record import record_episode
+    from tdwgym.agents.record import record_episode
 
     agent_res = 24
     run = tmp_path / "run"

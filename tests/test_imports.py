@@ -1,0 +1,166 @@
+"""The house is one-way: the import graph of every tdwgym module (imports inside functions included) has no cycle,
+and no module imports from a floor above its own (``../shared/design.md``, "Floors of the house").
+
+Floors, from the bottom: (1) scene, geometry, patterns, processes; (2) backends; (3) envs, registration and the
+``tdwgym`` package itself (it registers the ids); (4) core tools that only need envs (every other ``tdwgym.*``
+module: dataset, video, policies, distributed, record, play, bench, options, ...); (5) ``tdwgym.agents``; (6) the
+``tdwgym`` command's entry point, ``tdwgym.cli``, which assembles every command. A new core module lands on
+floor 4 without being listed here, so it may never import ``tdwgym.agents``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIRS = {"tdwgym": ROOT / "tdwgym", "tdwgym.envs": ROOT / "envs", "tdwgym.agents": ROOT / "agents"}
+"""Import name -> source folder (pyproject's package-dir; tdwgym.backends lies inside tdwgym/)."""
+
+FLOOR_NAMES = {1: "scene", 2: "backends", 3: "envs", 4: "core tools", 5: "agents", 6: "the tdwgym command"}
+BOTTOM = {"tdwgym.scene", "tdwgym.geometry", "tdwgym.patterns", "tdwgym.processes"}
+ENVS = {"tdwgym", "tdwgym.registration"}
+TOP = {"tdwgym.cli", "tdwgym.__main__"}
+
+
+def floor(module: str) -> int:
+    """The floor of a tdwgym module."""
+    if module in TOP:
+        return 6
+    if module == "tdwgym.agents" or module.startswith("tdwgym.agents."):
+        return 5
+    if module in ENVS or module == "tdwgym.envs" or module.startswith("tdwgym.envs."):
+        return 3
+    if module == "tdwgym.backends" or module.startswith("tdwgym.backends."):
+        return 2
+    if module in BOTTOM:
+        return 1
+    return 4
+
+
+def modules() -> dict[str, Path]:
+    """Every tdwgym module name -> its source file."""
+    found: dict[str, Path] = {}
+    for package, folder in PACKAGE_DIRS.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = path.relative_to(folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join((package, *parts))] = path
+    return found
+
+
+def _is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imports_of(module: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The tdwgym modules that ``module`` imports anywhere in its file (top level, functions, classes)."""
+    package = module if _is_package(path) else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def add(name: str) -> None:
+        while name and name not in known:  # ``import tdwgym.x.y`` of an attribute: its module
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                add(full if full in known else base)  # ``from pkg import module`` or ``from module import name``
+    found.discard(module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the tdwgym modules it imports."""
+    known = modules()
+    return {name: imports_of(name, path, known) for name, path in known.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_sees_imports_inside_functions():
+    graph = import_graph()
+    assert "tdwgym.agents.train" in graph["tdwgym.agents.cli"]  # imported inside the command functions only
+    assert "tdwgym.registration" in graph["tdwgym"]
+
+
+def test_core_never_imports_agents():
+    graph = import_graph()
+    upward = sorted(f"{m} -> {n}" for m, targets in graph.items() for n in targets if floor(m) < 5 and floor(n) == 5)
+    assert not upward, "core imports tdwgym.agents (move the code up, or add a registration point):\n" + "\n".join(
+        upward
+    )
+
+
+def test_no_module_imports_from_a_floor_above_its_own():
+    graph = import_graph()
+    upward = sorted(
+        f"{m} (floor {floor(m)}, {FLOOR_NAMES[floor(m)]}) -> {n} (floor {floor(n)}, {FLOOR_NAMES[floor(n)]})"
+        for m, targets in graph.items()
+        for n in targets
+        if floor(n) > floor(m)
+    )
+    assert not upward, "imports that reach up a floor:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles_even_lazy_ones():
+    found = cycles(import_graph())
+    assert not found, "import cycles (counting imports inside functions):\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+        ({"a": {"b"}, "b": set()}, []),
+    ],
+)
+def test_cycle_finder(graph, expected):
+    assert cycles(graph) == expected
