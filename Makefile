@@ -27,13 +27,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/tdwgym train --env-id TDWRoom-Occlusion-v0 --total-steps 30000 --out runs/demo --overwrite
+	$(BIN)/tdwgym train --env occlusion --total-steps 30000 --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/tdwgym bench --json runs/bench.json
+	$(BIN)/tdwgym bench --out runs/bench.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check tdwgym envs agents examples tests scripts

@@ -1,188 +1,125 @@
-"""``tdwgym train`` and ``tdwgym compare``: argparse sub-commands for tdwgym's CLI.
+"""The agents' commands of ``tdwgym``: ``train``, ``compare``, ``audit``, ``eval``, ``pretrain`` and ``record``.
 
-Hook them into the main parser with::
+Each command's options come from its config dataclass (:func:`tdwgym.options.add_config_arguments`: one option per
+field, the field's docstring as help, the real default), in the shared vocabulary (``--env``, ``--level``,
+``--split``, ``--env-kwargs``, ``--total-steps``, ``--steps``, ``--seed``, ``--out``, ``--device``, ``--no-progress``,
+``--ray``). Every run function checks what it was given before anything starts or is written: a user error is a
+:class:`~tdwgym.options.UsageError`, one line with exit status 2 from the ``tdwgym`` command.
 
-    from tdwgym.agents.cli import add_compare_parser, add_train_parser
-    add_train_parser(subparsers)
-    add_compare_parser(subparsers)
-    ...
-    args = parser.parse_args(argv)
-    return args.func(args)   # each sub-command sets ``func``
+:data:`COMMANDS` lists the commands; one line adds one (``tdwgym/cli.py`` assembles them with core's)::
 
-Both import torch and stable-baselines3 only when run, so ``tdwgym --help`` works without the ``agents`` extra.
+    COMMANDS = (add_train_parser, ..., add_my_parser)   # add_my_parser(subparsers) sets func=run_my
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tdwgym.agents.pretrain import add_pretrain_parser
+from tdwgym.agents.record import add_record_parser
+from tdwgym.agents.rundir import RunDir
+from tdwgym.agents.train import TrainConfig
+
+from tdwgym.options import (
+    Flag,
+    Parser,
+    UsageError,
+    add_config_arguments,
+    add_ray_argument,
+    check_env,
+    check_output_folder,
+    config_kwargs,
+    env_kwargs_with,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    ray_address,
+    run_command,
+)
+
 VARIANT_CHOICES = ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress", "none")
+"""Values of ``--curiosity`` (``tdwgym.agents.curiosity.VARIANTS`` and ``none``)."""
 AGENT_CHOICES = ("random", "ppo", "curiosity", "oracle")
+"""Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.compare.AGENTS``)."""
 AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
 """Policies of ``tdwgym audit`` (the same as ``tdwgym.agents.audit.AUDIT_POLICIES``)."""
-"""Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.compare.AGENTS``, without importing torch here)."""
+
+TRAIN_FLAGS: dict[str, Flag] = {
+    "curiosity": Flag(choices=VARIANT_CHOICES),
+    "vec_env": Flag(choices=("subproc", "dummy")),
+    "action_baseline": Flag(choices=("zscore", "ratio", "difference", "none")),
+    "wm_resolution": Flag(zero_is_none=True),
+    "int_norm_horizon": Flag(zero_is_none=True),
+    "seed": Flag(type=nonnegative_int),
+    "learning_rate": Flag(type=positive_float),
+    "wm_learning_rate": Flag(type=positive_float),
+    "video_steps": Flag(type=nonnegative_int),
+    "verbose": Flag(type=nonnegative_int),
+    **{
+        name: Flag(type=positive_int)
+        for name in (
+            "n_envs",
+            "frame_stack",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "features_dim",
+            "wm_width",
+            "wm_capacity",
+            "wm_batch_size",
+            "checkpoint_every",
+            "video_size",
+            "torch_threads",
+            "context_frames",
+        )
+    },
+}
+"""How :class:`TrainConfig`'s fields appear on the command line beyond their names and types."""
+
+RESUMABLE = ("total_steps", "progress_bar")
+"""What ``train --resume`` may change; every other setting is the run's own (its ``config.json``)."""
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a zero or negative budget is an error at the door, not a default)."""
+def _train_config(kwargs: dict[str, Any]) -> TrainConfig:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+        return TrainConfig(**kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``train`` and ``compare``; an option left out keeps ``TrainConfig``'s default."""
-    p.add_argument(
-        "--env-id",
-        default=None,
-        help="environment id (default: TDWRoom-Occlusion-v0 for train, TDWRoom-Playroom-v0 for compare)",
-    )
-    p.add_argument(
-        "--env-kwargs",
-        type=json.loads,
-        default=None,
-        help='JSON dict of env kwargs, e.g. \'{"level": 1}\' (default: {} for train, {"level": 1, "push_cone": 20} '
-        "for compare and audit)",
-    )
-    p.add_argument(
-        "--total-steps",
-        type=positive_int,
-        default=None,
-        help="environment steps (default: 20000; with --resume: raise the run's budget)",
-    )
-    p.add_argument(
-        "--world-model",
-        default=None,
-        help="start the curiosity reward from this world model: 'pretrained' (shipped with tdwgym) or a "
-        "world_model.pt file; it keeps learning online (default: a fresh model of --curiosity's variant)",
-    )
-    p.add_argument("--n-envs", type=int, default=None, help="parallel environments (default: 4)")
-    p.add_argument("--vec-env", choices=("subproc", "dummy"), default=None, help="VecEnv kind (default: subproc)")
-    p.add_argument("--frame-stack", type=int, default=None, help="frames stacked for the policy (default: 1)")
-    p.add_argument("--n-steps", type=int, default=None, help="PPO rollout length per env (default: 128)")
-    p.add_argument("--batch-size", type=int, default=None, help="PPO minibatch size (default: 256)")
-    p.add_argument("--n-epochs", type=int, default=None, help="PPO epochs per rollout (default: 4)")
-    p.add_argument("--ent-coef", type=float, default=None, help="PPO entropy bonus (default: 0.01)")
-    p.add_argument("--int-coef", type=float, default=None, help="intrinsic reward weight (default: 1.0)")
-    p.add_argument(
-        "--action-baseline",
-        choices=("zscore", "ratio", "difference", "none"),
-        default=None,
-        help="reward the world model's error against the errors usual after the same action (default: zscore; "
-        "none: the raw error; see docs/agents.md)",
-    )
-    p.add_argument(
-        "--int-norm-horizon",
-        type=int,
-        default=None,
-        help="transitions the intrinsic reward's normalising std remembers (default: all; 0: all)",
-    )
-    p.add_argument(
-        "--zscore-threshold",
-        type=float,
-        default=None,
-        help="with --action-baseline zscore: standard scores up to this many std pay nothing (default: 2)",
-    )
-    p.add_argument(
-        "--wm-warp",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="pixel world model: learned per-action warp of the last frame, the camera's own motion (default: on)",
-    )
-    p.add_argument(
-        "--wm-resolution",
-        type=int,
-        default=None,
-        help="side in pixels of the frames the world model sees, observations area-downsampled to it (default: 32; "
-        "0: the observation's size)",
-    )
-    p.add_argument(
-        "--wm-fovea",
-        type=float,
-        default=None,
-        help="pixel world model: the surprise counts only this central fraction of the frame, where a push "
-        "lands (default: 0.5; 1: the whole frame)",
-    )
-    p.add_argument(
-        "--wm-background",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="train the world model in a background thread, deterministically (default: on)",
-    )
-    p.add_argument("--context-frames", type=int, default=None, help="world-model context frames k (default: 2)")
-    p.add_argument("--device", default=None, help="torch device: auto (CUDA if available), cpu, cuda")
+def _door(cfg: TrainConfig, prog: str) -> None:
+    """The door checks of a training config: env, env arguments, device."""
+    from tdwgym.agents.device import check_device
+
+    check_env(cfg.env_id, cfg.env_kwargs)
+    check_device(cfg.device, prog)
 
 
-_COMMON_FIELDS = (
-    "env_id",
-    "env_kwargs",
-    "n_envs",
-    "vec_env",
-    "frame_stack",
-    "n_steps",
-    "batch_size",
-    "n_epochs",
-    "ent_coef",
-    "int_coef",
-    "action_baseline",
-    "zscore_threshold",
-    "int_norm_horizon",
-    "wm_warp",
-    "wm_resolution",
-    "wm_fovea",
-    "wm_background",
-    "context_frames",
-    "world_model",
-    "device",
-)
-"""``TrainConfig`` fields set by :func:`_add_common`'s options (argparse dest = field name)."""
-
-
-def _given(args: argparse.Namespace) -> dict[str, Any]:
-    """The common options given on the command line (those left out keep the ``TrainConfig`` default)."""
-    given = {name: getattr(args, name) for name in _COMMON_FIELDS if getattr(args, name, None) is not None}
-    if given.get("wm_resolution") is not None:
-        given["wm_resolution"] = given["wm_resolution"] or None  # 0: the observation's size
-    if given.get("int_norm_horizon") is not None:
-        given["int_norm_horizon"] = given["int_norm_horizon"] or None  # 0: all transitions
-    return given
-
-
-def _train_config(args: argparse.Namespace, **extra: Any):
-    from tdwgym.agents.train import TrainConfig
-
-    return TrainConfig(total_steps=args.total_steps or 20_000, **_given(args), **extra)
+# ------------------------------------------------------------------------------------------------------ train
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``train``: PPO with a curiosity reward; writes config, checkpoints, TensorBoard logs, video and plot."""
     p = subparsers.add_parser(
-        "train", help="train a curiosity agent (PPO + world-model reward)", description=add_train_parser.__doc__
+        "train",
+        help="train a curiosity agent (PPO + world-model reward)",
+        description="Train PPO with a curiosity reward (every TrainConfig field is an option). Writes config.json, "
+        "checkpoints, TensorBoard logs, metrics, a rollout video and a plot to --out.",
     )
-    _add_common(p)
-    p.add_argument("--curiosity", choices=VARIANT_CHOICES, default="pixel", help="intrinsic reward (default: pixel)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--out", "--run-dir", dest="run_dir", default="runs/curiosity", help="run folder")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    names = add_config_arguments(p, TrainConfig, flags=TRAIN_FLAGS)
     p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start a fresh run in a folder that already holds one, deleting its checkpoints, metrics and logs "
-        "(without it such a folder is refused)",
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue an interrupted run with its own settings (only --total-steps, to raise the budget, and "
+        "--no-progress may be given)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=5_000, help="steps between checkpoints")
-    p.add_argument("--video-steps", type=int, default=300, help="steps of the final rollout video (0: none)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, config_fields=names)
     return p
 
 
@@ -190,26 +127,36 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``tdwgym train``."""
     from tdwgym.agents.train import train
 
-    cfg = _train_config(
-        args,
-        curiosity=args.curiosity,
-        seed=args.seed,
-        run_dir=args.run_dir,
-        checkpoint_every=args.checkpoint_every,
-        video_steps=args.video_steps,
-        progress_bar=not args.no_progress,
-        overwrite=args.overwrite,
-    )
+    given = config_kwargs(args, args.config_fields)
     if args.resume:
-        # only the budget can change on resume (raise it with --total-steps); the rest comes from config.json
-        cfg = dataclasses.replace(cfg, total_steps=args.total_steps or 0)
-    from tdwgym.agents.train import RunDirExistsError
-
-    try:
-        result = train(cfg, resume=args.resume)
-    except RunDirExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        run = RunDir(args.resume)
+        if not run.config_path.is_file():
+            raise UsageError(f"--resume {args.resume}: not a run folder of `tdwgym train` (no {RunDir.CONFIG} in it)")
+        other = [n for n in given if n not in RESUMABLE] + [k for k in ("level", "split") if getattr(args, k)]
+        if other:
+            flags = ", ".join("--" + n.replace("_", "-") for n in other)
+            raise UsageError(
+                f"--resume continues a run with its own settings: {flags} cannot change; only --total-steps and "
+                "--no-progress may be given"
+            )
+        try:
+            saved = TrainConfig.from_dict(run.read_config())
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--resume {args.resume}: its {RunDir.CONFIG} does not load ({exc})") from None
+        _door(saved, "tdwgym train")
+        # 0: keep the run's budget; a given --total-steps raises it
+        cfg = TrainConfig(total_steps=given.get("total_steps", 0), progress_bar=given.get("progress_bar", True))
+    else:
+        given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", {}), args)
+        cfg = _train_config(given)
+        check_output_folder(cfg.run_dir)
+        if RunDir(cfg.run_dir).holds_run() and not cfg.overwrite:
+            raise UsageError(
+                f"--out {cfg.run_dir} already holds a training run; continue it with --resume {cfg.run_dir}, start "
+                "over with --overwrite (deletes its checkpoints, metrics and logs), or pick another --out"
+            )
+        _door(cfg, "tdwgym train")
+    result = train(cfg, resume=args.resume)
     print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.1f} s -> {result.run_dir}")
     if result.video_path:
         print(f"video: {result.video_path}")
@@ -218,25 +165,46 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- compare
+
+COMPARE_SETS = (
+    "env_id",
+    "env_kwargs",
+    "curiosity",
+    "seed",
+    "total_steps",
+    "run_dir",
+    "video_steps",
+    "progress_bar",
+    "checkpoint_every",
+    "overwrite",
+)
+""":class:`TrainConfig` fields that ``compare`` sets for every agent itself (the rest are options)."""
+
+
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``compare``: curiosity agent vs a random agent, plain PPO and push-rewarded PPO (the oracle) at the same
     budget and seeds."""
+    from tdwgym.agents.compare import CompareConfig
+
     p = subparsers.add_parser(
         "compare",
         help="compare curiosity with random, plain-PPO and push-rewarded (oracle) PPO agents",
         description=add_compare_parser.__doc__,
     )
-    _add_common(p)
-    p.add_argument("--curiosity", choices=VARIANT_CHOICES[:-1], default="pixel", help="curiosity variant")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    p.add_argument("--eval-episodes", type=int, default=5, help="held-out episodes per agent and seed (default: 5)")
-    p.add_argument("--eval-steps", type=int, default=500, help="steps per held-out episode (default: 500)")
-    p.add_argument(
-        "--out",
-        default="runs/compare",
-        help="output folder (results.json, results.md: the markdown table, pushes.png, training.png)",
+    names = add_config_arguments(
+        p,
+        CompareConfig,
+        exclude=("train_overrides",),
+        flags={
+            "curiosity": Flag(choices=VARIANT_CHOICES[:-1]),
+            "agents": Flag(choices=AGENT_CHOICES),
+            "seeds": Flag(type=nonnegative_int),
+            "eval_episodes": Flag(type=positive_int),
+            "eval_steps": Flag(type=positive_int),
+            "out": Flag(metavar="DIR"),
+        },
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (print one line per phase)")
     p.add_argument(
         "--merge",
         nargs="+",
@@ -245,15 +213,9 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help="train nothing: join the results of finished comparisons of the same settings (agents or seeds run "
         "separately) and write one results.json, results.md and plots to --out",
     )
-    p.add_argument(
-        "--agents",
-        nargs="+",
-        choices=AGENT_CHOICES,
-        default=list(AGENT_CHOICES),
-        help="which agents to train and measure (default: all four; oracle is PPO rewarded for pushes that move an "
-        "object, the ceiling at the budget), e.g. --agents curiosity for a variant screen",
-    )
-    p.set_defaults(func=run_compare)
+    group = p.add_argument_group("training settings of every agent (TrainConfig)")
+    overrides = add_config_arguments(group, TrainConfig, exclude=COMPARE_SETS, flags=TRAIN_FLAGS)
+    p.set_defaults(func=run_compare, config_fields=names, train_fields=overrides)
     return p
 
 
@@ -261,65 +223,89 @@ def run_compare(args: argparse.Namespace) -> int:
     """Run ``tdwgym compare``."""
     from tdwgym.agents.compare import CompareConfig, compare, format_table, merge_results, write_results
 
+    given = config_kwargs(args, args.config_fields)
+    out = check_output_folder(given.get("out", CompareConfig.out))
     if args.merge:
-        if Path(args.out).resolve() in {Path(d).resolve() for d in args.merge}:
-            print(f"tdwgym compare: --out {args.out} is one of the --merge folders; give a new one", file=sys.stderr)
-            return 2
+        if out.resolve() in {Path(d).resolve() for d in args.merge}:
+            raise UsageError(f"--out {out} is one of the --merge folders; give a new one")
         try:
             results = merge_results(args.merge)
         except ValueError as e:
-            print(f"tdwgym compare: {e}", file=sys.stderr)
-            return 2
-        write_results(results, args.out)
+            raise UsageError(str(e)) from None
+        write_results(results, out)
         print(format_table(results))
-        out = Path(args.out)
         print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
         return 0
-
-    overrides = _given(args)
-    env_id = overrides.pop("env_id", None)
-    env_kwargs = overrides.pop("env_kwargs", None)
     defaults = CompareConfig()
-    cfg = CompareConfig(
-        total_steps=args.total_steps or defaults.total_steps,
-        seeds=args.seeds,
-        env_id=env_id or defaults.env_id,
-        env_kwargs=defaults.env_kwargs if env_kwargs is None else env_kwargs,
-        curiosity=args.curiosity,
-        eval_episodes=args.eval_episodes,
-        eval_steps=args.eval_steps,
-        out=args.out,
-        agents=list(dict.fromkeys(args.agents)),
-        train_overrides=overrides,
-        progress_bar=not args.no_progress,
+    given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", defaults.env_kwargs), args)
+    given["agents"] = list(dict.fromkeys(given.get("agents", defaults.agents)))
+    overrides = config_kwargs(args, args.train_fields)
+    cfg = CompareConfig(**given, train_overrides=overrides)
+    _door(
+        _train_config({"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "curiosity": cfg.curiosity, **overrides}),
+        "tdwgym compare",
     )
     results = compare(cfg)
     print(format_table(results))
-    out = Path(cfg.out)
     print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ audit
+
+AUDIT_TRAIN_FIELDS = (
+    "curiosity",
+    "world_model",
+    "action_baseline",
+    "zscore_threshold",
+    "int_norm_horizon",
+    "gamma",
+    "wm_fovea",
+    "wm_warp",
+    "wm_resolution",
+    "context_frames",
+    "wm_width",
+    "wm_capacity",
+    "wm_batch_size",
+    "wm_updates_per_transition",
+    "wm_learning_rate",
+    "wm_background",
+    "n_envs",
+    "vec_env",
+    "device",
+    "torch_threads",
+)
+""":class:`TrainConfig` fields that shape the reward the audit measures (no PPO setting: the audit trains no agent)."""
+
+
 def add_audit_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``audit``: what a curiosity reward pays a random, a pushing and a spinning policy (no PPO)."""
+    from tdwgym.agents.audit import AuditConfig
+
     p = subparsers.add_parser(
         "audit",
         help="what a curiosity reward pays random, object-pushing and spinning policies (minutes, no PPO)",
         description=add_audit_parser.__doc__,
     )
-    _add_common(p)
-    p.add_argument("--curiosity", choices=VARIANT_CHOICES[:-1], default="pixel", help="curiosity variant")
-    p.add_argument("--steps", type=int, default=8000, help="environment steps per policy (default: 8000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of envs, world model and random actions (default: 0)")
-    p.add_argument(
-        "--policies",
-        nargs="+",
-        choices=AUDIT_CHOICES,
-        default=list(AUDIT_CHOICES),
-        help="which policies to run (default: all)",
+    names = add_config_arguments(
+        p,
+        AuditConfig,
+        exclude=("train_overrides",),
+        flags={
+            "steps": Flag(type=positive_int),
+            "policies": Flag(choices=AUDIT_CHOICES),
+            "seed": Flag(type=nonnegative_int),
+            "out": Flag(metavar="DIR"),
+        },
     )
-    p.add_argument("--out", default=None, help="folder for audit.json and audit.md (default: print only)")
-    p.set_defaults(func=run_audit)
+    group = p.add_argument_group("the reward's settings (TrainConfig)")
+    reward = add_config_arguments(
+        group,
+        TrainConfig,
+        only=AUDIT_TRAIN_FIELDS,
+        flags={**TRAIN_FLAGS, "curiosity": Flag(choices=VARIANT_CHOICES[:-1])},
+    )
+    p.set_defaults(func=run_audit, config_fields=names, train_fields=reward)
     return p
 
 
@@ -327,115 +313,165 @@ def run_audit(args: argparse.Namespace) -> int:
     """Run ``tdwgym audit``."""
     from tdwgym.agents.audit import AuditConfig, audit, format_audit
 
-    if args.total_steps is not None:
-        raise SystemExit("tdwgym audit: --total-steps is a training budget; the audit runs --steps steps per policy")
-    overrides = _given(args)
+    given = config_kwargs(args, args.config_fields)
     defaults = AuditConfig()
-    env_id = overrides.pop("env_id", None) or defaults.env_id
-    env_kwargs = overrides.pop("env_kwargs", None)
-    cfg = AuditConfig(
-        steps=args.steps,
-        policies=list(dict.fromkeys(args.policies)),
-        env_id=env_id,
-        env_kwargs=defaults.env_kwargs if env_kwargs is None else env_kwargs,
-        seed=args.seed,
-        train_overrides={**overrides, "curiosity": args.curiosity},
-        out=args.out,
-    )
+    given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", defaults.env_kwargs), args)
+    if "policies" in given:
+        given["policies"] = list(dict.fromkeys(given["policies"]))
+    if given.get("out") is not None:
+        check_output_folder(given["out"])
+    try:
+        cfg = AuditConfig(**given, train_overrides=config_kwargs(args, args.train_fields))
+        tcfg = cfg.train_config()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _door(tcfg, "tdwgym audit")
     print(format_audit(audit(cfg)))
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------- eval
+
+
+@dataclass
+class EvalCommand:
+    """What ``tdwgym eval`` evaluates, where, and on what (the sizes are :class:`EvalSettings` fields)."""
+
+    run: str | None = None
+    """A training run folder (tdwgym train's output): its latest world model, env and agent."""
+    model: str | None = None
+    """A world-model checkpoint file (world_model.pt), 'pretrained' (shipped), or module:attr / file.py:attr (any
+    model with surprise(frames), docs/world_models.md)."""
+    export_sets: str | None = None
+    """Write the frozen VoE pairs and probe clips here instead (no model needed; frame size from --env-kwargs
+    resolution, default 64) so others can report numbers on the same clips."""
+    env_id: str | None = None
+    """The env to evaluate on (default: the run's env, else TDWRoom-Occlusion-v0)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Env arguments over the run's own."""
+    quick: bool = False
+    """Tiny settings (seconds), for smoke tests; the size options given still apply."""
+    out: str | None = None
+    """Output folder (default: RUN/eval, or eval beside the checkpoint)."""
+    device: str = "auto"
+    """Torch device: auto (CUDA when available), cpu, cuda."""
+    progress_bar: bool = True
+    """Print a line per section."""
+
+
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym eval`` to an argparse sub-parser collection (sets ``func``)."""
+    from tdwgym.agents.evaluate import EvalSettings
+
     p = subparsers.add_parser(
         "eval",
         help="evaluate a world model: prediction quality, violation of expectation, physics probes",
-        description="Write report.json, report.md and PNG plots evaluating a world model (and its agent).",
+        description="Write report.json, report.md and PNG plots evaluating a world model (and its agent): "
+        "give one of --run, --model, --export-sets.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", default=None, help="training run folder (tdwgym train's output)")
-    src.add_argument(
-        "--model",
-        default=None,
-        help="world-model checkpoint file (world_model.pt), 'pretrained' (shipped), or module:attr / file.py:attr "
-        "(any model with surprise(frames), docs/world_models.md)",
+    names = add_config_arguments(
+        p,
+        EvalCommand,
+        flags={"run": Flag(metavar="RUN_DIR"), "model": Flag(metavar="MODEL"), "out": Flag(metavar="DIR")},
+        level_split=("level",),  # the evaluation draws from the held-out splits itself
     )
-    src.add_argument(
-        "--export-sets",
-        metavar="DIR",
-        default=None,
-        help="write the frozen VoE pairs and probe clips (no model needed; frame size from --env-kwargs "
-        "resolution, default 64) so others can report numbers on the same clips",
-    )
-    p.add_argument("--env", default=None, help="env id (default: the run's env, else TDWRoom-Occlusion-v0)")
-    p.add_argument(
-        "--env-kwargs", type=json.loads, default=None, help="JSON dict of env arguments, e.g. '{\"level\": 1}'"
-    )
-    p.add_argument("--episodes", type=int, default=None, help="held-out episodes per split (default: 6)")
-    p.add_argument("--frames", type=int, default=None, help="steps per prediction episode (default: 32)")
-    p.add_argument("--horizon", type=int, default=None, help="multi-step prediction horizon (default: 8)")
-    p.add_argument("--voe-pairs", type=int, default=None, help="possible/impossible pairs per kind (default: 24)")
-    p.add_argument("--probe-clips", type=int, default=None, help="probe clips per kind and split (default: 6)")
-    p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for smoke tests")
-    p.add_argument("--out", default=None, help="output folder (default: RUN/eval)")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
-    from tdwgym.distributed import add_ray_argument  # does not import ray
-
     add_ray_argument(p)
-    p.set_defaults(func=run_eval)
+    group = p.add_argument_group("sizes of the evaluation (EvalSettings)")
+    settings = add_config_arguments(
+        group,
+        EvalSettings,
+        flags={
+            "frames": Flag("--steps", deprecated=("--frames",), type=positive_int),
+            "seed": Flag(type=nonnegative_int),
+            **{
+                n: Flag(type=positive_int)
+                for n in ("episodes", "horizon", "voe_pairs", "voe_post_frames", "probe_clips", "probe_frames")
+            },
+            **{n: Flag(type=nonnegative_int) for n in ("exploration_episodes", "exploration_steps")},
+        },
+    )
+    p.set_defaults(func=run_eval, config_fields=names, settings_fields=settings)
     return p
 
 
 def run_eval(args: argparse.Namespace) -> int:
     """``tdwgym eval``: the evaluation report of a run or world-model checkpoint (locally or on Ray)."""
-    from tdwgym.agents.evaluate import EvalSettings, evaluate
+    from tdwgym.agents.device import check_device
+    from tdwgym.agents.evaluate import EvalSettings, evaluate, export_eval_sets
 
-    s = EvalSettings.quick() if args.quick else EvalSettings()
-    for name in ("horizon", "voe_pairs", "probe_clips"):
-        if getattr(args, name) is not None:
-            setattr(s, name, int(getattr(args, name)))
-    if args.export_sets is not None:
-        from tdwgym.agents.evaluate import export_eval_sets
-
-        env_kwargs = dict(args.env_kwargs or {})
+    cmd = EvalCommand(**config_kwargs(args, args.config_fields))
+    sources = [f"--{n.replace('_', '-')}" for n in ("run", "model", "export_sets") if getattr(cmd, n) is not None]
+    if len(sources) != 1:
+        raise UsageError(f"give exactly one of --run, --model, --export-sets (got {', '.join(sources) or 'none'})")
+    settings = EvalSettings.quick() if cmd.quick else EvalSettings()
+    settings = dataclasses.replace(settings, **config_kwargs(args, args.settings_fields))
+    env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
+    if cmd.export_sets is not None:
+        check_output_folder(cmd.export_sets, "--export-sets")
+        env_kwargs = dict(env_kwargs)
         resolution = int(env_kwargs.pop("resolution", 64))
-        index = export_eval_sets(args.export_sets, args.env or "TDWRoom-Occlusion-v0", env_kwargs, resolution, s)
+        env = cmd.env_id or "TDWRoom-Occlusion-v0"
+        check_env(env, env_kwargs)
+        index = export_eval_sets(cmd.export_sets, env, env_kwargs, resolution, settings, progress=cmd.progress_bar)
         print(f"evaluation sets: {index}")
         return 0
+    if cmd.run is not None:
+        run = RunDir(cmd.run).require()
+        if run.world_model_path() is None:
+            raise UsageError(f"--run {cmd.run}: the run holds no world model (world_model.pt in its checkpoints)")
+        env = cmd.env_id or run.env_id or "TDWRoom-Occlusion-v0"
+        check_env(env, {**(run.env_kwargs if env == run.env_id else {}), **env_kwargs})
+    else:
+        from tdwgym.agents.external import is_external_spec
+        from tdwgym.agents.models import resolve_model_path
+
+        if not is_external_spec(cmd.model) and not resolve_model_path(cmd.model).exists():
+            raise UsageError(f"--model {cmd.model}: no such file; give a world_model.pt, 'pretrained' or module:attr")
+        if cmd.env_id is not None or env_kwargs:
+            check_env(cmd.env_id or "TDWRoom-Occlusion-v0", env_kwargs)
+    if cmd.out is not None:
+        check_output_folder(cmd.out)
+    check_device(cmd.device, "tdwgym eval")
     kwargs: dict[str, Any] = {
-        "run_dir": args.run,
-        "model_path": args.model,
-        "env_id": args.env,
-        "env_kwargs": args.env_kwargs,
-        "episodes": args.episodes,
-        "frames": args.frames,
-        "out": args.out,
-        "settings": s,
-        "device": args.device,
+        "run_dir": cmd.run,
+        "model_path": cmd.model,
+        "env_id": cmd.env_id,
+        "env_kwargs": env_kwargs,
+        "out": cmd.out,
+        "settings": settings,
+        "device": cmd.device,
     }
     if args.ray is not None:
         from tdwgym.agents.distributed import evaluate_on_ray
 
-        from tdwgym.distributed import ray_address
-
-        evaluate_on_ray(address=ray_address(args.ray), **kwargs)
+        evaluate_on_ray(address=ray_address(args.ray), progress=cmd.progress_bar, **kwargs)
     else:
-        evaluate(**kwargs)
+        evaluate(progress=cmd.progress_bar, **kwargs)
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- the table
+
+COMMANDS = (
+    add_train_parser,
+    add_compare_parser,
+    add_audit_parser,
+    add_eval_parser,
+    add_pretrain_parser,
+    add_record_parser,
+)
+"""The agents' commands, in the order ``tdwgym --help`` lists them; each ``add_*_parser(subparsers)`` adds one
+sub-parser whose ``func`` runs it. One line here adds a command."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m tdwgym.agents.cli train ...``)."""
-    parser = argparse.ArgumentParser(prog="tdwgym-agents")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_train_parser(sub)
-    add_compare_parser(sub)
-    add_audit_parser(sub)
-    add_eval_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Stand-alone entry point (``python -m tdwgym.agents.cli train ...``), the agents' commands only."""
+    parser = Parser(prog="tdwgym")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for add in COMMANDS:
+        add(sub)
+    return run_command(parser, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

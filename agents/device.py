@@ -49,3 +49,28 @@ def configure_torch_threads(num_threads: int | None = None) -> int:
         num_threads = min(4, max(1, (os.cpu_count() or 1) // 2))
     torch.set_num_threads(int(num_threads))
     return torch.get_num_threads()
+
+
+def check_device(device: str, prog: str = "tdwgym") -> torch.device:
+    """The door check of ``--device``: ``cuda`` without CUDA or an unknown device is a one-line user error;
+    ``auto`` says on stderr what it chose.
+
+    Raises:
+        tdwgym.options.UsageError: The device is unknown or not available.
+    """
+    import sys
+
+    from tdwgym.options import UsageError
+
+    try:
+        resolved = resolve_device(device)
+    except (RuntimeError, ValueError) as exc:
+        if "CUDA" in str(exc):
+            raise UsageError(
+                f"--device {device}: CUDA is not available here; valid devices here are auto, cpu"
+            ) from None
+        raise UsageError(f"--device {device}: unknown device; valid devices are auto, cpu, cuda, cuda:N") from None
+    if device == "auto":
+        why = "" if resolved.type == "cuda" else " (CUDA is not available)"
+        print(f"{prog}: --device auto chose {resolved}{why}", file=sys.stderr)
+    return resolved

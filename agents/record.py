@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tdwgym.agents.rundir import RunDir
 
+from tdwgym.options import (
+    Flag,
+    UsageError,
+    add_config_arguments,
+    check_env,
+    config_kwargs,
+    env_kwargs_with,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from tdwgym.policies import BUILTIN_POLICIES
 from tdwgym.record import check_recording, default_video_path, record_with_gym
 from tdwgym.record import record_episode as record_plain
 
-__all__ = ["DEFAULT_ENV", "add_record_parser", "record_episode"]
+__all__ = ["DEFAULT_ENV", "RecordCommand", "add_record_parser", "record_episode", "run_record"]
 
 DEFAULT_ENV = "TDWRoom-Occlusion-v0"
 """Env of ``tdwgym record`` when neither ``--env`` nor ``--run`` names one."""
@@ -113,6 +125,40 @@ def record_episode(
 # ----------------------------------------------------------------------------------------------------------- CLI
 
 
+@dataclass
+class RecordCommand:
+    """What ``tdwgym record`` records (one option per field)."""
+
+    env_id: str | None = None
+    """The env (default: the run's env with --run, else TDWRoom-Occlusion-v0)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Env arguments (over the run's own with --run)."""
+    policy: str = "random"
+    """random, orbit, static, seek, a stable-baselines3 PPO .zip, or a run folder (its latest agent)."""
+    run: str | None = None
+    """A training run folder: its env, env arguments, agent and world model (four panels)."""
+    world_model: str | None = None
+    """A world model to show beside the observation: a world_model.pt, a run folder, or 'pretrained' (shipped)."""
+    steps: int = 300
+    """Env steps; the video has steps + 1 frames."""
+    seed: int = 0
+    """Seed of the scene and the policy."""
+    size: int = 128
+    """Pixel edge of each panel."""
+    fps: float | None = None
+    """Frames per second (default: the env's render_fps)."""
+    gif: bool = False
+    """Write a GIF instead of an mp4 (when --out is not given)."""
+    gym_record_video: bool = False
+    """A plain recording through gymnasium.wrappers.RecordVideo instead (one file per episode; --out a folder)."""
+    out: str | None = None
+    """Output file (default: RUN/videos/ENV-POLICY-seedSEED.mp4, or runs/videos/...)."""
+    device: str = "auto"
+    """Torch device of the world model and agent: auto (CUDA when available), cpu, cuda."""
+    progress_bar: bool = True
+    """Show a progress bar."""
+
+
 def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym record`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
@@ -121,63 +167,70 @@ def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Record an episode of any env with any policy. With a world model (--world-model or --run) "
         "every frame shows four panels: observation, prediction, per-pixel error, intrinsic reward.",
     )
-    p.add_argument("--env", default=None, help=f"Gymnasium id (default: the run's env with --run, else {DEFAULT_ENV})")
-    p.add_argument(
-        "--policy",
-        default="random",
-        help=f"{', '.join(BUILTIN_POLICIES)}, a stable-baselines3 .zip, or a run folder (default: %(default)s)",
+    names = add_config_arguments(
+        p,
+        RecordCommand,
+        flags={
+            "run": Flag(metavar="RUN_DIR"),
+            "steps": Flag(type=positive_int),
+            "seed": Flag(type=nonnegative_int),
+            "size": Flag(type=positive_int),
+            "fps": Flag(type=positive_float),
+            "out": Flag(metavar="FILE"),
+        },
     )
-    p.add_argument("--run", default=None, help="training run folder: its agent, world model, env settings")
-    p.add_argument(
-        "--world-model",
-        default=None,
-        help="world model to show: a world_model.pt checkpoint, a run folder, or 'pretrained' (shipped)",
-    )
-    p.add_argument("--steps", type=int, default=300, help="env steps (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of scene and policy (default: %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="pixel edge of each panel (default: %(default)s)")
-    p.add_argument("--fps", type=float, default=None, help="frames per second (default: the env's render_fps)")
-    p.add_argument("--gif", action="store_true", help="write a GIF instead of an mp4")
-    p.add_argument(
-        "--gym-record-video",
-        action="store_true",
-        help="plain recording through gymnasium.wrappers.RecordVideo (one file per episode)",
-    )
-    p.add_argument(
-        "--out", default=None, help="output file (default: RUN/videos/ENV-POLICY-seedSEED.mp4 or runs/videos/...)"
-    )
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda")
-    p.set_defaults(func=_cmd_record)
+    p.set_defaults(func=run_record, config_fields=names)
     return p
 
 
-def _cmd_record(args: argparse.Namespace) -> int:
-    if args.env is None:  # a run records in the env it was trained on
-        args.env = (RunDir(args.run).env_id if args.run and Path(args.run).is_dir() else None) or DEFAULT_ENV
-    if args.gym_record_video:
-        folder = (
-            Path(args.out)
-            if args.out
-            else default_video_path(args.env, args.policy, args.seed, run_dir=args.run).parent
+def run_record(args: argparse.Namespace) -> int:
+    """Run ``tdwgym record``: check everything at the door, then record."""
+    from tdwgym.agents.device import check_device
+
+    cmd = RecordCommand(**config_kwargs(args, args.config_fields))
+    env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
+    run = None
+    if cmd.run is not None:
+        run = RunDir(cmd.run)
+        if not run.path.is_dir():
+            raise UsageError(f"--run {cmd.run}: no such run folder")
+    env = cmd.env_id or (run.env_id if run else None) or DEFAULT_ENV  # a run records in the env it trained on
+    try:
+        check_recording(cmd.steps, None if cmd.gym_record_video else cmd.out)
+    except ValueError as exc:
+        raise UsageError(f"--out {cmd.out}: {exc}") from None
+    if cmd.policy not in BUILTIN_POLICIES and not Path(cmd.policy).exists():
+        raise UsageError(
+            f"--policy {cmd.policy}: no such file or folder; valid policies are {', '.join(BUILTIN_POLICIES)}, "
+            "a stable-baselines3 .zip or a run folder"
         )
+    if cmd.world_model is not None and cmd.world_model != "pretrained" and not Path(cmd.world_model).exists():
+        raise UsageError(f"--world-model {cmd.world_model}: no such file or folder; or give 'pretrained'")
+    check_env(env, {**(run.env_kwargs if run and env == run.env_id else {}), **env_kwargs})
+    if run is not None or cmd.world_model is not None or cmd.policy not in BUILTIN_POLICIES:
+        check_device(cmd.device, "tdwgym record")
+    if cmd.gym_record_video:
+        folder = Path(cmd.out) if cmd.out else default_video_path(env, cmd.policy, cmd.seed, run_dir=cmd.run).parent
         paths = record_with_gym(
-            args.env, folder, policy=args.policy, steps=args.steps, seed=args.seed, render_size=args.size
+            env, folder, policy=cmd.policy, steps=cmd.steps, seed=cmd.seed, render_size=cmd.size, **env_kwargs
         )
         for path in paths:
             print(f"wrote {path}")
         return 0
     path = record_episode(
-        args.env,
-        out=args.out,
-        policy=args.policy,
-        world_model=args.world_model,
-        run_dir=args.run,
-        steps=args.steps,
-        seed=args.seed,
-        panel_size=args.size,
-        fps=args.fps,
-        gif=args.gif,
-        device=args.device,
+        env,
+        out=cmd.out,
+        policy=cmd.policy,
+        world_model=cmd.world_model,
+        run_dir=cmd.run,
+        steps=cmd.steps,
+        seed=cmd.seed,
+        panel_size=cmd.size,
+        fps=cmd.fps,
+        gif=cmd.gif,
+        progress=cmd.progress_bar,
+        device=cmd.device,
+        env_kwargs=env_kwargs,
     )
     print(f"wrote {path}")
     return 0

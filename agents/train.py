@@ -61,7 +61,8 @@ class TrainConfig:
     """Seed of the environments, PPO and the world model."""
 
     curiosity: str = "pixel"
-    """Intrinsic reward: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"``, ``"progress"`` or ``"none"`` (plain PPO)."""
+    """Intrinsic reward: a world-model variant (``"pixel"``, ``"latent"``, ``"recurrent"``, ``"jepa"``, ``"rnd"``,
+    ``"icm"``, ``"progress"``) or ``"none"`` (plain PPO)."""
     world_model: str | None = None
     """A world model to start the curiosity reward from instead of a fresh one: ``"pretrained"`` (the model shipped
     with tdwgym, pretrained offline by ``tdwgym pretrain``) or a ``world_model.pt`` file. It keeps learning online;
@@ -363,8 +364,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
     Args:
-        cfg: The run's settings. When resuming, only its ``total_steps`` counts (when > 0: the new budget); every
-            other setting comes from the run's ``config.json``.
+        cfg: The run's settings. When resuming, only its ``total_steps`` (when > 0: the new budget) and
+            ``progress_bar`` count; every other setting comes from the run's ``config.json``.
         resume: A run folder to continue from its latest checkpoint.
 
     Returns:
@@ -379,8 +380,10 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         if not run.config_path.is_file():
             raise FileNotFoundError(f"{run.path} holds no {RunDir.CONFIG}: it is not a `tdwgym train` run folder")
         saved = TrainConfig.from_dict(run.read_config())
-        if cfg is not None and cfg.total_steps > 0:
-            saved.total_steps = cfg.total_steps
+        if cfg is not None:
+            if cfg.total_steps > 0:
+                saved.total_steps = cfg.total_steps
+            saved.progress_bar = cfg.progress_bar
         cfg = saved
     else:
         cfg = cfg or TrainConfig()

@@ -7,7 +7,7 @@ environment is TDWRoom-Playroom-v0 at level 1 with a 20-degree push cone (object
 Examples::
 
     python examples/compare.py --total-steps 15000 --seeds 0 1 --out runs/compare
-    python examples/compare.py --env-id TDWRoom-Occlusion-v0 --env-kwargs '{"level": 0}' --out runs/compare_occ
+    python examples/compare.py --env TDWRoom-Occlusion-v0 --env-kwargs '{"level": 0}' --out runs/compare_occ
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import sys
 
 from tdwgym.agents.cli import add_compare_parser
 
+from tdwgym.options import Parser, run_command
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the ``tdwgym compare`` options and run."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    compare_parser = add_compare_parser(sub)
-    args = compare_parser.parse_args(argv)
-    return args.func(args)
+    parser = Parser(prog="tdwgym", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_compare_parser(parser.add_subparsers(dest="command", parser_class=Parser))
+    return run_command(parser, ["compare", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ import sys
 
 from tdwgym.agents.cli import add_train_parser
 
+from tdwgym.options import Parser, run_command
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the ``tdwgym train`` options and run."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    train_parser = add_train_parser(sub)
-    args = train_parser.parse_args(argv)
-    return args.func(args)
+    parser = Parser(prog="tdwgym", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_parser(parser.add_subparsers(dest="command", parser_class=Parser))
+    return run_command(parser, ["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Throughput benchmarks: figures and ratios against a floor measured in the same run.
 
     tdwgym bench                      # or: python -m tdwgym.bench
-    tdwgym bench --steps 2000 --json bench.json
+    tdwgym bench --steps 2000 --out bench.json
 
 Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
 plus a 64x64 RGB render of the same scene in a bare loop, with no env around it. Vectorized figure: a 2-process
@@ -20,11 +20,14 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 import tdwgym
+from tdwgym.options import Flag, Parser, UsageError, add_config_arguments, config_kwargs, positive_int, run_command
 
 ENV_ID = "TDWRoom-Occlusion-v0"
 RESOLUTION = 64
@@ -268,43 +271,69 @@ def format_results(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def add_bench_parser(subparsers: Any) -> None:
+@dataclass
+class BenchCommand:
+    """What ``tdwgym bench`` measures (one option per field)."""
+
+    steps: int = 1000
+    """Steps per timed round (at least 10)."""
+    repeats: int = 3
+    """Timed rounds; the best is reported."""
+    vector: bool = True
+    """Also time the 2-process vectorized envs."""
+    dataset: bool = True
+    """Also time labeled dataset generation."""
+    dataset_episodes: int = 12
+    """Episodes of 150 frames per dataset round."""
+    out: str = "bench.json"
+    """Where to write the figures as JSON."""
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``tdwgym bench``."""
     p = subparsers.add_parser("bench", help="measure env throughput against the bare backend floor")
-    p.add_argument("--steps", type=int, default=1000, help="steps per timed round")
-    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the best is reported")
-    p.add_argument("--no-vector", action="store_true", help="skip the 2-process vectorized benchmark")
-    p.add_argument("--no-dataset", action="store_true", help="skip the dataset-generation benchmark")
-    p.add_argument("--dataset-episodes", type=int, default=12, help="episodes of 150 frames per dataset round")
-    p.add_argument("--json", default="bench.json", help="where to write the figures as JSON")
-    p.set_defaults(func=_cmd_bench)
+    names = add_config_arguments(
+        p,
+        BenchCommand,
+        flags={
+            "steps": Flag(type=positive_int),
+            "repeats": Flag(type=positive_int),
+            "dataset_episodes": Flag(type=positive_int),
+            "out": Flag(deprecated=("--json",), metavar="FILE"),
+        },
+    )
+    p.set_defaults(func=_cmd_bench, config_fields=names)
+    return p
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.steps < 10 or args.repeats < 1:
-        raise SystemExit(f"--steps must be >= 10 and --repeats >= 1, got {args.steps} and {args.repeats}")
+    cmd = BenchCommand(**config_kwargs(args, args.config_fields))
+    if cmd.steps < 10:
+        raise UsageError(f"--steps must be >= 10, got {cmd.steps}")
+    out = Path(cmd.out)
+    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
+        raise UsageError(f"--out {cmd.out}: give a file name (a .json file)")
     results = run(
-        args.steps,
-        args.repeats,
-        include_vector=not args.no_vector,
-        include_dataset=not args.no_dataset,
-        dataset_episodes=args.dataset_episodes,
+        cmd.steps,
+        cmd.repeats,
+        include_vector=cmd.vector,
+        include_dataset=cmd.dataset,
+        dataset_episodes=cmd.dataset_episodes,
     )
     print(format_results(results))
-    with open(args.json, "w") as f:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
         json.dump(results, f, indent=2, default=float)
-    print(f"wrote {args.json}")
+    print(f"wrote {out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tdwgym.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command")
+    """``python -m tdwgym.bench``: ``tdwgym bench`` on its own."""
+    parser = Parser(prog="tdwgym", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
     add_bench_parser(sub)
-    args = parser.parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
+    return run_command(parser, ["bench", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

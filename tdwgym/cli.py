@@ -1,53 +1,53 @@
-"""The ``tdwgym`` command: one subcommand per job.
+"""The ``tdwgym`` command: one subcommand per job, assembled from the command tables of core and agents.
 
-tdwgym record --env TDWRoom-Occlusion-v0 --policy random --steps 300 --out runs/demo/rollout.mp4
-tdwgym dataset --scenario occlusion --split train --level 0 --episodes 100 --frames 64 --out data/occ
-tdwgym bench
+This module is the front door and the only one above every floor of the house: core's commands (``play``,
+``dataset``, ``bench``) come from core modules, the agents' (``train``, ``compare``, ``audit``, ``eval``,
+``pretrain``, ``record``) from :data:`tdwgym.agents.cli.COMMANDS`. Without the ``agents`` extra the core commands
+still work.
+
+    tdwgym record --env occlusion --policy orbit --steps 300 --out runs/demo/rollout.mp4
+    tdwgym dataset --env occlusion --split train --level 0 --episodes 100 --frames 64 --out data/occ
+    tdwgym bench
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from tdwgym import __version__
-from tdwgym.agents.cli import add_audit_parser, add_compare_parser, add_eval_parser, add_train_parser
-from tdwgym.agents.pretrain import add_pretrain_parser
-from tdwgym.agents.record import add_record_parser
 from tdwgym.bench import add_bench_parser
 from tdwgym.dataset_cli import add_dataset_parser
+from tdwgym.options import Parser, run_command
 from tdwgym.play import add_play_parser
 
+CORE_COMMANDS = (add_play_parser, add_dataset_parser, add_bench_parser)
+"""Core's commands, listed after the agents'; one line adds one."""
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser() -> Parser:
     """The full argument parser."""
-    parser = argparse.ArgumentParser(prog="tdwgym", description="Physics scenes as Gymnasium environments.")
+    try:
+        from tdwgym.agents.cli import COMMANDS as AGENT_COMMANDS
+
+        missing = ""
+    except ModuleNotFoundError as exc:  # the agents extra is not installed (a module of tdwgym missing is a bug)
+        if (exc.name or "").startswith("tdwgym"):
+            raise
+        AGENT_COMMANDS, missing = (
+            (),
+            f" (train, eval, record and the other agent commands need pip install 'tdwgym[agents]': {exc})",
+        )
+    parser = Parser(prog="tdwgym", description=f"Physics scenes as Gymnasium environments.{missing}")
     parser.add_argument("--version", action="version", version=f"tdwgym {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_train_parser(sub)
-    add_compare_parser(sub)
-    add_audit_parser(sub)
-    add_eval_parser(sub)
-    add_pretrain_parser(sub)
-    add_record_parser(sub)
-    add_play_parser(sub)
-    add_dataset_parser(sub)
-    add_bench_parser(sub)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for add in (*AGENT_COMMANDS, *CORE_COMMANDS):
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tdwgym`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.exit(2, f"tdwgym {args.command}: error: {exc}\n")
-    return 0
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""``tdwgym dataset``: the command line of :mod:`tdwgym.dataset` (locally, or on Ray with ``--ray``)."""
+"""``tdwgym dataset``: the command line of :mod:`tdwgym.dataset` (locally, or on Ray with ``--ray``).
+
+Its options are :class:`~tdwgym.dataset.DatasetConfig`'s fields (one each, with the real default), in the shared
+vocabulary: ``--env`` takes an id or a short name (``--scenario`` still works for one release).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,67 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from tdwgym.dataset import SPLITS, DatasetConfig, generate
-from tdwgym.options import add_ray_argument, ray_address
+from tdwgym.backends import BACKENDS
+from tdwgym.dataset import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, generate, scenarios
+from tdwgym.options import (
+    Flag,
+    Parser,
+    UsageError,
+    add_config_arguments,
+    add_ray_argument,
+    check_env,
+    check_output_folder,
+    config_kwargs,
+    nonnegative_int,
+    positive_int,
+    ray_address,
+    run_command,
+)
+from tdwgym.registration import resolve_env_id, short_names
 
 __all__ = ["add_dataset_parser", "config_from_args", "dataset_command", "main"]
+
+
+def scenario_name(text: str) -> str:
+    """argparse type: an env id or short name -> the dataset's scenario name (``occlusion``)."""
+    try:
+        env = resolve_env_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    names = {v: k for k, v in short_names().items()}
+    if env not in names or names[env] not in scenarios():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tdwgym scenario; valid are {', '.join(scenarios())}")
+    return names[env]
+
+
+def _compression(text: str) -> str | None:
+    return None if text == "none" else text
+
+
+DATASET_FLAGS: dict[str, Flag] = {
+    "scenario": Flag(
+        "--env",
+        deprecated=("--scenario",),
+        type=scenario_name,
+        metavar="ENV",
+        help="The scenario: a short name (occlusion, collision, gravity, stability, playroom) or its env id.",
+    ),
+    "out": Flag(metavar="DIR"),
+    "split": Flag(choices=SPLITS),
+    "level": Flag(choices=LEVELS),
+    "episodes": Flag(type=positive_int),
+    "frames": Flag(type=positive_int),
+    "resolution": Flag(type=positive_int),
+    "workers": Flag(type=positive_int),
+    "seed": Flag(type=nonnegative_int),
+    "backend": Flag(choices=list(BACKENDS)),
+    "action_type": Flag(choices=("discrete", "continuous")),
+    "compression": Flag(type=_compression, choices=COMPRESSIONS, metavar="{gzip,lzf,none}"),
+    "depth_compression": Flag(type=_compression, choices=COMPRESSIONS, metavar="{gzip,lzf,none}"),
+}
+"""How :class:`DatasetConfig`'s fields appear on the command line beyond their names and types."""
 
 
 def add_dataset_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,60 +81,28 @@ def add_dataset_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Write one HDF5 file per episode (RGB, depth, segmentation, boxes, object states, camera, "
         "collisions, labels). Rerunning the same command resumes; see docs/dataset.md.",
     )
-    parser.add_argument("--scenario", default="occlusion", help="scenario name, e.g. occlusion (default)")
-    parser.add_argument("--split", default="train", help=f"one of {', '.join(SPLITS)} (default train)")
-    parser.add_argument("--level", type=int, default=0, help="difficulty level 0-3 (default 0)")
-    parser.add_argument("--impossible", default=None, help="impossible-event kind (default: possible events)")
-    parser.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
-    parser.add_argument("--frames", type=int, default=32, help="frames per episode (default 32)")
-    parser.add_argument("--resolution", type=int, default=64, help="frame size in pixels (default 64)")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument(
-        "--policy",
-        default="random",
-        help="random (default), orbit, static, seek, or the path of a stable-baselines3 PPO .zip",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--backend", default=None, help="bullet or tdw (default $TDWGYM_BACKEND or bullet)")
-    parser.add_argument("--action-type", default="discrete", help="discrete (default) or continuous")
-    parser.add_argument(
-        "--compression",
-        default="gzip",
-        type=lambda s: None if s == "none" else s,
-        help="RGB and segmentation compression: gzip (default), lzf (bytes vary between runs) or none",
-    )
-    parser.add_argument(
-        "--depth-compression",
-        default=None,
-        type=lambda s: None if s == "none" else s,
-        help="depth compression: none (default), gzip or lzf (bytes vary between runs)",
-    )
+    names = add_config_arguments(parser, DatasetConfig, flags=DATASET_FLAGS, level_split=())
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_ray_argument(parser)
-    parser.set_defaults(func=dataset_command)
+    parser.set_defaults(func=dataset_command, config_fields=names)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> DatasetConfig:
-    """A :class:`DatasetConfig` from parsed ``dataset`` arguments."""
-    return DatasetConfig(
-        out=args.out,
-        scenario=args.scenario,
-        split=args.split,
-        level=args.level,
-        impossible=args.impossible,
-        episodes=args.episodes,
-        frames=args.frames,
-        resolution=args.resolution,
-        policy=args.policy,
-        seed=args.seed,
-        backend=args.backend,
-        action_type=args.action_type,
-        compression=args.compression,
-        depth_compression=args.depth_compression,
-        workers=args.workers,
-    )
+    """A :class:`DatasetConfig` from parsed ``dataset`` arguments.
+
+    Raises:
+        UsageError: A bad value (one line naming it and the valid ones).
+    """
+    given = config_kwargs(args, args.config_fields)
+    check_output_folder(given["out"])
+    try:
+        config = DatasetConfig(**given)
+        kwargs = _env_kwargs(config)  # the env arguments of every episode, with a stored policy's
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_env(config.env_id, kwargs)
+    return config
 
 
 def dataset_command(args: argparse.Namespace) -> int:
@@ -95,15 +121,10 @@ def dataset_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tdwgym.dataset_cli ...``: the ``dataset`` sub-command on its own."""
-    parser = argparse.ArgumentParser(prog="python -m tdwgym.dataset_cli")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="tdwgym")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_dataset_parser(sub)
-    args = parser.parse_args(["dataset", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return 2
+    return run_command(parser, ["dataset", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

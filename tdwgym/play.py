@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,17 @@ import numpy as np
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.envs.base import DISCRETE_ACTIONS
+from tdwgym.options import (
+    Flag,
+    UsageError,
+    add_config_arguments,
+    check_env,
+    config_kwargs,
+    env_kwargs_with,
+    nonnegative_int,
+    positive_int,
+)
+from tdwgym.registration import resolve_env_id
 from tdwgym.video import write_video
 
 __all__ = ["KEY_MAP", "FrameRecorder", "add_play_parser", "format_key_map", "keys_to_action", "play_env"]
@@ -155,6 +168,26 @@ def play_env(
     return env
 
 
+@dataclass
+class PlayCommand:
+    """What ``tdwgym play`` plays (one option per field)."""
+
+    env_id: str = "TDWRoom-Occlusion-v0"
+    """The env (discrete actions)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra gym.make arguments."""
+    out: str | None = None
+    """Write the session to this .mp4 or .gif when it ends."""
+    seed: int | None = None
+    """Seed of the first scene."""
+    size: int = 384
+    """Window size in pixels."""
+    fps: int | None = None
+    """Steps per second (default: the env's render_fps)."""
+    steps: int | None = None
+    """End the session on its own after this many steps (default: at Esc or when the window closes)."""
+
+
 def add_play_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
@@ -163,13 +196,19 @@ def add_play_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Play an env with the keyboard.\n\n" + format_key_map_static(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("env", nargs="?", default="TDWRoom-Occlusion-v0", help="Gymnasium id (default: %(default)s)")
-    p.add_argument("--save", default=None, help="write the session to this .mp4 or .gif")
-    p.add_argument("--seed", type=int, default=None, help="seed of the first scene")
-    p.add_argument("--size", type=int, default=384, help="window size in pixels (default: %(default)s)")
-    p.add_argument("--fps", type=int, default=None, help="steps per second (default: the env's render_fps)")
-    p.add_argument("--max-steps", type=int, default=None, help="end the session after this many steps")
-    p.set_defaults(func=_cmd_play)
+    names = add_config_arguments(
+        p,
+        PlayCommand,
+        flags={
+            "out": Flag(deprecated=("--save",), metavar="FILE"),
+            "steps": Flag(deprecated=("--max-steps",), type=positive_int),
+            "seed": Flag(type=nonnegative_int),
+            "size": Flag(type=positive_int),
+            "fps": Flag(type=positive_int),
+        },
+    )
+    p.add_argument("legacy_env", nargs="?", default=None, metavar="ENV", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_play, config_fields=names)
     return p
 
 
@@ -179,7 +218,21 @@ def format_key_map_static() -> str:
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
-    if args.save is not None and Path(args.save).suffix.lower() not in (".mp4", ".gif"):
-        raise ValueError(f"--save must end in .mp4 or .gif, got {args.save!r}")
-    play_env(args.env, save=args.save, seed=args.seed, size=args.size, fps=args.fps, max_steps=args.max_steps)
+    given = config_kwargs(args, args.config_fields)
+    if args.legacy_env is not None:
+        print(
+            f"tdwgym play: warning: the env as a positional argument is deprecated and goes in the next release; "
+            f"use --env {args.legacy_env}",
+            file=sys.stderr,
+        )
+        try:
+            given.setdefault("env_id", resolve_env_id(args.legacy_env))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    cmd = PlayCommand(**given)
+    if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
+        raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
+    env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
+    check_env(cmd.env_id, env_kwargs)
+    play_env(cmd.env_id, save=cmd.out, seed=cmd.seed, size=cmd.size, fps=cmd.fps, max_steps=cmd.steps, **env_kwargs)
     return 0

@@ -26,6 +26,30 @@ EPISODE_STEPS: dict[str, int] = {
 """Registered id -> ``max_episode_steps`` (30 steps per simulated second at the default frame skip)."""
 
 
+def short_names() -> dict[str, str]:
+    """Short name -> id of every tdwgym env: ``"occlusion"`` for ``TDWRoom-Occlusion-v0``."""
+    return {env_id.split("-")[1].lower(): env_id for env_id in ENV_IDS}
+
+
+def resolve_env_id(name: str) -> str:
+    """The Gymnasium id of an env named by its id or its short name (any case): ``"occlusion"``,
+    ``"Occlusion"`` and ``"TDWRoom-Occlusion-v0"`` give ``"TDWRoom-Occlusion-v0"``. Ids that other packages
+    registered with Gymnasium pass through.
+
+    Raises:
+        ValueError: No such env; the message lists the valid names.
+    """
+    if name in ENV_IDS or name in gym.registry:
+        return name
+    short = short_names()
+    by_lower = {**short, **{v.lower(): v for v in ENV_IDS}}
+    if str(name).lower() in by_lower:
+        return by_lower[str(name).lower()]
+    raise ValueError(
+        f"unknown env {name!r}; valid envs are {', '.join(short)} (or their ids, e.g. {next(iter(ENV_IDS))})"
+    )
+
+
 def register_envs() -> None:
     """Register every tdwgym id (idempotent)."""
     for env_id, entry_point in ENV_IDS.items():

@@ -54,13 +54,16 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
         ["-m", "tdwgym", "record", "--env", "TDWRoom-Occlusion-v0", "--steps", "0", "--out", str(tmp_path / "x.mp4")],
         tmp_path,
     )
-    assert proc.returncode == 2 and "steps must be >= 1" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and proc.stderr == "tdwgym record: error: argument --steps: must be a positive integer, got 0\n"
+    )
     proc = _run(["-m", "tdwgym", "record", "--steps", "2", "--out", str(tmp_path / "x.avi")], tmp_path)
-    assert proc.returncode == 2 and ".mp4 or .gif" in proc.stderr
+    assert proc.returncode == 2 and ".mp4 or .gif" in proc.stderr and len(proc.stderr.splitlines()) == 1
     proc = _run(
         ["-m", "tdwgym", "record", "--policy", "spin", "--steps", "2", "--out", str(tmp_path / "x.mp4")], tmp_path
     )
-    assert proc.returncode == 2 and "spin" in proc.stderr and "'random', 'orbit', 'static'" in proc.stderr
+    assert proc.returncode == 2 and "spin" in proc.stderr and "random, orbit, static" in proc.stderr
     proc = _run(["-m", "tdwgym", "rollout", "--steps", "2"], tmp_path)
     assert proc.returncode == 2 and "invalid choice: 'rollout'" in proc.stderr
 
@@ -76,7 +79,7 @@ def test_bench_prints_figures_and_writes_json(tmp_path):
             "1",
             "--no-vector",
             "--no-dataset",
-            "--json",
+            "--out",
             str(tmp_path / "b.json"),
         ],
         tmp_path,
@@ -96,7 +99,7 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
             "-m",
             "tdwgym",
             "dataset",
-            "--scenario",
+            "--env",
             "gravity",
             "--episodes",
             "2",
@@ -112,8 +115,9 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.glob("episode_*.hdf5")) == ["episode_000000.hdf5", "episode_000001.hdf5"]
-    proc = _run(["-m", "tdwgym", "dataset", "--scenario", "bowling", "--out", str(tmp_path / "x")], tmp_path)
+    proc = _run(["-m", "tdwgym", "dataset", "--env", "bowling", "--out", str(tmp_path / "x")], tmp_path)
     assert proc.returncode == 2 and "bowling" in proc.stderr and "occlusion" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
 def test_gallery_script_writes_a_gif_per_scenario_and_level_and_impossible_twins(tmp_path):

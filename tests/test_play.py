@@ -57,13 +57,19 @@ def test_scripted_session_moves_pushes_and_saves_video(tmp_path, capsys):
     assert frames.shape == (9, 64, 64, 3)
 
 
-def test_play_parser(tmp_path):
+def test_play_parser(tmp_path, capsys):
     import argparse
 
     parser = argparse.ArgumentParser()
     add_play_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["play", "TDWRoom-Collision-v0", "--save", str(tmp_path / "x.mp4"), "--max-steps", "3"])
-    assert args.env == "TDWRoom-Collision-v0" and args.max_steps == 3 and callable(args.func)
-    bad = parser.parse_args(["play", "--save", str(tmp_path / "x.avi")])
+    args = parser.parse_args(["play", "--env", "collision", "--out", str(tmp_path / "x.mp4"), "--steps", "3"])
+    assert (args.env_id, args.out, args.steps) == ("TDWRoom-Collision-v0", str(tmp_path / "x.mp4"), 3)
+    assert callable(args.func) and not capsys.readouterr().err
+    # the old spellings still work for one release, each with a message on stderr
+    old = parser.parse_args(["play", "TDWRoom-Collision-v0", "--save", str(tmp_path / "x.mp4"), "--max-steps", "3"])
+    assert (old.legacy_env, old.out, old.steps) == ("TDWRoom-Collision-v0", str(tmp_path / "x.mp4"), 3)
+    err = capsys.readouterr().err
+    assert "--save is deprecated" in err and "use --out" in err and "--max-steps is deprecated" in err
+    bad = parser.parse_args(["play", "--out", str(tmp_path / "x.avi")])
     with pytest.raises(ValueError, match=".mp4 or .gif"):
         bad.func(bad)

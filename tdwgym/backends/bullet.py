@@ -24,12 +24,46 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pybullet as pb
 
 from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
 from tdwgym.geometry import camera_forward, euler_to_quat
 from tdwgym.patterns import pattern_image
 from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
+
+
+def _import_pybullet() -> Any:
+    """Import pybullet without the build-time banner it prints on stderr (tdwgym's output stays its own)."""
+    import sys
+
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: import as it is
+        import pybullet
+
+        return pybullet
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import pybullet
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return pybullet
+
+
+class _Pybullet:
+    """Stands for the pybullet module until its first use: registering the backend does not import it."""
+
+    def __getattr__(self, name: str) -> Any:
+        global pb
+        pb = _import_pybullet()
+        return getattr(pb, name)
+
+
+pb: Any = _Pybullet()
 
 PHYSICS_HZ = 240
 _WALL = 0.1  # wall and floor thickness in metres

@@ -58,7 +58,9 @@ def test_audit_command(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     assert "| random |" in out and "| seek30 |" in out and "action baseline `none`" in out
-    with pytest.raises(SystemExit, match="--steps steps per policy"):
-        main([*argv, "--total-steps", "100"])
+    for ignored in (["--total-steps", "100"], ["--n-steps", "8"], ["--learning-rate", "0.1"]):  # PPO: no such option
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, *ignored])
+        assert exc.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
     saved = json.loads((tmp_path / "a" / "audit.json").read_text())
     assert saved["train_config"]["action_baseline"] == "none" and saved["config"]["env_kwargs"] == {"resolution": 32}

@@ -206,9 +206,9 @@ def test_eval_refuses_missing_run_or_model(tmp_path):
 def test_eval_command_reports_errors_as_exit_code_2(tmp_path, capsys):
     from tdwgym.cli import main
 
-    with pytest.raises(SystemExit) as exc:
-        main(["eval", "--run", str(tmp_path / "nope")])
-    assert exc.value.code == 2 and "does not exist" in capsys.readouterr().err
+    assert main(["eval", "--run", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and len(err.splitlines()) == 1
 
 
 def test_evaluate_example(tiny_run, tmp_path):

@@ -1,0 +1,195 @@
+"""The front door: every command speaks the same vocabulary, every wrong invocation is one line on stderr with exit
+status 2 that names the bad value, before anything is written or deleted, and the old spellings still work for a
+release with a deprecation message."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from tdwgym.cli import build_parser, main
+
+pytest.importorskip("torch")
+
+ENV_COMMANDS = ("train", "compare", "audit", "eval", "record", "play", "dataset")
+"""Commands that make an env."""
+
+VOCABULARY = {
+    "--env": ENV_COMMANDS,
+    "--env-kwargs": ENV_COMMANDS,
+    "--level": ENV_COMMANDS,
+    "--split": ("train", "compare", "audit", "record", "play", "dataset"),
+    "--total-steps": ("train", "compare"),
+    "--steps": ("audit", "eval", "record", "play", "bench"),
+    "--seed": ("train", "audit", "eval", "record", "play", "dataset"),
+    "--seeds": ("compare",),
+    "--out": ("train", "compare", "audit", "eval", "record", "play", "dataset", "bench"),
+    "--device": ("train", "compare", "audit", "eval", "record"),
+    "--no-progress": ("train", "compare", "eval", "record", "dataset"),
+    "--ray": ("eval", "dataset"),
+}
+"""Option -> the commands that must have it (``../shared/design.md``, "CLI vocabulary")."""
+
+
+def _subparsers() -> dict:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+def _options(command: str) -> set[str]:
+    return {s for a in _subparsers()[command]._actions for s in a.option_strings if a.help != "==SUPPRESS=="}
+
+
+@pytest.mark.parametrize("option", sorted(VOCABULARY))
+def test_every_command_speaks_the_shared_vocabulary(option):
+    for command in VOCABULARY[option]:
+        assert option in _options(command), f"tdwgym {command} has no {option}"
+    for command in _subparsers():
+        assert "--env-id" not in _options(command) and "--json" not in _options(command)  # only as hidden aliases
+
+
+def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
+    from tdwgym.agents.train import TrainConfig
+
+    train = _subparsers()["train"]
+    dests = {a.dest for a in train._actions}
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in dests]
+    assert not missing, f"TrainConfig fields without an option: {missing}"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--learning-rate LEARNING_RATE PPO learning rate. (default: 0.00025)" in text
+    assert "--gamma GAMMA Discount of PPO and of the intrinsic return. (default: 0.99)" in text
+    assert "--wm-warp, --no-wm-warp" in text and "--clip-range" in text
+
+
+def test_options_build_the_config_and_keep_its_defaults():
+    from tdwgym.agents.train import TrainConfig
+
+    from tdwgym.options import config_kwargs
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["train", "--env", "playroom", "--level", "2", "--learning-rate", "1e-3", "--wm-resolution", "0"]
+    )
+    given = config_kwargs(args, args.config_fields)
+    assert given == {"env_id": "TDWRoom-Playroom-v0", "learning_rate": 1e-3, "wm_resolution": None}
+    assert args.level == 2
+    assert TrainConfig(**given).gamma == TrainConfig().gamma
+
+
+def _exit_code(argv: list[str]) -> int:
+    """``tdwgym ARGV``'s exit status (argparse's own errors raise ``SystemExit``, the commands' return 2)."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def _stderr_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "is deprecated" not in line and "--device auto chose" not in line]
+
+
+WRONG = [
+    (["train", "--total-steps", "0"], "0"),
+    (["train", "--total-steps", "-5"], "-5"),
+    (["train", "--env", "kitchen"], "kitchen"),
+    (["train", "--env-kwargs", "{bad"], "{bad"),
+    (["train", "--env-kwargs", '{"levl": 1}'], "levl"),
+    (["train", "--env-kwargs", '{"level": 9}'], "9"),
+    (["train", "--level", "9"], "9"),
+    (["train", "--device", "tpu"], "tpu"),
+    (["train", "--n-envs", "0"], "0"),
+    (["train", "--curiosity", "telepathy"], "telepathy"),
+    (["train", "--resume", "no_such_run"], "no_such_run"),
+    (["train", "--resume", "no_such_run", "--n-envs", "2"], "no_such_run"),
+    (["compare", "--total-steps", "0"], "0"),
+    (["compare", "--env", "kitchen"], "kitchen"),
+    (["compare", "--agents", "robot"], "robot"),
+    (["audit", "--steps", "0"], "0"),
+    (["audit", "--n-steps", "8"], "--n-steps"),
+    (["audit", "--total-steps", "100"], "--total-steps"),
+    (["audit", "--curiosity", "none"], "none"),
+    (["eval", "--run", "no_such_run"], "no_such_run"),
+    (["eval", "--model", "missing.pt"], "missing.pt"),
+    (["eval", "--steps", "0", "--model", "pretrained"], "0"),
+    (["eval"], "--run"),
+    (["record", "--policy", "spin"], "spin"),
+    (["record", "--steps", "0"], "0"),
+    (["record", "--out", "x.avi"], ".avi"),
+    (["record", "--run", "no_such_run"], "no_such_run"),
+    (["record", "--world-model", "nope.pt"], "nope.pt"),
+    (["record", "--env", "kitchen"], "kitchen"),
+    (["play", "--env", "kitchen"], "kitchen"),
+    (["play", "--out", "x.avi"], "x.avi"),
+    (["dataset", "--out", "d", "--env", "bowling"], "bowling"),
+    (["dataset", "--out", "d", "--episodes", "0"], "0"),
+    (["dataset", "--out", "d", "--split", "val"], "val"),
+    (["dataset", "--out", "d", "--env-kwargs", '{"levl": 1}'], "levl"),
+    (["dataset", "--out", "d", "--policy", "nope.zip"], "nope.zip"),
+    (["dataset", "--out", "a_file"], "a_file"),
+    (["bench", "--steps", "0"], "0"),
+    (["rollout"], "rollout"),
+]
+
+
+@pytest.mark.parametrize(("argv", "bad"), WRONG, ids=[" ".join(a) for a, _ in WRONG])
+def test_a_wrong_invocation_is_one_line_exit_2_and_leaves_nothing_behind(argv, bad, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("not a folder")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)  # a run that --overwrite must not delete before the door is passed
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    extra = ["--out", str(run), "--overwrite"] if argv[0] == "train" and "--resume" not in argv else []
+    assert _exit_code([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    lines = _stderr_lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tdwgym") and "error:" in lines[0] and bad in lines[0], lines[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_cuda_without_cuda_is_an_error_and_auto_says_what_it_chose(capsys):
+    import torch
+    from tdwgym.agents.device import check_device
+
+    from tdwgym.options import UsageError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UsageError, match="--device cuda: CUDA is not available"):
+        check_device("cuda")
+    assert str(check_device("auto", "tdwgym train")) == "cpu"
+    assert capsys.readouterr().err == "tdwgym train: --device auto chose cpu (CUDA is not available)\n"
+    assert _exit_code(["train", "--device", "cuda", "--out", "never_written"]) == 2
+    assert not Path("never_written").exists()
+
+
+def test_old_spellings_work_for_a_release_with_a_message(capsys):
+    parser = build_parser()
+    for argv, dest, value, old in (
+        (["train", "--env-id", "TDWRoom-Playroom-v0"], "env_id", "TDWRoom-Playroom-v0", "--env-id"),
+        (["train", "--run-dir", "runs/x"], "run_dir", "runs/x", "--run-dir"),
+        (["dataset", "--out", "d", "--scenario", "gravity"], "scenario", "gravity", "--scenario"),
+        (["bench", "--json", "b.json"], "out", "b.json", "--json"),
+        (["play", "--save", "s.mp4"], "out", "s.mp4", "--save"),
+        (["play", "--max-steps", "5"], "steps", 5, "--max-steps"),
+        (["eval", "--model", "pretrained", "--frames", "7"], "frames", 7, "--frames"),
+    ):
+        args = parser.parse_args(argv)
+        assert getattr(args, dest) == value
+        err = capsys.readouterr().err
+        assert f"{old} is deprecated" in err and "next release" in err, err
+
+
+def test_resume_only_raises_the_budget(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"env_id": "TDWRoom-Occlusion-v0", "n_envs": 1}))
+    assert _exit_code(["train", "--resume", str(run), "--n-envs", "2", "--level", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--n-envs, --level cannot change" in err and "--total-steps" in err
