@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+
 from tdwgym.agents.compare import COMPARE_ENV_KWARGS
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env
 from tdwgym.envs.base import DISCRETE_ACTIONS
-
 from tdwgym.policies import SEEK_REACH, seek_action
 
 __all__ = ["AUDIT_POLICIES", "AuditConfig", "audit", "format_audit"]

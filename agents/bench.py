@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Transitions, make_world_model, resize_frames
 from tdwgym.agents.online import OnlineLearner

@@ -24,7 +24,6 @@ from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
 from tdwgym.agents.rundir import RunDir
 from tdwgym.agents.train import TrainConfig
-
 from tdwgym.options import (
     Flag,
     Parser,

@@ -47,6 +47,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+
+import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads, resolve_device
@@ -61,8 +63,6 @@ from tdwgym.agents.models import (
     resolve_model_path,
 )
 from tdwgym.envs.impossible import make_pairs
-
-import tdwgym  # noqa: F401 - registers the ids
 
 __all__ = [
     "EvalEpisode",

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from tdwgym.agents.models import Transitions, WorldModel
 
 __all__ = ["ExternalModel", "is_external_spec", "load_external"]

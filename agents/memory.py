@@ -24,6 +24,8 @@ import copy
 import math
 
 import torch
+from torch import nn
+
 from tdwgym.agents.models import (
     Clips,
     LossOutput,
@@ -36,7 +38,6 @@ from tdwgym.agents.models import (
     to_float_frames,
     variance_covariance_loss,
 )
-from torch import nn
 
 __all__ = ["ContextLatentPredictor", "ConvGRUCell", "RecurrentPixelPredictor"]
 

@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tdwgym.agents.device import resolve_device
 from torch import nn
+
+from tdwgym.agents.device import resolve_device
 
 __all__ = [
     "Clips",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from tdwgym.agents.models import Transitions, WorldModel, safe_load, world_model_from_config
 
 __all__ = ["LossPrioritisedBuffer", "OnlineLearner", "atomic_torch_save"]

@@ -18,8 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from tdwgym.agents.rundir import RunDir
 
+from tdwgym.agents.rundir import RunDir
 from tdwgym.policies import Policy, register_policy_loader
 
 __all__ = ["SB3_LOADER", "SB3Loader", "SB3Policy", "latest_agent", "load_sb3_model", "sb3_env_kwargs"]

@@ -34,12 +34,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tdwgym.agents.device import resolve_device
-from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
-from tdwgym.agents.online import atomic_torch_save
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import tdwgym
+from tdwgym.agents.device import resolve_device
+from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
+from tdwgym.agents.online import atomic_torch_save
 
 __all__ = ["ClipStream", "PretrainConfig", "add_pretrain_parser", "parse_mix", "pretrain"]
 

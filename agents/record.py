@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.agents.rundir import RunDir
-
 from tdwgym.options import (
     Flag,
     UsageError,

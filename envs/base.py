@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
-from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
 
 from tdwgym.backends import PASSES, Backend, Contact, ObjectState, RayHit, make_backend, resolve_backend_name
+from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
 from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from tdwgym.envs.base import IMPOSSIBLE_KINDS, TDWRoomEnv
 from tdwgym.envs.common import (
     camera_facing,
@@ -25,7 +26,6 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-
 from tdwgym.scene import Camera, SceneSpec
 
 

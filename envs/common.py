@@ -17,9 +17,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
 from tdwgym.envs.base import sample_until
 from tdwgym.envs.factors import PALETTE, FactorPlan
-
 from tdwgym.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Room
 
 ROUND_SHAPES = ("sphere", "cylinder", "capsule")

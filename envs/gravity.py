@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv
 from tdwgym.envs.common import (
     camera_facing,
@@ -24,7 +25,6 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-
 from tdwgym.scene import Camera, SceneSpec
 
 G = 9.81

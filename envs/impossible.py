@@ -17,8 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
-from tdwgym.envs.base import HIDDEN_KINDS
 
+from tdwgym.envs.base import HIDDEN_KINDS
 from tdwgym.geometry import camera_forward
 from tdwgym.scene import SceneSpec, object_from_dict
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
 from tdwgym.envs.common import (
     ROUND_SHAPES,
@@ -26,7 +27,6 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-
 from tdwgym.geometry import camera_forward, camera_right
 from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 

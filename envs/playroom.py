@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
 from tdwgym.envs.common import (
     camera_height,
@@ -24,7 +25,6 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-
 from tdwgym.scene import Camera, SceneSpec
 
 

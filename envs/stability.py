@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
 from tdwgym.envs.common import (
     camera_facing,
@@ -14,7 +15,6 @@ from tdwgym.envs.common import (
     room_for_level,
 )
 from tdwgym.envs.factors import Factor, FactorSpace, color_factor, mass_factor
-
 from tdwgym.geometry import camera_right
 from tdwgym.scene import Camera, ObjectSpec, SceneSpec
 

@@ -16,7 +16,6 @@ import argparse
 import sys
 
 from tdwgym.agents.cli import add_compare_parser
-
 from tdwgym.options import Parser, run_command
 
 

@@ -19,7 +19,6 @@ import argparse
 import sys
 
 from tdwgym.agents.cli import add_train_parser
-
 from tdwgym.options import Parser, run_command
 
 

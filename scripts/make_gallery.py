@@ -27,11 +27,11 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 from PIL import Image
+
+import tdwgym
 from tdwgym.envs import LEVELS
 from tdwgym.envs.base import HIDDEN_KINDS
 from tdwgym.envs.impossible import make_pairs
-
-import tdwgym
 from tdwgym.policies import make_policy
 
 PUSH_SCENARIOS = ("playroom",)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import torch
+
 from tdwgym.agents.evaluate import VOE_HEADLINE, EvalSettings, evaluate
 
 

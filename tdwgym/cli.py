@@ -16,7 +16,7 @@ import sys
 
 from tdwgym import __version__
 from tdwgym.bench import add_bench_parser
-from tdwgym.dataset_cli import add_dataset_parser
+from tdwgym.dataset.cli import add_dataset_parser
 from tdwgym.options import Parser, run_command
 from tdwgym.play import add_play_parser
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdwgym import dataset as ds
+from tdwgym.dataset import writer as ds
 from tdwgym.options import add_ray_argument, ray_address  # noqa: F401 - importable from here as before
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"

@@ -69,7 +69,6 @@ def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
 
 def test_options_build_the_config_and_keep_its_defaults():
     from tdwgym.agents.train import TrainConfig
-
     from tdwgym.options import config_kwargs
 
     parser = build_parser()
@@ -155,8 +154,8 @@ def test_a_wrong_invocation_is_one_line_exit_2_and_leaves_nothing_behind(argv, b
 
 def test_cuda_without_cuda_is_an_error_and_auto_says_what_it_chose(capsys):
     import torch
-    from tdwgym.agents.device import check_device
 
+    from tdwgym.agents.device import check_device
     from tdwgym.options import UsageError
 
     if torch.cuda.is_available():

@@ -20,7 +20,7 @@ import pytest
 
 import tdwgym
 from tdwgym import dataset as ds
-from tdwgym import dataset_cli
+from tdwgym.dataset import cli as dataset_cli
 from tdwgym.geometry import intrinsics
 
 EPISODES, FRAMES, RES = 3, 8, 32

@@ -217,6 +217,7 @@ def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Pat
     over three tasks, merged into the report the local evaluation writes."""
     evaluation = pytest.importorskip("tdwgym.agents.evaluate")
     import torch
+
     from tdwgym.agents.models import make_world_model
 
     torch.manual_seed(0)

@@ -8,9 +8,9 @@ import numpy as np
 import pybullet as pb
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
-from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
 
 import tdwgym
+from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
 from tdwgym.geometry import camera_forward
 from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 

@@ -123,9 +123,9 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
 def test_gallery_script_writes_a_gif_per_scenario_and_level_and_impossible_twins(tmp_path):
     import numpy as np
     from PIL import Image, ImageSequence
-    from tdwgym.envs.base import IMPOSSIBLE_KINDS
 
     import tdwgym
+    from tdwgym.envs.base import IMPOSSIBLE_KINDS
 
     args = ["--out", str(tmp_path), "--size", "16", "--frames", "3", "--every", "1", "--seeds", "2", "--ms", "50"]
     proc = _run([str(ROOT / "scripts" / "make_gallery.py"), *args], tmp_path)

@@ -5,9 +5,9 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from tdwgym.envs.base import HIDDEN_KINDS
 from tdwgym.envs.impossible import make_pairs, make_quadruplets
-
 from tdwgym.scene import SceneSpec
 
 

@@ -11,7 +11,6 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 pygame = pytest.importorskip("pygame")
 
 from tdwgym.envs.base import DISCRETE_ACTIONS  # noqa: E402
-
 from tdwgym.play import KEY_MAP, add_play_parser, format_key_map, keys_to_action, play_env  # noqa: E402
 from tdwgym.video import read_video  # noqa: E402
 

@@ -189,6 +189,7 @@ def test_run_folder_loads_its_latest_agent_with_its_frame_stack(tiny_ppo: Path, 
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
+
     from tdwgym.agents.policies import latest_agent
 
     run = tmp_path / "run"
@@ -233,7 +234,6 @@ def test_a_stored_policy_without_the_agents_extra_names_the_pip_command(tmp_path
 
 def test_seek_action_turns_strafes_nods_walks_then_pushes() -> None:
     from tdwgym.envs.base import DISCRETE_ACTIONS
-
     from tdwgym.policies import seek_action
 
     cam = np.array([0.0, 1.0, 0.0])

@@ -142,9 +142,8 @@ def test_level_0_is_bare_and_simple(env_id):
 @pytest.mark.parametrize("shape", ["sphere", "cylinder", "capsule"])
 def test_rolling_objects_keep_their_launch_speed(shape):
     """A round object launched on the floor rolls without slipping: no friction loss, speed kept within 3%."""
-    from tdwgym.envs.common import make_object
-
     from tdwgym.backends.bullet import BulletBackend
+    from tdwgym.envs.common import make_object
 
     rng = np.random.default_rng(0)
     obj = make_object(1, shape, 0.3, "red", rng, 0, position_xz=(0.0, 0.0), velocity=(1.2, 0.0, 0.5))

@@ -3,10 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from tdwgym.envs import IMPOSSIBLE_KINDS, LEVELS, SPLITS, scene_key, split_bucket
-from tdwgym.envs.factors import Factor, check_in_band, shape_color_combinations
 
 import tdwgym
+from tdwgym.envs import IMPOSSIBLE_KINDS, LEVELS, SPLITS, scene_key, split_bucket
+from tdwgym.envs.factors import Factor, check_in_band, shape_color_combinations
 
 ENV_IDS = sorted(tdwgym.ENV_IDS)
 LABEL_KEYS = {"scenario", "level", "split", "factors", "ood_factors", "impossible", "event_frame"}

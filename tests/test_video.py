@@ -107,7 +107,6 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
 
 def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_path, monkeypatch):
     from tdwgym.agents.record import record_episode
-
     from tdwgym.record import default_video_path
 
     monkeypatch.chdir(tmp_path)

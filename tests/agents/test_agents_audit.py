@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from tdwgym.agents.audit import AUDIT_POLICIES, AuditConfig, audit, format_audit
 
 TINY = {"n_envs": 2, "vec_env": "dummy", "device": "cpu", "wm_width": 4, "wm_capacity": 64}

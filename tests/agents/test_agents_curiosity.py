@@ -7,6 +7,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+
 from tdwgym.agents.curiosity import BASELINE_WARMUP, MAX_EXCESS, VARIANTS, CuriosityVecEnv
 
 TINY_MODEL = {"width": 4}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
 from tdwgym.agents.curiosity import CuriosityVecEnv
 from tdwgym.agents.models import (
     Clips,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import make_batch
+
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.models import (
     WARP_SCALE,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_batch
+
 from tdwgym.agents.models import make_world_model
 from tdwgym.agents.online import LossPrioritisedBuffer, OnlineLearner
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from tdwgym.agents.cli import main as cli_main
 from tdwgym.agents.train import RunDirExistsError, TrainConfig, read_metrics, train
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from tdwgym.agents.evaluate import (
     EvalSettings,
     count_episodes,
@@ -238,6 +239,7 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
     the model's size and crash."""
     import gymnasium as gym
     from stable_baselines3 import PPO
+
     from tdwgym.agents.record import record_episode
 
     agent_res = 24
@@ -260,6 +262,7 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
 @pytest.mark.parametrize("name", ["pixel", "progress", "rnd"])
 def test_model_stepper_scores_and_predicts_with_one_forward_pass(name):
     import gymnasium as gym
+
     from tdwgym.agents.curiosity import actions_to_vectors
     from tdwgym.agents.evaluate import ModelStepper, pixel_predictor
     from tdwgym.agents.models import Transitions, make_world_model

@@ -14,12 +14,12 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
-from tdwgym.agents.models import PRETRAINED, load_world_model
-from tdwgym.agents.pretrain import ClipStream, PretrainConfig, parse_mix, pretrain
-from tdwgym.envs.base import split_bucket
 
 import tdwgym
 from tdwgym import dataset as ds
+from tdwgym.agents.models import PRETRAINED, load_world_model
+from tdwgym.agents.pretrain import ClipStream, PretrainConfig, parse_mix, pretrain
+from tdwgym.envs.base import split_bucket
 
 TINY = {
     "model": "recurrent",

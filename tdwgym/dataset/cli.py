@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tdwgym.backends import BACKENDS
-from tdwgym.dataset import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, generate, scenarios
+from tdwgym.dataset.config import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, scenarios
+from tdwgym.dataset.writer import generate
 from tdwgym.options import (
     Flag,
     Parser,
@@ -120,7 +121,7 @@ def dataset_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tdwgym.dataset_cli ...``: the ``dataset`` sub-command on its own."""
+    """``python -m tdwgym.dataset.cli ...``: the ``dataset`` sub-command on its own."""
     parser = Parser(prog="tdwgym")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_dataset_parser(sub)

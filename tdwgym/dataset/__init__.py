@@ -1,0 +1,81 @@
+"""Labeled video datasets from the ``TDWRoom-*`` environments, stored as HDF5 in a layout close to Physion's.
+
+One file per episode (``DIR/episode_000042.hdf5``) holds the RGB frames, depth in metres, instance segmentation,
+2D boxes per object per frame, object 3D states, camera pose and intrinsics, collision events, the scenario
+labels, and everything needed to regenerate the episode exactly (scene spec, seeds, policy, versions). The layout
+is documented in ``docs/dataset.md``.
+
+Generation is deterministic: episode ``i`` is reset with a seed derived from the base seed, the split and ``i``
+only, so any worker count writes byte-identical files (with the default gzip compression or none; see
+:data:`COMPRESSIONS`). Writes are atomic (a temporary file in ``DIR``, then :func:`os.replace`): an interrupted run
+never leaves a partial file under a final name, and running the same command again skips the episodes already
+written.
+
+:class:`ClipDataset` (a ``torch.utils.data.Dataset``; torch is imported lazily, so importing this module does not
+need torch) reads a directory back as fixed-length clips with any subset of the labels.
+
+The package is split by what a module does: :mod:`~tdwgym.dataset.config` (what defines a dataset),
+:mod:`~tdwgym.dataset.writer` (recording and writing), :mod:`~tdwgym.dataset.reader` (reading back),
+:mod:`~tdwgym.dataset.cli` (the ``tdwgym dataset`` command) and :mod:`~tdwgym.dataset.bench` (its benchmark).
+The names below are its public interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tdwgym.dataset.bench import benchmark, format_benchmark
+from tdwgym.dataset.config import (
+    COMPRESSIONS,
+    EPISODE_GLOB,
+    FORMAT_VERSION,
+    GENERATOR_VERSION,
+    LEVELS,
+    MANIFEST_NAME,
+    PASSES,
+    REPRODUCIBLE_COMPRESSIONS,
+    SPLITS,
+    DatasetConfig,
+    episode_path,
+    episode_seeds,
+    impossible_kinds,
+    scenarios,
+)
+from tdwgym.dataset.reader import CLIP_KEYS, episode_files, episode_is_valid, load_episode
+from tdwgym.dataset.writer import boxes_from_segmentation, generate, world_to_camera
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ClipDataset":  # built on first use, so that importing tdwgym.dataset does not import torch
+        from tdwgym.dataset import reader
+
+        return reader.ClipDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CLIP_KEYS",
+    "COMPRESSIONS",
+    "EPISODE_GLOB",
+    "FORMAT_VERSION",
+    "GENERATOR_VERSION",
+    "LEVELS",
+    "MANIFEST_NAME",
+    "PASSES",
+    "REPRODUCIBLE_COMPRESSIONS",
+    "SPLITS",
+    "ClipDataset",
+    "DatasetConfig",
+    "benchmark",
+    "boxes_from_segmentation",
+    "episode_files",
+    "episode_is_valid",
+    "episode_path",
+    "episode_seeds",
+    "format_benchmark",
+    "generate",
+    "impossible_kinds",
+    "load_episode",
+    "scenarios",
+    "world_to_camera",
+]

@@ -1,0 +1,359 @@
+"""Reading a dataset back: episode files in order, whole episodes as arrays, validity checks, and
+:class:`ClipDataset` (a ``torch.utils.data.Dataset`` of fixed-length clips; torch is imported only when it is first
+used, so importing this module does not need torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tdwgym.dataset.config import _EPISODE_RE, EPISODE_GLOB
+
+
+def episode_is_valid(path: Path | str, fingerprint: str | None = None, frames: int | None = None) -> bool:
+    """Whether ``path`` is a complete episode file (optionally of the config ``fingerprint`` and ``frames``)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if not f.attrs.get("complete", False):
+                return False
+            if fingerprint is not None and f.attrs.get("config_fingerprint") != fingerprint:
+                return False
+            t = int(f.attrs["num_frames"])
+            if frames is not None and t != frames:
+                return False
+            return all(f[f"frames/images/{k}"].shape[0] == t for k in ("_img", "_depth", "_id"))
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def episode_files(root: Path | str) -> list[Path]:
+    """Episode files of a dataset directory, in episode order (temporary files are never listed)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset directory {root} does not exist")
+    return sorted(p for p in root.iterdir() if _EPISODE_RE.match(p.name))
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def load_episode(path: Path | str) -> dict[str, Any]:
+    """Read a whole episode file into numpy arrays and Python values.
+
+    Returns:
+        A dict with ``rgb`` (T, H, W, 3) uint8, ``depth`` (T, H, W) float32, ``segmentation`` (T, H, W) int32,
+        ``object_ids``, ``boxes``, ``areas``, ``present``, ``positions``, ``rotations``, ``velocities``,
+        ``angular_velocities``, ``actions``, ``intrinsics``, ``world_to_camera``, ``camera_positions``,
+        ``collisions`` (dict of arrays), ``labels`` (dict), ``scene`` (:class:`~tdwgym.scene.SceneSpec`) and
+        ``metadata`` (dict).
+    """
+    import h5py
+
+    from tdwgym.scene import SceneSpec
+
+    with h5py.File(path, "r") as f:
+        objects = f["frames/objects"]
+        return {
+            "rgb": f["frames/images/_img"][()],
+            "depth": f["frames/images/_depth"][()],
+            "segmentation": f["frames/images/_id"][()].astype(np.int32),
+            "object_ids": f["static/object_ids"][()],
+            "boxes": objects["bboxes"][()],
+            "areas": objects["areas"][()],
+            "present": objects["present"][()],
+            **{k: objects[k][()] for k in ("positions", "rotations", "velocities", "angular_velocities")},
+            "actions": f["frames/actions"][()],
+            "intrinsics": f["camera_matrices/intrinsics"][()],
+            "world_to_camera": f["camera_matrices/world_to_camera"][()],
+            "camera_positions": f["camera_matrices/positions"][()],
+            "collisions": {k: f[f"collisions/{k}"][()] for k in f["collisions"]},
+            "labels": json.loads(_str(f["labels/json"][()])),
+            "scene": SceneSpec.from_json(_str(f["static/scene_json"][()])),
+            "metadata": json.loads(_str(f["metadata"][()])),
+        }
+
+
+CLIP_KEYS: tuple[str, ...] = (
+    "rgb",
+    "depth",
+    "segmentation",
+    "boxes",
+    "areas",
+    "visible",
+    "object_ids",
+    "object_mask",
+    "present",
+    "positions",
+    "rotations",
+    "velocities",
+    "angular_velocities",
+    "actions",
+    "num_collisions",
+    "camera_position",
+    "world_to_camera",
+    "intrinsics",
+    "scenario",
+    "level",
+    "split",
+    "possible",
+    "impossible",
+    "event_frame",
+    "factors",
+    "ood_factors",
+    "episode",
+    "start",
+)
+"""Keys :class:`ClipDataset` can return (see its docstring for shapes)."""
+
+
+class _ClipIndex:
+    """Shared, torch-free part of :class:`ClipDataset`: file listing, clip index and reads."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        clip_len: int,
+        stride: int | None,
+        keys: Sequence[str],
+        rgb_float: bool,
+        episodes: Sequence[int] | None,
+    ) -> None:
+        import h5py
+
+        self.root = Path(root)
+        files = episode_files(self.root)
+        if episodes is not None:
+            wanted = {int(i) for i in episodes}
+            files = [p for p in files if int(_EPISODE_RE.match(p.name).group(1)) in wanted]
+        if not files:
+            raise FileNotFoundError(
+                f"no episode files ({EPISODE_GLOB}) in {self.root}; write some with `tdwgym dataset --out DIR ...`"
+            )
+        keys = tuple(keys)
+        unknown = [k for k in keys if k not in CLIP_KEYS]
+        if unknown or not keys:
+            raise ValueError(f"unknown clip keys {unknown}; valid keys are {list(CLIP_KEYS)}")
+        if isinstance(clip_len, bool) or not isinstance(clip_len, int) or clip_len < 1:
+            raise ValueError(f"clip_len must be an int >= 1, got {clip_len!r}")
+        stride = clip_len if stride is None else stride
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be an int >= 1, got {stride!r}")
+        self.files, self.keys, self.clip_len, self.stride, self.rgb_float = files, keys, clip_len, stride, rgb_float
+        self.index: list[tuple[int, int]] = []
+        self.max_objects = 0
+        lengths = []
+        for n, path in enumerate(files):
+            with h5py.File(path, "r") as f:
+                t = int(f.attrs["num_frames"])
+                self.max_objects = max(self.max_objects, int(f["static/object_ids"].shape[0]))
+            lengths.append(t)
+            self.index += [(n, s) for s in range(0, t - clip_len + 1, stride)]
+        if not self.index:
+            raise ValueError(
+                f"clip_len {clip_len} is longer than every episode in {self.root} (longest has {max(lengths)} frames)"
+            )
+        self._handles: dict[int, Any] = {}
+        self._pid = os.getpid()
+
+    def _file(self, n: int) -> Any:
+        import h5py
+
+        if self._pid != os.getpid():  # a DataLoader worker: never share HDF5 handles across processes
+            self._handles, self._pid = {}, os.getpid()
+        if n not in self._handles:
+            self._handles[n] = h5py.File(self.files[n], "r")
+        return self._handles[n]
+
+    def read(self, i: int) -> dict[str, Any]:
+        n, s = self.index[i]
+        f, e = self._file(n), s + self.clip_len
+        m = self.max_objects
+        out: dict[str, Any] = {}
+        ids = f["static/object_ids"][()]
+        k = ids.shape[0]
+
+        def pad(arr: np.ndarray, fill: float) -> np.ndarray:
+            shape = list(arr.shape)
+            shape[1] = m
+            full = np.full(shape, fill, dtype=arr.dtype)
+            full[:, :k] = arr
+            return full
+
+        labels = None
+        for key in self.keys:
+            if key == "rgb":
+                rgb = np.ascontiguousarray(f["frames/images/_img"][s:e].transpose(0, 3, 1, 2))
+                out[key] = rgb.astype(np.float32) / 255.0 if self.rgb_float else rgb
+            elif key == "depth":
+                out[key] = f["frames/images/_depth"][s:e][:, None]
+            elif key == "segmentation":
+                out[key] = f["frames/images/_id"][s:e].astype(np.int64)
+            elif key in ("boxes", "areas"):
+                src = f["frames/objects/bboxes" if key == "boxes" else "frames/objects/areas"][s:e]
+                out[key] = pad(src, -1 if key == "boxes" else 0).astype(np.float32 if key == "boxes" else np.int64)
+            elif key == "visible":
+                out[key] = pad(f["frames/objects/areas"][s:e] > 0, False)
+            elif key == "present":
+                out[key] = pad(f["frames/objects/present"][s:e], False)
+            elif key in ("positions", "rotations", "velocities", "angular_velocities"):
+                out[key] = np.nan_to_num(pad(f[f"frames/objects/{key}"][s:e], 0.0)).astype(np.float32)
+            elif key == "object_ids":
+                out[key] = np.pad(ids.astype(np.int64), (0, m - k))
+            elif key == "object_mask":
+                out[key] = np.arange(m) < k
+            elif key == "actions":
+                out[key] = f["frames/actions"][s:e]
+            elif key == "num_collisions":
+                frames = f["collisions/frame"][()]
+                out[key] = np.bincount(frames[(frames >= s) & (frames < e)] - s, minlength=self.clip_len)
+            elif key == "camera_position":
+                out[key] = f["camera_matrices/positions"][s:e].astype(np.float32)
+            elif key == "world_to_camera":
+                out[key] = f["camera_matrices/world_to_camera"][s:e].astype(np.float32)
+            elif key == "intrinsics":
+                out[key] = f["camera_matrices/intrinsics"][()].astype(np.float32)
+            elif key == "episode":
+                out[key] = int(f.attrs["episode"])
+            elif key == "start":
+                out[key] = s
+            else:
+                if labels is None:
+                    labels = json.loads(_str(f["labels/json"][()]))
+                if key == "possible":
+                    out[key] = labels.get("impossible") is None
+                elif key == "impossible":
+                    out[key] = labels.get("impossible") or ""
+                elif key == "event_frame":
+                    event = labels.get("event_frame")
+                    out[key] = -1 if event is None else int(event)
+                elif key == "ood_factors":
+                    out[key] = ",".join(str(v) for v in labels.get("ood_factors") or [])
+                elif key == "factors":
+                    out[key] = dict(labels.get("factors") or {})
+                else:
+                    out[key] = labels.get(key)
+        return out
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+
+_CLIP_DOC = """Fixed-length clips across every episode file of a dataset directory (a ``torch.utils.data.Dataset``).
+
+    Clip ``i`` is frames ``[start, start + clip_len)`` of one episode; starts step by ``stride`` (default
+    ``clip_len``: non-overlapping clips) and a clip never crosses episodes. Items are dicts with the requested
+    ``keys`` (T = ``clip_len``, N = the most objects of any episode; per-object keys are padded to N):
+
+    - ``rgb``: (T, 3, H, W) uint8, or float32 in [0, 1] with ``rgb_float=True``. ``depth``: (T, 1, H, W) float32
+      metres. ``segmentation``: (T, H, W) int64 scene ids (0 is the room).
+    - ``boxes``: (T, N, 4) float32 ``(x_min, y_min, x_max, y_max)`` pixels, max exclusive, -1 when not visible.
+      ``areas``: (T, N) pixel counts. ``visible``, ``present``: (T, N) bool. ``object_ids``: (N,) int64 (0 pads).
+      ``object_mask``: (N,) bool, True for real objects.
+    - ``positions``, ``velocities``, ``angular_velocities``: (T, N, 3) float32; ``rotations``: (T, N, 4)
+      quaternions (x, y, z, w); 0 where an object is absent.
+    - ``actions``: (T,) int64 (discrete; -1 at an episode's first frame) or (T, 5) float32 (NaN at the first
+      frame); action ``t`` produced frame ``t``. ``num_collisions``: (T,) int64 contacts that ended at each frame.
+    - ``camera_position``: (T, 3); ``world_to_camera``: (T, 4, 4); ``intrinsics``: (3, 3), all float32.
+    - Labels: ``scenario``, ``split``, ``impossible`` (kind or ""), ``ood_factors`` (comma-joined) are str;
+      ``level`` int; ``possible`` bool; ``event_frame`` int, the episode frame of the impossible event (-1 when
+      none; the clip holds it when ``start <= event_frame < start + T``); ``factors`` dict; ``episode`` and
+      ``start`` (the clip's first episode frame) int.
+
+    Args:
+        root: Dataset directory (``episode_*.hdf5``).
+        clip_len: Frames per clip.
+        stride: Frames between clip starts; default ``clip_len``.
+        keys: Any subset of :data:`CLIP_KEYS`. Default ``("rgb",)``.
+        rgb_float: Return ``rgb`` as float32 in [0, 1] instead of uint8.
+        episodes: Only these episode indices (e.g. to hold some out); default all.
+
+    Raises:
+        FileNotFoundError: ``root`` has no episode files.
+        ValueError: An unknown key, or ``clip_len`` longer than every episode.
+    """
+
+
+def _make_clip_dataset_class() -> type:
+    try:
+        import torch
+        from torch.utils.data import Dataset
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("ClipDataset needs torch: pip install 'tdwgym[agents]'") from exc
+
+    class ClipDataset(Dataset):
+        __doc__ = _CLIP_DOC
+
+        def __init__(
+            self,
+            root: Path | str,
+            clip_len: int = 8,
+            stride: int | None = None,
+            keys: Sequence[str] = ("rgb",),
+            rgb_float: bool = False,
+            episodes: Sequence[int] | None = None,
+        ) -> None:
+            self._clips = _ClipIndex(root, clip_len, stride, keys, rgb_float, episodes)
+
+        @property
+        def files(self) -> list[Path]:
+            """Episode files read, in episode order."""
+            return list(self._clips.files)
+
+        @property
+        def keys(self) -> tuple[str, ...]:
+            """Keys of every item."""
+            return self._clips.keys
+
+        @property
+        def clips(self) -> list[tuple[Path, int]]:
+            """(episode file, start frame) of every clip."""
+            return [(self._clips.files[n], s) for n, s in self._clips.index]
+
+        def __len__(self) -> int:
+            return len(self._clips.index)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"clip index {i} out of range for {len(self)} clips")
+            item = self._clips.read(i % len(self))
+            return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+
+        def close(self) -> None:
+            """Close open HDF5 files."""
+            self._clips.close()
+
+        def __getstate__(self) -> dict[str, Any]:
+            state = self.__dict__.copy()
+            clips = _ClipIndex.__new__(_ClipIndex)
+            clips.__dict__.update({**self._clips.__dict__, "_handles": {}})
+            state["_clips"] = clips
+            return state
+
+    ClipDataset.__module__ = __name__
+    ClipDataset.__qualname__ = "ClipDataset"
+    return ClipDataset
+
+
+@lru_cache(maxsize=1)
+def _clip_dataset_class() -> type:
+    return _make_clip_dataset_class()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ClipDataset":
+        return _clip_dataset_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CLIP_KEYS", "episode_files", "episode_is_valid", "load_episode"]  # and ClipDataset, built on first use
