@@ -396,7 +396,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_eval(args: argparse.Namespace) -> int:
     """``tdwgym eval``: the evaluation report of a run or world-model checkpoint (locally or on Ray)."""
     from tdwgym.agents.device import check_device
-    from tdwgym.agents.evaluate import EvalSettings, evaluate, export_eval_sets
+    from tdwgym.agents.evaluate import EvalConfig, EvalSettings, evaluate, export_eval_sets
 
     cmd = EvalCommand(**config_kwargs(args, args.config_fields))
     sources = [f"--{n.replace('_', '-')}" for n in ("run", "model", "export_sets") if getattr(cmd, n) is not None]
@@ -431,21 +431,22 @@ def run_eval(args: argparse.Namespace) -> int:
     if cmd.out is not None:
         check_output_folder(cmd.out)
     check_device(cmd.device, "tdwgym eval")
-    kwargs: dict[str, Any] = {
-        "run_dir": cmd.run,
-        "model_path": cmd.model,
-        "env_id": cmd.env_id,
-        "env_kwargs": env_kwargs,
-        "out": cmd.out,
-        "settings": settings,
-        "device": cmd.device,
-    }
+    config = EvalConfig(
+        run_dir=cmd.run,
+        model_path=cmd.model,
+        env_id=cmd.env_id,
+        env_kwargs=env_kwargs,
+        out=cmd.out,
+        settings=settings,
+        device=cmd.device,
+        progress=cmd.progress_bar,
+    )
     if args.ray is not None:
         from tdwgym.agents.distributed import evaluate_on_ray
 
-        evaluate_on_ray(address=ray_address(args.ray), progress=cmd.progress_bar, **kwargs)
+        evaluate_on_ray(config, address=ray_address(args.ray), progress=cmd.progress_bar)
     else:
-        evaluate(progress=cmd.progress_bar, **kwargs)
+        evaluate(config)
     return 0
 
 

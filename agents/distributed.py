@@ -5,57 +5,56 @@ The Ray plumbing (connecting, sharding, retries) is core's :mod:`tdwgym.distribu
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from tdwgym.distributed import DEFAULT_MAX_RETRIES, auto_shard_size, import_ray, map_shards, ray_session, shard_ranges
 
-__all__ = ["EVAL_PATH_KWARGS", "evaluate_on_ray", "evaluate_shard"]
-
-EVAL_PATH_KWARGS = ("run_dir", "model_path", "out")
-"""Arguments of the evaluation that are paths: made absolute for the tasks, which start in another directory."""
+__all__ = ["evaluate_on_ray", "evaluate_shard"]
 
 
-def evaluate_shard(evaluate_episodes: Callable[..., Any], kwargs: dict[str, Any], start: int, stop: int) -> Any:
-    """One Ray task of :func:`evaluate_on_ray`: ``evaluate_episodes(range(start, stop), **kwargs)``."""
-    return evaluate_episodes(range(start, stop), **kwargs)
+def evaluate_shard(evaluate_episodes: Callable[..., Any], config: Any, start: int, stop: int) -> Any:
+    """One Ray task of :func:`evaluate_on_ray`: ``evaluate_episodes(range(start, stop), config)``."""
+    return evaluate_episodes(range(start, stop), config)
 
 
 def evaluate_on_ray(
+    config: Any = None,
+    /,
     address: str | None = None,
     shard_size: int | None = None,
     progress: bool = True,
     max_retries: int = DEFAULT_MAX_RETRIES,
     num_cpus: float = 1.0,
     init_kwargs: dict[str, Any] | None = None,
-    **evaluate_kwargs: Any,
+    **arguments: Any,
 ) -> dict[str, Any]:
     """``tdwgym eval`` with its episodes spread over Ray tasks, the partial reports merged into one.
 
-    The evaluation provides three functions in :mod:`tdwgym.agents.evaluate`, each taking the keyword arguments of
-    its ``evaluate`` (run or model path, env id, settings, ...):
+    The evaluation provides three seams in :mod:`tdwgym.agents.evaluate`, each taking the one
+    :class:`~tdwgym.agents.evaluate.EvalConfig` (run or model path, env, settings, ...):
 
-    - ``count_episodes(**kw) -> int``: how many episode indices the evaluation has (every section's held-out
+    - ``count_episodes(config) -> int``: how many episode indices the evaluation has (every section's held-out
       episodes, numbered ``0 .. n - 1``; an episode's seeds depend on its index only).
-    - ``evaluate_episodes(indices, **kw) -> part``: the per-episode results (raw, mergeable: per-step errors,
+    - ``evaluate_episodes(indices, config) -> part``: the per-episode results (raw, mergeable: per-step errors,
       surprise scores, counts; not yet averaged) of those indices; picklable.
-    - ``merge_reports(parts, **kw) -> report``: the report from all parts (in index order), equal to a local
-      ``evaluate(**kw)``; writes ``report.json``, ``report.md`` and the plots like ``evaluate`` does.
+    - ``merge_reports(parts, config) -> report``: the report from all parts (in index order), equal to a local
+      ``evaluate(config)``; writes ``report.json``, ``report.md`` and the plots like ``evaluate`` does.
 
-    Counting and merging run in this process with ``evaluate_kwargs`` as given (plus ``progress``); the tasks get
-    them with ``progress=False`` (the progress bar reports them) and the paths (:data:`EVAL_PATH_KWARGS`) made
-    absolute, so the report is the one ``evaluate(**evaluate_kwargs)`` writes here.
+    Counting and merging run in this process; the tasks get the config with its paths made absolute
+    (:meth:`~tdwgym.agents.evaluate.EvalConfig.absolute`) and without progress lines (the bar reports them), so
+    the report is the one ``evaluate(config)`` writes here.
 
     Args:
+        config: What to evaluate (an ``EvalConfig``); or
         address: Ray address (see :func:`ray_session`).
         shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show a tqdm progress bar on stderr (and the merge's lines).
         max_retries: Retries of a failed shard.
         num_cpus: CPUs Ray reserves per task.
         init_kwargs: More ``ray.init`` arguments when this call connects.
-        **evaluate_kwargs: The evaluation's own arguments (``progress`` excepted: this function's own);
-            the run folder or checkpoint must be reachable from every node at the same absolute path.
+        **arguments: ``EvalConfig.build``'s keyword arguments, instead of ``config``. The run folder or checkpoint
+            must be reachable from every node at the same absolute path.
 
     Returns:
         The merged report.
@@ -63,16 +62,18 @@ def evaluate_on_ray(
     Raises:
         ImportError: Ray is not installed.
     """
+    from dataclasses import replace
+
     from tqdm.auto import tqdm
 
     import_ray()
-    from tdwgym.agents.evaluate import count_episodes, evaluate_episodes, merge_reports
+    from tdwgym.agents import evaluate as evaluation
 
-    task_kwargs = {**evaluate_kwargs, "progress": False}
-    for key in EVAL_PATH_KWARGS:
-        if task_kwargs.get(key) is not None:
-            task_kwargs[key] = os.path.abspath(task_kwargs[key])
-    total = int(count_episodes(**{**evaluate_kwargs, "progress": False}))
+    if config is not None and arguments:
+        raise TypeError(f"give an EvalConfig or keyword arguments, not both (got {sorted(arguments)} too)")
+    config = replace(config if config is not None else evaluation.EvalConfig.build(**arguments), progress=progress)
+    task_config = replace(config.absolute(), progress=False)
+    total = int(evaluation.count_episodes(replace(config, progress=False)))
     bar = tqdm(total=total, unit="episode", disable=not progress, desc="ray eval", dynamic_ncols=True)
     try:
         with ray_session(address, **(init_kwargs or {})) as ray:
@@ -82,11 +83,11 @@ def evaluate_on_ray(
                 ray,
                 evaluate_shard,
                 shards,
-                (evaluate_episodes, task_kwargs),
+                (evaluation.evaluate_episodes, task_config),
                 max_retries=max_retries,
                 num_cpus=num_cpus,
                 on_done=lambda k, _: bar.update(shards[k][1] - shards[k][0]),
             )
     finally:
         bar.close()
-    return merge_reports(run.results, **{**evaluate_kwargs, "progress": progress})
+    return evaluation.merge_reports(run.results, config)

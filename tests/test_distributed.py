@@ -190,13 +190,14 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
     to the workers by value)."""
     evaluation = pytest.importorskip("tdwgym.agents.evaluate")
 
-    def count_episodes(**kw: Any) -> int:
-        return kw["episodes"]
+    def count_episodes(config: Any) -> int:
+        return config.settings.episodes
 
-    def evaluate_episodes(indices: range, **kw: Any) -> dict[str, Any]:
-        return {"indices": list(indices), "errors": [float(i) * kw["scale"] for i in indices], "pid": os.getpid()}
+    def evaluate_episodes(indices: range, config: Any) -> dict[str, Any]:
+        scale = config.settings.horizon  # any number the task can only know from the config it was sent
+        return {"indices": list(indices), "errors": [float(i) * scale for i in indices], "pid": os.getpid()}
 
-    def merge_reports(parts: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    def merge_reports(parts: list[dict[str, Any]], config: Any) -> dict[str, Any]:
         errors = [e for p in parts for e in p["errors"]]
         return {"indices": [i for p in parts for i in p["indices"]], "mean": float(np.mean(errors))}
 
@@ -208,7 +209,8 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
         monkeypatch.setattr(evaluation, name, fn, raising=False)
     from tdwgym.agents.distributed import evaluate_on_ray
 
-    report = evaluate_on_ray(shard_size=3, progress=False, episodes=7, scale=2.0)
+    config = evaluation.EvalConfig(settings=evaluation.EvalSettings(episodes=7, horizon=2))
+    report = evaluate_on_ray(config, shard_size=3, progress=False)
     assert report == {"indices": list(range(7)), "mean": 6.0}
 
 
@@ -233,7 +235,9 @@ def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Pat
         "device": "cpu",
     }
     local = evaluation.evaluate(out="local", progress=False, **kw)
-    assert evaluation.count_episodes(**kw) == 2 + 1 + 2 + 1  # prediction, VoE, probes, exploration
+    assert (
+        evaluation.count_episodes(evaluation.EvalConfig(**kw)) == 2 + 1 + 2 + 1
+    )  # prediction, VoE, probes, exploration
     from tdwgym.agents.distributed import evaluate_on_ray
 
     merged = evaluate_on_ray(shard_size=2, progress=False, out="ray", **kw)

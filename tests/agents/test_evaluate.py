@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tdwgym.agents.evaluate import (
+    EvalConfig,
     EvalSettings,
     count_episodes,
     evaluate,
@@ -132,15 +133,15 @@ def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(local_report):
 
 
 def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local_report, tmp_path):
-    kw = {"run_dir": tiny_run, "quick": True, "out": tmp_path / "merged", "device": "cpu", "progress": False}
-    n = count_episodes(**kw)
+    kw = EvalConfig.build(run_dir=tiny_run, quick=True, out=tmp_path / "merged", device="cpu", progress=False)
+    n = count_episodes(kw)
     assert (
         n == 2 + 2 * 2 + 3 * 2 + 2
     )  # prediction (2 splits), VoE (2 kinds x 2 pairs), probes (3 kinds x 2), 2 policies
     # three parts, out of order and each mixing sections, as Ray tasks would return them
-    parts = [evaluate_episodes(idx, **kw) for idx in (range(9, n), range(0, 4), range(4, 9))]
+    parts = [evaluate_episodes(idx, kw) for idx in (range(9, n), range(0, 4), range(4, 9))]
     assert [len(p["results"]) for p in parts] == [n - 9, 4, 5]
-    merged = merge_reports(parts, **kw)
+    merged = merge_reports(parts, kw)
     assert _without_timing(merged) == _without_timing(local_report[0])
     on_disk = json.loads((tmp_path / "merged" / "report.json").read_text())
     assert _without_timing(on_disk) == _without_timing(json.loads((local_report[1] / "report.json").read_text()))
@@ -150,11 +151,11 @@ def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local
         "probes",
     }
     with pytest.raises(ValueError, match=r"missing \[9, 10"):
-        merge_reports(parts[1:], **kw)
+        merge_reports(parts[1:], kw)
     with pytest.raises(ValueError, match="more than one part"):
-        merge_reports([*parts, parts[1]], **kw)
+        merge_reports([*parts, parts[1]], kw)
     with pytest.raises(IndexError, match="outside"):
-        evaluate_episodes([n], **kw)
+        evaluate_episodes([n], kw)
 
 
 def test_eval_command_has_the_ray_flag():
@@ -319,7 +320,8 @@ def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
     import json as json_
 
     from tdwgym.agents.cli import main as agents_cli
-    from tdwgym.agents.evaluate import EvalSettings, _baseline_surprise, evaluate
+    from tdwgym.agents.evaluate import EvalSettings, evaluate
+    from tdwgym.agents.evaluation.voe import _baseline_surprise
 
     code = agents_cli(
         ["eval", "--export-sets", str(tmp_path / "sets"), "--quick", "--env-kwargs", '{"resolution": 32}']
@@ -343,3 +345,24 @@ def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
             per_pair.append(np.mean(_baseline_surprise(pair["possible"], "copy_last")[window]))
     scores = report["voe"]["kinds"][kind]["copy_last"]["mean"]
     assert scores["surprise_possible"] == pytest.approx(np.mean(per_pair), rel=1e-9)
+
+
+def test_a_local_evaluation_loads_the_model_once_from_one_config(tiny_run, tmp_path, monkeypatch):
+    from tdwgym.agents.evaluation import plan as plan_module
+
+    loads = []
+    real = plan_module.load_run
+
+    def counting_load_run(**kwargs):
+        loads.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(plan_module, "load_run", counting_load_run)
+    settings = EvalSettings.quick()
+    settings.voe_pairs, settings.probe_clips, settings.exploration_episodes = 1, 1, 1
+    config = EvalConfig(run_dir=tiny_run, out=tmp_path / "once", settings=settings, device="cpu", progress=False)
+    report = evaluate(config)
+    assert len(loads) == 1
+    assert report["meta"]["settings"]["voe_pairs"] == 1
+    with pytest.raises(TypeError, match="not both"):
+        evaluate(config, quick=True)
