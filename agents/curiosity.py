@@ -208,7 +208,8 @@ class CuriosityVecEnv(VecEnvWrapper):
             ``updates_per_transition``, ``learning_rate``, ...).
         seed: Seed of the world model's initial weights (when ``variant`` is a name) and of the learner's buffer
             sampler.
-        action_baseline: ``"none"``, ``"zscore"`` (reward ``max(0, (surprise - mean_a) / std_a - 2)``),
+        action_baseline: ``"zscore"`` (the default, as in ``tdwgym train``: reward
+            ``max(0, (surprise - mean_a) / std_a - 2)``), ``"none"`` (the raw surprise),
             ``"ratio"`` (``max(0, surprise / mean_a - 1)``) or ``"difference"`` (``max(0, surprise - mean_a)``),
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
             per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
@@ -235,7 +236,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         model_kwargs: dict | None = None,
         learner_kwargs: dict | None = None,
         seed: int | None = None,
-        action_baseline: str = "none",
+        action_baseline: str = "zscore",
         baseline_rate: float = 0.01,
         zscore_threshold: float = ZSCORE_THRESHOLD,
     ) -> None:
@@ -590,7 +591,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             resolution=stats.get("resolution"),
             model_kwargs=stats["model_kwargs"],
             learner_kwargs=stats["learner_kwargs"],
-            action_baseline=stats.get("action_baseline", "none"),
+            action_baseline=stats.get("action_baseline", "none"),  # files without the key predate the baseline
             baseline_rate=stats.get("baseline_rate", 0.01),
             zscore_threshold=stats.get("zscore_threshold", ZSCORE_THRESHOLD),
         )

@@ -34,8 +34,7 @@ def configure_torch_threads(num_threads: int | None = None) -> int:
     """Set torch's intra-op thread count sensibly for small machines.
 
     Torch's default (one thread per core) oversubscribes the CPU once subprocess environments run beside the
-    learner, and OpenMP threads that spin while the cores are busy make small models many times slower (measured
-    on 2 cores under load: 1.3 ms with one thread against 20-28 ms with two for the same forward pass). The
+    learner, and OpenMP threads that spin while the cores are busy make small models many times slower. The
     default therefore leaves half of the cores to the environments: ``min(4, max(1, cores // 2))``, i.e. one
     thread on a 2-core machine.
 

@@ -97,7 +97,7 @@ class TrainConfig:
     counts only pixels the warp brings in from inside the last frame."""
     wm_resolution: int | None = 32
     """Side in pixels of the frames the world model sees: observations are area-downsampled to it (``None``: the
-    observation's size). At 32x32 the pixel model scores and trains about 3x faster than at 64x64, and a pushed
+    observation's size). 32x32 scores and trains several times faster than 64x64 (BENCHMARKS.md), and a pushed
     object still covers several pixels."""
     wm_capacity: int = 1000
     """Transitions in the world model's loss-prioritised buffer."""

@@ -207,6 +207,23 @@ class TDWRoomEnv(gym.Env):
     SUPPORTED_IMPOSSIBLE: tuple[str, ...] = ()
     """Impossible kinds the scenario can stage."""
 
+    @classmethod
+    def check_impossible(cls, kind: str | None) -> str | None:
+        """``kind`` if the scenario can stage it (None passes): the one check of an impossible kind, used by the env,
+        :func:`tdwgym.envs.impossible.make_pairs` and ``tdwgym dataset``.
+
+        Raises:
+            ValueError: Naming the kind and the valid values (None and :attr:`SUPPORTED_IMPOSSIBLE`).
+        """
+        if kind is None or kind in cls.SUPPORTED_IMPOSSIBLE:
+            return kind
+        valid = [None, *cls.SUPPORTED_IMPOSSIBLE]
+        if kind not in IMPOSSIBLE_KINDS:
+            raise ValueError(
+                f"unknown impossible kind {kind!r} for the {cls.SCENARIO} scenario; valid values are {valid}"
+            )
+        raise ValueError(f"the {cls.SCENARIO} scenario cannot stage impossible={kind!r}; valid values are {valid}")
+
     def __init__(
         self,
         *,
@@ -270,14 +287,7 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"unknown level {level!r}; valid values are {list(LEVELS)}")
         self.level = int(level)
         self.split = _choice(split, SPLITS, "split")
-        if impossible is not None:
-            _choice(impossible, IMPOSSIBLE_KINDS, "impossible kind")
-            if impossible not in self.SUPPORTED_IMPOSSIBLE:
-                raise ValueError(
-                    f"the {self.SCENARIO} scenario cannot stage impossible={impossible!r}; valid values "
-                    f"are {[None, *self.SUPPORTED_IMPOSSIBLE]}"
-                )
-        self.impossible = impossible
+        self.impossible = self.check_impossible(impossible)
         self.info_level = _choice(info_level, INFO_LEVELS, "info_level")
         if not isinstance(ceiling, (bool, np.bool_)):
             raise ValueError(f"ceiling must be True or False, got {ceiling!r}")
@@ -469,12 +479,9 @@ class TDWRoomEnv(gym.Env):
         without an event, labelled ``impossible=None`` with the reason in ``impossible_skipped``. The labels gain
         ``impossible``, ``event_frame``, ``event_object`` and ``event_hidden``.
         """
-        _choice(kind, IMPOSSIBLE_KINDS, "impossible kind")
-        if kind not in self.SUPPORTED_IMPOSSIBLE:
-            raise ValueError(
-                f"the {self.SCENARIO} scenario cannot stage impossible={kind!r}; valid values are "
-                f"{[None, *self.SUPPORTED_IMPOSSIBLE]}"
-            )
+        if kind is None:
+            raise ValueError(f"add_impossible_event needs a kind; valid values are {list(self.SUPPORTED_IMPOSSIBLE)}")
+        self.check_impossible(kind)
         base = dataclasses.replace(scene, events=())
         labels = dict(scene.labels)
         target = int(labels.get("event_object", 1))

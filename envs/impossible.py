@@ -85,11 +85,15 @@ class Quadruplet:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
-def _check(kinds: Any, valid: tuple[str, ...], camera: str, frames: int) -> list[str]:
-    kinds = list(valid) if kinds is None else [kinds] if isinstance(kinds, str) else list(kinds)
+def _check(kinds: Any, env_class: Any, camera: str, frames: int, only: tuple[str, ...] | None = None) -> list[str]:
+    """The kinds asked for (default: all the env stages, of ``only``), each checked by the env class's
+    ``check_impossible``; ``only`` narrows what this kind of clip supports."""
+    supported = [k for k in env_class.SUPPORTED_IMPOSSIBLE if only is None or k in only]
+    kinds = supported if kinds is None else [kinds] if isinstance(kinds, str) else list(kinds)
     for k in kinds:
-        if k not in valid:
-            raise ValueError(f"unknown impossible kind {k!r}; valid values are {list(valid)}")
+        if k is None or (only is not None and k not in only):
+            raise ValueError(f"unknown impossible kind {k!r} for these clips; valid values are {supported}")
+        env_class.check_impossible(k)
     if camera not in CAMERAS:
         raise ValueError(f"unknown camera {camera!r}; valid values are {list(CAMERAS)}")
     if frames < 2:
@@ -145,10 +149,7 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
     env = gym.make(env_id, **{**env_kwargs, "resolution": 8})
     try:
         base = env.unwrapped
-        if kind not in base.SUPPORTED_IMPOSSIBLE:
-            raise ValueError(
-                f"{env_id} cannot stage impossible={kind!r}; valid values are {list(base.SUPPORTED_IMPOSSIBLE)}"
-            )
+        base.check_impossible(kind)
         possible = base.sample_scene(seed)
         return possible, base.add_impossible_event(possible, kind)
     finally:
@@ -188,10 +189,10 @@ def make_pairs(
         ValueError: On an unknown kind or camera, or when a clip is too short to contain its event.
     """
     env_kwargs.pop("impossible", None)
-    supported = tuple(load_env_creator(gym.spec(env_id).entry_point).SUPPORTED_IMPOSSIBLE)
+    env_class = load_env_creator(gym.spec(env_id).entry_point)
     if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
         raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
-    kinds_list = _check(kinds, supported, camera, frames if post_frames is None else 2)
+    kinds_list = _check(kinds, env_class, camera, frames if post_frames is None else 2)
     env = gym.make(env_id, resolution=resolution, obs_mode="rgb", **env_kwargs)
     out = []
     try:
@@ -268,7 +269,7 @@ def make_quadruplets(
     position. Splicing happens while the object is hidden where the scenario has an occluder.
     """
     env_kwargs.pop("impossible", None)
-    kinds_list = _check(kinds, QUADRUPLET_KINDS, camera, frames)
+    kinds_list = _check(kinds, load_env_creator(gym.spec(env_id).entry_point), camera, frames, QUADRUPLET_KINDS)
     env = gym.make(env_id, resolution=resolution, obs_mode="rgb", **env_kwargs)
     out = []
     try:

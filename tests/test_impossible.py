@@ -112,3 +112,23 @@ def test_visible_pairs_differ_after_the_event_extending_clips_that_do_not_yet():
     assert p.differs and p.extended > 0
     assert len(p.possible) == len(p.impossible) == p.event_frame + 4 + p.extended == len(p.actions) + 1
     assert np.array_equal(p.possible[: len(short.possible)], short.possible)  # the same clip, only longer
+
+
+@pytest.mark.parametrize("kind", ["pass_through", "teleport_everywhere"])
+def test_one_check_of_impossible_kinds_gives_one_message_everywhere(kind, tmp_path):
+    """The env, make_pairs and tdwgym dataset all refuse a kind the scenario cannot stage with the same message."""
+    from tdwgym.dataset import DatasetConfig
+    from tdwgym.envs.occlusion import OcclusionEnv
+
+    with pytest.raises(ValueError) as expected:
+        OcclusionEnv.check_impossible(kind)
+    message = str(expected.value)
+    assert repr(kind) in message and "valid values are [None, 'vanish'" in message
+    with pytest.raises(ValueError) as from_env:
+        gym.make("TDWRoom-Occlusion-v0", impossible=kind)
+    with pytest.raises(ValueError) as from_pairs:
+        make_pairs("TDWRoom-Occlusion-v0", seed=0, kinds=[kind])
+    with pytest.raises(ValueError) as from_dataset:
+        DatasetConfig(out=tmp_path, scenario="occlusion", impossible=kind)
+    assert str(from_env.value) == str(from_pairs.value) == str(from_dataset.value) == message
+    assert OcclusionEnv.check_impossible(None) is None and OcclusionEnv.check_impossible("vanish") == "vanish"

@@ -8,7 +8,6 @@ import hashlib
 import inspect
 import json
 import re
-import sys
 import zlib
 from dataclasses import dataclass, field, fields
 from importlib import import_module
@@ -92,21 +91,9 @@ def _init_params(cls: type) -> set[str]:
     return names
 
 
-def impossible_kinds(scenario: str) -> tuple[str, ...] | None:
-    """Impossible-event kinds the scenario's env stages: its ``SUPPORTED_IMPOSSIBLE``; ``()`` if it takes no
-    ``impossible`` argument; None when it takes one without declaring the kinds (the env then validates)."""
-    cls = _env_class(scenarios()[scenario])
-    if "impossible" not in _init_params(cls):
-        return ()
-    for owner, attr in (
-        (cls, "SUPPORTED_IMPOSSIBLE"),
-        (cls, "IMPOSSIBLE_KINDS"),
-        (sys.modules[cls.__module__], "IMPOSSIBLE_KINDS"),
-    ):
-        value = getattr(owner, attr, None)
-        if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    return None
+def impossible_kinds(scenario: str) -> tuple[str, ...]:
+    """Impossible-event kinds the scenario's env stages (its ``SUPPORTED_IMPOSSIBLE``; ``()`` for none)."""
+    return tuple(getattr(_env_class(scenarios()[scenario]), "SUPPORTED_IMPOSSIBLE", ()))
 
 
 @dataclass
@@ -142,12 +129,12 @@ class DatasetConfig:
     action_type: str = "discrete"
     """Generation. The env's action type for scripted policies; an SB3 model's own action space wins."""
     compression: str | None = "gzip"
-    """Generation. HDF5 filter for RGB and segmentation: ``"gzip"`` (the default: 24-71x smaller at 64x64, about
-    0.05 ms per frame, byte-reproducible), ``"lzf"`` (same decoded frames, but its bytes vary from run to run; see
-    :data:`COMPRESSIONS`) or None."""
+    """Generation. HDF5 filter for RGB and segmentation: ``"gzip"`` (the default; byte-reproducible), ``"lzf"``
+    (same decoded frames, but its bytes vary from run to run; see :data:`COMPRESSIONS`) or None. Sizes and costs:
+    docs/dataset.md."""
     depth_compression: str | None = None
-    """Generation. HDF5 filter (with byte shuffling) for depth: None, ``"gzip"`` or ``"lzf"`` (about 4-7x smaller,
-    but about 0.06 ms per 64x64 frame, a quarter of the annotation budget; bytes not reproducible)."""
+    """Generation. HDF5 filter (with byte shuffling) for depth: None, ``"gzip"`` or ``"lzf"`` (smaller files at a
+    noticeable share of the annotation time, bytes not reproducible; figures in docs/dataset.md)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Generation. Extra keyword arguments for ``gym.make`` (e.g. ``{"num_objects": 2}``)."""
     workers: int = 1
@@ -163,12 +150,11 @@ class DatasetConfig:
         if isinstance(self.level, bool) or self.level not in LEVELS:
             raise ValueError(f"unknown level {self.level!r}; valid levels are {list(LEVELS)}")
         if self.impossible is not None:
-            kinds = impossible_kinds(self.scenario)
-            if kinds is not None and self.impossible not in kinds:
-                raise ValueError(
-                    f"unknown impossible kind {self.impossible!r} for scenario {self.scenario!r}; "
-                    f"valid values are {[None, *kinds]}"
-                )
+            cls = _env_class(self.env_id)
+            if hasattr(cls, "check_impossible"):
+                cls.check_impossible(self.impossible)
+            elif "impossible" not in _init_params(cls):
+                raise ValueError(f"the {self.scenario} scenario stages no impossible events; valid values are [None]")
         for name, low in (("episodes", 0), ("frames", 1), ("resolution", 1), ("workers", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

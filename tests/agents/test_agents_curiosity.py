@@ -286,3 +286,15 @@ def test_statistics_are_json_and_old_pickles_load_as_data_only(square_env_fn, tm
     with pytest.raises(ValueError, match="evil.pkl"):
         read_statistics(tmp_path / "evil.pkl")
     venv.close()
+
+
+def test_the_wrapper_defaults_are_the_documented_train_defaults():
+    import inspect
+
+    from tdwgym.agents.train import TrainConfig
+
+    params = inspect.signature(CuriosityVecEnv).parameters
+    train = TrainConfig()
+    for name in ("action_baseline", "zscore_threshold"):
+        assert params[name].default == getattr(train, name), name
+    assert params["action_baseline"].default == "zscore"  # docs/agents.md and --help document zscore
