@@ -162,7 +162,8 @@ class TDWRoomEnv(gym.Env):
     spaces, rewards and episode ends.
 
     Args:
-        render_mode: None or ``"rgb_array"``.
+        render_mode: None, ``"rgb_array"`` (:meth:`render` returns the frame) or ``"human"`` (every reset and step
+            is drawn in a pygame window at ``render_fps``; needs ``tdwgym[play]``).
         resolution: Observation size, an int or (height, width). Default 64.
         obs_mode: ``"rgb"`` (uint8 HxWx3), ``"rgbd"`` (Dict rgb + depth in metres) or ``"rgb_seg"`` (Dict rgb +
             segmentation of object ids).
@@ -199,7 +200,7 @@ class TDWRoomEnv(gym.Env):
             pickles per step. The env is the same either way; :meth:`full_info` builds the full keys on demand.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
     SCENARIO: str = "base"
     """Name of the scenario in labels."""
     FACTORS: FactorSpace = FactorSpace(factors=())
@@ -255,6 +256,11 @@ class TDWRoomEnv(gym.Env):
                 f"unknown render_mode {render_mode!r}; valid values are {[None, *self.metadata['render_modes']]}"
             )
         self.render_mode = render_mode
+        self._window: Any = None
+        if render_mode == "human":
+            from tdwgym.envs.window import import_pygame
+
+            import_pygame()  # a missing pygame is an error here, not at the first step
         self.resolution = _resolution(resolution, "resolution")
         self.render_size = _resolution(render_size, "render_size")
         self.obs_mode = _choice(obs_mode, OBS_MODES, "obs_mode")
@@ -411,6 +417,8 @@ class TDWRoomEnv(gym.Env):
         self._last_contacts = []
         info = self._info(self.backend.object_states(), [], push)
         info["labels"] = scene.labels
+        if self.render_mode == "human":
+            self._show()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
@@ -450,7 +458,10 @@ class TDWRoomEnv(gym.Env):
         info = self._info(states, contacts, push_info)
         info["events"] = applied
         reward = self.push_reward if push_info["moved"] else 0.0
-        return self._observe(), reward, False, False, info
+        obs = self._observe()
+        if self.render_mode == "human":
+            self._show()
+        return obs, reward, False, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -458,10 +469,26 @@ class TDWRoomEnv(gym.Env):
             return None
         if self.scene is None:
             raise ResetNeeded("call reset() before render()")
+        if self.render_mode == "human":
+            self._show()
+            return None
         h, w = self.render_size
         return self.backend.render(w, h, ("rgb",))["rgb"]
 
+    def _show(self) -> None:
+        """Draw the current view in the human window (opened on first use)."""
+        from tdwgym.envs.window import HumanWindow
+
+        if self._window is None:
+            self._window = HumanWindow(f"tdwgym {self.SCENARIO}", self.metadata["render_fps"])
+        h, w = self.render_size
+        self._window.show(self.backend.render(w, h, ("rgb",))["rgb"])
+
     def close(self) -> None:
+        window = getattr(self, "_window", None)
+        if window is not None:
+            window.close()
+            self._window = None
         backend = getattr(self, "backend", None)
         if backend is not None:
             backend.close()

@@ -380,3 +380,33 @@ def test_info_level_light_keeps_what_training_reads_and_the_rest_on_demand():
         light.close()
     with pytest.raises(ValueError, match="info_level"):
         gym.make("TDWRoom-Collision-v0", info_level="none")
+
+
+def test_human_render_mode_draws_every_reset_and_step_in_a_window(monkeypatch):
+    pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = gym.make("TDWRoom-Occlusion-v0", render_mode="human", render_size=96, resolution=32)
+    try:
+        shown = []
+        unwrapped = env.unwrapped
+        env.reset(seed=0)
+        window = unwrapped._window
+        assert window is not None and window.size == (384, 384)  # 96 px scaled by 4 to the minimum side
+        real_show = window.show
+        window.show = lambda frame: (shown.append(frame.copy()), real_show(frame))
+        for _ in range(3):
+            env.step(0)
+        assert env.render() is None  # Gymnasium's convention for human mode
+        assert len(shown) == 4 and all(f.shape == (96, 96, 3) and f.dtype == np.uint8 for f in shown)
+        assert not np.array_equal(shown[0], shown[1])  # action 0 moves the camera: the window shows it
+    finally:
+        env.close()
+    assert unwrapped._window is None
+
+
+def test_human_render_mode_without_pygame_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    with pytest.raises(ImportError, match=r"tdwgym\[play\]"):
+        gym.make("TDWRoom-Occlusion-v0", render_mode="human")
