@@ -72,6 +72,8 @@ OBS_MODES: tuple[str, ...] = ("rgb", "rgbd", "rgb_seg")
 ACTION_TYPES: tuple[str, ...] = ("discrete", "continuous")
 MAX_SEGMENTATION_ID = 1023
 """Upper bound of ids in segmentation observations."""
+DEPTH_MAX = 100.0
+"""Upper bound of depth observations in metres: the default camera's far plane (deeper values are clipped to it)."""
 MOVED_SPEED = 0.05
 """A push "moved" its object when it changed the object's velocity by more than this (m/s)."""
 
@@ -165,8 +167,8 @@ class TDWRoomEnv(gym.Env):
         render_mode: None, ``"rgb_array"`` (:meth:`render` returns the frame) or ``"human"`` (every reset and step
             is drawn in a pygame window at ``render_fps``; needs ``tdwgym[play]``).
         resolution: Observation size, an int or (height, width). Default 64.
-        obs_mode: ``"rgb"`` (uint8 HxWx3), ``"rgbd"`` (Dict rgb + depth in metres) or ``"rgb_seg"`` (Dict rgb +
-            segmentation of object ids).
+        obs_mode: ``"rgb"`` (uint8 HxWx3), ``"rgbd"`` (Dict rgb + depth in metres, float32 HxWx1 in
+            [0, :data:`DEPTH_MAX`]) or ``"rgb_seg"`` (Dict rgb + segmentation of object ids, int32 HxWx1).
         action_type: ``"discrete"`` (10 actions) or ``"continuous"`` (Box: forward, strafe, turn, pitch, push).
         backend: ``"bullet"`` or ``"tdw"``; default ``$TDWGYM_BACKEND`` or ``"bullet"``.
         backend_kwargs: Extra keyword arguments for the backend's constructor.
@@ -323,11 +325,11 @@ class TDWRoomEnv(gym.Env):
             self.observation_space: spaces.Space = rgb
         elif self.obs_mode == "rgbd":
             self.observation_space = spaces.Dict(
-                {"rgb": rgb, "depth": spaces.Box(0.0, np.inf, (h, w), dtype=np.float32)}
+                {"rgb": rgb, "depth": spaces.Box(0.0, DEPTH_MAX, (h, w, 1), dtype=np.float32)}
             )
         else:
             self.observation_space = spaces.Dict(
-                {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w), dtype=np.int32)}
+                {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w, 1), dtype=np.int32)}
             )
         # segmentation is always rendered: it costs next to nothing and tells which objects are in view
         needed = {"rgb", "segmentation", *extra_passes} | ({"depth"} if self.obs_mode == "rgbd" else set())
@@ -827,8 +829,9 @@ class TDWRoomEnv(gym.Env):
         if self.obs_mode == "rgb":
             return frames["rgb"]
         if self.obs_mode == "rgbd":
-            return {"rgb": frames["rgb"], "depth": frames["depth"]}
-        return {"rgb": frames["rgb"], "segmentation": seg.astype(np.int32, copy=False)}
+            # a channel axis and finite bounds: image spaces to SB3 and Gymnasium's wrappers
+            return {"rgb": frames["rgb"], "depth": np.minimum(frames["depth"], DEPTH_MAX)[..., None]}
+        return {"rgb": frames["rgb"], "segmentation": seg.astype(np.int32, copy=False)[..., None]}
 
     def _info(self, states: dict[int, ObjectState], contacts: list[Contact], push: dict[str, Any]) -> dict:
         info = {

@@ -52,8 +52,9 @@ class OcclusionEnv(TDWRoomEnv):
 
     ## Observation Space
     ``obs_mode="rgb"``: ``Box(0, 255, (H, W, 3), uint8)``, H = W = 64 by default (``resolution``).
-    ``obs_mode="rgbd"``: ``Dict(rgb, depth)``, depth ``(H, W)`` float32 in metres along the view axis.
-    ``obs_mode="rgb_seg"``: ``Dict(rgb, segmentation)``, segmentation ``(H, W)`` int32 of scene ids (0 is the
+    ``obs_mode="rgbd"``: ``Dict(rgb, depth)``, depth ``(H, W, 1)`` float32 in metres along the view axis, in
+    ``[0, DEPTH_MAX]``.
+    ``obs_mode="rgb_seg"``: ``Dict(rgb, segmentation)``, segmentation ``(H, W, 1)`` int32 of scene ids (0 is the
     room).
 
     ## Rewards

@@ -530,7 +530,7 @@ def test_occlusion_env_runs_on_tdw_end_to_end(build: FakeBuild) -> None:
         build.queue_env_collision(scene.objects[0].id, (0.0, 1.0, 0.0), (0.0, 0.0, 0.0))
         for action in (0, 1, 6, 9):
             obs, reward, terminated, truncated, info = env.step(action)
-            assert obs["segmentation"].shape == (24, 32)
+            assert obs["segmentation"].shape == (24, 32, 1)
             if action == 0:
                 assert [(c["a"], c["b"]) for c in info["contacts"]] == [(0, scene.objects[0].id)]
         assert build.physics_frames == physics + 4 * env.unwrapped.substeps

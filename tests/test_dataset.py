@@ -83,11 +83,11 @@ def test_round_trip_equals_the_envs_own_frames(dataset_dir: Path) -> None:
     try:
         for reset_kwargs in ({"seed": meta["env_seed"]}, {"options": {"scene": ep["scene"]}}):
             obs, info = env.reset(**reset_kwargs)
-            rgb, depth, positions = [obs["rgb"]], [obs["depth"]], [info["objects"]]
+            rgb, depth, positions = [obs["rgb"]], [obs["depth"][..., 0]], [info["objects"]]
             for action in ep["actions"][1:]:
                 obs, *_, info = env.step(int(action))
                 rgb.append(obs["rgb"])
-                depth.append(obs["depth"])
+                depth.append(obs["depth"][..., 0])
                 positions.append(info["objects"])
             np.testing.assert_array_equal(np.stack(rgb), ep["rgb"])
             np.testing.assert_array_equal(np.stack(depth), ep["depth"])

@@ -63,7 +63,7 @@ def test_kwargs_pass_through(make_env):
         substeps=4,
     )
     obs, info = env.reset(seed=3)
-    assert obs["rgb"].shape == (24, 40, 3) and obs["depth"].shape == (24, 40)
+    assert obs["rgb"].shape == (24, 40, 3) and obs["depth"].shape == (24, 40, 1)
     assert env.render().shape == (60, 80, 3)
     assert env.unwrapped.substeps == 4 and env.metadata["render_fps"] == 60
     env.step(env.action_space.sample())
@@ -410,3 +410,47 @@ def test_human_render_mode_without_pygame_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pygame", None)
     with pytest.raises(ImportError, match=r"tdwgym\[play\]"):
         gym.make("TDWRoom-Occlusion-v0", render_mode="human")
+
+
+@pytest.mark.parametrize("obs_mode", ["rgbd", "rgb_seg"])
+def test_depth_and_segmentation_are_finite_image_spaces_that_sb3_gives_a_cnn(obs_mode):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    from tdwgym.envs.wrappers import ChannelsFirst
+
+    env = gym.make("TDWRoom-Occlusion-v0", obs_mode=obs_mode, resolution=36)
+    try:
+        key = "depth" if obs_mode == "rgbd" else "segmentation"
+        space = env.observation_space[key]
+        assert space.shape == (36, 36, 1) and np.all(np.isfinite(space.high)) and np.all(space.low == 0)
+        obs, _ = env.reset(seed=0)
+        assert obs[key].shape == (36, 36, 1) and space.contains(obs[key])
+        # depth is float and ids go past 255: SB3 takes them as images, channels-first, when it does not rescale
+        wrapped = ChannelsFirst(env)
+        assert wrapped.observation_space[key].shape == (1, 36, 36)
+        first, _ = wrapped.reset(seed=0)
+        np.testing.assert_array_equal(first[key][0], obs[key][..., 0])
+        assert first["rgb"].shape == (36, 36, 3)
+        model = PPO("MultiInputPolicy", wrapped, n_steps=8, batch_size=8, policy_kwargs={"normalize_images": False})
+        extractors = model.policy.features_extractor.extractors
+        assert isinstance(extractors["rgb"], NatureCNN) and isinstance(extractors[key], NatureCNN)
+        model.learn(8)  # the CNNs take the observations
+    finally:
+        env.close()
+
+
+def test_gymnasium_image_wrappers_work_on_the_envs():
+    """The ``tdwgym[wrappers]`` extra brings what Gymnasium's common image wrappers need (opencv)."""
+    pytest.importorskip("cv2", reason="pip install 'tdwgym[wrappers]'")
+    from gymnasium.wrappers import FrameStackObservation, GrayscaleObservation, ResizeObservation
+
+    env = FrameStackObservation(ResizeObservation(GrayscaleObservation(gym.make("TDWRoom-Occlusion-v0")), (32, 32)), 4)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, 32, 32) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
+        obs, *_ = env.step(0)
+        assert env.observation_space.contains(obs)
+    finally:
+        env.close()

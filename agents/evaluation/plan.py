@@ -211,12 +211,12 @@ def _noop(space: gym.Space) -> Any:
 def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] | None = None) -> Episode:
     """Reset ``env`` (obs_mode ``rgb_seg``) with ``seed`` and run ``steps`` steps of ``act`` (default: no-ops)."""
     obs, info = env.reset(seed=seed)
-    frames, segs, actions, infos = [obs["rgb"]], [obs["segmentation"]], [], [info]
+    frames, segs, actions, infos = [obs["rgb"]], [obs["segmentation"][..., 0]], [], [info]
     for _ in range(steps):
         action = act(obs["rgb"]) if act is not None else _noop(env.action_space)
         obs, _, terminated, truncated, info = env.step(action)
         frames.append(obs["rgb"])
-        segs.append(obs["segmentation"])
+        segs.append(obs["segmentation"][..., 0])
         actions.append(action)
         infos.append(info)
         if terminated or truncated:
