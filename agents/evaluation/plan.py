@@ -29,6 +29,7 @@ from tdwgym.agents.models import (
     resize_frames,
     resolve_model_path,
 )
+from tdwgym.envs.factors import SPLITS
 
 PROBE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "uniform_motion": ("uniform", "occlusion", "roll", "slide"),
@@ -368,7 +369,7 @@ SECTIONS: dict[str, str] = {
 }
 """The report's sections in order -> their titles in progress lines."""
 
-SPLITS = ("test_id", "test_ood")
+HELD_OUT_SPLITS: tuple[str, ...] = tuple(s for s in SPLITS if s != "train")
 """Held-out splits of the prediction and probe sections."""
 
 PROBE_CONTEXT = 4
@@ -534,14 +535,14 @@ def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     def add(section: str, group: tuple[str, ...], seed: int) -> None:
         eps.append(EvalEpisode(len(eps), section, group, seed))
 
-    for si, split in enumerate(SPLITS):
+    for si, split in enumerate(HELD_OUT_SPLITS):
         for e in range(s.episodes):
             add("prediction", (split,), s.seed + 1000 * si + e)
     for ki, kind in enumerate(voe_kinds):
         for i in range(s.voe_pairs):
             add("voe", (kind,), s.seed + 50_000 + 1000 * ki + i)
     for kind, probe_env in envs.items():
-        for si, split in enumerate(SPLITS):
+        for si, split in enumerate(HELD_OUT_SPLITS):
             for c in range(s.probe_clips):
                 add("probes", (kind, probe_env, split), s.seed + 70_000 + 1000 * si + c)
     for name in policies:

@@ -11,8 +11,8 @@ import numpy as np
 
 from tdwgym.agents import metrics as M
 from tdwgym.agents.evaluation.plan import (
+    HELD_OUT_SPLITS,
     NOT_APPLICABLE,
-    SPLITS,
     EvalEpisode,
     EvalPlan,
     _frame_metrics,
@@ -68,7 +68,7 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
     }
     if pixel is None:
         out["note"] = NOT_APPLICABLE
-    for split in SPLITS:
+    for split in HELD_OUT_SPLITS:
         results = [r for ep, r in done if ep.group == (split,)]
         surprise = [float(v) for r in results for v in r["surprise"]]
         res: dict[str, Any] = {"surprise_mean": _mean(surprise)}

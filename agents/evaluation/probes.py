@@ -12,12 +12,12 @@ import numpy as np
 
 from tdwgym.agents import metrics as M
 from tdwgym.agents.evaluation.plan import (
+    HELD_OUT_SPLITS,
     NOT_APPLICABLE,
     PROBE_CONTEXT,
     PROBE_KEYWORDS,
     PROBE_TOLERANCE,
     SHARED_KWARGS,
-    SPLITS,
     Episode,
     EvalEpisode,
     EvalPlan,
@@ -131,7 +131,7 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
         out["note"] = NOT_APPLICABLE + " (only the parser's floor is reported)"
     for kind, env_id in plan.probe_envs.items():
         kind_out: dict[str, Any] = {"env_id": env_id}
-        for split in SPLITS:
+        for split in HELD_OUT_SPLITS:
             rows = [r for ep, r in done if ep.group == (kind, env_id, split)]
             valid = [r for r in rows if "floor" in r]
             summary: dict[str, Any] = {"n": len(valid), "skipped": len(rows) - len(valid)}
