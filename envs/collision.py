@@ -59,10 +59,8 @@ class CollisionEnv(TDWRoomEnv):
     friction, patterned floor and walls, distractors at rest; 3: 3 or 4 objects, clutter, varied light and camera
     height, compound shapes.
 
-    Factors (per object): ``speed`` train 1.0-3.0 m/s, gap 1.8-2.1, low 0.3-0.7, high 3.5-4.5; ``size`` train
-    0.2-0.4 m, gap 0.28-0.31, low 0.12-0.17, high 0.44-0.5; ``restitution`` train 0.2-0.9, gap 0.5-0.6, low 0-0.1,
-    high 0.95-1.0; ``mass`` (level >= 2) train 0.3-2 kg, gap 1.0-1.2, low 0.08-0.2, high 2.5-4; ``shape`` and
-    ``color`` with held-out colours and shape/colour pairs.
+    Factors: :attr:`FACTORS` (``split`` draws them, labels record them; bands and held-out values are tabled in
+    docs/scenarios.md, which a test keeps equal to the code).
 
     ## Episode End
     Never terminated. Truncated after 150 steps (5 simulated seconds) by ``max_episode_steps``. ``info`` is as in

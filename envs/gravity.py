@@ -57,11 +57,9 @@ class GravityEnv(TDWRoomEnv):
     kicks, room size and colours vary; 2: 2 or 3 objects, varied mass and friction, patterned floor and walls,
     distractors; 3: as 2 plus clutter, varied light and camera height, compound shapes.
 
-    Factors (per object): ``height`` train 0.8-2.0 m, gap 1.3-1.45, low 0.3-0.6, high 2.2-2.6; ``speed`` (launched
-    objects only; None for drops) train 0.5-2.0 m/s, gap 1.1-1.3, low 0.1-0.35, high 2.4-3.0; ``size`` train
-    0.15-0.35 m, gap 0.24-0.27, low 0.08-0.12, high 0.4-0.45; ``restitution`` train 0.1-0.8, gap 0.4-0.5, low
-    0-0.05, high 0.9-0.97; ``mass`` (level >= 2); ``shape`` and ``color``. A test_ood scene whose held-out factor is
-    ``speed`` launches every object.
+    Factors: :attr:`FACTORS` (``split`` draws them, labels record them; bands and held-out values are tabled in
+    docs/scenarios.md, which a test keeps equal to the code). A test_ood scene whose held-out factor is ``speed``
+    launches every object (``speed`` is None for dropped objects).
 
     ## Episode End
     Never terminated. Truncated after 150 steps (5 simulated seconds). The reset ``info["labels"]`` also holds

@@ -75,10 +75,8 @@ class OcclusionEnv(TDWRoomEnv):
       1 or 2 distractor objects at rest.
     * level 3: as level 2 plus clutter along the walls, varied lighting and camera height, compound shapes.
 
-    Factors (``split`` draws them; labels record them per object): ``speed`` train 0.8-2.5 m/s, gap 1.5-1.7, low
-    0.3-0.6, high 2.8-3.5; ``size`` train 0.2-0.4 m, gap 0.28-0.31, low 0.12-0.17, high 0.44-0.5; ``mass`` (level
-    >= 2) train 0.3-2 kg, gap 1.0-1.2, low 0.08-0.2, high 2.5-4; ``shape`` and ``color`` with held-out colours
-    (magenta, black) and held-out shape/colour pairs (see :func:`tdwgym.envs.factors.shape_color_combinations`).
+    Factors: :attr:`FACTORS` (``split`` draws them, labels record them; bands and held-out values are tabled in
+    docs/scenarios.md, which a test keeps equal to the code).
 
     ## Episode End
     Never terminated. Truncated after 300 steps (10 simulated seconds) by ``max_episode_steps``.

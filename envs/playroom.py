@@ -53,9 +53,8 @@ class PlayroomEnv(TDWRoomEnv):
     varied mass, friction and restitution, patterned floor and walls; 3: 8 to 12 objects, compound shapes, clutter,
     varied light and camera height.
 
-    Factors (per object): ``size`` train 0.15-0.4 m, gap 0.26-0.29, low 0.08-0.12, high 0.45-0.55; ``mass``
-    (level >= 2) train 0.3-2 kg, gap 1.0-1.2, low 0.08-0.2, high 2.5-4; ``shape`` and ``color`` with held-out colours
-    and shape/colour pairs.
+    Factors: :attr:`FACTORS` (``split`` draws them, labels record them; bands and held-out values are tabled in
+    docs/scenarios.md, which a test keeps equal to the code).
 
     ## Episode End
     Never terminated. Truncated after 500 steps by ``max_episode_steps``.

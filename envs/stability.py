@@ -60,9 +60,8 @@ class StabilityEnv(TDWRoomEnv):
     vary, room size and colours vary; 2: 2 or 3 towers, per-block mass (which moves the centre of mass), patterned
     floor and walls, distractors; 3: as 2 plus clutter, varied light and camera height.
 
-    Factors: ``blocks`` (per tower) train 2-4, high 5-6; ``size`` (block width, per tower) train 0.16-0.3 m, gap
-    0.22-0.24, low 0.1-0.13, high 0.34-0.4; ``mass`` (per block, level >= 2) train 0.3-2 kg, gap 1.0-1.2, low
-    0.08-0.2, high 2.5-4; ``color`` (per block) with held-out colours.
+    Factors: :attr:`FACTORS` (``split`` draws them, labels record them; bands and held-out values are tabled in
+    docs/scenarios.md, which a test keeps equal to the code).
 
     ## Episode End
     Never terminated. Truncated after 180 steps (6 simulated seconds). The reset ``info["labels"]`` holds

@@ -218,3 +218,20 @@ def test_pass_through_for_a_pair_that_never_meets_stays_possible_and_says_why():
     finally:
         env.close()
     assert staged > 0 and skipped > 0
+
+
+def test_the_docs_factor_tables_are_the_code():
+    """docs/scenarios.md tables each scenario's factors; the bands and values there are what ``FACTORS`` says."""
+    import re
+    from pathlib import Path
+
+    from tdwgym.envs.impossible import load_env_creator
+    from tdwgym.registration import ENV_IDS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    sections = dict(re.findall(r"\*\*(TDWRoom-\w+-v0)\*\*\n\n(.*?)(?:\n\n|\Z)", text, re.S))
+    assert set(sections) == set(ENV_IDS), "docs/scenarios.md should table the factors of every scenario"
+    for env_id, table in sections.items():
+        rows = re.findall(r"^\| `(\w+)`[^|]*\| [^|]+ \| (.+?) \|$", table, re.M)
+        cls = load_env_creator(gym.spec(env_id).entry_point)
+        assert dict(rows) == {f.name: f.describe() for f in cls.FACTORS.factors}, env_id
