@@ -527,8 +527,3 @@ def format_table(results: dict[str, Any]) -> str:
             cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}{n}")
         lines.append(f"| {agent} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def save_results(results: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write results as JSON."""
-    Path(path).write_text(json.dumps(results, indent=2) + "\n")

@@ -4,7 +4,6 @@ episodes, its settings and configuration, and the numbered plan of held-out epis
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ from tdwgym.agents.models import (
     resize_frames,
     resolve_model_path,
 )
+from tdwgym.agents.rundir import RunDir
 from tdwgym.envs.factors import SPLITS
 
 PROBE_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -94,33 +94,26 @@ def load_run(
         if path.is_dir():
             return load_run(run_dir=path, device=device)
         return LoadedRun(load_world_model(path, device), path)
-    run = Path(run_dir)  # type: ignore[arg-type]
-    if not run.exists():
-        raise FileNotFoundError(f"run directory {run} does not exist")
-    if not run.is_dir():
-        raise FileNotFoundError(f"run directory {run} is not a folder (pass a checkpoint file with --model)")
-    ckpt = None
-    pointer = run / "checkpoints" / "latest.json"
-    if pointer.exists():
-        ckpt = run / "checkpoints" / json.loads(pointer.read_text())["dir"]
-    candidates = ([ckpt / "world_model.pt"] if ckpt is not None else []) + [run / "world_model.pt"]
-    found = next((c for c in candidates if c.is_file()), None)
+    run = RunDir(run_dir)  # type: ignore[arg-type]
+    if not run.path.exists():
+        raise FileNotFoundError(f"run directory {run.path} does not exist")
+    if not run.path.is_dir():
+        raise FileNotFoundError(f"run directory {run.path} is not a folder (pass a checkpoint file with --model)")
+    found = run.world_model_path()
     if found is None:
         raise FileNotFoundError(
-            f"run directory {run} holds no world model: expected checkpoints/latest.json naming a checkpoint "
+            f"run directory {run.path} holds no world model: expected checkpoints/latest.json naming a checkpoint "
             "folder with world_model.pt (written by `tdwgym train` with a curiosity variant), or world_model.pt "
             "in the folder"
         )
-    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-    agent = next((c for c in ([ckpt / "agent.zip"] if ckpt else []) + [run / "agent.zip"] if c.is_file()), None)
     return LoadedRun(
         load_world_model(found, device),
         found,
-        run,
-        agent,
-        cfg.get("env_id"),
-        dict(cfg.get("env_kwargs") or {}),
-        int(cfg.get("frame_stack", 1) or 1),
+        run.path,
+        run.agent_path(),
+        run.env_id,
+        run.env_kwargs,
+        run.frame_stack,
     )
 
 
@@ -521,7 +514,7 @@ def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     elif loaded.run_dir is None and (loaded.model_path == PRETRAINED or isinstance(loaded.model, ExternalModel)):
         out_dir = Path("runs") / f"eval-{'pretrained' if loaded.model_path == PRETRAINED else loaded.model_path.stem}"
     else:
-        out_dir = (loaded.run_dir or loaded.model_path.parent) / "eval"
+        out_dir = RunDir(loaded.run_dir).eval_dir if loaded.run_dir is not None else loaded.model_path.parent / "eval"
     env = gym.make(env_id, **{**_env_kwargs(env_kwargs, "split"), "resolution": 8})
     supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
     action_space = env.action_space
