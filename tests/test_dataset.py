@@ -100,7 +100,8 @@ def test_round_trip_equals_the_envs_own_frames(dataset_dir: Path) -> None:
     seg_env = gym.make(meta["env_id"], resolution=RES, obs_mode="rgb_seg")
     try:
         obs, _ = seg_env.reset(seed=meta["env_seed"])
-        segmentation = [obs["segmentation"]] + [seg_env.step(int(a))[0]["segmentation"] for a in ep["actions"][1:]]
+        segmentation = [obs["segmentation"][..., 0]]
+        segmentation += [seg_env.step(int(a))[0]["segmentation"][..., 0] for a in ep["actions"][1:]]
         np.testing.assert_array_equal(np.stack(segmentation), ep["segmentation"])
     finally:
         seg_env.close()
