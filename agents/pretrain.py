@@ -624,7 +624,10 @@ def _field_doc(name: str) -> str:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """``tdwgym pretrain``: build the config from the options and train."""
+    from tdwgym.options import check_output_folder
+
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
+    check_output_folder(cfg.out)
     if args.resume:
         saved = Path(cfg.out) / "pretrain.json"
         if not saved.is_file():

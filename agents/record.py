@@ -22,6 +22,8 @@ from tdwgym.options import (
     UsageError,
     add_config_arguments,
     check_env,
+    check_output_file,
+    check_output_folder,
     config_kwargs,
     env_kwargs_with,
     nonnegative_int,
@@ -194,6 +196,8 @@ def run_record(args: argparse.Namespace) -> int:
         if not run.path.is_dir():
             raise UsageError(f"--run {cmd.run}: no such run folder")
     env = cmd.env_id or (run.env_id if run else None) or DEFAULT_ENV  # a run records in the env it trained on
+    if cmd.out is not None:
+        (check_output_folder if cmd.gym_record_video else check_output_file)(cmd.out)
     try:
         check_recording(cmd.steps, None if cmd.gym_record_video else cmd.out)
     except ValueError as exc:

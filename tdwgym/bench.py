@@ -21,13 +21,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 import tdwgym
-from tdwgym.options import Flag, Parser, UsageError, add_config_arguments, config_kwargs, positive_int, run_command
+from tdwgym.options import (
+    Flag,
+    Parser,
+    UsageError,
+    add_config_arguments,
+    check_output_file,
+    config_kwargs,
+    positive_int,
+    run_command,
+)
 
 ENV_ID = "TDWRoom-Occlusion-v0"
 RESOLUTION = 64
@@ -310,9 +318,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     cmd = BenchCommand(**config_kwargs(args, args.config_fields))
     if cmd.steps < 10:
         raise UsageError(f"--steps must be >= 10, got {cmd.steps}")
-    out = Path(cmd.out)
-    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
-        raise UsageError(f"--out {cmd.out}: give a file name (a .json file)")
+    out = check_output_file(cmd.out)
     results = run(
         cmd.steps,
         cmd.repeats,

@@ -21,6 +21,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import os
 import re
 import sys
 import textwrap
@@ -492,14 +493,38 @@ def _takes_any_kwargs(cls: type) -> bool:
 
 
 def check_output_folder(path: str | Path, option: str = "--out") -> Path:
-    """Refuse an output folder that is a file (before anything is written).
+    """Refuse an output folder that cannot be one (before anything is written): an existing file, a path under a
+    file, or a folder this user cannot write in.
 
     Raises:
-        UsageError: ``path`` exists and is not a folder.
+        UsageError: Naming the path and what is wrong with it.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path} is a file; give a folder")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path} cannot be created: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {existing} is not writable")
+    return path
+
+
+def check_output_file(path: str | Path, option: str = "--out") -> Path:
+    """Refuse an output file that cannot be written (before anything is): an existing folder, or a parent that
+    cannot be a folder or is not writable.
+
+    Raises:
+        UsageError: Naming the path and what is wrong with it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path} cannot be written: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {existing} is not writable")
     return path
 
 

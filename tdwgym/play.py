@@ -27,6 +27,7 @@ from tdwgym.options import (
     UsageError,
     add_config_arguments,
     check_env,
+    check_output_file,
     config_kwargs,
     env_kwargs_with,
     nonnegative_int,
@@ -232,6 +233,8 @@ def _cmd_play(args: argparse.Namespace) -> int:
     cmd = PlayCommand(**given)
     if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
+    if cmd.out is not None:
+        check_output_file(cmd.out)
     env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
     check_env(cmd.env_id, env_kwargs)
     play_env(cmd.env_id, save=cmd.out, seed=cmd.seed, size=cmd.size, fps=cmd.fps, max_steps=cmd.steps, **env_kwargs)

@@ -132,6 +132,12 @@ WRONG = [
     (["dataset", "--out", "d", "--policy", "nope.zip"], "nope.zip"),
     (["dataset", "--out", "a_file"], "a_file"),
     (["bench", "--steps", "0"], "0"),
+    (["bench", "--out", "a_file/bench.json"], "a_file"),
+    (["record", "--out", "a_file/v.mp4"], "a_file"),
+    (["pretrain", "--out", "a_file/p"], "a_file"),
+    (["dataset", "--out", "a_file/d"], "a_file"),
+    (["compare", "--out", "a_file/c"], "a_file"),
+    (["eval", "--model", "pretrained", "--out", "a_file/e"], "a_file"),
     (["rollout"], "rollout"),
 ]
 
