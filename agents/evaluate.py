@@ -60,6 +60,7 @@ from tdwgym.agents.models import (
     resize_frames,
     resolve_model_path,
 )
+from tdwgym.agents.rundir import RunDir
 from tdwgym.envs.impossible import make_pairs
 
 import tdwgym  # noqa: F401 - registers the ids
@@ -153,10 +154,7 @@ def load_run(
         raise FileNotFoundError(f"run directory {run} does not exist")
     if not run.is_dir():
         raise FileNotFoundError(f"run directory {run} is not a folder (pass a checkpoint file with --model)")
-    ckpt = None
-    pointer = run / "checkpoints" / "latest.json"
-    if pointer.exists():
-        ckpt = run / "checkpoints" / json.loads(pointer.read_text())["dir"]
+    ckpt = RunDir(run).latest_checkpoint()  # a damaged latest.json: the newest complete checkpoint, with a warning
     candidates = ([ckpt / "world_model.pt"] if ckpt is not None else []) + [run / "world_model.pt"]
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
@@ -165,7 +163,7 @@ def load_run(
             "folder with world_model.pt (written by `tdwgym train` with a curiosity variant), or world_model.pt "
             "in the folder"
         )
-    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    cfg = RunDir(run).read_config()
     agent = next((c for c in ([ckpt / "agent.zip"] if ckpt else []) + [run / "agent.zip"] if c.is_file()), None)
     return LoadedRun(
         load_world_model(found, device),

@@ -40,6 +40,7 @@ from tdwgym.agents.online import atomic_torch_save
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import tdwgym
+from tdwgym.files import read_json
 
 __all__ = ["ClipStream", "PretrainConfig", "add_pretrain_parser", "parse_mix", "pretrain"]
 
@@ -631,7 +632,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume: {saved} not found (no pretraining run in {cfg.out})")
         cfg = PretrainConfig(
             **{
-                **json.loads(saved.read_text()),
+                **read_json(saved, "it holds the run's settings: restore it, or start a new run in another --out"),
                 "total_steps": cfg.total_steps,
                 "workers": cfg.workers,
                 "device": cfg.device,

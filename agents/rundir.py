@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tdwgym.files import read_json
+
 __all__ = ["RunDir", "RunDirExistsError"]
 
 
@@ -156,8 +158,17 @@ class RunDir:
     # ------------------------------------------------------------------------------------------------- config
 
     def read_config(self) -> dict[str, Any]:
-        """``config.json`` as a dict (empty when the folder has none)."""
-        return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
+        """``config.json`` as a dict (empty when the folder has none).
+
+        Raises:
+            DamagedFileError: (a ValueError) one line naming the file, when it does not read back.
+        """
+        if not self.config_path.exists():
+            return {}
+        return read_json(
+            self.config_path,
+            "it holds the run's settings (TrainConfig as JSON): restore it, or start a new run with --overwrite",
+        )
 
     def write_config(self, config: dict[str, Any]) -> Path:
         """Write ``config.json`` (atomically)."""

@@ -36,6 +36,7 @@ from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 
+from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
 
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
@@ -176,7 +177,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a config written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(read_json(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -391,7 +392,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         run.prepare_fresh(cfg.overwrite)
     run_dir = run.path
     cfg.run_dir = str(run_dir)
-    run.write_config(dataclasses.asdict(cfg))
+    if resume is None:  # a resumed run's config (its raised budget) is written once its checkpoint has loaded
+        run.write_config(dataclasses.asdict(cfg))
     configure_torch_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
@@ -399,10 +401,15 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     venv, curiosity = make_vec_env(cfg)
     ckpt = run.latest_checkpoint() if resume is not None else None
     if ckpt is not None:
-        model = PPO.load(ckpt / RunDir.AGENT, env=venv, device=device)
-        if curiosity is not None:
-            curiosity.load_world_model(ckpt / RunDir.WORLD_MODEL)
-            curiosity.load_statistics(run.statistics_path(ckpt))
+        try:
+            model = PPO.load(ckpt / RunDir.AGENT, env=venv, device=device)
+            if curiosity is not None:
+                curiosity.load_world_model(ckpt / RunDir.WORLD_MODEL)
+                curiosity.load_statistics(run.statistics_path(ckpt))
+        except BaseException:  # the run folder is left as it was, and no env worker is left running
+            venv.close()
+            raise
+        run.write_config(dataclasses.asdict(cfg))
         run.truncate_metrics(model.num_timesteps)
     else:
         model = PPO(
@@ -422,6 +429,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             seed=cfg.seed,
             verbose=cfg.verbose,
         )
+        if resume is not None:  # a run folder with its config and no checkpoint yet
+            run.write_config(dataclasses.asdict(cfg))
     callback = TrainCallback(run, curiosity, cfg.checkpoint_every)
     remaining = max(0, cfg.total_steps - model.num_timesteps)
     start = time.perf_counter()

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from tdwgym.envs.factors import LEVELS, SPLITS
+from tdwgym.files import read_json
 from tdwgym.policies import BUILTIN_POLICIES, Policy, load_policy, policy_env_kwargs
 
 PASSES: tuple[str, ...] = ("rgb", "depth", "segmentation")
@@ -735,10 +736,11 @@ def _check_manifest(config: DatasetConfig) -> None:
     path = config.out / MANIFEST_NAME
     if not path.exists():
         return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
+    old = read_json(
+        path,
+        "it records the settings the episodes in this folder were made with: restore it, use another --out, or "
+        "delete it to resume anyway (episodes of other settings are then recorded again)",
+    )
     if old.get("config_fingerprint") == config.fingerprint():
         return
     new, before = config.generation_dict(), old.get("config", {})
