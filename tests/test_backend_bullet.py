@@ -252,6 +252,17 @@ def test_patterned_rooms_and_cones_keep_memory_flat_over_resets(backend):
     assert max(counts) <= MAX_TEXTURES + 3 and min(counts) < max(counts)  # bounded, and released when full
 
 
+def test_reloading_the_same_patterned_scene_gives_the_same_frames(backend):
+    # a texture id does not survive resetSimulation: one reused from the previous load rendered flat grey
+    spec = SceneSpec(room=Room(floor_pattern="checker", wall_pattern="stripes"), camera=Camera(pitch=-30.0))
+    backend.load(spec)
+    first = backend.render(32, 32, ("rgb",))["rgb"]
+    for _ in range(3):
+        backend.load(spec)
+        np.testing.assert_array_equal(backend.render(32, 32, ("rgb",))["rgb"], first)
+    assert len(np.unique(first.reshape(-1, 3), axis=0)) > 2  # the patterns are in view
+
+
 def test_a_full_texture_cache_swaps_the_client_without_changing_frames(backend, monkeypatch):
     import tdwgym.backends.bullet as bullet
 

@@ -136,9 +136,11 @@ class BulletBackend(Backend):
         self._camera_shape = -1
         self._camera_pose: tuple[np.ndarray, float, float] = (np.zeros(3), 0.0, 0.0)
         self._shape_cache: dict[tuple[str, float], int] = {}
-        # PyBullet cannot free one texture and resetSimulation keeps them all; only a new client starts empty.
-        # Textures are shared by content, and load() swaps in a new client once MAX_TEXTURES are held.
-        self._textures: dict[bytes, int] = {}  # digest of the image -> texture id
+        # PyBullet never frees what loadTexture allocates (resetSimulation keeps it, though the ids stop working);
+        # only a new client starts empty: load() swaps one in once MAX_TEXTURES have been loaded. Textures are
+        # shared within one scene only (an id from before resetSimulation renders flat grey).
+        self._textures: dict[bytes, int] = {}  # digest of the image -> texture id, in the current scene
+        self._textures_loaded = 0  # by the current client
 
     # -- bookkeeping -----------------------------------------------------------------------------------------
     @property
@@ -168,10 +170,11 @@ class BulletBackend(Backend):
 
     # -- scene construction ------------------------------------------------------------------------------------
     def load(self, scene: SceneSpec) -> None:
-        if len(self._textures) >= MAX_TEXTURES:  # free every texture: the only way PyBullet has
+        if self._textures_loaded >= MAX_TEXTURES:  # free every texture: the only way PyBullet has
             self._reconnect()
         c = self.client
         pb.resetSimulation(physicsClientId=c)
+        self._textures = {}
         pb.setPhysicsEngineParameter(
             fixedTimeStep=self.timestep,
             numSubSteps=0,
@@ -233,7 +236,7 @@ class BulletBackend(Backend):
         self._client = None
         pb.disconnect(physicsClientId=old)
         self._client = pb.connect(pb.DIRECT)
-        self._textures = {}
+        self._textures, self._textures_loaded = {}, 0
         self._scene = None
 
     def _rebuild_lut(self) -> None:
@@ -278,7 +281,7 @@ class BulletBackend(Backend):
         )
 
     def _texture(self, image: np.ndarray) -> int:
-        """The texture holding ``image``, loaded once per client."""
+        """The texture holding ``image``, loaded once per scene (a wall's image is often its opposite wall's)."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
         digest = hashlib.blake2b(str(image.shape).encode() + image.tobytes(), digest_size=16).digest()
         texture = self._textures.get(digest)
@@ -288,12 +291,13 @@ class BulletBackend(Backend):
                 write_tga(path, image)
                 texture = pb.loadTexture(path, physicsClientId=self.client)
             self._textures[digest] = texture
+            self._textures_loaded += 1
         return texture
 
     @property
     def texture_count(self) -> int:
-        """Pattern textures the current client holds (at most :data:`MAX_TEXTURES` plus one scene's worth)."""
-        return len(self._textures)
+        """Pattern textures the current client has loaded (at most :data:`MAX_TEXTURES` plus one scene's worth)."""
+        return self._textures_loaded
 
     def _add_prop(self, prop: PropSpec) -> int:
         return self._static_box(prop.position, prop.size, prop.rotation, prop.color, prop.friction, prop.restitution)
@@ -604,7 +608,7 @@ class BulletBackend(Backend):
             finally:
                 self._client = None
                 self._scene = None
-                self._textures = {}
+                self._textures, self._textures_loaded = {}, 0
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
         try:
