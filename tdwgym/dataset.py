@@ -41,6 +41,7 @@ import numpy as np
 from tdwgym.envs.factors import LEVELS, SPLITS
 from tdwgym.files import read_json
 from tdwgym.policies import BUILTIN_POLICIES, Policy, load_policy, policy_env_kwargs
+from tdwgym.processes import forkserver_context, init_worker
 
 PASSES: tuple[str, ...] = ("rgb", "depth", "segmentation")
 """Render passes recorded for every frame."""
@@ -698,17 +699,13 @@ def _run_episode(config: DatasetConfig, index: int, fingerprint: str) -> tuple[i
 def _mp_context() -> Any:
     """``forkserver`` with this module preloaded where the platform has it (workers start without re-importing
     numpy, pybullet and h5py), else ``spawn``. Neither forks this process, so neither inherits its threads or
-    simulator clients; both need the usual ``if __name__ == "__main__":`` guard in scripts."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["tdwgym.envs", "h5py", "pybullet", "gymnasium"])
-        return ctx
-    return mp.get_context("spawn")
+    simulator clients; both need the usual ``if __name__ == "__main__":`` guard in scripts. The server and the
+    workers end with this process, even after a kill -9 of it (:func:`tdwgym.processes.forkserver_context`)."""
+    return forkserver_context(["tdwgym.envs", "h5py", "pybullet", "gymnasium"])
 
 
 def _worker_init() -> None:
+    init_worker()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -1196,7 +1193,7 @@ def _env_rate(scenario: str, episodes: int, frames: int, resolution: int, seed: 
     if processes == 1:
         results = [_env_shard(scenario, shards[0], frames, resolution, seed)]
     else:
-        with ProcessPoolExecutor(max_workers=processes, mp_context=_mp_context()) as pool:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=_mp_context(), initializer=_worker_init) as pool:
             futures = [pool.submit(_env_shard, scenario, shard, frames, resolution, seed) for shard in shards]
             results = [f.result() for f in futures]
     wall = time.perf_counter() - wall

@@ -380,6 +380,17 @@ def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path):
     assert not [w for w in workers if _running(w)], "env workers outlived the killed run by 10 s"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_env_workers_die_with_a_comparison_killed_by_sigkill(tmp_path):
+    from proc_tools import survivors_of_kill_9
+
+    cmd = [sys.executable, "-m", "tdwgym", "compare", "--agents", "ppo", "--seeds", "0", "--total-steps", "100000"]
+    cmd += ["--n-envs", "2", "--vec-env", "subproc", "--env-kwargs", '{"resolution": 32}', "--no-progress"]
+    seen, left = survivors_of_kill_9([*cmd, "--out", str(tmp_path / "cmp")], expected=2)
+    assert len(seen) >= 2, "the comparison started no env workers"
+    assert not left, f"outlived the killed comparison by 10 s: {left}"
+
+
 def test_checkpoints_are_never_rewritten_in_place_and_a_damaged_pointer_falls_back(tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY)
