@@ -260,7 +260,11 @@ class RunDir:
         staging = root / f".{name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        yield staging
+        try:
+            yield staging
+        except BaseException:  # a failed save (a full disk, ...) leaves no partial folder; the last one stays
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         os.rename(staging, root / name)
         _write_atomic(
             root / self.LATEST, json.dumps({"dir": name, "num_timesteps": int(num_timesteps), "time": time.time()})
@@ -297,5 +301,8 @@ class RunDir:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -361,6 +361,20 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
 # ------------------------------------------------------------------------------------------------------ train
 
 
+def _load_file(path: Path, load: Any) -> Any:
+    """``load(path)``, with a file that does not load (truncated, overwritten, ...) as one ValueError naming it."""
+    try:
+        return load(path)
+    except (ValueError, FileNotFoundError):
+        raise  # already one line naming the file (a variant mismatch, a missing file)
+    except Exception as exc:  # noqa: BLE001 - zip, pickle and torch errors of a damaged file
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"{path} is damaged and does not load ({type(exc).__name__}: {reason}); point "
+            f"{path.parent.parent / RunDir.LATEST} at an older checkpoint folder, or start over with --overwrite"
+        ) from None
+
+
 def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
@@ -402,10 +416,10 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     ckpt = run.latest_checkpoint() if resume is not None else None
     if ckpt is not None:
         try:
-            model = PPO.load(ckpt / RunDir.AGENT, env=venv, device=device)
+            model = _load_file(ckpt / RunDir.AGENT, lambda p: PPO.load(p, env=venv, device=device))
             if curiosity is not None:
-                curiosity.load_world_model(ckpt / RunDir.WORLD_MODEL)
-                curiosity.load_statistics(run.statistics_path(ckpt))
+                _load_file(ckpt / RunDir.WORLD_MODEL, curiosity.load_world_model)
+                _load_file(run.statistics_path(ckpt), curiosity.load_statistics)
         except BaseException:  # the run folder is left as it was, and no env worker is left running
             venv.close()
             raise
