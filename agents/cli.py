@@ -24,6 +24,7 @@ from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
 from tdwgym.agents.rundir import RunDir
 from tdwgym.agents.train import TrainConfig
+from tdwgym.files import DamagedFileError
 from tdwgym.options import (
     Flag,
     Parser,
@@ -139,7 +140,11 @@ def run_train(args: argparse.Namespace) -> int:
                 "--no-progress may be given"
             )
         try:
-            saved = TrainConfig.from_dict(run.read_config())
+            data = run.read_config()
+        except DamagedFileError as exc:
+            raise UsageError(f"--resume {args.resume}: {exc}") from None
+        try:
+            saved = TrainConfig.from_dict(data)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"--resume {args.resume}: its {RunDir.CONFIG} does not load ({exc})") from None
         _door(saved, "tdwgym train")

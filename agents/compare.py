@@ -35,6 +35,7 @@ from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, resize_frames
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
+from tdwgym.files import read_json
 
 __all__ = [
     "CompareConfig",
@@ -392,7 +393,14 @@ def plot_results(results: dict[str, Any], out: str | os.PathLike) -> dict[str, P
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} is damaged: line {n} is not valid JSON ({exc.msg})") from None
+    return rows
 
 
 def _training_means(rows: list[dict]) -> dict[str, float]:
@@ -444,7 +452,7 @@ def merge_results(paths: list[str | os.PathLike]) -> dict[str, Any]:
         f = Path(p) / "results.json" if Path(p).is_dir() else Path(p)
         if not f.is_file():
             raise ValueError(f"{p}: no results.json (give the --out folder of a finished tdwgym compare)")
-        loaded.append(json.loads(f.read_text()))
+        loaded.append(read_json(f, "run that comparison again, or leave its folder out of --merge"))
     first = loaded[0]["config"]
     for res, p in zip(loaded[1:], paths[1:], strict=True):
         for key in MERGE_KEYS:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import json
 import os
 import queue
 import tempfile
@@ -560,8 +561,21 @@ class OnlineLearner:
         atomic_torch_save(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike) -> None:
-        """Restore a checkpoint written by :meth:`save`."""
-        self.load_state_dict(safe_load(path, map_location=self.device))
+        """Restore a checkpoint written by :meth:`save`.
+
+        Raises:
+            ValueError: The checkpoint holds another kind of world model (variant or shape) than this learner's.
+        """
+        state = safe_load(path, map_location=self.device)
+        saved, mine = state.get("model_config") or {}, self.trainee.config()
+        differ = [k for k in mine if k in saved and json.dumps(saved[k]) != json.dumps(mine[k])]
+        if differ:
+            detail = ", ".join(f"{k} {saved[k]!r} (this run: {mine[k]!r})" for k in differ)
+            raise ValueError(
+                f"{path} holds a different world model: {detail}; resume with the settings it was trained with, "
+                "or start a new run"
+            )
+        self.load_state_dict(state)
 
     @classmethod
     def from_checkpoint(

@@ -40,6 +40,7 @@ import tdwgym
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
+from tdwgym.files import read_json
 
 __all__ = ["ClipStream", "PretrainConfig", "add_pretrain_parser", "parse_mix", "pretrain"]
 
@@ -634,7 +635,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume: {saved} not found (no pretraining run in {cfg.out})")
         cfg = PretrainConfig(
             **{
-                **json.loads(saved.read_text()),
+                **read_json(saved, "it holds the run's settings: restore it, or start a new run in another --out"),
                 "total_steps": cfg.total_steps,
                 "workers": cfg.workers,
                 "device": cfg.device,

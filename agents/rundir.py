@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tdwgym.files import read_json
+
 __all__ = ["RunDir", "RunDirExistsError"]
 
 
@@ -156,8 +158,17 @@ class RunDir:
     # ------------------------------------------------------------------------------------------------- config
 
     def read_config(self) -> dict[str, Any]:
-        """``config.json`` as a dict (empty when the folder has none)."""
-        return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
+        """``config.json`` as a dict (empty when the folder has none).
+
+        Raises:
+            DamagedFileError: (a ValueError) one line naming the file, when it does not read back.
+        """
+        if not self.config_path.exists():
+            return {}
+        return read_json(
+            self.config_path,
+            "it holds the run's settings (TrainConfig as JSON): restore it, or start a new run with --overwrite",
+        )
 
     def write_config(self, config: dict[str, Any]) -> Path:
         """Write ``config.json`` (atomically)."""
@@ -249,7 +260,11 @@ class RunDir:
         staging = root / f".{name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        yield staging
+        try:
+            yield staging
+        except BaseException:  # a failed save (a full disk, ...) leaves no partial folder; the last one stays
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         os.rename(staging, root / name)
         _write_atomic(
             root / self.LATEST, json.dumps({"dir": name, "num_timesteps": int(num_timesteps), "time": time.time()})
@@ -286,5 +301,8 @@ class RunDir:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

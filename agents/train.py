@@ -36,6 +36,7 @@ from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizo
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
+from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
 
 __all__ = ["RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
@@ -176,7 +177,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a config written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(read_json(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -360,6 +361,20 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
 # ------------------------------------------------------------------------------------------------------ train
 
 
+def _load_file(path: Path, load: Any) -> Any:
+    """``load(path)``, with a file that does not load (truncated, overwritten, ...) as one ValueError naming it."""
+    try:
+        return load(path)
+    except (ValueError, FileNotFoundError):
+        raise  # already one line naming the file (a variant mismatch, a missing file)
+    except Exception as exc:  # noqa: BLE001 - zip, pickle and torch errors of a damaged file
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"{path} is damaged and does not load ({type(exc).__name__}: {reason}); point "
+            f"{path.parent.parent / RunDir.LATEST} at an older checkpoint folder, or start over with --overwrite"
+        ) from None
+
+
 def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
@@ -391,7 +406,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         run.prepare_fresh(cfg.overwrite)
     run_dir = run.path
     cfg.run_dir = str(run_dir)
-    run.write_config(dataclasses.asdict(cfg))
+    if resume is None:  # a resumed run's config (its raised budget) is written once its checkpoint has loaded
+        run.write_config(dataclasses.asdict(cfg))
     configure_torch_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
@@ -399,10 +415,15 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     venv, curiosity = make_vec_env(cfg)
     ckpt = run.latest_checkpoint() if resume is not None else None
     if ckpt is not None:
-        model = PPO.load(ckpt / RunDir.AGENT, env=venv, device=device)
-        if curiosity is not None:
-            curiosity.load_world_model(ckpt / RunDir.WORLD_MODEL)
-            curiosity.load_statistics(run.statistics_path(ckpt))
+        try:
+            model = _load_file(ckpt / RunDir.AGENT, lambda p: PPO.load(p, env=venv, device=device))
+            if curiosity is not None:
+                _load_file(ckpt / RunDir.WORLD_MODEL, curiosity.load_world_model)
+                _load_file(run.statistics_path(ckpt), curiosity.load_statistics)
+        except BaseException:  # the run folder is left as it was, and no env worker is left running
+            venv.close()
+            raise
+        run.write_config(dataclasses.asdict(cfg))
         run.truncate_metrics(model.num_timesteps)
     else:
         model = PPO(
@@ -422,6 +443,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             seed=cfg.seed,
             verbose=cfg.verbose,
         )
+        if resume is not None:  # a run folder with its config and no checkpoint yet
+            run.write_config(dataclasses.asdict(cfg))
     callback = TrainCallback(run, curiosity, cfg.checkpoint_every)
     remaining = max(0, cfg.total_steps - model.num_timesteps)
     start = time.perf_counter()

@@ -120,6 +120,10 @@ def sample_until(
     )
 
 
+MAX_RESOLUTION = 4096
+"""Largest observation or render side in pixels (a 4096 x 4096 frame is already 48 MiB of RGB per pass)."""
+
+
 def _resolution(value: Any, name: str) -> tuple[int, int]:
     """(height, width) from an int or a pair, validated."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -132,8 +136,8 @@ def _resolution(value: Any, name: str) -> tuple[int, int]:
         hw = (int(value[0]), int(value[1]))
     else:
         raise ValueError(f"{name} must be a positive int or a (height, width) pair of positive ints, got {value!r}")
-    if min(hw) <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+    if min(hw) <= 0 or max(hw) > MAX_RESOLUTION:
+        raise ValueError(f"{name} must be in 1..{MAX_RESOLUTION} pixels per side, got {value!r}")
     return hw
 
 
@@ -386,9 +390,18 @@ class TDWRoomEnv(gym.Env):
 
     def set_camera_pose(self, position: Any, yaw: float, pitch: float) -> None:
         """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips)."""
+        try:
+            pos = np.array(position, dtype=np.float64)
+            yaw, pitch = float(yaw), float(pitch)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"set_camera_pose needs a position of 3 numbers and numeric yaw, pitch: {exc}") from exc
+        if pos.shape != (3,) or not np.all(np.isfinite(pos)):
+            raise ValueError(f"set_camera_pose: position must be 3 finite numbers (metres), got {position!r}")
+        if not (math.isfinite(yaw) and math.isfinite(pitch)):
+            raise ValueError(f"set_camera_pose: yaw and pitch must be finite degrees, got yaw={yaw!r} pitch={pitch!r}")
         if self.scene is None:
             raise ResetNeeded("call reset() before set_camera_pose()")
-        self._cam_pos = np.array(position, dtype=np.float64)
+        self._cam_pos = pos
         self._yaw, self._pitch = float(yaw) % 360.0, float(np.clip(pitch, -self.pitch_limit, self.pitch_limit))
         self.backend.set_camera(self._cam_pos, self._yaw, self._pitch)
 

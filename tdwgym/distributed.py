@@ -57,6 +57,52 @@ def import_ray() -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 # Connecting and sharding
 # ---------------------------------------------------------------------------------------------------------------
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a TCP connection to a Ray address given as ``HOST:PORT`` or ``ray://HOST:PORT`` before
+``ray.init`` is called (which would otherwise wait for minutes on an address that never answers)."""
+
+
+class RayConnectionError(ConnectionError, ValueError):
+    """Nothing answers at the Ray address given (a user error: the ``tdwgym`` command prints it on one line)."""
+
+
+def check_ray_address(address: str | None, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Refuse, within ``timeout`` seconds, a ``HOST:PORT`` or ``ray://HOST:PORT`` address nothing answers at.
+
+    Other addresses (None, ``"auto"``, ``"local"``) are left to ``ray.init``. None stands for ``$RAY_ADDRESS`` when
+    it is set, which is checked the same way.
+
+    Raises:
+        RayConnectionError: The port is not a number, the host does not resolve, or no TCP connection was made in
+            ``timeout`` seconds.
+    """
+    given = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if not given or given in ("auto", "local"):
+        return
+    target = given.removeprefix("ray://")
+    host, sep, port_text = target.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        return
+    where = f"Ray address {given!r}" + (" (from $RAY_ADDRESS)" if address is None else "")
+    try:
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        raise RayConnectionError(f"{where}: the port must be a number in 1..65535, got {port_text!r}") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc) or type(exc).__name__)
+        raise RayConnectionError(
+            f"{where}: could not connect to {host}:{port} within {timeout:g} s ({reason}); start a cluster there "
+            f"(`ray start --head --port {port}`), check the address and the firewall, or leave out --ray to run "
+            "on this machine"
+        ) from None
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, **init_kwargs: Any) -> Any:
     """Use the Ray instance this process is already connected to, or connect for the duration of the block.
@@ -76,9 +122,17 @@ def ray_session(address: str | None = None, **init_kwargs: Any) -> Any:
     if ray.is_initialized():
         yield ray
         return
+    check_ray_address(address)  # seconds, not the minutes ray.init waits for an address that never answers
     init_kwargs.setdefault("include_dashboard", False)
     init_kwargs.setdefault("log_to_driver", True)
-    ray.init(address=address, **init_kwargs)
+    try:
+        ray.init(address=address, **init_kwargs)
+    except ConnectionError as exc:  # something answered at the address, but not a Ray cluster
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayConnectionError(
+            f"Ray address {address or os.environ.get('RAY_ADDRESS')!r}: {first}; check that a Ray cluster of this "
+            "Ray version runs there, or leave out --ray to run on this machine"
+        ) from None
     try:
         yield ray
     finally:
@@ -380,12 +434,15 @@ def generate_on_ray(
 
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
     "INSTALL_HINT",
     "MAX_SHARD_SIZE",
+    "RayConnectionError",
     "ShardRun",
     "add_ray_argument",
     "auto_shard_size",
+    "check_ray_address",
     "generate_on_ray",
     "generate_shard",
     "import_ray",

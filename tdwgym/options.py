@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import errno
 import inspect
 import json
 import os
@@ -372,18 +373,29 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = No
 
     A user error is one line on stderr, ``tdwgym COMMAND: error: ...``, and status 2: a bad option (argparse
     raises ``SystemExit(2)``), or a :class:`UsageError` (or ``ValueError`` / ``FileNotFoundError``) of the command
-    (returns 2).
+    (returns 2). A full disk (``ENOSPC`` / ``EDQUOT``) is one line too, with status 1.
     """
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = getattr(args, "command", None)
+    prefix = f"{parser.prog}{f' {command}' if command else ''}: error:"
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:
-        command = getattr(args, "command", None)
-        print(f"{parser.prog}{f' {command}' if command else ''}: error: {exc}", file=sys.stderr)
+        print(f"{prefix} {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(
+            f"{prefix} no space left on the device{where}; nothing partial was kept: free some space and run the "
+            "same command again (it resumes where it stopped)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 # ------------------------------------------------------------------------------------------- deprecated spellings

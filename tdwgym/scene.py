@@ -37,6 +37,15 @@ Color = tuple[float, float, float]
 DEFAULT_FOV = 54.43
 """ThreeDWorld's default vertical field of view in degrees."""
 
+MAX_ROOM_SIZE = 1000.0
+"""Largest room width, length or height in metres."""
+
+MAX_MASS = 1e6
+"""Largest object mass in kilograms."""
+
+MAX_PATTERN_TILES = 256
+"""Most pattern tiles along one side of a patterned surface (a texture is 8 texels per tile: 2048 at most)."""
+
 
 class SceneError(ValueError):
     """A scene description is invalid (bad size, colour, shape, duplicate id, ...)."""
@@ -50,6 +59,20 @@ def _vec(value: Any, name: str, n: int = 3) -> tuple[float, ...]:
     if len(out) != n or not all(math.isfinite(v) for v in out):
         raise SceneError(f"{name} must be {n} finite numbers, got {value!r}")
     return out
+
+
+def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False, unit: str = "") -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` when ``low_open``), or a SceneError naming
+    ``name`` and the range."""
+    left = "(" if low_open else "["
+    valid = f"{left}{low:g}, {high:g}]{unit}"
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as exc:
+        raise SceneError(f"{name} must be a number in {valid}, got {value!r}") from exc
+    if not (math.isfinite(x) and (x > low if low_open else x >= low) and x <= high):
+        raise SceneError(f"{name} must be a finite number in {valid}, got {value!r}")
+    return x
 
 
 def _color(value: Any, name: str) -> tuple[float, ...]:
@@ -98,9 +121,7 @@ class Room:
 
     def __post_init__(self) -> None:
         for name in ("width", "length", "height"):
-            if not float(getattr(self, name)) > 0:
-                raise SceneError(f"Room.{name} must be > 0, got {getattr(self, name)!r}")
-            _set(self, name, float(getattr(self, name)))
+            _set(self, name, _number(getattr(self, name), f"Room.{name}", 0.0, MAX_ROOM_SIZE, low_open=True, unit=" m"))
         _set(self, "floor_color", _color(self.floor_color, "Room.floor_color"))
         _set(self, "wall_color", _color(self.wall_color, "Room.wall_color"))
         _set(self, "floor_color2", _color(self.floor_color2, "Room.floor_color2"))
@@ -112,9 +133,14 @@ class Room:
         for name in ("floor_pattern", "wall_pattern"):
             if getattr(self, name) not in PATTERNS:
                 raise SceneError(f"Room.{name} must be one of {list(PATTERNS)}, got {getattr(self, name)!r}")
-        if not float(self.tile_size) > 0:
-            raise SceneError(f"Room.tile_size must be > 0, got {self.tile_size!r}")
-        _set(self, "tile_size", float(self.tile_size))
+        _set(self, "tile_size", _number(self.tile_size, "Room.tile_size", 0.0, math.inf, low_open=True, unit=" m"))
+        if (self.floor_pattern, self.wall_pattern) != ("plain", "plain"):
+            smallest = max(self.width, self.length, self.height) / MAX_PATTERN_TILES
+            if self.tile_size < smallest:
+                raise SceneError(
+                    f"Room.tile_size must be >= {smallest:.4g} m for a patterned {self.width:g} x {self.length:g} x "
+                    f"{self.height:g} m room (at most {MAX_PATTERN_TILES} tiles along a side), got {self.tile_size!r}"
+                )
 
     def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
         """Whether the floor point ``(x, z)`` lies inside the walls by at least ``margin`` metres."""
@@ -207,14 +233,9 @@ class ObjectSpec:
         if self.shape == "capsule" and size[1] < size[0]:
             raise SceneError(f"a capsule's height size[1] must be >= its diameter size[0], got {self.size!r}")
         _set(self, "size", size)
-        if not float(self.mass) > 0:
-            raise SceneError(f"ObjectSpec.mass must be > 0 kg, got {self.mass!r}")
-        if not float(self.friction) >= 0:
-            raise SceneError(f"ObjectSpec.friction must be >= 0, got {self.friction!r}")
-        if not 0.0 <= float(self.restitution) <= 1.0:
-            raise SceneError(f"ObjectSpec.restitution must be in [0, 1], got {self.restitution!r}")
-        for name in ("mass", "friction", "restitution"):
-            _set(self, name, float(getattr(self, name)))
+        _set(self, "mass", _number(self.mass, "ObjectSpec.mass", 0.0, MAX_MASS, low_open=True, unit=" kg"))
+        _set(self, "friction", _number(self.friction, "ObjectSpec.friction", 0.0, math.inf))
+        _set(self, "restitution", _number(self.restitution, "ObjectSpec.restitution", 0.0, 1.0))
         _set(self, "color", _color(self.color, "ObjectSpec.color"))
         for name in ("position", "rotation", "velocity", "angular_velocity"):
             _set(self, name, _vec(getattr(self, name), f"ObjectSpec.{name}"))
@@ -259,12 +280,8 @@ class PropSpec:
         _set(self, "position", _vec(self.position, "PropSpec.position"))
         _set(self, "rotation", _vec(self.rotation, "PropSpec.rotation"))
         _set(self, "color", _color(self.color, "PropSpec.color"))
-        if not float(self.friction) >= 0:
-            raise SceneError(f"PropSpec.friction must be >= 0, got {self.friction!r}")
-        if not 0.0 <= float(self.restitution) <= 1.0:
-            raise SceneError(f"PropSpec.restitution must be in [0, 1], got {self.restitution!r}")
-        _set(self, "friction", float(self.friction))
-        _set(self, "restitution", float(self.restitution))
+        _set(self, "friction", _number(self.friction, "PropSpec.friction", 0.0, math.inf))
+        _set(self, "restitution", _number(self.restitution, "PropSpec.restitution", 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -296,10 +313,9 @@ class Camera:
                 raise SceneError(f"Camera.{name} must be finite degrees, got {getattr(self, name)!r}")
         if not 0.0 < float(self.fov) < 180.0:
             raise SceneError(f"Camera.fov must be in (0, 180) degrees, got {self.fov!r}")
-        if not 0.0 < float(self.near) < float(self.far):
-            raise SceneError(f"Camera needs 0 < near < far, got near={self.near!r} far={self.far!r}")
-        if not float(self.radius) >= 0:
-            raise SceneError(f"Camera.radius must be >= 0, got {self.radius!r}")
+        if not (0.0 < float(self.near) < float(self.far) and math.isfinite(float(self.far))):
+            raise SceneError(f"Camera needs 0 < near < far < inf (metres), got near={self.near!r} far={self.far!r}")
+        _number(self.radius, "Camera.radius", 0.0, math.inf, unit=" m")
         for name in ("yaw", "pitch", "fov", "near", "far", "radius"):
             _set(self, name, float(getattr(self, name)))
 
@@ -331,9 +347,7 @@ class Light:
         _set(self, "direction", d)
         _set(self, "color", _color(self.color, "Light.color"))
         for name in ("ambient", "diffuse", "specular"):
-            if not float(getattr(self, name)) >= 0:
-                raise SceneError(f"Light.{name} must be >= 0, got {getattr(self, name)!r}")
-            _set(self, name, float(getattr(self, name)))
+            _set(self, name, _number(getattr(self, name), f"Light.{name}", 0.0, math.inf))
         _set(self, "shadows", bool(self.shadows))
 
 
@@ -373,6 +387,35 @@ class SceneEvent:
         if isinstance(self.object_id, bool) or not isinstance(self.object_id, int):
             raise SceneError(f"SceneEvent.object_id must be an int, got {self.object_id!r}")
         _set(self, "params", _json_form(self.params, "SceneEvent.params"))
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """The parameters the kind reads, checked now: a bad one would otherwise fail (or turn NaN) mid-episode."""
+        params, kind = self.params, self.kind
+        needed = {
+            "add": ("object",),
+            "replace": ("object",),
+            "teleport": ("offset",),
+            "recolor": ("color",),
+            "collision": ("other", "enabled"),
+        }.get(kind, ())
+        missing = [k for k in needed if k not in params]
+        if missing:
+            raise SceneError(f"a {kind!r} SceneEvent needs params {list(needed)}, missing {missing}")
+        if kind == "teleport":
+            _vec(params["offset"], "SceneEvent.params['offset'] (metres)")
+        elif kind == "recolor":
+            _color(params["color"], "SceneEvent.params['color']")
+        elif kind in ("add", "replace"):
+            new = object_from_dict(params["object"])
+            if kind == "add" and new.id != self.object_id:
+                raise SceneError(f"an 'add' SceneEvent adds object_id {self.object_id}, but its object has id {new.id}")
+        elif kind == "collision":
+            other = params["other"]
+            if isinstance(other, bool) or not isinstance(other, int) or other < 0:
+                raise SceneError(f"SceneEvent.params['other'] must be an object id >= 0 (0: the room), got {other!r}")
+            if not isinstance(params["enabled"], bool):
+                raise SceneError(f"SceneEvent.params['enabled'] must be True or False, got {params['enabled']!r}")
 
 
 def object_from_dict(data: dict[str, Any]) -> ObjectSpec:

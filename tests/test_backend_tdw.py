@@ -130,6 +130,42 @@ def test_missing_tdw_raises_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> 
         make_backend("tdw", port=free_port(), launch_build=False)
 
 
+@pytest.mark.parametrize(
+    "kwargs, env, match",
+    [
+        ({"port": 70000}, {}, r"port must be a port number in 1\.\.65535 \(0: pick a free one\), got 70000"),
+        ({"port": -1}, {}, r"port must be a port number in 1\.\.65535"),
+        ({"port": 1071.5}, {}, r"port must be .* got 1071.5"),
+        ({"port": True}, {}, r"port must be .* got True"),
+        ({"port": "http"}, {}, r"port must be .* got 'http'"),
+        ({}, {"TDWGYM_TDW_PORT": "eighty"}, r"\$TDWGYM_TDW_PORT must be a port number in 1\.\.65535"),
+        ({"connect_timeout": 0}, {}, r"connect_timeout must be a finite number of seconds > 0, got 0"),
+        ({"connect_timeout": float("nan")}, {}, r"connect_timeout .* got nan"),
+        ({"connect_timeout": -5.0}, {}, r"connect_timeout .* got -5.0"),
+        ({}, {"TDWGYM_TDW_TIMEOUT": "inf"}, r"\$TDWGYM_TDW_TIMEOUT must be a finite number of seconds > 0"),
+        ({"response_timeout": float("inf")}, {}, r"response_timeout must be a finite number of seconds > 0, got inf"),
+        ({"response_timeout": "soon"}, {}, r"response_timeout .* got 'soon'"),
+        ({"time_step": float("inf")}, {}, r"time_step must be a finite number of seconds > 0"),
+        ({"render_quality": 9}, {}, r"render_quality must be None or an int in 0\.\.5, got 9"),
+    ],
+)
+def test_bad_settings_are_refused_before_tdw_is_imported_or_a_build_launched(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict, env: dict, match: str
+) -> None:
+    for name in ("TDWGYM_TDW_PORT", "TDWGYM_TDW_TIMEOUT", "TDWGYM_TDW_LAUNCH", "TDWGYM_TDW_BUILD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(sys.modules, "tdw", None)  # importing tdw now would raise ImportError, not ValueError
+
+    def no_launch(*args: object, **kw: object) -> None:
+        raise AssertionError("a build was launched")
+
+    monkeypatch.setattr(subprocess, "Popen", no_launch)
+    with pytest.raises(ValueError, match=match):
+        TDWBackend(**{"launch_build": False, **kwargs})
+
+
 def test_connect_timeout_raises_helpful_error_quickly_and_frees_the_port() -> None:
     port = free_port()
     t0 = time.monotonic()

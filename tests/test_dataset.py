@@ -198,6 +198,36 @@ def test_corrupt_or_stale_files_are_regenerated(dataset_dir: Path, tmp_path: Pat
     assert _digests(out) == _digests(dataset_dir) and not stale_tmp.exists()
 
 
+@pytest.mark.parametrize("damage", [b"{not json", b"", b"[1, 2]", b"\xff\xfe\x00"])
+def test_a_damaged_dataset_json_is_one_line_naming_it_and_nothing_is_rewritten(
+    dataset_dir: Path, tmp_path: Path, damage: bytes, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "damaged"
+    out.mkdir()
+    for p in ds.episode_files(dataset_dir):
+        (out / p.name).write_bytes(p.read_bytes())
+    (out / ds.MANIFEST_NAME).write_bytes(damage)
+    before = _digests(out)
+    argv = ["--out", str(out), "--episodes", str(EPISODES), "--frames", str(FRAMES), "--resolution", str(RES)]
+    assert dataset_cli.main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{out / ds.MANIFEST_NAME} is damaged" in err and "another --out" in err
+    assert _digests(out) == before and (out / ds.MANIFEST_NAME).read_bytes() == damage
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_nothing_the_generator_started_outlives_its_kill_9(tmp_path: Path) -> None:
+    from proc_tools import survivors_of_kill_9
+
+    cmd = [sys.executable, "-m", "tdwgym", "dataset", "--out", str(tmp_path / "d"), "--episodes", "200"]
+    cmd += ["--frames", "60", "--resolution", str(RES), "--workers", "2", "--no-progress"]
+    # resource tracker, fork server, two workers
+    seen, left = survivors_of_kill_9(cmd, expected=4)
+    assert len(seen) >= 4, f"expected a resource tracker, a fork server and 2 workers, saw {len(seen)}"
+    assert not left, f"outlived the killed generator by 10 s: {left}"
+
+
 def test_killed_generator_resumes_to_a_complete_identical_dataset(dataset_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     episodes, frames = 8, 40

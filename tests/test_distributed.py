@@ -7,6 +7,7 @@ One local Ray instance with 2 CPUs serves the whole module; the datasets are tin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -280,3 +281,96 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     with pytest.raises(ImportError, match=r"pip install 'tdwgym\[ray\]'"):
         dist.generate_on_ray(_config(tmp_path / "x"), progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, then closed: nothing listens there, a connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def socket_listening() -> Any:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+class _NoInitRay:
+    """Stands for the ray module: ray.init must never be reached for an address nothing answers at."""
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs: Any) -> None:
+        raise AssertionError(f"ray.init was called with {kwargs}")
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_nothing_answers_at_is_one_clear_error_before_ray_init(
+    monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    import time
+
+    monkeypatch.setattr(dist, "import_ray", _NoInitRay)
+    port = _closed_port()
+    t0 = time.monotonic()
+    with pytest.raises(dist.RayConnectionError, match=rf"could not connect to 127.0.0.1:{port} within 10 s"):
+        with dist.ray_session(f"{scheme}127.0.0.1:{port}"):
+            pass
+    assert time.monotonic() - t0 < 5.0
+
+
+def test_an_address_that_never_answers_fails_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    def silent(address: tuple[str, int], timeout: float) -> socket.socket:  # a host that drops every packet
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(dist.socket, "create_connection", silent)
+    t0 = time.monotonic()
+    expected = r"'10.255.255.1:6379': could not connect .* within 0.5 s \(no answer\)"
+    with pytest.raises(dist.RayConnectionError, match=expected):
+        dist.check_ray_address("10.255.255.1:6379", timeout=0.5)
+    assert time.monotonic() - t0 < 5.0
+    monkeypatch.setenv("RAY_ADDRESS", "10.255.255.1:6379")
+    with pytest.raises(dist.RayConnectionError, match=r"\(from \$RAY_ADDRESS\)"):
+        dist.check_ray_address(None, timeout=0.5)
+    with pytest.raises(dist.RayConnectionError, match=r"the port must be a number in 1..65535, got 'redis'"):
+        dist.check_ray_address("head:redis")
+    for address in ("auto", "local"):  # left to ray.init
+        dist.check_ray_address(address, timeout=0.5)
+
+
+def test_something_other_than_ray_answering_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NotRay(_NoInitRay):
+        def init(self, **kwargs: Any) -> None:
+            raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:1234\nmore detail")
+
+    with socket_listening() as port:
+        monkeypatch.setattr(dist, "import_ray", NotRay)
+        with pytest.raises(dist.RayConnectionError, match=rf"'127.0.0.1:{port}': Failed to connect .*; check that"):
+            with dist.ray_session(f"127.0.0.1:{port}"):
+                pass
+
+
+def test_cli_dataset_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    from tdwgym import dataset_cli
+
+    monkeypatch.setattr(dist, "import_ray", _NoInitRay)
+    port = _closed_port()
+    out = tmp_path / "d"
+    argv = ["--out", str(out), "--episodes", "1", "--frames", "2", "--resolution", "16", "--no-progress"]
+    assert dataset_cli.main([*argv, "--ray", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"could not connect to 127.0.0.1:{port}" in err[0], err
+    assert not out.exists() or not any(out.iterdir())

@@ -263,7 +263,9 @@ def test_unknown_kwarg_is_type_error():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"resolution": 0}, "resolution must be positive"),
+        ({"resolution": 0}, r"resolution must be in 1\.\.4096 pixels per side, got 0"),
+        ({"resolution": 100_000}, r"resolution must be in 1\.\.4096"),
+        ({"render_size": (64, 10**6)}, r"render_size must be in 1\.\.4096"),
         ({"resolution": -5}, "resolution"),
         ({"resolution": (32, 0)}, "resolution"),
         ({"resolution": 3.5}, "resolution"),
@@ -278,6 +280,30 @@ def test_unknown_kwarg_is_type_error():
 def test_bad_kwargs_raise_value_error_listing_valid_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make("TDWRoom-Occlusion-v0", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "position, yaw, pitch, match",
+    [
+        ((0.0, float("nan"), -2.0), 0.0, 0.0, "position must be 3 finite numbers"),
+        ((0.0, 1.0, float("inf")), 0.0, 0.0, "position must be 3 finite numbers"),
+        ((0.0, 1.0), 0.0, 0.0, "position must be 3 finite numbers"),
+        ((0.0, 1.0, -2.0), float("nan"), 0.0, "yaw and pitch must be finite"),
+        ((0.0, 1.0, -2.0), 0.0, float("-inf"), "yaw and pitch must be finite"),
+        (("a", 1.0, -2.0), 0.0, 0.0, "position of 3 numbers"),
+    ],
+)
+def test_set_camera_pose_refuses_non_finite_poses_and_keeps_the_camera(make_env, position, yaw, pitch, match):
+    env = make_env(resolution=8)
+    env.reset(seed=0)
+    before = env.unwrapped.camera_pose
+    with pytest.raises(ValueError, match=match):
+        env.unwrapped.set_camera_pose(position, yaw, pitch)
+    after = env.unwrapped.camera_pose
+    np.testing.assert_array_equal(before[0], after[0])
+    assert before[1:] == after[1:]
+    obs, *_ = env.step(0)
+    assert np.isfinite(env.unwrapped.camera_pose[0]).all() and obs.shape == (8, 8, 3)
 
 
 def test_step_before_reset_raises_clear_error():

@@ -51,6 +51,13 @@ def test_scene_module_imports_no_simulator():
         ({"size": (0.1, -1, 0.1)}, "positive"),
         ({"shape": "sphere", "size": (0.1, 0.2, 0.1)}, "equal extents"),
         ({"mass": 0}, "mass"),
+        ({"mass": -1.0}, r"ObjectSpec.mass must be a finite number in \(0, 1e\+06\] kg, got -1.0"),
+        ({"mass": float("inf")}, r"ObjectSpec.mass must be a finite number in \(0, 1e\+06\] kg, got inf"),
+        ({"mass": float("nan")}, r"ObjectSpec.mass .* got nan"),
+        ({"mass": 1e9}, r"ObjectSpec.mass .* kg, got 1000000000.0"),
+        ({"mass": "heavy"}, r"ObjectSpec.mass must be a number"),
+        ({"friction": float("inf")}, r"ObjectSpec.friction must be a finite number in \[0, inf\]"),
+        ({"restitution": float("nan")}, r"ObjectSpec.restitution .* \[0, 1\]"),
         ({"color": (2, 0, 0)}, r"\[0, 1\]"),
         ({"restitution": 1.5}, "restitution"),
         ({"position": (0, float("nan"), 0)}, "finite"),
@@ -90,6 +97,19 @@ def test_labels_are_stored_in_json_form_so_round_trips_compare_equal():
         (lambda: PropSpec(id=1, restitution=5), "restitution"),
         (lambda: Room(ceiling="no"), "Room.ceiling"),
         (lambda: Room(ceiling_color=(0.5, 2.0, 0.5)), "Room.ceiling_color"),
+        (lambda: Room(width=float("inf")), r"Room.width must be a finite number in \(0, 1000\] m, got inf"),
+        (lambda: Room(height=float("nan")), r"Room.height .* got nan"),
+        (lambda: Room(tile_size=float("inf")), r"Room.tile_size must be a finite number"),
+        (lambda: Room(tile_size=0.0), r"Room.tile_size .* \(0, inf\] m, got 0.0"),
+        # 1e-3 m tiles once asked the renderer for a 64,000-texel-square texture (32 GiB)
+        (
+            lambda: Room(floor_pattern="checker", tile_size=1e-3),
+            r"Room.tile_size must be >= 0.03125 m for a patterned 8 x 8 x 3 m room \(at most 256 tiles along a "
+            r"side\), got 0.001",
+        ),
+        (lambda: Camera(far=float("inf")), r"0 < near < far < inf"),
+        (lambda: Camera(radius=float("nan")), r"Camera.radius"),
+        (lambda: Light(ambient=float("inf")), r"Light.ambient"),
     ],
 )
 def test_non_finite_or_out_of_range_values_raise(make, match):
@@ -117,6 +137,40 @@ def test_scenes_with_every_event_kind_round_trip_through_json():
     assert SceneSpec.from_json(scene.to_json()) == scene
     with pytest.raises(SceneError, match="object_id"):
         SceneEvent(1, "remove", "x")
+
+
+def test_a_plain_room_takes_any_finite_tile_size_and_a_pattern_a_bounded_one():
+    assert Room(tile_size=1e-3).tile_size == 1e-3  # never painted
+    assert Room(floor_pattern="stripes", tile_size=8 / 256).tile_size == 8 / 256
+
+
+def _obj_dict(**kw):
+    import dataclasses
+
+    return dataclasses.asdict(ObjectSpec(id=2, **kw))
+
+
+@pytest.mark.parametrize(
+    "kind, object_id, params, match",
+    [
+        ("teleport", 1, {"offset": (float("nan"), 0.0, 0.0)}, r"params\['offset'\] \(metres\) must be 3 finite"),
+        ("teleport", 1, {"offset": (1.0, float("inf"), 0.0)}, r"params\['offset'\].* finite"),
+        ("teleport", 1, {"offset": (1.0, 0.0)}, r"must be 3 finite"),
+        ("teleport", 1, {}, r"a 'teleport' SceneEvent needs params \['offset'\], missing \['offset'\]"),
+        ("recolor", 1, {"color": (0.5, float("nan"), 0.5)}, r"params\['color'\]"),
+        ("recolor", 1, {"color": (0.5, 2.0, 0.5)}, r"params\['color'\] must be RGB floats in \[0, 1\]"),
+        ("add", 2, {"object": {"id": 2, "mass": float("nan")}}, r"ObjectSpec.mass"),
+        ("add", 3, {"object": _obj_dict()}, r"adds object_id 3, but its object has id 2"),
+        ("replace", 1, {"object": {"id": 1, "size": (0.1, float("nan"), 0.1)}}, r"ObjectSpec.size"),
+        ("collision", 1, {"other": -1, "enabled": True}, r"params\['other'\] must be an object id >= 0"),
+        ("collision", 1, {"other": 0, "enabled": "yes"}, r"params\['enabled'\] must be True or False"),
+    ],
+)
+def test_event_params_are_checked_when_the_event_is_made(kind, object_id, params, match):
+    from tdwgym.scene import SceneEvent
+
+    with pytest.raises(SceneError, match=match):
+        SceneEvent(3, kind, object_id, params)
 
 
 def test_rooms_have_a_ceiling_unless_told_otherwise():

@@ -16,12 +16,15 @@ restitution 1, so an object's contact with the floor or a wall uses the object's
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import math
 import os
 import struct
+import sys
 import tempfile
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,7 +36,6 @@ from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, 
 
 def _import_pybullet() -> Any:
     """Import pybullet without the build-time banner it prints on stderr (tdwgym's output stays its own)."""
-    import sys
 
     if "pybullet" in sys.modules:
         return sys.modules["pybullet"]
@@ -65,12 +67,17 @@ class _Pybullet:
 
 pb: Any = _Pybullet()
 
+T = TypeVar("T")
+
 PHYSICS_HZ = 240
 _WALL = 0.1  # wall and floor thickness in metres
 _CONE_SEGMENTS = 24
 _CAMERA_GROUP = 4  # collision group of the camera collider: collides with movable objects only
 _RAY_MASK = 1 | 2  # rays see dynamic (1) and static (2) bodies, never the camera collider
 _TEXELS_PER_TILE = 8
+MAX_TEXTURES = 32
+"""Pattern textures one client holds before :meth:`BulletBackend.load` replaces it with a fresh one (PyBullet has no
+call that frees a texture; a few MB at most)."""
 
 
 def to_bullet(v: Sequence[float]) -> list[float]:
@@ -129,6 +136,11 @@ class BulletBackend(Backend):
         self._camera_shape = -1
         self._camera_pose: tuple[np.ndarray, float, float] = (np.zeros(3), 0.0, 0.0)
         self._shape_cache: dict[tuple[str, float], int] = {}
+        # PyBullet never frees what loadTexture allocates (resetSimulation keeps it, though the ids stop working);
+        # only a new client starts empty: load() swaps one in once MAX_TEXTURES have been loaded. Textures are
+        # shared within one scene only (an id from before resetSimulation renders flat grey).
+        self._textures: dict[bytes, int] = {}  # digest of the image -> texture id, in the current scene
+        self._textures_loaded = 0  # by the current client
 
     # -- bookkeeping -----------------------------------------------------------------------------------------
     @property
@@ -158,8 +170,11 @@ class BulletBackend(Backend):
 
     # -- scene construction ------------------------------------------------------------------------------------
     def load(self, scene: SceneSpec) -> None:
+        if self._textures_loaded >= MAX_TEXTURES:  # free every texture: the only way PyBullet has
+            self._reconnect()
         c = self.client
         pb.resetSimulation(physicsClientId=c)
+        self._textures = {}
         pb.setPhysicsEngineParameter(
             fixedTimeStep=self.timestep,
             numSubSteps=0,
@@ -215,6 +230,15 @@ class BulletBackend(Backend):
 
         self._rebuild_lut()
 
+    def _reconnect(self) -> None:
+        """Replace the client with a fresh one (load() rebuilds everything the old one held)."""
+        old = self.client
+        self._client = None
+        pb.disconnect(physicsClientId=old)
+        self._client = pb.connect(pb.DIRECT)
+        self._textures, self._textures_loaded = {}, 0
+        self._scene = None
+
     def _rebuild_lut(self) -> None:
         lut = np.zeros(max(self._live, default=0) + 2, dtype=np.int32)
         for body, sid in self._live.items():
@@ -251,13 +275,29 @@ class BulletBackend(Backend):
                 (max(size[0], size[2]), size[1]),
             )
         image = pattern_image(pattern, colors, extent, room.tile_size, texels_per_tile=_TEXELS_PER_TILE)
-        with tempfile.TemporaryDirectory(prefix="tdwgym-") as tmp:
-            path = os.path.join(tmp, "pattern.tga")
-            write_tga(path, image)
-            texture = pb.loadTexture(path, physicsClientId=self.client)
+        texture = self._texture(image)
         pb.changeVisualShape(
             body, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0], physicsClientId=self.client
         )
+
+    def _texture(self, image: np.ndarray) -> int:
+        """The texture holding ``image``, loaded once per scene (a wall's image is often its opposite wall's)."""
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        digest = hashlib.blake2b(str(image.shape).encode() + image.tobytes(), digest_size=16).digest()
+        texture = self._textures.get(digest)
+        if texture is None:
+            with tempfile.TemporaryDirectory(prefix="tdwgym-") as tmp:
+                path = os.path.join(tmp, "pattern.tga")
+                write_tga(path, image)
+                texture = pb.loadTexture(path, physicsClientId=self.client)
+            self._textures[digest] = texture
+            self._textures_loaded += 1
+        return texture
+
+    @property
+    def texture_count(self) -> int:
+        """Pattern textures the current client has loaded (at most :data:`MAX_TEXTURES` plus one scene's worth)."""
+        return self._textures_loaded
 
     def _add_prop(self, prop: PropSpec) -> int:
         return self._static_box(prop.position, prop.size, prop.rotation, prop.color, prop.friction, prop.restitution)
@@ -302,8 +342,18 @@ class BulletBackend(Backend):
             )
         elif obj.shape == "cone":
             verts, indices = _cone_mesh(sx / 2, sy)
-            col = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts, physicsClientId=c)
-            vis = pb.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=indices, rgbaColor=rgba, physicsClientId=c)
+            # pybullet takes a reference to every vertex coordinate and never gives it back (a 2.5 kB leak per
+            # cone): hand the references back after each call
+            col = _release_leaked_refs(
+                lambda: pb.createCollisionShape(pb.GEOM_MESH, vertices=verts, physicsClientId=c), verts, indices
+            )
+            vis = _release_leaked_refs(
+                lambda: pb.createVisualShape(
+                    pb.GEOM_MESH, vertices=verts, indices=indices, rgbaColor=rgba, physicsClientId=c
+                ),
+                verts,
+                indices,
+            )
         else:  # pragma: no cover - ObjectSpec validates shapes
             raise BackendError(f"unsupported shape {obj.shape!r}")
         return col, vis
@@ -558,6 +608,7 @@ class BulletBackend(Backend):
             finally:
                 self._client = None
                 self._scene = None
+                self._textures, self._textures_loaded = {}, 0
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
         try:
@@ -586,3 +637,24 @@ def _cone_mesh(radius: float, height: float) -> tuple[list[list[float]], list[in
         k = 2 + (i + 1) % _CONE_SEGMENTS
         indices += [0, j, k, 1, k, j]
     return verts, indices
+
+
+def _release_leaked_refs(call: Callable[[], T], *containers: list[Any]) -> T:
+    """Run ``call`` and drop the references it took on the items of ``containers`` (lists of lists of numbers,
+    made for the call) without releasing them: pybullet's mesh calls leak one per coordinate. Only the measured
+    excess is dropped, so a call that leaks nothing is left alone (and immortal objects are never touched)."""
+    items: dict[int, Any] = {}
+    stack: list[Any] = list(containers)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in items:
+            continue
+        items[id(obj)] = obj
+        if isinstance(obj, list):
+            stack.extend(obj)
+    before = {key: sys.getrefcount(obj) for key, obj in items.items()}
+    result = call()
+    for key, obj in items.items():
+        for _ in range(sys.getrefcount(obj) - before[key]):
+            ctypes.pythonapi.Py_DecRef(ctypes.py_object(obj))
+    return result

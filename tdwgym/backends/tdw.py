@@ -138,6 +138,29 @@ def ensure_imp_module() -> None:
     sys.modules["imp"] = shim
 
 
+def _check_port(value: Any, name: str) -> int:
+    """A TCP port: an int in 1..65535 (0: pick a free one, for a build this backend launches)."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a port number in 1..65535 (0: pick a free one), got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= 65535:
+        raise ValueError(f"{name} must be a port number in 1..65535 (0: pick a free one), got {value!r}")
+    return int(value)
+
+
+def _check_seconds(value: Any, name: str) -> float:
+    """A duration: a finite number of seconds > 0."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}") from None
+    if isinstance(value, bool) or not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def _import_tdw() -> dict[str, Any]:
     """Import the parts of ``tdw`` this backend uses, or raise ImportError with the pip command."""
     ensure_imp_module()
@@ -286,22 +309,28 @@ class TDWBackend(Backend):
         check_version: bool = True,
         patterns: bool = True,
     ) -> None:
-        self._tdw = _import_tdw()
+        # every setting is checked before tdw is imported, a build launched or a port bound
         env = os.environ
-        self.port = int(port if port is not None else env.get(PORT_ENV_VAR) or DEFAULT_PORT)
+        if port is None and env.get(PORT_ENV_VAR):
+            port = _check_port(env[PORT_ENV_VAR], f"${PORT_ENV_VAR}")
+        self.port = _check_port(DEFAULT_PORT if port is None else port, "port")
         if build_path is None and env.get(BUILD_ENV_VAR):
             build_path = env[BUILD_ENV_VAR]
         if launch_build is None:
             launch_build = _env_flag(env[LAUNCH_ENV_VAR]) if env.get(LAUNCH_ENV_VAR) else True
         self.launch_build = bool(launch_build)
         self.build_path = Path(build_path).expanduser() if build_path is not None else None
-        self.connect_timeout = float(
-            connect_timeout if connect_timeout is not None else env.get(TIMEOUT_ENV_VAR) or DEFAULT_CONNECT_TIMEOUT
+        if connect_timeout is None and env.get(TIMEOUT_ENV_VAR):
+            connect_timeout = _check_seconds(env[TIMEOUT_ENV_VAR], f"${TIMEOUT_ENV_VAR}")
+        self.connect_timeout = _check_seconds(
+            DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout, "connect_timeout"
         )
-        self.response_timeout = float(response_timeout)
-        if not time_step > 0:
-            raise ValueError(f"time_step must be > 0 seconds, got {time_step!r}")
-        self._time_step = float(time_step)
+        self.response_timeout = _check_seconds(response_timeout, "response_timeout")
+        self._time_step = _check_seconds(time_step, "time_step")
+        if render_quality is not None and (
+            isinstance(render_quality, bool) or not isinstance(render_quality, int) or not 0 <= render_quality <= 5
+        ):
+            raise ValueError(f"render_quality must be None or an int in 0..5, got {render_quality!r}")
         if log_commands is None and env.get(LOG_ENV_VAR):
             raw = env[LOG_ENV_VAR]
             log_commands = (
@@ -319,6 +348,7 @@ class TDWBackend(Backend):
             raise ValueError(
                 "port=0 (pick a free port) needs a build this backend launches; give the port your build connects to"
             )
+        self._tdw = _import_tdw()
 
         self._controller: Any = None
         self._context: Any = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.dataset.config import MANIFEST_NAME, DatasetConfig, episode_seeds, scenarios
-from tdwgym.dataset.writer import _mp_context, generate
+from tdwgym.dataset.writer import _mp_context, _worker_init, generate
 
 
 def _env_shard(scenario: str, indices: Sequence[int], frames: int, resolution: int, seed: int) -> tuple[int, float]:
@@ -45,7 +45,7 @@ def _env_rate(scenario: str, episodes: int, frames: int, resolution: int, seed: 
     if processes == 1:
         results = [_env_shard(scenario, shards[0], frames, resolution, seed)]
     else:
-        with ProcessPoolExecutor(max_workers=processes, mp_context=_mp_context()) as pool:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=_mp_context(), initializer=_worker_init) as pool:
             futures = [pool.submit(_env_shard, scenario, shard, frames, resolution, seed) for shard in shards]
             results = [f.result() for f in futures]
     wall = time.perf_counter() - wall

@@ -29,7 +29,9 @@ from tdwgym.dataset.config import (
     episode_seeds,
 )
 from tdwgym.dataset.reader import episode_is_valid
+from tdwgym.files import read_json
 from tdwgym.policies import Policy, load_policy
+from tdwgym.processes import forkserver_context, init_worker
 
 
 def _make_env(config: DatasetConfig) -> tuple[Any, Policy]:
@@ -414,17 +416,13 @@ def _run_episode(config: DatasetConfig, index: int, fingerprint: str) -> tuple[i
 def _mp_context() -> Any:
     """``forkserver`` with this module preloaded where the platform has it (workers start without re-importing
     numpy, pybullet and h5py), else ``spawn``. Neither forks this process, so neither inherits its threads or
-    simulator clients; both need the usual ``if __name__ == "__main__":`` guard in scripts."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["tdwgym.envs", "h5py", "pybullet", "gymnasium"])
-        return ctx
-    return mp.get_context("spawn")
+    simulator clients; both need the usual ``if __name__ == "__main__":`` guard in scripts. The server and the
+    workers end with this process, even after a kill -9 of it (:func:`tdwgym.processes.forkserver_context`)."""
+    return forkserver_context(["tdwgym.envs", "h5py", "pybullet", "gymnasium"])
 
 
 def _worker_init() -> None:
+    init_worker()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -452,10 +450,11 @@ def _check_manifest(config: DatasetConfig) -> None:
     path = config.out / MANIFEST_NAME
     if not path.exists():
         return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
+    old = read_json(
+        path,
+        "it records the settings the episodes in this folder were made with: restore it, use another --out, or "
+        "delete it to resume anyway (episodes of other settings are then recorded again)",
+    )
     if old.get("config_fingerprint") == config.fingerprint():
         return
     new, before = config.generation_dict(), old.get("config", {})

@@ -381,6 +381,17 @@ def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path):
     assert not [w for w in workers if _running(w)], "env workers outlived the killed run by 10 s"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_env_workers_die_with_a_comparison_killed_by_sigkill(tmp_path):
+    from proc_tools import survivors_of_kill_9
+
+    cmd = [sys.executable, "-m", "tdwgym", "compare", "--agents", "ppo", "--seeds", "0", "--total-steps", "100000"]
+    cmd += ["--n-envs", "2", "--vec-env", "subproc", "--env-kwargs", '{"resolution": 32}', "--no-progress"]
+    seen, left = survivors_of_kill_9([*cmd, "--out", str(tmp_path / "cmp")], expected=2)
+    assert len(seen) >= 2, "the comparison started no env workers"
+    assert not left, f"outlived the killed comparison by 10 s: {left}"
+
+
 def test_checkpoints_are_never_rewritten_in_place_and_a_damaged_pointer_falls_back(tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY)
@@ -399,3 +410,85 @@ def test_checkpoints_are_never_rewritten_in_place_and_a_damaged_pointer_falls_ba
     with pytest.warns(UserWarning, match="latest.json is damaged"):
         resumed = train(dataclasses.replace(cfg, total_steps=128), resume=run)
     assert resumed.num_timesteps == 128
+
+
+# -- damaged run folders and bad starts: one line, naming the file, nothing deleted ----------------------------------
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("finished") / "run"
+    train(TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY))
+    return run
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("damage", ["{not json", "", "[]"])
+@pytest.mark.parametrize("command", ["resume", "record", "eval"])
+def test_a_damaged_config_json_is_one_line_naming_it(finished_run, tmp_path, capsys, damage, command):
+    run = _copy_run(finished_run, tmp_path / "run")
+    (run / "config.json").write_text(damage)
+    before = _snapshot(run)
+    argv = {
+        "resume": ["train", "--resume", str(run), "--total-steps", "128", "--no-progress"],
+        "record": ["record", "--run", str(run), "--steps", "2", "--out", str(tmp_path / "v.mp4"), "--no-progress"],
+        "eval": ["eval", "--run", str(run), "--out", str(tmp_path / "eval"), "--no-progress"],
+    }[command]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{run / 'config.json'} is damaged" in err[0], err
+    assert "JSONDecodeError" not in err[0] and _snapshot(run) == before
+
+
+def test_eval_of_a_run_with_a_damaged_latest_json_takes_the_newest_complete_checkpoint(finished_run, tmp_path):
+    from tdwgym.agents.evaluate import load_run
+
+    run = _copy_run(finished_run, tmp_path / "run")
+    (run / "checkpoints" / "latest.json").write_text('{"dir": ')
+    with pytest.warns(UserWarning, match="latest.json is damaged"):
+        loaded = load_run(run_dir=run, device="cpu")
+    assert loaded.model_path.parent.name.startswith("step_0000000064")
+
+
+def test_resuming_with_another_world_model_variant_is_one_line(finished_run, tmp_path, capsys):
+    run = _copy_run(finished_run, tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "curiosity": "pixel"}))
+    before = _snapshot(run)
+    assert cli_main(["train", "--resume", str(run), "--total-steps", "128", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "world_model.pt holds a different world model: name 'rnd' (this run: 'pixel')" in err[0]
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--env-kwargs", '{"resolution": -3}'], "resolution must be in 1..4096"),
+        (["--env-kwargs", '{"colour": 1}'], "takes no 'colour'"),
+        (["--env", "TDWRoom-Nowhere-v0"], "Nowhere"),
+        (["--device", "tpu"], "--device tpu: unknown device"),
+        (["--n-envs", "0"], "--n-envs: must be a positive integer, got 0"),
+    ],
+)
+def test_overwrite_checks_everything_before_deleting_the_old_run(finished_run, tmp_path, capsys, bad, message):
+    run = _copy_run(finished_run, tmp_path / "run")
+    before = _snapshot(run)
+    argv = ["train", "--overwrite", "--out", str(run), "--total-steps", "64", "--no-progress", *bad]
+    code = None
+    try:
+        code = cli_main(argv)
+    except SystemExit as exc:  # argparse's own errors (a bad --n-envs) exit 2 from the parser
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert _snapshot(run) == before

@@ -1,0 +1,306 @@
+"""Fault injection: what a crash, a damaged file, a full disk, a failed reset or odd input does (docs/faults.md).
+
+Each class of fault has a test here or names the test elsewhere that covers it:
+
+* kill -9 during a save: ``tests/agents/test_agents_train.py::test_train_example_survives_kill_9_and_resumes``,
+  ``tests/test_dataset.py::test_killed_generator_resumes_to_a_complete_identical_dataset`` and
+  ``tests/agents/test_pretrain.py`` (kill -9 of a pretraining run); here, a save that fails midway.
+* kill -9 of a command with workers: ``tests/test_dataset.py::test_nothing_the_generator_started_outlives_its_kill_9``
+  and ``tests/agents/test_agents_train.py::test_env_workers_die_with_a_*_killed_by_sigkill``.
+* damaged and truncated files, a full disk, a failed reset, and a fuzz of random scenes and actions: here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tdwgym import dataset as ds
+from tdwgym.dataset import cli as dataset_cli
+from tdwgym.dataset import writer as dswriter
+from tdwgym.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
+
+TINY = {
+    "env_kwargs": {"resolution": 36},
+    "n_envs": 2,
+    "vec_env": "dummy",
+    "n_steps": 32,
+    "batch_size": 32,
+    "n_epochs": 1,
+    "features_dim": 32,
+    "wm_width": 4,
+    "wm_capacity": 64,
+    "wm_batch_size": 8,
+    "progress_bar": False,
+    "video_steps": 0,
+    "device": "cpu",
+}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _full_disk(path: object = None) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), None if path is None else str(path))
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# -- a save that fails midway ------------------------------------------------------------------------------------
+def test_a_checkpoint_that_fails_midway_leaves_the_last_one_whole(tmp_path: Path) -> None:
+    from tdwgym.agents.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    with run.checkpoint(64) as folder:
+        (folder / "agent.zip").write_bytes(b"agent at 64")
+    pointer = (run.checkpoints_dir / "latest.json").read_text()
+    with pytest.raises(OSError, match="No space left"), run.checkpoint(128) as folder:
+        (folder / "agent.zip").write_bytes(b"half an agent")
+        raise _full_disk(folder / "world_model.pt")
+    assert (run.checkpoints_dir / "latest.json").read_text() == pointer
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["latest.json", "step_0000000064"]
+    assert run.latest_checkpoint() == run.checkpoints_dir / "step_0000000064"
+    assert (run.latest_checkpoint() / "agent.zip").read_bytes() == b"agent at 64"
+
+
+# -- a full disk -----------------------------------------------------------------------------------------------
+def test_a_full_disk_while_generating_is_one_line_and_no_partial_episode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    write = dswriter._write_episode
+    calls = []
+
+    def fills_the_disk(path: Path, *args: object) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the second episode: some bytes reach the file, then the disk is full
+            Path(path).write_bytes(b"\x89HDF\r\n partial")
+            raise _full_disk(path)
+        write(path, *args)
+
+    monkeypatch.setattr(dswriter, "_write_episode", fills_the_disk)
+    out = tmp_path / "d"
+    argv = ["--out", str(out), "--episodes", "3", "--frames", "3", "--resolution", "16", "--workers", "1"]
+    assert dataset_cli.main([*argv, "--no-progress"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "no space left on the device writing" in line and "run the same command again" in line
+    assert [p.name for p in ds.episode_files(out)] == ["episode_000000.hdf5"]
+    assert ds.episode_is_valid(ds.episode_path(out, 0))
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")], "a partial file was kept"
+    manifest = json.loads((out / ds.MANIFEST_NAME).read_text())
+    assert manifest["episodes"] == ["episode_000000.hdf5"] and not manifest["complete"]
+    # room again: the same command finishes the dataset
+    monkeypatch.setattr(dswriter, "_write_episode", write)
+    assert dataset_cli.main([*argv, "--no-progress"]) == 0
+    assert len(ds.episode_files(out)) == 3
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from tdwgym.agents import online
+    from tdwgym.agents.cli import main as cli_main
+
+    save = online.atomic_torch_save
+    calls = []
+
+    def fills_the_disk(obj: object, path: str | os.PathLike) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint's world model
+            raise _full_disk(path)
+        save(obj, path)
+
+    monkeypatch.setattr(online, "atomic_torch_save", fills_the_disk)
+    run = tmp_path / "run"
+    argv = ["train", "--out", str(run), "--total-steps", "128", "--checkpoint-every", "64", "--curiosity", "rnd"]
+    argv += ["--env-kwargs", '{"resolution": 36}', "--n-envs", "2", "--vec-env", "dummy", "--n-steps", "32"]
+    argv += ["--batch-size", "32", "--n-epochs", "1", "--video-steps", "0", "--device", "cpu", "--no-progress"]
+    assert cli_main(argv) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "no space left on the device writing" in line and "world_model.pt" in line
+    root = run / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["latest.json", "step_0000000064"]
+    assert json.loads((root / "latest.json").read_text())["dir"] == "step_0000000064"
+    assert not list(run.rglob("*.tmp")) and not list(root.glob(".*partial"))
+
+
+# -- damaged and truncated files -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tdwgym.agents.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("faults") / "run"
+    train(TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY))
+    return run
+
+
+@pytest.mark.parametrize("name", ["agent.zip", "world_model.pt", "curiosity.json"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_checkpoint_file_is_one_line_naming_it(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, name: str, damage: str
+) -> None:
+    import shutil
+
+    from tdwgym.agents.cli import main as cli_main
+    from tdwgym.agents.rundir import RunDir
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    bad = RunDir(run).latest_checkpoint() / name
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x00garbage" * 16)
+    argv = ["train", "--resume", str(run), "--total-steps", "128", "--no-progress"]
+    assert cli_main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and ("damaged" in line or "does not load" in line), line
+    assert "Traceback" not in line
+
+
+def test_a_truncated_episode_file_is_refused_by_the_reader_and_regenerated(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    config = ds.DatasetConfig(out=out, episodes=2, frames=3, resolution=16)
+    ds.generate(config, progress=False)
+    path = ds.episode_path(out, 1)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])
+    assert not ds.episode_is_valid(path)
+    with pytest.raises(OSError, match="truncated file"):  # h5py's message; naming the file is left to the reader
+        ds.load_episode(path)
+    ds.generate(config, progress=False)  # resume: the damaged episode is recorded again
+    assert path.read_bytes() == good
+
+
+# -- a failed reset ------------------------------------------------------------------------------------------------
+def test_a_reset_that_fails_midway_leaves_an_env_that_resets_as_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = gym.make("TDWRoom-Playroom-v0", resolution=16, level=2)
+    fresh = gym.make("TDWRoom-Playroom-v0", resolution=16, level=2)
+    try:
+        env.reset(seed=0)
+        for _ in range(5):
+            env.step(env.action_space.sample())
+        backend = env.unwrapped.backend
+        load = backend.load
+
+        def fails_after_the_room(scene: SceneSpec) -> None:
+            load(dataclasses.replace(scene, objects=scene.objects[:1]))  # a half-built world
+            raise RuntimeError("simulator failed while loading the scene")
+
+        monkeypatch.setattr(backend, "load", fails_after_the_room)
+        with pytest.raises(RuntimeError, match="while loading"):
+            env.reset(seed=7)
+        monkeypatch.setattr(backend, "load", load)
+        obs, info = env.reset(seed=7)
+        expected, expected_info = fresh.reset(seed=7)
+        np.testing.assert_array_equal(obs, expected)
+        for t in range(10):
+            a = t % env.action_space.n
+            o1, *_ = env.step(a)
+            o2, *_ = fresh.step(a)
+            np.testing.assert_array_equal(o1, o2)
+    finally:
+        env.close()
+        fresh.close()
+
+
+# -- fuzz: random scenes and actions -------------------------------------------------------------------------------
+def _random_scene(rng: np.random.Generator) -> SceneSpec:
+    """A valid scene at random: room size, shapes, sizes, masses, frictions, restitutions, speeds and spins."""
+    room = Room(
+        width=float(rng.uniform(3, 10)),
+        length=float(rng.uniform(3, 10)),
+        height=float(rng.uniform(2, 4)),
+        floor_pattern=str(rng.choice(PATTERNS)),
+        wall_pattern=str(rng.choice(PATTERNS)),
+        tile_size=float(rng.uniform(0.2, 1.0)),
+        floor_color=tuple(float(v) for v in rng.uniform(0, 1, 3)),
+    )
+    objects = []
+    for i in range(int(rng.integers(1, 7))):
+        shape = str(rng.choice(SHAPES))
+        d = float(rng.uniform(0.1, 0.6))
+        h = d if shape in ("sphere", "cube") else float(rng.uniform(d, 2 * d))
+        size = (d, d, d) if shape == "sphere" else (d, h, d if shape != "cube" else float(rng.uniform(0.1, 0.6)))
+        x = float(rng.uniform(-room.width / 2 + 0.7, room.width / 2 - 0.7))
+        z = float(rng.uniform(-room.length / 2 + 0.7, room.length / 2 - 0.7))
+        y = size[1] / 2 + float(rng.uniform(0, 1.0))
+        objects.append(
+            ObjectSpec(
+                id=i + 1,
+                shape=shape,
+                size=size,
+                mass=float(10 ** rng.uniform(-1.5, 1.5)),
+                friction=float(rng.uniform(0, 1.2)),
+                restitution=float(rng.uniform(0, 1)),
+                position=(x, y, z),
+                rotation=tuple(float(v) for v in rng.uniform(-180, 180, 3)),
+                velocity=tuple(float(v) for v in rng.uniform(-4, 4, 3)),
+                angular_velocity=tuple(float(v) for v in rng.uniform(-6, 6, 3)),
+            )
+        )
+    camera = Camera(position=(0.0, float(rng.uniform(0.5, room.height - 0.3)), -room.length / 2 + 0.5))
+    # overlapping objects are allowed: the solver must push them apart without blowing up
+    return SceneSpec(room=room, objects=tuple(objects), camera=camera)
+
+
+def _check_states(scene: SceneSpec, info: dict, where: str) -> None:
+    room = scene.room
+    for oid, st in info["objects"].items():
+        pos = np.asarray(st["position"])
+        assert np.all(np.isfinite(pos)) and np.all(np.isfinite(st["velocity"])), f"{where}: object {oid} is NaN/inf"
+        slack = 0.05 + 0.5 * math.sqrt(sum(s * s for s in scene.object(oid).size))
+        assert abs(pos[0]) <= room.width / 2 + slack and abs(pos[2]) <= room.length / 2 + slack, (
+            f"{where}: object {oid} left the room at {pos}"
+        )
+        assert -slack <= pos[1] <= room.height + slack, f"{where}: object {oid} left through the floor/ceiling: {pos}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_fuzz_random_scenes_and_actions_stay_finite_inside_the_room_and_in_bounded_memory() -> None:
+    rng = np.random.default_rng(16)
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=16, action_type="continuous", push_impulse=8.0)
+    base = env.unwrapped
+    try:
+        for episode in range(4):  # warm-up: allocator pools, first textures
+            env.reset(seed=episode, options={"scene": _random_scene(rng)})
+        start, steps = _rss_mb(), 0
+        for episode in range(12):
+            scene = _random_scene(rng)
+            _, info = env.reset(seed=episode, options={"scene": scene})
+            _check_states(scene, info, f"episode {episode} reset")
+            for t in range(30):
+                action = env.action_space.sample()
+                action[4] = float(rng.random() < 0.5)  # push half of the time
+                _, _, _, _, info = env.step(action)
+                _check_states(scene, info, f"episode {episode} step {t}")
+                steps += 1
+            base.set_camera_pose((0.0, 1.0, 0.0), float(rng.uniform(0, 360)), 0.0)
+        for name in ("Collision", "Gravity", "Stability", "Playroom"):  # the scenarios' own scenes, every level
+            other = gym.make(f"TDWRoom-{name}-v0", resolution=16, level=int(rng.integers(0, 4)))
+            try:
+                _, info = other.reset(seed=int(rng.integers(1_000)))
+                scene = other.unwrapped.scene
+                for t in range(30):
+                    _, _, _, _, info = other.step(other.action_space.sample())
+                    _check_states(scene, info, f"{name} step {t}")
+                    steps += 1
+            finally:
+                other.close()
+        growth = _rss_mb() - start
+    finally:
+        env.close()
+    assert steps == 12 * 30 + 4 * 30
+    assert growth < 40.0, f"RSS grew {growth:.1f} MB over the fuzz"
