@@ -358,8 +358,10 @@ def generate_on_ray(
     config = copy.copy(config)
     config.out = config.out.absolute()  # tasks start in another directory; ``out`` is not in the fingerprint
     out = config.out
-    ds._check_manifest(config)  # refuse another dataset's directory before connecting
+    if not config.overwrite:
+        ds._check_manifest(config)  # refuse another dataset's directory before connecting
     fingerprint = config.fingerprint()
+    ds._check_episodes(config, fingerprint)
     env, _ = ds._make_env(config)  # validates the env kwargs here, before any task starts
     backend_version = env.unwrapped.backend.version()
     env.close()

@@ -364,7 +364,7 @@ def test_something_other_than_ray_answering_is_one_line(monkeypatch: pytest.Monk
 def test_cli_dataset_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
 ) -> None:
-    from tdwgym import dataset_cli
+    from tdwgym.dataset import cli as dataset_cli
 
     monkeypatch.setattr(dist, "import_ray", _NoInitRay)
     port = _closed_port()

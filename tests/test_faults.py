@@ -178,10 +178,47 @@ def test_a_truncated_episode_file_is_refused_by_the_reader_and_regenerated(tmp_p
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 3])
     assert not ds.episode_is_valid(path)
-    with pytest.raises(OSError, match="truncated file"):  # h5py's message; naming the file is left to the reader
+    with pytest.raises(ds.DamagedEpisodeError, match=f"{path}: damaged episode file.*truncated"):
         ds.load_episode(path)
     ds.generate(config, progress=False)  # resume: the damaged episode is recorded again
     assert path.read_bytes() == good
+
+
+@pytest.mark.parametrize("compression", ["gzip", None])
+def test_flipped_bytes_in_an_episode_are_caught_by_its_checksums_named_and_regenerated(tmp_path, compression):
+    out = tmp_path / "d"
+    config = ds.DatasetConfig(out=out, episodes=2, frames=12, resolution=32, compression=compression)
+    ds.generate(config, progress=False)
+    path = ds.episode_path(out, 1)
+    good = path.read_bytes()
+    data = bytearray(good)
+    start = len(data) // 2
+    for k in range(400):  # 400 flipped bytes in the middle of the file, where the frames are
+        data[start + k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not ds.episode_is_valid(path)
+    with pytest.raises(ds.DamagedEpisodeError, match=f"{path}: damaged episode file"):
+        ds.load_episode(path)
+    clips = ds.ClipDataset(out, clip_len=12, stride=12, keys=("rgb", "depth"))
+    with pytest.raises(ds.DamagedEpisodeError, match=str(path)):
+        [clips[i] for i in range(len(clips))]
+    ds.generate(config, progress=False)  # resume finds it damaged and records it again
+    assert path.read_bytes() == good and ds.episode_is_valid(path)
+
+
+def test_episodes_of_other_settings_are_never_replaced_without_overwrite(tmp_path):
+    out = tmp_path / "d"
+    ds.generate(ds.DatasetConfig(out=out, episodes=2, frames=3, resolution=16), progress=False)
+    (out / ds.MANIFEST_NAME).unlink()  # the fingerprint inside each episode file decides, not dataset.json
+    before = {p.name: p.read_bytes() for p in ds.episode_files(out)}
+    other = ds.DatasetConfig(out=out, episodes=2, frames=3, resolution=16, seed=1)
+    with pytest.raises(ValueError, match=r"holds 2 episode\(s\) recorded with other settings.*--overwrite"):
+        ds.generate(other, progress=False)
+    assert {p.name: p.read_bytes() for p in ds.episode_files(out)} == before
+    (out / ds.MANIFEST_NAME).write_text("{not json")  # a damaged dataset.json gives way to --overwrite too
+    ds.generate(dataclasses.replace(other, overwrite=True), progress=False)
+    assert all(ds.episode_is_valid(p, other.fingerprint()) for p in ds.episode_files(out))
+    assert other.fingerprint() == dataclasses.replace(other, overwrite=True).fingerprint()
 
 
 # -- a failed reset ------------------------------------------------------------------------------------------------

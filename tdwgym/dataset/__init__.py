@@ -41,7 +41,14 @@ from tdwgym.dataset.config import (
     impossible_kinds,
     scenarios,
 )
-from tdwgym.dataset.reader import CLIP_KEYS, episode_files, episode_is_valid, load_episode
+from tdwgym.dataset.reader import (
+    CLIP_KEYS,
+    DamagedEpisodeError,
+    episode_files,
+    episode_fingerprint,
+    episode_is_valid,
+    load_episode,
+)
 from tdwgym.dataset.writer import boxes_from_segmentation, generate, world_to_camera
 
 
@@ -65,10 +72,12 @@ __all__ = [
     "REPRODUCIBLE_COMPRESSIONS",
     "SPLITS",
     "ClipDataset",
+    "DamagedEpisodeError",
     "DatasetConfig",
     "benchmark",
     "boxes_from_segmentation",
     "episode_files",
+    "episode_fingerprint",
     "episode_is_valid",
     "episode_path",
     "episode_seeds",

@@ -96,6 +96,10 @@ def impossible_kinds(scenario: str) -> tuple[str, ...]:
     return tuple(getattr(_env_class(scenarios()[scenario]), "SUPPORTED_IMPOSSIBLE", ()))
 
 
+RUN_FIELDS: tuple[str, ...] = ("out", "episodes", "workers", "overwrite")
+"""Fields of :class:`DatasetConfig` that decide how a dataset is produced, not what its files hold."""
+
+
 @dataclass
 class DatasetConfig:
     """Everything that defines a generated dataset (the CLI's arguments).
@@ -139,6 +143,8 @@ class DatasetConfig:
     """Generation. Extra keyword arguments for ``gym.make`` (e.g. ``{"num_objects": 2}``)."""
     workers: int = 1
     """Worker processes; the files do not depend on it. 1 runs in this process."""
+    overwrite: bool = False
+    """Record again episodes that ``out`` holds from other settings (without it such a folder is refused)."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -177,8 +183,8 @@ class DatasetConfig:
         return scenarios()[self.scenario]
 
     def generation_dict(self) -> dict[str, Any]:
-        """The fields that decide file contents (all but ``out``, ``episodes`` and ``workers``), JSON-ready."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("out", "episodes", "workers")}
+        """The fields that decide file contents (all but :data:`RUN_FIELDS`), JSON-ready."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUN_FIELDS}
         if data["policy"] not in BUILTIN_POLICIES:
             data["policy_sha256"] = _sha256(Path(data["policy"]))
         return json.loads(json.dumps(data, default=_json_default))

@@ -16,8 +16,29 @@ import numpy as np
 from tdwgym.dataset.config import _EPISODE_RE, EPISODE_GLOB
 
 
-def episode_is_valid(path: Path | str, fingerprint: str | None = None, frames: int | None = None) -> bool:
-    """Whether ``path`` is a complete episode file (optionally of the config ``fingerprint`` and ``frames``)."""
+class DamagedEpisodeError(ValueError):
+    """An episode file that cannot be read whole: truncated, or its checksums (or HDF5 structure) fail."""
+
+
+def _read_all(group: Any) -> None:
+    """Read every dataset under ``group`` (HDF5 verifies each chunk's Fletcher-32 checksum as it reads)."""
+    import h5py
+
+    def visit(_: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            obj[()]
+
+    group.visititems(visit)
+
+
+def episode_is_valid(
+    path: Path | str, fingerprint: str | None = None, frames: int | None = None, verify: bool = True
+) -> bool:
+    """Whether ``path`` is a complete episode file (optionally of the config ``fingerprint`` and ``frames``).
+
+    With ``verify`` every array is read, so that a damaged file (a flipped byte fails its chunk's checksum) is not
+    valid; files written before checksums were added are checked for structure only.
+    """
     import h5py
 
     try:
@@ -29,9 +50,32 @@ def episode_is_valid(path: Path | str, fingerprint: str | None = None, frames: i
             t = int(f.attrs["num_frames"])
             if frames is not None and t != frames:
                 return False
-            return all(f[f"frames/images/{k}"].shape[0] == t for k in ("_img", "_depth", "_id"))
-    except (OSError, KeyError, ValueError):
+            if not all(f[f"frames/images/{k}"].shape[0] == t for k in ("_img", "_depth", "_id")):
+                return False
+            if verify:
+                _read_all(f)
+            return True
+    except (OSError, KeyError, ValueError, RuntimeError):
         return False
+
+
+def episode_fingerprint(path: Path | str) -> str | None:
+    """The settings fingerprint recorded inside a complete episode file (None if it has none or cannot be read)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get("config_fingerprint") if f.attrs.get("complete", False) else None
+    except (OSError, KeyError, ValueError):
+        return None
+    return None if value is None else str(value)
+
+
+def _damaged(path: Path | str, exc: BaseException) -> DamagedEpisodeError:
+    return DamagedEpisodeError(
+        f"{path}: damaged episode file ({type(exc).__name__}: {exc}); run the `tdwgym dataset` command that made it "
+        "again to record it anew, or delete it"
+    )
 
 
 def episode_files(root: Path | str) -> list[Path]:
@@ -60,6 +104,15 @@ def load_episode(path: Path | str) -> dict[str, Any]:
 
     from tdwgym.scene import SceneSpec
 
+    try:
+        return _load_episode(path, h5py, SceneSpec)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, DamagedEpisodeError):
+            raise
+        raise _damaged(path, exc) from exc
+
+
+def _load_episode(path: Path | str, h5py: Any, SceneSpec: Any) -> dict[str, Any]:  # noqa: N803
     with h5py.File(path, "r") as f:
         objects = f["frames/objects"]
         return {
@@ -152,9 +205,12 @@ class _ClipIndex:
         self.max_objects = 0
         lengths = []
         for n, path in enumerate(files):
-            with h5py.File(path, "r") as f:
-                t = int(f.attrs["num_frames"])
-                self.max_objects = max(self.max_objects, int(f["static/object_ids"].shape[0]))
+            try:
+                with h5py.File(path, "r") as f:
+                    t = int(f.attrs["num_frames"])
+                    self.max_objects = max(self.max_objects, int(f["static/object_ids"].shape[0]))
+            except (OSError, KeyError, ValueError) as exc:
+                raise _damaged(path, exc) from exc
             lengths.append(t)
             self.index += [(n, s) for s in range(0, t - clip_len + 1, stride)]
         if not self.index:
@@ -174,6 +230,16 @@ class _ClipIndex:
         return self._handles[n]
 
     def read(self, i: int) -> dict[str, Any]:
+        """Clip ``i``; a file that fails to read (a checksum, a truncation) is a :class:`DamagedEpisodeError`
+        naming it."""
+        try:
+            return self._read(i)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            if isinstance(exc, DamagedEpisodeError):
+                raise
+            raise _damaged(self.files[self.index[i][0]], exc) from exc
+
+    def _read(self, i: int) -> dict[str, Any]:
         n, s = self.index[i]
         f, e = self._file(n), s + self.clip_len
         m = self.max_objects
@@ -356,4 +422,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CLIP_KEYS", "episode_files", "episode_is_valid", "load_episode"]  # and ClipDataset, built on first use
+__all__ = [
+    "CLIP_KEYS",
+    "DamagedEpisodeError",
+    "episode_files",
+    "episode_fingerprint",
+    "episode_is_valid",
+    "load_episode",
+]  # and ClipDataset, built on first use

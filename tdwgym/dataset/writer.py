@@ -28,7 +28,7 @@ from tdwgym.dataset.config import (
     episode_path,
     episode_seeds,
 )
-from tdwgym.dataset.reader import episode_is_valid
+from tdwgym.dataset.reader import episode_fingerprint, episode_is_valid
 from tdwgym.files import read_json
 from tdwgym.policies import Policy, load_policy
 from tdwgym.processes import forkserver_context, init_worker
@@ -202,10 +202,14 @@ def _write_episode(path: Path, config: DatasetConfig, record: dict, fingerprint:
             labels[key] = value
     labels = json.loads(_dumps(labels))
 
-    image_kw: dict[str, Any] = {} if config.compression is None else {"compression": config.compression}
-    depth_kw: dict[str, Any] = {}
+    # every frame array carries an HDF5 Fletcher-32 checksum per chunk: a flipped byte fails the read
+    image_kw: dict[str, Any] = {"fletcher32": True}
+    if config.compression is not None:
+        image_kw["compression"] = config.compression
+    depth_kw: dict[str, Any] = {"fletcher32": True}
     if config.depth_compression is not None:
-        depth_kw = {"compression": config.depth_compression, "shuffle": True}
+        depth_kw.update(compression=config.depth_compression, shuffle=True)
+    checked: dict[str, Any] = {"fletcher32": True}
     chunk = min(t, 8)  # frames per HDF5 chunk: a clip read touches one or two chunks
     strings = h5py.string_dtype()
     with h5py.File(path, "w") as f:
@@ -266,11 +270,11 @@ def _write_episode(path: Path, config: DatasetConfig, record: dict, fingerprint:
         images.create_dataset("_id", data=seg.astype(np.uint16), chunks=(chunk, h, w), **image_kw)
         objects = frames.create_group("objects")
         for key, value in states.items():
-            objects.create_dataset(key, data=value)
-        objects.create_dataset("present", data=present)
-        objects.create_dataset("bboxes", data=boxes)
-        objects.create_dataset("areas", data=areas)
-        frames.create_dataset("actions", data=actions)
+            objects.create_dataset(key, data=value, **(checked if np.size(value) else {}))
+        objects.create_dataset("present", data=present, **(checked if np.size(present) else {}))
+        objects.create_dataset("bboxes", data=boxes, **(checked if np.size(boxes) else {}))
+        objects.create_dataset("areas", data=areas, **(checked if np.size(areas) else {}))
+        frames.create_dataset("actions", data=actions, **(checked if np.size(actions) else {}))
         frames.create_dataset("sim_time", data=np.array([s[1]["sim_time"] for s in steps], dtype=np.float64))
         frames.create_dataset(
             "objects_in_view", data=np.array([s[1].get("objects_in_view", -1) for s in steps], dtype=np.int32)
@@ -468,6 +472,24 @@ def _check_manifest(config: DatasetConfig) -> None:
     )
 
 
+def _check_episodes(config: DatasetConfig, fingerprint: str) -> None:
+    """Refuse to replace episodes recorded with other settings (the fingerprint inside each file decides, whatever
+    ``dataset.json`` says), unless ``config.overwrite``."""
+    if config.overwrite:
+        return
+    other = [
+        p
+        for i in range(config.episodes)
+        if (p := episode_path(config.out, i)).exists() and episode_fingerprint(p) not in (None, fingerprint)
+    ]
+    if other:
+        raise ValueError(
+            f"{config.out} holds {len(other)} episode(s) recorded with other settings (e.g. {other[0].name}; the "
+            "settings fingerprint inside each file decides); use another --out, the settings they were made with, "
+            "or --overwrite to record them again"
+        )
+
+
 def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
     """Generate (or resume) the dataset described by ``config``.
 
@@ -488,9 +510,11 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    _check_manifest(config)
+    if not config.overwrite:
+        _check_manifest(config)
     _remove_stale_tmp(out)
     fingerprint = config.fingerprint()
+    _check_episodes(config, fingerprint)
 
     env, _ = _make_env(config)  # validates the env kwargs here, before any worker starts
     backend_version = env.unwrapped.backend.version()
