@@ -49,6 +49,8 @@ DRAW2_OFFSET = 50_000
 """First scene seed of the second draw of held-out episodes (the first draw's are 10_000 + 100 * seed + i)."""
 BOOTSTRAP = 10_000
 """Bootstrap resamples of the seeds."""
+FEW_PUSHES = 10
+"""A ratio whose smaller side counts fewer pushes than this (summed over seeds) is flagged as too few to tell."""
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -130,12 +132,12 @@ def run_env_seed(
 
     random_row = json.loads(random_path.read_text())
     second = json.loads(draw2_path.read_text())
+    rows1 = {"random": random_row, **{a: compared["agents"][a] for a in ("ppo", "curiosity")}}
     return {
-        "draw1": {
-            "random": random_row["pushes_moved_per_1k"],
-            **{a: compared["agents"][a]["pushes_moved_per_1k"] for a in ("ppo", "curiosity")},
-        },
+        "draw1": {a: rows1[a]["pushes_moved_per_1k"] for a in AGENTS},
         "draw2": {a: second[a]["pushes_moved_per_1k"] for a in AGENTS},
+        "steps1": {a: rows1[a]["eval_steps"] for a in AGENTS},
+        "steps2": {a: second[a]["eval_steps"] for a in AGENTS},
         "train_wall_s": {a: compared["agents"][a]["train_wall_s"] for a in ("ppo", "curiosity")},
     }
 
@@ -160,13 +162,20 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, stat=np.mean) -> 
 
 
 def _ratio(pairs: np.ndarray) -> float:
-    """Ratio of the means of column 0 and column 1 (inf when the denominator's mean is 0)."""
-    den = pairs[:, 1].mean()
-    return float(pairs[:, 0].mean() / den) if den > 0 else float("inf")
+    """Ratio of the means of column 0 and column 1 (inf when only the denominator's mean is 0, nan when both are)."""
+    num, den = pairs[:, 0].mean(), pairs[:, 1].mean()
+    if den > 0:
+        return float(num / den)
+    return float("inf") if num > 0 else float("nan")
 
 
 def _fmt(x: float, digits: int = 1) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
+    return "inf" if x == float("inf") else "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _interval(lo: float, hi: float, digits: int = 1) -> str:
+    """A CI cell; a single seed has none."""
+    return "n/a (one seed)" if not np.isfinite(lo) else f"{_fmt(lo, digits)} to {_fmt(hi, digits)}"
 
 
 def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> str:
@@ -201,29 +210,38 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
             continue
         lines += [f"{len(done)} of {len(args.seeds)} seeds finished: {done}.", ""]
         lines += [
-            "| draw | agent | push rate / 1k (mean) | spread (std) | 95 % CI | per seed |",
-            "|---|---|---:|---:|---|---|",
+            "| draw | agent | push rate / 1k (mean) | spread (std) | 95 % CI | per seed | pushes / held-out steps |",
+            "|---|---|---:|---:|---|---|---:|",
         ]
         verdicts = []
         for draw in ("draw1", "draw2"):
             vals = {a: np.array([seeds[s][draw][a] for s in done], dtype=float) for a in AGENTS}
+            counts: dict[str, int] = {}
             for a in AGENTS:
                 v = vals[a]
                 lo, hi = bootstrap_ci(v, rng)
                 std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
                 per = ", ".join(_fmt(x) for x in v)
+                steps = [seeds[s]["steps" + draw[-1]][a] for s in done]
+                pushes = counts[a] = sum(round(rate * n / 1000) for rate, n in zip(v, steps, strict=True))
                 lines.append(
-                    f"| {draw[-1]} | {a} | {_fmt(v.mean())} | {_fmt(std)} | {_fmt(lo)} to {_fmt(hi)} | {per} |"
+                    f"| {draw[-1]} | {a} | {_fmt(v.mean())} | {_fmt(std)} | {_interval(lo, hi)} | {per} | "
+                    f"{pushes} / {sum(steps)} |"
                 )
             for other, target in TARGETS.items():
                 pairs = np.stack([vals["curiosity"], vals[other]], axis=1)
                 r = _ratio(pairs)
                 lo, hi = bootstrap_ci(pairs, rng, stat=_ratio)
-                met = "met" if r >= target else "not met"
+                met = "undefined (no push by either agent)" if np.isnan(r) else "met" if r >= target else "not met"
                 verdicts.append(
-                    f"- draw {draw[-1]}: curiosity / {other} = **{_fmt(r, 2)}** (95 % CI {_fmt(lo, 2)} to "
-                    f"{_fmt(hi, 2)}); target {target:g}x: {met}"
+                    f"- draw {draw[-1]}: curiosity / {other} = **{_fmt(r, 2)}** (95 % CI {_interval(lo, hi, 2)}); "
+                    f"target {target:g}x: {met}"
                     + (f", short by {_fmt(target / r, 1)}x" if 0 < r < target else "")
+                    + (
+                        f" (on {counts['curiosity']} against {counts[other]} pushes: too few to tell)"
+                        if min(counts["curiosity"], counts[other]) < FEW_PUSHES and not np.isnan(r)
+                        else ""
+                    )
                     + "."
                 )
         lines += ["", *verdicts, ""]

@@ -50,6 +50,7 @@ def test_sample_efficiency_runs_every_env_and_seed_resumes_and_reports_its_own_n
     assert "1 of 1 seeds finished: [0]" in text and "curiosity / random" in text and "curiosity / ppo" in text
     rate = json.loads((out / "playroom_s0" / "random.json").read_text())["pushes_moved_per_1k"]
     assert f"| 1 | random | {rate:.1f} |" in text  # the table is the runs' own figures
+    assert " / 12 |" in text  # pushes out of 2 episodes x 6 steps
 
     # finished steps are skipped: a second call trains nothing and gives the same table
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
@@ -71,3 +72,4 @@ def test_bootstrap_interval_and_ratio():
     assert np.isnan(se.bootstrap_ci(np.array([2.0]), rng)[0])  # one seed: no interval
     assert se._ratio(np.array([[6.0, 2.0], [3.0, 1.0]])) == 3.0  # ratio of the means
     assert se._ratio(np.array([[1.0, 0.0]])) == float("inf")
+    assert np.isnan(se._ratio(np.array([[0.0, 0.0]])))  # no push by either: no ratio, and no target met
