@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test bench lint format clean help
 
 help:
-	@echo "make demo   - create $(VENV), install tdwgym and run the demo (writes runs/demo/)"
+	@echo "make demo   - create $(VENV), install tdwgym, train, film and evaluate a curiosity agent (runs/demo/)"
 	@echo "make test   - create or reuse $(VENV), install the dev extras and run pytest"
 	@echo "make bench  - throughput benchmarks (figures in BENCHMARKS.md)"
 	@echo "make lint   - ruff check and format check"
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/tdwgym train --env occlusion --total-steps 30000 --out runs/demo --overwrite
+	$(BIN)/tdwgym demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

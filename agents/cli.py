@@ -1,4 +1,4 @@
-"""The agents' commands of ``tdwgym``: ``train``, ``compare``, ``audit``, ``eval``, ``pretrain`` and ``record``.
+"""The agents' commands of ``tdwgym``: ``demo``, ``train``, ``compare``, ``audit``, ``eval``, ``pretrain``, ``record``.
 
 Each command's options come from its config dataclass (:func:`tdwgym.options.add_config_arguments`: one option per
 field, the field's docstring as help, the real default), in the shared vocabulary (``--env``, ``--level``,
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tdwgym.agents.demo import add_demo_parser
 from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
 from tdwgym.agents.rundir import RunDir
@@ -92,6 +93,16 @@ def _train_config(kwargs: dict[str, Any]) -> TrainConfig:
         raise UsageError(str(exc)) from None
 
 
+def _env_kwargs(given: dict[str, Any], defaults: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The env arguments of a command: ``--env-kwargs`` if given, else the command's defaults, with ``--level`` and
+    ``--split`` over them (a default the command line sets otherwise gives way; a given ``--env-kwargs`` that
+    disagrees with ``--level`` is an error)."""
+    if "env_kwargs" in given:
+        return env_kwargs_with(given["env_kwargs"], args)
+    base = {k: v for k, v in defaults.items() if k not in ("level", "split") or getattr(args, k, None) is None}
+    return env_kwargs_with(base, args)
+
+
 def _door(cfg: TrainConfig, prog: str) -> None:
     """The door checks of a training config: env, env arguments, device."""
     from tdwgym.agents.device import check_device
@@ -151,7 +162,7 @@ def run_train(args: argparse.Namespace) -> int:
         # 0: keep the run's budget; a given --total-steps raises it
         cfg = TrainConfig(total_steps=given.get("total_steps", 0), progress_bar=given.get("progress_bar", True))
     else:
-        given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", {}), args)
+        given["env_kwargs"] = _env_kwargs(given, TrainConfig().env_kwargs, args)
         cfg = _train_config(given)
         check_output_folder(cfg.run_dir)
         if RunDir(cfg.run_dir).holds_run() and not cfg.overwrite:
@@ -241,7 +252,7 @@ def run_compare(args: argparse.Namespace) -> int:
         print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
         return 0
     defaults = CompareConfig()
-    given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", defaults.env_kwargs), args)
+    given["env_kwargs"] = _env_kwargs(given, defaults.env_kwargs, args)
     given["agents"] = list(dict.fromkeys(given.get("agents", defaults.agents)))
     overrides = config_kwargs(args, args.train_fields)
     cfg = CompareConfig(**given, train_overrides=overrides)
@@ -319,7 +330,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
     given = config_kwargs(args, args.config_fields)
     defaults = AuditConfig()
-    given["env_kwargs"] = env_kwargs_with(given.get("env_kwargs", defaults.env_kwargs), args)
+    given["env_kwargs"] = _env_kwargs(given, defaults.env_kwargs, args)
     if "policies" in given:
         given["policies"] = list(dict.fromkeys(given["policies"]))
     if given.get("out") is not None:
@@ -458,6 +469,7 @@ def run_eval(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- the table
 
 COMMANDS = (
+    add_demo_parser,
     add_train_parser,
     add_compare_parser,
     add_audit_parser,

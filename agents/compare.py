@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, resize_frames
-from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env, train
+from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig, _make_env_fn, make_vec_env, train
 from tdwgym.files import read_json
 
 __all__ = [
@@ -49,11 +49,11 @@ __all__ = [
 ]
 
 AGENTS = ("random", "ppo", "curiosity", "oracle")
-COMPARE_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
-"""The comparison's default env kwargs: level 1 (4 to 6 objects) and a 20-degree push cone. With the env's default
-cone of 0 a push must meet an object on the view axis, which 10-degree turns rarely line up, so that pushes are too
-rare for even the push-rewarded oracle to learn within the usual budgets; a 20-degree cone makes them common enough
-to learn (the measured push rates are in docs/agents.md)."""
+COMPARE_ENV_KWARGS: dict[str, Any] = DEFAULT_ENV_KWARGS
+"""The comparison's default env kwargs, those of ``tdwgym train``: level 1 (4 to 6 objects) and a 20-degree push
+cone. With the env's default cone of 0 a push must meet an object on the view axis, which 10-degree turns rarely line
+up, so pushes are too rare for even the push-rewarded oracle to learn within the usual budgets; a 20-degree cone
+makes them common enough to learn (the measured push rates are in docs/agents.md)."""
 ORACLE_PUSH_REWARD = 1.0
 """Reward of the ``oracle`` agent per push that moved an object."""
 

@@ -54,6 +54,7 @@ def record_episode(
     progress: bool = True,
     device: str = "auto",
     env_kwargs: dict[str, Any] | None = None,
+    pushes: list[int] | None = None,
 ) -> Path:
     """Record one episode (``steps`` steps from ``reset(seed=seed)``) to video, with a world model's panels.
 
@@ -74,6 +75,7 @@ def record_episode(
         progress: Show a progress bar.
         device: Torch device of the world model and agent (``"auto"``: CUDA when available).
         env_kwargs: Extra ``gym.make`` arguments (over the run's ``env_kwargs``).
+        pushes: If given, the steps whose push moved an object are appended to it.
 
     Returns:
         The video's path.
@@ -120,6 +122,7 @@ def record_episode(
         env_kwargs=kwargs,
         model_view=view,
         root=root,
+        pushes=pushes,
     )
 
 

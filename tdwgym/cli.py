@@ -1,7 +1,7 @@
 """The ``tdwgym`` command: one subcommand per job, assembled from the command tables of core and agents.
 
 This module is the front door and the only one above every floor of the house: core's commands (``play``,
-``dataset``, ``bench``) come from core modules, the agents' (``train``, ``compare``, ``audit``, ``eval``,
+``dataset``, ``bench``) come from core modules, the agents' (``demo``, ``train``, ``compare``, ``audit``, ``eval``,
 ``pretrain``, ``record``) from :data:`tdwgym.agents.cli.COMMANDS`. Without the ``agents`` extra the core commands
 still work.
 

@@ -27,10 +27,52 @@ from tqdm.auto import tqdm
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.policies import BUILTIN_POLICIES, load_policy
-from tdwgym.video import PANEL_TITLES, compose_panels, draw_text, error_heatmap, reward_plot, write_video
+from tdwgym.video import (
+    CAPTION_HEIGHT,
+    PANEL_TITLES,
+    compose_panels,
+    draw_text,
+    error_heatmap,
+    reward_plot,
+    write_video,
+)
 
 # load_policy lives in tdwgym.policies; it stays importable from here for existing callers.
-__all__ = ["ModelView", "check_recording", "default_video_path", "load_policy", "record_episode", "record_with_gym"]
+__all__ = [
+    "PUSH_MARKERS",
+    "ModelView",
+    "check_recording",
+    "default_video_path",
+    "load_policy",
+    "mark_push",
+    "record_episode",
+    "record_with_gym",
+]
+
+PUSH_MARKERS: dict[str, tuple[int, int, int]] = {"moved": (0, 200, 0), "hit": (200, 200, 0)}
+"""Border colours of a frame whose step pushed: green when the push moved an object, yellow when it only hit one."""
+
+
+def mark_push(frame: np.ndarray, info: dict[str, Any], top: int = 0, width: int = 4) -> np.ndarray:
+    """Frame a picture in the colour of the step's push (:data:`PUSH_MARKERS`); unchanged when nothing was hit.
+
+    Args:
+        frame: ``(h, w, 3)`` uint8, drawn on in place.
+        info: The step's ``info`` (its ``push`` entry).
+        top: First row of the picture (below a caption strip).
+        width: Border width in pixels.
+
+    Returns:
+        ``frame``.
+    """
+    push = info.get("push") or {}
+    colour = PUSH_MARKERS["moved"] if push.get("moved") else PUSH_MARKERS["hit"] if push.get("hit") else None
+    if colour is not None:
+        frame[top : top + width] = colour
+        frame[-width:] = colour
+        frame[top:, :width] = colour
+        frame[top:, -width:] = colour
+    return frame
 
 
 def default_video_path(
@@ -104,8 +146,12 @@ def record_episode(
     env_kwargs: dict[str, Any] | None = None,
     model_view: ModelView | None = None,
     root: str | os.PathLike = "runs",
+    pushes: list[int] | None = None,
 ) -> Path:
     """Record one episode (``steps`` steps from ``reset(seed=seed)``) to video.
+
+    A frame whose step pushed is framed in green when the push moved an object, in yellow when it only hit one
+    (:func:`mark_push`), and its caption says which object.
 
     Args:
         env_id: Gymnasium id.
@@ -122,6 +168,7 @@ def record_episode(
         model_view: A world model's view: adds the prediction, error and reward panels (the env then observes
             rgb). ``tdwgym.agents.record.record_episode`` makes it from a world model or a run folder.
         root: Folder of the default file name.
+        pushes: If given, the steps whose push moved an object are appended to it.
 
     Returns:
         The video's path.
@@ -146,11 +193,13 @@ def record_episode(
         def frame(obs: Any, info: dict[str, Any], t: int, pred: np.ndarray | None) -> np.ndarray:
             caption = [f"{env_id}  step {t}/{steps}  policy {label}", _push_text(info)]
             if stepper is None:
-                return compose_panels([env.render()], caption, panel_size)
-            seen = stepper.seen  # the observation at the world model's size (it may be smaller)
-            err = error_heatmap(pred, seen) if pred is not None else None
-            plot = reward_plot(rewards, panel_size, length=steps + 1)
-            return compose_panels([seen, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
+                picture = compose_panels([env.render()], caption, panel_size)
+            else:
+                seen = stepper.seen  # the observation at the world model's size (it may be smaller)
+                err = error_heatmap(pred, seen) if pred is not None else None
+                plot = reward_plot(rewards, panel_size, length=steps + 1)
+                picture = compose_panels([seen, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
+            return mark_push(picture, info, top=CAPTION_HEIGHT) if t > 0 else picture
 
         if stepper is not None:
             stepper.reset(obs)
@@ -163,6 +212,8 @@ def record_episode(
                 surprise, pred = stepper.step(action, obs, env.action_space)
                 rewards.append(surprise)
             frames.append(frame(obs, info, t, pred))
+            if pushes is not None and (info.get("push") or {}).get("moved"):
+                pushes.append(t)
             if terminated or truncated:
                 obs, info = env.reset()
                 pol.reset()

@@ -22,13 +22,13 @@ VOCABULARY = {
     "--env-kwargs": ENV_COMMANDS,
     "--level": ENV_COMMANDS,
     "--split": ("train", "compare", "audit", "record", "play", "dataset"),
-    "--total-steps": ("train", "compare"),
-    "--steps": ("audit", "eval", "record", "play", "bench"),
-    "--seed": ("train", "audit", "eval", "record", "play", "dataset"),
+    "--total-steps": ("train", "compare", "demo"),
+    "--steps": ("audit", "eval", "record", "play", "bench", "demo"),
+    "--seed": ("train", "audit", "eval", "record", "play", "dataset", "demo"),
     "--seeds": ("compare",),
-    "--out": ("train", "compare", "audit", "eval", "record", "play", "dataset", "bench"),
-    "--device": ("train", "compare", "audit", "eval", "record"),
-    "--no-progress": ("train", "compare", "eval", "record", "dataset"),
+    "--out": ("train", "compare", "audit", "eval", "record", "play", "dataset", "bench", "demo"),
+    "--device": ("train", "compare", "audit", "eval", "record", "demo"),
+    "--no-progress": ("train", "compare", "eval", "record", "dataset", "demo"),
     "--ray": ("eval", "dataset"),
 }
 """Option -> the commands that must have it (``../shared/design.md``, "CLI vocabulary")."""
@@ -79,6 +79,27 @@ def test_options_build_the_config_and_keep_its_defaults():
     assert given == {"env_id": "TDWRoom-Playroom-v0", "learning_rate": 1e-3, "wm_resolution": None}
     assert args.level == 2
     assert TrainConfig(**given).gamma == TrainConfig().gamma
+
+
+def test_train_defaults_to_an_env_where_pushing_pays_and_level_replaces_only_the_level():
+    from tdwgym.agents.cli import _env_kwargs
+    from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig
+    from tdwgym.options import config_kwargs
+
+    assert TrainConfig().env_id == "TDWRoom-Playroom-v0"
+    assert TrainConfig().env_kwargs == DEFAULT_ENV_KWARGS == {"level": 1, "push_cone": 20.0}
+    parser = build_parser()
+    for argv, expected in (
+        (["train"], {"level": 1, "push_cone": 20.0}),
+        (["train", "--level", "2"], {"level": 2, "push_cone": 20.0}),
+        (["train", "--split", "test_id"], {"level": 1, "push_cone": 20.0, "split": "test_id"}),
+        (["train", "--env-kwargs", "{}"], {}),  # the env's own defaults
+        (["train", "--env-kwargs", '{"resolution": 36}', "--level", "3"], {"resolution": 36, "level": 3}),
+        (["compare", "--level", "0"], {"level": 0, "push_cone": 20.0}),
+    ):
+        args = parser.parse_args(argv)
+        given = config_kwargs(args, args.config_fields)
+        assert _env_kwargs(given, DEFAULT_ENV_KWARGS, args) == expected, argv
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -138,6 +159,11 @@ WRONG = [
     (["dataset", "--out", "a_file/d"], "a_file"),
     (["compare", "--out", "a_file/c"], "a_file"),
     (["eval", "--model", "pretrained", "--out", "a_file/e"], "a_file"),
+    (["demo", "--total-steps", "0"], "0"),
+    (["demo", "--steps", "0"], "0"),
+    (["demo", "--seed", "-1"], "-1"),
+    (["demo", "--device", "tpu"], "tpu"),
+    (["demo", "--out", "a_file"], "a_file"),
     (["rollout"], "rollout"),
 ]
 

@@ -1,0 +1,286 @@
+"""Sample efficiency at 30,000 steps: random, plain PPO and curiosity agents on two envs, over seeds (issue 14).
+
+    nice -n 15 python scripts/sample_efficiency.py                  # everything; resumes where it stopped
+    python scripts/sample_efficiency.py --report-only               # rewrite the table from the finished folders
+
+For each env and seed, in its own folder ``OUT/<env>_s<seed>/``, each step skipped when its file exists (so an
+interrupted run resumes at the next unfinished step, and a finished env and seed costs nothing):
+
+1. ``compare/results.json``: ``tdwgym compare``'s Python API trains plain PPO and the curiosity agent for
+   ``--total-steps`` with the defaults of ``tdwgym train`` and measures them on ``--eval-episodes`` held-out
+   episodes (scene seeds ``10_000 + 100 * seed + i``, never used in training).
+2. ``random.json``: the random agent on the same held-out episodes, with compare's own action stream (its push rate
+   does not depend on a training budget, so it is not trained).
+3. ``draw2.json``: a second draw: the same three agents on as many other held-out episodes (scene seeds
+   ``50_000 + 100 * seed + i``) with other action draws, to check that the conclusion does not hang on the episodes.
+
+Then ``--doc`` (docs/sample_efficiency.md) gets, per env and draw, each agent's mean push rate (pushes that moved an
+object per 1,000 held-out steps) over the finished seeds, its standard deviation, a bootstrap 95 % confidence
+interval of the mean (seeds resampled), and the ratios curiosity / random and curiosity / PPO (ratio of the means,
+bootstrap 95 % interval with the seeds resampled in pairs), against the targets (3x random, 2x PPO). Nothing here is
+tuned: the settings are ``tdwgym train``'s defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+
+from tdwgym.agents.compare import CompareConfig, compare, episode_metrics
+from tdwgym.agents.rundir import RunDir
+from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig
+
+ENVS = {
+    "playroom": ("TDWRoom-Playroom-v0", 500),
+    "occlusion": ("TDWRoom-Occlusion-v0", 300),
+}
+"""Short name -> (env id, steps per held-out episode: the env's episode length)."""
+AGENTS = ("random", "ppo", "curiosity")
+TARGETS = {"random": 3.0, "ppo": 2.0}
+"""The issue's targets: curiosity at least 3x the random agent's and 2x plain PPO's push rate."""
+DRAW2_OFFSET = 50_000
+"""First scene seed of the second draw of held-out episodes (the first draw's are 10_000 + 100 * seed + i)."""
+BOOTSTRAP = 10_000
+"""Bootstrap resamples of the seeds."""
+FEW_PUSHES = 10
+"""A ratio whose smaller side counts fewer pushes than this (summed over seeds) is flagged as too few to tell."""
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)  # a finished file or none: a kill never leaves half a result to skip over
+
+
+def _random_act(env_id: str, env_kwargs: dict[str, Any], action_seed: int):
+    """compare's random agent: uniform actions from the env's action space seeded with ``action_seed``."""
+    import gymnasium as gym
+
+    import tdwgym  # noqa: F401
+
+    env = gym.make(env_id, **env_kwargs)
+    space = env.action_space
+    env.close()
+    space.seed(action_seed)
+    return lambda obs: np.array([space.sample()])
+
+
+def _heldout(act, base: TrainConfig, seeds: list[int], steps: int) -> dict[str, float]:
+    metrics, _ = episode_metrics(act, base, seeds, steps, base.context_frames)
+    return metrics
+
+
+def run_env_seed(
+    name: str, seed: int, args: argparse.Namespace, overrides: dict[str, Any], log=print
+) -> dict[str, dict[str, float]]:
+    """The three agents on both draws for one env and seed (each step skipped when its file exists)."""
+    env_id, eval_steps = ENVS[name]
+    eval_steps = args.eval_steps or eval_steps
+    env_kwargs = dict(DEFAULT_ENV_KWARGS)
+    folder = Path(args.out) / f"{name}_s{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    base = TrainConfig(**{"env_id": env_id, "env_kwargs": env_kwargs, "seed": seed, **overrides})
+    draw1 = [10_000 + 100 * seed + i for i in range(args.eval_episodes)]
+    draw2 = [DRAW2_OFFSET + 100 * seed + i for i in range(args.eval_episodes)]
+
+    results_path = folder / "compare" / "results.json"
+    if not results_path.is_file():
+        t0 = time.perf_counter()
+        log(f"[{name} s{seed}] compare: ppo, curiosity, {args.total_steps} steps, {args.eval_episodes} episodes")
+        cfg = CompareConfig(
+            total_steps=args.total_steps,
+            seeds=[seed],
+            env_id=env_id,
+            env_kwargs=env_kwargs,
+            eval_episodes=args.eval_episodes,
+            eval_steps=eval_steps,
+            out=str(folder / "compare"),
+            agents=["ppo", "curiosity"],
+            train_overrides=overrides,
+            progress_bar=False,
+        )
+        compare(cfg, progress=log)
+        log(f"[{name} s{seed}] compare done in {time.perf_counter() - t0:.0f} s")
+    compared = json.loads(results_path.read_text())["runs"][0]
+    assert compared["heldout_seeds"] == draw1, "the held-out seeds of compare changed"
+
+    random_path = folder / "random.json"
+    if not random_path.is_file():
+        log(f"[{name} s{seed}] random agent, draw 1")
+        act = _random_act(env_id, env_kwargs, seed + 1)  # compare's action stream for its random agent
+        _write_json(random_path, {"heldout_seeds": draw1, **_heldout(act, base, draw1, eval_steps)})
+
+    draw2_path = folder / "draw2.json"
+    if not draw2_path.is_file():
+        log(f"[{name} s{seed}] second draw of held-out episodes")
+        rows: dict[str, Any] = {"heldout_seeds": draw2}
+        rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW2_OFFSET + seed), base, draw2, eval_steps)
+        for agent in ("ppo", "curiosity"):
+            agent_path = RunDir(folder / "compare" / f"{agent}_s{seed}").agent_path()
+            model = PPO.load(agent_path, device="cpu")
+            torch.manual_seed(DRAW2_OFFSET + seed)  # other action draws than the first draw's
+            act = lambda obs, m=model: m.predict(obs, deterministic=False)[0]  # noqa: E731
+            rows[agent] = _heldout(act, base, draw2, eval_steps)
+        _write_json(draw2_path, rows)
+
+    random_row = json.loads(random_path.read_text())
+    second = json.loads(draw2_path.read_text())
+    rows1 = {"random": random_row, **{a: compared["agents"][a] for a in ("ppo", "curiosity")}}
+    return {
+        "draw1": {a: rows1[a]["pushes_moved_per_1k"] for a in AGENTS},
+        "draw2": {a: second[a]["pushes_moved_per_1k"] for a in AGENTS},
+        "steps1": {a: rows1[a]["eval_steps"] for a in AGENTS},
+        "steps2": {a: second[a]["eval_steps"] for a in AGENTS},
+        "train_wall_s": {a: compared["agents"][a]["train_wall_s"] for a in ("ppo", "curiosity")},
+    }
+
+
+def finished(name: str, seed: int, out: str) -> bool:
+    folder = Path(out) / f"{name}_s{seed}"
+    return all((folder / f).is_file() for f in ("compare/results.json", "random.json", "draw2.json"))
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, stat=np.mean) -> tuple[float, float]:
+    """95 % percentile interval of ``stat`` over resamples of the rows of ``values`` (seeds)."""
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan")
+    idx = rng.integers(0, n, size=(BOOTSTRAP, n))
+    stats = np.array([stat(values[i]) for i in idx])
+    stats = stats[np.isfinite(stats)]
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def _ratio(pairs: np.ndarray) -> float:
+    """Ratio of the means of column 0 and column 1 (inf when only the denominator's mean is 0, nan when both are)."""
+    num, den = pairs[:, 0].mean(), pairs[:, 1].mean()
+    if den > 0:
+        return float(num / den)
+    return float("inf") if num > 0 else float("nan")
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "inf" if x == float("inf") else "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _interval(lo: float, hi: float, digits: int = 1) -> str:
+    """A CI cell; a single seed has none."""
+    return "n/a (one seed)" if not np.isfinite(lo) else f"{_fmt(lo, digits)} to {_fmt(hi, digits)}"
+
+
+def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> str:
+    """The markdown of ``--doc``: tables per env and draw, ratios against the targets, verdicts."""
+    rng = np.random.default_rng(0)
+    lines = [
+        "# Sample efficiency at 30,000 steps (issue 14, part 1)",
+        "",
+        "Written by `scripts/sample_efficiency.py` from its own output; do not edit by hand. Command:",
+        "",
+        "```bash",
+        f"nice -n 15 .venv/bin/python scripts/sample_efficiency.py --total-steps {args.total_steps} "
+        f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}",
+        "```",
+        "",
+        f"Agents trained {args.total_steps} steps each with the defaults of `tdwgym train` (env kwargs "
+        f"`{json.dumps(DEFAULT_ENV_KWARGS)}`, curiosity `pixel`), measured on {args.eval_episodes} held-out episodes "
+        "per agent and seed (a whole episode each: 500 steps in Playroom, 300 in Occlusion). Push rate: pushes that "
+        "moved an object per 1,000 held-out steps. Draw 1: scene seeds 10000 + 100 seed + i (those of `tdwgym "
+        f"compare`); draw 2: scene seeds {DRAW2_OFFSET} + 100 seed + i and other action draws. Spread: standard "
+        "deviation over seeds (ddof 1); CI: bootstrap 95 % percentile interval of the mean over seeds "
+        f"({BOOTSTRAP} resamples); ratios are ratios of the means, their CI with seeds resampled in pairs. Targets: "
+        "curiosity >= 3x random and >= 2x plain PPO.",
+        "",
+    ]
+    for name, seeds in per_seed.items():
+        env_id = ENVS[name][0]
+        done = sorted(seeds)
+        lines += [f"## {env_id}", ""]
+        if not done:
+            lines += [f"No seed finished (of {args.seeds}).", ""]
+            continue
+        lines += [f"{len(done)} of {len(args.seeds)} seeds finished: {done}.", ""]
+        lines += [
+            "| draw | agent | push rate / 1k (mean) | spread (std) | 95 % CI | per seed | pushes / held-out steps |",
+            "|---|---|---:|---:|---|---|---:|",
+        ]
+        verdicts = []
+        for draw in ("draw1", "draw2"):
+            vals = {a: np.array([seeds[s][draw][a] for s in done], dtype=float) for a in AGENTS}
+            counts: dict[str, int] = {}
+            for a in AGENTS:
+                v = vals[a]
+                lo, hi = bootstrap_ci(v, rng)
+                std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+                per = ", ".join(_fmt(x) for x in v)
+                steps = [seeds[s]["steps" + draw[-1]][a] for s in done]
+                pushes = counts[a] = sum(round(rate * n / 1000) for rate, n in zip(v, steps, strict=True))
+                lines.append(
+                    f"| {draw[-1]} | {a} | {_fmt(v.mean())} | {_fmt(std)} | {_interval(lo, hi)} | {per} | "
+                    f"{pushes} / {sum(steps)} |"
+                )
+            for other, target in TARGETS.items():
+                pairs = np.stack([vals["curiosity"], vals[other]], axis=1)
+                r = _ratio(pairs)
+                lo, hi = bootstrap_ci(pairs, rng, stat=_ratio)
+                met = "undefined (no push by either agent)" if np.isnan(r) else "met" if r >= target else "not met"
+                verdicts.append(
+                    f"- draw {draw[-1]}: curiosity / {other} = **{_fmt(r, 2)}** (95 % CI {_interval(lo, hi, 2)}); "
+                    f"target {target:g}x: {met}"
+                    + (f", short by {_fmt(target / r, 1)}x" if 0 < r < target else "")
+                    + (
+                        f" (on {counts['curiosity']} against {counts[other]} pushes: too few to tell)"
+                        if min(counts["curiosity"], counts[other]) < FEW_PUSHES and not np.isnan(r)
+                        else ""
+                    )
+                    + "."
+                )
+        lines += ["", *verdicts, ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run what is unfinished, then write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=list(ENVS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--total-steps", type=int, default=30_000)
+    parser.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per agent, seed and draw")
+    parser.add_argument("--eval-steps", type=int, default=None, help="steps per held-out episode (default: all)")
+    parser.add_argument("--out", default="runs/sample_efficiency", help="one folder per env and seed")
+    parser.add_argument("--doc", default="docs/sample_efficiency.md", help="the markdown table")
+    parser.add_argument("--report-only", action="store_true", help="run nothing; table from finished folders")
+    parser.add_argument(
+        "--train-overrides", type=json.loads, default={}, help="TrainConfig fields (JSON; tests shrink the run)"
+    )
+    args = parser.parse_args(argv)
+    overrides = dict(args.train_overrides)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        parser.error(f"--train-overrides: unknown TrainConfig fields {sorted(unknown)}")
+
+    per_seed: dict[str, dict[int, dict]] = {name: {} for name in args.envs}
+    for seed in args.seeds:  # seed by seed, alternating the envs, so that an early stop leaves both with seeds
+        for name in args.envs:
+            if args.report_only and not finished(name, seed, args.out):
+                continue
+            per_seed[name][seed] = run_env_seed(name, seed, args, overrides, log=lambda m: print(m, flush=True))
+            Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.doc).write_text(report(per_seed, args) + "\n")
+    Path(args.doc).write_text(report(per_seed, args) + "\n")
+    print(Path(args.doc).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

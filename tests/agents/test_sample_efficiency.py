@@ -1,0 +1,75 @@
+"""scripts/sample_efficiency.py: one folder per env and seed, resumed by skipping what is finished, and a table
+computed from its own output (tiny settings)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "n_envs": 2,
+    "vec_env": "dummy",
+    "n_steps": 32,
+    "batch_size": 32,
+    "n_epochs": 1,
+    "features_dim": 32,
+    "wm_width": 4,
+    "wm_capacity": 64,
+    "wm_batch_size": 8,
+    "device": "cpu",
+}
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "scripts" / "sample_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sample_efficiency_runs_every_env_and_seed_resumes_and_reports_its_own_numbers(tmp_path, capsys):
+    se = _script()
+    out, doc = tmp_path / "runs", tmp_path / "se.md"
+    argv = ["--seeds", "0", "--total-steps", "64", "--eval-episodes", "2", "--eval-steps", "6"]
+    argv += ["--out", str(out), "--doc", str(doc), "--train-overrides", json.dumps(TINY)]
+    assert se.main(argv) == 0
+    for name in ("playroom", "occlusion"):
+        folder = out / f"{name}_s0"
+        assert se.finished(name, 0, str(out))
+        draw2 = json.loads((folder / "draw2.json").read_text())
+        assert draw2["heldout_seeds"] == [50_000, 50_001]
+        assert {"random", "ppo", "curiosity"} <= set(draw2) and draw2["ppo"]["eval_steps"] == 12
+        results = json.loads((folder / "compare" / "results.json").read_text())
+        assert results["runs"][0]["heldout_seeds"] == [10_000, 10_001]
+    text = doc.read_text()
+    assert "## TDWRoom-Playroom-v0" in text and "## TDWRoom-Occlusion-v0" in text
+    assert "1 of 1 seeds finished: [0]" in text and "curiosity / random" in text and "curiosity / ppo" in text
+    rate = json.loads((out / "playroom_s0" / "random.json").read_text())["pushes_moved_per_1k"]
+    assert f"| 1 | random | {rate:.1f} |" in text  # the table is the runs' own figures
+    assert " / 12 |" in text  # pushes out of 2 episodes x 6 steps
+
+    # finished steps are skipped: a second call trains nothing and gives the same table
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    assert se.main([*argv, "--report-only"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.json")} == stamps
+    assert doc.read_text() == text
+    # a step lost (an interrupted run) is redone, and only it
+    (out / "occlusion_s0" / "draw2.json").unlink()
+    assert se.main(argv) == 0
+    assert (out / "occlusion_s0" / "draw2.json").is_file()
+    assert (out / "playroom_s0" / "draw2.json").stat().st_mtime_ns == stamps[out / "playroom_s0" / "draw2.json"]
+
+
+def test_bootstrap_interval_and_ratio():
+    se = _script()
+    rng = np.random.default_rng(0)
+    lo, hi = se.bootstrap_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), rng)
+    assert 1.0 <= lo < 3.0 < hi <= 5.0
+    assert np.isnan(se.bootstrap_ci(np.array([2.0]), rng)[0])  # one seed: no interval
+    assert se._ratio(np.array([[6.0, 2.0], [3.0, 1.0]])) == 3.0  # ratio of the means
+    assert se._ratio(np.array([[1.0, 0.0]])) == float("inf")
+    assert np.isnan(se._ratio(np.array([[0.0, 0.0]])))  # no push by either: no ratio, and no target met
