@@ -158,7 +158,9 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, stat=np.mean) -> 
         return float("nan"), float("nan")
     idx = rng.integers(0, n, size=(BOOTSTRAP, n))
     stats = np.array([stat(values[i]) for i in idx])
-    stats = stats[np.isfinite(stats)]
+    stats = stats[np.isfinite(stats)]  # resamples whose ratio is undefined (0 / 0) or infinite drop out
+    if stats.size == 0:
+        return float("nan"), float("nan")
     return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
@@ -176,7 +178,7 @@ def _fmt(x: float, digits: int = 1) -> str:
 
 def _interval(lo: float, hi: float, digits: int = 1) -> str:
     """A CI cell; a single seed has none."""
-    return "n/a (one seed)" if not np.isfinite(lo) else f"{_fmt(lo, digits)} to {_fmt(hi, digits)}"
+    return "n/a" if not np.isfinite(lo) else f"{_fmt(lo, digits)} to {_fmt(hi, digits)}"
 
 
 def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> str:
@@ -198,7 +200,8 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         "moved an object per 1,000 held-out steps. Draw 1: scene seeds 10000 + 100 seed + i (those of `tdwgym "
         f"compare`); draw 2: scene seeds {DRAW2_OFFSET} + 100 seed + i and other action draws. Spread: standard "
         "deviation over seeds (ddof 1); CI: bootstrap 95 % percentile interval of the mean over seeds "
-        f"({BOOTSTRAP} resamples); ratios are ratios of the means, their CI with seeds resampled in pairs. Targets: "
+        f"({BOOTSTRAP} resamples; n/a with one seed); ratios are ratios of the means, their CI with seeds resampled in "
+        "pairs (resamples whose ratio is 0 / 0 or infinite drop out). Targets: "
         "curiosity >= 3x random and >= 2x plain PPO.",
         "",
     ]

@@ -70,6 +70,8 @@ def test_bootstrap_interval_and_ratio():
     lo, hi = se.bootstrap_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), rng)
     assert 1.0 <= lo < 3.0 < hi <= 5.0
     assert np.isnan(se.bootstrap_ci(np.array([2.0]), rng)[0])  # one seed: no interval
+    no_pushes = np.zeros((3, 2))  # no push by either agent on any seed: every resampled ratio is 0 / 0
+    assert np.isnan(se.bootstrap_ci(no_pushes, rng, stat=se._ratio)).all()
     assert se._ratio(np.array([[6.0, 2.0], [3.0, 1.0]])) == 3.0  # ratio of the means
     assert se._ratio(np.array([[1.0, 0.0]])) == float("inf")
     assert np.isnan(se._ratio(np.array([[0.0, 0.0]])))  # no push by either: no ratio, and no target met
