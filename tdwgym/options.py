@@ -70,26 +70,24 @@ class Parser(argparse.ArgumentParser):
 # ------------------------------------------------------------------------------------------------ value types
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a zero or negative budget is an error, not a default)."""
+def _int_at_least(text: str, low: int, words: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a zero or negative budget is an error, not a default)."""
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
+    return _int_at_least(text, 0, "an integer >= 0")
 
 
 def positive_float(text: str) -> float:

@@ -23,27 +23,12 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from tiny_train import TINY
 
 from tdwgym import dataset as ds
 from tdwgym.dataset import cli as dataset_cli
 from tdwgym.dataset import writer as dswriter
 from tdwgym.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
-
-TINY = {
-    "env_kwargs": {"resolution": 36},
-    "n_envs": 2,
-    "vec_env": "dummy",
-    "n_steps": 32,
-    "batch_size": 32,
-    "n_epochs": 1,
-    "features_dim": 32,
-    "wm_width": 4,
-    "wm_capacity": 64,
-    "wm_batch_size": 8,
-    "progress_bar": False,
-    "video_steps": 0,
-    "device": "cpu",
-}
 
 
 def _rss_mb() -> float:

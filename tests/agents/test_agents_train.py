@@ -14,26 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_train import TINY
 
 from tdwgym.agents.cli import main as cli_main
 from tdwgym.agents.train import RunDirExistsError, TrainConfig, read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {
-    "env_kwargs": {"resolution": 36},
-    "n_envs": 2,
-    "vec_env": "dummy",
-    "n_steps": 32,
-    "batch_size": 32,
-    "n_epochs": 1,
-    "features_dim": 32,
-    "wm_width": 4,
-    "wm_capacity": 64,
-    "wm_batch_size": 8,
-    "progress_bar": False,
-    "video_steps": 0,
-    "device": "cpu",
-}
 
 
 def test_train_writes_run_dir_and_resume_restores_state(tmp_path):

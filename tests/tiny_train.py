@@ -1,0 +1,18 @@
+"""The smallest `tdwgym train` settings that still exercise every part, shared by the training and fault tests
+(``tests/`` is on ``sys.path``: its conftest lives there)."""
+
+TINY: dict = {
+    "env_kwargs": {"resolution": 36},
+    "n_envs": 2,
+    "vec_env": "dummy",
+    "n_steps": 32,
+    "batch_size": 32,
+    "n_epochs": 1,
+    "features_dim": 32,
+    "wm_width": 4,
+    "wm_capacity": 64,
+    "wm_batch_size": 8,
+    "progress_bar": False,
+    "video_steps": 0,
+    "device": "cpu",
+}
