@@ -91,6 +91,7 @@ def run_env_seed(
     draw1 = [10_000 + 100 * seed + i for i in range(args.eval_episodes)]
     draw2 = [DRAW2_OFFSET + 100 * seed + i for i in range(args.eval_episodes)]
 
+    check_settings(folder, base, args)
     results_path = folder / "compare" / "results.json"
     if not results_path.is_file():
         t0 = time.perf_counter()
@@ -141,6 +142,51 @@ def run_env_seed(
         "steps2": {a: second[a]["eval_steps"] for a in AGENTS},
         "train_wall_s": {a: compared["agents"][a]["train_wall_s"] for a in ("ppo", "curiosity")},
     }
+
+
+class SettingsChangedError(ValueError):
+    """A folder holds results measured with other settings than this call's (resuming would mix them)."""
+
+
+def _settings(base: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """What the results of one env and seed depend on: every TrainConfig field, the budget and held-out sizes."""
+    train = json.loads(json.dumps(dataclasses.asdict(base), default=str))
+    for name in ("out", "overwrite", "progress_bar", "verbose"):  # where and how it reports, not what it measures
+        train.pop(name, None)
+    return {
+        "train": train,
+        "total_steps": args.total_steps,
+        "eval_episodes": args.eval_episodes,
+        "eval_steps": args.eval_steps,
+    }
+
+
+def check_settings(folder: Path, base: TrainConfig, args: argparse.Namespace) -> None:
+    """Record the settings in ``folder/settings.json``, or refuse when the folder's differ from this call's.
+
+    A folder whose results were measured with other defaults (an older ``tdwgym train``) or other sizes would be
+    skipped as finished and mixed into the table; the error names the fields that differ and the ways on.
+    """
+    path = folder / "settings.json"
+    mine = _settings(base, args)
+    if path.is_file():
+        theirs = json.loads(path.read_text())
+        if theirs != mine:
+            flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **d.get("train", {})}  # noqa: E731
+            a, b = flat(theirs), flat(mine)
+            diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+            shown = ", ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in diff)
+            raise SettingsChangedError(
+                f"{folder} holds results measured with other settings ({shown}); "
+                "pass another --out, or delete the folder to measure it again"
+            )
+    elif any(folder.iterdir()):
+        raise SettingsChangedError(
+            f"{folder} holds results without settings.json (an older run of this script); "
+            "pass another --out, or delete the folder to measure it again"
+        )
+    else:
+        _write_json(path, mine)
 
 
 def finished(name: str, seed: int, out: str) -> bool:
@@ -277,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.envs:
             if args.report_only and not finished(name, seed, args.out):
                 continue
-            per_seed[name][seed] = run_env_seed(name, seed, args, overrides, log=lambda m: print(m, flush=True))
+            try:
+                per_seed[name][seed] = run_env_seed(name, seed, args, overrides, log=lambda m: print(m, flush=True))
+            except SettingsChangedError as exc:
+                parser.exit(2, f"sample_efficiency.py: error: {exc}\n")
             Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
             Path(args.doc).write_text(report(per_seed, args) + "\n")
     Path(args.doc).write_text(report(per_seed, args) + "\n")

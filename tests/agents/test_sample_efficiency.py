@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -75,3 +76,25 @@ def test_bootstrap_interval_and_ratio():
     assert se._ratio(np.array([[6.0, 2.0], [3.0, 1.0]])) == 3.0  # ratio of the means
     assert se._ratio(np.array([[1.0, 0.0]])) == float("inf")
     assert np.isnan(se._ratio(np.array([[0.0, 0.0]])))  # no push by either: no ratio, and no target met
+
+
+def test_sample_efficiency_refuses_to_mix_results_of_other_settings(tmp_path, capsys):
+    """A folder measured with other TrainConfig settings (older defaults) or sizes is not skipped as finished."""
+    se = _script()
+    out, doc = tmp_path / "runs", tmp_path / "se.md"
+    argv = ["--envs", "playroom", "--seeds", "0", "--total-steps", "64", "--eval-episodes", "2", "--eval-steps", "6"]
+    argv += ["--out", str(out), "--doc", str(doc)]
+    assert se.main([*argv, "--train-overrides", json.dumps(TINY)]) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    other = {**TINY, "n_epochs": 2}
+    with pytest.raises(SystemExit) as exc:
+        se.main([*argv, "--train-overrides", json.dumps(other)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "n_epochs: 1 there, 2 now" in err and "--out" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps  # nothing touched
+    # a folder from before settings.json existed is refused too
+    (out / "playroom_s0" / "settings.json").unlink()
+    with pytest.raises(SystemExit):
+        se.main([*argv, "--train-overrides", json.dumps(TINY)])
+    assert "without settings.json" in capsys.readouterr().err
