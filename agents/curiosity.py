@@ -51,13 +51,17 @@ from tdwgym.agents.models import (
 )
 from tdwgym.agents.online import OnlineLearner
 
-__all__ = ["BASELINES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
+__all__ = ["BASELINES", "GATES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
 
 VARIANTS = (*MODELS, "progress")
 """Curiosity variants by name."""
 
 BASELINES = ("none", "ratio", "difference", "zscore")
 """Values of ``CuriosityVecEnv(action_baseline=...)``."""
+
+GATES = ("none", "still")
+"""Values of ``CuriosityVecEnv(reward_gate=...)``: ``"still"`` pays the surprise only on steps that left the camera
+where it was (``info["camera_moved"]`` false), where every change in the frame is the world's own motion."""
 
 ZSCORE_THRESHOLD = 2.0
 """``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
@@ -214,6 +218,11 @@ class CuriosityVecEnv(VecEnvWrapper):
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
             per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
         zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
+        reward_gate: ``"none"`` (every step's surprise counts) or ``"still"``: only the steps whose action left the
+            camera in place pay (``info["camera_moved"]`` false, which every TDWRoom env reports), after the
+            baseline; the others pay 0. With the camera still, any change in the frame is the world's own motion (an
+            object the agent pushed, one still rolling); a turn or a step, which changes every pixel, never pays.
+            The world model still learns from every transition.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
     """
@@ -238,6 +247,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         seed: int | None = None,
         action_baseline: str = "zscore",
         baseline_rate: float = 0.01,
+        reward_gate: str = "none",
         zscore_threshold: float = ZSCORE_THRESHOLD,
     ) -> None:
         super().__init__(venv)
@@ -293,6 +303,9 @@ class CuriosityVecEnv(VecEnvWrapper):
         if not (np.isfinite(zscore_threshold) and zscore_threshold >= 0):
             raise ValueError(f"zscore_threshold must be a finite number >= 0, got {zscore_threshold!r}")
         self.zscore_threshold = float(zscore_threshold)
+        if reward_gate not in GATES:
+            raise ValueError(f"reward_gate must be one of {GATES}, got {reward_gate!r}")
+        self.reward_gate = reward_gate
         n_keys = 1
         if isinstance(venv.action_space, spaces.Discrete):
             n_keys = int(venv.action_space.n)
@@ -376,6 +389,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
+        if self.reward_gate == "still":
+            excess = np.where(self.camera_moved(infos), 0.0, excess)
         r_int = self.normalize_intrinsic(excess)
 
         # The new frame joins each env's context and memory; envs that reset start over from their first frame.
@@ -401,6 +416,17 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.num_steps += self.num_envs
         self.old_obs = obs
         return obs, total, dones, infos
+
+    @staticmethod
+    def camera_moved(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
+        """``info["camera_moved"]`` of each env (``reward_gate="still"``); a clear error for envs without it."""
+        try:
+            return np.array([bool(info["camera_moved"]) for info in infos])
+        except KeyError:
+            raise ValueError(
+                'reward_gate="still" needs envs whose step info has "camera_moved" (every TDWRoom env reports '
+                'it); use reward_gate="none" for other envs'
+            ) from None
 
     def action_keys(self, actions: np.ndarray) -> np.ndarray:
         """Index of each action's running mean: the action of a Discrete space, the flat index of a
@@ -506,6 +532,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             "action_baseline": self.action_baseline,
             "baseline_rate": self.baseline_rate,
             "zscore_threshold": self.zscore_threshold,
+            "reward_gate": self.reward_gate,
             "baseline_mean": self.baseline_mean.copy(),
             "baseline_var": self.baseline_var.copy(),
             "baseline_count": self.baseline_count.copy(),
@@ -594,6 +621,7 @@ class CuriosityVecEnv(VecEnvWrapper):
             action_baseline=stats.get("action_baseline", "none"),  # files without the key predate the baseline
             baseline_rate=stats.get("baseline_rate", 0.01),
             zscore_threshold=stats.get("zscore_threshold", ZSCORE_THRESHOLD),
+            reward_gate=stats.get("reward_gate", "none"),  # files without the key predate the gate
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

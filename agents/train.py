@@ -89,6 +89,10 @@ class TrainConfig:
     error, turning or nodding the camera, which changes every pixel, stops paying by itself (docs/agents.md)."""
     zscore_threshold: float = 2.0
     """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
+    reward_gate: str = "none"
+    """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps that left the camera where
+    it was, where every change in the frame is the world's own motion (a pushed object), so turning or walking
+    never pays (docs/agents.md)."""
     wm_fovea: float | None = 0.5
     """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
     frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
@@ -197,6 +201,7 @@ class TrainConfig:
             "wm_background": False,
             "wm_fovea": None,
             "int_norm_horizon": None,
+            "reward_gate": "none",
         }
         data = {**before, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
@@ -286,6 +291,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
             seed=cfg.seed,
             action_baseline=cfg.action_baseline,
             zscore_threshold=cfg.zscore_threshold,
+            reward_gate=cfg.reward_gate,
             norm_horizon=cfg.int_norm_horizon,
         )
     if cfg.frame_stack > 1:

@@ -440,6 +440,7 @@ class TDWRoomEnv(gym.Env):
         if self.scene is None:
             raise ResetNeeded("call reset() before step()")
         forward, strafe, turn, pitch, push = self._control(action)
+        pose_before = (self._cam_pos.copy(), self._yaw, self._pitch)
 
         self._yaw = (self._yaw + turn * self.turn_step) % 360.0
         self._pitch = float(np.clip(self._pitch + pitch * self.pitch_step, -self.pitch_limit, self.pitch_limit))
@@ -472,6 +473,9 @@ class TDWRoomEnv(gym.Env):
         self._last_contacts = contacts
         info = self._info(states, contacts, push_info)
         info["events"] = applied
+        info["camera_moved"] = not (
+            np.array_equal(pose_before[0], self._cam_pos) and pose_before[1:] == (self._yaw, self._pitch)
+        )
         reward = self.push_reward if push_info["moved"] else 0.0
         obs = self._observe()
         if self.render_mode == "human":

@@ -480,3 +480,20 @@ def test_gymnasium_image_wrappers_work_on_the_envs():
         assert env.observation_space.contains(obs)
     finally:
         env.close()
+
+
+def test_info_says_whether_the_step_moved_the_camera():
+    """``info["camera_moved"]`` (both info levels): a turn, a nod or a step moves it; no-op and push do not, nor a
+    nod against the pitch limit."""
+    env = gym.make("TDWRoom-Playroom-v0", resolution=32, info_level="light")
+    try:
+        env.reset(seed=0)
+        moved = {}
+        for name in ("noop", "turn_left", "look_down", "push", "turn_right", "noop"):
+            moved[name] = env.step(DISCRETE_ACTIONS.index(name))[4]["camera_moved"]
+        assert moved == {"noop": False, "turn_left": True, "look_down": True, "push": False, "turn_right": True}
+        up = DISCRETE_ACTIONS.index("look_up")
+        flags = [env.step(up)[4]["camera_moved"] for _ in range(40)]
+        assert flags[0] and not flags[-1]  # at the pitch limit a nod leaves the camera where it was
+    finally:
+        env.close()

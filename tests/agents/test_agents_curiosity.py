@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -298,3 +299,37 @@ def test_the_wrapper_defaults_are_the_documented_train_defaults():
     for name in ("action_baseline", "zscore_threshold"):
         assert params[name].default == getattr(train, name), name
     assert params["action_baseline"].default == "zscore"  # docs/agents.md and --help document zscore
+
+
+class _Moves(gym.Wrapper):
+    """SquareEnv reporting ``camera_moved`` as TDWRoom envs do: actions 1 and 2 move the camera here."""
+
+    def step(self, action):
+        obs, rew, term, trunc, info = self.env.step(action)
+        return obs, rew, term, trunc, {**info, "camera_moved": int(action) in (1, 2)}
+
+
+def test_still_gate_pays_only_the_steps_that_left_the_camera_in_place(square_env_fn, tmp_path):
+    venv = _wrap(
+        DummyVecEnv([lambda: _Moves(square_env_fn()())] * 4),
+        action_baseline="none",
+        reward_gate="still",
+        clip_reward=None,
+    )
+    venv.reset()
+    moved = np.array([True, True, False, False])
+    for _ in range(6):
+        _, _, _, infos = venv.step(np.array([1, 2, 3, 0]))
+        raw = np.array([i["curiosity"]["r_int_raw"] for i in infos])
+        excess = np.array([i["curiosity"]["r_int_excess"] for i in infos])
+        assert (excess[moved] == 0).all() and np.array_equal(excess[~moved], raw[~moved]) and (raw > 0).all()
+    assert venv.learner.transitions_seen == 24  # the world model still learns from every transition
+    venv.save(tmp_path / "curiosity.json")
+    loaded = CuriosityVecEnv.load(tmp_path / "curiosity.json", DummyVecEnv([lambda: _Moves(square_env_fn()())]))
+    assert loaded.reward_gate == "still"
+    with pytest.raises(ValueError, match="reward_gate must be one of"):
+        _wrap(DummyVecEnv([square_env_fn()]), reward_gate="moving")
+    plain = _wrap(DummyVecEnv([square_env_fn()]), reward_gate="still")  # an env that does not say: a clear error
+    plain.reset()
+    with pytest.raises(ValueError, match='needs envs whose step info has "camera_moved"'):
+        plain.step(np.array([0]))
