@@ -89,7 +89,7 @@ class TrainConfig:
     error, turning or nodding the camera, which changes every pixel, stops paying by itself (docs/agents.md)."""
     zscore_threshold: float = 2.0
     """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
-    reward_gate: str = "none"
+    reward_gate: str = "still"
     """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps that left the camera where
     it was, where every change in the frame is the world's own motion (a pushed object), so turning or walking
     never pays (docs/agents.md)."""
@@ -125,11 +125,11 @@ class TrainConfig:
 
     n_steps: int = 128
     """PPO rollout length per environment."""
-    batch_size: int = 256
+    batch_size: int = 64
     """PPO minibatch size."""
-    n_epochs: int = 4
+    n_epochs: int = 10
     """PPO epochs per rollout."""
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 5e-4
     """PPO learning rate."""
     gamma: float = 0.99
     """Discount of PPO and of the intrinsic return."""
