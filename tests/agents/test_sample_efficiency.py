@@ -3,6 +3,7 @@ computed from its own output (tiny settings)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -98,3 +99,19 @@ def test_sample_efficiency_refuses_to_mix_results_of_other_settings(tmp_path, ca
     with pytest.raises(SystemExit):
         se.main([*argv, "--train-overrides", json.dumps(TINY)])
     assert "without settings.json" in capsys.readouterr().err
+
+
+def test_report_gives_the_ratios_without_seed_0_which_chose_the_defaults():
+    se = _script()
+    agents = ("random", "ppo", "curiosity")
+
+    def row(*rates):
+        per = dict(zip(agents, rates, strict=True))
+        return {"draw1": per, "draw2": per, **{k: dict.fromkeys(agents, 10_000) for k in ("steps1", "steps2")}}
+
+    args = argparse.Namespace(total_steps=30_000, seeds=[0, 1, 2], eval_episodes=20, out="x")
+    text = se.report({"playroom": {0: row(6.0, 6.0, 48.0), 1: row(6.0, 5.0, 20.0), 2: row(7.0, 6.0, 14.0)}}, args)
+    assert "curiosity / random = **4.32**" in text  # (48 + 20 + 14) / (6 + 6 + 7)
+    assert "draw 1 without seed 0 (seeds [1, 2]): curiosity / random = **2.62**, curiosity / ppo = **3.09**" in text
+    only_later = se.report({"playroom": {1: row(6.0, 5.0, 20.0)}}, args)
+    assert "without seed 0" not in only_later  # nothing to leave out
