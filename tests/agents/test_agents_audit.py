@@ -9,7 +9,7 @@ import pytest
 
 from tdwgym.agents.audit import AUDIT_POLICIES, AuditConfig, audit, format_audit
 
-TINY = {"n_envs": 2, "vec_env": "dummy", "device": "cpu", "wm_width": 4, "wm_capacity": 64}
+TINY = {"n_envs": 2, "vec_env": "dummy", "device": "cpu", "wm_width": 4, "wm_capacity": 64, "reward_gate": "none"}
 
 
 def test_audit_pays_each_policy_from_its_own_stream_and_writes_its_tables(tmp_path):
