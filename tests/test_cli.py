@@ -62,7 +62,7 @@ def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--learning-rate LEARNING_RATE PPO learning rate. (default: 0.00025)" in text
+    assert "--learning-rate LEARNING_RATE PPO learning rate. (default: 0.0005)" in text
     assert "--gamma GAMMA Discount of PPO and of the intrinsic return. (default: 0.99)" in text
     assert "--wm-warp, --no-wm-warp" in text and "--clip-range" in text
 
