@@ -205,7 +205,7 @@ def format_results(results: dict[str, Any]) -> str:
     o = results["curiosity_overhead"]
     lines.append(
         f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs "
-        f"({o.get('vec_env', 'subproc')}): "
+        f"({o.get('vec_env', '?')}): "
         f"{o['curiosity_s']:.1f} s vs {o['ppo_s']:.1f} s = {o['ratio']:.2f}x (target <= 1.3x, issue 14: <= 1.15x; "
         f"{o['curiosity_steps_per_s']:.0f} vs {o['ppo_steps_per_s']:.0f} steps/s; medians of "
         f"{o['repeats']} alternating runs: curiosity {o['curiosity_runs_s']}, PPO {o['ppo_runs_s']}; world-model "

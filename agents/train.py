@@ -3,7 +3,8 @@
 The recipe, top to bottom:
 
 1. ``TrainConfig`` holds every setting; it is written to ``RUN_DIR/config.json``.
-2. ``make_vec_env`` builds ``n_envs`` copies of the environment in subprocesses, with ``VecMonitor`` (episode
+2. ``make_vec_env`` builds ``n_envs`` copies of the environment (a share in this process, the rest in worker
+   processes: :class:`~tdwgym.vector.LockstepVecEnv`), with ``VecMonitor`` (episode
    statistics of the extrinsic reward), the :class:`~tdwgym.agents.curiosity.CuriosityVecEnv` (per-step intrinsic
    reward, world-model training) and an optional ``VecFrameStack``.
 3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` logs ``curiosity/``, ``world_model/`` and ``rollout/``
@@ -64,10 +65,11 @@ class TrainConfig:
     """Environment steps in all (summed over the vectorized envs)."""
     n_envs: int = 4
     """Parallel environments."""
-    vec_env: str = "subproc"
-    """``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env), ``"lockstep"`` (tdwgym's
-    :class:`~tdwgym.vector.LockstepVecEnv`: a share of the envs in this process, the rest in one worker per other
-    core, observations in shared memory) or ``"dummy"`` (all in this process)."""
+    vec_env: str = "lockstep"
+    """``"lockstep"`` (tdwgym's :class:`~tdwgym.vector.LockstepVecEnv`: a share of the envs in this process, the
+    rest in one worker per other core, observations in shared memory; the fastest on 2 cores, BENCHMARKS.md),
+    ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
+    changes the speed only: a seed gives the same run with each."""
     frame_stack: int = 1
     """Frames stacked for the policy (1 = none)."""
     seed: int = 0

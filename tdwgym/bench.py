@@ -84,8 +84,8 @@ def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
 
 def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> dict[str, float]:
     """Total steps/s of an ``num_envs``-process AsyncVectorEnv against one in-process env; with stable-baselines3
-    installed (extra ``tdwgym[agents]``), also of the ``SubprocVecEnv`` that ``tdwgym train`` steps (forked
-    workers; infos are passed as a list instead of merged into arrays) and of tdwgym's ``LockstepVecEnv`` (one env in
+    installed (extra ``tdwgym[agents]``), also of SB3's ``SubprocVecEnv`` (forked workers; infos are passed as a
+    list instead of merged into arrays) and of tdwgym's ``LockstepVecEnv`` that ``tdwgym train`` steps (one env in
     this process, the other in a worker, observations in shared memory)."""
 
     single = _make()
@@ -175,7 +175,8 @@ def _make_light() -> gym.Env:
 
 
 def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
-    """A started, reset stable-baselines3 ``SubprocVecEnv`` as ``tdwgym train`` builds it, or None without SB3."""
+    """A started, reset stable-baselines3 ``SubprocVecEnv`` as ``tdwgym train --vec-env subproc`` builds it, or None
+    without SB3."""
     try:
         from stable_baselines3.common.vec_env import SubprocVecEnv
     except ImportError:
@@ -280,7 +281,7 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"  speedup    {v['speedup']:8.3f}        (target >= 1.8 on 2 cores)")
         if "sb3_subproc_steps_per_s" in v:
             lines.append(
-                f"  {v['processes']} processes, SB3 SubprocVecEnv (what `tdwgym train` steps): "
+                f"  {v['processes']} processes, SB3 SubprocVecEnv (`tdwgym train --vec-env subproc`): "
                 f"{v['sb3_subproc_steps_per_s']:.1f} steps/s ({v['sb3_subproc_speedup']:.3f}x one process)"
             )
         if "vector_light_steps_per_s" in v:
@@ -295,7 +296,7 @@ def format_results(results: dict[str, Any]) -> str:
             )
         if "lockstep_steps_per_s" in v:
             lines.append(
-                f"  {v['processes']} envs, tdwgym LockstepVecEnv (`tdwgym train --vec-env lockstep`): "
+                f"  {v['processes']} envs, tdwgym LockstepVecEnv (what `tdwgym train` steps): "
                 f"{v['lockstep_steps_per_s']:.1f} steps/s ({v['lockstep_speedup']:.3f}x one process; target >= 1.6)"
             )
             lines.append(

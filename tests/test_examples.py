@@ -181,5 +181,5 @@ def test_bench_vectorized_measures_async_sb3_subproc_and_lockstep_envs():
             "independent": {"processes": 2, "total_steps_per_s": 2.0, "speedup": 2.0},
         }
     )
-    assert f"SB3 SubprocVecEnv (what `tdwgym train` steps): {v['sb3_subproc_steps_per_s']:.1f} steps/s" in text
-    assert f"tdwgym LockstepVecEnv (`tdwgym train --vec-env lockstep`): {v['lockstep_steps_per_s']:.1f}" in text
+    assert f"SB3 SubprocVecEnv (`tdwgym train --vec-env subproc`): {v['sb3_subproc_steps_per_s']:.1f}" in text
+    assert f"tdwgym LockstepVecEnv (what `tdwgym train` steps): {v['lockstep_steps_per_s']:.1f} steps/s" in text
