@@ -39,7 +39,7 @@ from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
-from tdwgym.vector import LockstepVecEnv
+from tdwgym.vector import LockstepVecEnv, default_split
 
 __all__ = ["DEFAULT_ENV_KWARGS", "VEC_ENVS", "RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
 
@@ -265,7 +265,8 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
     if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
     elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves
-        venv = LockstepVecEnv(fns, start_method="fork")
+        workers, in_process = default_split(cfg.n_envs, learner=True)  # this process also runs PPO and curiosity
+        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork")
     else:
         venv = DummyVecEnv(fns)
     venv.seed(cfg.seed)

@@ -54,14 +54,19 @@ __all__ = ["LockstepVecEnv", "default_split"]
 START_METHODS = ("fork", "forkserver", "spawn")
 
 
-def default_split(n_envs: int, cpus: int | None = None) -> tuple[int, int]:
+def default_split(n_envs: int, cpus: int | None = None, learner: bool = False) -> tuple[int, int]:
     """``(workers, envs in the calling process)`` for ``n_envs`` envs on ``cpus`` cores (default: this machine's):
     one process per core, the calling process counted, never more processes than envs; the calling process takes
-    the smallest share (it also runs the learner)."""
+    the smallest share. With ``learner`` (the calling process also runs a policy's inference and training between
+    steps, as ``tdwgym train`` does) it takes one env fewer than that share, but at least one: with 4 envs on 2
+    cores, 1 here and 3 in the worker (measured faster for PPO with and without curiosity than 2 and 2)."""
     cpus = cpus or os.cpu_count() or 1
     processes = max(1, min(n_envs, cpus))
     workers = processes - 1
-    return workers, n_envs // processes
+    share = n_envs // processes
+    if learner and workers:
+        share = max(1, share - 1)
+    return workers, share
 
 
 class _Buffers:

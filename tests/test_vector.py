@@ -148,6 +148,9 @@ def test_bad_splits_are_refused_before_any_process_starts():
         LockstepVecEnv(fns, start_method="thread")
     assert default_split(2, 2) == (1, 1) and default_split(4, 2) == (1, 2) and default_split(3, 8) == (2, 1)
     assert default_split(4, 1) == (0, 4)
+    # beside a learner, this process takes one env fewer, but at least one
+    assert default_split(4, 2, learner=True) == (1, 1) and default_split(2, 2, learner=True) == (1, 1)
+    assert default_split(8, 2, learner=True) == (1, 3) and default_split(4, 1, learner=True) == (0, 4)
 
 
 def test_close_frees_the_shared_memory_and_ends_the_workers():

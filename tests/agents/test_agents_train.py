@@ -291,6 +291,8 @@ def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_
         cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env})
         res = train(cfg)
         results.append((res.curiosity.world_model.state_dict(), read_metrics(tmp_path / vec_env)))
+    lock = res.model.get_env().unwrapped
+    assert type(lock).__name__ == "LockstepVecEnv" and lock.in_process == 1  # beside PPO: one env here
     (wm_a, rows_a), (wm_b, rows_b) = results
     for k, v in wm_a.items():
         assert torch.equal(v, wm_b[k]), k
