@@ -25,6 +25,7 @@ import torch
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Transitions, make_world_model, resize_frames
 from tdwgym.agents.online import OnlineLearner
+from tdwgym.agents.train import VEC_ENVS
 
 __all__ = ["bench_curiosity_overhead", "bench_online_learner", "run_benchmarks"]
 
@@ -127,6 +128,7 @@ def bench_curiosity_overhead(
     from tdwgym.agents.train import TrainConfig, train
 
     out: dict[str, Any] = {"steps": steps, "n_envs": n_envs, "variant": variant, "repeats": repeats}
+    out["vec_env"] = (overrides or {}).get("vec_env", TrainConfig.vec_env)
     times: dict[str, list[float]] = {"ppo": [], "curiosity": []}
     wm_train: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,9 +159,14 @@ def bench_curiosity_overhead(
 
 
 def run_benchmarks(
-    quick: bool = False, steps: int | None = None, repeats: int | None = None, overhead_only: bool = False
+    quick: bool = False,
+    steps: int | None = None,
+    repeats: int | None = None,
+    overhead_only: bool = False,
+    vec_env: str | None = None,
 ) -> dict[str, Any]:
-    """Both benchmarks; ``quick`` shrinks them to a smoke run."""
+    """Both benchmarks; ``quick`` shrinks them to a smoke run; ``vec_env`` replaces ``TrainConfig.vec_env`` in
+    the overhead runs."""
     threads = configure_torch_threads()
     results: dict[str, Any] = {
         "machine": {
@@ -176,7 +183,9 @@ def run_benchmarks(
             for v in ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress")
         ],
     }
-    overrides = {"n_steps": 32, "batch_size": 64} if quick else None
+    overrides: dict[str, Any] = {"n_steps": 32, "batch_size": 64} if quick else {}
+    if vec_env is not None:
+        overrides["vec_env"] = vec_env
     results["curiosity_overhead"] = bench_curiosity_overhead(
         steps=steps or (256 if quick else 8192), overrides=overrides, repeats=repeats or (1 if quick else 3)
     )
@@ -195,7 +204,8 @@ def format_results(results: dict[str, Any]) -> str:
         )
     o = results["curiosity_overhead"]
     lines.append(
-        f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs: "
+        f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs "
+        f"({o.get('vec_env', '?')}): "
         f"{o['curiosity_s']:.1f} s vs {o['ppo_s']:.1f} s = {o['ratio']:.2f}x (target <= 1.3x, issue 14: <= 1.15x; "
         f"{o['curiosity_steps_per_s']:.0f} vs {o['ppo_steps_per_s']:.0f} steps/s; medians of "
         f"{o['repeats']} alternating runs: curiosity {o['curiosity_runs_s']}, PPO {o['ppo_runs_s']}; world-model "
@@ -212,8 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="steps of each overhead run (default 8192)")
     p.add_argument("--repeats", type=int, default=None, help="alternating overhead runs of each (default 3)")
     p.add_argument("--overhead-only", action="store_true", help="skip the online-learner benchmark")
+    p.add_argument(
+        "--vec-env", default=None, choices=VEC_ENVS, help="vector env of both overhead runs (default: TrainConfig's)"
+    )
     args = p.parse_args(argv)
-    results = run_benchmarks(quick=args.quick, steps=args.steps, repeats=args.repeats, overhead_only=args.overhead_only)
+    results = run_benchmarks(
+        quick=args.quick,
+        steps=args.steps,
+        repeats=args.repeats,
+        overhead_only=args.overhead_only,
+        vec_env=args.vec_env,
+    )
     print(format_results(results))
     if args.json:
         with open(args.json, "w") as f:

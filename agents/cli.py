@@ -24,7 +24,7 @@ from tdwgym.agents.demo import add_demo_parser
 from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
 from tdwgym.agents.rundir import RunDir
-from tdwgym.agents.train import TrainConfig
+from tdwgym.agents.train import VEC_ENVS, TrainConfig
 from tdwgym.files import DamagedFileError
 from tdwgym.options import (
     Flag,
@@ -52,7 +52,7 @@ AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
 
 TRAIN_FLAGS: dict[str, Flag] = {
     "curiosity": Flag(choices=VARIANT_CHOICES),
-    "vec_env": Flag(choices=("subproc", "dummy")),
+    "vec_env": Flag(choices=VEC_ENVS),
     "action_baseline": Flag(choices=("zscore", "ratio", "difference", "none")),
     "reward_gate": Flag(choices=("none", "still")),
     "wm_resolution": Flag(zero_is_none=True),

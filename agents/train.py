@@ -3,7 +3,8 @@
 The recipe, top to bottom:
 
 1. ``TrainConfig`` holds every setting; it is written to ``RUN_DIR/config.json``.
-2. ``make_vec_env`` builds ``n_envs`` copies of the environment in subprocesses, with ``VecMonitor`` (episode
+2. ``make_vec_env`` builds ``n_envs`` copies of the environment (a share in this process, the rest in worker
+   processes: :class:`~tdwgym.vector.LockstepVecEnv`), with ``VecMonitor`` (episode
    statistics of the extrinsic reward), the :class:`~tdwgym.agents.curiosity.CuriosityVecEnv` (per-step intrinsic
    reward, world-model training) and an optional ``VecFrameStack``.
 3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` logs ``curiosity/``, ``world_model/`` and ``rollout/``
@@ -38,8 +39,12 @@ from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
+from tdwgym.vector import LockstepVecEnv, default_split
 
-__all__ = ["DEFAULT_ENV_KWARGS", "RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
+__all__ = ["DEFAULT_ENV_KWARGS", "VEC_ENVS", "RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
+
+VEC_ENVS: tuple[str, ...] = ("subproc", "lockstep", "dummy")
+"""Values of :attr:`TrainConfig.vec_env`."""
 
 DEFAULT_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
 """Env arguments of ``tdwgym train`` and ``tdwgym compare`` by default: Playroom level 1 (objects at rest that only
@@ -60,8 +65,11 @@ class TrainConfig:
     """Environment steps in all (summed over the vectorized envs)."""
     n_envs: int = 4
     """Parallel environments."""
-    vec_env: str = "subproc"
-    """``"subproc"`` (one process per env) or ``"dummy"`` (all in this process)."""
+    vec_env: str = "lockstep"
+    """``"lockstep"`` (tdwgym's :class:`~tdwgym.vector.LockstepVecEnv`: a share of the envs in this process, the
+    rest in one worker per other core, observations in shared memory; the fastest on 2 cores, BENCHMARKS.md),
+    ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
+    changes the speed only: a seed gives the same run with each."""
     frame_stack: int = 1
     """Frames stacked for the policy (1 = none)."""
     seed: int = 0
@@ -174,8 +182,8 @@ class TrainConfig:
                 )
         if self.curiosity not in (*VARIANTS, "none"):
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
-        if self.vec_env not in ("subproc", "dummy"):
-            raise ValueError(f"vec_env must be 'subproc' or 'dummy', got {self.vec_env!r}")
+        if self.vec_env not in VEC_ENVS:
+            raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {self.vec_env!r}")
         if self.wm_resolution is not None and self.wm_resolution < 8:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
@@ -253,7 +261,7 @@ def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, CuriosityVecEnv | None]:
-    """The environment stack: (Subproc|Dummy)VecEnv -> VecMonitor -> CuriosityVecEnv -> VecFrameStack.
+    """The environment stack: (Subproc|Lockstep|Dummy)VecEnv -> VecMonitor -> CuriosityVecEnv -> VecFrameStack.
 
     Returns:
         The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
@@ -261,6 +269,9 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
     fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
     if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
+    elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves
+        workers, in_process = default_split(cfg.n_envs, learner=True)  # this process also runs PPO and curiosity
+        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork")
     else:
         venv = DummyVecEnv(fns)
     venv.seed(cfg.seed)

@@ -5,7 +5,8 @@
 
 Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
 plus a 64x64 RGB render of the same scene in a bare loop, with no env around it. Vectorized figure: a 2-process
-``AsyncVectorEnv`` against one env in the calling process. Each figure is the best of ``--repeats`` timed rounds,
+``AsyncVectorEnv``, SB3's ``SubprocVecEnv`` and tdwgym's ``LockstepVecEnv`` (full and light ``info``) against one
+env in the calling process. Each figure is the best of ``--repeats`` timed rounds,
 the rounds of the compared loops interleaved so that machine noise hits both alike. Dataset figure: labeled
 generation (every annotation, written to HDF5) against the env doing the same work, for 1 and 2 workers
 (:func:`tdwgym.dataset.benchmark`).
@@ -83,8 +84,9 @@ def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
 
 def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> dict[str, float]:
     """Total steps/s of an ``num_envs``-process AsyncVectorEnv against one in-process env; with stable-baselines3
-    installed (extra ``tdwgym[agents]``), also of the ``SubprocVecEnv`` that ``tdwgym train`` steps (forked
-    workers; infos are passed as a list instead of merged into arrays)."""
+    installed (extra ``tdwgym[agents]``), also of SB3's ``SubprocVecEnv`` (forked workers; infos are passed as a
+    list instead of merged into arrays) and of tdwgym's ``LockstepVecEnv`` that ``tdwgym train`` steps (one env in
+    this process, the other in a worker, observations in shared memory)."""
 
     single = _make()
     single.reset(seed=seed)
@@ -97,6 +99,9 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     vec_light = gym.vector.AsyncVectorEnv([_make_light] * num_envs, context="spawn")
     vec_light.reset(seed=seed)
     sb3_light = _sb3_subproc(_make_light, num_envs, seed)
+    # tdwgym's LockstepVecEnv: a share of the envs in this process, the rest in workers, observations in shared memory
+    lockstep = _lockstep(_make, num_envs, seed)
+    lockstep_light = _lockstep(_make_light, num_envs, seed)
 
     def run_single(n: int) -> None:
         for _ in range(n):
@@ -117,6 +122,7 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
             vec_light.step(vec.action_space.sample())
 
     single_rates, vec_rates, sb3_rates, light_rates, sb3_light_rates = [], [], [], [], []
+    lockstep_rates, lockstep_light_rates = [], []
     try:
         run_single(50)
         run_vec(50)
@@ -124,6 +130,8 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         if sb3 is not None:
             run_sb3(50)
             run_sb3(50, sb3_light)
+            run_sb3(50, lockstep)
+            run_sb3(50, lockstep_light)
         for _ in range(repeats):
             single_rates.append(_rate(run_single, steps))
             vec_rates.append(_rate(run_vec, steps))
@@ -131,9 +139,11 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
             if sb3 is not None:
                 sb3_rates.append(_rate(run_sb3, steps))
                 sb3_light_rates.append(_rate(lambda n: run_sb3(n, sb3_light), steps))
+                lockstep_rates.append(_rate(lambda n: run_sb3(n, lockstep), steps))
+                lockstep_light_rates.append(_rate(lambda n: run_sb3(n, lockstep_light), steps))
     finally:  # worker processes never outlive the benchmark, even when a round fails
         single.close()
-        for v in (vec, vec_light, sb3, sb3_light):
+        for v in (vec, vec_light, sb3, sb3_light, lockstep, lockstep_light):
             if v is not None:
                 v.close()
     one, many = max(single_rates), max(vec_rates)
@@ -145,6 +155,10 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         out["sb3_subproc_speedup"] = max(sb3_rates) / one
         out["sb3_subproc_light_steps_per_s"] = max(sb3_light_rates)
         out["sb3_subproc_light_speedup"] = max(sb3_light_rates) / one
+        out["lockstep_steps_per_s"] = max(lockstep_rates)
+        out["lockstep_speedup"] = max(lockstep_rates) / one
+        out["lockstep_light_steps_per_s"] = max(lockstep_light_rates)
+        out["lockstep_light_speedup"] = max(lockstep_light_rates) / one
     return out
 
 
@@ -161,12 +175,26 @@ def _make_light() -> gym.Env:
 
 
 def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
-    """A started, reset stable-baselines3 ``SubprocVecEnv`` as ``tdwgym train`` builds it, or None without SB3."""
+    """A started, reset stable-baselines3 ``SubprocVecEnv`` as ``tdwgym train --vec-env subproc`` builds it, or None
+    without SB3."""
     try:
         from stable_baselines3.common.vec_env import SubprocVecEnv
     except ImportError:
         return None
     venv = SubprocVecEnv([make] * num_envs, start_method="fork")
+    venv.seed(seed)
+    venv.reset()
+    return venv
+
+
+def _lockstep(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
+    """A started, reset :class:`tdwgym.vector.LockstepVecEnv` with its default split (on 2 cores and 2 envs: one
+    env in this process, one in a forked worker), or None without SB3."""
+    try:
+        from tdwgym.vector import LockstepVecEnv
+    except ImportError:
+        return None
+    venv = LockstepVecEnv([make] * num_envs, start_method="fork")
     venv.seed(seed)
     venv.reset()
     return venv
@@ -253,7 +281,7 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"  speedup    {v['speedup']:8.3f}        (target >= 1.8 on 2 cores)")
         if "sb3_subproc_steps_per_s" in v:
             lines.append(
-                f"  {v['processes']} processes, SB3 SubprocVecEnv (what `tdwgym train` steps): "
+                f"  {v['processes']} processes, SB3 SubprocVecEnv (`tdwgym train --vec-env subproc`): "
                 f"{v['sb3_subproc_steps_per_s']:.1f} steps/s ({v['sb3_subproc_speedup']:.3f}x one process)"
             )
         if "vector_light_steps_per_s" in v:
@@ -265,6 +293,15 @@ def format_results(results: dict[str, Any]) -> str:
             lines.append(
                 f"  {v['processes']} processes, SB3 SubprocVecEnv, info_level=light: "
                 f"{v['sb3_subproc_light_steps_per_s']:.1f} steps/s ({v['sb3_subproc_light_speedup']:.3f}x one process)"
+            )
+        if "lockstep_steps_per_s" in v:
+            lines.append(
+                f"  {v['processes']} envs, tdwgym LockstepVecEnv (what `tdwgym train` steps): "
+                f"{v['lockstep_steps_per_s']:.1f} steps/s ({v['lockstep_speedup']:.3f}x one process; target >= 1.6)"
+            )
+            lines.append(
+                f"  {v['processes']} envs, tdwgym LockstepVecEnv, info_level=light: "
+                f"{v['lockstep_light_steps_per_s']:.1f} steps/s ({v['lockstep_light_speedup']:.3f}x one process)"
             )
         ind = results["independent"]
         lines.append(

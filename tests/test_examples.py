@@ -158,7 +158,7 @@ def test_gallery_gif_stays_under_its_size_budget(tmp_path):
     assert size == (tmp_path / "x.gif").stat().st_size and size <= 20 * 1024  # every other frame dropped
 
 
-def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
+def test_bench_vectorized_measures_async_sb3_subproc_and_lockstep_envs():
     from tdwgym.bench import format_results, vectorized
 
     v = vectorized(steps=20, repeats=1)
@@ -166,6 +166,8 @@ def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
     assert v["sb3_subproc_steps_per_s"] > 0  # SB3 is installed with the agents extra the tests run under
     assert abs(v["sb3_subproc_speedup"] - v["sb3_subproc_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
     assert v["vector_light_steps_per_s"] > 0 and v["sb3_subproc_light_steps_per_s"] > 0  # info_level="light"
+    assert v["lockstep_steps_per_s"] > 0 and v["lockstep_light_steps_per_s"] > 0  # tdwgym.vector.LockstepVecEnv
+    assert abs(v["lockstep_speedup"] - v["lockstep_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
     text = format_results(
         {
             "tdwgym": "x",
@@ -179,4 +181,5 @@ def test_bench_vectorized_measures_async_and_the_sb3_subproc_env_train_uses():
             "independent": {"processes": 2, "total_steps_per_s": 2.0, "speedup": 2.0},
         }
     )
-    assert f"SB3 SubprocVecEnv (what `tdwgym train` steps): {v['sb3_subproc_steps_per_s']:.1f} steps/s" in text
+    assert f"SB3 SubprocVecEnv (`tdwgym train --vec-env subproc`): {v['sb3_subproc_steps_per_s']:.1f}" in text
+    assert f"tdwgym LockstepVecEnv (what `tdwgym train` steps): {v['lockstep_steps_per_s']:.1f} steps/s" in text

@@ -282,6 +282,27 @@ def test_training_with_background_world_model_is_deterministic(tmp_path):
     assert [r[key] for r in rows_a] == [r[key] for r in rows_b]
 
 
+def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_path):
+    """``vec_env="lockstep"`` (tdwgym.vector.LockstepVecEnv: one env here, one in a worker) gives the same run as
+    ``"dummy"`` for a seed: same world model, same logged metrics from the infos (pushes, objects in view) and the
+    curiosity wrapper."""
+    results = []
+    for vec_env in ("dummy", "lockstep"):
+        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env})
+        res = train(cfg)
+        results.append((res.curiosity.world_model.state_dict(), read_metrics(tmp_path / vec_env)))
+    lock = res.model.get_env().unwrapped
+    assert type(lock).__name__ == "LockstepVecEnv" and lock.in_process == 1  # beside PPO: one env here
+    (wm_a, rows_a), (wm_b, rows_b) = results
+    for k, v in wm_a.items():
+        assert torch.equal(v, wm_b[k]), k
+    timing = {"rollout/steps_per_s", "world_model/train_time_s"}
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows_a] == [
+        {k: v for k, v in r.items() if k not in timing} for r in rows_b
+    ]
+    assert {"rollout/pushes_moved_per_1k", "rollout/object_in_view_frac"} <= set(rows_b[-1])
+
+
 def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_path):
     """A run folder written before the action baseline, warp, resolution, background trainer and fovea existed
     resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame surprise."""
@@ -347,8 +368,12 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
-def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path):
-    args = [sys.executable, "-m", "tdwgym", "train", "--n-envs", "2", "--vec-env", "subproc", "--total-steps"]
+@pytest.mark.parametrize("vec_env", ["subproc", "lockstep"])
+def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path, vec_env):
+    # lockstep on 2 cores: one worker and the resource tracker of its shared memory (which frees it)
+    if vec_env == "lockstep" and (os.cpu_count() or 1) < 2:
+        pytest.skip("on one core the lockstep vec env steps every env in the calling process")
+    args = [sys.executable, "-m", "tdwgym", "train", "--n-envs", "2", "--vec-env", vec_env, "--total-steps"]
     args += ["100000", "--env-kwargs", '{"resolution": 32}', "--no-progress", "--out", str(tmp_path / "run")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

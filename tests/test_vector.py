@@ -1,0 +1,239 @@
+"""tdwgym.vector.LockstepVecEnv: SB3's VecEnv API, the same observations as DummyVecEnv, workers that die with
+their parent, and shared memory that never outlives it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from stable_baselines3.common.monitor import Monitor  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+
+from tdwgym.vector import LockstepVecEnv, default_split  # noqa: E402
+
+ENV = "TDWRoom-Occlusion-v0"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make(episode: int = 5, **kwargs) -> gym.Env:
+    import tdwgym  # noqa: F401 - registers the ids in spawned workers
+
+    return gym.make(ENV, resolution=24, max_episode_steps=episode, **kwargs)
+
+
+def _shm(name: str) -> Path:
+    return Path("/dev/shm") / name.lstrip("/")
+
+
+def _same(a, b) -> bool:
+    """Deep equality of infos (dicts, lists, arrays, scalars)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    return a == b
+
+
+@pytest.mark.parametrize(
+    ("n_envs", "kwargs"),
+    [
+        (2, {"start_method": "fork"}),  # the default split on 2 cores: one env here, one in a worker
+        (3, {"workers": 1, "in_process": 1, "start_method": "forkserver"}),  # a worker stepping two envs
+        (3, {"workers": 2, "in_process": 0, "start_method": "fork"}),  # every env in a worker
+        (2, {"workers": 0}),  # every env here
+    ],
+)
+@pytest.mark.parametrize("obs_mode", ["rgb", "rgbd"])
+def test_same_observations_rewards_dones_and_infos_as_dummy_vec_env(n_envs, kwargs, obs_mode):
+    fns = [functools.partial(_make, 5, obs_mode=obs_mode)] * n_envs
+    lock, dummy = LockstepVecEnv(fns, **kwargs), DummyVecEnv(fns)
+    try:
+        assert lock.observation_space == dummy.observation_space and lock.action_space == dummy.action_space
+        lock.seed(7)
+        dummy.seed(7)
+        assert _same(lock.reset(), dummy.reset())
+        assert _same(lock.reset_infos, dummy.reset_infos)
+        rng = np.random.default_rng(0)
+        ends = 0
+        for _ in range(12):  # two episode ends per env (5-step time limit)
+            actions = rng.integers(0, lock.action_space.n, size=n_envs)
+            got, want = lock.step(actions), dummy.step(actions)
+            for a, b in zip(got, want, strict=True):
+                assert _same(a, b)
+            assert got[1].dtype == want[1].dtype and got[2].dtype == want[2].dtype
+            ends += int(got[2].sum())
+            assert _same(lock.reset_infos, dummy.reset_infos)
+        assert ends == 2 * n_envs
+    finally:
+        lock.close()
+        dummy.close()
+
+
+def test_a_finished_episode_passes_its_last_observation_and_truncation_as_sb3_does():
+    lock = LockstepVecEnv([functools.partial(_make, 3)] * 2, start_method="fork")
+    try:
+        lock.seed(0)
+        obs = lock.reset()
+        obs = lock.step(np.array([0, 0]))[0]
+        obs = lock.step(np.array([0, 0]))[0]
+        new_obs, _, dones, infos = lock.step(np.array([0, 0]))
+        assert dones.tolist() == [True, True]
+        for i, info in enumerate(infos):
+            assert info["TimeLimit.truncated"] is True
+            assert info["terminal_observation"].shape == obs[i].shape
+            assert "labels" in lock.reset_infos[i]  # the reset's info of the new episode
+        # the returned observations are copies: the next step does not change them
+        kept = new_obs.copy()
+        lock.step(np.array([1, 1]))
+        assert np.array_equal(kept, new_obs)
+    finally:
+        lock.close()
+
+
+def test_env_method_get_attr_set_attr_and_render_reach_every_env_in_order():
+    fns = [functools.partial(_make, 50, render_mode="rgb_array", render_size=16, info_level="light")] * 3
+    lock = LockstepVecEnv(fns, workers=1, in_process=1, start_method="fork")
+    try:
+        lock.seed(1)
+        lock.reset()
+        lock.step(np.array([0, 1, 2]))
+        assert lock.get_attr("level") == [0, 0, 0]
+        lock.set_attr("marker", "x", indices=[0, 2])
+        assert lock.get_attr("marker", indices=[2, 0]) == ["x", "x"]
+        assert lock.has_attr("info_level") and not lock.has_attr("marker")
+        # the full info on demand from envs made with info_level="light"
+        full = lock.env_method("full_info", indices=[1, 2])
+        assert len(full) == 2 and all({"objects", "camera", "contacts"} <= set(f) for f in full)
+        scenes = lock.get_attr("scene")
+        assert len({repr(s) for s in scenes}) == 3  # seeds seed + index, as SB3's seed(): three scenes
+        assert lock.env_is_wrapped(Monitor) == [False, False, False]
+        images = lock.get_images()
+        assert [im.shape for im in images] == [(16, 16, 3)] * 3
+        assert lock.render(mode="rgb_array").ndim == 3
+    finally:
+        lock.close()
+
+
+def test_an_error_in_a_worker_is_raised_here_with_its_traceback():
+    lock = LockstepVecEnv([functools.partial(_make, 5)] * 2, in_process=0, start_method="fork")
+    try:
+        with pytest.raises(RuntimeError, match="in a LockstepVecEnv worker: AttributeError"):
+            lock.env_method("no_such_method", indices=[1])
+        assert lock.get_attr("level") == [0, 0]  # the worker lives on
+    finally:
+        lock.close()
+
+
+def test_bad_splits_are_refused_before_any_process_starts():
+    fns = [functools.partial(_make, 5)] * 2
+    with pytest.raises(ValueError, match="in_process"):
+        LockstepVecEnv(fns, workers=1, in_process=3)
+    with pytest.raises(ValueError, match="workers"):
+        LockstepVecEnv(fns, workers=0, in_process=1)
+    with pytest.raises(ValueError, match="start_method"):
+        LockstepVecEnv(fns, start_method="thread")
+    assert default_split(2, 2) == (1, 1) and default_split(4, 2) == (1, 2) and default_split(3, 8) == (2, 1)
+    assert default_split(4, 1) == (0, 4)
+    # beside a learner, this process takes one env fewer, but at least one
+    assert default_split(4, 2, learner=True) == (1, 1) and default_split(2, 2, learner=True) == (1, 1)
+    assert default_split(8, 2, learner=True) == (1, 3) and default_split(4, 1, learner=True) == (0, 4)
+
+
+def test_close_frees_the_shared_memory_and_ends_the_workers():
+    lock = LockstepVecEnv([functools.partial(_make, 5)] * 3, workers=2, in_process=1, start_method="forkserver")
+    lock.reset()
+    lock.step(np.array([0, 1, 2]))
+    names = list(lock._buffers.names.values())
+    processes = list(lock.processes)
+    assert names and all(_shm(n).exists() for n in names)
+    lock.close()
+    assert not any(_shm(n).exists() for n in names)
+    assert not any(p.is_alive() for p in processes)
+    lock.close()  # twice is fine
+
+
+def test_no_leak_warning_from_the_resource_tracker_after_close(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import functools, sys
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        import numpy as np
+        from test_vector import _make
+        from tdwgym.vector import LockstepVecEnv
+        if __name__ == "__main__":
+            for method in ("fork", "forkserver"):
+                lock = LockstepVecEnv([functools.partial(_make, 5, obs_mode="rgbd")] * 2, in_process=0,
+                                      start_method=method)
+                lock.reset(); lock.step(np.array([0, 1])); lock.close()
+            print("done")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "done" in out.stdout
+    assert "leaked" not in out.stderr and "resource_tracker" not in out.stderr, out.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_workers_and_shared_memory_end_with_a_parent_killed_by_sigkill(tmp_path, start_method):
+    from proc_tools import descendants, running
+
+    names_file = tmp_path / "names.txt"
+    script = textwrap.dedent(
+        f"""
+        import functools, os, sys
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        import numpy as np
+        from test_vector import _make
+        from tdwgym.vector import LockstepVecEnv
+        if __name__ == "__main__":
+            lock = LockstepVecEnv([functools.partial(_make, 5)] * 3, workers=2, in_process=1,
+                                  start_method={start_method!r})
+            lock.reset()
+            lock.step(np.array([0, 1, 2]))
+            with open({str(names_file) + ".tmp"!r}, "w") as f:
+                f.write("\\n".join(lock._buffers.names.values()))
+            os.replace({str(names_file) + ".tmp"!r}, {str(names_file)!r})
+            while True:
+                lock.step(np.array([0, 1, 2]))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not names_file.exists() and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(0.5)  # stepping
+        seen = descendants(proc.pid)  # 2 workers, the resource tracker (and the fork server)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert len(seen) >= 3, "the vector env started no workers"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(running(p) for p in seen):
+        time.sleep(0.1)
+    left = [p for p in seen if running(p)]
+    for p in left:  # never leave them behind, even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"outlived the killed parent by 10 s: {left}"
+    names = names_file.read_text().split()
+    assert names
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_shm(n).exists() for n in names):
+        time.sleep(0.1)
+    assert not [n for n in names if _shm(n).exists()], "shared memory outlived the killed parent"
