@@ -145,6 +145,11 @@ def run_env_seed(
     }
 
 
+NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env")
+"""TrainConfig fields that say where and how a run goes and reports, not what it measures (every ``vec_env`` gives
+the same run for a seed); ``settings.json`` files written with them still match."""
+
+
 class SettingsChangedError(ValueError):
     """A folder holds results measured with other settings than this call's (resuming would mix them)."""
 
@@ -152,7 +157,7 @@ class SettingsChangedError(ValueError):
 def _settings(base: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
     """What the results of one env and seed depend on: every TrainConfig field, the budget and held-out sizes."""
     train = json.loads(json.dumps(dataclasses.asdict(base), default=str))
-    for name in ("out", "overwrite", "progress_bar", "verbose"):  # where and how it reports, not what it measures
+    for name in NOT_SETTINGS:
         train.pop(name, None)
     return {
         "train": train,
@@ -172,6 +177,8 @@ def check_settings(folder: Path, base: TrainConfig, args: argparse.Namespace) ->
     mine = _settings(base, args)
     if path.is_file():
         theirs = json.loads(path.read_text())
+        for name in NOT_SETTINGS:
+            theirs.get("train", {}).pop(name, None)
         if theirs != mine:
             flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **d.get("train", {})}  # noqa: E731
             a, b = flat(theirs), flat(mine)

@@ -94,6 +94,12 @@ def test_sample_efficiency_refuses_to_mix_results_of_other_settings(tmp_path, ca
     err = capsys.readouterr().err
     assert "other settings" in err and "n_epochs: 1 there, 2 now" in err and "--out" in err
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps  # nothing touched
+    # how the envs are stepped is not a setting (every vec_env gives the same run): such a folder still matches
+    path = out / "playroom_s0" / "settings.json"
+    recorded = json.loads(path.read_text())
+    recorded["train"]["vec_env"] = "subproc"
+    path.write_text(json.dumps(recorded))
+    assert se.main([*argv, "--train-overrides", json.dumps({**TINY, "vec_env": "lockstep"})]) == 0
     # a folder from before settings.json existed is refused too
     (out / "playroom_s0" / "settings.json").unlink()
     with pytest.raises(SystemExit):
