@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from tiny_train import TINY_PPO
 
 from tdwgym.agents.demo import DemoConfig, demo
 from tdwgym.agents.evaluate import EvalSettings
@@ -15,17 +16,7 @@ from tdwgym.record import PUSH_MARKERS, mark_push
 from tdwgym.video import CAPTION_HEIGHT, read_video
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_TRAIN = {
-    "n_envs": 2,
-    "vec_env": "dummy",
-    "n_steps": 32,
-    "batch_size": 32,
-    "n_epochs": 1,
-    "features_dim": 32,
-    "wm_width": 4,
-    "wm_capacity": 64,
-    "wm_batch_size": 8,
-}
+TINY_TRAIN = TINY_PPO
 
 
 def test_demo_chain_writes_run_video_with_panels_plot_and_eval_report(tmp_path):

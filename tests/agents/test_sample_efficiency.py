@@ -10,20 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_train import TINY_PPO
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {
-    "n_envs": 2,
-    "vec_env": "dummy",
-    "n_steps": 32,
-    "batch_size": 32,
-    "n_epochs": 1,
-    "features_dim": 32,
-    "wm_width": 4,
-    "wm_capacity": 64,
-    "wm_batch_size": 8,
-    "device": "cpu",
-}
+TINY = {**TINY_PPO, "device": "cpu"}
 
 
 def _script():
