@@ -51,7 +51,15 @@ from tdwgym.agents.models import (
 )
 from tdwgym.agents.online import OnlineLearner
 
-__all__ = ["BASELINES", "GATES", "VARIANTS", "CuriosityVecEnv", "action_vector_size", "actions_to_vectors"]
+__all__ = [
+    "BASELINES",
+    "GATES",
+    "REWARD_VERSION",
+    "VARIANTS",
+    "CuriosityVecEnv",
+    "action_vector_size",
+    "actions_to_vectors",
+]
 
 VARIANTS = (*MODELS, "progress")
 """Curiosity variants by name."""
@@ -60,8 +68,14 @@ BASELINES = ("none", "ratio", "difference", "zscore")
 """Values of ``CuriosityVecEnv(action_baseline=...)``."""
 
 GATES = ("none", "still")
-"""Values of ``CuriosityVecEnv(reward_gate=...)``: ``"still"`` pays the surprise only on steps that left the camera
-where it was (``info["camera_moved"]`` false), where every change in the frame is the world's own motion."""
+"""Values of ``CuriosityVecEnv(reward_gate=...)``: ``"still"`` pays the surprise only on steps whose action held
+the camera still (``info["camera_moved"]`` and ``info["camera_blocked"]`` false), where every change in the frame
+is the world's own motion."""
+
+REWARD_VERSION = 2
+"""Version of the curiosity reward's rules, bumped when a setting keeps its name but pays other steps (2: the
+``"still"`` gate leaves out steps whose camera was blocked). Measurements record it, so results of other rules are
+not mixed (``scripts/sample_efficiency.py``)."""
 
 ZSCORE_THRESHOLD = 2.0
 """``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
@@ -218,11 +232,13 @@ class CuriosityVecEnv(VecEnvWrapper):
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
             per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
         zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
-        reward_gate: ``"none"`` (every step's surprise counts) or ``"still"``: only the steps whose action left the
-            camera in place pay (``info["camera_moved"]`` false, which every TDWRoom env reports), after the
-            baseline; the others pay 0. With the camera still, any change in the frame is the world's own motion (an
-            object the agent pushed, one still rolling); a turn or a step, which changes every pixel, never pays.
-            The world model still learns from every transition.
+        reward_gate: ``"none"`` (every step's surprise counts) or ``"still"``: only the steps whose action held
+            the camera still pay (a no-op or a push: ``info["camera_moved"]`` false, and ``info["camera_blocked"]``
+            false when the env reports it, as every TDWRoom env does), after the baseline; the others pay 0. With
+            the camera still, any change in the frame is the world's own motion (an object the agent pushed, one
+            still rolling); a turn or a step, which changes every pixel, never pays, nor a step into a wall or a nod
+            against the pitch limit, whose surprise is the agent's own blocked motion (the model expected the view
+            to move). The world model still learns from every transition.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
     """
@@ -419,9 +435,11 @@ class CuriosityVecEnv(VecEnvWrapper):
 
     @staticmethod
     def camera_moved(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
-        """``info["camera_moved"]`` of each env (``reward_gate="still"``); a clear error for envs without it."""
+        """Whether each env's action did not hold the camera still (``reward_gate="still"``): ``info["camera_moved"]``
+        or ``info["camera_blocked"]`` (false for envs that do not report it); a clear error for envs without
+        ``camera_moved``."""
         try:
-            return np.array([bool(info["camera_moved"]) for info in infos])
+            return np.array([bool(info["camera_moved"]) or bool(info.get("camera_blocked", False)) for info in infos])
         except KeyError:
             raise ValueError(
                 'reward_gate="still" needs envs whose step info has "camera_moved" (every TDWRoom env reports '

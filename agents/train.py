@@ -98,9 +98,9 @@ class TrainConfig:
     zscore_threshold: float = 2.0
     """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
     reward_gate: str = "still"
-    """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps that left the camera where
-    it was, where every change in the frame is the world's own motion (a pushed object), so turning or walking
-    never pays (docs/agents.md)."""
+    """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps whose action held the camera
+    still (a no-op, a push), where every change in the frame is the world's own motion (a pushed object), so
+    turning, walking, bumping a wall or nodding against the pitch limit never pays (docs/agents.md)."""
     wm_fovea: float | None = 0.5
     """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
     frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre

@@ -201,7 +201,8 @@ class TDWRoomEnv(gym.Env):
         ceiling: Whether the room has a ceiling (default). ``False`` gives the open-topped rooms of earlier
             versions; the seed draws the same scene either way.
         info_level: ``"full"`` (default): every key of the step ``info``. ``"light"``: only what training reads
-            (``push``, ``objects_in_view``, ``visible_ids``, ``sim_time``, ``events``; ``labels`` at reset), without
+            (``push``, ``objects_in_view``, ``visible_ids``, ``sim_time``, ``events``, ``camera_moved``,
+            ``camera_blocked``; ``labels`` at reset), without
             the per-object states, camera pose and contacts, which are the bulk of what a subprocess vector env
             pickles per step. The env is the same either way; :meth:`full_info` builds the full keys on demand.
     """
@@ -476,6 +477,8 @@ class TDWRoomEnv(gym.Env):
         info["camera_moved"] = not (
             np.array_equal(pose_before[0], self._cam_pos) and pose_before[1:] == (self._yaw, self._pitch)
         )
+        # asked to move, turn or nod but held in place (a wall, an object, the pitch limit)
+        info["camera_blocked"] = bool(forward or strafe or turn or pitch) and not info["camera_moved"]
         reward = self.push_reward if push_info["moved"] else 0.0
         obs = self._observe()
         if self.render_mode == "human":

@@ -2,6 +2,7 @@
 
     nice -n 15 python scripts/sample_efficiency.py                  # everything; resumes where it stopped
     python scripts/sample_efficiency.py --report-only               # rewrite the table from the finished folders
+    python scripts/sample_efficiency.py --out runs/new --baselines-from runs/old   # a new curiosity reward only
 
 For each env and seed, in its own folder ``OUT/<env>_s<seed>/``, each step skipped when its file exists (so an
 interrupted run resumes at the next unfinished step, and a finished env and seed costs nothing):
@@ -13,6 +14,10 @@ interrupted run resumes at the next unfinished step, and a finished env and seed
    does not depend on a training budget, so it is not trained).
 3. ``draw2.json``: a second draw: the same three agents on as many other held-out episodes (scene seeds
    ``50_000 + 100 * seed + i``) with other action draws, to check that the conclusion does not hang on the episodes.
+
+With ``--baselines-from OUT``, an earlier run's random and plain PPO results are reused for each env and seed it
+finished, provided only the curiosity reward's settings differ (:data:`CURIOSITY_ONLY`): only the curiosity agent
+trains, which halves the cost of measuring a new reward.
 
 Then ``--doc`` (docs/sample_efficiency.md) gets, per env and draw, each agent's mean push rate (pushes that moved an
 object per 1,000 held-out steps) over the finished seeds, its standard deviation, a bootstrap 95 % confidence
@@ -36,6 +41,7 @@ import torch
 from stable_baselines3 import PPO
 
 from tdwgym.agents.compare import CompareConfig, compare, episode_metrics
+from tdwgym.agents.curiosity import REWARD_VERSION
 from tdwgym.agents.rundir import RunDir
 from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig
 
@@ -92,11 +98,15 @@ def run_env_seed(
     draw1 = [10_000 + 100 * seed + i for i in range(args.eval_episodes)]
     draw2 = [DRAW2_OFFSET + 100 * seed + i for i in range(args.eval_episodes)]
 
+    source = baseline_source(name, seed, base, args)
     check_settings(folder, base, args)
+    trained = ["curiosity"] if source else ["ppo", "curiosity"]
+    if source:
+        log(f"[{name} s{seed}] random and plain PPO: reused from {source}")
     results_path = folder / "compare" / "results.json"
     if not results_path.is_file():
         t0 = time.perf_counter()
-        log(f"[{name} s{seed}] compare: ppo, curiosity, {args.total_steps} steps, {args.eval_episodes} episodes")
+        log(f"[{name} s{seed}] compare: {', '.join(trained)}, {args.total_steps} steps, {args.eval_episodes} episodes")
         cfg = CompareConfig(
             total_steps=args.total_steps,
             seeds=[seed],
@@ -105,7 +115,7 @@ def run_env_seed(
             eval_episodes=args.eval_episodes,
             eval_steps=eval_steps,
             out=str(folder / "compare"),
-            agents=["ppo", "curiosity"],
+            agents=trained,
             train_overrides=overrides,
             progress_bar=False,
         )
@@ -113,19 +123,31 @@ def run_env_seed(
         log(f"[{name} s{seed}] compare done in {time.perf_counter() - t0:.0f} s")
     compared = json.loads(results_path.read_text())["runs"][0]
     assert compared["heldout_seeds"] == draw1, "the held-out seeds of compare changed"
+    if source:
+        reused = json.loads((source / "compare" / "results.json").read_text())["runs"][0]
+        assert reused["heldout_seeds"] == draw1, f"{source}: other held-out seeds"
+        compared["agents"]["ppo"] = reused["agents"]["ppo"]
 
     random_path = folder / "random.json"
     if not random_path.is_file():
-        log(f"[{name} s{seed}] random agent, draw 1")
-        act = _random_act(env_id, env_kwargs, seed + 1)  # compare's action stream for its random agent
-        _write_json(random_path, {"heldout_seeds": draw1, **_heldout(act, base, draw1, eval_steps)})
+        if source:
+            _write_json(random_path, {**json.loads((source / "random.json").read_text()), "from": str(source)})
+        else:
+            log(f"[{name} s{seed}] random agent, draw 1")
+            act = _random_act(env_id, env_kwargs, seed + 1)  # compare's action stream for its random agent
+            _write_json(random_path, {"heldout_seeds": draw1, **_heldout(act, base, draw1, eval_steps)})
 
     draw2_path = folder / "draw2.json"
     if not draw2_path.is_file():
         log(f"[{name} s{seed}] second draw of held-out episodes")
         rows: dict[str, Any] = {"heldout_seeds": draw2}
-        rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW2_OFFSET + seed), base, draw2, eval_steps)
-        for agent in ("ppo", "curiosity"):
+        if source:
+            earlier = json.loads((source / "draw2.json").read_text())
+            assert earlier["heldout_seeds"] == draw2, f"{source}: other held-out seeds"
+            rows.update({"random": earlier["random"], "ppo": earlier["ppo"], "from": str(source)})
+        else:
+            rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW2_OFFSET + seed), base, draw2, eval_steps)
+        for agent in trained:
             agent_path = RunDir(folder / "compare" / f"{agent}_s{seed}").agent_path()
             model = PPO.load(agent_path, device="cpu")
             torch.manual_seed(DRAW2_OFFSET + seed)  # other action draws than the first draw's
@@ -142,6 +164,7 @@ def run_env_seed(
         "steps1": {a: rows1[a]["eval_steps"] for a in AGENTS},
         "steps2": {a: second[a]["eval_steps"] for a in AGENTS},
         "train_wall_s": {a: compared["agents"][a]["train_wall_s"] for a in ("ppo", "curiosity")},
+        "baselines_from": str(source) if source else None,
     }
 
 
@@ -149,22 +172,83 @@ NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env")
 """TrainConfig fields that say where and how a run goes and reports, not what it measures (every ``vec_env`` gives
 the same run for a seed); ``settings.json`` files written with them still match."""
 
+CURIOSITY_ONLY = (
+    "curiosity",
+    "world_model",
+    "int_coef",
+    "int_norm_horizon",
+    "action_baseline",
+    "zscore_threshold",
+    "reward_gate",
+    "wm_fovea",
+    "wm_width",
+    "wm_warp",
+    "wm_resolution",
+    "wm_capacity",
+    "wm_batch_size",
+    "wm_updates_per_transition",
+    "wm_learning_rate",
+    "wm_background",
+)
+"""TrainConfig fields that change only the curiosity agent's reward: the random agent does not train and plain PPO
+is paid nothing by its world model (``int_coef=0``), so ``--baselines-from`` reuses their results across them."""
+
 
 class SettingsChangedError(ValueError):
     """A folder holds results measured with other settings than this call's (resuming would mix them)."""
 
 
 def _settings(base: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
-    """What the results of one env and seed depend on: every TrainConfig field, the budget and held-out sizes."""
+    """What the results of one env and seed depend on: every TrainConfig field, the version of the curiosity
+    reward's rules, the budget and held-out sizes, and where the baselines came from."""
     train = json.loads(json.dumps(dataclasses.asdict(base), default=str))
     for name in NOT_SETTINGS:
         train.pop(name, None)
+    train["reward_version"] = REWARD_VERSION
     return {
         "train": train,
         "total_steps": args.total_steps,
         "eval_episodes": args.eval_episodes,
         "eval_steps": args.eval_steps,
+        "baselines_from": getattr(args, "baselines_from", None),
     }
+
+
+def _differences(theirs: dict[str, Any], mine: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """The settings that differ between two ``settings.json`` contents, as ``name: theirs there, mine now``."""
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **d.get("train", {})}  # noqa: E731
+    a, b = flat(theirs), flat(mine)
+    for name in (*NOT_SETTINGS, *ignore):
+        a.pop(name, None)
+        b.pop(name, None)
+    return [f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+def baseline_source(name: str, seed: int, base: TrainConfig, args: argparse.Namespace) -> Path | None:
+    """The folder of ``--baselines-from`` whose random and plain PPO results this env and seed reuse, or ``None``
+    (no such option, or that folder has not finished this env and seed: the baselines run here).
+
+    Raises:
+        SettingsChangedError: that folder measured them with settings that differ in more than the curiosity
+            reward's (:data:`CURIOSITY_ONLY`, the reward's rules), or is from before ``settings.json`` existed.
+    """
+    if not getattr(args, "baselines_from", None):
+        return None
+    source = Path(args.baselines_from) / f"{name}_s{seed}"
+    if not finished(name, seed, args.baselines_from):
+        return None
+    path = source / "settings.json"
+    if not path.is_file():
+        raise SettingsChangedError(f"--baselines-from {source} has no settings.json (an older run of this script)")
+    diff = _differences(
+        json.loads(path.read_text()), _settings(base, args), (*CURIOSITY_ONLY, "reward_version", "baselines_from")
+    )
+    if diff:
+        raise SettingsChangedError(
+            f"--baselines-from {source} measured its baselines with other settings ({', '.join(diff)}); only the "
+            f"curiosity reward's settings may differ ({', '.join(CURIOSITY_ONLY)})"
+        )
+    return source
 
 
 def check_settings(folder: Path, base: TrainConfig, args: argparse.Namespace) -> None:
@@ -179,13 +263,10 @@ def check_settings(folder: Path, base: TrainConfig, args: argparse.Namespace) ->
         theirs = json.loads(path.read_text())
         for name in NOT_SETTINGS:
             theirs.get("train", {}).pop(name, None)
-        if theirs != mine:
-            flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **d.get("train", {})}  # noqa: E731
-            a, b = flat(theirs), flat(mine)
-            diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-            shown = ", ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in diff)
+        diff = _differences(theirs, mine)
+        if diff:
             raise SettingsChangedError(
-                f"{folder} holds results measured with other settings ({shown}); "
+                f"{folder} holds results measured with other settings ({', '.join(diff)}); "
                 "pass another --out, or delete the folder to measure it again"
             )
     elif any(folder.iterdir()):
@@ -245,7 +326,8 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         "",
         "```bash",
         f"nice -n 15 .venv/bin/python scripts/sample_efficiency.py --total-steps {args.total_steps} "
-        f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}",
+        f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}"
+        + (f" --baselines-from {args.baselines_from}" if getattr(args, "baselines_from", None) else ""),
         "```",
         "",
         f"Agents trained {args.total_steps} steps each with the defaults of `tdwgym train` (env kwargs "
@@ -269,6 +351,14 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
             lines += [f"No seed finished (of {args.seeds}).", ""]
             continue
         lines += [f"{len(done)} of {len(args.seeds)} seeds finished: {done}.", ""]
+        reused = {s: seeds[s].get("baselines_from") for s in done if seeds[s].get("baselines_from")}
+        if reused:
+            where = Path(next(iter(reused.values()))).parent
+            lines += [
+                f"Random and plain PPO of seeds {sorted(reused)} reused from `{where}` (`--baselines-from`: measured "
+                "there with the same settings but the curiosity reward's).",
+                "",
+            ]
         lines += [
             "| draw | agent | push rate / 1k (mean) | spread (std) | 95 % CI | per seed | pushes / held-out steps |",
             "|---|---|---:|---:|---|---|---:|",
@@ -327,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/sample_efficiency", help="one folder per env and seed")
     parser.add_argument("--doc", default="docs/sample_efficiency.md", help="the markdown table")
     parser.add_argument("--report-only", action="store_true", help="run nothing; table from finished folders")
+    parser.add_argument(
+        "--baselines-from",
+        default=None,
+        metavar="OUT",
+        help="an earlier --out whose random and plain PPO results to reuse for the env and seeds it finished, when "
+        "only the curiosity reward's settings differ (those agents do not depend on them); the rest run here",
+    )
     parser.add_argument(
         "--train-overrides", type=json.loads, default={}, help="TrainConfig fields (JSON; tests shrink the run)"
     )

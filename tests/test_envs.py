@@ -482,18 +482,28 @@ def test_gymnasium_image_wrappers_work_on_the_envs():
         env.close()
 
 
-def test_info_says_whether_the_step_moved_the_camera():
-    """``info["camera_moved"]`` (both info levels): a turn, a nod or a step moves it; no-op and push do not, nor a
-    nod against the pitch limit."""
-    env = gym.make("TDWRoom-Playroom-v0", resolution=32, info_level="light")
+@pytest.mark.parametrize("info_level", ["light", "full"])
+def test_info_says_whether_the_step_moved_the_camera(info_level):
+    """``info["camera_moved"]``: a turn, a nod or a step moves it; no-op and push do not, nor a nod against the pitch
+    limit or a step into a wall, which ``info["camera_blocked"]`` reports (asked to move, held in place)."""
+    env = gym.make("TDWRoom-Playroom-v0", resolution=32, info_level=info_level)
     try:
         env.reset(seed=0)
-        moved = {}
+        moved, blocked = {}, {}
         for name in ("noop", "turn_left", "look_down", "push", "turn_right", "noop"):
-            moved[name] = env.step(DISCRETE_ACTIONS.index(name))[4]["camera_moved"]
+            info = env.step(DISCRETE_ACTIONS.index(name))[4]
+            moved[name], blocked[name] = info["camera_moved"], info["camera_blocked"]
         assert moved == {"noop": False, "turn_left": True, "look_down": True, "push": False, "turn_right": True}
+        assert not any(blocked.values())
         up = DISCRETE_ACTIONS.index("look_up")
-        flags = [env.step(up)[4]["camera_moved"] for _ in range(40)]
-        assert flags[0] and not flags[-1]  # at the pitch limit a nod leaves the camera where it was
+        flags = [env.step(up)[4] for _ in range(40)]
+        assert flags[0]["camera_moved"] and not flags[0]["camera_blocked"]
+        # at the pitch limit a nod leaves the camera where it was: blocked
+        assert not flags[-1]["camera_moved"] and flags[-1]["camera_blocked"]
+        forward = DISCRETE_ACTIONS.index("forward")
+        walk = [env.step(forward)[4] for _ in range(300)]
+        assert walk[0]["camera_moved"] and not walk[0]["camera_blocked"]
+        # walking on ends against a wall or an object: held in place from then on
+        assert not walk[-1]["camera_moved"] and walk[-1]["camera_blocked"]
     finally:
         env.close()

@@ -302,30 +302,43 @@ def test_the_wrapper_defaults_are_the_documented_train_defaults():
 
 
 class _Moves(gym.Wrapper):
-    """SquareEnv reporting ``camera_moved`` as TDWRoom envs do: actions 1 and 2 move the camera here."""
+    """SquareEnv reporting ``camera_moved`` and ``camera_blocked`` as TDWRoom envs do: actions 1 and 2 move the
+    camera here, action 3 asks it to move but is held in place (a wall), 0 leaves it still. With
+    ``blocked=False`` the env reports ``camera_moved`` only (a third-party env)."""
+
+    def __init__(self, env, blocked: bool = True):
+        super().__init__(env)
+        self.blocked = blocked
 
     def step(self, action):
         obs, rew, term, trunc, info = self.env.step(action)
-        return obs, rew, term, trunc, {**info, "camera_moved": int(action) in (1, 2)}
+        info = {**info, "camera_moved": int(action) in (1, 2)}
+        if self.blocked:
+            info["camera_blocked"] = int(action) == 3
+        return obs, rew, term, trunc, info
 
 
-def test_still_gate_pays_only_the_steps_that_left_the_camera_in_place(square_env_fn, tmp_path):
+@pytest.mark.parametrize("blocked", [True, False])
+def test_still_gate_pays_only_the_steps_that_held_the_camera_still(square_env_fn, tmp_path, blocked):
     venv = _wrap(
-        DummyVecEnv([lambda: _Moves(square_env_fn()())] * 4),
+        DummyVecEnv([lambda: _Moves(square_env_fn()(), blocked)] * 4),
         action_baseline="none",
         reward_gate="still",
         clip_reward=None,
     )
     venv.reset()
-    moved = np.array([True, True, False, False])
+    # moved, moved, blocked (unpaid when the env says so; an env without the key is taken at its camera_moved), still
+    unpaid = np.array([True, True, blocked, False])
     for _ in range(6):
         _, _, _, infos = venv.step(np.array([1, 2, 3, 0]))
         raw = np.array([i["curiosity"]["r_int_raw"] for i in infos])
         excess = np.array([i["curiosity"]["r_int_excess"] for i in infos])
-        assert (excess[moved] == 0).all() and np.array_equal(excess[~moved], raw[~moved]) and (raw > 0).all()
+        assert (excess[unpaid] == 0).all() and np.array_equal(excess[~unpaid], raw[~unpaid]) and (raw > 0).all()
     assert venv.learner.transitions_seen == 24  # the world model still learns from every transition
     venv.save(tmp_path / "curiosity.json")
-    loaded = CuriosityVecEnv.load(tmp_path / "curiosity.json", DummyVecEnv([lambda: _Moves(square_env_fn()())]))
+    loaded = CuriosityVecEnv.load(
+        tmp_path / "curiosity.json", DummyVecEnv([lambda: _Moves(square_env_fn()(), blocked)])
+    )
     assert loaded.reward_gate == "still"
     with pytest.raises(ValueError, match="reward_gate must be one of"):
         _wrap(DummyVecEnv([square_env_fn()]), reward_gate="moving")

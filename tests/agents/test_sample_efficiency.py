@@ -111,3 +111,46 @@ def test_report_gives_the_ratios_without_seed_0_which_chose_the_defaults():
     assert "draw 1 without seed 0 (seeds [1, 2]): curiosity / random = **2.62**, curiosity / ppo = **3.09**" in text
     only_later = se.report({"playroom": {1: row(6.0, 5.0, 20.0)}}, args)
     assert "without seed 0" not in only_later  # nothing to leave out
+
+
+def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_differs(tmp_path, capsys):
+    """``--baselines-from``: only the curiosity agent trains; the earlier folder's random and PPO figures are the
+    table's; a folder whose baselines were measured with other settings is refused, naming them."""
+    se = _script()
+    first, second, doc = tmp_path / "first", tmp_path / "second", tmp_path / "se.md"
+    argv = ["--envs", "playroom", "--seeds", "0", "--total-steps", "64", "--eval-episodes", "2", "--eval-steps", "6"]
+    assert se.main([*argv, "--out", str(first), "--doc", str(doc), "--train-overrides", json.dumps(TINY)]) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
+    other_reward = {**TINY, "zscore_threshold": 1.5, "reward_gate": "none"}
+    again = [*argv, "--out", str(second), "--doc", str(doc), "--baselines-from", str(first)]
+    assert se.main([*again, "--train-overrides", json.dumps(other_reward)]) == 0
+    assert "reused from" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == stamps  # the source is untouched
+    folder = second / "playroom_s0"
+    assert not (folder / "compare" / "ppo_s0").exists() and (folder / "compare" / "curiosity_s0").is_dir()
+    old = {f: json.loads((first / "playroom_s0" / f).read_text()) for f in ("random.json", "draw2.json")}
+    new = {f: json.loads((folder / f).read_text()) for f in ("random.json", "draw2.json")}
+    assert new["random.json"]["pushes_moved_per_1k"] == old["random.json"]["pushes_moved_per_1k"]
+    assert new["draw2.json"]["ppo"] == old["draw2.json"]["ppo"] and "curiosity" in new["draw2.json"]
+    text = doc.read_text()
+    assert "reused from" in text and f"--baselines-from {first}" in text
+    ppo_rate = json.loads((first / "playroom_s0" / "compare" / "results.json").read_text())["runs"][0]["agents"]["ppo"]
+    assert f"| 1 | ppo | {ppo_rate['pushes_moved_per_1k']:.1f} |" in text
+
+    # baselines measured with other PPO settings are not reused
+    with pytest.raises(SystemExit) as exc:
+        se.main(
+            [*argv, "--out", str(tmp_path / "third"), "--doc", str(doc), "--baselines-from", str(first)]
+            + ["--train-overrides", json.dumps({**TINY, "n_epochs": 2})]
+        )
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "n_epochs: 1 there, 2 now" in err and "only the curiosity reward's settings may differ" in err
+    # a folder measured under other rules of the curiosity reward is not resumed as if finished
+    settings = folder / "settings.json"
+    recorded = json.loads(settings.read_text())
+    recorded["train"]["reward_version"] = se.REWARD_VERSION - 1
+    settings.write_text(json.dumps(recorded))
+    with pytest.raises(SystemExit):
+        se.main([*again, "--train-overrides", json.dumps(other_reward)])
+    assert "reward_version" in capsys.readouterr().err
