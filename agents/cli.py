@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tdwgym.agents.curiosity import GATES
 from tdwgym.agents.demo import add_demo_parser
 from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
@@ -54,7 +55,7 @@ TRAIN_FLAGS: dict[str, Flag] = {
     "curiosity": Flag(choices=VARIANT_CHOICES),
     "vec_env": Flag(choices=VEC_ENVS),
     "action_baseline": Flag(choices=("zscore", "ratio", "difference", "none")),
-    "reward_gate": Flag(choices=("none", "still")),
+    "reward_gate": Flag(choices=GATES),
     "wm_resolution": Flag(zero_is_none=True),
     "int_norm_horizon": Flag(zero_is_none=True),
     "seed": Flag(type=nonnegative_int),

@@ -67,10 +67,11 @@ VARIANTS = (*MODELS, "progress")
 BASELINES = ("none", "ratio", "difference", "zscore")
 """Values of ``CuriosityVecEnv(action_baseline=...)``."""
 
-GATES = ("none", "still")
+GATES = ("none", "still", "push")
 """Values of ``CuriosityVecEnv(reward_gate=...)``: ``"still"`` pays the surprise only on steps whose action held
 the camera still (``info["camera_moved"]`` and ``info["camera_blocked"]`` false), where every change in the frame
-is the world's own motion."""
+is the world's own motion; ``"push"`` only those of them whose action pushed (``info["push"]["attempted"]``): the
+surprise at what the agent's own push did."""
 
 REWARD_VERSION = 2
 """Version of the curiosity reward's rules, bumped when a setting keeps its name but pays other steps (2: the
@@ -232,13 +233,14 @@ class CuriosityVecEnv(VecEnvWrapper):
             where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
             per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
         zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
-        reward_gate: ``"none"`` (every step's surprise counts) or ``"still"``: only the steps whose action held
+        reward_gate: ``"none"`` (every step's surprise counts), ``"still"``: only the steps whose action held
             the camera still pay (a no-op or a push: ``info["camera_moved"]`` false, and ``info["camera_blocked"]``
             false when the env reports it, as every TDWRoom env does), after the baseline; the others pay 0. With
             the camera still, any change in the frame is the world's own motion (an object the agent pushed, one
             still rolling); a turn or a step, which changes every pixel, never pays, nor a step into a wall or a nod
             against the pitch limit, whose surprise is the agent's own blocked motion (the model expected the view
-            to move). The world model still learns from every transition.
+            to move). ``"push"``: only the still steps whose action pushed (``info["push"]["attempted"]``) pay,
+            so watching an object roll on does not. The world model still learns from every transition.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
     """
@@ -405,8 +407,10 @@ class CuriosityVecEnv(VecEnvWrapper):
         raw = self.learner.observe(batch, train=self.training, update=False, prepared=prepared).astype(np.float64)
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
-        if self.reward_gate == "still":
+        if self.reward_gate in ("still", "push"):
             excess = np.where(self.camera_moved(infos), 0.0, excess)
+        if self.reward_gate == "push":
+            excess = np.where(self.pushed(infos), excess, 0.0)
         r_int = self.normalize_intrinsic(excess)
 
         # The new frame joins each env's context and memory; envs that reset start over from their first frame.
@@ -444,6 +448,18 @@ class CuriosityVecEnv(VecEnvWrapper):
             raise ValueError(
                 'reward_gate="still" needs envs whose step info has "camera_moved" (every TDWRoom env reports '
                 'it); use reward_gate="none" for other envs'
+            ) from None
+
+    @staticmethod
+    def pushed(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
+        """Whether each env's action pushed (``info["push"]["attempted"]``; ``reward_gate="push"``); a clear error
+        for envs without it."""
+        try:
+            return np.array([bool(info["push"]["attempted"]) for info in infos])
+        except (KeyError, TypeError):
+            raise ValueError(
+                'reward_gate="push" needs envs whose step info has "push" with "attempted" (every TDWRoom env '
+                'reports it); use reward_gate="still" or "none" for other envs'
             ) from None
 
     def action_keys(self, actions: np.ndarray) -> np.ndarray:

@@ -100,7 +100,8 @@ class TrainConfig:
     reward_gate: str = "still"
     """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps whose action held the camera
     still (a no-op, a push), where every change in the frame is the world's own motion (a pushed object), so
-    turning, walking, bumping a wall or nodding against the pitch limit never pays (docs/agents.md)."""
+    turning, walking, bumping a wall or nodding against the pitch limit never pays; ``"push"`` only those of them
+    whose action pushed: the surprise at the agent's own push (docs/agents.md)."""
     wm_fovea: float | None = 0.5
     """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
     frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre

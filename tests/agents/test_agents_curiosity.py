@@ -312,9 +312,44 @@ class _Moves(gym.Wrapper):
 
     def step(self, action):
         obs, rew, term, trunc, info = self.env.step(action)
-        info = {**info, "camera_moved": int(action) in (1, 2)}
+        info = {**info, "camera_moved": int(action) in (1, 2), "push": {"attempted": int(action) == 4}}
         if self.blocked:
             info["camera_blocked"] = int(action) == 3
+        return obs, rew, term, trunc, info
+
+
+def test_push_gate_pays_only_pushes_that_held_the_camera_still(square_env_fn):
+    """``reward_gate="push"``: of the still steps, only those whose action pushed pay (action 4 here)."""
+    venv = _wrap(
+        DummyVecEnv([lambda: _Moves(square_env_fn()())] * 5),
+        action_baseline="none",
+        reward_gate="push",
+        clip_reward=None,
+    )
+    venv.reset()
+    paid = np.array([False, False, False, False, True])  # no-op, moved, moved, blocked, push
+    for _ in range(6):
+        _, _, _, infos = venv.step(np.array([0, 1, 2, 3, 4]))
+        raw = np.array([i["curiosity"]["r_int_raw"] for i in infos])
+        excess = np.array([i["curiosity"]["r_int_excess"] for i in infos])
+        assert (excess[~paid] == 0).all() and np.array_equal(excess[paid], raw[paid]) and (raw > 0).all()
+    assert venv.learner.transitions_seen == 30  # the world model still learns from every transition
+    plain = _wrap(DummyVecEnv([lambda: _Moves(square_env_fn()()).env]), reward_gate="push")
+    plain.reset()
+    with pytest.raises(ValueError, match='needs envs whose step info has "camera_moved"'):
+        plain.step(np.array([0]))
+    no_push = _wrap(DummyVecEnv([lambda: _NoPushInfo(square_env_fn()())]), reward_gate="push")
+    no_push.reset()
+    with pytest.raises(ValueError, match='needs envs whose step info has "push"'):
+        no_push.step(np.array([0]))
+
+
+class _NoPushInfo(_Moves):
+    """Reports the camera's motion but not pushes."""
+
+    def step(self, action):
+        obs, rew, term, trunc, info = super().step(action)
+        info.pop("push")
         return obs, rew, term, trunc, info
 
 
