@@ -63,7 +63,7 @@ def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--learning-rate LEARNING_RATE PPO learning rate. (default: 0.0005)" in text
-    assert "--gamma GAMMA Discount of PPO and of the intrinsic return. (default: 0.99)" in text
+    assert "--gamma GAMMA Discount of PPO and of the intrinsic return." in text and "(default: 0.95)" in text
     assert "--wm-warp, --no-wm-warp" in text and "--clip-range" in text
 
 
