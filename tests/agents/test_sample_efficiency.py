@@ -97,7 +97,7 @@ def test_sample_efficiency_refuses_to_mix_results_of_other_settings(tmp_path, ca
     assert "without settings.json" in capsys.readouterr().err
 
 
-def test_report_gives_the_ratios_without_seed_0_which_chose_the_defaults():
+def test_report_gives_the_ratios_without_the_seeds_that_chose_the_defaults():
     se = _script()
     agents = ("random", "ppo", "curiosity")
 
@@ -105,12 +105,16 @@ def test_report_gives_the_ratios_without_seed_0_which_chose_the_defaults():
         per = dict(zip(agents, rates, strict=True))
         return {"draw1": per, "draw2": per, **{k: dict.fromkeys(agents, 10_000) for k in ("steps1", "steps2")}}
 
-    args = argparse.Namespace(total_steps=30_000, seeds=[0, 1, 2], eval_episodes=20, out="x")
-    text = se.report({"playroom": {0: row(6.0, 6.0, 48.0), 1: row(6.0, 5.0, 20.0), 2: row(7.0, 6.0, 14.0)}}, args)
-    assert "curiosity / random = **4.32**" in text  # (48 + 20 + 14) / (6 + 6 + 7)
-    assert "draw 1 without seed 0 (seeds [1, 2]): curiosity / random = **2.62**, curiosity / ppo = **3.09**" in text
-    only_later = se.report({"playroom": {1: row(6.0, 5.0, 20.0)}}, args)
-    assert "without seed 0" not in only_later  # nothing to leave out
+    args = argparse.Namespace(total_steps=30_000, seeds=[0, 1, 2, 3, 4], eval_episodes=20, out="x")
+    assert se.CHOSEN_ON["playroom"] == (0, 1, 2)
+    rows = {0: row(6.0, 6.0, 48.0), 1: row(6.0, 5.0, 20.0), 3: row(6.0, 5.0, 20.0), 4: row(7.0, 6.0, 14.0)}
+    text = se.report({"playroom": rows, "occlusion": rows}, args)
+    assert "curiosity / random = **4.08**" in text  # (48 + 20 + 20 + 14) / (6 + 6 + 6 + 7)
+    line = "draw 1 without the seeds that chose the defaults ([0, 1]; seeds [3, 4]): curiosity / random = **2.62**"
+    assert line in text and "curiosity / ppo = **3.09**" in text
+    assert text.count("without the seeds") == 2  # both draws of Playroom; no seed of Occlusion chose them
+    only_later = se.report({"playroom": {3: row(6.0, 5.0, 20.0)}}, args)
+    assert "without the seeds" not in only_later  # nothing to leave out
 
 
 def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_differs(tmp_path, capsys):
