@@ -408,7 +408,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         raw = np.nan_to_num(np.maximum(raw, 0.0), nan=0.0, posinf=0.0)
         excess = self.against_baseline(raw, self.actions) if self.action_baseline != "none" else raw
         if self.reward_gate in ("still", "push"):
-            excess = np.where(self.camera_moved(infos), 0.0, excess)
+            excess = np.where(self.camera_not_still(infos), 0.0, excess)
         if self.reward_gate == "push":
             excess = np.where(self.pushed(infos), excess, 0.0)
         r_int = self.normalize_intrinsic(excess)
@@ -438,7 +438,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         return obs, total, dones, infos
 
     @staticmethod
-    def camera_moved(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
+    def camera_not_still(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:
         """Whether each env's action did not hold the camera still (``reward_gate="still"``): ``info["camera_moved"]``
         or ``info["camera_blocked"]`` (false for envs that do not report it); a clear error for envs without
         ``camera_moved``."""
