@@ -37,6 +37,7 @@ from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizo
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
+from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
 from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
 from tdwgym.vector import LockstepVecEnv, default_split
@@ -50,6 +51,20 @@ DEFAULT_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
 """Env arguments of ``tdwgym train`` and ``tdwgym compare`` by default: Playroom level 1 (objects at rest that only
 the agent's pushes move) with a 20-degree push cone, so that a push meets an object often enough for pushing to pay
 within a short budget (with a cone of 0 even a push-paid agent learned nothing in 30,000 steps: README)."""
+
+
+FIELDS_BEFORE: dict[str, Any] = {
+    "action_baseline": "none",
+    "wm_warp": False,
+    "wm_resolution": None,
+    "wm_background": False,
+    "wm_fovea": None,
+    "int_norm_horizon": None,
+    "reward_gate": "none",
+    "stagger_episodes": False,
+}
+"""Fields added after the first release -> how runs written before them ran (a config without the field is read
+with this value, so that an old run resumes as it was)."""
 
 
 @dataclass
@@ -72,6 +87,11 @@ class TrainConfig:
     changes the speed only: a seed gives the same run with each."""
     frame_stack: int = 1
     """Frames stacked for the policy (1 = none)."""
+    stagger_episodes: bool = False
+    """Spread the envs over the phases of an episode: env ``i`` of ``n`` ends its first episode after
+    ``(n - i) / n`` of the time limit (:class:`~tdwgym.envs.wrappers.FirstEpisodeLimit`), so that each PPO rollout
+    mixes episode starts (in Playroom, objects in front of the camera) with later steps. Off, the envs reset
+    together and every rollout sees one phase. It did not help in screening (docs/agents.md)."""
     seed: int = 0
     """Seed of the environments, PPO and the world model."""
 
@@ -90,13 +110,14 @@ class TrainConfig:
     """Transitions the running std that normalises the intrinsic reward remembers (``None``: all of them). The
     world model's error falls by 10-40x early on; remembered for ever, those early returns shrink every later
     reward towards 0 (docs/agents.md)."""
-    action_baseline: str = "none"
-    """What of the world model's error is rewarded: ``"none"`` the error itself (the default: with the ``"push"``
-    gate only push steps pay, where a camera held still leaves error only where the push set something moving);
-    ``"zscore"`` its standard score against the running mean and std of the errors after the same action, beyond
-    2 std; ``"ratio"`` ``max(0, error / mean_a - 1)``; ``"difference"`` ``max(0, error - mean_a)``. Against its own
-    action's usual error, turning or nodding the camera, which changes every pixel, stops paying by itself: the
-    choice for ``reward_gate="none"`` (docs/agents.md)."""
+    action_baseline: str = "difference"
+    """What of the world model's error is rewarded: ``"difference"`` ``max(0, error - mean_a)`` (the default), the
+    error beyond the running mean ``mean_a`` of the errors after the same action: with the ``"push"`` gate a push
+    that moves nothing leaves only the usual small error and earns nearly nothing, while a push that sets something
+    moving pays, so pushing at nothing stops paying (docs/agents.md); ``"none"`` the error itself; ``"zscore"`` its
+    standard score against the running mean and std of the errors after the same action, beyond 2 std; ``"ratio"``
+    ``max(0, error / mean_a - 1)``. Against its own action's usual error, turning or nodding the camera, which
+    changes every pixel, stops paying by itself: ``"zscore"`` is the choice for ``reward_gate="none"``."""
     zscore_threshold: float = 2.0
     """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
     reward_gate: str = "push"
@@ -205,17 +226,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """A config from a run's ``config.json`` contents (fields it does not know are left out)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        # runs written before these fields existed ran without them: resume them as they were
-        before = {
-            "action_baseline": "none",
-            "wm_warp": False,
-            "wm_resolution": None,
-            "wm_background": False,
-            "wm_fovea": None,
-            "int_norm_horizon": None,
-            "reward_gate": "none",
-        }
-        data = {**before, **data}
+        data = {**FIELDS_BEFORE, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
@@ -243,16 +254,37 @@ class TrainResult:
     """The PNG plot."""
 
 
-def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False):
+def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False, first_episode: int | None = None):
     def _init() -> gym.Env:
         import tdwgym  # noqa: F401 - registers the ids in subprocesses
 
         kwargs = dict(env_kwargs)
         if render:
             kwargs.setdefault("render_mode", "rgb_array")
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
+        if first_episode is not None:
+            env = FirstEpisodeLimit(env, first_episode)
+        return env
 
     return _init
+
+
+def _first_episodes(cfg: TrainConfig) -> list[int | None]:
+    """Each env's first-episode length (``None``: the env's own), staggered when ``cfg.stagger_episodes``."""
+    if not cfg.stagger_episodes or cfg.n_envs < 2:
+        return [None] * cfg.n_envs
+    limit = _time_limit(cfg)
+    if limit is None:  # an env without a time limit has no phases to spread
+        return [None] * cfg.n_envs
+    return [None, *staggered_limits(limit, cfg.n_envs)[1:]]
+
+
+def _time_limit(cfg: TrainConfig) -> int | None:
+    """The env's episode length: ``max_episode_steps`` of ``env_kwargs``, else its registration's."""
+    import tdwgym  # noqa: F401 - registers the ids
+
+    limit = cfg.env_kwargs.get("max_episode_steps", gym.spec(cfg.env_id).max_episode_steps)
+    return int(limit) if limit else None
 
 
 def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
@@ -270,7 +302,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
     Returns:
         The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
     """
-    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
+    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs, first_episode=n) for n in _first_episodes(cfg)]
     if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
     elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves

@@ -43,7 +43,7 @@ from stable_baselines3 import PPO
 from tdwgym.agents.compare import CompareConfig, compare, episode_metrics
 from tdwgym.agents.curiosity import REWARD_VERSION
 from tdwgym.agents.rundir import RunDir
-from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig
+from tdwgym.agents.train import DEFAULT_ENV_KWARGS, FIELDS_BEFORE, TrainConfig
 
 ENVS = {
     "playroom": ("TDWRoom-Playroom-v0", 500),
@@ -220,7 +220,8 @@ def _settings(base: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
 
 def _differences(theirs: dict[str, Any], mine: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
     """The settings that differ between two ``settings.json`` contents, as ``name: theirs there, mine now``."""
-    flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **d.get("train", {})}  # noqa: E731
+    # a field that did not exist when a folder was measured counts as its old behaviour (stagger_episodes: False)
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **FIELDS_BEFORE, **d.get("train", {})}  # noqa: E731
     a, b = flat(theirs), flat(mine)
     for name in (*NOT_SETTINGS, *ignore):
         a.pop(name, None)
@@ -344,8 +345,8 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         "pairs (resamples whose ratio is 0 / 0 or infinite drop out). Targets: "
         "curiosity >= 3x random and >= 2x plain PPO. The defaults of `tdwgym train` were chosen by screening on "
         "Playroom seeds 0 (PPO 10 epochs of minibatch 64 at learning rate 5e-4), 1 and 2 (`reward_gate` push, "
-        "`action_baseline` none, `gamma` 0.95; docs/agents.md), so those seeds are not independent evidence there: "
-        "the ratios over the other seeds follow each draw's.",
+        "`gamma` 0.95) and 5 and 6 (`action_baseline` difference; docs/agents.md), so seeds 0 to 2 are not "
+        "independent evidence there: the ratios over the other seeds follow each draw's.",
         "",
     ]
     for name, seeds in per_seed.items():

@@ -298,9 +298,9 @@ def test_the_wrapper_and_train_defaults_are_the_documented_ones():
     train = TrainConfig()
     assert params["zscore_threshold"].default == train.zscore_threshold
     # the wrapper alone pays every step (no gate), so camera motion must stop paying by the zscore baseline; tdwgym
-    # train gates the reward to push steps, where the raw error is what a push set moving (docs/agents.md)
+    # train gates the reward to push steps and pays the error beyond a push's usual one (docs/agents.md)
     assert (params["reward_gate"].default, params["action_baseline"].default) == ("none", "zscore")
-    assert (train.reward_gate, train.action_baseline) == ("push", "none")
+    assert (train.reward_gate, train.action_baseline) == ("push", "difference")
 
 
 class _Moves(gym.Wrapper):

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tiny_train import TINY
@@ -304,20 +305,16 @@ def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_
 
 
 def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_path):
-    """A run folder written before the action baseline, warp, resolution, background trainer and fovea existed
-    resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame surprise."""
+    """A run folder written before the action baseline, warp, resolution, background trainer, fovea and staggered
+    episodes existed resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame
+    surprise, all envs in the same phase."""
     old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()}
-    for name in ("action_baseline", "wm_warp", "wm_resolution", "wm_background", "wm_fovea"):
+    names = ("action_baseline", "wm_warp", "wm_resolution", "wm_background", "wm_fovea", "stagger_episodes")
+    for name in names:
         old.pop(name)
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = TrainConfig.from_json(tmp_path / "config.json")
-    assert (cfg.action_baseline, cfg.wm_warp, cfg.wm_resolution, cfg.wm_background, cfg.wm_fovea) == (
-        "none",
-        False,
-        None,
-        False,
-        None,
-    )
+    assert tuple(getattr(cfg, name) for name in names) == ("none", False, None, False, None, False)
     # a config written now keeps its own values
     TrainConfig(wm_fovea=0.25).to_json(tmp_path / "new.json")
     assert TrainConfig.from_json(tmp_path / "new.json").wm_fovea == 0.25
@@ -503,3 +500,53 @@ def test_overwrite_checks_everything_before_deleting_the_old_run(finished_run, t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert _snapshot(run) == before
+
+
+def test_staggered_episodes_spread_the_envs_over_an_episode_and_later_episodes_are_whole():
+    """With ``stagger_episodes`` env i of n ends its first episode after (n - i) / n of the time limit; every later
+    episode runs to the limit, so after the first the envs stay spread. Off, all envs end together."""
+    from tdwgym.agents.train import make_vec_env
+
+    def episode_ends(stagger: bool) -> list[list[int]]:
+        cfg = TrainConfig(
+            stagger_episodes=stagger,
+            **{**TINY, "n_envs": 4, "curiosity": "none", "env_kwargs": {"resolution": 36, "max_episode_steps": 8}},
+        )
+        venv, _ = make_vec_env(cfg)
+        try:
+            venv.reset()
+            ends: list[list[int]] = [[] for _ in range(4)]
+            for t in range(1, 21):
+                _, _, dones, _ = venv.step(np.zeros(4, dtype=int))
+                for i in np.flatnonzero(dones):
+                    ends[i].append(t)
+            return ends
+        finally:
+            venv.close()
+
+    assert episode_ends(True) == [[8, 16], [6, 14], [4, 12, 20], [2, 10, 18]]
+    assert episode_ends(False) == [[8, 16]] * 4
+
+
+def test_staggered_limits_and_first_episode_limit_refuse_bad_lengths():
+    import gymnasium as gym
+
+    from tdwgym.agents.train import _first_episodes
+    from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
+
+    assert staggered_limits(500, 4) == [500, 375, 250, 125]
+    assert staggered_limits(3, 8) == [3, 3, 2, 2, 2, 1, 1, 1]  # never 0 steps
+    with pytest.raises(ValueError, match="limit >= 1 and n >= 1"):
+        staggered_limits(0, 4)
+    env = gym.make("TDWRoom-Playroom-v0", resolution=36)
+    try:
+        for bad in (0, -3, 2.5, True):
+            with pytest.raises(ValueError, match="steps >= 1"):
+                FirstEpisodeLimit(env, bad)
+    finally:
+        env.close()
+    # Playroom's 500-step episodes spread over 4 envs; one env, or the option off (the default): none
+    assert _first_episodes(TrainConfig(stagger_episodes=True)) == [None, 375, 250, 125]
+    assert _first_episodes(TrainConfig(env_id="TDWRoom-Occlusion-v0", stagger_episodes=True)) == [None, 225, 150, 75]
+    assert _first_episodes(TrainConfig(n_envs=1, stagger_episodes=True)) == [None]
+    assert _first_episodes(TrainConfig()) == [None] * 4
