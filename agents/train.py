@@ -271,20 +271,12 @@ def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False, 
 
 def _first_episodes(cfg: TrainConfig) -> list[int | None]:
     """Each env's first-episode length (``None``: the env's own), staggered when ``cfg.stagger_episodes``."""
-    if not cfg.stagger_episodes or cfg.n_envs < 2:
-        return [None] * cfg.n_envs
-    limit = _time_limit(cfg)
-    if limit is None:  # an env without a time limit has no phases to spread
-        return [None] * cfg.n_envs
-    return [None, *staggered_limits(limit, cfg.n_envs)[1:]]
-
-
-def _time_limit(cfg: TrainConfig) -> int | None:
-    """The env's episode length: ``max_episode_steps`` of ``env_kwargs``, else its registration's."""
-    import tdwgym  # noqa: F401 - registers the ids
-
-    limit = cfg.env_kwargs.get("max_episode_steps", gym.spec(cfg.env_id).max_episode_steps)
-    return int(limit) if limit else None
+    if cfg.stagger_episodes and cfg.n_envs > 1:
+        # the episode length: max_episode_steps of env_kwargs, else the registration's (without one: no phases)
+        limit = cfg.env_kwargs.get("max_episode_steps", gym.spec(cfg.env_id).max_episode_steps)
+        if limit:
+            return [None, *staggered_limits(int(limit), cfg.n_envs)[1:]]  # env 0 runs a whole first episode anyway
+    return [None] * cfg.n_envs
 
 
 def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:

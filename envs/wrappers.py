@@ -67,22 +67,22 @@ class FirstEpisodeLimit(gym.Wrapper):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"FirstEpisodeLimit needs steps >= 1 (an int), got {steps!r}")
         self.steps = int(steps)
-        self._episodes = 0
+        self._resets = 0
         self._elapsed = 0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         """Reset the env; the episodes after the first run to the env's own limit."""
         obs, info = self.env.reset(**kwargs)
-        self._episodes += 1
+        self._resets += 1
         self._elapsed = 0
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Step the env, truncating the first episode at :attr:`steps`."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._elapsed += 1
-        if self._episodes == 1 and self._elapsed >= self.steps:
-            truncated = True
+        if self._resets == 1:  # later episodes pass through untouched
+            self._elapsed += 1
+            truncated = truncated or self._elapsed >= self.steps
         return obs, reward, terminated, truncated, info
 
 
