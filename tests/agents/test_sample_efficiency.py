@@ -119,11 +119,19 @@ def test_report_gives_the_ratios_without_the_seeds_that_chose_the_defaults():
     rows = {0: row(6.0, 6.0, 48.0), 1: row(6.0, 5.0, 20.0), 3: row(6.0, 5.0, 20.0), 4: row(7.0, 6.0, 14.0)}
     text = se.report({"playroom": rows, "occlusion": rows}, args)
     assert "curiosity / random = **4.08**" in text  # (48 + 20 + 20 + 14) / (6 + 6 + 6 + 7)
+    # seed 0 carries the mean: met on it, but resampled seeds reach below the target, and the verdict says so
+    assert "target 3x: met on the mean, but the 95 % CI reaches down to" in text
     line = "draw 1 without the seeds that chose the defaults ([0, 1]; seeds [3, 4]): curiosity / random = **2.62**"
     assert line in text and "curiosity / ppo = **3.09**" in text
     assert text.count("without the seeds") == 2  # both draws of Playroom; no seed of Occlusion chose them
     only_later = se.report({"playroom": {3: row(6.0, 5.0, 20.0)}}, args)
     assert "without the seeds" not in only_later  # nothing to leave out
+    assert "with the defaults of `tdwgym train` (env kwargs" in text and "--train-overrides" not in text
+    # a table measured with some fields changed says which, in its command and its text
+    args.train_overrides = {"gamma": 0.99, "ent_coef": 0.003}
+    changed = se.report({"playroom": rows}, args)
+    assert """--train-overrides '{"ent_coef": 0.003, "gamma": 0.99}'""" in changed
+    assert "with the defaults of `tdwgym train` except `ent_coef` 0.003, `gamma` 0.99 (env kwargs" in changed
 
 
 def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_differs(tmp_path, capsys):
