@@ -322,7 +322,7 @@ def _interval(lo: float, hi: float, digits: int = 1) -> str:
 
 
 def _named(overrides: dict[str, Any]) -> str:
-    """``{"ent_coef": 0.003}`` -> ``ent_coef 0.003`` (in backticks, comma-separated)."""
+    """The overrides as markdown: each field in backticks then its JSON value, comma-separated, sorted by field."""
     return ", ".join(f"`{k}` {json.dumps(v)}" for k, v in sorted(overrides.items()))
 
 
