@@ -55,6 +55,9 @@ TARGETS = {"random": 3.0, "ppo": 2.0}
 """The issue's targets: curiosity at least 3x the random agent's and 2x plain PPO's push rate."""
 DRAW2_OFFSET = 50_000
 """First scene seed of the second draw of held-out episodes (the first draw's are 10_000 + 100 * seed + i)."""
+DRAW3_OFFSET = 90_000
+DRAW3_MAX = 1000
+"""The third draw (``--large-draw N``) uses scene seeds ``DRAW3_OFFSET + DRAW3_MAX * seed + i``, ``N <= DRAW3_MAX``."""
 BOOTSTRAP = 10_000
 """Bootstrap resamples of the seeds."""
 CHOSEN_ON: dict[str, tuple[int, ...]] = {"playroom": (0, 1, 2)}
@@ -159,17 +162,52 @@ def run_env_seed(
             rows[agent] = _heldout(act, base, draw2, eval_steps)
         _write_json(draw2_path, rows)
 
+    draws = {"draw2": json.loads(draw2_path.read_text())}
+    large = getattr(args, "large_draw", 0)
+    if large and (not getattr(args, "report_only", False) or (folder / "draw3.json").is_file()):
+        draws["draw3"] = large_draw(folder, name, seed, large, base, source, eval_steps, log)
     random_row = json.loads(random_path.read_text())
-    second = json.loads(draw2_path.read_text())
     rows1 = {"random": random_row, **{a: compared["agents"][a] for a in ("ppo", "curiosity")}}
     return {
         "draw1": {a: rows1[a]["pushes_moved_per_1k"] for a in AGENTS},
-        "draw2": {a: second[a]["pushes_moved_per_1k"] for a in AGENTS},
         "steps1": {a: rows1[a]["eval_steps"] for a in AGENTS},
-        "steps2": {a: second[a]["eval_steps"] for a in AGENTS},
+        **{d: {a: rows[a]["pushes_moved_per_1k"] for a in AGENTS} for d, rows in draws.items()},
+        **{"steps" + d[-1]: {a: rows[a]["eval_steps"] for a in AGENTS} for d, rows in draws.items()},
         "train_wall_s": {a: compared["agents"][a]["train_wall_s"] for a in ("ppo", "curiosity")},
         "baselines_from": str(source) if source else None,
     }
+
+
+def large_draw(
+    folder: Path, name: str, seed: int, episodes: int, base: TrainConfig, source: Path | None, eval_steps: int, log
+) -> dict[str, Any]:
+    """``folder/draw3.json``: the three agents on ``episodes`` more held-out episodes (measured once, then read).
+
+    The trained policies act again (plain PPO's from ``source`` when the baselines were reused from there), each with
+    its own action draws; nothing trains. Raises :class:`SettingsChangedError` when the file holds another number of
+    episodes."""
+    seeds = [DRAW3_OFFSET + DRAW3_MAX * seed + i for i in range(episodes)]
+    path = folder / "draw3.json"
+    if path.is_file():
+        rows = json.loads(path.read_text())
+        if rows["heldout_seeds"] != seeds:
+            raise SettingsChangedError(
+                f"{path} holds {len(rows['heldout_seeds'])} episodes, not --large-draw {episodes}; delete it to "
+                "measure the new number"
+            )
+        return rows
+    env_id, env_kwargs = base.env_id, dict(base.env_kwargs)
+    log(f"[{name} s{seed}] third draw: {episodes} held-out episodes per agent")
+    rows = {"heldout_seeds": seeds}
+    rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW3_OFFSET + seed), base, seeds, eval_steps)
+    for agent in ("ppo", "curiosity"):
+        where = source if source is not None and agent == "ppo" else folder
+        model = PPO.load(RunDir(where / "compare" / f"{agent}_s{seed}").agent_path(), device="cpu")
+        torch.manual_seed(DRAW3_OFFSET + seed)
+        act = lambda obs, m=model: m.predict(obs, deterministic=False)[0]  # noqa: E731
+        rows[agent] = _heldout(act, base, seeds, eval_steps)
+    _write_json(path, rows)
+    return rows
 
 
 NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env")
@@ -340,6 +378,7 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         f"nice -n 15 .venv/bin/python scripts/sample_efficiency.py --total-steps {args.total_steps} "
         f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}"
         + (f" --baselines-from {args.baselines_from}" if getattr(args, "baselines_from", None) else "")
+        + (f" --large-draw {args.large_draw}" if getattr(args, "large_draw", 0) else "")
         + (f" --train-overrides '{json.dumps(overrides, sort_keys=True)}'" if overrides else ""),
         "```",
         "",
@@ -349,7 +388,14 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         f"`{json.dumps(DEFAULT_ENV_KWARGS)}`, curiosity `pixel`), measured on {args.eval_episodes} held-out episodes "
         "per agent and seed (a whole episode each: 500 steps in Playroom, 300 in Occlusion). Push rate: pushes that "
         "moved an object per 1,000 held-out steps. Draw 1: scene seeds 10000 + 100 seed + i (those of `tdwgym "
-        f"compare`); draw 2: scene seeds {DRAW2_OFFSET} + 100 seed + i and other action draws. Spread: standard "
+        f"compare`); draw 2: scene seeds {DRAW2_OFFSET} + 100 seed + i and other action draws"
+        + (
+            f"; draw 3 (`--large-draw`): {args.large_draw} more episodes per agent and seed, scene seeds "
+            f"{DRAW3_OFFSET} + {DRAW3_MAX} seed + i, other action draws again, the same trained policies"
+            if getattr(args, "large_draw", 0)
+            else ""
+        )
+        + ". Spread: standard "
         "deviation over seeds (ddof 1); CI: bootstrap 95 % percentile interval of the mean over seeds "
         f"({BOOTSTRAP} resamples; n/a with one seed); ratios are ratios of the means, their CI with seeds resampled in "
         "pairs (resamples whose ratio is 0 / 0 or infinite drop out). Targets: "
@@ -380,7 +426,9 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
             "|---|---|---:|---:|---|---|---:|",
         ]
         verdicts = []
-        for draw in ("draw1", "draw2"):
+        for draw in ("draw1", "draw2", "draw3"):
+            if any(draw not in seeds[s] for s in done):
+                continue  # the third draw only with --large-draw, for every finished seed
             vals = {a: np.array([seeds[s][draw][a] for s in done], dtype=float) for a in AGENTS}
             counts: dict[str, int] = {}
             for a in AGENTS:
@@ -447,7 +495,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-overrides", type=json.loads, default={}, help="TrainConfig fields (JSON; tests shrink the run)"
     )
+    parser.add_argument(
+        "--large-draw",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"a third draw of N held-out episodes per agent and seed (at most {DRAW3_MAX}; 0: none) for rare pushes",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.large_draw <= DRAW3_MAX:
+        parser.error(f"--large-draw must be between 0 and {DRAW3_MAX} episodes, got {args.large_draw}")
     overrides = dict(args.train_overrides)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:

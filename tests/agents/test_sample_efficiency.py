@@ -157,6 +157,13 @@ def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_dif
     assert "reused from" in text and f"--baselines-from {first}" in text
     ppo_rate = json.loads((first / "playroom_s0" / "compare" / "results.json").read_text())["runs"][0]["agents"]["ppo"]
     assert f"| 1 | ppo | {ppo_rate['pushes_moved_per_1k']:.1f} |" in text
+    # a third, larger draw acts again with plain PPO's saved policy from the source folder
+    assert se.main([*again, "--large-draw", "3", "--train-overrides", json.dumps(other_reward)]) == 0
+    draw3 = json.loads((folder / "draw3.json").read_text())
+    assert draw3["heldout_seeds"] == [90_000, 90_001, 90_002]
+    assert all(draw3[a]["eval_steps"] == 18 for a in ("random", "ppo", "curiosity"))
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == stamps
+    assert f"| 3 | ppo | {draw3['ppo']['pushes_moved_per_1k']:.1f} |" in doc.read_text()
 
     # baselines measured with other PPO settings are not reused
     with pytest.raises(SystemExit) as exc:
@@ -175,3 +182,31 @@ def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_dif
     with pytest.raises(SystemExit):
         se.main([*again, "--train-overrides", json.dumps(other_reward)])
     assert "reward_version" in capsys.readouterr().err
+
+
+def test_large_draw_measures_a_third_draw_once_and_report_only_never_measures_it(tmp_path, capsys):
+    """``--large-draw N``: ``draw3.json`` with N more episodes per agent, in the table as draw 3; ``--report-only``
+    leaves a folder without it alone; another N is refused, naming the file."""
+    se = _script()
+    out, doc = tmp_path / "runs", tmp_path / "se.md"
+    argv = ["--envs", "occlusion", "--seeds", "0", "--total-steps", "64", "--eval-episodes", "2", "--eval-steps", "6"]
+    argv += ["--out", str(out), "--doc", str(doc), "--train-overrides", json.dumps(TINY)]
+    assert se.main(argv) == 0
+    assert se.main([*argv, "--report-only", "--large-draw", "2"]) == 0
+    assert not (out / "occlusion_s0" / "draw3.json").exists() and "| 3 |" not in doc.read_text()
+    assert se.main([*argv, "--large-draw", "2"]) == 0
+    draw3 = json.loads((out / "occlusion_s0" / "draw3.json").read_text())
+    assert draw3["heldout_seeds"] == [90_000, 90_001]
+    text = doc.read_text()
+    for agent in ("random", "ppo", "curiosity"):
+        assert f"| 3 | {agent} | {draw3[agent]['pushes_moved_per_1k']:.1f} |" in text
+    assert "--large-draw 2" in text and text.count("- draw 3: curiosity /") == 2
+    stamp = (out / "occlusion_s0" / "draw3.json").stat().st_mtime_ns
+    assert se.main([*argv, "--large-draw", "2"]) == 0  # measured once
+    assert (out / "occlusion_s0" / "draw3.json").stat().st_mtime_ns == stamp
+    with pytest.raises(SystemExit) as exc:
+        se.main([*argv, "--large-draw", "5"])
+    assert exc.value.code == 2 and "holds 2 episodes, not --large-draw 5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        se.main([*argv, "--large-draw", "1001"])
+    assert "--large-draw must be between 0 and 1000" in capsys.readouterr().err
