@@ -40,6 +40,8 @@ from tdwgym.options import (
 
 ENV_ID = "TDWRoom-Occlusion-v0"
 RESOLUTION = 64
+SPIN = 0.002
+"""Seconds each side of the polling ``LockstepVecEnv`` polls its pipe before it blocks."""
 
 
 def _rate(fn: Callable[[int], None], steps: int) -> float:
@@ -102,6 +104,8 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     # tdwgym's LockstepVecEnv: a share of the envs in this process, the rest in workers, observations in shared memory
     lockstep = _lockstep(_make, num_envs, seed)
     lockstep_light = _lockstep(_make_light, num_envs, seed)
+    # the same, each side polling its pipe for up to SPIN seconds before it blocks (LockstepVecEnv(spin=...))
+    lockstep_spin = _lockstep(_make, num_envs, seed, spin=SPIN)
 
     def run_single(n: int) -> None:
         for _ in range(n):
@@ -122,7 +126,7 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
             vec_light.step(vec.action_space.sample())
 
     single_rates, vec_rates, sb3_rates, light_rates, sb3_light_rates = [], [], [], [], []
-    lockstep_rates, lockstep_light_rates = [], []
+    lockstep_rates, lockstep_light_rates, lockstep_spin_rates = [], [], []
     try:
         run_single(50)
         run_vec(50)
@@ -132,6 +136,7 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
             run_sb3(50, sb3_light)
             run_sb3(50, lockstep)
             run_sb3(50, lockstep_light)
+            run_sb3(50, lockstep_spin)
         for _ in range(repeats):
             single_rates.append(_rate(run_single, steps))
             vec_rates.append(_rate(run_vec, steps))
@@ -141,9 +146,10 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
                 sb3_light_rates.append(_rate(lambda n: run_sb3(n, sb3_light), steps))
                 lockstep_rates.append(_rate(lambda n: run_sb3(n, lockstep), steps))
                 lockstep_light_rates.append(_rate(lambda n: run_sb3(n, lockstep_light), steps))
+                lockstep_spin_rates.append(_rate(lambda n: run_sb3(n, lockstep_spin), steps))
     finally:  # worker processes never outlive the benchmark, even when a round fails
         single.close()
-        for v in (vec, vec_light, sb3, sb3_light, lockstep, lockstep_light):
+        for v in (vec, vec_light, sb3, sb3_light, lockstep, lockstep_light, lockstep_spin):
             if v is not None:
                 v.close()
     one, many = max(single_rates), max(vec_rates)
@@ -159,6 +165,9 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
         out["lockstep_speedup"] = max(lockstep_rates) / one
         out["lockstep_light_steps_per_s"] = max(lockstep_light_rates)
         out["lockstep_light_speedup"] = max(lockstep_light_rates) / one
+        out["lockstep_spin_steps_per_s"] = max(lockstep_spin_rates)
+        out["lockstep_spin_speedup"] = max(lockstep_spin_rates) / one
+        out["lockstep_spin_s"] = SPIN
     return out
 
 
@@ -187,14 +196,14 @@ def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
     return venv
 
 
-def _lockstep(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
+def _lockstep(make: Callable[[], gym.Env], num_envs: int, seed: int, spin: float = 0.0) -> Any:
     """A started, reset :class:`tdwgym.vector.LockstepVecEnv` with its default split (on 2 cores and 2 envs: one
-    env in this process, one in a forked worker), or None without SB3."""
+    env in this process, one in a forked worker) and ``spin``, or None without SB3."""
     try:
         from tdwgym.vector import LockstepVecEnv
     except ImportError:
         return None
-    venv = LockstepVecEnv([make] * num_envs, start_method="fork")
+    venv = LockstepVecEnv([make] * num_envs, start_method="fork", spin=spin)
     venv.seed(seed)
     venv.reset()
     return venv
@@ -204,14 +213,20 @@ def _independent_worker(args: tuple[int, int, Any]) -> float:
     steps, seed, barrier = args
     import tdwgym  # noqa: F401 - registers the ids in the worker
 
-    env = gym.make(ENV_ID, resolution=RESOLUTION, max_episode_steps=10**9)
+    env = gym.make(ENV_ID, resolution=RESOLUTION)
     env.reset(seed=seed)
-    for _ in range(50):
-        env.step(0)
+    env.action_space.seed(seed)
+
+    def run(n: int) -> None:  # the workload of the other loops: seeded random actions, episodes that end and reset
+        for _ in range(n):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+
+    run(50)
     barrier.wait()  # both processes time the same stretch of wall-clock time
     start = time.perf_counter()
-    for _ in range(steps):
-        env.step(0)
+    run(steps)
     rate = steps / (time.perf_counter() - start)
     env.close()
     return rate
@@ -302,6 +317,10 @@ def format_results(results: dict[str, Any]) -> str:
             lines.append(
                 f"  {v['processes']} envs, tdwgym LockstepVecEnv, info_level=light: "
                 f"{v['lockstep_light_steps_per_s']:.1f} steps/s ({v['lockstep_light_speedup']:.3f}x one process)"
+            )
+            lines.append(
+                f"  {v['processes']} envs, tdwgym LockstepVecEnv, spin={v['lockstep_spin_s'] * 1e3:g} ms: "
+                f"{v['lockstep_spin_steps_per_s']:.1f} steps/s ({v['lockstep_spin_speedup']:.3f}x one process)"
             )
         ind = results["independent"]
         lines.append(

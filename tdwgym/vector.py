@@ -7,7 +7,10 @@ the second core brings. ``LockstepVecEnv`` instead
 * steps a share of the envs in the calling process while worker processes step the rest, at the same time;
 * has each worker step several envs (when there are more envs than workers) with one round trip per step;
 * has workers write observations into shared memory (``multiprocessing.shared_memory``), so only rewards, done
-  flags and infos are pickled.
+  flags and infos are pickled;
+* optionally (``spin``) has each side poll its pipe for a moment before it blocks on it: a process that sleeps on a
+  pipe must be woken by the kernel when the other side writes, which on a virtual machine's two cores costs
+  0.1-0.5 ms per round trip (about a tenth of an env step at 64x64).
 
 It returns exactly what SB3's ``DummyVecEnv`` and ``SubprocVecEnv`` return (observations, rewards, dones, infos
 with ``terminal_observation`` and ``TimeLimit.truncated``, ``reset_infos``, ``env_method``, ``get_attr``,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
@@ -67,6 +71,15 @@ def default_split(n_envs: int, cpus: int | None = None, learner: bool = False) -
     if learner and workers:
         share = max(1, share - 1)
     return workers, share
+
+
+def _recv(remote: Any, spin: float) -> Any:
+    """``remote.recv()``, after polling the pipe for up to ``spin`` seconds (0: block at once)."""
+    if spin > 0:
+        end = time.perf_counter() + spin
+        while not remote.poll(0) and time.perf_counter() < end:
+            pass
+    return remote.recv()
 
 
 class _Buffers:
@@ -161,6 +174,7 @@ def _worker(
     space: gym.Space,
     n_envs: int,
     parent: int | None,
+    spin: float = 0.0,
 ) -> None:
     """Step envs ``first, first + 1, ...`` of the vector env, writing their observations into the shared blocks."""
     die_with_parent(parent if parent is not None else os.getppid())  # forkserver: the server, which dies with it
@@ -172,7 +186,7 @@ def _worker(
         remote.send((True, None))
         while True:
             try:
-                cmd, data = remote.recv()
+                cmd, data = _recv(remote, spin)
             except (EOFError, KeyboardInterrupt):
                 break
             if cmd == "close":
@@ -230,9 +244,13 @@ class LockstepVecEnv(VecEnv):
             smallest; 0: every env in a worker, as ``SubprocVecEnv`` but several envs per worker).
         start_method: ``"fork"``, ``"forkserver"`` or ``"spawn"`` (default: ``"forkserver"`` where the platform
             has it, else ``"spawn"``, as ``SubprocVecEnv``).
+        spin: Seconds each side polls its pipe before it blocks: a worker waiting for the next command, this
+            process waiting for a worker's step once its own envs have stepped (default 0: block at once). Each
+            poll costs CPU while it lasts, so this pays where every process has a core of its own (``tdwgym
+            bench``: BENCHMARKS.md) and not where a process shares its core with other work.
 
     Raises:
-        ValueError: A bad ``workers``, ``in_process`` or ``start_method`` (before any process starts).
+        ValueError: A bad ``workers``, ``in_process``, ``start_method`` or ``spin`` (before any process starts).
         RuntimeError: A worker failed to make its envs (with the worker's traceback).
     """
 
@@ -242,6 +260,7 @@ class LockstepVecEnv(VecEnv):
         workers: int | None = None,
         in_process: int | None = None,
         start_method: str | None = None,
+        spin: float = 0.0,
     ) -> None:
         n_envs = len(env_fns)
         if n_envs < 1:
@@ -266,11 +285,14 @@ class LockstepVecEnv(VecEnv):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         if start_method not in START_METHODS:
             raise ValueError(f"start_method must be one of {list(START_METHODS)}, got {start_method!r}")
+        if isinstance(spin, bool) or not isinstance(spin, (int, float)) or not 0 <= spin <= 1:
+            raise ValueError(f"spin must be a number of seconds in [0, 1], got {spin!r}")
 
         self.waiting = False
         self.closed = False
         self.in_process = in_process
         self.start_method = start_method
+        self.spin = float(spin)
         # who steps env i: (None, i) in this process, (k, position) in worker k
         self._owner: list[tuple[int | None, int]] = [(None, i) for i in range(in_process)]
         self._ranges: list[tuple[int, int]] = []
@@ -317,7 +339,7 @@ class LockstepVecEnv(VecEnv):
         for first, end in self._ranges:
             remote, work_remote = ctx.Pipe()
             args = (work_remote, remote, CloudpickleWrapper(list(env_fns[first:end])), first)
-            args += (self._buffers.names, space, n_envs, parent)
+            args += (self._buffers.names, space, n_envs, parent, self.spin)
             process = ctx.Process(target=_worker, args=args, daemon=True)
             process.start()
             work_remote.close()
@@ -327,9 +349,9 @@ class LockstepVecEnv(VecEnv):
             self._receive(remote)
 
     @staticmethod
-    def _receive(remote: Any) -> Any:
+    def _receive(remote: Any, spin: float = 0.0) -> Any:
         try:
-            ok, payload = remote.recv()
+            ok, payload = _recv(remote, spin)
         except EOFError:
             raise RuntimeError("a LockstepVecEnv worker died (its pipe closed)") from None
         if not ok:
@@ -355,7 +377,7 @@ class LockstepVecEnv(VecEnv):
             if reset_info is not None:
                 self.reset_infos[i] = reset_info
         for remote, (first, end) in zip(self.remotes, self._ranges, strict=True):
-            worker_rewards, worker_dones, worker_infos, reset_infos = self._receive(remote)
+            worker_rewards, worker_dones, worker_infos, reset_infos = self._receive(remote, self.spin)
             rewards[first:end] = worker_rewards
             dones[first:end] = worker_dones
             infos[first:end] = worker_infos

@@ -168,6 +168,7 @@ def test_bench_vectorized_measures_async_sb3_subproc_and_lockstep_envs():
     assert v["vector_light_steps_per_s"] > 0 and v["sb3_subproc_light_steps_per_s"] > 0  # info_level="light"
     assert v["lockstep_steps_per_s"] > 0 and v["lockstep_light_steps_per_s"] > 0  # tdwgym.vector.LockstepVecEnv
     assert abs(v["lockstep_speedup"] - v["lockstep_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
+    assert v["lockstep_spin_steps_per_s"] > 0 and v["lockstep_spin_s"] == 0.002  # LockstepVecEnv(spin=0.002)
     text = format_results(
         {
             "tdwgym": "x",
@@ -183,3 +184,4 @@ def test_bench_vectorized_measures_async_sb3_subproc_and_lockstep_envs():
     )
     assert f"SB3 SubprocVecEnv (`tdwgym train --vec-env subproc`): {v['sb3_subproc_steps_per_s']:.1f}" in text
     assert f"tdwgym LockstepVecEnv (what `tdwgym train` steps): {v['lockstep_steps_per_s']:.1f} steps/s" in text
+    assert f"LockstepVecEnv, spin=2 ms: {v['lockstep_spin_steps_per_s']:.1f} steps/s" in text

@@ -55,6 +55,7 @@ def _same(a, b) -> bool:
         (3, {"workers": 1, "in_process": 1, "start_method": "forkserver"}),  # a worker stepping two envs
         (3, {"workers": 2, "in_process": 0, "start_method": "fork"}),  # every env in a worker
         (2, {"workers": 0}),  # every env here
+        (3, {"workers": 1, "in_process": 1, "start_method": "fork", "spin": 0.002}),  # both sides poll first
     ],
 )
 @pytest.mark.parametrize("obs_mode", ["rgb", "rgbd"])
@@ -146,6 +147,9 @@ def test_bad_splits_are_refused_before_any_process_starts():
         LockstepVecEnv(fns, workers=0, in_process=1)
     with pytest.raises(ValueError, match="start_method"):
         LockstepVecEnv(fns, start_method="thread")
+    for spin in (-0.001, 2, True, "0.002"):
+        with pytest.raises(ValueError, match=r"spin must be a number of seconds in \[0, 1\]"):
+            LockstepVecEnv(fns, spin=spin)
     assert default_split(2, 2) == (1, 1) and default_split(4, 2) == (1, 2) and default_split(3, 8) == (2, 1)
     assert default_split(4, 1) == (0, 4)
     # beside a learner, this process takes one env fewer, but at least one
