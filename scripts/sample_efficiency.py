@@ -42,6 +42,7 @@ from stable_baselines3 import PPO
 
 from tdwgym.agents.compare import CompareConfig, compare, episode_metrics
 from tdwgym.agents.curiosity import REWARD_VERSION
+from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.rundir import RunDir
 from tdwgym.agents.train import DEFAULT_ENV_KWARGS, FIELDS_BEFORE, TrainConfig
 
@@ -510,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--train-overrides: unknown TrainConfig fields {sorted(unknown)}")
 
+    # the draws' policies act here (compare sets its own threads for training): torch's default of one thread per
+    # core made them 4x slower beside a second run of this script on 2 cores
+    configure_torch_threads()
     per_seed: dict[str, dict[int, dict]] = {name: {} for name in args.envs}
     for seed in args.seeds:  # seed by seed, alternating the envs, so that an early stop leaves both with seeds
         for name in args.envs:
