@@ -62,6 +62,7 @@ FIELDS_BEFORE: dict[str, Any] = {
     "int_norm_horizon": None,
     "reward_gate": "none",
     "stagger_episodes": False,
+    "vec_spin": 0.0,
 }
 """Fields added after the first release -> how runs written before them ran (a config without the field is read
 with this value, so that an old run resumes as it was)."""
@@ -85,6 +86,11 @@ class TrainConfig:
     rest in one worker per other core, observations in shared memory; the fastest on 2 cores, BENCHMARKS.md),
     ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
     changes the speed only: a seed gives the same run with each."""
+    vec_spin: float = 0.0
+    """With ``vec_env="lockstep"``: seconds each process polls its pipe before it blocks on it
+    (``LockstepVecEnv(spin=...)``; 0: block at once). It saves the kernel's wake-up per step where every process has
+    a core to itself; on 2 cores, where the world model's thread shares them, it measured no gain in training
+    (BENCHMARKS.md). Speed only: a seed gives the same run with any value."""
     frame_stack: int = 1
     """Frames stacked for the policy (1 = none)."""
     stagger_episodes: bool = False
@@ -209,6 +215,12 @@ class TrainConfig:
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
         if self.vec_env not in VEC_ENVS:
             raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {self.vec_env!r}")
+        if (
+            isinstance(self.vec_spin, bool)
+            or not isinstance(self.vec_spin, (int, float))
+            or not 0 <= self.vec_spin <= 1
+        ):
+            raise ValueError(f"vec_spin must be a number of seconds in [0, 1], got {self.vec_spin!r}")
         if self.wm_resolution is not None and self.wm_resolution < 8:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
@@ -299,7 +311,7 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
     elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves
         workers, in_process = default_split(cfg.n_envs, learner=True)  # this process also runs PPO and curiosity
-        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork")
+        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork", spin=cfg.vec_spin)
     else:
         venv = DummyVecEnv(fns)
     venv.seed(cfg.seed)

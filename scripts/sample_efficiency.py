@@ -211,9 +211,9 @@ def large_draw(
     return rows
 
 
-NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env")
+NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env", "vec_spin")
 """TrainConfig fields that say where and how a run goes and reports, not what it measures (every ``vec_env`` gives
-the same run for a seed); ``settings.json`` files written with them still match."""
+the same run for a seed, and so does every ``vec_spin``); ``settings.json`` files written with them still match."""
 
 CURIOSITY_ONLY = (
     "curiosity",

@@ -268,3 +268,13 @@ def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"model": Boom()}))
     with pytest.raises(pickle.UnpicklingError):
         safe_load(tmp_path / "evil.pt")
+
+
+def test_curiosity_overhead_benchmark_trains_both_agents_with_the_given_vector_env(capsys):
+    """``python -m tdwgym.agents.bench --quick --overhead-only --vec-spin 0.002``: plain PPO and PPO + curiosity
+    both train on a polling LockstepVecEnv, and the figures name it."""
+    from tdwgym.agents.bench import main
+
+    assert main(["--quick", "--overhead-only", "--vec-spin", "0.002"]) == 0
+    out = capsys.readouterr().out
+    assert "(lockstep, spin 2 ms)" in out and "PPO + pixel curiosity vs plain PPO, 256 steps" in out

@@ -285,15 +285,21 @@ def test_training_with_background_world_model_is_deterministic(tmp_path):
 
 def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_path):
     """``vec_env="lockstep"`` (tdwgym.vector.LockstepVecEnv: one env here, one in a worker) gives the same run as
-    ``"dummy"`` for a seed: same world model, same logged metrics from the infos (pushes, objects in view) and the
-    curiosity wrapper."""
+    ``"dummy"`` for a seed, also with ``vec_spin`` (each side polls its pipe before blocking): same world model,
+    same logged metrics from the infos (pushes, objects in view) and the curiosity wrapper."""
     results = []
     for vec_env in ("dummy", "lockstep"):
-        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env})
+        spin = {"vec_spin": 0.002} if vec_env == "lockstep" else {}
+        cfg = TrainConfig(
+            total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env, **spin}
+        )
         res = train(cfg)
         results.append((res.curiosity.world_model.state_dict(), read_metrics(tmp_path / vec_env)))
     lock = res.model.get_env().unwrapped
     assert type(lock).__name__ == "LockstepVecEnv" and lock.in_process == 1  # beside PPO: one env here
+    assert lock.spin == 0.002
+    with pytest.raises(ValueError, match=r"vec_spin must be a number of seconds in \[0, 1\], got -1"):
+        TrainConfig(vec_spin=-1)
     (wm_a, rows_a), (wm_b, rows_b) = results
     for k, v in wm_a.items():
         assert torch.equal(v, wm_b[k]), k
