@@ -237,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         help="TrainConfig.vec_spin of both overhead runs: seconds each lockstep process polls before blocking",
     )
     args = p.parse_args(argv)
+    if args.vec_spin is not None:
+        from tdwgym.vector import check_spin
+
+        try:
+            check_spin(args.vec_spin, "--vec-spin")
+        except ValueError as exc:  # one line and exit status 2, before any run starts
+            p.error(str(exc))
     results = run_benchmarks(
         quick=args.quick,
         steps=args.steps,

@@ -40,7 +40,7 @@ from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
 from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
-from tdwgym.vector import LockstepVecEnv, default_split
+from tdwgym.vector import LockstepVecEnv, check_spin, default_split
 
 __all__ = ["DEFAULT_ENV_KWARGS", "VEC_ENVS", "RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
 
@@ -215,12 +215,7 @@ class TrainConfig:
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
         if self.vec_env not in VEC_ENVS:
             raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {self.vec_env!r}")
-        if (
-            isinstance(self.vec_spin, bool)
-            or not isinstance(self.vec_spin, (int, float))
-            or not 0 <= self.vec_spin <= 1
-        ):
-            raise ValueError(f"vec_spin must be a number of seconds in [0, 1], got {self.vec_spin!r}")
+        check_spin(self.vec_spin, "vec_spin")
         if self.wm_resolution is not None and self.wm_resolution < 8:
             raise ValueError(
                 f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"

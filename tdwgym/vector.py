@@ -53,7 +53,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in devel
 
 from tdwgym.processes import die_with_parent, forkserver_context
 
-__all__ = ["LockstepVecEnv", "default_split"]
+__all__ = ["LockstepVecEnv", "check_spin", "default_split"]
 
 START_METHODS = ("fork", "forkserver", "spawn")
 
@@ -71,6 +71,13 @@ def default_split(n_envs: int, cpus: int | None = None, learner: bool = False) -
     if learner and workers:
         share = max(1, share - 1)
     return workers, share
+
+
+def check_spin(spin: Any, name: str = "spin") -> float:
+    """``spin`` as float seconds of polling, or ValueError naming ``name`` and the valid range [0, 1]."""
+    if isinstance(spin, bool) or not isinstance(spin, (int, float)) or not 0 <= spin <= 1:
+        raise ValueError(f"{name} must be a number of seconds in [0, 1], got {spin!r}")
+    return float(spin)
 
 
 def _recv(remote: Any, spin: float) -> Any:
@@ -285,14 +292,13 @@ class LockstepVecEnv(VecEnv):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         if start_method not in START_METHODS:
             raise ValueError(f"start_method must be one of {list(START_METHODS)}, got {start_method!r}")
-        if isinstance(spin, bool) or not isinstance(spin, (int, float)) or not 0 <= spin <= 1:
-            raise ValueError(f"spin must be a number of seconds in [0, 1], got {spin!r}")
+        spin = check_spin(spin)
 
         self.waiting = False
         self.closed = False
         self.in_process = in_process
         self.start_method = start_method
-        self.spin = float(spin)
+        self.spin = spin
         # who steps env i: (None, i) in this process, (k, position) in worker k
         self._owner: list[tuple[int | None, int]] = [(None, i) for i in range(in_process)]
         self._ranges: list[tuple[int, int]] = []

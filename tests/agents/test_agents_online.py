@@ -278,3 +278,6 @@ def test_curiosity_overhead_benchmark_trains_both_agents_with_the_given_vector_e
     assert main(["--quick", "--overhead-only", "--vec-spin", "0.002"]) == 0
     out = capsys.readouterr().out
     assert "(lockstep, spin 2 ms)" in out and "PPO + pixel curiosity vs plain PPO, 256 steps" in out
+    with pytest.raises(SystemExit) as exc:  # a bad value is one line, before any run starts
+        main(["--quick", "--overhead-only", "--vec-spin", "-1"])
+    assert exc.value.code == 2 and "--vec-spin must be a number of seconds in [0, 1]" in capsys.readouterr().err
