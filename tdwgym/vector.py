@@ -10,7 +10,8 @@ the second core brings. ``LockstepVecEnv`` instead
   flags and infos are pickled;
 * optionally (``spin``) has each side poll its pipe for a moment before it blocks on it: a process that sleeps on a
   pipe must be woken by the kernel when the other side writes, which on a virtual machine's two cores costs
-  0.1-0.5 ms per crossing (a round trip cost a tenth to a third of an env step at 64x64: BENCHMARKS.md).
+  0.1-0.3 ms per crossing (a round trip cost 17-21 % of an env step at 64x64: ``scripts/lockstep_timeline.py``,
+  BENCHMARKS.md).
 
 It returns exactly what SB3's ``DummyVecEnv`` and ``SubprocVecEnv`` return (observations, rewards, dones, infos
 with ``terminal_observation`` and ``TimeLimit.truncated``, ``reset_infos``, ``env_method``, ``get_attr``,

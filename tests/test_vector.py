@@ -241,3 +241,24 @@ def test_workers_and_shared_memory_end_with_a_parent_killed_by_sigkill(tmp_path,
     while time.monotonic() < deadline and any(_shm(n).exists() for n in names):
         time.sleep(0.1)
     assert not [n for n in names if _shm(n).exists()], "shared memory outlived the killed parent"
+
+
+def test_lockstep_timeline_script_times_each_part_of_a_vector_step(capsys):
+    """scripts/lockstep_timeline.py: per spin value, every part of a 2-env vector step, from both envs' stamps."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lockstep_timeline", ROOT / "scripts" / "lockstep_timeline.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ms = script.timeline(steps=4, spin=0.002)
+    assert ms.shape == (4, len(script.COLUMNS)) and np.isfinite(ms).all()
+    send, starts, here, worker, reply, above = ms.T
+    assert (here > 0).all() and (worker > 0).all() and (send > 0).all() and (reply > 0).all()
+    assert (starts >= send).all()  # the worker starts stepping only after the actions were sent
+    assert (above > 0).all()  # a vector step costs more than its slower env's step
+    assert script.main(["--steps", "3", "--spin", "0", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| 0 ms |") == 6 and out.count("| 1 ms |") == 6 and "| 1 ms | env step in the worker |" in out
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--spin", "-1"])
+    assert exc.value.code == 2 and "--spin must be a number of seconds in [0, 1]" in capsys.readouterr().err
