@@ -8,9 +8,10 @@ split on 2 cores), seeded random actions. Each env is wrapped so that its ``info
 before and after its ``step`` (the clock is the same in every process on Linux), and this process stamps the start
 and end of each vector step. Per vector step, in milliseconds:
 
-* ``send``: ``step_async`` (pickling the actions and writing them to the worker's pipe);
+* ``send``: ``step_async`` (writing the actions into the worker's shared channel and releasing its semaphore; the
+  pipe, pickled, before the channel, or for actions the channel cannot hold);
 * ``worker starts``: from the start of ``step_async`` until the worker's env starts stepping (the send included,
-  and the kernel waking a worker that sleeps on its pipe);
+  and the kernel waking a worker that sleeps on its semaphore);
 * ``env step here`` and ``env step in the worker``: each env's own step;
 * ``reply``: from both envs done until this process has the worker's reply and the observations;
 * ``above the slower env``: the vector step's time less the slower env's step, all that lockstepping costs.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 import tdwgym
 from tdwgym.options import (
@@ -118,8 +119,8 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
             vec.step(vec.action_space.sample())
 
     def run_sb3(n: int, venv: Any = sb3) -> None:
-        for _ in range(n // num_envs):
-            venv.step([single.action_space.sample() for _ in range(num_envs)])
+        for _ in range(n // num_envs):  # an array of actions, as SB3's PPO passes them
+            venv.step(np.array([single.action_space.sample() for _ in range(num_envs)]))
 
     def run_vec_light(n: int) -> None:
         for _ in range(n // num_envs):

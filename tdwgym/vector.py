@@ -6,12 +6,15 @@ the second core brings. ``LockstepVecEnv`` instead
 
 * steps a share of the envs in the calling process while worker processes step the rest, at the same time;
 * has each worker step several envs (when there are more envs than workers) with one round trip per step;
-* has workers write observations into shared memory (``multiprocessing.shared_memory``), so only rewards, done
-  flags and infos are pickled;
-* optionally (``spin``) has each side poll its pipe for a moment before it blocks on it: a process that sleeps on a
-  pipe must be woken by the kernel when the other side writes, which on a virtual machine's two cores costs
-  0.1-0.3 ms per crossing (a round trip cost 17-21 % of an env step at 64x64: ``scripts/lockstep_timeline.py``,
-  BENCHMARKS.md).
+* has workers write observations into shared memory (``multiprocessing.shared_memory``), so only infos are
+  pickled;
+* passes a step without a pipe: the actions, rewards, done flags and pickled infos cross in a shared block per
+  worker, and a semaphore per direction says when (no pickling of actions, no pipe writes and reads; a pipe round
+  trip cost 17-21 % of an env step at 64x64: ``scripts/lockstep_timeline.py``, BENCHMARKS.md). Every other command
+  (reset, ``env_method``, ...), an error's traceback and infos too large for the block go by the worker's pipe;
+* optionally (``spin``) has each side poll for a moment before it blocks: a process that sleeps must be woken by
+  the kernel when the other side signals, which on a virtual machine's two cores costs tens to hundreds of
+  microseconds per crossing.
 
 It returns exactly what SB3's ``DummyVecEnv`` and ``SubprocVecEnv`` return (observations, rewards, dones, infos
 with ``terminal_observation`` and ``TimeLimit.truncated``, ``reset_infos``, ``env_method``, ``get_attr``,
@@ -29,11 +32,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import struct
 import time
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import gymnasium as gym
@@ -81,13 +86,123 @@ def check_spin(spin: Any, name: str = "spin") -> float:
     return float(spin)
 
 
-def _recv(remote: Any, spin: float) -> Any:
-    """``remote.recv()``, after polling the pipe for up to ``spin`` seconds (0: block at once)."""
+INFO_BYTES = 4 << 20
+"""Room for one step's pickled infos per worker in its channel (larger infos go by its pipe)."""
+
+# the command a worker finds: step (its actions in the block), step (its actions on the pipe), read the pipe
+_STEP, _STEP_PIPE, _PIPE = 1, 2, 3
+_HEADER = struct.Struct("qqq")  # command, infos' pickled size (-1: on the pipe), failed (the traceback on the pipe)
+
+
+def _acquire(semaphore: Any, spin: float, process: Any = None) -> None:
+    """Take ``semaphore``, after polling it for up to ``spin`` seconds (0: block at once). With ``process`` (a
+    worker), raise RuntimeError if it dies while this waits."""
     if spin > 0:
         end = time.perf_counter() + spin
-        while not remote.poll(0) and time.perf_counter() < end:
-            pass
-    return remote.recv()
+        while time.perf_counter() < end:
+            if semaphore.acquire(False):
+                return
+    if process is None:
+        semaphore.acquire()
+        return
+    while not semaphore.acquire(timeout=1.0):
+        if not process.is_alive():
+            raise RuntimeError(f"a LockstepVecEnv worker died (exit code {process.exitcode})")
+
+
+class _Channel:
+    """How one worker's steps cross: a shared block (header, the worker's actions, rewards, done flags, pickled
+    infos) and two semaphores, ``command`` (this process to the worker) and ``done`` (back). Made here and passed
+    to the worker, which attaches to it by name."""
+
+    def __init__(
+        self,
+        n: int,
+        action_space: gym.Space,
+        ctx: Any = None,
+        info_bytes: int | None = None,
+        attach: tuple[str, Any, Any] | None = None,
+    ) -> None:
+        info_bytes = INFO_BYTES if info_bytes is None else info_bytes
+        self.n, self.action_space, self.info_bytes = n, action_space, info_bytes
+        shape, dtype = action_space.shape, action_space.dtype
+        self.action_shape: tuple[int, ...] | None = None
+        if shape is not None and dtype is not None and np.dtype(dtype).kind in "biuf":
+            self.action_shape, self.action_dtype = (n, *shape), np.dtype(dtype)
+        offset = _HEADER.size
+        actions_at = offset
+        if self.action_shape is not None:
+            offset += int(np.prod(self.action_shape)) * self.action_dtype.itemsize
+        offset = -(-offset // 8) * 8
+        rewards_at, offset = offset, offset + 8 * n
+        dones_at, offset = offset, offset + n
+        self._info_at = offset
+        size = offset + info_bytes
+        if attach is None:
+            self.block = shared_memory.SharedMemory(create=True, size=size)
+            self.command, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
+        else:
+            name, self.command, self.done = attach
+            self.block = shared_memory.SharedMemory(name=name)
+        buf = self.block.buf
+        self.actions = None
+        if self.action_shape is not None:
+            self.actions = np.ndarray(self.action_shape, self.action_dtype, buffer=buf, offset=actions_at)
+        self.rewards = np.ndarray((n,), np.float64, buffer=buf, offset=rewards_at)
+        self.dones = np.ndarray((n,), np.bool_, buffer=buf, offset=dones_at)
+
+    @property
+    def spec(self) -> tuple[int, gym.Space, None, int, tuple[str, Any, Any]]:
+        """What a worker passes to ``_Channel(*spec)`` to attach."""
+        return self.n, self.action_space, None, self.info_bytes, (self.block.name, self.command, self.done)
+
+    def header(self) -> tuple[int, int, int]:
+        return _HEADER.unpack_from(self.block.buf)
+
+    def set_header(self, command: int, info_size: int = 0, failed: int = 0) -> None:
+        _HEADER.pack_into(self.block.buf, 0, command, info_size, failed)
+
+    # -- this process -------------------------------------------------------------------------------------------
+    def send_step(self, actions: Any) -> bool:
+        """Put ``actions`` in the block and tell the worker to step; False (nothing sent) when they do not fit the
+        block's array exactly (another dtype or shape: they go by the pipe, unchanged)."""
+        if (
+            self.actions is None
+            or not isinstance(actions, np.ndarray)
+            or actions.dtype != self.action_dtype
+            or actions.shape != self.action_shape
+        ):
+            return False
+        self.actions[...] = actions
+        self.set_header(_STEP)
+        self.command.release()
+        return True
+
+    def signal(self, command: int) -> None:
+        """Tell the worker to read its pipe (``_PIPE``) or a step's actions from it (``_STEP_PIPE``)."""
+        self.set_header(command)
+        self.command.release()
+
+    # -- the worker ---------------------------------------------------------------------------------------------
+    def write_infos(self, payload: Any) -> int:
+        """Pickle ``payload`` into the block; its size, or -1 (nothing written) when it does not fit."""
+        data = ForkingPickler.dumps(payload)
+        if len(data) > self.info_bytes:
+            return -1
+        self.block.buf[self._info_at : self._info_at + len(data)] = data
+        return len(data)
+
+    def read_infos(self, size: int) -> Any:
+        return ForkingPickler.loads(self.block.buf[self._info_at : self._info_at + size])
+
+    def close(self, unlink: bool) -> None:
+        self.actions = self.rewards = self.dones = None  # the views first: a block with live views cannot close
+        self.block.close()
+        if unlink:
+            try:
+                self.block.unlink()
+            except FileNotFoundError:
+                pass
 
 
 class _Buffers:
@@ -182,42 +297,58 @@ def _worker(
     space: gym.Space,
     n_envs: int,
     parent: int | None,
+    channel_spec: tuple,
     spin: float = 0.0,
 ) -> None:
-    """Step envs ``first, first + 1, ...`` of the vector env, writing their observations into the shared blocks."""
+    """Step envs ``first, first + 1, ...`` of the vector env, writing their observations into the shared blocks;
+    steps come and go by the channel, every other command by the pipe."""
     die_with_parent(parent if parent is not None else os.getppid())  # forkserver: the server, which dies with it
     parent_remote.close()
     buffers = _Buffers(space, n_envs, names)
+    channel = _Channel(*channel_spec)
     envs: list[gym.Env] = []
     try:
         envs = [_patch_env(fn()) for fn in env_fns.var]
         remote.send((True, None))
         while True:
             try:
-                cmd, data = _recv(remote, spin)
+                _acquire(channel.command, spin)
+                command = channel.header()[0]
+                if command == _STEP:
+                    assert channel.actions is not None
+                    cmd, data = "step", channel.actions.copy()
+                else:
+                    cmd, data = remote.recv()
             except (EOFError, KeyboardInterrupt):
                 break
             if cmd == "close":
                 break
-            try:
-                if cmd == "step":
-                    rewards, dones, infos, reset_infos = [], [], [], {}
+            if cmd == "step":
+                try:
+                    infos, reset_infos = [], {}
                     for j, (env, action) in enumerate(zip(envs, data, strict=True)):
-                        obs, reward, done, info, reset_info = _step(env, action)
+                        obs, channel.rewards[j], channel.dones[j], info, reset_info = _step(env, action)
                         buffers.write(first + j, obs)
-                        rewards.append(reward)
-                        dones.append(done)
                         infos.append(info)
                         if reset_info is not None:
                             reset_infos[j] = reset_info
-                    reply: Any = (rewards, dones, infos, reset_infos)
-                elif cmd == "reset":
+                    size = channel.write_infos((infos, reset_infos))
+                    if size < 0:
+                        remote.send((infos, reset_infos))
+                    channel.set_header(command, size)
+                except Exception as exc:  # noqa: BLE001 - raised again in the calling process, with this traceback
+                    remote.send((False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+                    channel.set_header(command, 0, failed=1)
+                channel.done.release()
+                continue
+            try:
+                if cmd == "reset":
                     reset_infos_list = []
                     for j, (env, (seed, options)) in enumerate(zip(envs, data, strict=True)):
                         obs, reset_info = env.reset(seed=seed, **({"options": options} if options else {}))
                         buffers.write(first + j, obs)
                         reset_infos_list.append(reset_info)
-                    reply = reset_infos_list
+                    reply: Any = reset_infos_list
                 elif cmd == "get_spaces":
                     reply = (envs[0].observation_space, envs[0].action_space)
                 else:
@@ -235,6 +366,7 @@ def _worker(
         for env in envs:
             env.close()
         buffers.close(unlink=False)
+        channel.close(unlink=False)
         remote.close()
 
 
@@ -252,14 +384,15 @@ class LockstepVecEnv(VecEnv):
             smallest; 0: every env in a worker, as ``SubprocVecEnv`` but several envs per worker).
         start_method: ``"fork"``, ``"forkserver"`` or ``"spawn"`` (default: ``"forkserver"`` where the platform
             has it, else ``"spawn"``, as ``SubprocVecEnv``).
-        spin: Seconds each side polls its pipe before it blocks: a worker waiting for the next command, this
-            process waiting for a worker's step once its own envs have stepped (default 0: block at once). Each
-            poll costs CPU while it lasts, so this pays where every process has a core of its own (``tdwgym
-            bench``: BENCHMARKS.md) and not where a process shares its core with other work.
+        spin: Seconds each side polls before it blocks: a worker waiting for the next command, this process
+            waiting for a worker's step once its own envs have stepped (default 0: block at once). Each poll
+            costs CPU while it lasts, so this pays where every process has a core of its own (``tdwgym bench``:
+            BENCHMARKS.md) and not where a process shares its core with other work.
 
     Raises:
         ValueError: A bad ``workers``, ``in_process``, ``start_method`` or ``spin`` (before any process starts).
-        RuntimeError: A worker failed to make its envs (with the worker's traceback).
+        RuntimeError: A worker failed to make its envs (with the worker's traceback); later, an error in a
+            worker (with its traceback), or a worker that died.
     """
 
     def __init__(
@@ -314,11 +447,14 @@ class LockstepVecEnv(VecEnv):
         self.envs: list[gym.Env] = []
         self.remotes: list[Any] = []
         self.processes: list[Any] = []
+        self.channels: list[_Channel] = []
         self._buffers: _Buffers | None = None
         self._held: list[_Buffers] = []
         self._actions: np.ndarray | None = None
         # everything started is released at close(), or else when this is collected or the interpreter exits
-        self._finalizer = weakref.finalize(self, _release, self.remotes, self.processes, self.envs, self._held)
+        self._finalizer = weakref.finalize(
+            self, _release, self.remotes, self.processes, self.channels, self.envs, self._held
+        )
         try:
             if in_process:
                 self.envs.extend(_patch_env(fn()) for fn in env_fns[:in_process])
@@ -329,14 +465,16 @@ class LockstepVecEnv(VecEnv):
                 probe.close()
             self._buffers = _Buffers(observation_space, n_envs)
             self._held.append(self._buffers)
-            self._start_workers(env_fns, observation_space, n_envs)
+            self._start_workers(env_fns, observation_space, action_space, n_envs)
         except BaseException:
             self._release()
             raise
         super().__init__(n_envs, observation_space, action_space)
 
     # -- processes --------------------------------------------------------------------------------------------
-    def _start_workers(self, env_fns: Sequence[Callable[[], gym.Env]], space: gym.Space, n_envs: int) -> None:
+    def _start_workers(
+        self, env_fns: Sequence[Callable[[], gym.Env]], space: gym.Space, action_space: gym.Space, n_envs: int
+    ) -> None:
         if not self._ranges:
             return
         ctx = forkserver_context(["tdwgym.vector"]) if self.start_method == "forkserver" else None
@@ -345,8 +483,10 @@ class LockstepVecEnv(VecEnv):
         assert self._buffers is not None
         for first, end in self._ranges:
             remote, work_remote = ctx.Pipe()
+            channel = _Channel(end - first, action_space, ctx)
+            self.channels.append(channel)
             args = (work_remote, remote, CloudpickleWrapper(list(env_fns[first:end])), first)
-            args += (self._buffers.names, space, n_envs, parent, self.spin)
+            args += (self._buffers.names, space, n_envs, parent, channel.spec, self.spin)
             process = ctx.Process(target=_worker, args=args, daemon=True)
             process.start()
             work_remote.close()
@@ -356,19 +496,26 @@ class LockstepVecEnv(VecEnv):
             self._receive(remote)
 
     @staticmethod
-    def _receive(remote: Any, spin: float = 0.0) -> Any:
+    def _receive(remote: Any) -> Any:
         try:
-            ok, payload = _recv(remote, spin)
+            ok, payload = remote.recv()
         except EOFError:
             raise RuntimeError("a LockstepVecEnv worker died (its pipe closed)") from None
         if not ok:
             raise RuntimeError(f"in a LockstepVecEnv worker: {payload}")
         return payload
 
+    def _send(self, k: int, message: Any) -> None:
+        """A command other than a step to worker ``k``, by its pipe."""
+        self.remotes[k].send(message)
+        self.channels[k].signal(_PIPE)
+
     # -- stepping ---------------------------------------------------------------------------------------------
     def step_async(self, actions: np.ndarray) -> None:
-        for remote, (first, end) in zip(self.remotes, self._ranges, strict=True):
-            remote.send(("step", actions[first:end]))
+        for k, (first, end) in enumerate(self._ranges):
+            if not self.channels[k].send_step(actions[first:end]):
+                self.remotes[k].send(("step", actions[first:end]))
+                self.channels[k].signal(_STEP_PIPE)
         self._actions = actions
         self.waiting = True
 
@@ -383,20 +530,27 @@ class LockstepVecEnv(VecEnv):
             self._buffers.write(i, obs)
             if reset_info is not None:
                 self.reset_infos[i] = reset_info
-        for remote, (first, end) in zip(self.remotes, self._ranges, strict=True):
-            worker_rewards, worker_dones, worker_infos, reset_infos = self._receive(remote, self.spin)
-            rewards[first:end] = worker_rewards
-            dones[first:end] = worker_dones
-            infos[first:end] = worker_infos
-            for j, reset_info in reset_infos.items():
-                self.reset_infos[first + j] = reset_info
-        self.waiting = False
+        try:
+            for k, (first, end) in enumerate(self._ranges):
+                channel = self.channels[k]
+                _acquire(channel.done, self.spin, self.processes[k])
+                _, size, failed = channel.header()
+                if failed:
+                    self._receive(self.remotes[k])  # raises the worker's error
+                worker_infos, reset_infos = channel.read_infos(size) if size >= 0 else self.remotes[k].recv()
+                rewards[first:end] = channel.rewards
+                dones[first:end] = channel.dones
+                infos[first:end] = worker_infos
+                for j, reset_info in reset_infos.items():
+                    self.reset_infos[first + j] = reset_info
+        finally:
+            self.waiting = False
         return self._buffers.read(self.observation_space), rewards, dones, infos
 
     def reset(self) -> VecEnvObs:
         assert self._buffers is not None
-        for remote, (first, end) in zip(self.remotes, self._ranges, strict=True):
-            remote.send(("reset", [(self._seeds[i], self._options[i]) for i in range(first, end)]))
+        for k, (first, end) in enumerate(self._ranges):
+            self._send(k, ("reset", [(self._seeds[i], self._options[i]) for i in range(first, end)]))
         for i, env in enumerate(self.envs):
             options = self._options[i]
             obs, self.reset_infos[i] = env.reset(seed=self._seeds[i], **({"options": options} if options else {}))
@@ -418,7 +572,7 @@ class LockstepVecEnv(VecEnv):
             if k is not None:
                 by_worker.setdefault(k, []).append(j)
         for k, positions in by_worker.items():
-            self.remotes[k].send((cmd, (positions, *data)))
+            self._send(k, (cmd, (positions, *data)))
         results: dict[int, Any] = {}
         local = [i for i in targets if self._owner[i][0] is None]
         if local:
@@ -464,11 +618,11 @@ class LockstepVecEnv(VecEnv):
         """Close the envs, end the workers and free the shared memory."""
         if self.closed:
             return
-        if self.waiting:
-            for remote in self.remotes:
+        if self.waiting:  # a step under way: let the workers finish it
+            for channel, process in zip(self.channels, self.processes, strict=True):
                 try:
-                    remote.recv()
-                except (EOFError, OSError):
+                    _acquire(channel.done, 0.0, process)
+                except RuntimeError:
                     pass
         self._release()
         self.closed = True
@@ -477,13 +631,16 @@ class LockstepVecEnv(VecEnv):
         self._finalizer()  # runs once: _release(...) below
 
 
-def _release(remotes: list[Any], processes: list[Any], envs: list[gym.Env], buffers: list[_Buffers]) -> None:
+def _release(
+    remotes: list[Any], processes: list[Any], channels: list[_Channel], envs: list[gym.Env], buffers: list[_Buffers]
+) -> None:
     """End the workers, close the envs and free the shared memory (each list emptied): at :meth:`close`, or when
     a vector env that was never closed is collected or the interpreter exits."""
-    for remote in remotes:
+    for remote, channel in zip(remotes, channels, strict=False):
         try:
             remote.send(("close", None))
-        except OSError:
+            channel.signal(_PIPE)
+        except (OSError, ValueError):
             pass
     for process in processes:
         process.join(timeout=30)
@@ -496,5 +653,7 @@ def _release(remotes: list[Any], processes: list[Any], envs: list[gym.Env], buff
         env.close()
     for block in buffers:
         block.close(unlink=True)
-    for held in (remotes, processes, envs, buffers):
+    for channel in channels:
+        channel.close(unlink=True)
+    for held in (remotes, processes, channels, envs, buffers):
         held.clear()

@@ -262,3 +262,93 @@ def test_lockstep_timeline_script_times_each_part_of_a_vector_step(capsys):
     with pytest.raises(SystemExit) as exc:
         script.main(["--spin", "-1"])
     assert exc.value.code == 2 and "--spin must be a number of seconds in [0, 1]" in capsys.readouterr().err
+
+
+class _FailsOnAction(gym.Wrapper):
+    """Raises in ``step`` when given action 9."""
+
+    def step(self, action):
+        if int(action) == 9:
+            raise ValueError("action 9 is refused by this test env")
+        return self.env.step(action)
+
+
+def _make_failing() -> gym.Env:
+    return _FailsOnAction(_make(50))
+
+
+def _lock_and_dummy(fns, **kwargs):
+    lock, dummy = LockstepVecEnv(fns, **kwargs), DummyVecEnv(fns)
+    lock.seed(3)
+    dummy.seed(3)
+    assert _same(lock.reset(), dummy.reset())
+    return lock, dummy
+
+
+def test_box_actions_list_actions_and_infos_too_large_for_the_channel_give_what_dummy_vec_env_gives(monkeypatch):
+    """A step's actions and replies cross in the worker's shared channel; actions it cannot hold as they are (a
+    list) and infos larger than its room go by the pipe instead, with the same results."""
+    import tdwgym.vector as vector
+
+    rng = np.random.default_rng(1)
+    # continuous actions (a float32 Box) in the channel
+    fns = [functools.partial(_make, 4, action_type="continuous")] * 3
+    lock, dummy = _lock_and_dummy(fns, workers=1, in_process=1, start_method="fork")
+    try:
+        for _ in range(6):
+            low, high = lock.action_space.low, lock.action_space.high
+            actions = rng.uniform(low, high, size=(3, *lock.action_space.shape)).astype(np.float32)
+            for a, b in zip(lock.step(actions), dummy.step(actions), strict=True):
+                assert _same(a, b)
+        assert lock.channels[0].actions.dtype == np.float32
+    finally:
+        lock.close()
+        dummy.close()
+    # a list of actions, and every reply's infos too large for a 64-byte channel
+    monkeypatch.setattr(vector, "INFO_BYTES", 64)
+    fns = [functools.partial(_make, 4)] * 2
+    lock, dummy = _lock_and_dummy(fns, workers=1, in_process=1, start_method="fork")
+    try:
+        assert lock.channels[0].info_bytes == 64
+        for step in range(6):
+            actions = [int(a) for a in rng.integers(0, 10, size=2)]
+            actions = actions if step % 2 else np.array(actions)  # a list, then an array
+            for a, b in zip(lock.step(actions), dummy.step(actions), strict=True):
+                assert _same(a, b)
+            assert _same(lock.reset_infos, dummy.reset_infos)
+    finally:
+        lock.close()
+        dummy.close()
+
+
+def test_an_error_in_a_workers_step_is_raised_here_and_the_worker_lives_on():
+    lock = LockstepVecEnv([_make_failing] * 2, workers=1, in_process=1, start_method="fork")
+    try:
+        lock.reset()
+        lock.step(np.array([0, 1]))
+        with pytest.raises(RuntimeError, match="in a LockstepVecEnv worker: ValueError: action 9 is refused"):
+            lock.step(np.array([0, 9]))
+        assert not lock.waiting
+        assert lock.get_attr("level") == [0, 0]
+        obs, _, _, _ = lock.step(np.array([1, 2]))  # and steps again
+        assert obs.shape[0] == 2
+    finally:
+        lock.close()
+
+
+@pytest.mark.parametrize("in_process", [0, 1])
+def test_a_worker_that_dies_is_reported_not_waited_for(in_process):
+    lock = LockstepVecEnv([functools.partial(_make, 50)] * 2, in_process=in_process, start_method="fork")
+    try:
+        lock.reset()
+        lock.step(np.array([0, 1]))
+        worker = lock.processes[-1]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(timeout=30)
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"a LockstepVecEnv worker died \(exit code -9\)"):
+            lock.step(np.array([0, 1]))
+        assert time.monotonic() - start < 10
+    finally:
+        lock.close()
+    assert lock.closed
