@@ -161,7 +161,8 @@ def test_close_frees_the_shared_memory_and_ends_the_workers():
     lock = LockstepVecEnv([functools.partial(_make, 5)] * 3, workers=2, in_process=1, start_method="forkserver")
     lock.reset()
     lock.step(np.array([0, 1, 2]))
-    names = list(lock._buffers.names.values())
+    names = [*lock._buffers.names.values(), *(c.block.name for c in lock.channels)]
+    assert len(lock.channels) == 2  # the workers' step channels
     processes = list(lock.processes)
     assert names and all(_shm(n).exists() for n in names)
     lock.close()
@@ -211,7 +212,7 @@ def test_workers_and_shared_memory_end_with_a_parent_killed_by_sigkill(tmp_path,
             lock.reset()
             lock.step(np.array([0, 1, 2]))
             with open({str(names_file) + ".tmp"!r}, "w") as f:
-                f.write("\\n".join(lock._buffers.names.values()))
+                f.write("\\n".join([*lock._buffers.names.values(), *(c.block.name for c in lock.channels)]))
             os.replace({str(names_file) + ".tmp"!r}, {str(names_file)!r})
             while True:
                 lock.step(np.array([0, 1, 2]))
