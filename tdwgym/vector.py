@@ -30,15 +30,17 @@ Needs stable-baselines3 (``pip install 'tdwgym[agents]'``).
 
 from __future__ import annotations
 
+import copyreg
+import io
 import multiprocessing as mp
 import os
+import pickle
 import struct
 import time
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import gymnasium as gym
@@ -108,6 +110,25 @@ def _acquire(semaphore: Any, spin: float, process: Any = None) -> None:
     while not semaphore.acquire(timeout=1.0):
         if not process.is_alive():
             raise RuntimeError(f"a LockstepVecEnv worker died (exit code {process.exitcode})")
+
+
+def _array_from_bytes(data: bytes, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
+def _reduce_array(array: np.ndarray) -> tuple:
+    """A C-ordered array of numbers as its bytes, dtype and shape: about 4x faster to pickle than numpy's own
+    reduction, which a step's full ``info`` (object states, camera, contacts: a few arrays per object) spends most
+    of its pickling time in; anything else as numpy pickles it."""
+    if array.dtype.kind in "biufc" and array.flags.c_contiguous:
+        return _array_from_bytes, (array.tobytes(), array.dtype.str, array.shape)
+    return array.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+class _InfoPickler(pickle.Pickler):
+    """Pickles a step's infos for the channel (:func:`_reduce_array` for plain arrays)."""
+
+    dispatch_table = {**copyreg.dispatch_table, np.ndarray: _reduce_array}
 
 
 class _Channel:
@@ -186,14 +207,16 @@ class _Channel:
     # -- the worker ---------------------------------------------------------------------------------------------
     def write_infos(self, payload: Any) -> int:
         """Pickle ``payload`` into the block; its size, or -1 (nothing written) when it does not fit."""
-        data = ForkingPickler.dumps(payload)
+        out = io.BytesIO()
+        _InfoPickler(out, pickle.HIGHEST_PROTOCOL).dump(payload)
+        data = out.getbuffer()
         if len(data) > self.info_bytes:
             return -1
         self.block.buf[self._info_at : self._info_at + len(data)] = data
         return len(data)
 
     def read_infos(self, size: int) -> Any:
-        return ForkingPickler.loads(self.block.buf[self._info_at : self._info_at + size])
+        return pickle.loads(self.block.buf[self._info_at : self._info_at + size])
 
     def close(self, unlink: bool) -> None:
         self.actions = self.rewards = self.dones = None  # the views first: a block with live views cannot close
