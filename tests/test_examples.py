@@ -144,13 +144,10 @@ def test_gallery_script_writes_a_gif_per_scenario_and_level_and_impossible_twins
 
 
 def test_gallery_gif_stays_under_its_size_budget(tmp_path):
-    import importlib.util
-
     import numpy as np
+    from script_tools import load_script
 
-    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "scripts" / "make_gallery.py")
-    gallery = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gallery)
+    gallery = load_script("make_gallery")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (48, 48, 3), dtype=np.uint8) for _ in range(32)]  # noise: incompressible
     assert len(gallery.gif_bytes(frames, 100)) > 20 * 1024

@@ -247,11 +247,9 @@ def test_workers_and_shared_memory_end_with_a_parent_killed_by_sigkill(tmp_path,
 
 def test_lockstep_timeline_script_times_each_part_of_a_vector_step(capsys):
     """scripts/lockstep_timeline.py: per spin value, every part of a 2-env vector step, from both envs' stamps."""
-    import importlib.util
+    from script_tools import load_script
 
-    spec = importlib.util.spec_from_file_location("lockstep_timeline", ROOT / "scripts" / "lockstep_timeline.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("lockstep_timeline")
     ms = script.timeline(steps=4, spin=0.002)
     assert ms.shape == (4, len(script.COLUMNS)) and np.isfinite(ms).all()
     send, starts, here, worker, reply, above = ms.T

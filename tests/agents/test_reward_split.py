@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+from script_tools import load_script
 from tiny_train import TINY_PPO
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reward_split_counts_every_step_of_the_second_half_once_and_only_gated_kinds_pay():
-    spec = importlib.util.spec_from_file_location("reward_split", ROOT / "scripts" / "reward_split.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("reward_split")
     from tdwgym.agents.train import TrainConfig
 
     cfg = TrainConfig(**{**TINY_PPO, "wm_background": False, "reward_gate": "push", "device": "cpu"})

@@ -4,23 +4,18 @@ computed from its own output (tiny settings)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_tools import load_script
 from tiny_train import TINY_PPO
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = {**TINY_PPO, "device": "cpu"}
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "scripts" / "sample_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sample_efficiency")
 
 
 def test_sample_efficiency_runs_every_env_and_seed_resumes_and_reports_its_own_numbers(tmp_path, capsys):
