@@ -34,7 +34,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, resize_frames
-from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig, _make_env_fn, make_vec_env, train
+from tdwgym.agents.train import (
+    DEFAULT_ENV_KWARGS,
+    TrainConfig,
+    _make_env_fn,
+    check_policy_input,
+    make_vec_env,
+    train,
+)
 from tdwgym.files import read_json
 
 __all__ = [
@@ -238,6 +245,8 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -
     ``cfg.progress_bar`` is off)."""
     from tqdm.auto import tqdm
 
+    if any(agent != "random" for agent in cfg.agents):  # a PPO agent trains: before anything is written
+        check_policy_input(cfg.env_kwargs)
     per_agent = cfg.total_steps + cfg.eval_episodes * cfg.eval_steps
     bar = tqdm(
         total=len(cfg.seeds) * len(cfg.agents) * per_agent,

@@ -42,7 +42,16 @@ from tdwgym.files import read_json
 from tdwgym.processes import dies_with_parent
 from tdwgym.vector import LockstepVecEnv, check_spin, default_split
 
-__all__ = ["DEFAULT_ENV_KWARGS", "VEC_ENVS", "RunDirExistsError", "TrainConfig", "TrainResult", "make_vec_env", "train"]
+__all__ = [
+    "DEFAULT_ENV_KWARGS",
+    "VEC_ENVS",
+    "RunDirExistsError",
+    "TrainConfig",
+    "TrainResult",
+    "check_policy_input",
+    "make_vec_env",
+    "train",
+]
 
 VEC_ENVS: tuple[str, ...] = ("subproc", "lockstep", "dummy")
 """Values of :attr:`TrainConfig.vec_env`."""
@@ -433,6 +442,24 @@ def _load_file(path: Path, load: Any) -> Any:
         ) from None
 
 
+CNN_MIN_SIDE = 36
+"""The smallest observation side SB3's ``CnnPolicy`` (NatureCNN: 8x8 stride 4, 4x4 stride 2, 3x3) can take."""
+
+
+def check_policy_input(env_kwargs: dict[str, Any]) -> None:
+    """ValueError when ``env_kwargs``' ``resolution`` is too small for PPO's ``CnnPolicy``, naming the valid sizes
+    (raised before a run folder is touched or an env worker starts)."""
+    resolution = env_kwargs.get("resolution")
+    if resolution is None:
+        return
+    sides = [resolution] * 2 if isinstance(resolution, (int, float)) else list(resolution)
+    if all(isinstance(side, (int, float)) for side in sides) and min(sides) < CNN_MIN_SIDE:
+        raise ValueError(
+            f"env_kwargs resolution {resolution!r} is too small for PPO's CnnPolicy (NatureCNN): it needs at least "
+            f"{CNN_MIN_SIDE}x{CNN_MIN_SIDE} pixels; use a resolution of {CNN_MIN_SIDE} or more (the env's default: 64)"
+        )
+
+
 def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
@@ -447,6 +474,7 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     Raises:
         RunDirExistsError: A fresh run (no ``resume``) was pointed at a folder with checkpoints and
             ``cfg.overwrite`` is False.
+        ValueError: Observations too small for PPO's ``CnnPolicy`` (:func:`check_policy_input`).
     """
     if resume is not None:
         run = RunDir(resume).require()
@@ -460,6 +488,7 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         cfg = saved
     else:
         cfg = cfg or TrainConfig()
+        check_policy_input(cfg.env_kwargs)
         run = RunDir(cfg.run_dir)
         run.prepare_fresh(cfg.overwrite)
     run_dir = run.path

@@ -377,7 +377,7 @@ def test_env_workers_die_with_a_training_run_killed_by_sigkill(tmp_path, vec_env
     if vec_env == "lockstep" and (os.cpu_count() or 1) < 2:
         pytest.skip("on one core the lockstep vec env steps every env in the calling process")
     args = [sys.executable, "-m", "tdwgym", "train", "--n-envs", "2", "--vec-env", vec_env, "--total-steps"]
-    args += ["100000", "--env-kwargs", '{"resolution": 32}', "--no-progress", "--out", str(tmp_path / "run")]
+    args += ["100000", "--env-kwargs", '{"resolution": 36}', "--no-progress", "--out", str(tmp_path / "run")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -400,7 +400,7 @@ def test_env_workers_die_with_a_comparison_killed_by_sigkill(tmp_path):
     from proc_tools import survivors_of_kill_9
 
     cmd = [sys.executable, "-m", "tdwgym", "compare", "--agents", "ppo", "--seeds", "0", "--total-steps", "100000"]
-    cmd += ["--n-envs", "2", "--vec-env", "subproc", "--env-kwargs", '{"resolution": 32}', "--no-progress"]
+    cmd += ["--n-envs", "2", "--vec-env", "subproc", "--env-kwargs", '{"resolution": 36}', "--no-progress"]
     seen, left = survivors_of_kill_9([*cmd, "--out", str(tmp_path / "cmp")], expected=2)
     assert len(seen) >= 2, "the comparison started no env workers"
     assert not left, f"outlived the killed comparison by 10 s: {left}"
@@ -556,3 +556,25 @@ def test_staggered_limits_and_first_episode_limit_refuse_bad_lengths():
     assert _first_episodes(TrainConfig(env_id="TDWRoom-Occlusion-v0", stagger_episodes=True)) == [None, 225, 150, 75]
     assert _first_episodes(TrainConfig(n_envs=1, stagger_episodes=True)) == [None]
     assert _first_episodes(TrainConfig()) == [None] * 4
+
+
+def test_observations_too_small_for_the_cnn_policy_are_refused_before_anything_is_written(tmp_path, capsys):
+    """NatureCNN needs 36x36 pixels: a smaller resolution is one line and exit 2 from `tdwgym train` and `tdwgym
+    compare`, before a run folder is made or an env worker starts (it was a traceback from inside SB3)."""
+    from tdwgym.agents.train import check_policy_input
+    from tdwgym.cli import main
+
+    for resolution in (32, [64, 35]):
+        with pytest.raises(ValueError, match=r"too small for PPO's CnnPolicy .* at least 36x36 pixels"):
+            check_policy_input({"resolution": resolution})
+    for fine in ({}, {"resolution": 36}, {"resolution": [36, 48]}):
+        check_policy_input(fine)
+    run, cmp = tmp_path / "run", tmp_path / "cmp"
+    kwargs = ["--env-kwargs", '{"resolution": 32}', "--no-progress"]
+    assert main(["train", "--total-steps", "64", "--out", str(run), *kwargs]) == 2
+    assert main(["compare", "--agents", "random", "ppo", "--total-steps", "64", "--out", str(cmp), *kwargs]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if ": error:" in line]
+    assert len(err) == 2
+    assert all("resolution 32 is too small" in line and "use a resolution of 36" in line for line in err)
+    assert err[0].startswith("tdwgym train: error:") and err[1].startswith("tdwgym compare: error:")
+    assert not run.exists() and not cmp.exists()
