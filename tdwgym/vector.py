@@ -61,7 +61,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in devel
 
 from tdwgym.processes import die_with_parent, forkserver_context
 
-__all__ = ["LockstepVecEnv", "check_spin", "default_split"]
+__all__ = ["LockstepVecEnv", "WorkerError", "check_spin", "default_split"]
 
 START_METHODS = ("fork", "forkserver", "spawn")
 
@@ -129,6 +129,10 @@ class _InfoPickler(pickle.Pickler):
     """Pickles a step's infos for the channel (:func:`_reduce_array` for plain arrays)."""
 
     dispatch_table = {**copyreg.dispatch_table, np.ndarray: _reduce_array}
+
+
+class WorkerError(RuntimeError):
+    """An exception raised in a worker's env, raised again in the calling process with the worker's traceback."""
 
 
 class _Channel:
@@ -525,7 +529,7 @@ class LockstepVecEnv(VecEnv):
         except EOFError:
             raise RuntimeError("a LockstepVecEnv worker died (its pipe closed)") from None
         if not ok:
-            raise RuntimeError(f"in a LockstepVecEnv worker: {payload}")
+            raise WorkerError(f"in a LockstepVecEnv worker: {payload}")
         return payload
 
     def _send(self, k: int, message: Any) -> None:
@@ -547,19 +551,28 @@ class LockstepVecEnv(VecEnv):
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         dones = np.zeros(self.num_envs, dtype=bool)
         infos: list[dict] = [{}] * self.num_envs
-        # this process's envs step while the workers step theirs
-        for i, env in enumerate(self.envs):
-            obs, rewards[i], dones[i], infos[i], reset_info = _step(env, self._actions[i])
-            self._buffers.write(i, obs)
-            if reset_info is not None:
-                self.reset_infos[i] = reset_info
+        # this process's envs step while the workers step theirs; an error (here or in a worker) is raised once
+        # every worker has answered, so that the next step finds them all waiting for it
+        error: Exception | None = None
+        try:
+            for i, env in enumerate(self.envs):
+                obs, rewards[i], dones[i], infos[i], reset_info = _step(env, self._actions[i])
+                self._buffers.write(i, obs)
+                if reset_info is not None:
+                    self.reset_infos[i] = reset_info
+        except Exception as exc:  # noqa: BLE001 - raised below
+            error = exc
         try:
             for k, (first, end) in enumerate(self._ranges):
                 channel = self.channels[k]
                 _acquire(channel.done, self.spin, self.processes[k])
                 _, size, failed = channel.header()
                 if failed:
-                    self._receive(self.remotes[k])  # raises the worker's error
+                    try:
+                        self._receive(self.remotes[k])  # raises the worker's error
+                    except WorkerError as exc:
+                        error = error or exc
+                    continue
                 worker_infos, reset_infos = channel.read_infos(size) if size >= 0 else self.remotes[k].recv()
                 rewards[first:end] = channel.rewards
                 dones[first:end] = channel.dones
@@ -568,6 +581,8 @@ class LockstepVecEnv(VecEnv):
                     self.reset_infos[first + j] = reset_info
         finally:
             self.waiting = False
+        if error is not None:
+            raise error
         return self._buffers.read(self.observation_space), rewards, dones, infos
 
     def reset(self) -> VecEnvObs:
@@ -597,12 +612,21 @@ class LockstepVecEnv(VecEnv):
         for k, positions in by_worker.items():
             self._send(k, (cmd, (positions, *data)))
         results: dict[int, Any] = {}
+        error: Exception | None = None  # raised once every worker has answered
         local = [i for i in targets if self._owner[i][0] is None]
         if local:
-            results.update(zip(local, _call(self.envs, cmd, (local, *data)), strict=True))
+            try:
+                results.update(zip(local, _call(self.envs, cmd, (local, *data)), strict=True))
+            except Exception as exc:  # noqa: BLE001 - raised below
+                error = exc
         for k, positions in by_worker.items():
             first = self._ranges[k][0]
-            results.update(zip([first + j for j in positions], self._receive(self.remotes[k]), strict=True))
+            try:
+                results.update(zip([first + j for j in positions], self._receive(self.remotes[k]), strict=True))
+            except WorkerError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
         return [results[i] for i in targets]
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any):

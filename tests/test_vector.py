@@ -383,3 +383,33 @@ def test_infos_pickled_for_the_channel_come_back_as_the_same_arrays():
         assert got.tolist() == want.tolist()
         assert got.flags.writeable
     assert info["all"][6].flags.f_contiguous
+
+
+@pytest.mark.parametrize("failing", [0, 1])  # the env here fails, or the first worker's
+def test_after_an_error_every_worker_is_still_in_step(failing):
+    """An error is raised only once every worker has answered the step or command: with two workers, the next
+    step's results are that step's own (each env's ``sim_time`` one step on), not an earlier step's left waiting."""
+    from tdwgym.vector import WorkerError
+
+    fns = [_make_failing] * 3
+    lock = LockstepVecEnv(fns, workers=2, in_process=1, start_method="fork")
+    try:
+        lock.reset()
+        *_, infos = lock.step(np.array([0, 0, 0]))
+        before = [info["sim_time"] for info in infos]
+        *_, infos = lock.step(np.array([0, 0, 0]))
+        dt = infos[2]["sim_time"] - before[2]
+        before = [info["sim_time"] for info in infos]
+        actions = np.array([0, 0, 0])
+        actions[failing] = 9
+        with pytest.raises((ValueError, WorkerError), match="action 9 is refused"):
+            lock.step(actions)
+        assert [c.done.get_value() for c in lock.channels] == [0, 0]  # no answer left waiting (Linux semaphores)
+        *_, infos = lock.step(np.array([1, 1, 1]))
+        for i, info in enumerate(infos):  # two steps on, but one for the env that refused its action
+            assert info["sim_time"] == pytest.approx(before[i] + (1 if i == failing else 2) * dt)
+        with pytest.raises((AttributeError, WorkerError)):
+            lock.env_method("no_such_method")  # fails here and in both workers
+        assert lock.get_attr("level") == [0, 0, 0]
+    finally:
+        lock.close()
