@@ -418,8 +418,10 @@ class LockstepVecEnv(VecEnv):
 
     Raises:
         ValueError: A bad ``workers``, ``in_process``, ``start_method`` or ``spin`` (before any process starts).
-        RuntimeError: A worker failed to make its envs (with the worker's traceback); later, an error in a
-            worker (with its traceback), or a worker that died.
+        RuntimeError: A worker failed to make its envs (with the worker's traceback); later, a worker that died.
+            An error in a worker's env is a :class:`WorkerError` (a RuntimeError, with the worker's traceback), one
+            in this process's env that error itself; either is raised once every worker has answered, so the
+            vector env can step on.
     """
 
     def __init__(
