@@ -96,7 +96,7 @@ class TrainConfig:
     ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
     changes the speed only: a seed gives the same run with each."""
     vec_spin: float = 0.0
-    """With ``vec_env="lockstep"``: seconds each process polls its pipe before it blocks on it
+    """With ``vec_env="lockstep"``: seconds each process polls for the other's step before it blocks
     (``LockstepVecEnv(spin=...)``; 0: block at once). It saves the kernel's wake-up per step where every process has
     a core to itself; on 2 cores, where the world model's thread shares them, it measured no gain in training
     (BENCHMARKS.md). Speed only: a seed gives the same run with any value."""

@@ -42,7 +42,7 @@ from tdwgym.options import (
 ENV_ID = "TDWRoom-Occlusion-v0"
 RESOLUTION = 64
 SPIN = 0.002
-"""Seconds each side of the polling ``LockstepVecEnv`` polls its pipe before it blocks."""
+"""Seconds each side of the polling ``LockstepVecEnv`` polls for the other's step before it blocks."""
 
 
 def _rate(fn: Callable[[int], None], steps: int) -> float:
@@ -105,7 +105,7 @@ def vectorized(steps: int, repeats: int, num_envs: int = 2, seed: int = 0) -> di
     # tdwgym's LockstepVecEnv: a share of the envs in this process, the rest in workers, observations in shared memory
     lockstep = _lockstep(_make, num_envs, seed)
     lockstep_light = _lockstep(_make_light, num_envs, seed)
-    # the same, each side polling its pipe for up to SPIN seconds before it blocks (LockstepVecEnv(spin=...))
+    # the same, each side polling for up to SPIN seconds before it blocks (LockstepVecEnv(spin=...))
     lockstep_spin = _lockstep(_make, num_envs, seed, spin=SPIN)
 
     def run_single(n: int) -> None:

@@ -91,8 +91,8 @@ def check_spin(spin: Any, name: str = "spin") -> float:
 INFO_BYTES = 4 << 20
 """Room for one step's pickled infos per worker in its channel (larger infos go by its pipe)."""
 
-# the command a worker finds: step (its actions in the block), step (its actions on the pipe), read the pipe
-_STEP, _STEP_PIPE, _PIPE = 1, 2, 3
+# the command a worker finds: step with the actions in the block, or read the next command from the pipe
+_STEP, _PIPE = 1, 2
 _HEADER = struct.Struct("qqq")  # command, infos' pickled size (-1: on the pipe), failed (the traceback on the pipe)
 
 
@@ -177,9 +177,10 @@ class _Channel:
         self.dones = np.ndarray((n,), np.bool_, buffer=buf, offset=dones_at)
 
     @property
-    def spec(self) -> tuple[int, gym.Space, None, int, tuple[str, Any, Any]]:
-        """What a worker passes to ``_Channel(*spec)`` to attach."""
-        return self.n, self.action_space, None, self.info_bytes, (self.block.name, self.command, self.done)
+    def spec(self) -> dict[str, Any]:
+        """What a worker passes to ``_Channel(**spec)`` to attach."""
+        attach = (self.block.name, self.command, self.done)
+        return {"n": self.n, "action_space": self.action_space, "info_bytes": self.info_bytes, "attach": attach}
 
     def header(self) -> tuple[int, int, int]:
         return _HEADER.unpack_from(self.block.buf)
@@ -203,9 +204,9 @@ class _Channel:
         self.command.release()
         return True
 
-    def signal(self, command: int) -> None:
-        """Tell the worker to read its pipe (``_PIPE``) or a step's actions from it (``_STEP_PIPE``)."""
-        self.set_header(command)
+    def signal_pipe(self) -> None:
+        """Tell the worker to read its next command from its pipe."""
+        self.set_header(_PIPE)
         self.command.release()
 
     # -- the worker ---------------------------------------------------------------------------------------------
@@ -324,7 +325,7 @@ def _worker(
     space: gym.Space,
     n_envs: int,
     parent: int | None,
-    channel_spec: tuple,
+    channel_spec: dict[str, Any],
     spin: float = 0.0,
 ) -> None:
     """Step envs ``first, first + 1, ...`` of the vector env, writing their observations into the shared blocks;
@@ -332,7 +333,7 @@ def _worker(
     die_with_parent(parent if parent is not None else os.getppid())  # forkserver: the server, which dies with it
     parent_remote.close()
     buffers = _Buffers(space, n_envs, names)
-    channel = _Channel(*channel_spec)
+    channel = _Channel(**channel_spec)
     envs: list[gym.Env] = []
     try:
         envs = [_patch_env(fn()) for fn in env_fns.var]
@@ -535,16 +536,15 @@ class LockstepVecEnv(VecEnv):
         return payload
 
     def _send(self, k: int, message: Any) -> None:
-        """A command other than a step to worker ``k``, by its pipe."""
+        """A command to worker ``k`` by its pipe (a step too, when its actions do not fit the channel)."""
         self.remotes[k].send(message)
-        self.channels[k].signal(_PIPE)
+        self.channels[k].signal_pipe()
 
     # -- stepping ---------------------------------------------------------------------------------------------
     def step_async(self, actions: np.ndarray) -> None:
         for k, (first, end) in enumerate(self._ranges):
             if not self.channels[k].send_step(actions[first:end]):
-                self.remotes[k].send(("step", actions[first:end]))
-                self.channels[k].signal(_STEP_PIPE)
+                self._send(k, ("step", actions[first:end]))
         self._actions = actions
         self.waiting = True
 
@@ -688,7 +688,7 @@ def _release(
     for remote, channel in zip(remotes, channels, strict=False):
         try:
             remote.send(("close", None))
-            channel.signal(_PIPE)
+            channel.signal_pipe()
         except (OSError, ValueError):
             pass
     for process in processes:
