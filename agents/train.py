@@ -72,6 +72,7 @@ FIELDS_BEFORE: dict[str, Any] = {
     "reward_gate": "none",
     "stagger_episodes": False,
     "vec_spin": 0.0,
+    "normalize_advantage": True,
 }
 """Fields added after the first release -> how runs written before them ran (a config without the field is read
 with this value, so that an old run resumes as it was)."""
@@ -187,6 +188,8 @@ class TrainConfig:
     """Entropy bonus."""
     clip_range: float = 0.2
     """PPO clip range."""
+    normalize_advantage: bool = True
+    """Normalise PPO's advantages per minibatch (SB3's default)."""
     features_dim: int = 256
     """Output size of the policy's NatureCNN."""
 
@@ -524,6 +527,7 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
             gae_lambda=cfg.gae_lambda,
             ent_coef=cfg.ent_coef,
             clip_range=cfg.clip_range,
+            normalize_advantage=cfg.normalize_advantage,
             policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
             tensorboard_log=str(run.tensorboard_dir),
             device=device,

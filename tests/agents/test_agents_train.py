@@ -69,6 +69,7 @@ def test_plain_ppo_train_and_a_fresh_run_never_silently_overwrites(tmp_path, cap
     cfg = TrainConfig(total_steps=64, curiosity="none", run_dir=str(tmp_path), **TINY)
     res = train(cfg)
     assert res.num_timesteps == 64 and res.curiosity is None
+    assert res.model.normalize_advantage is True  # SB3's default, as before the option existed
     assert (tmp_path / "training.png").exists()
     before = (tmp_path / "checkpoints" / "latest.json").read_text()
     with pytest.raises(RunDirExistsError, match=r"--resume .*--overwrite"):
@@ -80,8 +81,8 @@ def test_plain_ppo_train_and_a_fresh_run_never_silently_overwrites(tmp_path, cap
     assert "--resume" in err and "--overwrite" in err and str(tmp_path) in err
     # --overwrite starts over: the old metrics go, the new run's rows are all that is left
     assert [r["step"] for r in read_metrics(tmp_path)] == [64]
-    again = train(dataclasses.replace(cfg, total_steps=32, n_steps=16, overwrite=True))
-    assert again.num_timesteps == 32
+    again = train(dataclasses.replace(cfg, total_steps=32, n_steps=16, overwrite=True, normalize_advantage=False))
+    assert again.num_timesteps == 32 and again.model.normalize_advantage is False
     assert [r["step"] for r in read_metrics(tmp_path)] == [32]
 
 
@@ -313,14 +314,15 @@ def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_
 def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_path):
     """A run folder written before the action baseline, warp, resolution, background trainer, fovea and staggered
     episodes existed resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame
-    surprise, all envs in the same phase."""
+    surprise, all envs in the same phase, advantages normalised per minibatch."""
     old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()}
     names = ("action_baseline", "wm_warp", "wm_resolution", "wm_background", "wm_fovea", "stagger_episodes")
-    for name in names:
+    for name in (*names, "normalize_advantage"):
         old.pop(name)
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = TrainConfig.from_json(tmp_path / "config.json")
     assert tuple(getattr(cfg, name) for name in names) == ("none", False, None, False, None, False)
+    assert cfg.normalize_advantage is True
     # a config written now keeps its own values
     TrainConfig(wm_fovea=0.25).to_json(tmp_path / "new.json")
     assert TrainConfig.from_json(tmp_path / "new.json").wm_fovea == 0.25
