@@ -446,6 +446,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         found = _latest(ckpt_dir) if ckpt_dir.is_dir() else None
         if found is None:
             raise ValueError(f"--resume: {ckpt_dir} holds no complete checkpoint")
+        for stale in ckpt_dir.glob("*.tmp"):  # half-written by a run killed mid-save; never read, so dropped
+            stale.unlink(missing_ok=True)
         state = safe_load(found)
         model = world_model_from_config(state["model_config"], device=dev)
         model.load_state_dict(state["model"])
