@@ -72,7 +72,6 @@ FIELDS_BEFORE: dict[str, Any] = {
     "reward_gate": "none",
     "stagger_episodes": False,
     "vec_spin": 0.0,
-    "normalize_advantage": True,
 }
 """Fields added after the first release -> how runs written before them ran (a config without the field is read
 with this value, so that an old run resumes as it was)."""
@@ -189,7 +188,8 @@ class TrainConfig:
     clip_range: float = 0.2
     """PPO clip range."""
     normalize_advantage: bool = True
-    """Normalise PPO's advantages per minibatch (SB3's default)."""
+    """Normalise PPO's advantages per minibatch (SB3's default; off measured no better for the curiosity agent,
+    docs/agents.md)."""
     features_dim: int = 256
     """Output size of the policy's NatureCNN."""
 
