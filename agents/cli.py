@@ -26,7 +26,6 @@ from tdwgym.agents.pretrain import add_pretrain_parser
 from tdwgym.agents.record import add_record_parser
 from tdwgym.agents.rundir import RunDir
 from tdwgym.agents.train import VEC_ENVS, TrainConfig
-from tdwgym.files import DamagedFileError
 from tdwgym.options import (
     Flag,
     Parser,
@@ -43,6 +42,7 @@ from tdwgym.options import (
     ray_address,
     run_command,
 )
+from tdwgym.util.files import DamagedFileError
 
 VARIANT_CHOICES = ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress", "none")
 """Values of ``--curiosity`` (``tdwgym.agents.curiosity.VARIANTS`` and ``none``)."""

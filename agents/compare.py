@@ -42,7 +42,7 @@ from tdwgym.agents.train import (
     make_vec_env,
     train,
 )
-from tdwgym.files import read_json
+from tdwgym.util.files import read_json
 
 __all__ = [
     "CompareConfig",

@@ -349,7 +349,7 @@ def project_points(
     Returns:
         ``(N, 2)`` (or ``(2,)``) pixel coordinates; NaN for points behind the camera.
     """
-    from tdwgym.geometry import camera_forward, camera_right
+    from tdwgym.sim.geometry import camera_forward, camera_right
 
     pts = np.asarray(points, dtype=np.float64)
     single = pts.ndim == 1
@@ -401,7 +401,7 @@ def floor_coverage(
     seen = np.zeros(len(pts), dtype=bool)
     h = 100
     w = max(1, int(round(h * aspect)))
-    from tdwgym.geometry import camera_forward
+    from tdwgym.sim.geometry import camera_forward
 
     for position, yaw, pitch in camera_poses:
         pix = project_points(pts, position, yaw, pitch, fov, w, h)

@@ -40,7 +40,7 @@ import tdwgym
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
-from tdwgym.files import read_json
+from tdwgym.util.files import read_json
 
 __all__ = ["ClipStream", "PretrainConfig", "add_pretrain_parser", "parse_mix", "pretrain"]
 

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tdwgym.files import read_json
+from tdwgym.util.files import read_json
 
 __all__ = ["RunDir", "RunDirExistsError"]
 

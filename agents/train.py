@@ -38,8 +38,8 @@ from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
-from tdwgym.files import read_json
-from tdwgym.processes import dies_with_parent
+from tdwgym.util.files import read_json
+from tdwgym.util.processes import dies_with_parent
 from tdwgym.vector import LockstepVecEnv, check_spin, default_split
 
 __all__ = [

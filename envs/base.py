@@ -2,7 +2,7 @@
 
 A scenario subclasses :class:`TDWRoomEnv` and implements :meth:`TDWRoomEnv._generate_scene` only. This class owns
 the spaces, seeding, the reset/step template, frame skip (physics substeps per step), observation modes, rendering,
-and the camera and push mechanics. It talks to the simulator only through :class:`tdwgym.backends.Backend` and
+and the camera and push mechanics. It talks to the simulator only through :class:`tdwgym.sim.backends.Backend` and
 never imports torch.
 
 It also owns the three variant arguments every scenario takes:
@@ -13,7 +13,7 @@ It also owns the three variant arguments every scenario takes:
   are salted differently and every scene belongs to one of them by a hash of its content (:func:`split_bucket`).
 * ``impossible`` (None or a kind of :data:`IMPOSSIBLE_KINDS`): after generating the (possible) scene, a dry run of
   its physics picks the frame of the violation (while the object is hidden behind the occluder where the scenario
-  has one) and the violation is added to the scene as :class:`~tdwgym.scene.SceneEvent` data, applied at its step
+  has one) and the violation is added to the scene as :class:`~tdwgym.sim.scene.SceneEvent` data, applied at its step
   through the backend's edit methods. The same seed with ``impossible=None`` gives the possible twin.
 """
 
@@ -31,10 +31,10 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from tdwgym.backends import PASSES, Backend, Contact, ObjectState, RayHit, make_backend, resolve_backend_name
 from tdwgym.envs.factors import LEVELS, PALETTE, SPLITS, FactorPlan, FactorSpace
-from tdwgym.geometry import camera_forward, camera_right
-from tdwgym.scene import SceneEvent, SceneSpec, object_from_dict
+from tdwgym.sim.backends import PASSES, Backend, Contact, ObjectState, RayHit, make_backend, resolve_backend_name
+from tdwgym.sim.geometry import camera_forward, camera_right
+from tdwgym.sim.scene import SceneEvent, SceneSpec, object_from_dict
 
 DISCRETE_ACTIONS: tuple[str, ...] = (
     "noop",
@@ -419,7 +419,7 @@ class TDWRoomEnv(gym.Env):
             if self.impossible is not None:
                 scene = self.add_impossible_event(scene, self.impossible)
         elif not isinstance(scene, SceneSpec):
-            raise TypeError(f"options['scene'] must be a tdwgym.scene.SceneSpec, got {type(scene).__name__}")
+            raise TypeError(f"options['scene'] must be a tdwgym.sim.scene.SceneSpec, got {type(scene).__name__}")
         self.backend.load(scene)
         self.scene = scene
         self._movable_ids = {o.id for o in scene.objects}

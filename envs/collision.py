@@ -26,7 +26,7 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-from tdwgym.scene import Camera, SceneSpec
+from tdwgym.sim.scene import Camera, SceneSpec
 
 
 class CollisionEnv(TDWRoomEnv):

@@ -1,6 +1,6 @@
 """Building blocks the scenario generators share: rooms, lights, objects by shape name, distractors, clutter.
 
-Everything here is pure: it builds :mod:`tdwgym.scene` dataclasses from a passed ``np.random.Generator`` and the
+Everything here is pure: it builds :mod:`tdwgym.sim.scene` dataclasses from a passed ``np.random.Generator`` and the
 curriculum level. What each level adds (see docs/scenarios.md):
 
 * 0: bare room (fixed size and plain colours), cube and sphere, plain colours, default physics.
@@ -20,7 +20,7 @@ import numpy as np
 
 from tdwgym.envs.base import sample_until
 from tdwgym.envs.factors import PALETTE, FactorPlan
-from tdwgym.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Room
+from tdwgym.sim.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Room
 
 ROUND_SHAPES = ("sphere", "cylinder", "capsule")
 """Shapes that roll when launched along the floor (cylinders and capsules lie down across their path)."""
@@ -147,7 +147,7 @@ def make_object(
 
     Args:
         oid: Scene id.
-        shape: A primitive of :data:`tdwgym.scene.SHAPES` or one of :data:`COMPOUND_SHAPES`.
+        shape: A primitive of :data:`tdwgym.sim.scene.SHAPES` or one of :data:`COMPOUND_SHAPES`.
         diameter: Footprint size in metres.
         color: Palette colour name.
         rng: Randomness for the size and the physics defaults.

@@ -19,8 +19,8 @@ import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
 from tdwgym.envs.base import HIDDEN_KINDS
-from tdwgym.geometry import camera_forward
-from tdwgym.scene import SceneSpec, object_from_dict
+from tdwgym.sim.geometry import camera_forward
+from tdwgym.sim.scene import SceneSpec, object_from_dict
 
 CAMERAS: tuple[str, ...] = ("static", "orbit")
 """Scripted camera paths: the scene's camera held still, or swung +-20 degrees around the look-at point."""

@@ -27,8 +27,8 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
-from tdwgym.geometry import camera_forward, camera_right
-from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
+from tdwgym.sim.geometry import camera_forward, camera_right
+from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
 
 class OcclusionEnv(TDWRoomEnv):

@@ -15,8 +15,8 @@ from tdwgym.envs.common import (
     room_for_level,
 )
 from tdwgym.envs.factors import Factor, FactorSpace, color_factor, mass_factor
-from tdwgym.geometry import camera_right
-from tdwgym.scene import Camera, ObjectSpec, SceneSpec
+from tdwgym.sim.geometry import camera_right
+from tdwgym.sim.scene import Camera, ObjectSpec, SceneSpec
 
 STABLE_RATIO = 0.35
 """A stable tower's centre of mass above every block stays within this fraction of the block's half-width."""

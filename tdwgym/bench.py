@@ -58,7 +58,7 @@ def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
     base = env.unwrapped
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(steps)]
-    floor_backend = tdwgym.backends.make_backend(base.backend_name)
+    floor_backend = tdwgym.sim.backends.make_backend(base.backend_name)
     floor_backend.load(base.scene)
     substeps = base.substeps
 

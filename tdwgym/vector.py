@@ -22,7 +22,7 @@ with ``terminal_observation`` and ``TimeLimit.truncated``, ``reset_infos``, ``en
 seed and actions. The infos are the envs' own: an env made with ``info_level="light"`` passes a lighter ``info``
 (less to pickle), and ``venv.env_method("full_info")`` returns the rest on demand.
 
-Workers die with the calling process, even after a kill -9 of it (:mod:`tdwgym.processes`); :meth:`close` (or the
+Workers die with the calling process, even after a kill -9 of it (:mod:`tdwgym.util.processes`); :meth:`close` (or the
 resource tracker, after a kill -9) frees the shared memory.
 
 Needs stable-baselines3 (``pip install 'tdwgym[agents]'``).
@@ -59,7 +59,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is installed in development
     raise ImportError("tdwgym.vector needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
 
-from tdwgym.processes import die_with_parent, forkserver_context
+from tdwgym.util.processes import die_with_parent, forkserver_context
 
 __all__ = ["LockstepVecEnv", "WorkerError", "check_spin", "default_split"]
 

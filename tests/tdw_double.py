@@ -43,7 +43,7 @@ import numpy as np
 import zmq
 from PIL import Image
 
-from tdwgym.backends.tdw import ensure_imp_module
+from tdwgym.sim.backends.tdw import ensure_imp_module
 
 ensure_imp_module()  # tdw's FlatBuffers runtime imports imp, which Python 3.12 removed
 with warnings.catch_warnings():

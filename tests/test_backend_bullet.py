@@ -7,16 +7,16 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from tdwgym.backends import BackendError, make_backend
-from tdwgym.backends.bullet import (
+from tdwgym.sim.backends import BackendError, make_backend
+from tdwgym.sim.backends.bullet import (
     BulletBackend,
     quat_from_bullet,
     quat_to_bullet,
     spin_from_bullet,
     spin_to_bullet,
 )
-from tdwgym.geometry import euler_to_quat, rotate
-from tdwgym.scene import Camera, ObjectSpec, PropSpec, Room, SceneSpec
+from tdwgym.sim.geometry import euler_to_quat, rotate
+from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, Room, SceneSpec
 
 G = 9.81
 
@@ -191,7 +191,7 @@ def test_scene_edits_remove_add_recolour_and_pass_through(backend):
 def test_pixel_centres_follow_the_pinhole_model(backend, width, height):
     """Pixel (i, j) shows the ray through (j + 0.5, i + 0.5): a sphere on the optical axis is centred at (W/2, H/2),
     and one off axis where the intrinsics project it."""
-    from tdwgym.geometry import camera_forward, camera_right, intrinsics
+    from tdwgym.sim.geometry import camera_forward, camera_right, intrinsics
 
     cam = Camera(position=(0.0, 1.0, -1.5), yaw=20.0, pitch=-5.0, radius=0.0)
     fwd, right = camera_forward(cam.yaw, cam.pitch), camera_right(cam.yaw)
@@ -220,7 +220,7 @@ def _rss_mb():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_patterned_rooms_and_cones_keep_memory_flat_over_resets(backend):
     """Every reset paints new pattern textures and builds new cone meshes; neither may accumulate."""
-    from tdwgym.backends.bullet import MAX_TEXTURES
+    from tdwgym.sim.backends.bullet import MAX_TEXTURES
 
     rng = np.random.default_rng(0)
 
@@ -264,7 +264,7 @@ def test_reloading_the_same_patterned_scene_gives_the_same_frames(backend):
 
 
 def test_a_full_texture_cache_swaps_the_client_without_changing_frames(backend, monkeypatch):
-    import tdwgym.backends.bullet as bullet
+    import tdwgym.sim.backends.bullet as bullet
 
     rooms = [Room(floor_pattern="checker", floor_color=(0.1 * k, 0.5, 0.5)) for k in range(4)]
     spec = SceneSpec(room=rooms[0], objects=(ObjectSpec(id=1, shape="cone", size=(0.3, 0.4, 0.3)),))

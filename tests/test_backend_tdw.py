@@ -28,8 +28,9 @@ zmq = pytest.importorskip("zmq")
 
 from tdw_double import FakeBuild, segmentation_color  # noqa: E402
 
-from tdwgym.backends import BackendError, make_backend  # noqa: E402
-from tdwgym.backends.tdw import (  # noqa: E402
+from tdwgym.registration import ENV_IDS  # noqa: E402
+from tdwgym.sim.backends import BackendError, make_backend  # noqa: E402
+from tdwgym.sim.backends.tdw import (  # noqa: E402
     CAMERA_COLLIDER_ID,
     PART_ID_BASE,
     SHAPE_MODELS,
@@ -37,9 +38,8 @@ from tdwgym.backends.tdw import (  # noqa: E402
     TDWConnectionError,
     camera_rotation,
 )
-from tdwgym.geometry import camera_forward, euler_to_quat, rotate  # noqa: E402
-from tdwgym.registration import ENV_IDS  # noqa: E402
-from tdwgym.scene import Camera, ObjectSpec, PartSpec, PropSpec, Room, SceneEvent, SceneSpec  # noqa: E402
+from tdwgym.sim.geometry import camera_forward, euler_to_quat, rotate  # noqa: E402
+from tdwgym.sim.scene import Camera, ObjectSpec, PartSpec, PropSpec, Room, SceneEvent, SceneSpec  # noqa: E402
 
 DOUBLE = Path(__file__).with_name("tdw_double.py")
 
@@ -120,7 +120,10 @@ def by_type(commands: list[dict], name: str) -> list[dict]:
 
 # -- import and connection ----------------------------------------------------------------------------------------
 def test_importing_tdwgym_does_not_import_tdw() -> None:
-    code = "import sys, tdwgym, tdwgym.backends, tdwgym.backends.tdw; assert 'tdw' not in sys.modules, 'tdw imported'"
+    code = (
+        "import sys, tdwgym, tdwgym.sim.backends, tdwgym.sim.backends.tdw; assert 'tdw' not in sys.modules, "
+        "'tdw imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

@@ -21,7 +21,7 @@ import pytest
 import tdwgym
 from tdwgym import dataset as ds
 from tdwgym.dataset import cli as dataset_cli
-from tdwgym.geometry import intrinsics
+from tdwgym.sim.geometry import intrinsics
 
 EPISODES, FRAMES, RES = 3, 8, 32
 

@@ -11,8 +11,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import tdwgym
 from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
-from tdwgym.geometry import camera_forward
-from tdwgym.scene import Camera, ObjectSpec, PropSpec, SceneSpec
+from tdwgym.sim.geometry import camera_forward
+from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
 ACTION_TYPES = ("discrete", "continuous")
 

@@ -28,7 +28,7 @@ from tiny_train import TINY
 from tdwgym import dataset as ds
 from tdwgym.dataset import cli as dataset_cli
 from tdwgym.dataset import writer as dswriter
-from tdwgym.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
+from tdwgym.sim.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
 
 
 def _rss_mb() -> float:

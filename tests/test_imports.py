@@ -17,26 +17,39 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"tdwgym": ROOT / "tdwgym", "tdwgym.envs": ROOT / "envs", "tdwgym.agents": ROOT / "agents"}
-"""Import name -> source folder (pyproject's package-dir; tdwgym.backends lies inside tdwgym/)."""
+"""Import name -> source folder (pyproject's package-dir; tdwgym.sim, tdwgym.util, ... lie inside tdwgym/)."""
 
-FLOOR_NAMES = {1: "scene", 2: "backends", 3: "envs", 4: "core tools", 5: "agents", 6: "the tdwgym command"}
-BOTTOM = {"tdwgym.scene", "tdwgym.geometry", "tdwgym.patterns", "tdwgym.processes"}
-ENVS = {"tdwgym", "tdwgym.registration"}
-TOP = {"tdwgym.cli", "tdwgym.__main__"}
+FLOOR_NAMES = {
+    0: "util",
+    1: "scene",
+    2: "backends",
+    3: "envs",
+    4: "tools",
+    5: "agents",
+    6: "commands",
+}
+FLOORS: tuple[tuple[str, int], ...] = (
+    ("tdwgym.util", 0),
+    ("tdwgym.sim.backends", 2),
+    ("tdwgym.sim", 1),
+    ("tdwgym.envs", 3),
+    ("tdwgym.registration", 3),
+    ("tdwgym.tools", 4),
+    ("tdwgym.agents", 5),
+    ("tdwgym.commands", 6),
+    ("tdwgym.cli", 6),
+    ("tdwgym.__main__", 6),
+)
+"""Module path prefix -> floor, the first match wins (the folder a module is in says its floor)."""
 
 
 def floor(module: str) -> int:
     """The floor of a tdwgym module."""
-    if module in TOP:
-        return 6
-    if module == "tdwgym.agents" or module.startswith("tdwgym.agents."):
-        return 5
-    if module in ENVS or module == "tdwgym.envs" or module.startswith("tdwgym.envs."):
-        return 3
-    if module == "tdwgym.backends" or module.startswith("tdwgym.backends."):
-        return 2
-    if module in BOTTOM:
-        return 1
+    if module == "tdwgym":
+        return 3  # the package registers the env ids
+    for prefix, number in FLOORS:
+        if module == prefix or module.startswith(prefix + "."):
+            return number
     return 4
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tdwgym.envs.base import HIDDEN_KINDS
 from tdwgym.envs.impossible import make_pairs, make_quadruplets
-from tdwgym.scene import SceneSpec
+from tdwgym.sim.scene import SceneSpec
 
 
 def _differs_after(a: np.ndarray, b: np.ndarray, frame: int) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-IMPORTS = "import tdwgym, tdwgym.envs, tdwgym.agents, tdwgym.backends; print(tdwgym.envs.__file__)"
+IMPORTS = "import tdwgym, tdwgym.envs, tdwgym.agents, tdwgym.sim.backends; print(tdwgym.envs.__file__)"
 
 
 def _run(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tdwgym.patterns import pattern_image
+from tdwgym.sim.patterns import pattern_image
 
 RED_BLUE = ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0))
 WHITE_BLACK = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))

@@ -13,7 +13,6 @@ import pytest
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.dataset import world_to_camera
-from tdwgym.geometry import camera_forward, intrinsics
 from tdwgym.policies import (
     BUILTIN_POLICIES,
     ORBIT_RADIUS,
@@ -24,6 +23,7 @@ from tdwgym.policies import (
     make_policy,
     policy_env_kwargs,
 )
+from tdwgym.sim.geometry import camera_forward, intrinsics
 
 ENV = "TDWRoom-Occlusion-v0"
 RES = 16

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tdwgym.scene import COMPOUND, SceneSpec
+from tdwgym.sim.scene import COMPOUND, SceneSpec
 
 G = 9.81
 
@@ -142,8 +142,8 @@ def test_level_0_is_bare_and_simple(env_id):
 @pytest.mark.parametrize("shape", ["sphere", "cylinder", "capsule"])
 def test_rolling_objects_keep_their_launch_speed(shape):
     """A round object launched on the floor rolls without slipping: no friction loss, speed kept within 3%."""
-    from tdwgym.backends.bullet import BulletBackend
     from tdwgym.envs.common import make_object
+    from tdwgym.sim.backends.bullet import BulletBackend
 
     rng = np.random.default_rng(0)
     obj = make_object(1, shape, 0.3, "red", rng, 0, position_xz=(0.0, 0.0), velocity=(1.2, 0.0, 0.5))
@@ -181,7 +181,7 @@ def test_distractors_never_show_held_out_values_in_training_scenes():
 
 
 def test_a_push_in_the_step_that_removes_its_target_does_not_crash():
-    from tdwgym.scene import Camera, ObjectSpec, SceneEvent
+    from tdwgym.sim.scene import Camera, ObjectSpec, SceneEvent
 
     env = gym.make("TDWRoom-Occlusion-v0", resolution=8)
     scene = SceneSpec(

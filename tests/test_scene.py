@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tdwgym.scene import SHAPES, Camera, Light, ObjectSpec, PropSpec, Room, SceneError, SceneSpec
+from tdwgym.sim.scene import SHAPES, Camera, Light, ObjectSpec, PropSpec, Room, SceneError, SceneSpec
 
 
 def _scene() -> SceneSpec:
@@ -39,7 +39,9 @@ def test_scene_module_imports_no_simulator():
     import subprocess
     import sys
 
-    code = "import sys, tdwgym.scene; bad = [m for m in ('pybullet', 'tdw', 'torch') if m in sys.modules]; print(bad)"
+    code = (
+        "import sys, tdwgym.sim.scene; bad = [m for m in ('pybullet', 'tdw', 'torch') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -120,7 +122,7 @@ def test_non_finite_or_out_of_range_values_raise(make, match):
 def test_scenes_with_every_event_kind_round_trip_through_json():
     import dataclasses
 
-    from tdwgym.scene import SceneEvent
+    from tdwgym.sim.scene import SceneEvent
 
     obj = ObjectSpec(id=1, position=(0, 0.2, 0))
     events = (
@@ -167,7 +169,7 @@ def _obj_dict(**kw):
     ],
 )
 def test_event_params_are_checked_when_the_event_is_made(kind, object_id, params, match):
-    from tdwgym.scene import SceneEvent
+    from tdwgym.sim.scene import SceneEvent
 
     with pytest.raises(SceneError, match=match):
         SceneEvent(3, kind, object_id, params)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tdwgym.backends import BACKENDS
 from tdwgym.dataset.config import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, scenarios
 from tdwgym.dataset.writer import generate
 from tdwgym.options import (
@@ -30,6 +29,7 @@ from tdwgym.options import (
     run_command,
 )
 from tdwgym.registration import resolve_env_id, short_names
+from tdwgym.sim.backends import BACKENDS
 
 __all__ = ["add_dataset_parser", "config_from_args", "dataset_command", "main"]
 

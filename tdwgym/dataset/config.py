@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.backends.base import PASSES
 from tdwgym.envs.factors import LEVELS, SPLITS
 from tdwgym.policies import BUILTIN_POLICIES, policy_env_kwargs
+from tdwgym.sim.backends.base import PASSES
 
 GENERATOR_VERSION = 2
 """Bumped whenever the same config would record different episodes (a scene generator or physics fix), so that

@@ -97,12 +97,12 @@ def load_episode(path: Path | str) -> dict[str, Any]:
         A dict with ``rgb`` (T, H, W, 3) uint8, ``depth`` (T, H, W) float32, ``segmentation`` (T, H, W) int32,
         ``object_ids``, ``boxes``, ``areas``, ``present``, ``positions``, ``rotations``, ``velocities``,
         ``angular_velocities``, ``actions``, ``intrinsics``, ``world_to_camera``, ``camera_positions``,
-        ``collisions`` (dict of arrays), ``labels`` (dict), ``scene`` (:class:`~tdwgym.scene.SceneSpec`) and
+        ``collisions`` (dict of arrays), ``labels`` (dict), ``scene`` (:class:`~tdwgym.sim.scene.SceneSpec`) and
         ``metadata`` (dict).
     """
     import h5py
 
-    from tdwgym.scene import SceneSpec
+    from tdwgym.sim.scene import SceneSpec
 
     try:
         return _load_episode(path, h5py, SceneSpec)

@@ -29,9 +29,9 @@ from tdwgym.dataset.config import (
     episode_seeds,
 )
 from tdwgym.dataset.reader import episode_fingerprint, episode_is_valid
-from tdwgym.files import read_json
 from tdwgym.policies import Policy, load_policy
-from tdwgym.processes import forkserver_context, init_worker
+from tdwgym.util.files import read_json
+from tdwgym.util.processes import forkserver_context, init_worker
 
 
 def _make_env(config: DatasetConfig) -> tuple[Any, Policy]:
@@ -93,7 +93,7 @@ def world_to_camera(
 
     Its rotation rows are the camera's right, down and forward vectors in world coordinates. TDW's world is
     left-handed and the OpenCV camera frame right-handed, so the rotation has determinant -1 (it includes the
-    reflection). With :func:`tdwgym.geometry.intrinsics` ``K``, a world point ``p`` lands on pixel
+    reflection). With :func:`tdwgym.sim.geometry.intrinsics` ``K``, a world point ``p`` lands on pixel
     ``(u, v) = (K @ x)[:2] / x[2]`` with ``x = (E @ [p, 1])[:3]``, where ``u`` counts columns from the left image
     edge and ``v`` rows from the top edge, in pixel units (pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``).
 
@@ -281,7 +281,7 @@ def _write_episode(path: Path, config: DatasetConfig, record: dict, fingerprint:
         )
 
         cams = f.create_group("camera_matrices")
-        from tdwgym.geometry import intrinsics
+        from tdwgym.sim.geometry import intrinsics
 
         cams.create_dataset("intrinsics", data=intrinsics(w, h, record["fov"]))
         cams.create_dataset("world_to_camera", data=world_to_camera(cam_pos, cam_yaw, cam_pitch))
@@ -421,7 +421,7 @@ def _mp_context() -> Any:
     """``forkserver`` with this module preloaded where the platform has it (workers start without re-importing
     numpy, pybullet and h5py), else ``spawn``. Neither forks this process, so neither inherits its threads or
     simulator clients; both need the usual ``if __name__ == "__main__":`` guard in scripts. The server and the
-    workers end with this process, even after a kill -9 of it (:func:`tdwgym.processes.forkserver_context`)."""
+    workers end with this process, even after a kill -9 of it (:func:`tdwgym.util.processes.forkserver_context`)."""
     return forkserver_context(["tdwgym.envs", "h5py", "pybullet", "gymnasium"])
 
 

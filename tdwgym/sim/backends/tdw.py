@@ -57,10 +57,10 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
-from tdwgym.geometry import euler_to_quat, rotate
-from tdwgym.patterns import pattern_image
-from tdwgym.scene import COMPOUND, Color, ObjectSpec, Room, SceneSpec
+from tdwgym.sim.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
+from tdwgym.sim.geometry import euler_to_quat, rotate
+from tdwgym.sim.patterns import pattern_image
+from tdwgym.sim.scene import COMPOUND, Color, ObjectSpec, Room, SceneSpec
 
 logger = logging.getLogger(__name__)
 

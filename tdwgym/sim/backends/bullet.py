@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from tdwgym.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
-from tdwgym.geometry import camera_forward, euler_to_quat
-from tdwgym.patterns import pattern_image
-from tdwgym.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
+from tdwgym.sim.backends.base import PASSES, Backend, BackendError, Contact, ObjectState, RayHit, register_backend
+from tdwgym.sim.geometry import camera_forward, euler_to_quat
+from tdwgym.sim.patterns import pattern_image
+from tdwgym.sim.scene import COMPOUND, Color, ObjectSpec, PartSpec, PropSpec, Room, SceneSpec
 
 
 def _import_pybullet() -> Any:
@@ -569,7 +569,7 @@ class BulletBackend(Backend):
         )
         # TinyRenderer samples pixel corners, not centres: shift the image half a pixel left and down (2/W and
         # 2/H are one pixel in normalised device coordinates) so that pixel (i, j) shows the ray through
-        # (j + 0.5, i + 0.5), the pinhole model of tdwgym.geometry.intrinsics.
+        # (j + 0.5, i + 0.5), the pinhole model of tdwgym.sim.geometry.intrinsics.
         proj[8] += 1.0 / width
         proj[9] += 1.0 / height
         flags = 0 if "segmentation" in passes else pb.ER_NO_SEGMENTATION_MASK

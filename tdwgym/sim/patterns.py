@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdwgym.scene import PATTERNS, Color
+from tdwgym.sim.scene import PATTERNS, Color
 
 
 def pattern_image(
@@ -21,7 +21,7 @@ def pattern_image(
     wide, reduced (to 1 at least) so that neither side of the image exceeds ``max_texels``.
 
     Raises:
-        ValueError: ``pattern`` is not one of the painted :data:`~tdwgym.scene.PATTERNS`.
+        ValueError: ``pattern`` is not one of the painted :data:`~tdwgym.sim.scene.PATTERNS`.
     """
     nu = max(1, round(extent[0] / tile_size))
     nv = max(1, round(extent[1] / tile_size))

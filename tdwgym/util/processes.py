@@ -14,7 +14,7 @@ __all__ = ["FORKSERVER_PARENT_ENV", "die_with_parent", "dies_with_parent", "fork
 _PR_SET_PDEATHSIG = 1
 
 FORKSERVER_PARENT_ENV = "TDWGYM_FORKSERVER_PARENT"
-"""Pid of the process whose fork server must die with it (read by ``tdwgym._forkserver`` in the server)."""
+"""Pid of the process whose fork server must die with it (read by ``tdwgym.util._forkserver`` in the server)."""
 
 
 def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL) -> bool:
@@ -64,7 +64,7 @@ def forkserver_context(preload: list[str] | None = None) -> Any:
         return mp.get_context("spawn")
     os.environ[FORKSERVER_PARENT_ENV] = str(os.getpid())
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["tdwgym._forkserver", *(preload or [])])
+    ctx.set_forkserver_preload(["tdwgym.util._forkserver", *(preload or [])])
     return ctx
 
 

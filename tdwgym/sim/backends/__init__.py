@@ -4,9 +4,9 @@ Importing this package imports every backend module, and each adds its class to 
 their simulators lazily (ThreeDWorld when a ``tdw`` backend is made), so this is cheap.
 """
 
-from tdwgym.backends import bullet as _bullet  # noqa: F401 - registers "bullet"
-from tdwgym.backends import tdw as _tdw  # noqa: F401 - registers "tdw"
-from tdwgym.backends.base import (
+from tdwgym.sim.backends import bullet as _bullet  # noqa: F401 - registers "bullet"
+from tdwgym.sim.backends import tdw as _tdw  # noqa: F401 - registers "tdw"
+from tdwgym.sim.backends.base import (
     BACKENDS,
     PASSES,
     Backend,

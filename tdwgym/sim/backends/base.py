@@ -1,11 +1,11 @@
 """The backend interface: what every simulator adapter provides, in ThreeDWorld's units and axes.
 
-A backend loads a :class:`~tdwgym.scene.SceneSpec`, steps physics, moves the camera, applies pushes, casts rays,
+A backend loads a :class:`~tdwgym.sim.scene.SceneSpec`, steps physics, moves the camera, applies pushes, casts rays,
 renders image passes and reports object states and contacts. It knows nothing of Gymnasium or torch. Simulator
 types never cross this boundary: everything here is numpy arrays, floats and the dataclasses below.
 
 :func:`make_backend` is the only place backend names are resolved, through :data:`BACKENDS`, a name -> class table
-that each backend module fills with :func:`register_backend` when it is imported (``tdwgym.backends`` imports them
+that each backend module fills with :func:`register_backend` when it is imported (``tdwgym.sim.backends`` imports them
 all; this module never names a concrete backend).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.scene import ObjectSpec, SceneSpec
+from tdwgym.sim.scene import ObjectSpec, SceneSpec
 
 BACKENDS: dict[str, type[Backend]] = {}
 """Backend name -> class, filled by :func:`register_backend` (the keys are the valid backend names)."""
