@@ -5,7 +5,7 @@ policies through the same curiosity wrapper training uses, each from a fresh wor
 that policy's own stream (as it would if PPO had learned the policy), and reports what each policy earns:
 
 * ``random``: uniform random actions (where every PPO run starts);
-* ``seek30``, ``seek``: the scripted pusher (:func:`tdwgym.policies.seek_action`) on 30% / 100% of the steps,
+* ``seek30``, ``seek``: the scripted pusher (:func:`tdwgym.tools.policies.seek_action`) on 30% / 100% of the steps,
   random actions on the others: what "seeks out and pushes objects" would earn;
 * ``spin``: turning left on 80% of the steps: the classic way to farm a pixel-error reward.
 
@@ -34,7 +34,7 @@ from gymnasium import spaces
 from tdwgym.agents.compare import COMPARE_ENV_KWARGS
 from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env
 from tdwgym.envs.base import DISCRETE_ACTIONS
-from tdwgym.policies import SEEK_REACH, seek_action
+from tdwgym.tools.policies import SEEK_REACH, seek_action
 
 __all__ = ["AUDIT_POLICIES", "AuditConfig", "audit", "format_audit"]
 

@@ -5,7 +5,7 @@
 * :func:`bench_curiosity_overhead`: wall time of PPO + curiosity against plain PPO for the same steps, measured in
   one run. Target: ratio <= 1.3 (issue 14: ``tdwgym train``'s steps/s within 1.15x of plain PPO's).
 
-Run ``python -m tdwgym.agents.bench`` (``--quick`` for a smoke run); ``tdwgym/bench.py`` can call
+Run ``python -m tdwgym.agents.bench`` (``--quick`` for a smoke run); ``tdwgym/tools/throughput.py`` can call
 :func:`run_benchmarks`.
 """
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.vec_spin is not None:
-        from tdwgym.vector import check_spin
+        from tdwgym.tools.vector import check_spin
 
         try:
             check_spin(args.vec_spin, "--vec-spin")

@@ -1,6 +1,6 @@
 """``tdwgym eval --ray``: the evaluation's episodes spread over Ray tasks, the partial reports merged into one.
 
-The Ray plumbing (connecting, sharding, retries) is core's :mod:`tdwgym.distributed`; see ``docs/distributed.md``.
+The Ray plumbing (connecting, sharding, retries) is core's :mod:`tdwgym.tools.cluster`; see ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tdwgym.distributed import DEFAULT_MAX_RETRIES, auto_shard_size, import_ray, map_shards, ray_session, shard_ranges
+from tdwgym.tools.cluster import DEFAULT_MAX_RETRIES, auto_shard_size, import_ray, map_shards, ray_session, shard_ranges
 
 __all__ = ["evaluate_on_ray", "evaluate_shard"]
 

@@ -1,10 +1,10 @@
 """Agents as policies: a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run folder (its latest agent).
 
-Core's :func:`tdwgym.policies.load_policy` knows the built-in policies only; this module plugs the SB3 ones in
-through its registration point (:func:`tdwgym.policies.register_policy_loader`, found through the
+Core's :func:`tdwgym.tools.policies.load_policy` knows the built-in policies only; this module plugs the SB3 ones in
+through its registration point (:func:`tdwgym.tools.policies.register_policy_loader`, found through the
 ``tdwgym.policy_loaders`` entry point, so a dataset worker that never imported ``tdwgym.agents`` loads them too).
 
-    policy = load_policy("runs/curiosity", env)      # tdwgym.policies.load_policy: the run's latest agent
+    policy = load_policy("runs/curiosity", env)      # tdwgym.tools.policies.load_policy: the run's latest agent
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tdwgym.agents.rundir import RunDir
-from tdwgym.policies import Policy, register_policy_loader
+from tdwgym.tools.policies import Policy, register_policy_loader
 
 __all__ = ["SB3_LOADER", "SB3Loader", "SB3Policy", "latest_agent", "load_sb3_model", "sb3_env_kwargs"]
 

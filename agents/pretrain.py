@@ -2,7 +2,7 @@
 
 Clips come either straight from the scenario generators (:class:`ClipStream`, a torch ``IterableDataset`` whose
 ``DataLoader`` workers run the envs: no disk in between) or from a dataset folder written by ``tdwgym dataset``
-(:class:`~tdwgym.dataset.ClipDataset`). A mix of scenarios and levels is drawn with fixed weights, or on a
+(:class:`~tdwgym.tools.dataset.ClipDataset`). A mix of scenarios and levels is drawn with fixed weights, or on a
 curriculum that moves from the first level listed to all of them over the first half of the run.
 
 Models with memory train by truncated backpropagation through time: each clip is cut into chunks of
@@ -283,7 +283,7 @@ def collate_clips(items: list[Clips]) -> Clips:
 
 def dataset_clips(root: str, steps: int, resolution: int) -> torch.utils.data.Dataset:
     """Clips of ``steps + 1`` frames from a ``tdwgym dataset`` folder, resized to ``resolution``."""
-    from tdwgym.dataset import ClipDataset
+    from tdwgym.tools.dataset import ClipDataset
 
     base = ClipDataset(root, clip_len=steps + 1, keys=("rgb", "actions"))
 

@@ -2,7 +2,8 @@
 
 :func:`record_episode` resolves a run folder (:class:`~tdwgym.agents.rundir.RunDir`: its env, env arguments, agent
 and world model) and a world model (a ``world_model.pt``, a run folder, or ``"pretrained"``), and hands a
-:class:`~tdwgym.agents.evaluate.ModelStepper` to core's :func:`tdwgym.record.record_episode`, which draws the panels.
+:class:`~tdwgym.agents.evaluate.ModelStepper` to core's :func:`tdwgym.tools.recording.record_episode`, which draws
+the panels.
 
     tdwgym record --env TDWRoom-Occlusion-v0 --policy orbit --steps 120
     tdwgym record --run runs/curiosity --steps 300            # the run's agent and world model, four panels
@@ -30,9 +31,9 @@ from tdwgym.options import (
     positive_float,
     positive_int,
 )
-from tdwgym.policies import BUILTIN_POLICIES
-from tdwgym.record import check_recording, default_video_path, record_with_gym
-from tdwgym.record import record_episode as record_plain
+from tdwgym.tools.policies import BUILTIN_POLICIES
+from tdwgym.tools.recording import check_recording, default_video_path, record_with_gym
+from tdwgym.tools.recording import record_episode as record_plain
 
 __all__ = ["DEFAULT_ENV", "RecordCommand", "add_record_parser", "record_episode", "run_record"]
 
@@ -60,9 +61,9 @@ def record_episode(
 
     Args:
         env_id: Gymnasium id (default: the run's env, else :data:`DEFAULT_ENV`).
-        out: Output file (.mp4 or .gif); default :func:`~tdwgym.record.default_video_path` (in ``RUN/videos``
+        out: Output file (.mp4 or .gif); default :func:`~tdwgym.tools.recording.default_video_path` (in ``RUN/videos``
             with a run).
-        policy: Built-in name, SB3 ``.zip`` or run folder (see :func:`tdwgym.policies.load_policy`). With
+        policy: Built-in name, SB3 ``.zip`` or run folder (see :func:`tdwgym.tools.policies.load_policy`). With
             ``run_dir`` and the default ``"random"``, the run's agent acts when it has one.
         world_model: A world-model checkpoint (``world_model.pt``), run folder or ``"pretrained"``; adds the
             prediction, error and reward panels. Default: the run's world model when ``run_dir`` is given.

@@ -4,7 +4,7 @@ The recipe, top to bottom:
 
 1. ``TrainConfig`` holds every setting; it is written to ``RUN_DIR/config.json``.
 2. ``make_vec_env`` builds ``n_envs`` copies of the environment (a share in this process, the rest in worker
-   processes: :class:`~tdwgym.vector.LockstepVecEnv`), with ``VecMonitor`` (episode
+   processes: :class:`~tdwgym.tools.vector.LockstepVecEnv`), with ``VecMonitor`` (episode
    statistics of the extrinsic reward), the :class:`~tdwgym.agents.curiosity.CuriosityVecEnv` (per-step intrinsic
    reward, world-model training) and an optional ``VecFrameStack``.
 3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` logs ``curiosity/``, ``world_model/`` and ``rollout/``
@@ -38,9 +38,9 @@ from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
+from tdwgym.tools.vector import LockstepVecEnv, check_spin, default_split
 from tdwgym.util.files import read_json
 from tdwgym.util.processes import dies_with_parent
-from tdwgym.vector import LockstepVecEnv, check_spin, default_split
 
 __all__ = [
     "DEFAULT_ENV_KWARGS",
@@ -91,7 +91,7 @@ class TrainConfig:
     n_envs: int = 4
     """Parallel environments."""
     vec_env: str = "lockstep"
-    """``"lockstep"`` (tdwgym's :class:`~tdwgym.vector.LockstepVecEnv`: a share of the envs in this process, the
+    """``"lockstep"`` (tdwgym's :class:`~tdwgym.tools.vector.LockstepVecEnv`: a share of the envs in this process, the
     rest in one worker per other core, observations in shared memory; the fastest on 2 cores, BENCHMARKS.md),
     ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
     changes the speed only: a seed gives the same run with each."""
@@ -563,8 +563,8 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
 
 def record_video(cfg: TrainConfig, model: PPO, path: Path, seed: int = 12_345) -> Path:
     """Roll the agent out in one rendered environment and write the frames (with an object-in-view bar)."""
-    from tdwgym.record import mark_push
-    from tdwgym.video import write_video
+    from tdwgym.tools.recording import mark_push
+    from tdwgym.tools.video import write_video
 
     env_kwargs = {**cfg.env_kwargs, "render_size": cfg.video_size}
     venv: VecEnv = DummyVecEnv([_make_env_fn(cfg.env_id, env_kwargs, render=True)])

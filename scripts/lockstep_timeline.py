@@ -54,7 +54,7 @@ def _make(info_level: str):
 
 def timeline(steps: int, spin: float, info_level: str = "full", seed: int = 0) -> np.ndarray:
     """``(steps, len(COLUMNS))`` milliseconds per vector step (after the warm-up) of a 2-env ``LockstepVecEnv``."""
-    from tdwgym.vector import LockstepVecEnv
+    from tdwgym.tools.vector import LockstepVecEnv
 
     venv = LockstepVecEnv([_make(info_level)] * 2, workers=1, in_process=1, start_method="fork", spin=spin)
     rng = np.random.default_rng(seed)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
-    from tdwgym.vector import check_spin
+    from tdwgym.tools.vector import check_spin
 
     for spin in args.spin:
         try:

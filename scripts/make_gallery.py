@@ -32,7 +32,7 @@ import tdwgym
 from tdwgym.envs import LEVELS
 from tdwgym.envs.base import HIDDEN_KINDS
 from tdwgym.envs.impossible import make_pairs
-from tdwgym.policies import make_policy
+from tdwgym.tools.policies import make_policy
 
 PUSH_SCENARIOS = ("playroom",)
 """Scenarios whose motion is the agent's: their clips are driven by the ``seek`` policy, the others by no-ops."""

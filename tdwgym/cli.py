@@ -15,10 +15,10 @@ from __future__ import annotations
 import sys
 
 from tdwgym import __version__
-from tdwgym.bench import add_bench_parser
-from tdwgym.dataset.cli import add_dataset_parser
 from tdwgym.options import Parser, run_command
-from tdwgym.play import add_play_parser
+from tdwgym.tools.dataset.cli import add_dataset_parser
+from tdwgym.tools.keyboard import add_play_parser
+from tdwgym.tools.throughput import add_bench_parser
 
 CORE_COMMANDS = (add_play_parser, add_dataset_parser, add_bench_parser)
 """Core's commands, listed after the agents'; one line adds one."""

@@ -1,4 +1,4 @@
-"""tdwgym.dataset: round-trip against the env, determinism across worker counts, atomic writes and resume after a
+"""tdwgym.tools.dataset: round-trip against the env, determinism across worker counts, atomic writes and resume after a
 kill, labels, bad input, ClipDataset and the CLI parser."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import tdwgym
-from tdwgym import dataset as ds
-from tdwgym.dataset import cli as dataset_cli
 from tdwgym.sim.geometry import intrinsics
+from tdwgym.tools import dataset as ds
+from tdwgym.tools.dataset import cli as dataset_cli
 
 EPISODES, FRAMES, RES = 3, 8, 32
 
@@ -379,7 +379,7 @@ def test_clip_dataset_errors(dataset_dir: Path, tmp_path: Path) -> None:
 
 def test_import_does_not_need_torch() -> None:
     code = (
-        "import sys; sys.modules['torch'] = None; import tdwgym.dataset as d; "
+        "import sys; sys.modules['torch'] = None; import tdwgym.tools.dataset as d; "
         "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]; print(d.SPLITS)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)

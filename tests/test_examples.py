@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdwgym.video import CAPTION_HEIGHT, read_video
+from tdwgym.tools.video import CAPTION_HEIGHT, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_bench_prints_figures_and_writes_json(tmp_path):
     proc = _run(
         [
             "-m",
-            "tdwgym.bench",
+            "tdwgym.tools.throughput",
             "--steps",
             "20",
             "--repeats",
@@ -156,14 +156,14 @@ def test_gallery_gif_stays_under_its_size_budget(tmp_path):
 
 
 def test_bench_vectorized_measures_async_sb3_subproc_and_lockstep_envs():
-    from tdwgym.bench import format_results, vectorized
+    from tdwgym.tools.throughput import format_results, vectorized
 
     v = vectorized(steps=20, repeats=1)
     assert v["processes"] == 2 and v["single_steps_per_s"] > 0 and v["vector_steps_per_s"] > 0
     assert v["sb3_subproc_steps_per_s"] > 0  # SB3 is installed with the agents extra the tests run under
     assert abs(v["sb3_subproc_speedup"] - v["sb3_subproc_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
     assert v["vector_light_steps_per_s"] > 0 and v["sb3_subproc_light_steps_per_s"] > 0  # info_level="light"
-    assert v["lockstep_steps_per_s"] > 0 and v["lockstep_light_steps_per_s"] > 0  # tdwgym.vector.LockstepVecEnv
+    assert v["lockstep_steps_per_s"] > 0 and v["lockstep_light_steps_per_s"] > 0  # tdwgym.tools.vector.LockstepVecEnv
     assert abs(v["lockstep_speedup"] - v["lockstep_steps_per_s"] / v["single_steps_per_s"]) < 1e-9
     assert v["lockstep_spin_steps_per_s"] > 0 and v["lockstep_spin_s"] == 0.002  # LockstepVecEnv(spin=0.002)
     text = format_results(

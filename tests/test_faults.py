@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from tiny_train import TINY
 
-from tdwgym import dataset as ds
-from tdwgym.dataset import cli as dataset_cli
-from tdwgym.dataset import writer as dswriter
 from tdwgym.sim.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
+from tdwgym.tools import dataset as ds
+from tdwgym.tools.dataset import cli as dataset_cli
+from tdwgym.tools.dataset import writer as dswriter
 
 
 def _rss_mb() -> float:

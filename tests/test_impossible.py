@@ -117,8 +117,8 @@ def test_visible_pairs_differ_after_the_event_extending_clips_that_do_not_yet():
 @pytest.mark.parametrize("kind", ["pass_through", "teleport_everywhere"])
 def test_one_check_of_impossible_kinds_gives_one_message_everywhere(kind, tmp_path):
     """The env, make_pairs and tdwgym dataset all refuse a kind the scenario cannot stage with the same message."""
-    from tdwgym.dataset import DatasetConfig
     from tdwgym.envs.occlusion import OcclusionEnv
+    from tdwgym.tools.dataset import DatasetConfig
 
     with pytest.raises(ValueError) as expected:
         OcclusionEnv.check_impossible(kind)

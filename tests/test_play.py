@@ -11,8 +11,8 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 pygame = pytest.importorskip("pygame")
 
 from tdwgym.envs.base import DISCRETE_ACTIONS  # noqa: E402
-from tdwgym.play import KEY_MAP, add_play_parser, format_key_map, keys_to_action, play_env  # noqa: E402
-from tdwgym.video import read_video  # noqa: E402
+from tdwgym.tools.keyboard import KEY_MAP, add_play_parser, format_key_map, keys_to_action, play_env  # noqa: E402
+from tdwgym.tools.video import read_video  # noqa: E402
 
 
 def test_key_map_covers_every_action_but_noop():

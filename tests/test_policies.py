@@ -1,4 +1,4 @@
-"""Built-in policies and policy loading (tdwgym.policies): action spaces, per-episode seeding, the orbit, SB3."""
+"""Built-in policies and policy loading (tdwgym.tools.policies): action spaces, per-episode seeding, the orbit, SB3."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import tdwgym  # noqa: F401 - registers the ids
-from tdwgym.dataset import world_to_camera
-from tdwgym.policies import (
+from tdwgym.sim.geometry import camera_forward, intrinsics
+from tdwgym.tools.dataset import world_to_camera
+from tdwgym.tools.policies import (
     BUILTIN_POLICIES,
     ORBIT_RADIUS,
     OrbitPolicy,
@@ -23,7 +24,6 @@ from tdwgym.policies import (
     make_policy,
     policy_env_kwargs,
 )
-from tdwgym.sim.geometry import camera_forward, intrinsics
 
 ENV = "TDWRoom-Occlusion-v0"
 RES = 16
@@ -216,7 +216,7 @@ def test_run_folder_loads_its_latest_agent_with_its_frame_stack(tiny_ppo: Path, 
 def test_import_needs_neither_torch_nor_stable_baselines3() -> None:
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['stable_baselines3'] = None; "
-        "import tdwgym.policies as p; print(p.BUILTIN_POLICIES)"
+        "import tdwgym.tools.policies as p; print(p.BUILTIN_POLICIES)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
 
@@ -225,7 +225,7 @@ def test_a_stored_policy_without_the_agents_extra_names_the_pip_command(tmp_path
     (tmp_path / "agent.zip").write_bytes(b"")
     code = (
         "import sys; sys.modules['torch'] = None; import gymnasium as gym, tdwgym; "
-        "from tdwgym.policies import load_policy; "
+        "from tdwgym.tools.policies import load_policy; "
         f"load_policy({str(tmp_path / 'agent.zip')!r}, gym.make('TDWRoom-Occlusion-v0', resolution=16))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -234,7 +234,7 @@ def test_a_stored_policy_without_the_agents_extra_names_the_pip_command(tmp_path
 
 def test_seek_action_turns_strafes_nods_walks_then_pushes() -> None:
     from tdwgym.envs.base import DISCRETE_ACTIONS
-    from tdwgym.policies import seek_action
+    from tdwgym.tools.policies import seek_action
 
     cam = np.array([0.0, 1.0, 0.0])
 
@@ -271,7 +271,7 @@ def test_seek_pushes_objects_far_more_often_than_random(action_type: str) -> Non
 
 
 def test_seek_needs_a_tdwroom_env() -> None:
-    from tdwgym.policies import SeekPolicy
+    from tdwgym.tools.policies import SeekPolicy
 
     class Other(gym.Env):
         action_space = gym.spaces.Discrete(10)

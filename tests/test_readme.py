@@ -35,7 +35,7 @@ def test_readme_snippets_run(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import numpy as np
 
-    from tdwgym.dataset import DatasetConfig, generate
+    from tdwgym.tools.dataset import DatasetConfig, generate
 
     monkeypatch.chdir(tmp_path)
     # the dataset snippet reads data/occlusion_train, which the README's `tdwgym dataset` command writes

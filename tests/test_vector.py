@@ -1,4 +1,4 @@
-"""tdwgym.vector.LockstepVecEnv: SB3's VecEnv API, the same observations as DummyVecEnv, workers that die with
+"""tdwgym.tools.vector.LockstepVecEnv: SB3's VecEnv API, the same observations as DummyVecEnv, workers that die with
 their parent, and shared memory that never outlives it."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytest.importorskip("stable_baselines3")
 from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
-from tdwgym.vector import LockstepVecEnv, default_split  # noqa: E402
+from tdwgym.tools.vector import LockstepVecEnv, default_split  # noqa: E402
 
 ENV = "TDWRoom-Occlusion-v0"
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_no_leak_warning_from_the_resource_tracker_after_close(tmp_path):
         sys.path.insert(0, {str(ROOT / "tests")!r})
         import numpy as np
         from test_vector import _make
-        from tdwgym.vector import LockstepVecEnv
+        from tdwgym.tools.vector import LockstepVecEnv
         if __name__ == "__main__":
             for method in ("fork", "forkserver"):
                 lock = LockstepVecEnv([functools.partial(_make, 5, obs_mode="rgbd")] * 2, in_process=0,
@@ -206,7 +206,7 @@ def test_workers_and_shared_memory_end_with_a_parent_killed_by_sigkill(tmp_path,
         sys.path.insert(0, {str(ROOT / "tests")!r})
         import numpy as np
         from test_vector import _make
-        from tdwgym.vector import LockstepVecEnv
+        from tdwgym.tools.vector import LockstepVecEnv
         if __name__ == "__main__":
             lock = LockstepVecEnv([functools.partial(_make, 5)] * 3, workers=2, in_process=1,
                                   start_method={start_method!r})
@@ -288,7 +288,7 @@ def _lock_and_dummy(fns, **kwargs):
 def test_box_actions_list_actions_and_infos_too_large_for_the_channel_give_what_dummy_vec_env_gives(monkeypatch):
     """A step's actions and replies cross in the worker's shared channel; actions it cannot hold as they are (a
     list) and infos larger than its room go by the pipe instead, with the same results."""
-    import tdwgym.vector as vector
+    import tdwgym.tools.vector as vector
 
     rng = np.random.default_rng(1)
     # continuous actions (a float32 Box) in the channel
@@ -360,7 +360,7 @@ def test_infos_pickled_for_the_channel_come_back_as_the_same_arrays():
     import io
     import pickle
 
-    from tdwgym.vector import _InfoPickler
+    from tdwgym.tools.vector import _InfoPickler
 
     arrays = [
         np.arange(6, dtype=np.float64).reshape(2, 3),
@@ -389,7 +389,7 @@ def test_infos_pickled_for_the_channel_come_back_as_the_same_arrays():
 def test_after_an_error_every_worker_is_still_in_step(failing):
     """An error is raised only once every worker has answered the step or command: with two workers, the next
     step's results are that step's own (each env's ``sim_time`` one step on), not an earlier step's left waiting."""
-    from tdwgym.vector import WorkerError
+    from tdwgym.tools.vector import WorkerError
 
     fns = [_make_failing] * 3
     lock = LockstepVecEnv(fns, workers=2, in_process=1, start_method="fork")

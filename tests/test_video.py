@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tdwgym.video import CAPTION_HEIGHT, compose_panels, error_heatmap, read_video, reward_plot, write_video
+from tdwgym.tools.video import CAPTION_HEIGHT, compose_panels, error_heatmap, read_video, reward_plot, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "TDWRoom-Occlusion-v0"
@@ -94,7 +94,7 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
     env = gym.make(ENV, resolution=RES)
     obs, _ = env.reset(seed=1)
     env.close()
-    from tdwgym.video import resize_nearest
+    from tdwgym.tools.video import resize_nearest
 
     up = resize_nearest(obs, PANEL).astype(int)
     assert np.abs(panels[0][0, :-14] - up[:-14]).mean() < 12  # (the title sits in the bottom rows)
@@ -107,7 +107,7 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
 
 def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_path, monkeypatch):
     from tdwgym.agents.record import record_episode
-    from tdwgym.record import default_video_path
+    from tdwgym.tools.recording import default_video_path
 
     monkeypatch.chdir(tmp_path)
     path = record_episode(
@@ -122,7 +122,7 @@ def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_p
 
 
 def test_gymnasium_record_video_works_on_the_env(tmp_path):
-    from tdwgym.record import record_with_gym
+    from tdwgym.tools.recording import record_with_gym
 
     paths = record_with_gym(ENV, tmp_path / "gym", policy="random", steps=5, seed=0, render_size=PANEL, resolution=RES)
     assert len(paths) == 1 and paths[0].name == f"{ENV}-random-seed0-episode-0.mp4"
@@ -133,7 +133,7 @@ def test_gymnasium_record_video_works_on_the_env(tmp_path):
 def test_sb3_policy_from_a_zip(tmp_path):
     from stable_baselines3 import PPO
 
-    from tdwgym.record import load_policy, record_episode
+    from tdwgym.tools.recording import load_policy, record_episode
 
     env = gym.make(ENV, resolution=RES)
     PPO("MlpPolicy", env, n_steps=8, batch_size=8, device="cpu").save(tmp_path / "tiny_agent.zip")

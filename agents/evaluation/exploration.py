@@ -20,7 +20,7 @@ from tdwgym.agents.evaluation.plan import (
 
 def run_section_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, float]:
     """One exploration episode of a policy: pushes, objects seen, floor coverage."""
-    from tdwgym.policies import load_policy
+    from tdwgym.tools.policies import load_policy
 
     loaded, s = plan.loaded, plan.settings
     (name,) = ep_.group

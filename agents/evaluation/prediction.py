@@ -27,7 +27,7 @@ from tdwgym.agents.evaluation.plan import (
 
 def run_section_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
     """One prediction episode: per-step surprise, and per predictor/metric the ``(starts, horizon)`` errors."""
-    from tdwgym.policies import load_policy
+    from tdwgym.tools.policies import load_policy
 
     s, model = plan.settings, plan.loaded.model
     pixel = pixel_predictor(model)

@@ -285,7 +285,7 @@ def test_training_with_background_world_model_is_deterministic(tmp_path):
 
 
 def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_path):
-    """``vec_env="lockstep"`` (tdwgym.vector.LockstepVecEnv: one env here, one in a worker) gives the same run as
+    """``vec_env="lockstep"`` (tdwgym.tools.vector.LockstepVecEnv: one env here, one in a worker) gives the same run as
     ``"dummy"`` for a seed, also with ``vec_spin`` (each side polls its pipe before blocking): same world model,
     same logged metrics from the infos (pushes, objects in view) and the curiosity wrapper."""
     results = []

@@ -12,8 +12,8 @@ from tiny_train import TINY_PPO
 
 from tdwgym.agents.demo import DemoConfig, demo
 from tdwgym.agents.evaluate import EvalSettings
-from tdwgym.record import PUSH_MARKERS, mark_push
-from tdwgym.video import CAPTION_HEIGHT, read_video
+from tdwgym.tools.recording import PUSH_MARKERS, mark_push
+from tdwgym.tools.video import CAPTION_HEIGHT, read_video
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAIN = TINY_PPO

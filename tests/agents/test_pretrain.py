@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import tdwgym
-from tdwgym import dataset as ds
 from tdwgym.agents.models import PRETRAINED, load_world_model
 from tdwgym.agents.pretrain import ClipStream, PretrainConfig, parse_mix, pretrain
 from tdwgym.envs.base import split_bucket
+from tdwgym.tools import dataset as ds
 
 TINY = {
     "model": "recurrent",

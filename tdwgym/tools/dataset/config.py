@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from tdwgym.envs.factors import LEVELS, SPLITS
-from tdwgym.policies import BUILTIN_POLICIES, policy_env_kwargs
 from tdwgym.sim.backends.base import PASSES
+from tdwgym.tools.policies import BUILTIN_POLICIES, policy_env_kwargs
 
 GENERATOR_VERSION = 2
 """Bumped whenever the same config would record different episodes (a scene generator or physics fix), so that

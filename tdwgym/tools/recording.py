@@ -3,10 +3,10 @@
 Without a world model a frame is the env's render with a caption strip (env id, step, push events). With a
 :class:`ModelView` (``tdwgym.agents.record`` makes one from a world model or a run folder), a frame has four panels
 side by side: the observation, the world model's prediction of it, a per-pixel error heatmap, and a running plot of
-the intrinsic reward (the model's surprise); see :func:`tdwgym.video.compose_panels`.
+the intrinsic reward (the model's surprise); see :func:`tdwgym.tools.video.compose_panels`.
 
-Policies (see :mod:`tdwgym.policies`): the built-in ``random``, ``static``, ``orbit`` (a scripted camera orbit) and
-``seek`` (a scripted pusher), or a stored one (a stable-baselines3 ``.zip``, a training run folder). Files are
+Policies (see :mod:`tdwgym.tools.policies`): the built-in ``random``, ``static``, ``orbit`` (a scripted camera orbit)
+and ``seek`` (a scripted pusher), or a stored one (a stable-baselines3 ``.zip``, a training run folder). Files are
 named ``<root>/videos/<env_id>-<policy>-seed<seed>.mp4`` (root: ``runs``, or the run folder of
 ``tdwgym record --run``).
 
@@ -26,8 +26,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import tdwgym  # noqa: F401 - registers the ids
-from tdwgym.policies import BUILTIN_POLICIES, load_policy
-from tdwgym.video import (
+from tdwgym.tools.policies import BUILTIN_POLICIES, load_policy
+from tdwgym.tools.video import (
     CAPTION_HEIGHT,
     PANEL_TITLES,
     compose_panels,
@@ -37,7 +37,7 @@ from tdwgym.video import (
     write_video,
 )
 
-# load_policy lives in tdwgym.policies; it stays importable from here for existing callers.
+# load_policy lives in tdwgym.tools.policies; it stays importable from here for existing callers.
 __all__ = [
     "PUSH_MARKERS",
     "ModelView",
@@ -156,7 +156,7 @@ def record_episode(
     Args:
         env_id: Gymnasium id.
         out: Output file (.mp4 or .gif); default :func:`default_video_path` under ``root``.
-        policy: Built-in name, or a stored policy (see :func:`tdwgym.policies.load_policy`).
+        policy: Built-in name, or a stored policy (see :func:`tdwgym.tools.policies.load_policy`).
         steps: Env steps; the video has ``steps + 1`` frames (the reset frame first).
         seed: Seed of the scene and the policy.
         panel_size: Pixel edge of each panel (plain recordings render the env at this size).

@@ -1,4 +1,4 @@
-"""Dataset generation speed beside the plain env's, measured in the same run (``python -m tdwgym.dataset bench``
+"""Dataset generation speed beside the plain env's, measured in the same run (``python -m tdwgym.tools.dataset bench``
 and ``tdwgym bench``)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from tdwgym.dataset.config import MANIFEST_NAME, DatasetConfig, episode_seeds, scenarios
-from tdwgym.dataset.writer import _mp_context, _worker_init, generate
+from tdwgym.tools.dataset.config import MANIFEST_NAME, DatasetConfig, episode_seeds, scenarios
+from tdwgym.tools.dataset.writer import _mp_context, _worker_init, generate
 
 
 def _env_shard(scenario: str, indices: Sequence[int], frames: int, resolution: int, seed: int) -> tuple[int, float]:

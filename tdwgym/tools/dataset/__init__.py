@@ -14,9 +14,10 @@ written.
 :class:`ClipDataset` (a ``torch.utils.data.Dataset``; torch is imported lazily, so importing this module does not
 need torch) reads a directory back as fixed-length clips with any subset of the labels.
 
-The package is split by what a module does: :mod:`~tdwgym.dataset.config` (what defines a dataset),
-:mod:`~tdwgym.dataset.writer` (recording and writing), :mod:`~tdwgym.dataset.reader` (reading back),
-:mod:`~tdwgym.dataset.cli` (the ``tdwgym dataset`` command) and :mod:`~tdwgym.dataset.bench` (its benchmark).
+The package is split by what a module does: :mod:`~tdwgym.tools.dataset.config` (what defines a dataset),
+:mod:`~tdwgym.tools.dataset.writer` (recording and writing), :mod:`~tdwgym.tools.dataset.reader` (reading back),
+:mod:`~tdwgym.tools.dataset.cli` (the ``tdwgym dataset`` command) and :mod:`~tdwgym.tools.dataset.speed` (its
+benchmark).
 The names below are its public interface.
 """
 
@@ -24,8 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tdwgym.dataset.bench import benchmark, format_benchmark
-from tdwgym.dataset.config import (
+from tdwgym.tools.dataset.config import (
     COMPRESSIONS,
     EPISODE_GLOB,
     FORMAT_VERSION,
@@ -41,7 +41,7 @@ from tdwgym.dataset.config import (
     impossible_kinds,
     scenarios,
 )
-from tdwgym.dataset.reader import (
+from tdwgym.tools.dataset.reader import (
     CLIP_KEYS,
     DamagedEpisodeError,
     episode_files,
@@ -49,12 +49,13 @@ from tdwgym.dataset.reader import (
     episode_is_valid,
     load_episode,
 )
-from tdwgym.dataset.writer import boxes_from_segmentation, generate, world_to_camera
+from tdwgym.tools.dataset.speed import benchmark, format_benchmark
+from tdwgym.tools.dataset.writer import boxes_from_segmentation, generate, world_to_camera
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ClipDataset":  # built on first use, so that importing tdwgym.dataset does not import torch
-        from tdwgym.dataset import reader
+    if name == "ClipDataset":  # built on first use, so that importing tdwgym.tools.dataset does not import torch
+        from tdwgym.tools.dataset import reader
 
         return reader.ClipDataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``python -m tdwgym.dataset bench``: the dataset benchmark (generate datasets with ``tdwgym dataset``)."""
+"""``python -m tdwgym.tools.dataset bench``: the dataset benchmark (generate datasets with ``tdwgym dataset``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from tdwgym.dataset.bench import benchmark, format_benchmark
-from tdwgym.dataset.config import DatasetConfig
+from tdwgym.tools.dataset.config import DatasetConfig
+from tdwgym.tools.dataset.speed import benchmark, format_benchmark
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "bench":
-        bench_parser = argparse.ArgumentParser(prog="python -m tdwgym.dataset bench")
+        bench_parser = argparse.ArgumentParser(prog="python -m tdwgym.tools.dataset bench")
         bench_parser.add_argument("--compression", default="gzip", type=lambda s: None if s == "none" else s)
         bench_parser.add_argument("--episodes", type=int, default=12)
         bench_parser.add_argument("--rounds", type=int, default=3)
@@ -28,4 +28,4 @@ if __name__ == "__main__":
             )
         )
         raise SystemExit(0)
-    raise SystemExit("python -m tdwgym.dataset takes `bench` only; generate datasets with `tdwgym dataset`")
+    raise SystemExit("python -m tdwgym.tools.dataset takes `bench` only; generate datasets with `tdwgym dataset`")

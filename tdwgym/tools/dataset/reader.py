@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.dataset.config import _EPISODE_RE, EPISODE_GLOB
+from tdwgym.tools.dataset.config import _EPISODE_RE, EPISODE_GLOB
 
 
 class DamagedEpisodeError(ValueError):

@@ -57,7 +57,7 @@ try:
     from stable_baselines3.common.vec_env.patch_gym import _patch_env
     from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 except ImportError as exc:  # pragma: no cover - the extra is installed in development
-    raise ImportError("tdwgym.vector needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
+    raise ImportError("tdwgym.tools.vector needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
 
 from tdwgym.util.processes import die_with_parent, forkserver_context
 
@@ -507,7 +507,7 @@ class LockstepVecEnv(VecEnv):
     ) -> None:
         if not self._ranges:
             return
-        ctx = forkserver_context(["tdwgym.vector"]) if self.start_method == "forkserver" else None
+        ctx = forkserver_context(["tdwgym.tools.vector"]) if self.start_method == "forkserver" else None
         ctx = ctx or mp.get_context(self.start_method)
         parent = None if self.start_method == "forkserver" else os.getpid()
         assert self._buffers is not None

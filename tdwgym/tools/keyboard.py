@@ -34,7 +34,7 @@ from tdwgym.options import (
     positive_int,
 )
 from tdwgym.registration import resolve_env_id
-from tdwgym.video import write_video
+from tdwgym.tools.video import write_video
 
 __all__ = ["KEY_MAP", "FrameRecorder", "add_play_parser", "format_key_map", "keys_to_action", "play_env"]
 

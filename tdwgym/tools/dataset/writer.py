@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.dataset.config import (
+from tdwgym.tools.dataset.config import (
     _LABEL_DEFAULTS,
     _TMP_RE,
     FORMAT_VERSION,
@@ -28,8 +28,8 @@ from tdwgym.dataset.config import (
     episode_path,
     episode_seeds,
 )
-from tdwgym.dataset.reader import episode_fingerprint, episode_is_valid
-from tdwgym.policies import Policy, load_policy
+from tdwgym.tools.dataset.reader import episode_fingerprint, episode_is_valid
+from tdwgym.tools.policies import Policy, load_policy
 from tdwgym.util.files import read_json
 from tdwgym.util.processes import forkserver_context, init_worker
 

@@ -1,6 +1,6 @@
 """Throughput benchmarks: figures and ratios against a floor measured in the same run.
 
-    tdwgym bench                      # or: python -m tdwgym.bench
+    tdwgym bench                      # or: python -m tdwgym.tools.throughput
     tdwgym bench --steps 2000 --out bench.json
 
 Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
@@ -9,7 +9,7 @@ plus a 64x64 RGB render of the same scene in a bare loop, with no env around it.
 env in the calling process. Each figure is the best of ``--repeats`` timed rounds,
 the rounds of the compared loops interleaved so that machine noise hits both alike. Dataset figure: labeled
 generation (every annotation, written to HDF5) against the env doing the same work, for 1 and 2 workers
-(:func:`tdwgym.dataset.benchmark`).
+(:func:`tdwgym.tools.dataset.benchmark`).
 """
 
 from __future__ import annotations
@@ -198,10 +198,10 @@ def _sb3_subproc(make: Callable[[], gym.Env], num_envs: int, seed: int) -> Any:
 
 
 def _lockstep(make: Callable[[], gym.Env], num_envs: int, seed: int, spin: float = 0.0) -> Any:
-    """A started, reset :class:`tdwgym.vector.LockstepVecEnv` with its default split (on 2 cores and 2 envs: one
+    """A started, reset :class:`tdwgym.tools.vector.LockstepVecEnv` with its default split (on 2 cores and 2 envs: one
     env in this process, one in a forked worker) and ``spin``, or None without SB3."""
     try:
-        from tdwgym.vector import LockstepVecEnv
+        from tdwgym.tools.vector import LockstepVecEnv
     except ImportError:
         return None
     venv = LockstepVecEnv([make] * num_envs, start_method="fork", spin=spin)
@@ -272,7 +272,7 @@ def run(
             results["independent"]["total_steps_per_s"] / results["vectorized"]["single_steps_per_s"]
         )
     if include_dataset:
-        from tdwgym.dataset import benchmark as dataset_benchmark
+        from tdwgym.tools.dataset import benchmark as dataset_benchmark
 
         results["dataset"] = dataset_benchmark(
             episodes=dataset_episodes, frames=150, resolution=RESOLUTION, workers=(1, 2), rounds=repeats
@@ -329,7 +329,7 @@ def format_results(results: dict[str, Any]) -> str:
             f"({ind['speedup']:.3f}x one process)"
         )
     if "dataset" in results:
-        from tdwgym.dataset import format_benchmark
+        from tdwgym.tools.dataset import format_benchmark
 
         lines.append("dataset generation with every label (RGB, depth, segmentation, boxes, states, camera, ...):")
         lines.extend("  " + line for line in format_benchmark(results["dataset"]).splitlines())
@@ -392,7 +392,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tdwgym.bench``: ``tdwgym bench`` on its own."""
+    """``python -m tdwgym.tools.throughput``: ``tdwgym bench`` on its own."""
     parser = Parser(prog="tdwgym", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     add_bench_parser(sub)

@@ -3,13 +3,13 @@
 
 tdwgym does not schedule work itself beyond one machine: it hands shards of episodes to `Ray
 <https://docs.ray.io>`_ tasks. A shard is a range of episode indices; every episode's seeds are a function of the
-base seed, the split and its index only (:func:`tdwgym.dataset.episode_seeds`), so a shard gives the same files
+base seed, the split and its index only (:func:`tdwgym.tools.dataset.episode_seeds`), so a shard gives the same files
 on any node, in any order, on any attempt. Tasks write into one output directory that every node reaches at the
 same path (a shared file system), through the local generator's own recording and atomic-write code, and skip
 episodes whose file is already complete: a retried or resumed shard never writes an episode twice, and the
 dataset equals the local generator's byte for byte.
 
-Ray is imported inside the functions of this module only; importing :mod:`tdwgym` or :mod:`tdwgym.dataset`, or
+Ray is imported inside the functions of this module only; importing :mod:`tdwgym` or :mod:`tdwgym.tools.dataset`, or
 generating locally, never imports it. See ``docs/distributed.md``.
 """
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdwgym.dataset import writer as ds
 from tdwgym.options import add_ray_argument, ray_address  # noqa: F401 - importable from here as before
+from tdwgym.tools.dataset import writer as ds
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"
 """The command that installs Ray for tdwgym."""
@@ -326,7 +326,8 @@ def generate_on_ray(
     init_kwargs: dict[str, Any] | None = None,
     before_episode: Callable[[int], None] | None = None,
 ) -> list[Path]:
-    """Generate (or resume) the dataset of ``config`` with Ray tasks; the files equal :func:`tdwgym.dataset.generate`'s.
+    """Generate (or resume) the dataset of ``config`` with Ray tasks; the files equal
+    :func:`tdwgym.tools.dataset.generate`'s.
 
     This process checks the directory and the config like the local generator (a directory holding another
     dataset is refused), writes the manifest, submits one task per shard of episode indices, updates a progress

@@ -1,6 +1,6 @@
-"""``tdwgym dataset``: the command line of :mod:`tdwgym.dataset` (locally, or on Ray with ``--ray``).
+"""``tdwgym dataset``: the command line of :mod:`tdwgym.tools.dataset` (locally, or on Ray with ``--ray``).
 
-Its options are :class:`~tdwgym.dataset.DatasetConfig`'s fields (one each, with the real default), in the shared
+Its options are :class:`~tdwgym.tools.dataset.DatasetConfig`'s fields (one each, with the real default), in the shared
 vocabulary: ``--env`` takes an id or a short name (``--scenario`` still works for one release).
 """
 
@@ -12,8 +12,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tdwgym.dataset.config import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, scenarios
-from tdwgym.dataset.writer import generate
 from tdwgym.options import (
     Flag,
     Parser,
@@ -30,6 +28,8 @@ from tdwgym.options import (
 )
 from tdwgym.registration import resolve_env_id, short_names
 from tdwgym.sim.backends import BACKENDS
+from tdwgym.tools.dataset.config import COMPRESSIONS, LEVELS, SPLITS, DatasetConfig, _env_kwargs, scenarios
+from tdwgym.tools.dataset.writer import generate
 
 __all__ = ["add_dataset_parser", "config_from_args", "dataset_command", "main"]
 
@@ -111,7 +111,7 @@ def dataset_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     start = time.perf_counter()
     if getattr(args, "ray", None) is not None:
-        from tdwgym.distributed import generate_on_ray  # imports ray only when called
+        from tdwgym.tools.cluster import generate_on_ray  # imports ray only when called
 
         paths = generate_on_ray(config, address=ray_address(args.ray), progress=not args.no_progress)
     else:
@@ -121,7 +121,7 @@ def dataset_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tdwgym.dataset.cli ...``: the ``dataset`` sub-command on its own."""
+    """``python -m tdwgym.tools.dataset.cli ...``: the ``dataset`` sub-command on its own."""
     parser = Parser(prog="tdwgym")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_dataset_parser(sub)
