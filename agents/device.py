@@ -55,11 +55,11 @@ def check_device(device: str, prog: str = "tdwgym") -> torch.device:
     ``auto`` says on stderr what it chose.
 
     Raises:
-        tdwgym.options.UsageError: The device is unknown or not available.
+        tdwgym.util.errors.UsageError: The device is unknown or not available.
     """
     import sys
 
-    from tdwgym.options import UsageError
+    from tdwgym.util.errors import UsageError
 
     try:
         resolved = resolve_device(device)

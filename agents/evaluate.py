@@ -23,7 +23,7 @@ An :class:`EvalConfig` says what to evaluate, where and how big; :func:`make_pla
 and the numbered held-out episodes (:mod:`~tdwgym.agents.evaluation.plan`). Every episode has seeds that depend on
 its number only: :func:`evaluate_episodes` evaluates any subset of them (raw results), :func:`merge_reports` builds
 the report from the parts, and :func:`evaluate` is the two in one process (``tdwgym eval --ray`` spreads the
-episodes over a Ray cluster: :func:`tdwgym.agents.distributed.evaluate_on_ray`).
+episodes over a Ray cluster: :func:`tdwgym.agents.evaluation.on_ray.evaluate_on_ray`).
 
     tdwgym eval --run runs/curiosity                # report in runs/curiosity/eval/
     tdwgym eval --model world_model.pt --quick --out /tmp/eval
@@ -236,7 +236,7 @@ def evaluate(config: EvalConfig | None = None, /, **arguments: Any) -> dict[str,
 
     The model is loaded once and every episode runs in this process:
     ``merge_reports([evaluate_episodes(all indices, config, plan)], config, plan)``
-    (:func:`tdwgym.agents.distributed.evaluate_on_ray` spreads the same episodes over Ray tasks).
+    (:func:`tdwgym.agents.evaluation.on_ray.evaluate_on_ray` spreads the same episodes over Ray tasks).
 
     Args:
         config: What to evaluate (:class:`EvalConfig`); or

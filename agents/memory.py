@@ -8,7 +8,7 @@ not. The models here remember:
   episode. Each step it encodes the newest frame and the action, updates the state, and decodes the next frame as
   a residual on the (optionally action-warped) newest frame. Trained with an L1 + L2 loss by truncated
   backpropagation through time: over the ``k``-frame windows of the online buffer, and over long clips whose state
-  is carried from one chunk to the next in pretraining (:mod:`tdwgym.agents.pretrain`).
+  is carried from one chunk to the next in pretraining (:mod:`tdwgym.agents.pretraining`).
 * :class:`ContextLatentPredictor` (``"jepa"``): V-JEPA-like. An online encoder embeds every frame; a causal
   transformer over the last ``k`` (default 16) frames' features and actions predicts the next frame's features
   under an EMA target encoder; a variance-covariance regulariser keeps the features from collapsing. Surprise is

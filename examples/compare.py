@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tdwgym.agents.cli import add_compare_parser
-from tdwgym.options import Parser, run_command
+from tdwgym.commands.compare import add_parser as add_compare_parser
+from tdwgym.commands.door import Parser, run_command
 
 
 def main(argv: list[str] | None = None) -> int:

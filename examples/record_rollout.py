@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from tdwgym.agents.record import record_episode
+from tdwgym.agents.panels import record_episode
 
 
 def main() -> None:

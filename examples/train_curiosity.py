@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tdwgym.agents.cli import add_train_parser
-from tdwgym.options import Parser, run_command
+from tdwgym.commands.door import Parser, run_command
+from tdwgym.commands.train import add_parser as add_train_parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def _agent(path: str, seed: int, counts: np.ndarray) -> Callable[[np.ndarray], n
     """A trained agent acting as ``tdwgym compare`` evaluates it (sampled), counting its actions into ``counts``."""
     import torch
 
-    from tdwgym.agents.policies import latest_agent, load_sb3_model
+    from tdwgym.agents.sb3_agents import latest_agent, load_sb3_model
 
     zip_path = latest_agent(path) if Path(path).is_dir() else Path(path)
     if zip_path is None:
@@ -71,8 +71,8 @@ def measure(
 ) -> dict[str, float]:
     """``tdwgym compare``'s held-out metrics of ``act`` on ``episodes`` episodes of ``env`` (seeds 70_000 + i),
     each ``steps`` long (default: the env's episode length)."""
-    from tdwgym.agents.compare import episode_metrics
-    from tdwgym.agents.train import TrainConfig
+    from tdwgym.agents.comparison import episode_metrics
+    from tdwgym.agents.training import TrainConfig
 
     env_id, default_steps = ENVS[env]
     steps = steps or default_steps

@@ -36,7 +36,7 @@ def _agent(path: str, seed: int) -> Callable[[np.ndarray], int]:
     """A trained agent acting as ``tdwgym compare`` evaluates it (actions sampled from the policy)."""
     import torch
 
-    from tdwgym.agents.policies import latest_agent, load_sb3_model
+    from tdwgym.agents.sb3_agents import latest_agent, load_sb3_model
 
     zip_path = latest_agent(path) if Path(path).is_dir() else Path(path)
     if zip_path is None:
@@ -104,7 +104,7 @@ def table(rows: list[dict], bin_steps: int, episodes: int, env_kwargs: dict, com
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tdwgym.agents.train import DEFAULT_ENV_KWARGS
+    from tdwgym.agents.training import DEFAULT_ENV_KWARGS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", nargs="*", default=[], help="trained agents: run folders or PPO .zip files")

@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from tdwgym.agents.train import TrainConfig, make_vec_env
+from tdwgym.agents.training import TrainConfig, make_vec_env
 from tdwgym.envs.base import DISCRETE_ACTIONS
 
 MOVING_SPEED = 0.05

@@ -40,11 +40,11 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from tdwgym.agents.compare import CompareConfig, compare, episode_metrics
+from tdwgym.agents.comparison import CompareConfig, compare, episode_metrics
 from tdwgym.agents.curiosity import REWARD_VERSION
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.rundir import RunDir
-from tdwgym.agents.train import DEFAULT_ENV_KWARGS, FIELDS_BEFORE, TrainConfig
+from tdwgym.agents.training import DEFAULT_ENV_KWARGS, FIELDS_BEFORE, TrainConfig
 
 ENVS = {
     "playroom": ("TDWRoom-Playroom-v0", 500),

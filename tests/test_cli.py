@@ -53,7 +53,7 @@ def test_every_command_speaks_the_shared_vocabulary(option):
 
 
 def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
-    from tdwgym.agents.train import TrainConfig
+    from tdwgym.agents.training import TrainConfig
 
     train = _subparsers()["train"]
     dests = {a.dest for a in train._actions}
@@ -68,8 +68,8 @@ def test_every_train_config_field_is_an_option_with_its_real_default(capsys):
 
 
 def test_options_build_the_config_and_keep_its_defaults():
-    from tdwgym.agents.train import TrainConfig
-    from tdwgym.options import config_kwargs
+    from tdwgym.agents.training import TrainConfig
+    from tdwgym.commands.config_options import config_kwargs
 
     parser = build_parser()
     args = parser.parse_args(
@@ -82,9 +82,8 @@ def test_options_build_the_config_and_keep_its_defaults():
 
 
 def test_train_defaults_to_an_env_where_pushing_pays_and_level_replaces_only_the_level():
-    from tdwgym.agents.cli import _env_kwargs
-    from tdwgym.agents.train import DEFAULT_ENV_KWARGS, TrainConfig
-    from tdwgym.options import config_kwargs
+    from tdwgym.agents.training import DEFAULT_ENV_KWARGS, TrainConfig
+    from tdwgym.commands.config_options import command_env_kwargs, config_kwargs
 
     assert TrainConfig().env_id == "TDWRoom-Playroom-v0"
     assert TrainConfig().env_kwargs == DEFAULT_ENV_KWARGS == {"level": 1, "push_cone": 20.0}
@@ -99,7 +98,7 @@ def test_train_defaults_to_an_env_where_pushing_pays_and_level_replaces_only_the
     ):
         args = parser.parse_args(argv)
         given = config_kwargs(args, args.config_fields)
-        assert _env_kwargs(given, DEFAULT_ENV_KWARGS, args) == expected, argv
+        assert command_env_kwargs(given, DEFAULT_ENV_KWARGS, args) == expected, argv
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -188,7 +187,7 @@ def test_cuda_without_cuda_is_an_error_and_auto_says_what_it_chose(capsys):
     import torch
 
     from tdwgym.agents.device import check_device
-    from tdwgym.options import UsageError
+    from tdwgym.util.errors import UsageError
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -224,3 +223,35 @@ def test_resume_only_raises_the_budget(tmp_path, capsys):
     assert _exit_code(["train", "--resume", str(run), "--n-envs", "2", "--level", "1"]) == 2
     err = capsys.readouterr().err
     assert "--n-envs, --level cannot change" in err and "--total-steps" in err
+
+
+def test_without_the_agents_extra_core_commands_work_and_agent_commands_name_the_pip_command(tmp_path):
+    """``tdwgym`` with torch missing: ``--help`` lists every command, ``record`` records (core's plain path), and an
+    agents command is one line naming ``pip install 'tdwgym[agents]'`` with exit status 2."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from tdwgym.cli import main\n"
+        "out = sys.argv[1]\n"
+        "assert main(['record', '--steps', '2', '--size', '16', '--out', out, '--no-progress']) == 0\n"
+        "sys.exit(main(['train', '--total-steps', '10']))\n"
+    )
+    out = tmp_path / "plain.mp4"
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tdwgym train: error:") and "pip install 'tdwgym[agents]'" in err[0]
+    assert out.is_file()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['torch'] = None\nfrom tdwgym.cli import main\nmain(['--help'])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and "record" in proc.stdout and "train" in proc.stdout, proc.stderr

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import tdwgym
+from tdwgym.cli import main as cli_main
+from tdwgym.commands import dataset as dataset_cli
 from tdwgym.sim.geometry import intrinsics
 from tdwgym.tools import dataset as ds
-from tdwgym.tools.dataset import cli as dataset_cli
 
 EPISODES, FRAMES, RES = 3, 8, 32
 
@@ -209,7 +210,7 @@ def test_a_damaged_dataset_json_is_one_line_naming_it_and_nothing_is_rewritten(
     (out / ds.MANIFEST_NAME).write_bytes(damage)
     before = _digests(out)
     argv = ["--out", str(out), "--episodes", str(EPISODES), "--frames", str(FRAMES), "--resolution", str(RES)]
-    assert dataset_cli.main([*argv, "--no-progress"]) == 2
+    assert cli_main(["dataset", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert f"{out / ds.MANIFEST_NAME} is damaged" in err and "another --out" in err
@@ -387,7 +388,7 @@ def test_import_does_not_need_torch() -> None:
 
 def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="tdwgym")
-    dataset_cli.add_dataset_parser(parser.add_subparsers(dest="command"))
+    dataset_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         [
             "dataset",
@@ -413,7 +414,7 @@ def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
             "none",
         ]
     )
-    assert args.func is dataset_cli.dataset_command
+    assert args.func is dataset_cli.run
     config = dataset_cli.config_from_args(args)
     assert (config.split, config.episodes, config.workers, config.policy, config.compression) == (
         "test_id",

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
+from tdwgym.commands.ray_option import ray_address
 from tdwgym.tools import cluster as dist
 from tdwgym.tools import dataset as ds
 
@@ -177,7 +178,7 @@ def test_cli_dataset_ray_flag(ray_instance: Any, reference: Path, tmp_path: Path
     assert parser.parse_args(base).ray is None
     assert parser.parse_args([*base, "--ray"]).ray == ""
     assert parser.parse_args([*base, "--ray", "ray://head:10001"]).ray == "ray://head:10001"
-    assert dist.ray_address("") is None and dist.ray_address("auto") == "auto"
+    assert ray_address("") is None and ray_address("auto") == "auto"
     args = [*base, "--episodes", str(EPISODES), "--frames", str(FRAMES), "--resolution", str(RES), "--no-progress"]
     assert main([*args, "--ray"]) == 0  # joins the connected instance
     assert f"{EPISODES} episodes" in capsys.readouterr().out
@@ -208,7 +209,7 @@ def test_evaluate_on_ray_maps_episode_shards_and_merges_the_parts(
         ("merge_reports", merge_reports),
     ):
         monkeypatch.setattr(evaluation, name, fn, raising=False)
-    from tdwgym.agents.distributed import evaluate_on_ray
+    from tdwgym.agents.evaluation.on_ray import evaluate_on_ray
 
     config = evaluation.EvalConfig(settings=evaluation.EvalSettings(episodes=7, horizon=2))
     report = evaluate_on_ray(config, shard_size=3, progress=False)
@@ -239,7 +240,7 @@ def test_evaluate_on_ray_gives_the_local_report(ray_instance: Any, tmp_path: Pat
     assert (
         evaluation.count_episodes(evaluation.EvalConfig(**kw)) == 2 + 1 + 2 + 1
     )  # prediction, VoE, probes, exploration
-    from tdwgym.agents.distributed import evaluate_on_ray
+    from tdwgym.agents.evaluation.on_ray import evaluate_on_ray
 
     merged = evaluate_on_ray(shard_size=2, progress=False, out="ray", **kw)
     for report in (local, merged):
@@ -364,13 +365,13 @@ def test_something_other_than_ray_answering_is_one_line(monkeypatch: pytest.Monk
 def test_cli_dataset_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
 ) -> None:
-    from tdwgym.tools.dataset import cli as dataset_cli
+    from tdwgym.cli import main as cli_main
 
     monkeypatch.setattr(dist, "import_ray", _NoInitRay)
     port = _closed_port()
     out = tmp_path / "d"
     argv = ["--out", str(out), "--episodes", "1", "--frames", "2", "--resolution", "16", "--no-progress"]
-    assert dataset_cli.main([*argv, "--ray", f"127.0.0.1:{port}"]) == 2
+    assert cli_main(["dataset", *argv, "--ray", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"could not connect to 127.0.0.1:{port}" in err[0], err
     assert not out.exists() or not any(out.iterdir())

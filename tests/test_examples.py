@@ -72,7 +72,8 @@ def test_bench_prints_figures_and_writes_json(tmp_path):
     proc = _run(
         [
             "-m",
-            "tdwgym.tools.throughput",
+            "tdwgym",
+            "bench",
             "--steps",
             "20",
             "--repeats",

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from tiny_train import TINY
 
+from tdwgym.cli import main as cli_main
 from tdwgym.sim.scene import PATTERNS, SHAPES, Camera, ObjectSpec, Room, SceneSpec
 from tdwgym.tools import dataset as ds
-from tdwgym.tools.dataset import cli as dataset_cli
 from tdwgym.tools.dataset import writer as dswriter
 
 
@@ -80,7 +80,7 @@ def test_a_full_disk_while_generating_is_one_line_and_no_partial_episode(
     monkeypatch.setattr(dswriter, "_write_episode", fills_the_disk)
     out = tmp_path / "d"
     argv = ["--out", str(out), "--episodes", "3", "--frames", "3", "--resolution", "16", "--workers", "1"]
-    assert dataset_cli.main([*argv, "--no-progress"]) == 1
+    assert cli_main(["dataset", *argv, "--no-progress"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "no space left on the device writing" in line and "run the same command again" in line
     assert [p.name for p in ds.episode_files(out)] == ["episode_000000.hdf5"]
@@ -90,7 +90,7 @@ def test_a_full_disk_while_generating_is_one_line_and_no_partial_episode(
     assert manifest["episodes"] == ["episode_000000.hdf5"] and not manifest["complete"]
     # room again: the same command finishes the dataset
     monkeypatch.setattr(dswriter, "_write_episode", write)
-    assert dataset_cli.main([*argv, "--no-progress"]) == 0
+    assert cli_main(["dataset", *argv, "--no-progress"]) == 0
     assert len(ds.episode_files(out)) == 3
 
 
@@ -98,7 +98,6 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoi
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     from tdwgym.agents import online
-    from tdwgym.agents.cli import main as cli_main
 
     save = online.atomic_torch_save
     calls = []
@@ -126,7 +125,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoi
 # -- damaged and truncated files -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tdwgym.agents.train import TrainConfig, train
+    from tdwgym.agents.training import TrainConfig, train
 
     run = tmp_path_factory.mktemp("faults") / "run"
     train(TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY))
@@ -140,7 +139,6 @@ def test_a_damaged_checkpoint_file_is_one_line_naming_it(
 ) -> None:
     import shutil
 
-    from tdwgym.agents.cli import main as cli_main
     from tdwgym.agents.rundir import RunDir
 
     run = tmp_path / "run"

@@ -1,11 +1,13 @@
-"""The house is one-way: the import graph of every tdwgym module (imports inside functions included) has no cycle,
-and no module imports from a floor above its own (``../shared/design.md``, "Floors of the house").
+"""The house is one-way and every folder is a floor: the import graph of every tdwgym module (imports inside
+functions included) has no cycle, no module imports from a floor above its own (``../shared/design.md``, "Floors of
+the house"), the path of a module says its floor, and no two modules share a file name.
 
-Floors, from the bottom: (1) scene, geometry, patterns, processes; (2) backends; (3) envs, registration and the
-``tdwgym`` package itself (it registers the ids); (4) core tools that only need envs (every other ``tdwgym.*``
-module: dataset, video, policies, distributed, record, play, bench, options, ...); (5) ``tdwgym.agents``; (6) the
-``tdwgym`` command's entry point, ``tdwgym.cli``, which assembles every command. A new core module lands on
-floor 4 without being listed here, so it may never import ``tdwgym.agents``.
+Floors, from the bottom, by folder: (0) ``tdwgym/util/`` (helpers, no tdwgym imports); (1) ``tdwgym/sim/``: scene,
+geometry, patterns; (2) ``tdwgym/sim/backends/``; (3) ``envs/`` (``tdwgym.envs``), ``tdwgym/registration.py`` and
+the ``tdwgym`` package itself (it registers the ids); (4) ``tdwgym/tools/`` (dataset, video, recording, policies,
+vector, cluster, throughput, keyboard); (5) ``agents/`` (``tdwgym.agents``); (6) ``tdwgym/commands/``, the
+``tdwgym`` command's front door ``tdwgym/cli.py`` and ``tdwgym/__main__.py``. A module outside these folders is on
+no floor, and the tests say so.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def floor(module: str) -> int:
     for prefix, number in FLOORS:
         if module == prefix or module.startswith(prefix + "."):
             return number
-    return 4
+    raise ValueError(f"{module} is on no floor: put it in the folder of its floor (see {__name__}.FLOORS)")
 
 
 def modules() -> dict[str, Path]:
@@ -140,8 +142,50 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    assert "tdwgym.agents.train" in graph["tdwgym.agents.cli"]  # imported inside the command functions only
+    assert "tdwgym.agents.training" in graph["tdwgym.commands.train"]  # imported inside the command functions only
     assert "tdwgym.registration" in graph["tdwgym"]
+
+
+def test_every_module_is_in_the_folder_of_a_floor():
+    nowhere = []
+    for module in modules():
+        try:
+            floor(module)
+        except ValueError as exc:
+            nowhere.append(str(exc))
+    assert not nowhere, "\n".join(nowhere)
+
+
+SHARED_NAMES = {"__init__", "__main__", "base"}
+"""File names that may repeat: a package's ``__init__`` and ``__main__``, and a package's ``base`` module."""
+
+
+def duplicated_names(files: dict[str, Path]) -> dict[str, list[str]]:
+    """File name -> the modules that share it (names of :data:`SHARED_NAMES` aside)."""
+    by_name: dict[str, list[str]] = {}
+    for module, path in files.items():
+        if path.stem not in SHARED_NAMES:
+            by_name.setdefault(path.stem, []).append(module)
+    return {name: sorted(mods) for name, mods in by_name.items() if len(mods) > 1}
+
+
+def test_no_two_modules_share_a_file_name():
+    found = duplicated_names(modules())
+    assert not found, "modules that share a file name (rename one so its path says what it is):\n" + "\n".join(
+        f"{name}.py: {', '.join(mods)}" for name, mods in sorted(found.items())
+    )
+
+
+def test_duplicate_finder():
+    files = {
+        "tdwgym.tools.recording": Path("tdwgym/tools/recording.py"),
+        "tdwgym.agents.recording": Path("agents/recording.py"),
+        "tdwgym.sim.backends.base": Path("tdwgym/sim/backends/base.py"),
+        "tdwgym.envs.base": Path("envs/base.py"),
+        "tdwgym.envs": Path("envs/__init__.py"),
+        "tdwgym.agents": Path("agents/__init__.py"),
+    }
+    assert duplicated_names(files) == {"recording": ["tdwgym.agents.recording", "tdwgym.tools.recording"]}
 
 
 def test_core_never_imports_agents():

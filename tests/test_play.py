@@ -10,8 +10,9 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 pygame = pytest.importorskip("pygame")
 
+from tdwgym.commands.play import add_parser as add_play_parser  # noqa: E402
 from tdwgym.envs.base import DISCRETE_ACTIONS  # noqa: E402
-from tdwgym.tools.keyboard import KEY_MAP, add_play_parser, format_key_map, keys_to_action, play_env  # noqa: E402
+from tdwgym.tools.keyboard import KEY_MAP, format_key_map, keys_to_action, play_env  # noqa: E402
 from tdwgym.tools.video import read_video  # noqa: E402
 
 

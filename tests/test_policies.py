@@ -158,7 +158,7 @@ def tiny_ppo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sb3_zip_loads_and_acts(tiny_ppo: Path) -> None:
-    from tdwgym.agents.policies import SB3Policy, sb3_env_kwargs
+    from tdwgym.agents.sb3_agents import SB3Policy, sb3_env_kwargs
 
     env = _env()
     try:
@@ -190,7 +190,7 @@ def test_run_folder_loads_its_latest_agent_with_its_frame_stack(tiny_ppo: Path, 
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    from tdwgym.agents.policies import latest_agent
+    from tdwgym.agents.sb3_agents import latest_agent
 
     run = tmp_path / "run"
     (run / "checkpoints" / "step_8").mkdir(parents=True)

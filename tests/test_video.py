@@ -72,7 +72,7 @@ def test_reward_plot_draws_the_series():
 
 
 def test_world_model_video_has_four_panels(tiny_run, tmp_path):
-    from tdwgym.agents.record import record_episode
+    from tdwgym.agents.panels import record_episode
 
     steps = 6
     path = record_episode(
@@ -106,7 +106,7 @@ def test_world_model_video_has_four_panels(tiny_run, tmp_path):
 
 
 def test_plain_recording_in_the_run_folder_with_predictable_name(tiny_run, tmp_path, monkeypatch):
-    from tdwgym.agents.record import record_episode
+    from tdwgym.agents.panels import record_episode
     from tdwgym.tools.recording import default_video_path
 
     monkeypatch.chdir(tmp_path)
@@ -157,7 +157,8 @@ def test_sb3_policy_from_a_zip(tmp_path):
 
 
 def test_record_parser_and_errors(tmp_path):
-    from tdwgym.agents.record import add_record_parser, record_episode
+    from tdwgym.agents.panels import record_episode
+    from tdwgym.commands.record import add_parser as add_record_parser
 
     parser = argparse.ArgumentParser()
     add_record_parser(parser.add_subparsers(dest="command"))
@@ -174,8 +175,8 @@ def test_record_command_records_a_run_in_the_env_it_was_trained_on(tiny_run, tmp
     """``tdwgym record --run RUN`` without ``--env``: the run's env id, not the command's default."""
     import shutil
 
-    from tdwgym.agents.record import add_record_parser
     from tdwgym.agents.rundir import RunDir
+    from tdwgym.commands.record import add_parser as add_record_parser
 
     run = tmp_path / "playroom_run"
     shutil.copytree(tiny_run, run)

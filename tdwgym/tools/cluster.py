@@ -1,5 +1,5 @@
 """Dataset generation spread over a Ray cluster (optional extra ``tdwgym[ray]``), and the Ray plumbing that
-``tdwgym.agents.distributed`` uses to spread the evaluation.
+``tdwgym.agents.evaluation.on_ray`` uses to spread the evaluation.
 
 tdwgym does not schedule work itself beyond one machine: it hands shards of episodes to `Ray
 <https://docs.ray.io>`_ tasks. A shard is a range of episode indices; every episode's seeds are a function of the
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdwgym.options import add_ray_argument, ray_address  # noqa: F401 - importable from here as before
 from tdwgym.tools.dataset import writer as ds
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"
@@ -443,14 +442,12 @@ __all__ = [
     "MAX_SHARD_SIZE",
     "RayConnectionError",
     "ShardRun",
-    "add_ray_argument",
     "auto_shard_size",
     "check_ray_address",
     "generate_on_ray",
     "generate_shard",
     "import_ray",
     "map_shards",
-    "ray_address",
     "ray_session",
     "shard_ranges",
 ]

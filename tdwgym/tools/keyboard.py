@@ -1,4 +1,5 @@
-"""``tdwgym play ENV_ID``: drive the camera and push objects with the keyboard (Gymnasium's play utility on pygame).
+"""Keyboard play: drive the camera and push objects with the keyboard (Gymnasium's play utility on pygame); the
+``tdwgym play`` command is :mod:`tdwgym.commands.play`.
 
 Keys (discrete actions): W/S forward/back, A/D strafe, left/right arrows turn, up/down arrows look up/down, space
 pushes, Esc quits. One key at a time; with no key held the camera stands still (no-op). ``--save PATH`` writes the
@@ -9,12 +10,8 @@ Needs pygame (``pip install pygame``). Without a display, set ``SDL_VIDEODRIVER=
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -22,21 +19,9 @@ import numpy as np
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.envs.base import DISCRETE_ACTIONS
-from tdwgym.options import (
-    Flag,
-    UsageError,
-    add_config_arguments,
-    check_env,
-    check_output_file,
-    config_kwargs,
-    env_kwargs_with,
-    nonnegative_int,
-    positive_int,
-)
-from tdwgym.registration import resolve_env_id
 from tdwgym.tools.video import write_video
 
-__all__ = ["KEY_MAP", "FrameRecorder", "add_play_parser", "format_key_map", "keys_to_action", "play_env"]
+__all__ = ["KEY_MAP", "FrameRecorder", "format_key_map", "format_key_map_static", "keys_to_action", "play_env"]
 
 KEY_MAP: dict[str, str] = {
     "w": "forward",
@@ -169,73 +154,6 @@ def play_env(
     return env
 
 
-@dataclass
-class PlayCommand:
-    """What ``tdwgym play`` plays (one option per field)."""
-
-    env_id: str = "TDWRoom-Occlusion-v0"
-    """The env (discrete actions)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Extra gym.make arguments."""
-    out: str | None = None
-    """Write the session to this .mp4 or .gif when it ends."""
-    seed: int | None = None
-    """Seed of the first scene."""
-    size: int = 384
-    """Window size in pixels."""
-    fps: int | None = None
-    """Steps per second (default: the env's render_fps)."""
-    steps: int | None = None
-    """End the session on its own after this many steps (default: at Esc or when the window closes)."""
-
-
-def add_play_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
-    p = subparsers.add_parser(
-        "play",
-        help="drive the camera and push objects with the keyboard (pygame window)",
-        description="Play an env with the keyboard.\n\n" + format_key_map_static(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    names = add_config_arguments(
-        p,
-        PlayCommand,
-        flags={
-            "out": Flag(deprecated=("--save",), metavar="FILE"),
-            "steps": Flag(deprecated=("--max-steps",), type=positive_int),
-            "seed": Flag(type=nonnegative_int),
-            "size": Flag(type=positive_int),
-            "fps": Flag(type=positive_int),
-        },
-    )
-    p.add_argument("legacy_env", nargs="?", default=None, metavar="ENV", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_play, config_fields=names)
-    return p
-
-
 def format_key_map_static() -> str:
     """The key map text without importing pygame (for ``--help``)."""
     return "\n".join(f"  {k:<6} {a.replace('_', ' ')}" for k, a in KEY_MAP.items()) + "\n  esc    quit"
-
-
-def _cmd_play(args: argparse.Namespace) -> int:
-    given = config_kwargs(args, args.config_fields)
-    if args.legacy_env is not None:
-        print(
-            f"tdwgym play: warning: the env as a positional argument is deprecated and goes in the next release; "
-            f"use --env {args.legacy_env}",
-            file=sys.stderr,
-        )
-        try:
-            given.setdefault("env_id", resolve_env_id(args.legacy_env))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    cmd = PlayCommand(**given)
-    if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
-        raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
-    if cmd.out is not None:
-        check_output_file(cmd.out)
-    env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
-    check_env(cmd.env_id, env_kwargs)
-    play_env(cmd.env_id, save=cmd.out, seed=cmd.seed, size=cmd.size, fps=cmd.fps, max_steps=cmd.steps, **env_kwargs)
-    return 0

@@ -16,7 +16,7 @@ Built-in names (:data:`BUILTIN_POLICIES`):
   It makes interaction-rich recordings, and it is the policy that knows how to push in ``tdwgym audit``.
 
 Any other spec is a stored policy: a stable-baselines3 PPO ``.zip`` or a ``tdwgym train`` run folder (its latest
-agent), read by a loader registered here (:func:`register_policy_loader`; ``tdwgym.agents.policies`` provides
+agent), read by a loader registered here (:func:`register_policy_loader`; ``tdwgym.agents.sb3_agents`` provides
 ``sb3``, found through the ``tdwgym.policy_loaders`` entry point). This module needs neither torch nor
 stable-baselines3.
 

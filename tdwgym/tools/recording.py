@@ -1,7 +1,7 @@
 """Episodes of any env and any policy to video, optionally beside a world model's view (``tdwgym record``).
 
 Without a world model a frame is the env's render with a caption strip (env id, step, push events). With a
-:class:`ModelView` (``tdwgym.agents.record`` makes one from a world model or a run folder), a frame has four panels
+:class:`ModelView` (``tdwgym.agents.panels`` makes one from a world model or a run folder), a frame has four panels
 side by side: the observation, the world model's prediction of it, a per-pixel error heatmap, and a running plot of
 the intrinsic reward (the model's surprise); see :func:`tdwgym.tools.video.compose_panels`.
 
@@ -39,6 +39,7 @@ from tdwgym.tools.video import (
 
 # load_policy lives in tdwgym.tools.policies; it stays importable from here for existing callers.
 __all__ = [
+    "DEFAULT_ENV",
     "PUSH_MARKERS",
     "ModelView",
     "check_recording",
@@ -48,6 +49,9 @@ __all__ = [
     "record_episode",
     "record_with_gym",
 ]
+
+DEFAULT_ENV = "TDWRoom-Occlusion-v0"
+"""Env of ``tdwgym record`` when neither ``--env`` nor ``--run`` names one."""
 
 PUSH_MARKERS: dict[str, tuple[int, int, int]] = {"moved": (0, 200, 0), "hit": (200, 200, 0)}
 """Border colours of a frame whose step pushed: green when the push moved an object, yellow when it only hit one."""
@@ -106,7 +110,7 @@ def _push_text(info: dict[str, Any]) -> str:
 
 
 class ModelView(Protocol):
-    """A world model's view of an episode, drawn in panels beside the observation (``tdwgym.agents.record`` makes
+    """A world model's view of an episode, drawn in panels beside the observation (``tdwgym.agents.panels`` makes
     one from a world model)."""
 
     @property
@@ -166,7 +170,7 @@ def record_episode(
         device: Torch device of a stored policy (``"auto"``: CUDA when available).
         env_kwargs: Extra ``gym.make`` arguments.
         model_view: A world model's view: adds the prediction, error and reward panels (the env then observes
-            rgb). ``tdwgym.agents.record.record_episode`` makes it from a world model or a run folder.
+            rgb). ``tdwgym.agents.panels.record_episode`` makes it from a world model or a run folder.
         root: Folder of the default file name.
         pushes: If given, the steps whose push moved an object are appended to it.
 

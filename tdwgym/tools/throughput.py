@@ -1,6 +1,6 @@
 """Throughput benchmarks: figures and ratios against a floor measured in the same run.
 
-    tdwgym bench                      # or: python -m tdwgym.tools.throughput
+    tdwgym bench                      # the command: tdwgym.commands.bench
     tdwgym bench --steps 2000 --out bench.json
 
 Env figure: ``TDWRoom-Occlusion-v0`` at 64x64 RGB under seeded random actions. Floor: the backend's own substeps
@@ -14,30 +14,17 @@ generation (every annotation, written to HDF5) against the env doing the same wo
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 import tdwgym
-from tdwgym.options import (
-    Flag,
-    Parser,
-    UsageError,
-    add_config_arguments,
-    check_output_file,
-    config_kwargs,
-    positive_int,
-    run_command,
-)
+from tdwgym.sim.backends import make_backend
 
 ENV_ID = "TDWRoom-Occlusion-v0"
 RESOLUTION = 64
@@ -58,7 +45,7 @@ def env_vs_floor(steps: int, repeats: int, seed: int = 0) -> dict[str, float]:
     base = env.unwrapped
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(steps)]
-    floor_backend = tdwgym.sim.backends.make_backend(base.backend_name)
+    floor_backend = make_backend(base.backend_name)
     floor_backend.load(base.scene)
     substeps = base.substeps
 
@@ -334,70 +321,3 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append("dataset generation with every label (RGB, depth, segmentation, boxes, states, camera, ...):")
         lines.extend("  " + line for line in format_benchmark(results["dataset"]).splitlines())
     return "\n".join(lines)
-
-
-@dataclass
-class BenchCommand:
-    """What ``tdwgym bench`` measures (one option per field)."""
-
-    steps: int = 1000
-    """Steps per timed round (at least 10)."""
-    repeats: int = 3
-    """Timed rounds; the best is reported."""
-    vector: bool = True
-    """Also time the 2-process vectorized envs."""
-    dataset: bool = True
-    """Also time labeled dataset generation."""
-    dataset_episodes: int = 12
-    """Episodes of 150 frames per dataset round."""
-    out: str = "bench.json"
-    """Where to write the figures as JSON."""
-
-
-def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``tdwgym bench``."""
-    p = subparsers.add_parser("bench", help="measure env throughput against the bare backend floor")
-    names = add_config_arguments(
-        p,
-        BenchCommand,
-        flags={
-            "steps": Flag(type=positive_int),
-            "repeats": Flag(type=positive_int),
-            "dataset_episodes": Flag(type=positive_int),
-            "out": Flag(deprecated=("--json",), metavar="FILE"),
-        },
-    )
-    p.set_defaults(func=_cmd_bench, config_fields=names)
-    return p
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    cmd = BenchCommand(**config_kwargs(args, args.config_fields))
-    if cmd.steps < 10:
-        raise UsageError(f"--steps must be >= 10, got {cmd.steps}")
-    out = check_output_file(cmd.out)
-    results = run(
-        cmd.steps,
-        cmd.repeats,
-        include_vector=cmd.vector,
-        include_dataset=cmd.dataset,
-        dataset_episodes=cmd.dataset_episodes,
-    )
-    print(format_results(results))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2, default=float)
-    print(f"wrote {out}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tdwgym.tools.throughput``: ``tdwgym bench`` on its own."""
-    parser = Parser(prog="tdwgym", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", parser_class=Parser)
-    add_bench_parser(sub)
-    return run_command(parser, ["bench", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The reward audit (tdwgym.agents.audit) and ``tdwgym audit``."""
+"""The reward audit (tdwgym.agents.reward_audit) and ``tdwgym audit``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tdwgym.agents.audit import AUDIT_POLICIES, AuditConfig, audit, format_audit
+from tdwgym.agents.reward_audit import AUDIT_POLICIES, AuditConfig, audit, format_audit
 
 TINY = {"n_envs": 2, "vec_env": "dummy", "device": "cpu", "wm_width": 4, "wm_capacity": 64, "reward_gate": "none"}
 
@@ -51,7 +51,8 @@ def test_audit_refuses_what_it_cannot_measure():
 
 
 def test_audit_command(tmp_path, capsys):
-    from tdwgym.agents.cli import AUDIT_CHOICES, main
+    from tdwgym.cli import main
+    from tdwgym.commands.audit import AUDIT_CHOICES
 
     assert AUDIT_CHOICES == tuple(AUDIT_POLICIES)
     argv = ["audit", "--steps", "16", "--policies", "random", "seek30", "--action-baseline", "none"]

@@ -292,7 +292,7 @@ def test_statistics_are_json_and_old_pickles_load_as_data_only(square_env_fn, tm
 def test_the_wrapper_and_train_defaults_are_the_documented_ones():
     import inspect
 
-    from tdwgym.agents.train import TrainConfig
+    from tdwgym.agents.training import TrainConfig
 
     params = inspect.signature(CuriosityVecEnv).parameters
     train = TrainConfig()

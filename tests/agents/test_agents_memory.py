@@ -16,7 +16,7 @@ from tdwgym.agents.models import (
     make_world_model,
     world_model_from_config,
 )
-from tdwgym.agents.pretrain import save_world_model
+from tdwgym.agents.pretraining import save_world_model
 
 RES = 16
 MEMORY = ("recurrent", "jepa")

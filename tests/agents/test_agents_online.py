@@ -189,7 +189,7 @@ def test_learner_rejects_bad_settings():
 
 
 def test_online_learner_benchmark_runs_with_the_training_defaults():
-    from tdwgym.agents.bench import bench_online_learner
+    from tdwgym.agents.overhead import bench_online_learner
 
     out = bench_online_learner("pixel", frames=24, warmup=40, device="cpu")
     assert out["frames_per_s"] > 0 and out["model_resolution"] == 32 and out["background"] is True
@@ -271,9 +271,9 @@ def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp
 
 
 def test_curiosity_overhead_benchmark_trains_both_agents_with_the_given_vector_env(capsys):
-    """``python -m tdwgym.agents.bench --quick --overhead-only --vec-spin 0.002``: plain PPO and PPO + curiosity
+    """``python -m tdwgym.agents.overhead --quick --overhead-only --vec-spin 0.002``: plain PPO and PPO + curiosity
     both train on a polling LockstepVecEnv, and the figures name it."""
-    from tdwgym.agents.bench import main
+    from tdwgym.agents.overhead import main
 
     assert main(["--quick", "--overhead-only", "--vec-spin", "0.002"]) == 0
     out = capsys.readouterr().out

@@ -17,8 +17,8 @@ import pytest
 import torch
 from tiny_train import TINY
 
-from tdwgym.agents.cli import main as cli_main
-from tdwgym.agents.train import RunDirExistsError, TrainConfig, read_metrics, train
+from tdwgym.agents.training import RunDirExistsError, TrainConfig, read_metrics, train
+from tdwgym.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,8 +185,9 @@ def test_compare_example_smoke(tmp_path):
 
 
 def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path):
-    from tdwgym.agents.cli import AGENT_CHOICES, main
-    from tdwgym.agents.compare import AGENTS
+    from tdwgym.agents.comparison import AGENTS
+    from tdwgym.cli import main
+    from tdwgym.commands.compare import AGENT_CHOICES
 
     assert AGENT_CHOICES == AGENTS
     argv = ["compare", "--agents", "curiosity", "--total-steps", "64", "--eval-episodes", "1", "--eval-steps", "5"]
@@ -206,8 +207,8 @@ def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path)
 def test_compare_writes_plots_table_and_a_progress_bar(tmp_path, capsys):
     """Two seeds, two agents, tiny budgets: push-rate and training-curve plots, the markdown table file the README
     table is pasted from, training curves per agent and seed in results.json, and a tqdm bar with its ETA."""
-    from tdwgym.agents.cli import main
-    from tdwgym.agents.compare import format_table
+    from tdwgym.agents.comparison import format_table
+    from tdwgym.cli import main
 
     argv = ["compare", "--agents", "random", "ppo", "--seeds", "0", "1", "--total-steps", "128"]
     argv += ["--eval-episodes", "1", "--eval-steps", "5", "--out", str(tmp_path / "cmp"), "--vec-env", "dummy"]
@@ -249,8 +250,8 @@ def test_compare_writes_plots_table_and_a_progress_bar(tmp_path, capsys):
 
 def test_compare_oracle_is_ppo_paid_for_pushes_that_move_an_object(tmp_path):
     """The oracle trains on the env's push reward alone; it is measured on the same unrewarded held-out episodes."""
-    from tdwgym.agents.cli import main
-    from tdwgym.agents.compare import ORACLE_PUSH_REWARD
+    from tdwgym.agents.comparison import ORACLE_PUSH_REWARD
+    from tdwgym.cli import main
 
     argv = ["compare", "--agents", "oracle", "--total-steps", "64", "--eval-episodes", "1", "--eval-steps", "5"]
     argv += ["--out", str(tmp_path / "cmp"), "--vec-env", "dummy", "--int-norm-horizon", "512", *TINY_ARGS]
@@ -334,8 +335,8 @@ def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     it and it keeps learning), `--resume`, `record` with its panels and `eval` of the run."""
     from tdwgym.agents.evaluate import evaluate
     from tdwgym.agents.models import make_world_model
-    from tdwgym.agents.pretrain import save_world_model
-    from tdwgym.agents.record import record_episode
+    from tdwgym.agents.panels import record_episode
+    from tdwgym.agents.pretraining import save_world_model
 
     run = tmp_path / "run"
     extra: dict = {"curiosity": source}
@@ -513,7 +514,7 @@ def test_overwrite_checks_everything_before_deleting_the_old_run(finished_run, t
 def test_staggered_episodes_spread_the_envs_over_an_episode_and_later_episodes_are_whole():
     """With ``stagger_episodes`` env i of n ends its first episode after (n - i) / n of the time limit; every later
     episode runs to the limit, so after the first the envs stay spread. Off, all envs end together."""
-    from tdwgym.agents.train import make_vec_env
+    from tdwgym.agents.training import make_vec_env
 
     def episode_ends(stagger: bool) -> list[list[int]]:
         cfg = TrainConfig(
@@ -539,7 +540,7 @@ def test_staggered_episodes_spread_the_envs_over_an_episode_and_later_episodes_a
 def test_staggered_limits_and_first_episode_limit_refuse_bad_lengths():
     import gymnasium as gym
 
-    from tdwgym.agents.train import _first_episodes
+    from tdwgym.agents.training import _first_episodes
     from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
 
     assert staggered_limits(500, 4) == [500, 375, 250, 125]
@@ -563,7 +564,7 @@ def test_staggered_limits_and_first_episode_limit_refuse_bad_lengths():
 def test_observations_too_small_for_the_cnn_policy_are_refused_before_anything_is_written(tmp_path, capsys):
     """NatureCNN needs 36x36 pixels: a smaller resolution is one line and exit 2 from `tdwgym train` and `tdwgym
     compare`, before a run folder is made or an env worker starts (it was a traceback from inside SB3)."""
-    from tdwgym.agents.train import check_policy_input
+    from tdwgym.agents.training import check_policy_input
     from tdwgym.cli import main
 
     for resolution in (32, [64, 35]):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tiny_train import TINY_PPO
 
-from tdwgym.agents.demo import DemoConfig, demo
+from tdwgym.agents.demo_run import DemoConfig, demo
 from tdwgym.agents.evaluate import EvalSettings
 from tdwgym.tools.recording import PUSH_MARKERS, mark_push
 from tdwgym.tools.video import CAPTION_HEIGHT, read_video

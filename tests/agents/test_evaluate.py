@@ -159,7 +159,7 @@ def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local
 
 
 def test_eval_command_has_the_ray_flag():
-    from tdwgym.agents.cli import add_eval_parser
+    from tdwgym.commands.eval import add_parser as add_eval_parser
 
     parser = __import__("argparse").ArgumentParser()
     add_eval_parser(parser.add_subparsers())
@@ -241,7 +241,7 @@ def test_eval_and_record_run_an_agent_trained_at_another_resolution_than_its_wor
     import gymnasium as gym
     from stable_baselines3 import PPO
 
-    from tdwgym.agents.record import record_episode
+    from tdwgym.agents.panels import record_episode
 
     agent_res = 24
     run = tmp_path / "run"
@@ -319,9 +319,9 @@ def test_an_external_model_runs_through_the_benchmark_by_its_two_method_protocol
 def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
     import json as json_
 
-    from tdwgym.agents.cli import main as agents_cli
     from tdwgym.agents.evaluate import EvalSettings, evaluate
     from tdwgym.agents.evaluation.voe import _baseline_surprise
+    from tdwgym.cli import main as agents_cli
 
     code = agents_cli(
         ["eval", "--export-sets", str(tmp_path / "sets"), "--quick", "--env-kwargs", '{"resolution": 32}']

@@ -17,7 +17,7 @@ import torch
 
 import tdwgym
 from tdwgym.agents.models import PRETRAINED, load_world_model
-from tdwgym.agents.pretrain import ClipStream, PretrainConfig, parse_mix, pretrain
+from tdwgym.agents.pretraining import ClipStream, PretrainConfig, parse_mix, pretrain
 from tdwgym.envs.base import split_bucket
 from tdwgym.tools import dataset as ds
 
@@ -179,7 +179,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_newest_complete_checkpoint(t
     newest = out / "checkpoints" / json.loads(pointer.read_text())["file"]
     newest.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="damaged"):
-        from tdwgym.agents.pretrain import _latest
+        from tdwgym.agents.pretraining import _latest
 
         found = _latest(out / "checkpoints")
     assert found is not None and found != newest and len(older) >= 1

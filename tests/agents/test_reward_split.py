@@ -8,7 +8,7 @@ from tiny_train import TINY_PPO
 
 def test_reward_split_counts_every_step_of_the_second_half_once_and_only_gated_kinds_pay():
     module = load_script("reward_split")
-    from tdwgym.agents.train import TrainConfig
+    from tdwgym.agents.training import TrainConfig
 
     cfg = TrainConfig(**{**TINY_PPO, "wm_background": False, "reward_gate": "push", "device": "cpu"})
     table = module.reward_split(cfg, steps=24)

@@ -16,7 +16,7 @@ need torch) reads a directory back as fixed-length clips with any subset of the 
 
 The package is split by what a module does: :mod:`~tdwgym.tools.dataset.config` (what defines a dataset),
 :mod:`~tdwgym.tools.dataset.writer` (recording and writing), :mod:`~tdwgym.tools.dataset.reader` (reading back),
-:mod:`~tdwgym.tools.dataset.cli` (the ``tdwgym dataset`` command) and :mod:`~tdwgym.tools.dataset.speed` (its
+:mod:`~tdwgym.commands.dataset` (the ``tdwgym dataset`` command) and :mod:`~tdwgym.tools.dataset.speed` (its
 benchmark).
 The names below are its public interface.
 """

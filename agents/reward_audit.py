@@ -15,7 +15,7 @@ raw error with ``action_baseline="none"``): the normalisation divides each run b
 pre-normalisation figure compares across policies. A reward that can teach pushing must pay ``seek`` clearly more
 than ``random`` and ``spin``.
 
-    from tdwgym.agents.audit import AuditConfig, audit, format_audit
+    from tdwgym.agents.reward_audit import AuditConfig, audit, format_audit
     print(format_audit(audit(AuditConfig(steps=8000))))
 """
 
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from tdwgym.agents.compare import COMPARE_ENV_KWARGS
-from tdwgym.agents.train import TrainConfig, _make_env_fn, make_vec_env
+from tdwgym.agents.comparison import COMPARE_ENV_KWARGS
+from tdwgym.agents.training import TrainConfig, _make_env_fn, make_vec_env
 from tdwgym.envs.base import DISCRETE_ACTIONS
 from tdwgym.tools.policies import SEEK_REACH, seek_action
 

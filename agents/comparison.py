@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, resize_frames
-from tdwgym.agents.train import (
+from tdwgym.agents.training import (
     DEFAULT_ENV_KWARGS,
     TrainConfig,
     _make_env_fn,

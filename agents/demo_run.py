@@ -2,10 +2,10 @@
 
 Top to bottom, into one folder (``runs/demo``):
 
-1. :func:`~tdwgym.agents.train.train` trains a curiosity agent with the defaults of ``tdwgym train``
+1. :func:`~tdwgym.agents.training.train` trains a curiosity agent with the defaults of ``tdwgym train``
    (``TDWRoom-Playroom-v0`` level 1 with a 20-degree push cone, pixel world model) and writes its run folder:
    ``config.json``, checkpoints, ``metrics.jsonl``, TensorBoard logs and the training plot ``training.png``.
-2. :func:`~tdwgym.agents.record.record_episode` films the trained agent on a held-out scene with its world model's
+2. :func:`~tdwgym.agents.panels.record_episode` films the trained agent on a held-out scene with its world model's
    panels (observation, prediction, per-pixel error, intrinsic reward) and push markers (a green border on every
    frame whose push moved an object, yellow when it only hit one): ``rollout.mp4``.
 3. :func:`~tdwgym.agents.evaluate.evaluate` writes the world model's evaluation report with its plots, at
@@ -18,7 +18,6 @@ Top to bottom, into one folder (``runs/demo``):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -28,10 +27,9 @@ from typing import Any
 
 from tdwgym.agents.evaluate import EvalSettings
 from tdwgym.agents.rundir import RunDir
-from tdwgym.agents.train import TrainConfig
-from tdwgym.options import Flag, add_config_arguments, check_output_folder, config_kwargs, nonnegative_int, positive_int
+from tdwgym.agents.training import TrainConfig
 
-__all__ = ["DEMO_EVAL", "DEMO_VIDEO_SEED", "DemoConfig", "DemoResult", "add_demo_parser", "demo", "run_demo"]
+__all__ = ["DEMO_EVAL", "DEMO_VIDEO_SEED", "DemoConfig", "DemoResult", "demo"]
 
 DEMO_EVAL = EvalSettings(episodes=2, voe_pairs=6, probe_clips=2, exploration_episodes=1)
 """The demo's evaluation sizes: every section of the report, at a quarter of ``tdwgym eval``'s default sizes (run
@@ -60,7 +58,7 @@ class DemoConfig:
     progress_bar: bool = True
     """Show progress bars."""
     train_overrides: dict[str, Any] = field(default_factory=dict)
-    """Other :class:`~tdwgym.agents.train.TrainConfig` fields (the Python API's; tests shrink the run with it)."""
+    """Other :class:`~tdwgym.agents.training.TrainConfig` fields (the Python API's; tests shrink the run with it)."""
 
 
 @dataclass
@@ -94,8 +92,8 @@ def demo(cfg: DemoConfig, settings: EvalSettings | None = None) -> DemoResult:
         The paths written, the pushes in the video and the time of each stage.
     """
     from tdwgym.agents.evaluate import evaluate
-    from tdwgym.agents.record import record_episode
-    from tdwgym.agents.train import train
+    from tdwgym.agents.panels import record_episode
+    from tdwgym.agents.training import train
 
     settings = settings or DEMO_EVAL
     t0 = time.perf_counter()
@@ -166,42 +164,3 @@ def _summary(
         f"Wall time: training {seconds['train']:.0f} s, video {seconds['record']:.0f} s, evaluation "
         f"{seconds['eval']:.0f} s, {seconds['total']:.0f} s in all.\n"
     )
-
-
-# ----------------------------------------------------------------------------------------------------------- CLI
-
-
-def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``tdwgym demo`` to an argparse sub-parser collection (sets ``func``)."""
-    p = subparsers.add_parser(
-        "demo",
-        help="train, film and evaluate a curiosity agent in a few minutes (make demo)",
-        description="Train a curiosity agent with tdwgym train's defaults, film it with its world model's panels "
-        "and push markers (rollout.mp4), and write the training plot, the world model's evaluation report with its "
-        "plots (eval/) and a summary (demo.md), all in --out.",
-    )
-    names = add_config_arguments(
-        p,
-        DemoConfig,
-        exclude=("train_overrides",),
-        flags={
-            "seed": Flag(type=nonnegative_int),
-            "steps": Flag(type=positive_int),
-            "size": Flag(type=positive_int),
-        },
-    )
-    p.set_defaults(func=run_demo, config_fields=names)
-    return p
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Run ``tdwgym demo``: check at the door, then train, film, evaluate."""
-    from tdwgym.agents.device import check_device
-
-    cfg = DemoConfig(**config_kwargs(args, args.config_fields))
-    check_output_folder(cfg.run_dir)
-    check_device(cfg.device, "tdwgym demo")
-    result = demo(cfg)
-    print(result.summary_path.read_text())
-    print(f"-> {result.run_dir}")
-    return 0

@@ -5,8 +5,8 @@
 * :func:`bench_curiosity_overhead`: wall time of PPO + curiosity against plain PPO for the same steps, measured in
   one run. Target: ratio <= 1.3 (issue 14: ``tdwgym train``'s steps/s within 1.15x of plain PPO's).
 
-Run ``python -m tdwgym.agents.bench`` (``--quick`` for a smoke run); ``tdwgym/tools/throughput.py`` can call
-:func:`run_benchmarks`.
+Run ``python -m tdwgym.agents.overhead`` (``--quick`` for a smoke run); ``tdwgym bench`` measures core only and
+does not run these.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Transitions, make_world_model, resize_frames
 from tdwgym.agents.online import OnlineLearner
-from tdwgym.agents.train import VEC_ENVS
+from tdwgym.agents.training import VEC_ENVS
 
 __all__ = ["bench_curiosity_overhead", "bench_online_learner", "run_benchmarks"]
 
@@ -39,7 +39,7 @@ def bench_online_learner(
 ) -> dict[str, float]:
     """Stream ``frames`` synthetic moving-square frames one at a time through an :class:`OnlineLearner`.
 
-    The learner uses :class:`~tdwgym.agents.train.TrainConfig`'s world-model defaults (width, warp, fovea, model
+    The learner uses :class:`~tdwgym.agents.training.TrainConfig`'s world-model defaults (width, warp, fovea, model
     resolution, background training, buffer, batch, updates per transition). Frames of ``resolution`` pixels are
     area-resized to the model's resolution inside the timed loop, as the curiosity wrapper does. With background
     training the figure is the sustained rate: the caller waits whenever the worker falls more than one hand-over
@@ -48,7 +48,7 @@ def bench_online_learner(
     Returns:
         ``frames_per_s``, ``updates_per_s`` and the settings.
     """
-    from tdwgym.agents.train import TrainConfig, _model_kwargs
+    from tdwgym.agents.training import TrainConfig, _model_kwargs
 
     cfg = TrainConfig(curiosity=variant)
     size = cfg.wm_resolution or resolution
@@ -125,7 +125,7 @@ def bench_curiosity_overhead(
         ``ppo_s``, ``curiosity_s`` (medians), every run's time, ``ratio`` (target <= 1.3), and the world model's
         training time (in the background thread, overlapping the rest).
     """
-    from tdwgym.agents.train import TrainConfig, train
+    from tdwgym.agents.training import TrainConfig, train
 
     out: dict[str, Any] = {"steps": steps, "n_envs": n_envs, "variant": variant, "repeats": repeats}
     out["vec_env"] = (overrides or {}).get("vec_env", TrainConfig.vec_env)
@@ -219,7 +219,7 @@ def format_results(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tdwgym.agents.bench [--quick] [--json PATH]``."""
+    """``python -m tdwgym.agents.overhead [--quick] [--json PATH]``."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")

@@ -1,0 +1,26 @@
+"""Floor 6 of the house: every ``tdwgym`` command, one module each, and the command-line machinery they share.
+
+A command module ``tdwgym.commands.NAME`` has ``add_parser(subparsers)``, which adds its sub-parser (options from its
+config dataclass, :func:`~tdwgym.commands.config_options.add_config_arguments`) and sets ``func`` to its ``run(args)``,
+and ``EXTRA``, the pip extra it needs beyond core's (None for none). Each imports its heavy dependencies inside its
+functions, so ``tdwgym --help`` imports only what building the parsers needs, and an agents command without the
+``agents`` extra fails with one line naming ``pip install 'tdwgym[agents]'``.
+
+The shared machinery: :mod:`.values` (argparse value types), :mod:`.config_options` (options from a config
+dataclass), :mod:`.deprecated` (old spellings), :mod:`.door` (one-line errors, the env check at the door) and
+:mod:`.ray_option` (``--ray``). Library code never imports from here (it is the top floor).
+"""
+
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "train",
+    "compare",
+    "audit",
+    "eval",
+    "pretrain",
+    "record",
+    "play",
+    "dataset",
+    "bench",
+)
+"""The commands, in the order ``tdwgym --help`` lists them: ``tdwgym.commands.<name>`` for each. One line adds one."""

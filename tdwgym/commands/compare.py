@@ -1,0 +1,107 @@
+"""``tdwgym compare``: a curiosity agent against a random agent, plain PPO and push-rewarded PPO (the oracle) at the
+same budget and seeds (:func:`tdwgym.agents.comparison.compare`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tdwgym.commands.config_options import Flag, add_config_arguments, command_env_kwargs, config_kwargs
+from tdwgym.commands.train import VARIANT_CHOICES, door, train_config, train_flags
+from tdwgym.commands.values import nonnegative_int, positive_int
+from tdwgym.util.errors import UsageError
+from tdwgym.util.files import check_output_folder
+
+__all__ = ["AGENT_CHOICES", "COMPARE_SETS", "EXTRA", "add_parser", "run"]
+
+EXTRA = "agents"
+"""The pip extra the command needs."""
+
+AGENT_CHOICES = ("random", "ppo", "curiosity", "oracle")
+"""Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.comparison.AGENTS``)."""
+
+COMPARE_SETS = (
+    "env_id",
+    "env_kwargs",
+    "curiosity",
+    "seed",
+    "total_steps",
+    "run_dir",
+    "video_steps",
+    "progress_bar",
+    "checkpoint_every",
+    "overwrite",
+)
+""":class:`~tdwgym.agents.training.TrainConfig` fields that ``compare`` sets for every agent itself (the rest are
+options)."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``compare``: curiosity agent vs a random agent, plain PPO and push-rewarded PPO (the oracle) at the same
+    budget and seeds."""
+    from tdwgym.agents.comparison import CompareConfig
+    from tdwgym.agents.training import TrainConfig
+
+    flags = train_flags()
+    p = subparsers.add_parser(
+        "compare",
+        help="compare curiosity with random, plain-PPO and push-rewarded (oracle) PPO agents",
+        description=add_parser.__doc__,
+    )
+    names = add_config_arguments(
+        p,
+        CompareConfig,
+        exclude=("train_overrides",),
+        flags={
+            "curiosity": Flag(choices=VARIANT_CHOICES[:-1]),
+            "agents": Flag(choices=AGENT_CHOICES),
+            "seeds": Flag(type=nonnegative_int),
+            "eval_episodes": Flag(type=positive_int),
+            "eval_steps": Flag(type=positive_int),
+            "out": Flag(metavar="DIR"),
+        },
+    )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="train nothing: join the results of finished comparisons of the same settings (agents or seeds run "
+        "separately) and write one results.json, results.md and plots to --out",
+    )
+    group = p.add_argument_group("training settings of every agent (TrainConfig)")
+    overrides = add_config_arguments(group, TrainConfig, exclude=COMPARE_SETS, flags=flags)
+    p.set_defaults(func=run, config_fields=names, train_fields=overrides)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tdwgym compare``."""
+    from tdwgym.agents.comparison import CompareConfig, compare, format_table, merge_results, write_results
+
+    given = config_kwargs(args, args.config_fields)
+    out = check_output_folder(given.get("out", CompareConfig.out))
+    if args.merge:
+        if out.resolve() in {Path(d).resolve() for d in args.merge}:
+            raise UsageError(f"--out {out} is one of the --merge folders; give a new one")
+        try:
+            results = merge_results(args.merge)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        write_results(results, out)
+        print(format_table(results))
+        print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
+        return 0
+    defaults = CompareConfig()
+    given["env_kwargs"] = command_env_kwargs(given, defaults.env_kwargs, args)
+    given["agents"] = list(dict.fromkeys(given.get("agents", defaults.agents)))
+    overrides = config_kwargs(args, args.train_fields)
+    cfg = CompareConfig(**given, train_overrides=overrides)
+    door(
+        train_config({"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "curiosity": cfg.curiosity, **overrides}),
+        "tdwgym compare",
+    )
+    results = compare(cfg)
+    print(format_table(results))
+    print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
+    return 0

@@ -1,0 +1,93 @@
+"""``tdwgym pretrain``: pretrain a world model offline on clips from the scenario curriculum
+(:func:`tdwgym.agents.pretraining.pretrain`); one option per :class:`~tdwgym.agents.pretraining.PretrainConfig`
+field."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from tdwgym.util.files import check_output_folder, read_json
+
+__all__ = ["EXTRA", "add_parser", "run"]
+
+EXTRA = "agents"
+"""The pip extra the command needs."""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``tdwgym pretrain`` (one option per :class:`PretrainConfig` field, with its real default)."""
+    from tdwgym.agents import pretraining
+    from tdwgym.agents.pretraining import PretrainConfig
+
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pretrain a world model offline on clips from the scenario curriculum",
+        description=pretraining.__doc__.split("\n\n")[0],
+    )
+    defaults = PretrainConfig()
+    for f in dataclasses.fields(PretrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        doc = " ".join(_field_doc(f.name).split()).replace("%", "%%")
+        if isinstance(default, bool):
+            p.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=f"{doc} (default: {default})"
+            )
+        elif f.name == "model_kwargs":
+            p.add_argument(flag, type=json.loads, default={}, help=f"{doc} (default: {{}})")
+        else:
+            kind = type(default) if default is not None else str
+            p.add_argument(flag, type=kind, default=default, help=f"{doc} (default: {default})")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _field_doc(name: str) -> str:
+    """The docstring under a :class:`PretrainConfig` field (read from the source once)."""
+    import ast
+    import inspect
+
+    from tdwgym.agents.pretraining import PretrainConfig
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(PretrainConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for a, b in zip(body, body[1:], strict=False):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+            docs[a.target.id] = str(b.value.value)  # type: ignore[union-attr]
+    return docs.get(name, "")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tdwgym pretrain``: build the config from the options and train."""
+    from tdwgym.agents.pretraining import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
+    check_output_folder(cfg.out)
+    if args.resume:
+        saved = Path(cfg.out) / "pretrain.json"
+        if not saved.is_file():
+            raise ValueError(f"--resume: {saved} not found (no pretraining run in {cfg.out})")
+        cfg = PretrainConfig(
+            **{
+                **read_json(saved, "it holds the run's settings: restore it, or start a new run in another --out"),
+                "total_steps": cfg.total_steps,
+                "workers": cfg.workers,
+                "device": cfg.device,
+            }
+        )
+    summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    last = summary["history"][-1] if summary["history"] else {}
+    print(
+        f"pretrained {cfg.model} on {summary['frames']} frames in {summary['wall_time_s']:.0f} s "
+        f"({summary['frames_per_s']:.0f} fr/s; compute alone {summary['compute_frames_per_s']:.0f} fr/s, "
+        f"ratio {summary['loader_ratio']:.2f}); test_id loss {last.get('test_id/loss', float('nan')):.4g} "
+        f"(copy-last {last.get('test_id/copy_last', float('nan')):.4g}); model: {Path(cfg.out) / 'world_model.pt'}"
+    )
+    return 0
