@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tdwgym.envs.base import IMPOSSIBLE_KINDS, TDWRoomEnv
+from tdwgym.envs.base import TDWRoomEnv
 from tdwgym.envs.common import (
     camera_facing,
     camera_height,
@@ -26,6 +26,7 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
+from tdwgym.envs.impossible import IMPOSSIBLE_KINDS
 from tdwgym.sim.scene import Camera, SceneSpec
 
 

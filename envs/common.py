@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tdwgym.envs.base import sample_until
 from tdwgym.envs.factors import PALETTE, FactorPlan
+from tdwgym.envs.sampling import sample_until
 from tdwgym.sim.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Room
 
 ROUND_SHAPES = ("sphere", "cylinder", "capsule")

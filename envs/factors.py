@@ -11,7 +11,7 @@ At every reset the env draws a :class:`FactorPlan` for its split:
 * ``"train"`` and ``"test_id"`` draw every factor from the training distribution (values in the training range
   outside the gap; no held-out value or combination). The two never produce the same scene: the env derives their
   random streams with different salts and, on top, assigns every scene to one of them by a hash of its content
-  (see :func:`tdwgym.envs.base.scene_key`).
+  (see :func:`tdwgym.envs.sampling.scene_key`).
 * ``"test_ood"`` picks one factor and one of its held-out bands (or one held-out combination) and draws that
   factor's values from it; every other factor comes from training. The labels record which.
 """

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv
+from tdwgym.envs.base import TDWRoomEnv
 from tdwgym.envs.common import (
     camera_facing,
     camera_height,
@@ -25,6 +25,7 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
+from tdwgym.envs.impossible import HIDDEN_KINDS
 from tdwgym.sim.scene import Camera, SceneSpec
 
 G = 9.81

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
+from tdwgym.envs.base import TDWRoomEnv
 from tdwgym.envs.common import (
     ROUND_SHAPES,
     camera_height,
@@ -27,6 +27,8 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
+from tdwgym.envs.impossible import HIDDEN_KINDS
+from tdwgym.envs.sampling import sample_until
 from tdwgym.sim.geometry import camera_forward, camera_right
 from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 

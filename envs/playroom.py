@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
+from tdwgym.envs.base import TDWRoomEnv
 from tdwgym.envs.common import (
     camera_height,
     clutter_props,
@@ -25,6 +25,8 @@ from tdwgym.envs.factors import (
     shape_color_combinations,
     shape_factor,
 )
+from tdwgym.envs.impossible import HIDDEN_KINDS
+from tdwgym.envs.sampling import sample_until
 from tdwgym.sim.scene import Camera, SceneSpec
 
 

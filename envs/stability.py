@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdwgym.envs.base import HIDDEN_KINDS, TDWRoomEnv, sample_until
+from tdwgym.envs.base import TDWRoomEnv
 from tdwgym.envs.common import (
     camera_facing,
     camera_height,
@@ -15,6 +15,8 @@ from tdwgym.envs.common import (
     room_for_level,
 )
 from tdwgym.envs.factors import Factor, FactorSpace, color_factor, mass_factor
+from tdwgym.envs.impossible import HIDDEN_KINDS
+from tdwgym.envs.sampling import sample_until
 from tdwgym.sim.geometry import camera_right
 from tdwgym.sim.scene import Camera, ObjectSpec, SceneSpec
 

@@ -126,7 +126,7 @@ def test_gallery_script_writes_a_gif_per_scenario_and_level_and_impossible_twins
     from PIL import Image, ImageSequence
 
     import tdwgym
-    from tdwgym.envs.base import IMPOSSIBLE_KINDS
+    from tdwgym.envs.impossible import IMPOSSIBLE_KINDS
 
     args = ["--out", str(tmp_path), "--size", "16", "--frames", "3", "--every", "1", "--seeds", "2", "--ms", "50"]
     proc = _run([str(ROOT / "scripts" / "make_gallery.py"), *args], tmp_path)

@@ -6,8 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tdwgym.envs.base import HIDDEN_KINDS
-from tdwgym.envs.impossible import make_pairs, make_quadruplets
+from tdwgym.envs.impossible import HIDDEN_KINDS, make_pairs, make_quadruplets
 from tdwgym.sim.scene import SceneSpec
 
 

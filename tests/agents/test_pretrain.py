@@ -18,7 +18,7 @@ import torch
 import tdwgym
 from tdwgym.agents.models import PRETRAINED, load_world_model
 from tdwgym.agents.pretraining import ClipStream, PretrainConfig, parse_mix, pretrain
-from tdwgym.envs.base import split_bucket
+from tdwgym.envs.sampling import split_bucket
 from tdwgym.tools import dataset as ds
 
 TINY = {
