@@ -20,6 +20,9 @@ actions whose error merely varies a lot (the ratio rewards those) pay little. Th
 own actions and the model's pixel error: the reward stays self-supervised.
 
 Do not stack ``VecNormalize`` reward scaling on top: the intrinsic reward is already normalised.
+
+Longer than 600 lines: one wrapper whose reward (baseline, gate, normalisation) and statistics (save, load) read top to
+bottom in algorithm order; split, each part would need the others' state.
 """
 
 from __future__ import annotations

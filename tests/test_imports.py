@@ -188,6 +188,19 @@ def test_duplicate_finder():
     assert duplicated_names(files) == {"recording": ["tdwgym.agents.recording", "tdwgym.tools.recording"]}
 
 
+MAX_LINES = 600
+"""A module longer than this says why in its docstring (a sentence with "600 lines")."""
+
+
+def test_no_module_over_600_lines_without_a_reason():
+    long = []
+    for module, path in modules().items():
+        text = path.read_text()
+        if text.count("\n") > MAX_LINES and "600 lines" not in (ast.get_docstring(ast.parse(text)) or ""):
+            long.append(f"{module}: {text.count(chr(10))} lines")
+    assert not long, "split these, or say in the docstring why they are longer than 600 lines:\n" + "\n".join(long)
+
+
 def test_core_never_imports_agents():
     graph = import_graph()
     upward = sorted(f"{m} -> {n}" for m, targets in graph.items() for n in targets if floor(m) < 5 and floor(n) == 5)

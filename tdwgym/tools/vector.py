@@ -26,6 +26,9 @@ Workers die with the calling process, even after a kill -9 of it (:mod:`tdwgym.u
 resource tracker, after a kill -9) frees the shared memory.
 
 Needs stable-baselines3 (``pip install 'tdwgym[agents]'``).
+
+Longer than 600 lines: both sides of the lockstep protocol (parent and worker) and the shared-memory layout they agree
+on, which must change together.
 """
 
 from __future__ import annotations

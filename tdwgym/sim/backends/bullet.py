@@ -12,6 +12,9 @@ give bit-identical states and frames.
 
 Bullet combines two bodies' friction and restitution by multiplying them. Room surfaces have friction 1 and
 restitution 1, so an object's contact with the floor or a wall uses the object's own coefficients.
+
+Longer than 600 lines: one adapter class implementing the whole backend interface on one PyBullet client, whose state
+every method shares.
 """
 
 from __future__ import annotations
