@@ -9,7 +9,7 @@
    a constant-velocity baseline (``x[t+1] = clip(2 x[t] - x[t-1])``). Models that predict features only (latent,
    RND, ICM) have no pixel prediction: their pixel metrics are marked not applicable.
 2. **Violation of expectation** (:mod:`~tdwgym.agents.evaluation.voe`): matched possible/impossible clips of each
-   impossible kind (:func:`tdwgym.envs.impossible.make_pairs`: same seed, still camera, no-op actions); surprise =
+   impossible kind (:func:`tdwgym.envs.twins.make_pairs`: same seed, still camera, no-op actions); surprise =
    the model's per-step prediction error, aggregated over the clip by mean and by max; per kind the pairwise
    accuracy (impossible more surprising than its twin) and AUROC.
 3. **Physical-law probes** (:mod:`~tdwgym.agents.evaluation.probes`) after Kang et al. 2024: for uniform-motion,

@@ -161,7 +161,7 @@ class TDWRoomEnv(gym.Env):
     @classmethod
     def check_impossible(cls, kind: str | None) -> str | None:
         """``kind`` if the scenario can stage it (None passes): the one check of an impossible kind, used by the env,
-        :func:`tdwgym.envs.impossible.make_pairs` and ``tdwgym dataset``.
+        :func:`tdwgym.envs.twins.make_pairs` and ``tdwgym dataset``.
 
         Raises:
             ValueError: Naming the kind and the valid values (None and :attr:`SUPPORTED_IMPOSSIBLE`).

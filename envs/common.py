@@ -25,6 +25,11 @@ from tdwgym.sim.scene import COMPOUND, Light, ObjectSpec, PartSpec, PropSpec, Ro
 ROUND_SHAPES = ("sphere", "cylinder", "capsule")
 """Shapes that roll when launched along the floor (cylinders and capsules lie down across their path)."""
 
+SLIDING_FRICTION = 0.05
+"""Friction of objects that slide (levels 0-1; level 2 scales it)."""
+ROLLING_FRICTION = 0.4
+"""Friction of objects that roll (levels 0-1; level 2 scales it)."""
+
 COMPOUND_SHAPES = ("l_block", "dumbbell")
 """Shape names built as compound bodies."""
 
@@ -183,7 +188,7 @@ def make_object(
         # rolling without slipping: the contact point is at rest, v + w x (-r up) = 0, so w = up x v / r
         spin = np.cross([0.0, 1.0, 0.0], v * [1, 0, 1]) / (size[0] / 2)
     if friction is None:
-        base = 0.4 if rolls else 0.05
+        base = ROLLING_FRICTION if rolls else SLIDING_FRICTION
         friction = base if level < 2 else float(base * rng.uniform(0.5, 1.6))
     if restitution is None:
         restitution = 0.3 if level < 2 else float(rng.uniform(0.05, 0.8))

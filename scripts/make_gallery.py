@@ -30,7 +30,8 @@ from PIL import Image
 
 import tdwgym
 from tdwgym.envs import LEVELS
-from tdwgym.envs.impossible import HIDDEN_KINDS, make_pairs
+from tdwgym.envs.impossible import HIDDEN_KINDS
+from tdwgym.envs.twins import make_pairs
 from tdwgym.tools.policies import make_policy
 
 PUSH_SCENARIOS = ("playroom",)

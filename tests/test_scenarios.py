@@ -198,7 +198,7 @@ def test_a_push_in_the_step_that_removes_its_target_does_not_crash():
 
 
 def test_pass_through_for_a_pair_that_never_meets_stays_possible_and_says_why():
-    from tdwgym.envs.impossible import make_pairs
+    from tdwgym.envs.twins import make_pairs
 
     env = gym.make("TDWRoom-Collision-v0", impossible="pass_through", resolution=8, level=2)
     skipped = staged = 0
@@ -225,7 +225,7 @@ def test_the_docs_factor_tables_are_the_code():
     import re
     from pathlib import Path
 
-    from tdwgym.envs.impossible import load_env_creator
+    from tdwgym.envs.twins import load_env_creator
     from tdwgym.registration import ENV_IDS
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()

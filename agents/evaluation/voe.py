@@ -19,7 +19,7 @@ from tdwgym.agents.evaluation.plan import (
     _mean,
     clips_surprise,
 )
-from tdwgym.envs.impossible import make_pairs
+from tdwgym.envs.twins import make_pairs
 
 
 def _baseline_surprise(frames: np.ndarray, name: str) -> np.ndarray:
@@ -61,7 +61,7 @@ def _draw_pair(plan: EvalPlan, ep: EvalEpisode) -> tuple[Any, int]:
 
 
 def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
-    """One matched pair (:func:`tdwgym.envs.impossible.make_pairs`, still camera, test_id scene, running
+    """One matched pair (:func:`tdwgym.envs.twins.make_pairs`, still camera, test_id scene, running
     ``voe_post_frames`` steps past the event, extended or re-drawn until the twins differ visibly): each scorer's
     per-step surprise of (possible, impossible) from the event frame on, and how the pair was drawn."""
     model = plan.loaded.model

@@ -1,0 +1,371 @@
+"""Matched possible/impossible clips for violation-of-expectation evaluation.
+
+:func:`make_pairs` renders, for one seed, the possible episode (``impossible=None``) and its impossible twin (same
+seed, one scripted violation, :mod:`tdwgym.envs.impossible`) with a scripted camera: identical frames up to
+``event_frame``, then differing only by the violation. :func:`make_quadruplets` builds IntPhys-style quadruplets: two
+possible episodes that differ by the probed property from the start (object present/absent, colour A/B, shape A/B,
+position A/B), and two impossible clips spliced from their frames at the event frame, so the four clips hold the same
+frames. Both return RGB and, when asked, the segmentation and depth passes of the same frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import load_env_creator
+
+from tdwgym.envs.impossible import HIDDEN_KINDS, rolling_spin
+from tdwgym.sim.geometry import camera_forward
+from tdwgym.sim.scene import SceneSpec, object_from_dict
+
+CAMERAS: tuple[str, ...] = ("static", "orbit")
+"""Scripted camera paths: the scene's camera held still, or swung +-20 degrees around the look-at point."""
+
+QUADRUPLET_KINDS: tuple[str, ...] = HIDDEN_KINDS
+"""Kinds :func:`make_quadruplets` supports (pass_through has no possible counterpart built from the same frames)."""
+
+
+@dataclass
+class MatchedPair:
+    """A possible clip and its impossible twin.
+
+    Attributes:
+        kind: The impossible kind.
+        seed: The reset seed of both episodes.
+        possible: (T, H, W, 3) uint8 frames of the possible episode.
+        impossible: (T, H, W, 3) uint8 frames of the impossible one.
+        event_frame: First frame index the violation can affect (frames before it are identical).
+        labels: The impossible episode's scene labels.
+        actions: The T - 1 env actions stepped between the frames of both clips: no-ops of the env's action space,
+            since the scripted camera is placed directly (with ``camera="static"`` they are exactly what a
+            world model conditioned on actions should see).
+    """
+
+    kind: str
+    seed: int
+    possible: np.ndarray
+    impossible: np.ndarray
+    event_frame: int
+    labels: dict[str, Any] = field(default_factory=dict)
+    actions: list[Any] = field(default_factory=list)
+    extended: int = 0
+    """Frames added past the requested length because the twins did not yet differ visibly (``make_pairs`` with
+    ``visible=True``); 0 when the pair differed within the length asked for."""
+    passes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """Other render passes asked for (``make_pairs(passes=...)``), by name: ``(possible, impossible)`` clips,
+    ``"segmentation"`` as (T, H, W) int32 object ids (0 is the room), ``"depth"`` as (T, H, W) float32 metres."""
+
+    @property
+    def differs(self) -> bool:
+        """Whether any pixel differs between the twins from the event frame on (an observer could tell them
+        apart)."""
+        return bool(np.any(self.possible[self.event_frame :] != self.impossible[self.event_frame :]))
+
+
+VISIBLE_MAX_EXTRA = 120
+"""Frames ``make_pairs(visible=True)`` may add to a pair whose twins do not differ yet (e.g. an object that stays
+hidden behind the occluder) before it drops the pair."""
+
+
+@dataclass
+class Quadruplet:
+    """Two possible and two impossible clips made of the same frames (IntPhys).
+
+    ``possible[0]`` is the original episode, ``possible[1]`` its counterpart with the probed property changed from
+    the start; ``impossible[0]`` is ``possible[0]`` up to ``event_frame`` then ``possible[1]``, and ``impossible[1]``
+    the reverse.
+    """
+
+    kind: str
+    seed: int
+    possible: tuple[np.ndarray, np.ndarray]
+    impossible: tuple[np.ndarray, np.ndarray]
+    event_frame: int
+    labels: dict[str, Any] = field(default_factory=dict)
+    passes: dict[str, tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    """Other render passes asked for (``make_quadruplets(passes=...)``), by name: ``(possible, impossible)``, each a
+    pair of clips laid out as :attr:`possible` and :attr:`impossible` (segmentation int32 ids, depth float32 m)."""
+
+
+def _check(kinds: Any, env_class: Any, camera: str, frames: int, only: tuple[str, ...] | None = None) -> list[str]:
+    """The kinds asked for (default: all the env stages, of ``only``), each checked by the env class's
+    ``check_impossible``; ``only`` narrows what this kind of clip supports."""
+    supported = [k for k in env_class.SUPPORTED_IMPOSSIBLE if only is None or k in only]
+    kinds = supported if kinds is None else [kinds] if isinstance(kinds, str) else list(kinds)
+    for k in kinds:
+        if k is None or (only is not None and k not in only):
+            raise ValueError(f"unknown impossible kind {k!r} for these clips; valid values are {supported}")
+        env_class.check_impossible(k)
+    if camera not in CAMERAS:
+        raise ValueError(f"unknown camera {camera!r}; valid values are {list(CAMERAS)}")
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    return kinds
+
+
+def _camera_path(scene: SceneSpec, camera: str, frames: int) -> list[tuple[np.ndarray, float, float]]:
+    cam = scene.camera
+    eye = np.array(cam.position, dtype=np.float64)
+    if camera == "static":
+        return [(eye, cam.yaw, cam.pitch)] * frames
+    look = scene.labels.get("look_at")
+    if look is None:
+        look = eye + camera_forward(cam.yaw, cam.pitch) * 3.0
+    look = np.array(look, dtype=np.float64)
+    rel = eye - look
+    path = []
+    for t in range(frames):
+        angle = math.radians(20.0 * math.sin(2 * math.pi * t / max(frames - 1, 1)))
+        c, s = math.cos(angle), math.sin(angle)
+        pos = look + np.array([c * rel[0] + s * rel[2], rel[1], -s * rel[0] + c * rel[2]])
+        d = look - pos
+        yaw = math.degrees(math.atan2(d[0], d[2]))
+        pitch = math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))
+        path.append((pos, yaw, pitch))
+    return path
+
+
+EXTRA_PASSES: tuple[str, ...] = ("segmentation", "depth")
+"""Render passes :func:`make_pairs` and :func:`make_quadruplets` can return beside RGB (``passes=...``)."""
+
+
+def _check_passes(passes: Any) -> tuple[str, ...]:
+    names = (passes,) if isinstance(passes, str) else tuple(passes)
+    bad = [p for p in names if p not in ("rgb", *EXTRA_PASSES)]
+    if bad:
+        raise ValueError(f"unknown render pass {bad[0]!r}; valid passes are {['rgb', *EXTRA_PASSES]}")
+    return tuple(p for p in EXTRA_PASSES if p in names)
+
+
+def _splice(x: np.ndarray, y: np.ndarray, frame: int) -> np.ndarray:
+    """``x`` up to ``frame``, then ``y``."""
+    return np.concatenate([x[:frame], y[frame:]])
+
+
+def _noop(space: gym.Space) -> Any:
+    """The no-op action of a tdwgym action space (discrete 0, ``noop``; continuous all zeros)."""
+    return 0 if isinstance(space, gym.spaces.Discrete) else np.zeros(space.shape, dtype=space.dtype)
+
+
+def _clip(
+    env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, float]], passes: tuple[str, ...] = ()
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Frames of ``scene`` (events included) under a scripted camera, no-op actions: the RGB clip and the clips of
+    the other ``passes`` (rendered by the same calls, so every pass shows the same instant)."""
+    base = env.unwrapped
+    obs, _ = env.reset(seed=0, options={"scene": scene})
+    out: list[np.ndarray] = []
+    extra: dict[str, list[np.ndarray]] = {name: [] for name in passes}
+    for t, (pos, yaw, pitch) in enumerate(path):
+        base.set_camera_pose(pos, yaw, pitch)
+        obs = base.step(_noop(env.action_space))[0] if t else base._observe()
+        out.append(obs["rgb"] if isinstance(obs, dict) else obs)
+        for name in passes:
+            frame = base.last_frames[name]
+            extra[name].append(frame.astype(np.int32 if name == "segmentation" else np.float32, copy=False))
+    return np.stack(out), {name: np.stack(v) for name, v in extra.items()}
+
+
+def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tuple[SceneSpec, SceneSpec]:
+    """(possible scene, impossible scene) for ``seed``."""
+    env = gym.make(env_id, **{**env_kwargs, "resolution": 8})
+    try:
+        base = env.unwrapped
+        base.check_impossible(kind)
+        possible = base.sample_scene(seed)
+        return possible, base.add_impossible_event(possible, kind)
+    finally:
+        env.close()
+
+
+def make_pairs(
+    env_id: str,
+    seed: int,
+    kinds: str | list[str] | None = None,
+    frames: int = 60,
+    camera: str = "static",
+    resolution: int | tuple[int, int] = 64,
+    post_frames: int | None = None,
+    visible: bool = True,
+    passes: str | tuple[str, ...] = ("rgb",),
+    **env_kwargs: Any,
+) -> list[MatchedPair]:
+    """Matched possible/impossible clips of one seed, one pair per kind (a kind the seed's scene cannot stage,
+    such as ``pass_through`` for a pair that never meets, is left out).
+
+    Args:
+        env_id: A registered ``TDWRoom-*`` id.
+        seed: Reset seed; the possible clip is ``reset(seed=seed)`` with ``impossible=None``.
+        kinds: Impossible kinds (default: every kind the scenario supports).
+        frames: Frames per clip (observation 0 included); must exceed the event frame.
+        camera: ``"static"`` or ``"orbit"`` (the same path in both clips).
+        resolution: Frame size, an int or (height, width).
+        post_frames: Instead of ``frames``: end each pair ``post_frames`` steps after its event, i.e.
+            ``event_frame + post_frames + 1`` frames (clips of different kinds then differ in length).
+        visible: Guarantee that the twins differ visibly after the event: a pair whose clips are still identical
+            at the requested length is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more
+            (``MatchedPair.extended`` says by how much), and left out if they never differ. No observer could tell
+            such a pair apart. False keeps every pair at the requested length.
+        passes: Render passes to return: RGB always (``possible``, ``impossible``), and ``"segmentation"`` and
+            ``"depth"`` in :attr:`MatchedPair.passes` when named (object-centric models read them).
+        **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
+
+    Raises:
+        ValueError: On an unknown kind, camera or pass, or when a clip is too short to contain its event.
+    """
+    env_kwargs.pop("impossible", None)
+    extra_passes = _check_passes(passes)
+    env_class = load_env_creator(gym.spec(env_id).entry_point)
+    if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
+        raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
+    kinds_list = _check(kinds, env_class, camera, frames if post_frames is None else 2)
+    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+    out = []
+    try:
+        for kind in kinds_list:
+            possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            if impossible.labels.get("impossible") is None:
+                continue  # this seed's scene cannot stage the kind (labels["impossible_skipped"] says why)
+            frame = int(impossible.labels["event_frame"])
+            n = frames if post_frames is None else frame + int(post_frames) + 1
+            if frame >= n:
+                raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
+            extra = 0
+            while True:
+                path = _camera_path(possible, camera, n + extra)
+                (a, a_extra), (b, b_extra) = (
+                    _clip(env, possible, path, extra_passes),
+                    _clip(env, impossible, path, extra_passes),
+                )
+                pair = MatchedPair(
+                    kind=kind,
+                    seed=seed,
+                    possible=a,
+                    impossible=b,
+                    event_frame=frame,
+                    labels=dict(impossible.labels),
+                    actions=[_noop(env.action_space)] * (n + extra - 1),
+                    extended=extra,
+                    passes={name: (a_extra[name], b_extra[name]) for name in extra_passes},
+                )
+                if not visible or pair.differs or extra >= VISIBLE_MAX_EXTRA:
+                    break
+                extra += 30
+            if visible and not pair.differs:
+                continue  # the twins never differ: no observer could tell them apart
+            out.append(pair)
+    finally:
+        env.close()
+    return out
+
+
+def _counterpart(env: gym.Env, scene: SceneSpec, impossible: SceneSpec) -> SceneSpec:
+    """The possible scene with the probed property changed from the start (``env`` runs the possible scene up to
+    the event where the counterpart needs to know where the target is then)."""
+    event = impossible.events[0]
+    if event.kind == "remove":
+        return dataclasses.replace(scene, objects=tuple(o for o in scene.objects if o.id != event.object_id))
+    if event.kind == "add":
+        # the added object on a parallel track from the start: where the target starts, shifted by the offset at
+        # which the event places it beside the target, moving as the target moves; it comes in, hides and comes
+        # out with the target (added at its event-time place instead, it would come out of nowhere, early)
+        tgt = int(impossible.labels["event_object"])
+        env.reset(seed=0, options={"scene": dataclasses.replace(scene, events=())})
+        for _ in range(int(impossible.labels["event_frame"]) - 1):
+            env.unwrapped.step(_noop(env.action_space))
+        at = np.array(env.unwrapped.backend.object_states()[tgt].position)
+        spec = object_from_dict(event.params["object"])
+        start = scene.object(tgt)
+        offset = (np.array(spec.position) - at) * [1, 0, 1]
+        added = dataclasses.replace(
+            spec,
+            position=tuple(float(v) for v in np.array(start.position) + offset),
+            velocity=start.velocity,
+            angular_velocity=start.angular_velocity,
+            rotation=start.rotation,
+        )
+        return dataclasses.replace(scene, objects=(*scene.objects, added), events=())
+    target = scene.object(event.object_id)
+    if event.kind == "recolor":
+        new = dataclasses.replace(target, color=tuple(event.params["color"]))
+    elif event.kind == "teleport":
+        new = dataclasses.replace(target, position=tuple(np.array(target.position) + event.params["offset"]))
+    else:  # replace: the new shape from the start, where the old one started, moving as the event's object moves
+        spec = object_from_dict(event.params["object"])
+        y = spec.size[1] / 2 + 0.002 if event.params.get("on_floor") else target.position[1]
+        spin = rolling_spin(target.velocity, spec.size[0] / 2) if spec.shape == "sphere" else (0.0, 0.0, 0.0)
+        new = dataclasses.replace(
+            spec,
+            position=(target.position[0], y, target.position[2]),
+            velocity=target.velocity,
+            angular_velocity=spin if event.params.get("on_floor") else (0.0, 0.0, 0.0),
+        )
+    return dataclasses.replace(scene, objects=tuple(new if o.id == target.id else o for o in scene.objects))
+
+
+def make_quadruplets(
+    env_id: str,
+    seed: int,
+    kinds: str | list[str] | None = None,
+    frames: int = 60,
+    camera: str = "static",
+    resolution: int | tuple[int, int] = 64,
+    passes: str | tuple[str, ...] = ("rgb",),
+    **env_kwargs: Any,
+) -> list[Quadruplet]:
+    """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`).
+
+    For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
+    hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
+    ``shape_change`` and ``teleport`` start the object with the new colour, shape or position. Splicing happens
+    while the object is hidden where the scenario has an occluder, so every frame after the event appears once
+    among the possible clips and once among the impossible ones.
+    """
+    env_kwargs.pop("impossible", None)
+    extra_passes = _check_passes(passes)
+    kinds_list = _check(kinds, load_env_creator(gym.spec(env_id).entry_point), camera, frames, QUADRUPLET_KINDS)
+    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+    out = []
+    try:
+        for kind in kinds_list:
+            possible, impossible = _scenes(env_id, seed, kind, env_kwargs)
+            if impossible.labels.get("impossible") is None:
+                continue  # this seed's scene cannot stage the kind (labels["impossible_skipped"] says why)
+            frame = int(impossible.labels["event_frame"])
+            if frame >= frames:
+                raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
+            path = _camera_path(possible, camera, frames)
+            counterpart = _counterpart(env, possible, impossible)
+            (a, a_extra), (b, b_extra) = (
+                _clip(env, possible, path, extra_passes),
+                _clip(env, counterpart, path, extra_passes),
+            )
+
+            out.append(
+                Quadruplet(
+                    kind=kind,
+                    seed=seed,
+                    possible=(a, b),
+                    impossible=(_splice(a, b, frame), _splice(b, a, frame)),
+                    event_frame=frame,
+                    labels=dict(impossible.labels),
+                    passes={
+                        name: (
+                            (a_extra[name], b_extra[name]),
+                            (
+                                _splice(a_extra[name], b_extra[name], frame),
+                                _splice(b_extra[name], a_extra[name], frame),
+                            ),
+                        )
+                        for name in extra_passes
+                    },
+                )
+            )
+    finally:
+        env.close()
+    return out
