@@ -34,6 +34,12 @@ Models with memory (a frame-to-frame predictor cannot pass object permanence; th
   under an EMA target encoder; a variance-covariance regulariser keeps the features from collapsing. Surprise is
   the prediction error in feature space.
 
+The object-centric model (:mod:`.objects`, ``"objects"``): one slot per object id read from the segmentation pass
+(:mod:`.slots`: visibility, image box, colour, the 3D centroid from depth), a recurrent state per slot with a
+3D position and velocity, interactions between slots, the agent's actions moving the camera; surprise is how much
+less likely what is seen was than the model expected (it reads object identities from the simulator, as PLATO
+reads masks).
+
 Beside them: :mod:`.data` (:class:`Transitions`, :class:`Clips`, :class:`LossOutput`, :class:`Stream`), :mod:`.base`
 (the interface and shared building blocks) and :mod:`.registry` (:data:`MODELS` by name, :func:`make_world_model`,
 loading checkpoints, the shipped :data:`PRETRAINED` model). Importing the package registers every family; the
@@ -61,10 +67,15 @@ from tdwgym.agents.models.rnd import RNDModel
 
 # isort: split
 from tdwgym.agents.models.context_latent import ContextLatentPredictor  # registers "jepa", after "recurrent"
+from tdwgym.agents.models.objects import ObjectModel  # registers "objects"
+from tdwgym.agents.models.slots import FEATURES, object_features
 
 __all__ = [
     "Clips",
     "ContextLatentPredictor",
+    "FEATURES",
+    "ObjectModel",
+    "object_features",
     "ConvGRUCell",
     "ICMModel",
     "LatentPredictor",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -139,6 +141,18 @@ class WorldModel(nn.Module, ABC):
     def surprise(self, batch: Transitions) -> torch.Tensor:
         """Per-transition surprise (prediction error), ``(B,)``, no gradients."""
         return self.evaluate(batch)[0]
+
+    passes: tuple[str, ...] = ("rgb",)
+    """The render passes the model reads: an env that feeds it renders them (``"rgb"``, ``"segmentation"``,
+    ``"depth"``), and :meth:`frames_from` turns them into its frames."""
+
+    def frames_from(self, rgb: Any, segmentation: Any = None, depth: Any = None) -> torch.Tensor:
+        """The model's frames ``(N, *frame_shape)`` of ``N`` observations: ``rgb`` ``(N, H, W, 3)`` uint8 (numpy or
+        torch), and the ``segmentation`` and ``depth`` passes ``(N, H, W[, 1])`` for models whose :attr:`passes`
+        name them. Pixel models take RGB as ``(C, H, W)`` frames resized to their frame size with
+        :func:`resize_frames`, as in training."""
+        x = torch.as_tensor(np.ascontiguousarray(rgb))
+        return resize_frames(x.permute(0, 3, 1, 2).contiguous(), self.frame_shape[1:])
 
     uses_past_actions: bool = False
     """Whether the model reads :attr:`Transitions.past_actions` (the curiosity wrapper then keeps them)."""

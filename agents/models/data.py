@@ -157,7 +157,7 @@ class Stream:
         self.model = model
         k = model.context_frames
         first = torch.as_tensor(first_frames).cpu()
-        self.context = first[:, None].repeat(1, k, 1, 1, 1)
+        self.context = first[:, None].repeat(1, k, *([1] * (first.dim() - 1)))
         n = first.shape[0]
         self.past_actions = torch.zeros(n, k - 1, model.action_dim) if model.uses_past_actions else None
         self.state = model.initial_state(n)

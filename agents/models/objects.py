@@ -1,0 +1,460 @@
+"""The object-centric world model (``"objects"``): per-object slots read from the segmentation, a recurrent state
+per slot, interactions between slots, conditioned on the agent's actions; surprise is how much less likely what
+is seen was than the model expected.
+
+Input: the slot tables of :mod:`tdwgym.agents.models.slots` (``(S, F)`` per frame), built from the RGB,
+segmentation and depth passes by :meth:`ObjectModel.frames_from`. The model reads object identities from the
+simulator (as PLATO reads masks and Physion's state-based models read physical state); everything about where
+objects go, when they are hidden and what they look like it learns.
+
+State per slot (carried through the episode, reset at its start): a 3D position ``p`` and velocity ``v`` in camera
+coordinates, appearance attributes ``a`` (mean colour, fill, width and height times depth: what does not change with
+distance), a count of whole sightings, a GRU state ``h``, whether the slot was ever seen, and the time since it was
+last seen. One step:
+
+1. **Update** with the new frame (where the slot is visible): the position is corrected toward an *amodal*
+   measurement (where an edge of the box borders the image edge or a nearer object, the centre is taken from the
+   opposite, exact edge and the remembered size: as an object slides behind an occluder its visible centroid lags,
+   its trailing edge does not), by learned gains; the velocity by the innovation; the attributes are a running
+   mean over whole sightings; the GRU reads the features and the innovation.
+2. **Predict** the next frame under the action: learned friction slows ``v``, messages from the other slots
+   (a graph network over pairs) change it (collisions), a learned camera motion per action moves and turns every
+   slot alike; the predicted position is projected to the image (pinhole camera), and a learned head gives the
+   probability of being seen from where the predicted box falls (inside the image, behind nearer slots' boxes),
+   and a mean and standard deviation per feature.
+
+Loss: the negative log-likelihood of the next frame's slots (visibility: Bernoulli; features of visible slots:
+Gaussian, standardised errors clipped at 10). Surprise: the same likelihood *in excess of what the model expected
+to pay*: ``-log P(seen or not) - H(P)`` plus, for slots seen before, ``0.5 * sum(z^2 - 1)``. A correctly predicted
+frame then costs about 0 whether its objects are seen or hidden, and a confident expectation that fails costs
+more than a vague one; without the excess, a tracked object costs its feature noise on every frame it is seen and
+an object that vanishes would look *less* surprising than one that re-emerges.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tdwgym.agents.models.base import WorldModel, mlp
+from tdwgym.agents.models.data import Clips, LossOutput, Transitions
+from tdwgym.agents.models.registry import register_world_model
+from tdwgym.agents.models.slots import (
+    BOX_X,
+    BOX_Y,
+    CLIP_B,
+    CLIP_L,
+    CX,
+    FILL,
+    LOG_AREA,
+    MAX_SLOTS,
+    NUM_FEATURES,
+    VISIBLE,
+    B,
+    H,
+    R,
+    W,
+    X,
+    Z,
+    object_features,
+)
+from tdwgym.sim.scene import DEFAULT_FOV
+
+PREDICTED = (CX, CX + 1, W, H, LOG_AREA, FILL, R, R + 1, B, X, X + 1, Z)
+"""Slot columns with a predicted Gaussian (image centroid, box size, log area, fill, colour, 3D position)."""
+
+NOISE = (0.05, 0.05, 0.05, 0.05, 0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1)
+"""Scale of each predicted column's errors (the unit of the learned standard deviations)."""
+
+N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
+N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
+MSG = 32
+
+
+def _overlap(c1: torch.Tensor, s1: torch.Tensor, c2: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """Length of the overlap of intervals ``c +- s / 2``."""
+    lo = torch.maximum(c1 - s1 / 2, c2 - s2 / 2)
+    hi = torch.minimum(c1 + s1 / 2, c2 + s2 / 2)
+    return (hi - lo).clamp(min=0)
+
+
+@register_world_model
+class ObjectModel(WorldModel):
+    """Object-centric dynamics over segmentation slots (see the module docstring).
+
+    Args:
+        frame_shape: ``(slots, len(FEATURES))``, the slot table of one frame.
+        action_dim: Action vector length.
+        context_frames: ``k``, the window length of online training (truncated backpropagation through time over
+            the buffer's windows); scoring along an episode carries the state through all of it.
+        discrete_actions: Whether actions are one-hot.
+        hidden: Size of each slot's GRU state.
+        fov: The camera's vertical field of view in degrees (the projection of predicted positions).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    """
+
+    name = "objects"
+    uses_past_actions = True
+    passes = ("rgb", "segmentation", "depth")
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, ...] = (MAX_SLOTS, NUM_FEATURES),
+        action_dim: int = 10,
+        context_frames: int = 16,
+        discrete_actions: bool = True,
+        hidden: int = 64,
+        fov: float = DEFAULT_FOV,
+        device: str | torch.device = "auto",
+    ) -> None:
+        frame_shape = tuple(int(s) for s in frame_shape)
+        if len(frame_shape) != 2 or frame_shape[1] != NUM_FEATURES or frame_shape[0] < 1:
+            raise ValueError(
+                f"the objects model's frame_shape is (slots, {NUM_FEATURES}) (a slot table), got {frame_shape}; "
+                "its frames come from ObjectModel.frames_from"
+            )
+        if not 0.0 < float(fov) < 180.0:
+            raise ValueError(f"fov must be in (0, 180) degrees, got {fov!r}")
+        if int(hidden) < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+        super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)  # type: ignore[arg-type]
+        self.hidden, self.fov = int(hidden), float(fov)
+        self.slots = frame_shape[0]
+        self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
+        self.register_buffer("noise", torch.tensor(NOISE))
+        self.register_buffer("predicted", torch.tensor(PREDICTED))
+        self.act = nn.Linear(self.action_dim, 16)
+        self.msg = mlp(10, MSG, MSG)
+        n_obs = len(PREDICTED) + 1 + 4 + 3
+        self.gru = nn.GRUCell(n_obs + MSG + N_GEO, self.hidden)
+        self.friction = mlp(N_ATTR + self.hidden, 32, 1)
+        self.collide = mlp(MSG + 6, self.hidden, 3)
+        self.ego = nn.Linear(self.action_dim, 5, bias=False)  # yaw, pitch (radians), shift x, y, z per action
+        self.vis = mlp(N_GEO + 2, 32, 1)
+        self.sigma = mlp(self.hidden + N_GEO + 2, self.hidden, len(PREDICTED))
+        self.residual = mlp(self.hidden + N_GEO, self.hidden, len(PREDICTED))
+        self.gain = mlp(self.hidden + 3 + 2 + 4 + N_GEO, self.hidden, 6)
+        self.new_vis = nn.Parameter(torch.tensor(-6.0))
+        self.new_mean = nn.Parameter(torch.zeros(len(PREDICTED)))
+        self.new_logsig = nn.Parameter(torch.full((len(PREDICTED),), 2.0))
+        with torch.no_grad():
+            nn.init.zeros_(self.ego.weight)
+            self.friction[-1].bias.fill_(-4.0)
+            for net in (self.collide, self.residual):
+                net[-1].weight.mul_(0.01)
+                net[-1].bias.zero_()
+            self.gain[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, -2.0, -2.0, -2.0]))
+        self._layout = {
+            "p": 3,
+            "v": 3,
+            "a": N_ATTR,
+            "n": 1,
+            "h": self.hidden,
+            "seen": 1,
+            "gap": 1,
+            "m": MSG,
+            "geo": N_GEO,
+        }
+        self._finish_init()
+
+    # -------------------------------------------------------------------------------------------- input and state
+
+    def frames_from(self, rgb: Any, segmentation: Any = None, depth: Any = None) -> torch.Tensor:  # noqa: D102 - see WorldModel.frames_from
+        if segmentation is None:
+            raise ValueError("the objects model reads the segmentation pass (and depth): render obs_mode='rgbd_seg'")
+        rgb, seg = np.asarray(rgb), np.asarray(segmentation)
+        dep = None if depth is None else np.asarray(depth)
+        tables = [
+            object_features(rgb[i], seg[i], None if dep is None else dep[i], self.fov, self.slots)
+            for i in range(len(rgb))
+        ]
+        return torch.from_numpy(np.stack(tables)) if tables else torch.zeros(0, *self.frame_shape)
+
+    @property
+    def state_size(self) -> int:
+        """Length of one slot's packed state."""
+        return sum(self._layout.values())
+
+    def initial_state(self, n: int) -> torch.Tensor:
+        """The memory of ``n`` fresh streams: ``(n, slots, state_size)`` zeros (nothing seen yet)."""
+        return torch.zeros(n, self.slots, self.state_size, device=self.device)
+
+    def _unpack(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, i = {}, 0
+        for key, size in self._layout.items():
+            out[key] = state[..., i : i + size]
+            i += size
+        return out
+
+    def _pack(self, st: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([st[key] for key in self._layout], dim=-1)
+
+    # ------------------------------------------------------------------------------------------------ one step
+
+    def _boxes(self, p: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        zc = p[..., 2:3].clamp(min=0.2)
+        centre = torch.cat([self.k * p[..., 0:1] / zc, -self.k * p[..., 1:2] / zc], -1)
+        return centre, a[..., 4:6] / zc, zc
+
+    def _geometry(self, p: torch.Tensor, a: torch.Tensor, seen: torch.Tensor):
+        """Per slot: fraction of its predicted box inside the image, largest and summed coverage by nearer seen
+        slots' boxes, log depth; and the boxes."""
+        c, wh, zc = self._boxes(p, a)
+        area = (wh[..., 0] * wh[..., 1]).clamp(min=1e-6)
+        zero, two = torch.zeros_like(c[..., 0]), torch.full_like(c[..., 0], 2.0)
+        inside = _overlap(c[..., 0], wh[..., 0], zero, two) * _overlap(c[..., 1], wh[..., 1], zero, two) / area
+        ox = _overlap(c[:, :, None, 0], wh[:, :, None, 0], c[:, None, :, 0], wh[:, None, :, 0])
+        oy = _overlap(c[:, :, None, 1], wh[:, :, None, 1], c[:, None, :, 1], wh[:, None, :, 1])
+        s = p.shape[1]
+        others = 1 - torch.eye(s, device=p.device)
+        nearer = (zc[:, None, :, 0] < zc[:, :, None, 0] - 0.05).float() * seen[:, None, :, 0] * others
+        cover = (ox * oy / area[:, :, None] * nearer).clamp(max=1)
+        geo = torch.stack(
+            [inside.clamp(0, 1), cover.max(-1).values, cover.sum(-1).clamp(max=2), torch.log(zc[..., 0])], -1
+        )
+        return geo, c, wh
+
+    def _messages(self, p, v, c, wh, seen) -> torch.Tensor:
+        b, s, _ = p.shape
+        rel = torch.cat(
+            [
+                p[:, None] - p[:, :, None],
+                (v[:, None] - v[:, :, None]) * 10,
+                c[:, None] - c[:, :, None],
+                wh[:, None].expand(b, s, s, 2),
+            ],
+            -1,
+        )
+        mask = seen[:, None, :, 0] * (1 - torch.eye(s, device=p.device))[None]
+        return (self.msg(rel) * mask[..., None]).sum(2)
+
+    def _predict(self, st: dict[str, torch.Tensor], action: torch.Tensor):
+        """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma, geometry)."""
+        p, v, a, h, seen, gap = st["p"], st["v"], st["a"], st["h"], st["seen"], st["gap"]
+        mu = 0.1 * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
+        v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
+        p2 = p + v2
+        e = self.ego(action.float())[:, None]  # the camera's own motion moves and turns every slot alike
+        cy, sy, cp, sp = torch.cos(e[..., 0]), torch.sin(e[..., 0]), torch.cos(e[..., 1]), torch.sin(e[..., 1])
+
+        def turn(q: torch.Tensor) -> torch.Tensor:
+            x, y, z = q[..., 0], q[..., 1], q[..., 2]
+            x, z = cy * x - sy * z, sy * x + cy * z
+            y, z = cp * y - sp * z, sp * y + cp * z
+            return torch.stack([x, y, z], -1)
+
+        p2 = turn(p2) + e[..., 2:]
+        p2 = torch.cat([p2[..., :2].clamp(-30, 30), p2[..., 2:3].clamp(0.3, 30)], -1)
+        v2 = turn(v2)
+        geo, c, wh = self._geometry(p2, a, seen)
+        m = self._messages(p2, v2, c, wh, seen)
+        exposed = (geo[..., :1] - geo[..., 1:2]).clamp(min=0) * 10
+        vis = self.vis(torch.cat([geo, exposed, seen], -1))[..., 0]
+        vis = seen[..., 0] * vis + (1 - seen[..., 0]) * self.new_vis
+        zc = p2[..., 2:3]
+        log_area = torch.log((wh[..., 0:1] * wh[..., 1:2] * a[..., 3:4]).clamp(min=1e-6) / 4)
+        mean = torch.cat([c, wh, log_area, a[..., 3:4], a[..., 0:3], p2[..., :2], zc], -1)
+        mean = mean + self.residual(torch.cat([h, geo], -1)) * self.noise * 3
+        logsig = self.sigma(torch.cat([h, geo, seen, gap], -1)).clamp(-4, 4)
+        mean = seen * mean + (1 - seen) * self.new_mean
+        logsig = seen * logsig + (1 - seen) * self.new_logsig
+        # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
+        moved = {"p": p2 * seen, "v": v2 * seen, "m": m * seen, "geo": geo * seen}
+        return {**st, **moved}, (vis, mean, logsig)
+
+    def _measure(self, obs: torch.Tensor, a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """Amodal centre (camera coordinates) from the box's exact edges and the remembered size."""
+        z = obs[..., Z : Z + 1].clamp(min=0.2)
+        wf, hf = a[..., 4:5] / z, a[..., 5:6] / z
+        cl, cr, ct, cb = (obs[..., i : i + 1] for i in range(CLIP_L, CLIP_B + 1))
+        bx, by, w, h = (
+            obs[..., BOX_X : BOX_X + 1],
+            obs[..., BOX_Y : BOX_Y + 1],
+            obs[..., W : W + 1],
+            obs[..., H : H + 1],
+        )
+        zp = p[..., 2:3].clamp(min=0.2)
+        cxp, cyp = self.k * p[..., 0:1] / zp, -self.k * p[..., 1:2] / zp
+        cx = (
+            (1 - cl) * (1 - cr) * obs[..., CX : CX + 1]
+            + cl * (1 - cr) * (bx + w / 2 - wf / 2)
+            + cr * (1 - cl) * (bx - w / 2 + wf / 2)
+            + cl * cr * cxp
+        )
+        cy = (
+            (1 - ct) * (1 - cb) * obs[..., CX + 1 : CX + 2]
+            + ct * (1 - cb) * (by + h / 2 - hf / 2)
+            + cb * (1 - ct) * (by - h / 2 + hf / 2)
+            + ct * cb * cyp
+        )
+        return torch.cat([cx * z / self.k, -cy * z / self.k, z], -1)
+
+    def _update(self, st: dict[str, torch.Tensor], obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state corrected by the observed slot table ``obs`` ``(B, S, F)``."""
+        vis = obs[..., VISIBLE : VISIBLE + 1]
+        seen, p, v, a, n = st["seen"], st["p"], st["v"], st["a"], st["n"]
+        geo = st["geo"]
+        clip = obs[..., CLIP_L : CLIP_B + 1]
+        whole = vis * (1 - clip.max(-1, keepdim=True).values)
+        z = obs[..., Z : Z + 1].clamp(min=0.2)
+        attrs = torch.cat(
+            [obs[..., R : B + 1], obs[..., FILL : FILL + 1], obs[..., W : W + 1] * z, obs[..., H : H + 1] * z], -1
+        )
+        first = vis * (1 - seen)
+        n2 = n + whole
+        rate = torch.where(n2 > 0, whole / n2.clamp(min=1), torch.zeros_like(n))
+        a2 = first * attrs + (1 - first) * (a + rate * (attrs - a))
+        measured = self._measure(obs, a2, p)
+        trust = torch.sigmoid((obs[..., LOG_AREA : LOG_AREA + 1] + 6.5) * 4) * vis  # a sliver of pixels says little
+        err = (measured - p).clamp(-0.5, 0.5) * vis
+        g = torch.sigmoid(self.gain(torch.cat([st["h"], err * 10, vis, seen, clip, geo], -1)))
+        p2 = first * measured + (1 - first) * (p + trust * g[..., :3] * err)
+        v2 = ((1 - first) * (v + trust * g[..., 3:6] * err)).clamp(-0.2, 0.2)
+        b, s, _ = p.shape
+        seen_obs = obs[..., list(PREDICTED)] / self.noise / 10 * vis
+        inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo], -1)
+        h = self.gru(inp.reshape(b * s, -1), st["h"].reshape(b * s, -1)).reshape(b, s, -1)
+        seen2 = torch.maximum(seen, vis)
+        return {  # a slot never seen keeps a zero state (so leaving it out of the computation changes nothing)
+            "p": p2,
+            "v": v2,
+            "a": a2,
+            "n": n2,
+            "h": h * seen2,
+            "seen": seen2,
+            "gap": (st["gap"] + 1 / 30) * (1 - vis) * seen2,
+            "m": st["m"],
+            "geo": geo,
+        }
+
+    # ------------------------------------------------------------------------------------------- likelihoods
+
+    def _errors(self, dist, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        vis_logit, mean, logsig = dist
+        seen = obs[..., VISIBLE]
+        bce = F.binary_cross_entropy_with_logits(vis_logit, seen, reduction="none")
+        z = (obs[..., self.predicted] - mean) / self.noise / logsig.exp()
+        return bce, z, seen
+
+    def _nll(self, dist, obs: torch.Tensor) -> torch.Tensor:
+        """Per slot negative log-likelihood ``(B, S)`` of the observed table (the training loss)."""
+        bce, z, seen = self._errors(dist, obs)
+        return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
+
+    def _surprise(self, dist, obs: torch.Tensor, seen_before: torch.Tensor) -> torch.Tensor:
+        """Per slot excess surprise ``(B, S)`` (the module docstring)."""
+        bce, z, seen = self._errors(dist, obs)
+        p = torch.sigmoid(dist[0])
+        entropy = F.binary_cross_entropy_with_logits(dist[0], p, reduction="none")
+        return bce - entropy + seen * seen_before * 0.5 * (z.clamp(-30, 30) ** 2 - 1).sum(-1)
+
+    # ---------------------------------------------------------------------------------------- WorldModel API
+
+    def _active(self, frames: torch.Tensor, state: torch.Tensor | None) -> int:
+        """Slots in use: up to the last one seen in ``frames`` ``(B, T, S, F)`` or in ``state`` (at least 1). Slots
+        beyond never change: their state stays zero and their prior is the constant prior of a new object."""
+        used = (frames[..., VISIBLE] > 0).flatten(0, -2).any(0)
+        if state is not None:
+            used = used | (self._unpack(state)["seen"][..., 0] > 0).any(0)
+        idx = torch.nonzero(used)
+        return int(idx.max()) + 1 if len(idx) else 1
+
+    def _unused_cost(self, unused: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, surprise) of ``unused`` never-seen slots that stay unseen: each is predicted unseen with the new
+        object's probability."""
+        bce = F.softplus(self.new_vis)
+        entropy = F.binary_cross_entropy_with_logits(self.new_vis, torch.sigmoid(self.new_vis))
+        return unused * bce, unused * (bce - entropy).detach()
+
+    def _unroll(self, frames: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None):
+        """Teacher-forced unroll: per step ``(B, T)`` loss and surprise of frames ``1 .. T``, and the final state
+        (the prior of the frame after the last)."""
+        frames = frames.float()
+        b = frames.shape[0]
+        n = self._active(frames, state)
+        full = self.initial_state(b) if state is None else state
+        st = self._unpack(full[:, :n])
+        losses, surprises = [], []
+        for t in range(actions.shape[1]):
+            st = self._update(st, frames[:, t, :n])
+            before = st["seen"][..., 0]
+            st, dist = self._predict(st, actions[:, t])
+            nxt = frames[:, t + 1, :n]
+            losses.append(self._nll(dist, nxt).sum(-1))
+            surprises.append(self._surprise(dist, nxt, before).sum(-1).detach())
+        extra_loss, extra_surprise = self._unused_cost(self.slots - n)
+        out = torch.cat([self._pack(st), full[:, n:]], dim=1)
+        return torch.stack(losses, 1) + extra_loss, torch.stack(surprises, 1) + extra_surprise, out
+
+    def compute_loss(self, batch: Transitions) -> LossOutput:
+        """The loss of every step of the ``k + 1``-frame windows unrolled from a fresh state; the per-sample loss and
+        the surprise are the last step's (the transition itself)."""
+        clips = batch.clip()
+        loss, surprise, _ = self._unroll(clips.frames.to(self.device), clips.actions.to(self.device), None)
+        return LossOutput(loss.mean(), loss[:, -1].detach(), surprise[:, -1], {"nll": float(loss.detach().mean())})
+
+    def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, torch.Tensor]:
+        """Loss over whole clips unrolled from ``state``; returns the detached final state (truncated
+        backpropagation through time)."""
+        loss, surprise, st = self._unroll(clips.frames.to(self.device), clips.actions.to(self.device), state)
+        out = LossOutput(loss.mean(), loss.detach().mean(1), surprise.mean(1), {"nll": float(loss.detach().mean())})
+        return out, st.detach()
+
+    @torch.no_grad()
+    def prepare(self, context, action, past_actions=None, state=None) -> object:
+        """Absorb the newest context frame into ``state`` (or, with no state, the whole context window from a fresh
+        one) and predict the next frame under ``action``."""
+        ctx = context.to(self.device).float()
+        action = action.to(self.device, dtype=torch.float32)
+        b, k = ctx.shape[:2]
+        n = self._active(ctx, None if state is None else state.to(self.device))
+        if state is None:
+            if past_actions is None:
+                past_actions = action.new_zeros(b, k - 1, action.shape[-1])
+            st = self._unpack(self.initial_state(b)[:, :n])
+            for j in range(k - 1):
+                st, _ = self._predict(self._update(st, ctx[:, j, :n]), past_actions[:, j].to(action))
+        else:
+            st = self._unpack(state.to(self.device)[:, :n])
+        st = self._update(st, ctx[:, -1, :n])
+        before = st["seen"][..., 0]
+        st, (vis, mean, logsig) = self._predict(st, action)
+        pad = self.slots - n
+        if pad:  # the slots left out: never seen, predicted as a new object would be
+            vis = torch.cat([vis, self.new_vis.expand(b, pad)], 1)
+            mean = torch.cat([mean, self.new_mean.expand(b, pad, -1)], 1)
+            logsig = torch.cat([logsig, self.new_logsig.expand(b, pad, -1)], 1)
+            before = torch.cat([before, before.new_zeros(b, pad)], 1)
+            zeros = self._unpack(self.initial_state(b)[:, :pad])
+            st = {key: torch.cat([value, zeros[key]], 1) for key, value in st.items()}
+        return st, (vis, mean, logsig), before
+
+    @torch.no_grad()
+    def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Surprise and loss of the prepared step's next frame, ``(B,)`` each."""
+        _, dist, before = prepared  # type: ignore[misc]
+        nxt = next_frame.to(self.device).float()
+        return self._surprise(dist, nxt, before).sum(-1), self._nll(dist, nxt).sum(-1)
+
+    def next_state(self, prepared: object) -> torch.Tensor:  # noqa: D102 - the prior of the next frame, packed
+        return self._pack(prepared[0])  # type: ignore[index]
+
+    def predicted_objects(self, prepared: object) -> dict[str, torch.Tensor]:
+        """What the prepared step expects of each slot: ``visible`` probability ``(B, S)``, image ``box`` ``(B, S,
+        4)`` (centre x, centre y, width, height in image units), 3D ``position`` ``(B, S, 3)`` in camera coordinates
+        and whether the slot was ``seen`` before ``(B, S)``."""
+        st, (vis, mean, _), _ = prepared  # type: ignore[misc]
+        return {
+            "visible": torch.sigmoid(vis),
+            "box": mean[..., 0:4],
+            "position": st["p"],
+            "seen": st["seen"][..., 0],
+        }
+
+    def config(self) -> dict:  # noqa: D102
+        return {**super().config(), "hidden": self.hidden, "fov": self.fov}

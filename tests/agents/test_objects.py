@@ -1,0 +1,165 @@
+"""The object-centric world model: slot features from hand-made masks, the model's memory per stream, and that
+leaving unused slots out of the computation changes nothing."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tdwgym.agents.models import Clips, Stream, make_world_model, world_model_from_config
+from tdwgym.agents.models.objects import ObjectModel
+from tdwgym.agents.models.slots import (
+    BOX_X,
+    CLIP_B,
+    CLIP_L,
+    CLIP_R,
+    CLIP_T,
+    CX,
+    CY,
+    FEATURES,
+    FILL,
+    LOG_AREA,
+    VISIBLE,
+    B,
+    H,
+    R,
+    W,
+    X,
+    Y,
+    Z,
+    object_features,
+)
+from tdwgym.sim.geometry import intrinsics
+
+
+def _scene():
+    """A 20x20 frame: object 1, a red 4x6 block (rows 2-5, cols 3-8) at 2 m; object 2, a blue 6x6 block (rows 10-15,
+    cols 10-15) at 4 m, whose left two columns are covered by object 3, a green panel (rows 8-17, cols 6-11) at 1 m;
+    object 4 touches the image's right edge (rows 0-1, cols 17-19)."""
+    seg = np.zeros((20, 20), np.int32)
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    depth = np.full((20, 20), 9.0, np.float32)
+    seg[2:6, 3:9], rgb[2:6, 3:9], depth[2:6, 3:9] = 1, (255, 0, 0), 2.0
+    seg[10:16, 10:16], rgb[10:16, 10:16], depth[10:16, 10:16] = 2, (0, 0, 255), 4.0
+    seg[8:18, 6:12], rgb[8:18, 6:12], depth[8:18, 6:12] = 3, (0, 255, 0), 1.0
+    seg[0:2, 17:20], depth[0:2, 17:20] = 4, 3.0
+    return rgb, seg, depth
+
+
+def test_slot_features_from_hand_made_masks():
+    rgb, seg, depth = _scene()
+    f = object_features(rgb, seg, depth, fov=60.0, max_slots=6)
+    assert f.shape == (6, len(FEATURES)) and f.dtype == np.float32
+    assert f[:4, VISIBLE].tolist() == [1, 1, 1, 1] and not f[4:].any()  # ids 5, 6 absent: all zero
+    one = f[0]
+    assert one[W] == pytest.approx(6 / 20 * 2) and one[H] == pytest.approx(4 / 20 * 2)
+    assert one[CX] == pytest.approx((3 + 9) / 2 / 20 * 2 - 1) and one[CY] == pytest.approx((2 + 6) / 2 / 20 * 2 - 1)
+    assert one[LOG_AREA] == pytest.approx(math.log(24 / 400)) and one[FILL] == pytest.approx(1.0)
+    assert one[R : B + 1].tolist() == pytest.approx([1.0, 0.0, 0.0])
+    k = intrinsics(20, 20, 60.0)
+    xs = (np.arange(3, 9) + 0.5 - 10) / k[0, 0] * 2.0
+    ys = -(np.arange(2, 6) + 0.5 - 10) / k[1, 1] * 2.0
+    assert one[X] == pytest.approx(xs.mean(), abs=1e-5) and one[Y] == pytest.approx(ys.mean(), abs=1e-5)
+    assert one[Z] == pytest.approx(2.0)
+    assert one[CLIP_L : CLIP_B + 1].tolist() == [0, 0, 0, 0]  # free on every side
+    two = f[1]  # visible part: rows 10-15, cols 12-15 (the panel covers cols 10-11)
+    assert two[W] == pytest.approx(4 / 20 * 2) and two[BOX_X] == pytest.approx((12 + 16) / 20 - 1)
+    assert two[CLIP_L] == pytest.approx(1.0)  # its left edge borders the nearer panel: it may go on behind
+    assert two[CLIP_R] == 0 and two[CLIP_T] == 0 and two[CLIP_B] == 0
+    three = f[2]  # the panel is nearer than what it borders: none of its edges is clipped
+    assert three[CLIP_L : CLIP_B + 1].tolist() == [0, 0, 0, 0]
+    four = f[3]
+    assert four[CLIP_R] == pytest.approx(1.0) and four[CLIP_T] == pytest.approx(1.0)  # the image's edges
+
+
+def test_ids_beyond_the_slots_are_left_out_and_sizes_must_match():
+    rgb, seg, depth = _scene()
+    f = object_features(rgb, seg, depth, max_slots=2)
+    assert f.shape == (2, len(FEATURES)) and f[:, VISIBLE].tolist() == [1, 1]
+    no_depth = object_features(rgb, seg[..., None], None, max_slots=4)
+    assert not no_depth[:, X : Z + 1].any() and no_depth[1, CLIP_L] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="render passes of different sizes"):
+        object_features(rgb[:10], seg, depth)
+
+
+def _clip(steps: int = 12, n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slot tables of ``n`` clips of an object moving right, seen, hidden a while, then seen again."""
+    model = ObjectModel(device="cpu")
+    frames = []
+    for t in range(steps + 1):
+        rgb, seg, depth = _scene()
+        seg = np.roll(seg, t % 3, axis=1)
+        if 4 <= t <= 7:
+            seg[seg == 1] = 0
+        frames.append((rgb, seg, depth))
+    tables = model.frames_from(*(np.stack(x) for x in zip(*frames, strict=True)))
+    actions = torch.zeros(steps, 10)
+    actions[:, 0] = 1.0
+    return tables[None].repeat(n, 1, 1, 1), actions[None].repeat(n, 1, 1)
+
+
+def test_stepping_a_stream_gives_the_unrolled_clip_loss_and_surprise():
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu")
+    frames, actions = _clip()
+    loss, surprise, _ = model._unroll(frames, actions, None)
+    stream = Stream(model, frames[:, 0])
+    for t in range(actions.shape[1]):
+        s, per_sample, predicted = stream.step(actions[:, t], frames[:, t + 1])
+        assert predicted is None
+        assert torch.allclose(s, surprise[:, t], atol=1e-4) and torch.allclose(
+            per_sample, loss[:, t].detach(), atol=1e-4
+        )
+
+
+def test_leaving_unused_slots_out_changes_nothing(monkeypatch):
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu")
+    frames, actions = _clip()
+    loss, surprise, state = model._unroll(frames, actions, None)
+    monkeypatch.setattr(ObjectModel, "_active", lambda self, frames, state: self.slots)
+    loss_all, surprise_all, state_all = model._unroll(frames, actions, None)
+    assert torch.allclose(loss, loss_all, atol=1e-4) and torch.allclose(surprise, surprise_all, atol=1e-4)
+    assert torch.allclose(state, state_all, atol=1e-5)
+
+
+def test_each_stream_keeps_its_own_memory_and_a_restart_forgets():
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu")
+    frames, actions = _clip(n=2)
+    stream = Stream(model, frames[:, 0])
+    for t in range(6):
+        stream.step(actions[:, t], frames[:, t + 1])
+    assert torch.allclose(stream.state[0], stream.state[1], atol=1e-6) and stream.state.abs().sum() > 0
+    stream.restart([1], frames[1:2, 0])
+    assert torch.equal(stream.state[1], model.initial_state(1)[0]) and not torch.equal(stream.state[0], stream.state[1])
+
+
+def test_training_lowers_the_loss_and_the_config_rebuilds_the_model():
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", hidden=16)
+    frames, actions = _clip(n=4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        out, _ = model.clip_loss(Clips(frames, actions))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first = float(out.loss.detach()) if first is None else first
+    assert float(out.loss) < first - 1.0
+    again = world_model_from_config(model.config(), device="cpu")
+    again.load_state_dict(model.state_dict())
+    assert torch.allclose(
+        again.clip_loss(Clips(frames, actions))[0].loss, model.clip_loss(Clips(frames, actions))[0].loss
+    )
+
+
+def test_bad_settings_and_missing_passes_are_refused():
+    with pytest.raises(ValueError, match="frame_shape is \\(slots, 19\\)"):
+        ObjectModel((3, 64, 64), 10, device="cpu")
+    with pytest.raises(ValueError, match="fov must be in"):
+        ObjectModel(fov=0.0, device="cpu")
+    with pytest.raises(ValueError, match="reads the segmentation pass"):
+        ObjectModel(device="cpu").frames_from(np.zeros((1, 8, 8, 3), np.uint8))
