@@ -61,7 +61,6 @@ from tdwgym.agents.evaluation.plan import (
     ModelStepper,
     clips_surprise,
     episode_surprise,
-    frame_surprise,
     load_run,
     make_plan,
     pixel_predictor,
@@ -90,7 +89,6 @@ __all__ = [
     "evaluate",
     "evaluate_episodes",
     "export_eval_sets",
-    "frame_surprise",
     "load_run",
     "load_world_model",
     "make_plan",
@@ -267,10 +265,13 @@ def export_eval_sets(
     progress: bool = True,
 ) -> Path:
     """Write the evaluation's frozen held-out sets to ``out``, so that anyone can report numbers on the same clips:
-    ``voe/<kind>_<i>.npz`` (``possible``, ``impossible`` ``(T, H, W, 3)`` uint8, ``event_frame``, ``seed``,
-    ``extended``) and ``probes/<kind>_<split>_<i>.npz`` (``frames``, ``segmentation``, ``actions``, ``positions``:
-    every object's world position per frame, ``object_ids``), with ``index.json`` naming each file, its seed and the
-    settings. The seeds and clips are exactly those :func:`evaluate` scores at this resolution and these settings.
+    ``voe/<kind>_<i>.npz``: the clips of a quadruplet (``possible_a``, ``possible_b``, ``impossible_a``,
+    ``impossible_b``) or of a pair (``possible``, ``impossible``), ``(T, H, W, 3)`` uint8, each with its
+    ``<clip>_segmentation`` ``(T, H, W)`` int32 object ids and ``<clip>_depth`` float32 metres, and ``design``,
+    ``event_frame``, ``seed``, ``extended``; and ``probes/<kind>_<split>_<i>.npz`` (``frames``, ``segmentation``,
+    ``depth``, ``actions``, ``positions``: every object's world position per frame, ``object_ids``), with
+    ``index.json`` naming each file, its seed and the settings. The seeds and clips are exactly those
+    :func:`evaluate` scores at this resolution and these settings.
 
     Returns:
         The ``index.json`` path.
@@ -298,19 +299,32 @@ def export_eval_sets(
         i = counters[ep.group]
         counters[ep.group] += 1
         if ep.section == "voe":
-            pair, redraw = voe._draw_pair(plan, ep)
-            if pair is None:
+            design, item, clips, extra, redraw = voe.draw_item(plan, ep, ("segmentation", "depth"))
+            if item is None:
                 continue
-            name = f"voe/{pair.kind}_{i:03d}.npz"
+            name = f"voe/{item.kind}_{i:03d}.npz"
+            roles = (
+                ("possible_a", "possible_b", "impossible_a", "impossible_b")
+                if len(clips) == 4
+                else (
+                    "possible",
+                    "impossible",
+                )
+            )
+            arrays = {role: clip for role, clip in zip(roles, clips, strict=True)}
+            for pass_name, values in extra.items():
+                arrays.update({f"{role}_{pass_name}": v for role, v in zip(roles, values, strict=True)})
             np.savez_compressed(
                 out / name,
-                possible=pair.possible,
-                impossible=pair.impossible,
-                event_frame=pair.event_frame,
-                seed=pair.seed,
-                extended=pair.extended,
+                **arrays,
+                event_frame=item.event_frame,
+                seed=item.seed,
+                extended=item.extended,
+                design=design,
             )
-            index["voe"].append({"file": name, "kind": pair.kind, "seed": pair.seed, "redrawn": redraw})
+            index["voe"].append(
+                {"file": name, "kind": item.kind, "design": design, "seed": item.seed, "redrawn": redraw}
+            )
         else:
             kind, probe_env, split = ep.group
             clip = probes._probe_clip(plan, ep)
@@ -324,6 +338,7 @@ def export_eval_sets(
                 out / name,
                 frames=clip.frames,
                 segmentation=clip.segmentation,
+                depth=clip.depth,
                 actions=clip.actions,
                 positions=positions,
                 object_ids=np.asarray(ids, dtype=np.int64),

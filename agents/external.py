@@ -12,8 +12,12 @@ plain PyTorch module); nothing of tdwgym's :class:`~tdwgym.agents.models.WorldMo
     the model's next frames. The prediction-quality and physical-law-probe sections use it; without it they report
     the baselines only.
 
-Optional attributes: ``resolution`` (int, the square frame size it wants; default 64) and ``context_frames``
-(frames of context it is given in the probes; default 4). ``attr`` may name the object or a class / factory
+Optional attributes: ``resolution`` (int, the square frame size it wants; default 64), ``context_frames``
+(frames of context it is given in the probes; default 4) and ``passes`` (the render passes it reads, of ``"rgb"``,
+``"segmentation"``, ``"depth"``; default RGB only): a model that names ``"segmentation"`` or ``"depth"`` gets them as
+keyword arguments, ``surprise(frames, segmentation=(T, H, W) int32 object ids, depth=(T, H, W) float32 metres)``, so
+object-centric models can be scored on the same pairs. RGB-only models are called as before.
+``attr`` may name the object or a class / factory
 called with no arguments. See ``examples/external_model.py`` for a complete one.
 """
 
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 
 from tdwgym.agents.models import Transitions, WorldModel
+from tdwgym.sim.backends.base import PASSES
 
 __all__ = ["ExternalModel", "is_external_spec", "load_external"]
 
@@ -55,19 +60,31 @@ class ExternalModel(WorldModel):
         res = int(getattr(obj, "resolution", 64))
         super().__init__((3, res, res), 1, int(getattr(obj, "context_frames", 4)), True, "cpu")
         self.obj, self.spec = obj, spec
+        passes = tuple(getattr(obj, "passes", ("rgb",)))
+        unknown = [p for p in passes if p not in PASSES]
+        if unknown:
+            raise ValueError(f"{spec}.passes names {unknown[0]!r}; valid passes are {list(PASSES)}")
+        self.passes = ("rgb", *(p for p in passes if p != "rgb"))
 
     @property
     def predicts(self) -> bool:
         """Whether the object has ``predict``."""
         return callable(getattr(self.obj, "predict", None))
 
-    def clip_scores(self, frames: np.ndarray) -> np.ndarray:
-        """``T - 1`` per-transition scores of a ``(T, H, W, 3)`` clip (entry ``t`` scores frame ``t + 1``).
+    def clip_scores(self, frames: np.ndarray, **passes: np.ndarray) -> np.ndarray:
+        """``T - 1`` per-transition scores of a ``(T, H, W, 3)`` clip (entry ``t`` scores frame ``t + 1``); of the
+        other ``passes`` given, those the object asks for (:attr:`passes`) reach it as keyword arguments.
 
         Raises:
-            ValueError: The object returned the wrong number of scores or non-finite ones.
+            ValueError: The object returned the wrong number of scores or non-finite ones, or a pass it asks for
+                was not given.
         """
-        scores = np.asarray(self.obj.surprise(np.ascontiguousarray(frames)), dtype=np.float64).reshape(-1)
+        wanted = [p for p in self.passes if p != "rgb"]
+        missing = [p for p in wanted if p not in passes]
+        if missing:
+            raise ValueError(f"{self.spec} reads the {missing[0]} pass, which these clips do not carry")
+        extra = {p: np.ascontiguousarray(passes[p]) for p in wanted}
+        scores = np.asarray(self.obj.surprise(np.ascontiguousarray(frames), **extra), dtype=np.float64).reshape(-1)
         t = len(frames)
         if len(scores) == t:
             scores = scores[1:]

@@ -87,6 +87,8 @@ class Quadruplet:
     impossible: tuple[np.ndarray, np.ndarray]
     event_frame: int
     labels: dict[str, Any] = field(default_factory=dict)
+    extended: int = 0
+    """Frames added past the requested length because the clips did not yet differ after the event."""
     passes: dict[str, tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     """Other render passes asked for (``make_quadruplets(passes=...)``), by name: ``(possible, impossible)``, each a
     pair of clips laid out as :attr:`possible` and :attr:`impossible` (segmentation int32 ids, depth float32 m)."""
@@ -316,9 +318,13 @@ def make_quadruplets(
     camera: str = "static",
     resolution: int | tuple[int, int] = 64,
     passes: str | tuple[str, ...] = ("rgb",),
+    post_frames: int | None = None,
+    visible: bool = True,
     **env_kwargs: Any,
 ) -> list[Quadruplet]:
-    """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`).
+    """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`; with ``visible`` a
+    quadruplet whose spliced clips do not yet differ from the possible ones after the event is extended 30 frames
+    at a time, up to :data:`VISIBLE_MAX_EXTRA` more, and left out if they never differ).
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
     hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
@@ -328,7 +334,10 @@ def make_quadruplets(
     """
     env_kwargs.pop("impossible", None)
     extra_passes = _check_passes(passes)
-    kinds_list = _check(kinds, load_env_creator(gym.spec(env_id).entry_point), camera, frames, QUADRUPLET_KINDS)
+    if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
+        raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
+    env_class = load_env_creator(gym.spec(env_id).entry_point)
+    kinds_list = _check(kinds, env_class, camera, frames if post_frames is None else 2, QUADRUPLET_KINDS)
     env = gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
     out = []
     try:
@@ -337,15 +346,23 @@ def make_quadruplets(
             if impossible.labels.get("impossible") is None:
                 continue  # this seed's scene cannot stage the kind (labels["impossible_skipped"] says why)
             frame = int(impossible.labels["event_frame"])
-            if frame >= frames:
+            n = frames if post_frames is None else frame + int(post_frames) + 1
+            if frame >= n:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
-            path = _camera_path(possible, camera, frames)
             counterpart = _counterpart(env, possible, impossible)
-            (a, a_extra), (b, b_extra) = (
-                _clip(env, possible, path, extra_passes),
-                _clip(env, counterpart, path, extra_passes),
-            )
-
+            extra = 0
+            while True:
+                path = _camera_path(possible, camera, n + extra)
+                (a, a_extra), (b, b_extra) = (
+                    _clip(env, possible, path, extra_passes),
+                    _clip(env, counterpart, path, extra_passes),
+                )
+                differ = bool(np.any(a[frame:] != b[frame:]))
+                if not visible or differ or extra >= VISIBLE_MAX_EXTRA:
+                    break
+                extra += 30
+            if visible and not differ:
+                continue  # the counterparts never differ after the event: no observer could tell the clips apart
             out.append(
                 Quadruplet(
                     kind=kind,
@@ -354,6 +371,7 @@ def make_quadruplets(
                     impossible=(_splice(a, b, frame), _splice(b, a, frame)),
                     event_frame=frame,
                     labels=dict(impossible.labels),
+                    extended=extra,
                     passes={
                         name: (
                             (a_extra[name], b_extra[name]),

@@ -25,11 +25,11 @@ from tdwgym.agents.models import (
     Stream,
     WorldModel,
     load_world_model,
-    resize_frames,
     resolve_model_path,
 )
 from tdwgym.agents.rundir import RunDir
 from tdwgym.envs.factors import SPLITS
+from tdwgym.sim.scene import DEFAULT_FOV
 
 PROBE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "uniform_motion": ("uniform", "occlusion", "roll", "slide"),
@@ -145,23 +145,28 @@ class ModelStepper:
         self.stream: Stream | None = None
         self._seen: np.ndarray | None = None
 
-    def _frame(self, obs: np.ndarray) -> np.ndarray:
-        """``(C, H, W)`` uint8 at the model's size."""
-        return resize_frames(torch.from_numpy(np.ascontiguousarray(_chw(obs))), self.model.frame_shape[1:]).numpy()
+    def _frame(self, obs: Any) -> np.ndarray:
+        """The model's frame of one observation: ``(H, W, 3)`` uint8, or a dict of passes (``rgb``,
+        ``segmentation``, ``depth``) for models that read more than RGB."""
+        if isinstance(obs, dict):
+            extra = {k: np.asarray(obs[k])[None] for k in ("segmentation", "depth") if k in obs}
+            return self.model.frames_from(np.asarray(obs["rgb"])[None], **extra)[0].numpy()
+        return self.model.frames_from(np.asarray(obs)[None])[0].numpy()
 
     @property
     def seen(self) -> np.ndarray:
-        """The latest observation (of :meth:`reset` or :meth:`step`) at the model's frame size, ``(h, w, 3)``."""
+        """The latest observation (of :meth:`reset` or :meth:`step`) at the model's frame size, ``(h, w, 3)``
+        (pixel models)."""
         assert self._seen is not None, "reset() first"
         return self._seen.transpose(1, 2, 0)
 
-    def reset(self, obs: np.ndarray) -> None:
-        """Start an episode at ``obs`` (``(H, W, 3)`` uint8)."""
+    def reset(self, obs: Any) -> None:
+        """Start an episode at ``obs`` (``(H, W, 3)`` uint8, or a dict of passes)."""
         self._seen = self._frame(obs)
         self.stream = Stream(self.model, torch.from_numpy(self._seen)[None])
 
     @torch.no_grad()
-    def step(self, action: Any, obs: np.ndarray, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
+    def step(self, action: Any, obs: Any, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
         """Score the transition to ``obs`` after ``action``.
 
         Returns:
@@ -186,6 +191,8 @@ class Episode:
     """``(T, H, W, 3)`` uint8."""
     segmentation: np.ndarray
     """``(T, H, W)`` int32 object ids."""
+    depth: np.ndarray | None
+    """``(T, H, W)`` float32 metres, when the env renders depth (the evaluation's envs do), else None."""
     actions: np.ndarray
     """``(T - 1, A)`` float32 action vectors (one-hot for discrete actions)."""
     infos: list[dict[str, Any]]
@@ -205,12 +212,19 @@ def _noop(space: gym.Space) -> Any:
 def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] | None = None) -> Episode:
     """Reset ``env`` (obs_mode ``rgb_seg``) with ``seed`` and run ``steps`` steps of ``act`` (default: no-ops)."""
     obs, info = env.reset(seed=seed)
-    frames, segs, actions, infos = [obs["rgb"]], [obs["segmentation"][..., 0]], [], [info]
+    base = env.unwrapped
+    depth = "depth" in base.last_frames
+
+    def depth_now() -> list[np.ndarray]:
+        return [np.asarray(base.last_frames["depth"], dtype=np.float32).reshape(obs["rgb"].shape[:2])] if depth else []
+
+    frames, segs, actions, infos, depths = [obs["rgb"]], [obs["segmentation"][..., 0]], [], [info], depth_now()
     for _ in range(steps):
         action = act(obs["rgb"]) if act is not None else _noop(env.action_space)
         obs, _, terminated, truncated, info = env.step(action)
         frames.append(obs["rgb"])
         segs.append(obs["segmentation"][..., 0])
+        depths += depth_now()
         actions.append(action)
         infos.append(info)
         if terminated or truncated:
@@ -220,6 +234,7 @@ def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] |
     return Episode(
         np.stack(frames),
         np.stack(segs),
+        np.stack(depths) if depth else None,
         vecs,
         infos,
         dict(scene.labels),
@@ -228,8 +243,24 @@ def run_episode(env: gym.Env, steps: int, seed: int, act: Callable[[Any], Any] |
     )
 
 
+def model_frames(model: WorldModel, frames: np.ndarray, passes: dict[str, np.ndarray] | None = None) -> torch.Tensor:
+    """The model's frames of clips: ``frames`` ``(N, T, H, W, 3)`` uint8 and the other ``passes`` by name
+    (``(N, T, H, W)``) -> ``(N, T, *frame_shape)`` (:meth:`~tdwgym.agents.models.WorldModel.frames_from`)."""
+    n, t = frames.shape[:2]
+    flat = {k: np.asarray(v).reshape(n * t, *np.shape(v)[2:]) for k, v in (passes or {}).items()}
+    out = model.frames_from(frames.reshape(n * t, *frames.shape[2:]), **flat)
+    return out.reshape(n, t, *out.shape[1:])
+
+
+def needed_passes(model: Any) -> tuple[str, ...]:
+    """The render passes beside RGB a model reads (none for pixel and external models)."""
+    return tuple(p for p in getattr(model, "passes", ("rgb",)) if p != "rgb")
+
+
 @torch.no_grad()
-def clips_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def clips_surprise(
+    model: WorldModel, frames: np.ndarray, actions: np.ndarray, passes: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """The model's surprise of every transition of ``N`` clips of equal length, stepped side by side through a
     :class:`~tdwgym.agents.models.Stream` (models with memory carry it through each whole clip).
 
@@ -237,37 +268,32 @@ def clips_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -
         model: The world model.
         frames: ``(N, T, H, W, 3)`` uint8.
         actions: ``(N, T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
+        passes: The clips' other render passes by name (``"segmentation"``, ``"depth"``: ``(N, T, H, W)``), for
+            models that read them.
 
     Returns:
         ``(N, T - 1)``: entry ``t`` is the surprise of frame ``t + 1``.
     """
     if isinstance(model, ExternalModel):
-        return np.stack([model.clip_scores(clip) for clip in frames])
-    chw = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 1, 4, 2, 3)))
+        return np.stack(
+            [model.clip_scores(clip, **{k: v[i] for k, v in (passes or {}).items()}) for i, clip in enumerate(frames)]
+        )
+    x = model_frames(model, frames, passes)
     acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
-    n, t = chw.shape[:2]
+    n, t = x.shape[:2]
     if t < 2:
         return np.zeros((n, 0))
-    stream = Stream(model, chw[:, 0])
-    out = [stream.step(acts[:, i], chw[:, i + 1])[0].float().cpu().numpy() for i in range(t - 1)]
+    stream = Stream(model, x[:, 0])
+    out = [stream.step(acts[:, i], x[:, i + 1])[0].float().cpu().numpy() for i in range(t - 1)]
     return np.stack(out, axis=1)
 
 
-def frame_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """The model's surprise of every transition of one clip (``T - 1`` values): :func:`clips_surprise` of one.
-
-    Args:
-        model: The world model.
-        frames: ``(T, H, W, 3)`` uint8.
-        actions: ``(T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
-        batch_size: Unused (kept for callers of earlier releases).
-    """
-    return clips_surprise(model, frames[None], np.asarray(actions)[None])[0]
-
-
-def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
+def episode_surprise(model: WorldModel, ep: Episode) -> np.ndarray:
     """The model's surprise of every transition of ``ep`` (``T - 1`` values)."""
-    return frame_surprise(model, ep.frames, ep.actions, batch_size)
+    passes = {"segmentation": ep.segmentation[None]}
+    if ep.depth is not None:
+        passes["depth"] = ep.depth[None]
+    return clips_surprise(model, ep.frames[None], np.asarray(ep.actions)[None], passes)[0]
 
 
 @torch.no_grad()
@@ -326,6 +352,13 @@ class EvalSettings:
     """Frames after the impossible event in every VoE clip."""
     voe_kinds: list[str] | None = None
     """Impossible kinds to test (default: all the env supports)."""
+    voe_quadruplets: bool = True
+    """Score IntPhys quadruplets where the kind allows them (the headline: low-level cues cancel); False: matched
+    pairs for every kind."""
+    voe_observer: bool = True
+    """Score the analytic observer (the positive control) beside the model on every VoE item."""
+    fov: float = DEFAULT_FOV
+    """The camera's vertical field of view in degrees (the observer's projection)."""
     probe_clips: int = 6
     """Clips per probe kind and split."""
     probe_frames: int = 20
@@ -424,7 +457,9 @@ def _env_kwargs(env_kwargs: dict[str, Any], *drop: str) -> dict[str, Any]:
 
 def _make_env(env_id: str, model: WorldModel, env_kwargs: dict[str, Any], **extra: Any) -> gym.Env:
     kwargs = _env_kwargs(env_kwargs)
-    kwargs.update(resolution=tuple(model.frame_shape[1:]), obs_mode="rgb_seg", **extra)
+    # depth comes from the same render call as RGB and segmentation: the clips carry it for any model that reads
+    # it (and for the exported sets)
+    kwargs.update(resolution=tuple(model.resolution), obs_mode="rgb_seg", extra_passes=("depth",), **extra)
     return gym.make(env_id, **kwargs)
 
 

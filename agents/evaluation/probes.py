@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import torch
 
 from tdwgym.agents import metrics as M
 from tdwgym.agents.evaluation.plan import (
@@ -23,6 +24,7 @@ from tdwgym.agents.evaluation.plan import (
     EvalPlan,
     _make_env,
     _mean,
+    model_frames,
     pixel_predictor,
     rollout_predictions,
     run_episode,
@@ -72,7 +74,7 @@ def run_section_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
     pixel = pixel_predictor(model)
     _, env_id, split = ep_.group
     k = min(model.context_frames, PROBE_CONTEXT)
-    h, w = model.frame_shape[1:]
+    h, w = model.resolution
     ep = _probe_clip(plan, ep_)
     oid, colour = next(
         ((o, c) for o in _probe_targets(ep) if (c := _object_colour(ep, o, k - 1)) is not None),
@@ -110,6 +112,18 @@ def run_section_episode(plan: EvalPlan, ep_: EvalEpisode) -> dict[str, Any]:
         if pixel is not None:
             pred = rollout_predictions(pixel, ep, [k - 1], horizon)[0]
             row["model"] = M.velocity_error(M.color_mask_positions(pred, colour, PROBE_TOLERANCE), gt[window])
+        elif callable(getattr(model, "rollout_positions", None)) and oid <= model.frame_shape[0]:
+            # an object model predicts where each object's centre will be: read off the target's slot
+            tables = model_frames(
+                model,
+                ep.frames[None, :k],
+                {"segmentation": ep.segmentation[None, :k]}
+                | ({} if ep.depth is None else {"depth": ep.depth[None, :k]}),
+            )
+            acts = torch.from_numpy(np.asarray(ep.actions, dtype=np.float32))[None]
+            centres = model.rollout_positions(tables, acts, horizon)[0, :, oid - 1].cpu().numpy()
+            pixels = np.stack([(centres[:, 0] + 1) * w / 2, (centres[:, 1] + 1) * h / 2], 1)
+            row["model"] = M.velocity_error(pixels, gt[window])
     return row
 
 
@@ -127,7 +141,10 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
     missing = [k for k in PROBE_KEYWORDS if k not in plan.probe_envs]
     if missing:
         out["missing_kinds"] = {k: "no registered env provides these clips" for k in missing}
-    if pixel is None:
+    objects = callable(getattr(plan.loaded.model, "rollout_positions", None))
+    if objects:
+        out["note"] = "the model's velocities are read from its predicted object positions (its slot of the target)"
+    elif pixel is None:
         out["note"] = NOT_APPLICABLE + " (only the parser's floor is reported)"
     for kind, env_id in plan.probe_envs.items():
         kind_out: dict[str, Any] = {"env_id": env_id}
@@ -139,7 +156,7 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
                 if any(name in r for r in valid):
                     summary[name] = _mean([r.get(name, np.nan) for r in valid])
                     summary[f"{name}_parsed"] = int(sum(np.isfinite(r.get(name, np.nan)) for r in valid))
-            if pixel is None:
+            if pixel is None and not objects:
                 summary["model"] = NOT_APPLICABLE
             if split == "test_ood":
                 by: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))

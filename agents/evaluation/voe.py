@@ -11,15 +11,16 @@ import numpy as np
 
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
+from tdwgym.agents.evaluation.observer import observer_surprise
 from tdwgym.agents.evaluation.plan import (
-    BASELINES,
     EvalEpisode,
     EvalPlan,
     _env_kwargs,
     _mean,
     clips_surprise,
+    needed_passes,
 )
-from tdwgym.envs.twins import make_pairs
+from tdwgym.envs.twins import QUADRUPLET_KINDS, make_pairs, make_quadruplets
 
 
 def _baseline_surprise(frames: np.ndarray, name: str) -> np.ndarray:
@@ -33,6 +34,13 @@ def _baseline_surprise(frames: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(errs)
 
 
+def motion_energy(frames: np.ndarray) -> np.ndarray:
+    """Per-step total absolute pixel change along ``(T, H, W, 3)`` uint8 frames (``T - 1`` values, [0, 1] scale,
+    summed over pixels): a score that knows nothing but how much moves."""
+    x = M.as_unit_float(frames)
+    return np.abs(np.diff(x, axis=0)).reshape(len(x) - 1, -1).sum(1)
+
+
 VOE_HEADLINE = "mean"
 """The aggregation of the headline VoE figures, declared before measuring on the evaluation seeds: chosen on the
 development seeds 90000-90011 (Occlusion levels 0 and 1, the pretrained model), where the mean was at least as
@@ -41,8 +49,27 @@ accurate as the max on every kind (docs/world_models.md). Both are reported."""
 VOE_REDRAWS = 4
 """Seeds tried after the first when a pair's twins never differ visibly (then the next seed is drawn)."""
 
+METERS = ("copy_last", "motion")
+"""Confound meters reported beside every model: copy-last (the MSE of predicting the previous frame) and the
+motion energy (total frame-to-frame change). They know no physics: a kind on which either scores outside
+:data:`CONFOUND_BAND` measures how much moves, not what is possible, and is flagged."""
 
-def _draw_pair(plan: EvalPlan, ep: EvalEpisode) -> tuple[Any, int]:
+CONFOUND_BAND = (0.35, 0.65)
+"""Headline scores of the meters within which a kind counts as a test of physics."""
+
+CONTROL = "observer"
+"""The positive control (:mod:`tdwgym.agents.evaluation.observer`): a hand-built object tracker that learns
+nothing; it shows what the twins demand."""
+
+
+def scorers(plan: EvalPlan) -> tuple[str, ...]:
+    """The scorers of the VoE tables: the model, the positive control (when enabled), the meters and the
+    constant-velocity pixel baseline."""
+    control = (CONTROL,) if plan.settings.voe_observer else ()
+    return ("model", *control, *METERS, "constant_velocity")
+
+
+def _draw_pair(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...] = ()) -> tuple[Any, int]:
     """The matched pair of a VoE episode and how many seeds were re-drawn (the pair is None if none differed)."""
     (kind,) = ep.group
     for redraw in range(VOE_REDRAWS + 1):
@@ -51,8 +78,9 @@ def _draw_pair(plan: EvalPlan, ep: EvalEpisode) -> tuple[Any, int]:
             ep.seed + 100_003 * redraw,
             kinds=kind,
             camera="static",
-            resolution=tuple(plan.loaded.model.frame_shape[1:]),
+            resolution=tuple(plan.loaded.model.resolution),
             post_frames=plan.settings.voe_post_frames,
+            passes=("rgb", *passes),
             **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
         )
         if found:
@@ -60,28 +88,99 @@ def _draw_pair(plan: EvalPlan, ep: EvalEpisode) -> tuple[Any, int]:
     return None, VOE_REDRAWS
 
 
+def _differs(a: np.ndarray, b: np.ndarray, frame: int) -> bool:
+    return bool(np.any(a[frame:] != b[frame:]))
+
+
+def _draw_quadruplet(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...]) -> tuple[Any, int]:
+    """The quadruplet of a VoE episode (re-drawn while a spliced clip equals its possible counterpart after the
+    event: nothing to tell apart) and how many seeds were re-drawn."""
+    (kind,) = ep.group
+    for redraw in range(VOE_REDRAWS + 1):
+        found = make_quadruplets(
+            plan.env_id,
+            ep.seed + 100_003 * redraw,
+            kinds=kind,
+            camera="static",
+            resolution=tuple(plan.loaded.model.resolution),
+            post_frames=plan.settings.voe_post_frames,
+            passes=("rgb", *passes),
+            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
+        )
+        if found:
+            q = found[0]
+            (a, b), (i1, i2) = q.possible, q.impossible
+            if _differs(a, i1, q.event_frame) and _differs(b, i2, q.event_frame):
+                return q, redraw
+    return None, VOE_REDRAWS
+
+
+def design_of(plan: EvalPlan, kind: str) -> str:
+    """``"quadruplet"`` where the kind allows one (IntPhys: every frame after the event appears once among the
+    possible clips and once among the impossible ones, so low-level cues cancel) and the settings ask for them,
+    else ``"pair"``."""
+    return "quadruplet" if plan.settings.voe_quadruplets and kind in QUADRUPLET_KINDS else "pair"
+
+
+def draw_item(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...] = ()) -> tuple[str, Any, list, dict, int]:
+    """The VoE item of an episode: ``(design, item, clips, passes, redrawn)``: a quadruplet (clips ``A, B, A|B,
+    B|A``) or a pair (clips ``possible, impossible``), the clips' other render ``passes`` by name in the same order,
+    and how many seeds were re-drawn; ``item`` is None when no seed gave clips that differ."""
+    (kind,) = ep.group
+    design = design_of(plan, kind)
+    if design == "quadruplet":
+        item, redraw = _draw_quadruplet(plan, ep, passes)
+        if item is None:
+            return design, None, [], {}, redraw
+        return (
+            design,
+            item,
+            [*item.possible, *item.impossible],
+            {k: [*v[0], *v[1]] for k, v in item.passes.items()},
+            redraw,
+        )
+    item, redraw = _draw_pair(plan, ep, passes)
+    if item is None:
+        return design, None, [], {}, redraw
+    return design, item, [item.possible, item.impossible], {k: list(v) for k, v in item.passes.items()}, redraw
+
+
 def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
-    """One matched pair (:func:`tdwgym.envs.twins.make_pairs`, still camera, test_id scene, running
-    ``voe_post_frames`` steps past the event, extended or re-drawn until the twins differ visibly): each scorer's
-    per-step surprise of (possible, impossible) from the event frame on, and how the pair was drawn."""
+    """One VoE item (still camera, test_id scene, ``voe_post_frames`` steps past the event): an IntPhys quadruplet
+    (:func:`tdwgym.envs.twins.make_quadruplets`) where the kind allows it, else a matched pair
+    (:func:`tdwgym.envs.twins.make_pairs`), re-drawn until its clips differ visibly. Returns each scorer's per-step
+    surprise of every clip (possible clips first) over the window from the event frame on."""
     model = plan.loaded.model
-    pair, redraw = _draw_pair(plan, ep)
-    if pair is None:
-        return {"skipped": f"no seed of {VOE_REDRAWS + 1} gave twins that differ visibly"}
-    actions = actions_to_vectors(np.asarray(pair.actions), plan.action_space)  # no-ops: the camera stands still
-    # the model sees whole clips (its memory needs what came before); the twins are compared from the event frame
+    passes = needed_passes(model)
+    observer = plan.settings.voe_observer
+    wanted = tuple(dict.fromkeys((*passes, *(("segmentation", "depth") if observer else ()))))
+    design, item, clips, extra, redraw = draw_item(plan, ep, wanted)
+    if item is None:
+        return {"skipped": f"no seed of {VOE_REDRAWS + 1} gave clips that differ visibly", "design": design}
+    n, t = len(clips), len(clips[0])
+    actions = actions_to_vectors(np.asarray([0] * (t - 1)), plan.action_space)  # no-ops: the camera stands still
+    # the model sees whole clips (its memory needs what came before); the clips are compared from the event frame
     # on (entry t is the surprise of frame t + 1), where they can differ
-    window = slice(max(pair.event_frame - 1, 0), None)
-    both = clips_surprise(model, np.stack([pair.possible, pair.impossible]), np.stack([actions, actions]))
+    window = slice(max(item.event_frame - 1, 0), None)
+    model_passes = {k: np.stack(extra[k]) for k in passes}
+    scores = clips_surprise(model, np.stack(clips), np.stack([actions] * n), model_passes)
     out: dict[str, Any] = {
-        "seed": pair.seed,
-        "event_frame": pair.event_frame,
-        "extended": pair.extended,
+        "design": design,
+        "seed": item.seed,
+        "event_frame": item.event_frame,
+        "extended": getattr(item, "extended", 0),
         "redrawn": redraw,
-        "model": (both[0][window], both[1][window]),
+        "model": [s[window] for s in scores],
+        "copy_last": [_baseline_surprise(c, "copy_last")[window] for c in clips],
+        "constant_velocity": [_baseline_surprise(c, "constant_velocity")[window] for c in clips],
+        "motion": [motion_energy(c)[window] for c in clips],
     }
-    for b in BASELINES:
-        out[b] = (_baseline_surprise(pair.possible, b)[window], _baseline_surprise(pair.impossible, b)[window])
+    if observer:
+        fov = float(plan.settings.fov)
+        out[CONTROL] = [
+            observer_surprise(c, extra["segmentation"][i], extra["depth"][i], fov)[1:][window]
+            for i, c in enumerate(clips)
+        ]
     return out
 
 
@@ -127,41 +226,100 @@ def voe_metrics(per_step: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, 
     return out
 
 
+def quadruplet_metrics(
+    per_step: Sequence[Sequence[np.ndarray]], n_boot: int = 2000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """VoE metrics of IntPhys quadruplets from the per-step surprise of their four clips ``(A, B, A|B, B|A)``
+    (possible first; ``A|B`` is ``A`` up to the event, then ``B``).
+
+    Returns:
+        For ``"mean"`` and ``"max"`` aggregation: ``relative`` (IntPhys's relative score: the fraction of
+        quadruplets whose two impossible clips together are more surprising than the two possible ones, ties 1/2)
+        and its 95 % bootstrap interval, ``pairwise_accuracy`` over the matched pairs ``(A, A|B)`` and ``(B, B|A)``
+        (clips that share their start), ``auroc`` over all impossible against all possible clips, and the mean
+        clip surprise of each side.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    rng = np.random.default_rng(seed)
+    for how in ("mean", "max"):
+        agg = np.array([[M.aggregate_surprise(c, how) for c in q] for q in per_step], dtype=np.float64)
+        pos_sum, imp_sum = agg[:, 0] + agg[:, 1], agg[:, 2] + agg[:, 3]
+        rel = M.pairwise_accuracy(imp_sum, pos_sum)
+        boot = [
+            M.pairwise_accuracy(imp_sum[idx], pos_sum[idx])
+            for idx in (rng.integers(0, len(agg), len(agg)) for _ in range(n_boot))
+        ]
+        pos, imp = agg[:, :2].ravel(), agg[:, 2:].ravel()
+        out[how] = {
+            "relative": rel,
+            "relative_ci": [float(v) for v in np.percentile(boot, [2.5, 97.5])],
+            "pairwise_accuracy": M.pairwise_accuracy(imp, pos),
+            "auroc": M.auroc(imp, pos),
+            "surprise_possible": _mean(pos),
+            "surprise_impossible": _mean(imp),
+        }
+    return out
+
+
+def _confounds(res: dict[str, Any], metric: str, head: str) -> list[str]:
+    """The meters whose headline score falls outside :data:`CONFOUND_BAND`."""
+    lo, hi = CONFOUND_BAND
+    return [m for m in METERS if m in res and not lo <= res[m][head][metric] <= hi]
+
+
 def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, Any]:
-    """Section 2: violation of expectation per impossible kind (pairwise accuracy, AUROC and their bootstrap
-    intervals, by mean and by max over the window from the event frame on; the headline is
-    :data:`VOE_HEADLINE`)."""
+    """Section 2: violation of expectation per impossible kind: on quadruplets (headline: IntPhys's relative
+    score) where the kind allows them, else on matched pairs (headline: pairwise accuracy); AUROC and bootstrap
+    intervals; by mean and by max over the window from the event frame on (the headline aggregation is
+    :data:`VOE_HEADLINE`); every scorer of :func:`scorers`, and the kinds on which a confound meter leaves
+    :data:`CONFOUND_BAND` flagged."""
+    names = scorers(plan)
     out: dict[str, Any] = {
         "env_id": plan.env_id,
         "level": plan.env_kwargs.get("level", 0),
         "pairs_per_kind": plan.settings.voe_pairs,
         "headline": VOE_HEADLINE,
         "window": "from the event frame to the end of the clip",
+        "confound_band": list(CONFOUND_BAND),
+        "scorers": list(names),
         "kinds": {},
     }
     if not plan.voe_kinds:
         out["note"] = f"{plan.env_id} stages no impossible events (SUPPORTED_IMPOSSIBLE is empty)"
         return out
-    all_pairs: dict[str, list] = defaultdict(list)
+    positives: dict[str, list] = defaultdict(list)
+    negatives: dict[str, list] = defaultdict(list)
     drawn = observable = 0
     for kind in plan.voe_kinds:
         results = [r for ep, r in done if ep.group == (kind,)]
-        pairs = [r for r in results if "skipped" not in r]
-        first = sum(1 for r in pairs if r["extended"] == 0 and r["redrawn"] == 0)
+        items = [r for r in results if "skipped" not in r]
+        first = sum(1 for r in items if r["extended"] == 0 and r["redrawn"] == 0)
         drawn, observable = drawn + len(results), observable + first
+        design = design_of(plan, kind)
+        metric = "relative" if design == "quadruplet" else "pairwise_accuracy"
         res: dict[str, Any] = {
-            "n_pairs": len(pairs),
+            "design": design,
+            "headline_metric": metric,
+            "n_items": len(items),
+            "n_pairs": len(items),
             "observable_fraction": first / len(results) if results else None,
-            "extended": sum(1 for r in pairs if r["extended"]),
-            "redrawn": sum(1 for r in pairs if r["redrawn"]),
-            "skipped": len(results) - len(pairs),
+            "extended": sum(1 for r in items if r["extended"]),
+            "redrawn": sum(1 for r in items if r["redrawn"]),
+            "skipped": len(results) - len(items),
         }
-        if pairs:
-            for name in ("model", *BASELINES):
-                per_step = [r[name] for r in pairs]
-                res[name] = voe_metrics(per_step)
-                all_pairs[name] += per_step
+        if items:
+            for name in names:
+                clips = [r[name] for r in items]
+                res[name] = quadruplet_metrics(clips) if design == "quadruplet" else voe_metrics(clips)
+                half = len(clips[0]) // 2
+                for c in clips:
+                    negatives[name] += [M.aggregate_surprise(x, VOE_HEADLINE) for x in c[:half]]
+                    positives[name] += [M.aggregate_surprise(x, VOE_HEADLINE) for x in c[half:]]
+            res["confounded"] = _confounds(res, metric, VOE_HEADLINE)
         out["kinds"][kind] = res
     out["observable_fraction"] = observable / drawn if drawn else None
-    out["all"] = {name: voe_metrics(per_step) for name, per_step in all_pairs.items()}
+    out["all"] = {
+        name: {VOE_HEADLINE: {"auroc": M.auroc(positives[name], negatives[name])}} for name in names if positives[name]
+    }
+    out["confounded_kinds"] = [k for k, r in out["kinds"].items() if r.get("confounded")]
     return out

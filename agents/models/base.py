@@ -154,6 +154,11 @@ class WorldModel(nn.Module, ABC):
         x = torch.as_tensor(np.ascontiguousarray(rgb))
         return resize_frames(x.permute(0, 3, 1, 2).contiguous(), self.frame_shape[1:])
 
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """``(height, width)`` of the observations the model is fed at (pixel models: their frame size)."""
+        return int(self.frame_shape[-2]), int(self.frame_shape[-1])
+
     uses_past_actions: bool = False
     """Whether the model reads :attr:`Transitions.past_actions` (the curiosity wrapper then keeps them)."""
 

@@ -95,6 +95,7 @@ class ObjectModel(WorldModel):
         discrete_actions: Whether actions are one-hot.
         hidden: Size of each slot's GRU state.
         fov: The camera's vertical field of view in degrees (the projection of predicted positions).
+        resolution: Side in pixels of the frames its slot tables are read from (what envs render for it).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -110,6 +111,7 @@ class ObjectModel(WorldModel):
         discrete_actions: bool = True,
         hidden: int = 64,
         fov: float = DEFAULT_FOV,
+        resolution: int = 64,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -120,10 +122,12 @@ class ObjectModel(WorldModel):
             )
         if not 0.0 < float(fov) < 180.0:
             raise ValueError(f"fov must be in (0, 180) degrees, got {fov!r}")
+        if isinstance(resolution, bool) or not 8 <= int(resolution) <= 1024:
+            raise ValueError(f"resolution must be an int in 8..1024 pixels, got {resolution!r}")
         if int(hidden) < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden!r}")
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)  # type: ignore[arg-type]
-        self.hidden, self.fov = int(hidden), float(fov)
+        self.hidden, self.fov, self.render_size = int(hidden), float(fov), int(resolution)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -456,5 +460,32 @@ class ObjectModel(WorldModel):
             "seen": st["seen"][..., 0],
         }
 
+    @torch.no_grad()
+    def rollout_positions(self, frames: torch.Tensor, actions: torch.Tensor, horizon: int) -> torch.Tensor:
+        """Open-loop predictions of where every slot's centre will be seen: the model reads ``frames`` ``(B, k, S,
+        F)`` (with the ``k - 1`` actions between them, ``actions[:, :k - 1]``), then predicts ``horizon`` steps on
+        its own under ``actions[:, k - 1 : k - 1 + horizon]``, correcting nothing.
+
+        Returns:
+            ``(B, horizon, S, 2)`` image coordinates of the predicted centres (x right, y down, [-1, 1]).
+        """
+        frames = frames.to(self.device).float()
+        actions = actions.to(self.device, dtype=torch.float32)
+        b, k = frames.shape[:2]
+        st = self._unpack(self.initial_state(b))
+        for j in range(k - 1):
+            st, _ = self._predict(self._update(st, frames[:, j]), actions[:, j])
+        st = self._update(st, frames[:, k - 1])
+        out = []
+        for h in range(horizon):
+            st, _ = self._predict(st, actions[:, k - 1 + h])
+            out.append(self._boxes(st["p"], st["a"])[0])
+        return torch.stack(out, 1)
+
     def config(self) -> dict:  # noqa: D102
-        return {**super().config(), "hidden": self.hidden, "fov": self.fov}
+        return {**super().config(), "hidden": self.hidden, "fov": self.fov, "resolution": self.render_size}
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """The render size its slot tables are read at."""
+        return self.render_size, self.render_size

@@ -113,10 +113,17 @@ def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(local_report):
         assert len(pred[split][f"{pred['horizon']}-step curve"]["model"]["mse"]) == pred["horizon"]
     voe = on_disk["voe"]
     assert set(voe["kinds"]) == {"vanish", "teleport"}
-    for res in [*voe["kinds"].values(), voe["all"]]:
-        for name in ("model", "copy_last", "constant_velocity"):
+    assert voe["scorers"] == ["model", "observer", "copy_last", "motion", "constant_velocity"]
+    for res in voe["kinds"].values():
+        assert res["design"] == "quadruplet" and res["headline_metric"] == "relative" and res["n_items"] >= 1
+        for name in voe["scorers"]:
             for how in ("mean", "max"):
-                assert 0.0 <= res[name][how]["pairwise_accuracy"] <= 1.0 and 0.0 <= res[name][how]["auroc"] <= 1.0
+                row = res[name][how]
+                assert 0.0 <= row["relative"] <= 1.0 and 0.0 <= row["pairwise_accuracy"] <= 1.0
+                assert 0.0 <= row["auroc"] <= 1.0
+        assert isinstance(res["confounded"], list) and set(res["confounded"]) <= {"copy_last", "motion"}
+    for name in voe["scorers"]:
+        assert 0.0 <= voe["all"][name]["mean"]["auroc"] <= 1.0
     probes = on_disk["probes"]
     assert "uniform_motion" in probes["kinds"]
     for res in probes["kinds"].values():
@@ -330,9 +337,13 @@ def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
     index = json_.loads((tmp_path / "sets" / "index.json").read_text())
     assert index["resolution"] == 32 and index["voe"] and index["probes"]
     first = np.load(tmp_path / "sets" / index["voe"][0]["file"])
-    assert first["possible"].shape[1:] == (32, 32, 3) and first["possible"].shape == first["impossible"].shape
+    assert str(first["design"]) == "quadruplet" and index["voe"][0]["design"] == "quadruplet"
+    assert first["possible_a"].shape[1:] == (32, 32, 3) and first["possible_a"].shape == first["impossible_b"].shape
+    assert first["possible_a_segmentation"].shape == first["possible_a"].shape[:3]
+    assert first["impossible_a_depth"].dtype == np.float32
     probe = np.load(tmp_path / "sets" / index["probes"][0]["file"])
     assert probe["positions"].shape[:2] == (len(probe["frames"]), len(probe["object_ids"]))
+    assert probe["depth"].shape == probe["segmentation"].shape == probe["frames"].shape[:3]
     # the same clips eval scores: copy-last's VoE surprise from the exported pair equals the report's
     example = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "external_model.py"
     report = evaluate(model_path=f"{example}:CopyLastModel", settings=EvalSettings.quick(), out=tmp_path / "e")
@@ -340,9 +351,10 @@ def test_frozen_evaluation_sets_export_the_clips_eval_scores(tmp_path):
     per_pair = []
     for row in index["voe"]:
         if row["kind"] == kind:
-            pair = np.load(tmp_path / "sets" / row["file"])
-            window = slice(int(pair["event_frame"]) - 1, None)
-            per_pair.append(np.mean(_baseline_surprise(pair["possible"], "copy_last")[window]))
+            item = np.load(tmp_path / "sets" / row["file"])
+            window = slice(int(item["event_frame"]) - 1, None)
+            for role in ("possible_a", "possible_b"):
+                per_pair.append(np.mean(_baseline_surprise(item[role], "copy_last")[window]))
     scores = report["voe"]["kinds"][kind]["copy_last"]["mean"]
     assert scores["surprise_possible"] == pytest.approx(np.mean(per_pair), rel=1e-9)
 
@@ -366,3 +378,42 @@ def test_a_local_evaluation_loads_the_model_once_from_one_config(tiny_run, tmp_p
     assert report["meta"]["settings"]["voe_pairs"] == 1
     with pytest.raises(TypeError, match="not both"):
         evaluate(config, quick=True)
+
+
+def test_an_external_model_that_asks_for_segmentation_and_depth_gets_them(tmp_path):
+    from tdwgym.agents.evaluate import EvalSettings, evaluate
+
+    module = tmp_path / "seg_model.py"
+    module.write_text(
+        "import numpy as np\n"
+        "CALLS = []\n"
+        "class SegModel:\n"
+        "    resolution = 32\n"
+        "    passes = ('rgb', 'segmentation', 'depth')\n"
+        "    def surprise(self, frames, segmentation, depth):\n"
+        "        assert segmentation.shape == depth.shape == frames.shape[:3]\n"
+        "        assert segmentation.dtype == np.int32 and depth.dtype == np.float32\n"
+        "        CALLS.append(len(frames))\n"
+        "        return (segmentation > 0).sum((1, 2)).astype(float)\n"
+    )
+    settings = EvalSettings.quick()
+    settings.voe_kinds, settings.voe_observer = ["vanish"], False
+    report = evaluate(model_path=f"{module}:SegModel", settings=settings, out=tmp_path / "e", progress=False)
+    res = report["voe"]["kinds"]["vanish"]
+    assert res["n_items"] >= 1 and 0.0 <= res["model"]["mean"]["relative"] <= 1.0
+
+
+def test_the_objects_model_is_evaluated_on_its_own_passes(tmp_path):
+    from tdwgym.agents.evaluate import EvalSettings, evaluate
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretraining import save_world_model
+
+    model = make_world_model("objects", (24, 19), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "objects.pt")
+    settings = EvalSettings.quick()
+    settings.voe_kinds = ["vanish"]
+    report = evaluate(model_path=tmp_path / "objects.pt", settings=settings, out=tmp_path / "e", progress=False)
+    assert report["meta"]["model_name"] == "objects"
+    res = report["voe"]["kinds"]["vanish"]
+    assert res["n_items"] >= 1 and np.isfinite(res["model"]["mean"]["relative"])
+    assert np.isfinite(res["observer"]["mean"]["relative"])
