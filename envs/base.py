@@ -3,7 +3,8 @@
 A scenario subclasses :class:`TDWRoomEnv` and implements :meth:`TDWRoomEnv._generate_scene` only. This class owns
 the spaces, seeding, the reset/step template, frame skip (physics substeps per step), observation modes, rendering,
 and the camera and push mechanics. It talks to the simulator only through :class:`tdwgym.sim.backends.Backend` and
-never imports torch.
+never imports torch. It runs a little over 600 lines because the template is one class whose reset/step, spaces and
+mechanics share state; the parts that are not the template live beside it (impossible events, scene drawing).
 
 It also owns the three variant arguments every scenario takes:
 
@@ -66,7 +67,7 @@ DISCRETE_TO_CONTROL = np.array(
     dtype=np.float64,
 )
 
-OBS_MODES: tuple[str, ...] = ("rgb", "rgbd", "rgb_seg")
+OBS_MODES: tuple[str, ...] = ("rgb", "rgbd", "rgb_seg", "rgbd_seg")
 ACTION_TYPES: tuple[str, ...] = ("discrete", "continuous")
 MAX_SEGMENTATION_ID = 1023
 """Upper bound of ids in segmentation observations."""
@@ -115,7 +116,8 @@ class TDWRoomEnv(gym.Env):
             is drawn in a pygame window at ``render_fps``; needs ``tdwgym[play]``).
         resolution: Observation size, an int or (height, width). Default 64.
         obs_mode: ``"rgb"`` (uint8 HxWx3), ``"rgbd"`` (Dict rgb + depth in metres, float32 HxWx1 in
-            [0, :data:`DEPTH_MAX`]) or ``"rgb_seg"`` (Dict rgb + segmentation of object ids, int32 HxWx1).
+            [0, :data:`DEPTH_MAX`]), ``"rgb_seg"`` (Dict rgb + segmentation of object ids, int32 HxWx1) or
+            ``"rgbd_seg"`` (all three: what the object-centric world model reads).
         action_type: ``"discrete"`` (10 actions) or ``"continuous"`` (Box: forward, strafe, turn, pitch, push).
         backend: ``"bullet"`` or ``"tdw"``; default ``$TDWGYM_BACKEND`` or ``"bullet"``.
         backend_kwargs: Extra keyword arguments for the backend's constructor.
@@ -268,19 +270,19 @@ class TDWRoomEnv(gym.Env):
                 dtype=np.float32,
             )
         h, w = self.resolution
-        rgb = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
-        if self.obs_mode == "rgb":
-            self.observation_space: spaces.Space = rgb
-        elif self.obs_mode == "rgbd":
-            self.observation_space = spaces.Dict(
-                {"rgb": rgb, "depth": spaces.Box(0.0, DEPTH_MAX, (h, w, 1), dtype=np.float32)}
-            )
-        else:
-            self.observation_space = spaces.Dict(
-                {"rgb": rgb, "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w, 1), dtype=np.int32)}
-            )
+        parts = {
+            "rgb": spaces.Box(0, 255, (h, w, 3), dtype=np.uint8),
+            "depth": spaces.Box(0.0, DEPTH_MAX, (h, w, 1), dtype=np.float32),
+            "segmentation": spaces.Box(0, MAX_SEGMENTATION_ID, (h, w, 1), dtype=np.int32),
+        }
+        self._obs_keys = {"rgb": ("rgb",), "rgbd": ("rgb", "depth"), "rgb_seg": ("rgb", "segmentation")}.get(
+            self.obs_mode, ("rgb", "depth", "segmentation")
+        )
+        self.observation_space: spaces.Space = (
+            parts["rgb"] if self.obs_mode == "rgb" else spaces.Dict({k: parts[k] for k in self._obs_keys})
+        )
         # segmentation is always rendered: it costs next to nothing and tells which objects are in view
-        needed = {"rgb", "segmentation", *extra_passes} | ({"depth"} if self.obs_mode == "rgbd" else set())
+        needed = {"rgb", "segmentation", *extra_passes, *self._obs_keys}
         self._passes = tuple(p for p in PASSES if p in needed)
         self.last_frames: dict[str, np.ndarray] = {}
         """Every pass rendered for the latest observation (at ``resolution``)."""
@@ -560,10 +562,13 @@ class TDWRoomEnv(gym.Env):
         self._in_view = [o.id for o in self.scene.objects if o.id < len(counts) and counts[o.id] > 0]
         if self.obs_mode == "rgb":
             return frames["rgb"]
-        if self.obs_mode == "rgbd":
-            # a channel axis and finite bounds: image spaces to SB3 and Gymnasium's wrappers
-            return {"rgb": frames["rgb"], "depth": np.minimum(frames["depth"], DEPTH_MAX)[..., None]}
-        return {"rgb": frames["rgb"], "segmentation": seg.astype(np.int32, copy=False)[..., None]}
+        # a channel axis and finite bounds: image spaces to SB3 and Gymnasium's wrappers
+        out = {"rgb": frames["rgb"]}
+        if "depth" in self._obs_keys:
+            out["depth"] = np.minimum(frames["depth"], DEPTH_MAX)[..., None]
+        if "segmentation" in self._obs_keys:
+            out["segmentation"] = seg.astype(np.int32, copy=False)[..., None]
+        return out
 
     def _info(self, states: dict[int, ObjectState], contacts: list[Contact], push: dict[str, Any]) -> dict:
         info = {

@@ -269,7 +269,7 @@ def test_unknown_kwarg_is_type_error():
         ({"resolution": -5}, "resolution"),
         ({"resolution": (32, 0)}, "resolution"),
         ({"resolution": 3.5}, "resolution"),
-        ({"obs_mode": "rgbx"}, r"\['rgb', 'rgbd', 'rgb_seg'\]"),
+        ({"obs_mode": "rgbx"}, r"\['rgb', 'rgbd', 'rgb_seg', 'rgbd_seg'\]"),
         ({"action_type": "joint"}, r"\['discrete', 'continuous'\]"),
         ({"backend": "mujoco"}, r"\['bullet', 'tdw'\]"),
         ({"render_mode": "ansi"}, "render_mode"),
@@ -505,5 +505,19 @@ def test_info_says_whether_the_step_moved_the_camera(info_level):
         assert walk[0]["camera_moved"] and not walk[0]["camera_blocked"]
         # walking on ends against a wall or an object: held in place from then on
         assert not walk[-1]["camera_moved"] and walk[-1]["camera_blocked"]
+    finally:
+        env.close()
+
+
+def test_rgbd_seg_observes_rgb_depth_and_segmentation_of_the_same_frame():
+    env = gym.make("TDWRoom-Occlusion-v0", obs_mode="rgbd_seg", resolution=24)
+    try:
+        obs, _ = env.reset(seed=3)
+        assert set(obs) == {"rgb", "depth", "segmentation"} and env.observation_space.contains(obs)
+        obs, *_ = env.step(0)
+        frames = env.unwrapped.last_frames
+        np.testing.assert_array_equal(obs["rgb"], frames["rgb"])
+        np.testing.assert_array_equal(obs["segmentation"][..., 0], frames["segmentation"])
+        np.testing.assert_allclose(obs["depth"][..., 0], np.minimum(frames["depth"], 100.0))
     finally:
         env.close()
