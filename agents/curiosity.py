@@ -52,6 +52,7 @@ from tdwgym.agents.models import (
     safe_load,
     world_model_from_config,
 )
+from tdwgym.agents.models.slots import MAX_SLOTS, NUM_FEATURES
 from tdwgym.agents.online import OnlineLearner
 
 __all__ = [
@@ -63,6 +64,9 @@ __all__ = [
     "action_vector_size",
     "actions_to_vectors",
 ]
+
+POLICY_OBS: dict[str, tuple[str, ...]] = {"rgb": ("rgb",), "rgbd": ("rgb", "depth")}
+"""Values of ``CuriosityVecEnv(policy_obs=...)`` for envs with Dict observations: the keys the policy sees."""
 
 VARIANTS = (*MODELS, "progress")
 """Curiosity variants by name."""
@@ -246,6 +250,9 @@ class CuriosityVecEnv(VecEnvWrapper):
             so watching an object roll on does not. The world model still learns from every transition.
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
+        policy_obs: For envs with Dict observations (``obs_mode="rgbd_seg"``, what the ``objects`` model reads): the
+            keys the policy sees, ``"rgb"`` (the RGB image alone) or ``"rgbd"`` (RGB and depth); the world model
+            reads the passes it needs.
     """
 
     def __init__(
@@ -270,11 +277,30 @@ class CuriosityVecEnv(VecEnvWrapper):
         baseline_rate: float = 0.01,
         reward_gate: str = "none",
         zscore_threshold: float = ZSCORE_THRESHOLD,
+        policy_obs: str = "rgb",
     ) -> None:
-        super().__init__(venv)
         space = venv.observation_space
+        # envs with several passes (obs_mode "rgbd_seg"): the world model reads what it needs, the policy sees
+        # only ``policy_obs`` (RGB, or RGB and depth)
+        self.dict_obs = isinstance(space, spaces.Dict)
+        self.policy_keys: tuple[str, ...] = ()
+        policy_space = space
+        if self.dict_obs:
+            if policy_obs not in POLICY_OBS:
+                raise ValueError(f"policy_obs must be one of {list(POLICY_OBS)}, got {policy_obs!r}")
+            self.policy_keys = POLICY_OBS[policy_obs]
+            missing = [k for k in self.policy_keys if k not in space.spaces]
+            if missing:
+                raise TypeError(f"CuriosityVecEnv(policy_obs={policy_obs!r}) needs a {missing[0]!r} key, got {space}")
+            policy_space = (
+                space.spaces["rgb"]
+                if self.policy_keys == ("rgb",)
+                else spaces.Dict({k: space.spaces[k] for k in self.policy_keys})
+            )
+            space = space.spaces["rgb"]
+        super().__init__(venv, observation_space=policy_space)
         if not (isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
-            raise TypeError(f"CuriosityVecEnv needs uint8 image observations, got {space}")
+            raise TypeError(f"CuriosityVecEnv needs uint8 image observations (or a Dict with 'rgb'), got {space}")
         self.channels_first = bool(is_image_space_channels_first(space))
         total_c = space.shape[0] if self.channels_first else space.shape[-1]
         if frame_channels is None:
@@ -284,18 +310,22 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.frame_channels = int(frame_channels)
         h, w = space.shape[1:] if self.channels_first else space.shape[:2]
         if isinstance(variant, WorldModel):
-            h, w = variant.frame_shape[1:]
+            h, w = variant.resolution
         elif resolution is not None:
             h, w = (resolution, resolution) if np.isscalar(resolution) else resolution
             if int(h) < 8 or int(w) < 8:
                 raise ValueError(f"resolution must be at least 8x8 pixels, got {resolution!r}")
-        self.frame_shape = (self.frame_channels, int(h), int(w))
+        self.frame_shape: tuple[int, ...] = (self.frame_channels, int(h), int(w))
+        if not isinstance(variant, WorldModel) and "segmentation" in getattr(MODELS.get(variant), "passes", ()):
+            # a model of object slots: its frames are slot tables read from segmentation and depth at this size
+            self.frame_shape = (MAX_SLOTS, NUM_FEATURES)
+            self.model_kwargs_default = {"resolution": int(h)}
         self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
 
         self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
         self.norm_horizon = check_norm_horizon(norm_horizon)
-        self.model_kwargs = dict(model_kwargs or {})
+        self.model_kwargs = {**getattr(self, "model_kwargs_default", {}), **dict(model_kwargs or {})}
         self.learner_kwargs = dict(learner_kwargs or {})
         if isinstance(variant, WorldModel):
             model, self.variant = variant, variant.name
@@ -317,6 +347,13 @@ class CuriosityVecEnv(VecEnvWrapper):
                     **self.model_kwargs,
                 )
         self.context_frames = model.context_frames
+        needs = [p for p in model.passes if p != "rgb"]
+        have = set(venv.observation_space.spaces) if self.dict_obs else {"rgb"}
+        if any(p not in have for p in needs):
+            raise TypeError(
+                f"the {model.name!r} world model reads the {needs} passes: make the envs with obs_mode='rgbd_seg' "
+                f"(observations have {sorted(have)})"
+            )
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
         if action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")
@@ -356,8 +393,16 @@ class CuriosityVecEnv(VecEnvWrapper):
         """The world model being trained."""
         return self.learner.model
 
-    def frames(self, obs: np.ndarray) -> np.ndarray:
-        """Newest frame of each observation in a batch, ``(N, C, H, W)`` uint8 at the world model's resolution."""
+    def frames(self, obs: Any) -> np.ndarray:
+        """The world model's frame of each observation in a batch: for pixel models the newest frame ``(N, C, H,
+        W)`` uint8 at the model's resolution, for models of other passes what they read from them
+        (:meth:`~tdwgym.agents.models.WorldModel.frames_from`)."""
+        if self.dict_obs:
+            model = self.world_model
+            extra = {k: np.asarray(obs[k])[..., 0] for k in model.passes if k != "rgb"}
+            if not extra:
+                return model.frames_from(obs["rgb"]).numpy()
+            return model.frames_from(obs["rgb"], **extra).numpy()
         c = self.frame_channels
         if self.channels_first:
             out = np.ascontiguousarray(obs[:, -c:])
@@ -367,12 +412,20 @@ class CuriosityVecEnv(VecEnvWrapper):
 
     # ----------------------------------------------------------------------------------------------- VecEnv API
 
-    def reset(self) -> np.ndarray:  # noqa: D102
+    def policy_obs(self, obs: Any) -> Any:
+        """What the policy sees of an observation batch (the ``policy_obs`` keys of Dict observations)."""
+        if not self.dict_obs:
+            return obs
+        if self.policy_keys == ("rgb",):
+            return obs["rgb"]
+        return {k: obs[k] for k in self.policy_keys}
+
+    def reset(self) -> Any:  # noqa: D102
         obs = self.venv.reset()
         self.stream = Stream(self.world_model, torch.from_numpy(self.frames(obs)))
         self.int_returns[:] = 0.0
         self.old_obs = obs
-        return obs
+        return self.policy_obs(obs)
 
     def close(self) -> None:
         """Stop the world model's background trainer (if any), then close the environments."""
@@ -403,7 +456,11 @@ class CuriosityVecEnv(VecEnvWrapper):
         for i in done_idx:
             terminal = infos[i].get("terminal_observation")
             if terminal is not None:
-                next_frames[i] = self.frames(np.asarray(terminal)[None])[0]
+                if self.dict_obs:
+                    next_frames[i] = self.frames({k: np.asarray(v)[None] for k, v in terminal.items()})[0]
+                    infos[i]["terminal_observation"] = self.policy_obs(terminal)
+                else:
+                    next_frames[i] = self.frames(np.asarray(terminal)[None])[0]
         assert self.stream is not None
         batch = self.stream.transitions(self._action_vectors, torch.from_numpy(next_frames.copy()))
         prepared, self._prepared = self._prepared, None
@@ -419,7 +476,8 @@ class CuriosityVecEnv(VecEnvWrapper):
         # The new frame joins each env's context and memory; envs that reset start over from their first frame.
         self.stream.advance(prepared, self._action_vectors, batch.next_frame)
         if len(done_idx):
-            self.stream.restart(done_idx, torch.from_numpy(self.frames(obs[done_idx])))
+            firsts = {k: v[done_idx] for k, v in obs.items()} if self.dict_obs else obs[done_idx]
+            self.stream.restart(done_idx, torch.from_numpy(self.frames(firsts)))
 
         rews = np.asarray(rews, dtype=np.float32)
         total = (self.ext_coef * rews + self.int_coef * r_int).astype(np.float32)
@@ -438,7 +496,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         np.add.at(self._action_reward, keys, r_int)
         self.num_steps += self.num_envs
         self.old_obs = obs
-        return obs, total, dones, infos
+        return self.policy_obs(obs), total, dones, infos
 
     @staticmethod
     def camera_not_still(infos: list[dict] | tuple[dict, ...]) -> np.ndarray:

@@ -12,6 +12,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTran
 from tdwgym.agents.curiosity import BASELINE_WARMUP, MAX_EXCESS, VARIANTS, CuriosityVecEnv
 
 TINY_MODEL = {"width": 4}
+IMAGE_VARIANTS = [v for v in VARIANTS if v != "objects"]
+"""Variants that read RGB frames (``objects`` reads segmentation and depth: tested below on the real envs)."""
 TINY_LEARNER = {"capacity": 32, "batch_size": 8, "updates_per_transition": 0.5}
 
 
@@ -21,7 +23,7 @@ def _wrap(venv, variant="pixel", **kwargs):
     )
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", IMAGE_VARIANTS)
 def test_intrinsic_rewards_finite_nonnegative(square_env_fn, variant):
     venv = _wrap(DummyVecEnv([square_env_fn()] * 2), variant)
     venv.seed(0)
@@ -131,7 +133,7 @@ def test_norm_horizon_lets_the_reward_scale_follow_a_falling_error(square_env_fn
             _wrap(DummyVecEnv([square_env_fn()]), norm_horizon=bad)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", IMAGE_VARIANTS)
 def test_seed_fixes_the_world_models_initial_weights(square_env_fn, variant):
     """Built with a seed, the world model starts from the same weights whatever torch drew before (the audit and
     the comparison's random agent build theirs without a global ``torch.manual_seed``)."""
@@ -161,7 +163,7 @@ def test_eval_mode_freezes_model_and_statistics(square_env_fn):
     assert venv.learner.updates == updates and venv.int_ret_rms.count == count
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", IMAGE_VARIANTS)
 def test_tiny_ppo_learn_end_to_end(square_env_fn, variant):
     venv = _wrap(DummyVecEnv([square_env_fn()] * 2), variant)
     model = PPO(
@@ -383,3 +385,51 @@ def test_still_gate_pays_only_the_steps_that_held_the_camera_still(square_env_fn
     plain.reset()
     with pytest.raises(ValueError, match='needs envs whose step info has "camera_moved"'):
         plain.step(np.array([0]))
+
+
+def _objects_env(steps: int = 4):
+    def make():
+        return gym.make("tdwgym:TDWRoom-Occlusion-v0", obs_mode="rgbd_seg", resolution=32, max_episode_steps=steps)
+
+    return make
+
+
+@pytest.mark.parametrize("vec", ["dummy", "subproc"])
+def test_objects_curiosity_keeps_each_envs_memory_and_forgets_it_at_its_reset(vec):
+    """The object model's slot memory is carried per env through its episode and reset at that env's end, in a
+    subprocess vector env too; the policy sees RGB only while the model reads segmentation and depth."""
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    fns = [_objects_env(4), _objects_env(6)]
+    venv = SubprocVecEnv(fns, start_method="spawn") if vec == "subproc" else DummyVecEnv(fns)
+    cur = CuriosityVecEnv(
+        venv, "objects", device="cpu", model_kwargs={"hidden": 8}, learner_kwargs=TINY_LEARNER, seed=0
+    )
+    try:
+        assert cur.observation_space.shape == (32, 32, 3) and cur.world_model.frame_shape == (24, 19)
+        obs = cur.reset()
+        assert obs.shape == (2, 32, 32, 3)
+        zero = cur.world_model.initial_state(1)[0]
+        for t in range(1, 7):
+            obs, rew, done, infos = cur.step(np.zeros(2, dtype=np.int64))
+            assert obs.shape == (2, 32, 32, 3) and np.all(np.isfinite(rew))
+            for i in range(2):
+                if done[i]:
+                    assert torch.equal(cur.stream.state[i], zero)  # a fresh memory for the new episode
+                    assert infos[i]["terminal_observation"].shape == (32, 32, 3)  # what the policy sees
+                else:
+                    assert not torch.equal(cur.stream.state[i], zero)  # it remembers what it has seen
+            assert done.tolist() == [t == 4, t == 6]
+    finally:
+        cur.close()
+
+
+def test_objects_curiosity_refuses_envs_without_segmentation_and_can_show_depth():
+    with pytest.raises(TypeError, match="obs_mode='rgbd_seg'"):
+        CuriosityVecEnv(DummyVecEnv([lambda: gym.make("TDWRoom-Occlusion-v0", resolution=32)]), "objects", device="cpu")
+    cur = CuriosityVecEnv(DummyVecEnv([_objects_env()]), "objects", device="cpu", policy_obs="rgbd")
+    try:
+        obs = cur.reset()
+        assert set(obs) == {"rgb", "depth"} and obs["depth"].shape == (1, 32, 32, 1)
+    finally:
+        cur.close()
