@@ -24,7 +24,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 import tdwgym
-from tdwgym.agents.device import resolve_device
+from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
 
@@ -177,14 +177,19 @@ class PretrainConfig:
 # ---------------------------------------------------------------------------------------------------- clip sources
 
 
-def record_clip(env: gym.Env, seed: int, steps: int, static: bool, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Reset ``env`` with ``seed`` and record ``steps`` steps: ``(frames (T+1, 3, H, W) uint8, actions (T,) int)``.
+def record_clip(
+    env: gym.Env, seed: int, steps: int, static: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Reset ``env`` with ``seed`` and record ``steps`` steps: ``(frames (T+1, 3, H, W) uint8, actions (T,) int,
+    passes)``, ``passes`` holding the other render passes of Dict observations (``(T+1, H, W)`` each).
 
     A still camera takes no-ops; otherwise random actions are held for 1-6 steps each (the camera sweeps
     instead of jittering)."""
     obs, _ = env.reset(seed=int(seed))
-    frames = np.empty((steps + 1, *np.asarray(obs).shape), dtype=np.uint8)
-    frames[0] = obs
+    extra = {k: [np.asarray(v)[..., 0]] for k, v in obs.items() if k != "rgb"} if isinstance(obs, dict) else {}
+    first = obs["rgb"] if isinstance(obs, dict) else obs
+    frames = np.empty((steps + 1, *np.asarray(first).shape), dtype=np.uint8)
+    frames[0] = first
     actions = np.zeros(steps, dtype=np.int64)
     action, hold = 0, 0
     for t in range(steps):
@@ -193,12 +198,17 @@ def record_clip(env: gym.Env, seed: int, steps: int, static: bool, rng: np.rando
                 action, hold = int(rng.integers(env.action_space.n)), int(rng.integers(1, 7))
             hold -= 1
         obs, _, terminated, truncated, _ = env.step(action)
-        frames[t + 1] = obs
+        rgb = obs["rgb"] if isinstance(obs, dict) else obs
+        frames[t + 1] = rgb
+        for k in extra:
+            extra[k].append(np.asarray(obs[k])[..., 0])
         actions[t] = action
         if terminated or truncated:  # shorter episodes hold their last frame
-            frames[t + 2 :] = obs
+            frames[t + 2 :] = rgb
+            for k in extra:
+                extra[k] += [extra[k][-1]] * (steps - t - 1)
             break
-    return frames.transpose(0, 3, 1, 2), actions
+    return frames.transpose(0, 3, 1, 2), actions, {k: np.stack(v) for k, v in extra.items()}
 
 
 class ClipStream(IterableDataset):
@@ -217,6 +227,9 @@ class ClipStream(IterableDataset):
         start: Index of the first clip.
         schedule: Optional ``clip index -> number of levels available`` (the curriculum).
         split: Split of the scenes (``train``; validation uses ``test_id`` / ``test_ood``).
+        encode: The model's :meth:`~tdwgym.agents.models.WorldModel.clip_encoder` for models that read more than
+            RGB: the envs then render RGB, depth and segmentation (``obs_mode="rgbd_seg"``) and clips hold what it
+            returns.
     """
 
     def __init__(
@@ -230,8 +243,10 @@ class ClipStream(IterableDataset):
         start: int = 0,
         schedule: tuple[int, int] | None = None,
         split: str = "train",
+        encode: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
+        self.encode = encode
         self.env_ids = list(mix)
         weights = np.asarray([mix[e] for e in self.env_ids], dtype=np.float64)
         self.p = weights / weights.sum()
@@ -255,10 +270,16 @@ class ClipStream(IterableDataset):
         level = levels[int(rng.integers(len(levels)))]
         key = (env_id, level)
         if key not in envs:
-            envs[key] = gym.make(env_id, resolution=self.resolution, level=level, split=self.split)
+            obs_mode = "rgb" if self.encode is None else "rgbd_seg"
+            envs[key] = gym.make(env_id, resolution=self.resolution, level=level, split=self.split, obs_mode=obs_mode)
         static = bool(rng.random() < self.static_fraction)
-        frames, actions = record_clip(envs[key], SEED_BASE + index, self.steps, static, rng)
-        return Clips(torch.from_numpy(frames), F.one_hot(torch.from_numpy(actions), ACTIONS).float())
+        frames, actions, extra = record_clip(envs[key], SEED_BASE + index, self.steps, static, rng)
+        clip = torch.from_numpy(frames)
+        if self.encode is not None:
+            clip = torch.from_numpy(
+                self.encode(frames.transpose(0, 2, 3, 1), extra["segmentation"], extra.get("depth"))
+            )
+        return Clips(clip, F.one_hot(torch.from_numpy(actions), ACTIONS).float())
 
     def __iter__(self) -> Iterator[Clips]:
         info = get_worker_info()
@@ -279,11 +300,16 @@ def collate_clips(items: list[Clips]) -> Clips:
     return Clips(torch.stack([c.frames for c in items]), torch.stack([c.actions for c in items]))
 
 
-def dataset_clips(root: str, steps: int, resolution: int) -> torch.utils.data.Dataset:
-    """Clips of ``steps + 1`` frames from a ``tdwgym dataset`` folder, resized to ``resolution``."""
+def dataset_clips(
+    root: str, steps: int, resolution: int, encode: Callable[..., Any] | None = None
+) -> torch.utils.data.Dataset:
+    """Clips of ``steps + 1`` frames from a ``tdwgym dataset`` folder, resized to ``resolution``; with ``encode``
+    (an object model's :meth:`~tdwgym.agents.models.WorldModel.clip_encoder`) the clips are what it makes of the
+    episodes' RGB, segmentation and depth."""
     from tdwgym.tools.dataset import ClipDataset
 
-    base = ClipDataset(root, clip_len=steps + 1, keys=("rgb", "actions"))
+    keys = ("rgb", "actions") if encode is None else ("rgb", "segmentation", "depth", "actions")
+    base = ClipDataset(root, clip_len=steps + 1, keys=keys)
 
     class _Clips(torch.utils.data.Dataset):
         def __len__(self) -> int:
@@ -291,14 +317,40 @@ def dataset_clips(root: str, steps: int, resolution: int) -> torch.utils.data.Da
 
         def __getitem__(self, i: int) -> Clips:
             item = base[i]
-            frames = resize_frames(item["rgb"], (resolution, resolution))
             acts = item["actions"][1:].clamp_min(0)  # action t produced frame t; the first frame has none
+            if encode is not None:
+                rgb = np.asarray(item["rgb"]).transpose(0, 2, 3, 1)
+                depth = np.asarray(item["depth"])[:, 0]
+                frames = torch.from_numpy(encode(rgb, np.asarray(item["segmentation"]), depth))
+            else:
+                frames = resize_frames(item["rgb"], (resolution, resolution))
             return Clips(frames, F.one_hot(acts.long(), ACTIONS).float())
 
     return _Clips()
 
 
 # ------------------------------------------------------------------------------------------------------ training
+
+
+def _reads_slots(cfg: PretrainConfig) -> bool:
+    """Whether the model of ``cfg`` reads segmentation (object slots) rather than RGB frames."""
+    from tdwgym.agents.models import MODELS
+
+    return "segmentation" in getattr(MODELS.get(cfg.model), "passes", ())
+
+
+def _model_shape(cfg: PretrainConfig) -> tuple[tuple[int, ...]]:
+    """The frame shape of the model of ``cfg``: RGB at ``resolution``, or the slot table of an object model."""
+    if _reads_slots(cfg):
+        from tdwgym.agents.models.slots import MAX_SLOTS, NUM_FEATURES
+
+        return ((MAX_SLOTS, NUM_FEATURES),)
+    return ((3, cfg.resolution, cfg.resolution),)
+
+
+def _model_kwargs(cfg: PretrainConfig) -> dict[str, Any]:
+    """The model's arguments: ``model_kwargs``, and the render size an object model reads its slots at."""
+    return {**({"resolution": cfg.resolution} if _reads_slots(cfg) else {}), **cfg.model_kwargs}
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
@@ -377,15 +429,24 @@ def validate(model: WorldModel, clips: Clips, tbptt: int) -> dict[str, float]:
         out, state = model.clip_loss(chunk, state)
         losses.append(float(out.per_sample.mean()))
     model.train()
+    if clips.frames.dtype != torch.uint8:  # frames of another kind (object slots): no pixel baseline
+        return {"loss": float(np.mean(losses)), "copy_last": float("nan")}
     x = clips.frames.float() / 255.0
     diff = x[:, 1:] - x[:, :-1]
     copy_last = float(0.5 * diff.abs().mean() + 0.5 * diff.pow(2).mean())
     return {"loss": float(np.mean(losses)), "copy_last": copy_last}
 
 
-def _validation_clips(cfg: PretrainConfig, split: str) -> Clips:
+def _validation_clips(cfg: PretrainConfig, split: str, encode: Callable[..., Any] | None = None) -> Clips:
     stream = ClipStream(
-        parse_mix(cfg.env), cfg.levels(), cfg.resolution, cfg.clip_steps, 1.0, seed=cfg.seed + 7, split=split
+        parse_mix(cfg.env),
+        cfg.levels(),
+        cfg.resolution,
+        cfg.clip_steps,
+        1.0,
+        seed=cfg.seed + 7,
+        split=split,
+        encode=encode,
     )
     envs: dict[tuple[str, int], gym.Env] = {}
     try:
@@ -426,16 +487,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         ValueError: A bad setting (before anything is written), or ``out`` holds another run and not ``resume``.
     """
     cfg.validate()
+    configure_torch_threads()  # one thread per two cores: the clip workers have the others
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
     saved_cfg = out / "pretrain.json"
     if saved_cfg.exists() and not resume:
         raise ValueError(f"{out} already holds a pretraining run; pass --resume to continue it, or another --out")
     # a dataset folder is opened before anything is written: a bad one leaves no orphan run folder
-    data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution) if cfg.data is not None else None
     dev = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = make_world_model(cfg.model, (3, cfg.resolution, cfg.resolution), ACTIONS, device=dev, **cfg.model_kwargs)
+    model = make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
+    data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder()) if cfg.data else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     use_amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -483,6 +545,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             cfg.seed,
             start=clips_done,
             schedule=schedule,
+            encode=model.clip_encoder(),
         )
         loader = DataLoader(
             stream,
@@ -492,7 +555,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             pin_memory=use_amp,
             prefetch_factor=4 if cfg.workers else None,
         )
-    val = {split: _validation_clips(cfg, split) for split in ("test_id", "test_ood")}
+    val = {split: _validation_clips(cfg, split, model.clip_encoder()) for split in ("test_id", "test_ood")}
 
     from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm

@@ -154,6 +154,12 @@ class WorldModel(nn.Module, ABC):
         x = torch.as_tensor(np.ascontiguousarray(rgb))
         return resize_frames(x.permute(0, 3, 1, 2).contiguous(), self.frame_shape[1:])
 
+    def clip_encoder(self) -> Callable[..., Any] | None:
+        """A picklable function ``(rgb (T, H, W, 3), segmentation (T, H, W), depth (T, H, W)) -> frames (T,
+        *frame_shape)`` that data workers run to make this model's clips from the render passes, or None for
+        models whose frames are RGB (pretraining's clips then come as ``(T, C, H, W)`` uint8)."""
+        return None
+
     @property
     def resolution(self) -> tuple[int, int]:
         """``(height, width)`` of the observations the model is fed at (pixel models: their frame size)."""

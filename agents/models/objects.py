@@ -33,6 +33,7 @@ an object that vanishes would look *less* surprising than one that re-emerges.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -61,6 +62,7 @@ from tdwgym.agents.models.slots import (
     W,
     X,
     Z,
+    clip_features,
     object_features,
 )
 from tdwgym.sim.scene import DEFAULT_FOV
@@ -178,6 +180,9 @@ class ObjectModel(WorldModel):
             for i in range(len(rgb))
         ]
         return torch.from_numpy(np.stack(tables)) if tables else torch.zeros(0, *self.frame_shape)
+
+    def clip_encoder(self) -> Any:  # noqa: D102 - see WorldModel.clip_encoder
+        return functools.partial(clip_features, fov=self.fov, max_slots=self.slots)
 
     @property
     def state_size(self) -> int:

@@ -84,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
         )
     summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
     last = summary["history"][-1] if summary["history"] else {}
+    copy_last = last.get("test_id/copy_last", float("nan"))
+    baseline = f" (copy-last {copy_last:.4g})" if copy_last == copy_last else ""  # NaN: frames are not pixels
     print(
         f"pretrained {cfg.model} on {summary['frames']} frames in {summary['wall_time_s']:.0f} s "
         f"({summary['frames_per_s']:.0f} fr/s; compute alone {summary['compute_frames_per_s']:.0f} fr/s, "
-        f"ratio {summary['loader_ratio']:.2f}); test_id loss {last.get('test_id/loss', float('nan')):.4g} "
-        f"(copy-last {last.get('test_id/copy_last', float('nan')):.4g}); model: {Path(cfg.out) / 'world_model.pt'}"
+        f"ratio {summary['loader_ratio']:.2f}); test_id loss {last.get('test_id/loss', float('nan')):.4g}"
+        f"{baseline}; model: {Path(cfg.out) / 'world_model.pt'}"
     )
     return 0
