@@ -173,13 +173,39 @@ def _clip(
     return np.stack(out), {name: np.stack(v) for name, v in extra.items()}
 
 
+def matched_motion(scene: SceneSpec) -> SceneSpec:
+    """``scene`` with its ``pass_through_pair`` made into one elastic body launched head-on: the same shape (a
+    round one becomes a cube, since a rolling ball keeps its spin through a bounce), size and mass, restitution 1,
+    little friction, equal and opposite velocities from equal distances to the meeting point, each its own colour.
+    An elastic equal-mass bounce swaps the velocities, so the bounce and the pass-through move the same amount:
+    only which colour goes where differs, and a score that counts moving pixels cannot tell the twins apart."""
+    a, b = (scene.object(i) for i in scene.labels["pass_through_pair"])
+    meet = np.array(scene.labels["meeting_point"], dtype=np.float64)
+    shape = "cube" if a.shape in ("sphere", "cylinder", "capsule", "cone") or a.parts else a.shape
+    side = max(a.size) if shape != a.shape else None
+    size = (side, side, side) if side is not None else a.size
+    y = size[1] / 2 + 0.002
+    common = {"shape": shape, "size": size, "parts": (), "mass": a.mass, "restitution": 1.0, "friction": 0.02}
+    common |= {"angular_velocity": (0.0, 0.0, 0.0), "rotation": (0.0, 0.0, 0.0)}
+    pa = np.array(a.position, dtype=np.float64)
+    pb = 2 * meet - pa
+    new_a = dataclasses.replace(a, **common, position=(float(pa[0]), y, float(pa[2])))
+    new_b = dataclasses.replace(
+        b, **common, position=(float(pb[0]), y, float(pb[2])), velocity=tuple(-float(v) for v in a.velocity)
+    )
+    objects = tuple(new_a if o.id == a.id else new_b if o.id == b.id else o for o in scene.objects)
+    return dataclasses.replace(scene, objects=objects, labels={**scene.labels, "matched_motion": True})
+
+
 def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tuple[SceneSpec, SceneSpec]:
-    """(possible scene, impossible scene) for ``seed``."""
+    """(possible scene, impossible scene) for ``seed``; pass_through twins get :func:`matched_motion`."""
     env = gym.make(env_id, **{**env_kwargs, "resolution": 8})
     try:
         base = env.unwrapped
         base.check_impossible(kind)
         possible = base.sample_scene(seed)
+        if kind == "pass_through" and "pass_through_pair" in possible.labels and "meeting_point" in possible.labels:
+            possible = matched_motion(possible)
         return possible, base.add_impossible_event(possible, kind)
     finally:
         env.close()
@@ -198,7 +224,8 @@ def make_pairs(
     **env_kwargs: Any,
 ) -> list[MatchedPair]:
     """Matched possible/impossible clips of one seed, one pair per kind (a kind the seed's scene cannot stage,
-    such as ``pass_through`` for a pair that never meets, is left out).
+    such as ``pass_through`` for a pair that never meets, is left out). ``pass_through`` twins are staged on the
+    seed's scene with :func:`matched_motion`, so that bouncing and passing through move the same amount.
 
     Args:
         env_id: A registered ``TDWRoom-*`` id.

@@ -182,3 +182,19 @@ def test_the_appear_counterpart_brings_the_added_object_in_with_the_target():
     assert added not in np.unique(a)  # the possible original never shows it
     first_seen = next(t for t in range(len(b)) if (b[t] == added).any())
     assert first_seen < q.event_frame  # in the counterpart it is there before the event, not popping up at it
+
+
+def test_pass_through_twins_move_the_same_amount():
+    """pass_through twins are staged with matched motion (one elastic body, head-on): bouncing and passing through
+    change about as many pixels, so a motion count cannot tell them apart."""
+    ratios = []
+    for seed in (5000, 5001, 5002):
+        for p in make_pairs("TDWRoom-Collision-v0", seed, kinds="pass_through", post_frames=30, resolution=32, level=1):
+            assert p.labels["matched_motion"]
+            f = p.event_frame
+
+            def energy(x, f=f):
+                return np.abs(np.diff(x[f - 1 :].astype(float), axis=0)).sum()
+
+            ratios.append(energy(p.impossible) / energy(p.possible))
+    assert ratios and all(0.85 < r < 1.15 for r in ratios), ratios
