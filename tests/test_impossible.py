@@ -186,10 +186,11 @@ def test_the_appear_counterpart_brings_the_added_object_in_with_the_target():
 
 def test_pass_through_twins_move_the_same_amount():
     """pass_through twins are staged with matched motion (one elastic body, head-on): bouncing and passing through
-    change about as many pixels, so a motion count cannot tell them apart."""
+    change about as many pixels, so a motion count cannot tell them apart: the impossible twin moves more in some
+    pairs and less in others, and as much on average (before: more in every pair)."""
     ratios = []
-    for seed in (5000, 5001, 5002):
-        for p in make_pairs("TDWRoom-Collision-v0", seed, kinds="pass_through", post_frames=30, resolution=32, level=1):
+    for seed in range(5000, 5008):
+        for p in make_pairs("TDWRoom-Collision-v0", seed, kinds="pass_through", post_frames=30, resolution=64, level=1):
             assert p.labels["matched_motion"]
             f = p.event_frame
 
@@ -197,4 +198,6 @@ def test_pass_through_twins_move_the_same_amount():
                 return np.abs(np.diff(x[f - 1 :].astype(float), axis=0)).sum()
 
             ratios.append(energy(p.impossible) / energy(p.possible))
-    assert ratios and all(0.85 < r < 1.15 for r in ratios), ratios
+    more = sum(r > 1 for r in ratios)
+    assert len(ratios) >= 6 and 0 < more < len(ratios), ratios
+    assert 0.9 < float(np.mean(ratios)) < 1.1, ratios
