@@ -352,6 +352,9 @@ class EvalSettings:
     """Frames after the impossible event in every VoE clip."""
     voe_kinds: list[str] | None = None
     """Impossible kinds to test (default: all the env supports)."""
+    voe_split: str = "test_id"
+    """Split of the VoE scenes: ``test_id`` (the training distribution, scenes never trained on) or ``test_ood``
+    (held-out factor bands and combinations)."""
     voe_quadruplets: bool = True
     """Score IntPhys quadruplets where the kind allows them (the headline: low-level cues cancel); False: matched
     pairs for every kind."""
@@ -536,6 +539,8 @@ def _not_a_path(model: str | os.PathLike) -> bool:
 def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     """Resolve ``config`` into an :class:`EvalPlan`: load the model (unless ``loaded`` is given), find the env's
     impossible kinds and action space, and number every held-out episode."""
+    if config.settings.voe_split not in HELD_OUT_SPLITS:
+        raise ValueError(f"voe_split must be one of {list(HELD_OUT_SPLITS)}, got {config.settings.voe_split!r}")
     dev = resolve_device(config.device)
     loaded = loaded or load_run(run_dir=config.run_dir, model_path=config.model_path, device=dev)
     s = config.settings

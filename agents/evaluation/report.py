@@ -87,7 +87,8 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
         lo, hi = voe.get("confound_band", (0.35, 0.65))
         lines += [
             f"Up to {voe['pairs_per_kind']} items per kind (`{voe['env_id']}` level {voe.get('level', 0)}, still "
-            "camera, test_id scenes): IntPhys quadruplets where the kind allows them (two possible clips and two "
+            f"camera, {voe.get('split', 'test_id')} scenes): IntPhys quadruplets where the kind allows them (two "
+            "possible clips and two "
             "impossible ones spliced from them at the event, so every frame after it appears once on each side; "
             "the headline is the **relative score**, the fraction of quadruplets whose impossible clips together "
             "are more surprising), else matched pairs (headline: pairwise accuracy). Ties count 1/2; chance is 0.5. "

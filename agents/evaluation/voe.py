@@ -81,7 +81,7 @@ def _draw_pair(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...] = ()) ->
             resolution=tuple(plan.loaded.model.resolution),
             post_frames=plan.settings.voe_post_frames,
             passes=("rgb", *passes),
-            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
+            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": plan.settings.voe_split},
         )
         if found:
             return found[0], redraw
@@ -105,7 +105,7 @@ def _draw_quadruplet(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...]) -
             resolution=tuple(plan.loaded.model.resolution),
             post_frames=plan.settings.voe_post_frames,
             passes=("rgb", *passes),
-            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": "test_id"},
+            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": plan.settings.voe_split},
         )
         if found:
             q = found[0]
@@ -280,6 +280,7 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
         "pairs_per_kind": plan.settings.voe_pairs,
         "headline": VOE_HEADLINE,
         "window": "from the event frame to the end of the clip",
+        "split": plan.settings.voe_split,
         "confound_band": list(CONFOUND_BAND),
         "scorers": list(names),
         "kinds": {},
