@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.tools.policies import BUILTIN_POLICIES, load_policy
 from tdwgym.tools.video import (
+    BOX_PANEL_TITLES,
     CAPTION_HEIGHT,
     PANEL_TITLES,
     compose_panels,
@@ -121,7 +122,11 @@ class ModelView(Protocol):
         """Start an episode at ``obs``."""
 
     def step(self, action: Any, obs: np.ndarray, action_space: gym.Space) -> tuple[float, np.ndarray | None]:
-        """Score the transition to ``obs`` after ``action``: the surprise and the predicted frame (or None)."""
+        """Score the transition to ``obs`` after ``action``: the surprise and the predicted frame (or None).
+
+        A view whose ``passes`` attribute names more than ``"rgb"`` gets ``obs`` as a dict of those render passes,
+        and one whose ``draws_boxes`` is true returns in place of a predicted frame a picture of what it expected
+        (no error panel is drawn then)."""
 
 
 def check_recording(steps: int, out: str | os.PathLike | None) -> None:
@@ -180,8 +185,12 @@ def record_episode(
     check_recording(steps, out)
     kwargs = dict(env_kwargs or {})
     stepper = model_view
+    wants: tuple[str, ...] = tuple(getattr(stepper, "passes", ("rgb",))) if stepper is not None else ("rgb",)
+    boxes = bool(getattr(stepper, "draws_boxes", False))
     if stepper is not None:
-        kwargs["obs_mode"] = "rgb"
+        kwargs["obs_mode"] = "rgb"  # the policy sees RGB; a model that reads more takes it from the same render
+        if "depth" in wants:
+            kwargs["extra_passes"] = ("depth",)
     env = gym.make(env_id, render_mode="rgb_array", render_size=panel_size, **kwargs)
     try:
         pol = load_policy(policy, env, seed=None, device=device)
@@ -200,20 +209,28 @@ def record_episode(
                 picture = compose_panels([env.render()], caption, panel_size)
             else:
                 seen = stepper.seen  # the observation at the world model's size (it may be smaller)
-                err = error_heatmap(pred, seen) if pred is not None else None
+                err = error_heatmap(pred, seen) if pred is not None and not boxes else None
                 plot = reward_plot(rewards, panel_size, length=steps + 1)
-                picture = compose_panels([seen, pred, err, plot], caption, panel_size, titles=PANEL_TITLES)
+                titles = BOX_PANEL_TITLES if boxes else PANEL_TITLES
+                picture = compose_panels([seen, pred, err, plot], caption, panel_size, titles=titles)
             return mark_push(picture, info, top=CAPTION_HEIGHT) if t > 0 else picture
 
+        def view(obs: Any) -> Any:
+            """What the world model reads of an observation: RGB, or the render passes it asks for."""
+            if len(wants) <= 1:
+                return obs
+            last = env.unwrapped.last_frames
+            return {"rgb": obs, **{k: last[k] for k in wants if k != "rgb"}}
+
         if stepper is not None:
-            stepper.reset(obs)
+            stepper.reset(view(obs))
         frames.append(frame(obs, info, 0, None))
         for t in tqdm(range(1, steps + 1), desc=f"record {env_id} ({label})", unit="step", disable=not progress):
             action = pol(obs)
             obs, _, terminated, truncated, info = env.step(action)
             pred = None
             if stepper is not None:
-                surprise, pred = stepper.step(action, obs, env.action_space)
+                surprise, pred = stepper.step(action, view(obs), env.action_space)
                 rewards.append(surprise)
             frames.append(frame(obs, info, t, pred))
             if pushes is not None and (info.get("push") or {}).get("moved"):
@@ -222,7 +239,7 @@ def record_episode(
                 obs, info = env.reset()
                 pol.reset()
                 if stepper is not None:
-                    stepper.reset(obs)
+                    stepper.reset(view(obs))
                 frames[-1] = draw_text(frames[-1], ["episode end"], origin=(frames[-1].shape[1] - 80, 3))
     finally:
         env.close()

@@ -88,6 +88,8 @@ CAPTION_HEIGHT = 30
 """Rows of the caption strip above the panels of a composed frame."""
 PANEL_TITLES: tuple[str, ...] = ("observation", "prediction", "error", "intrinsic reward")
 """Titles of the four panels of a world-model video, left to right."""
+BOX_PANEL_TITLES: tuple[str, ...] = ("observation", "boxes seen/expected", "", "intrinsic reward")
+"""Titles of the panels of an object model's video: its second panel shows the object boxes seen and expected."""
 
 _LUT: np.ndarray | None = None
 

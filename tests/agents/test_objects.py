@@ -163,3 +163,26 @@ def test_bad_settings_and_missing_passes_are_refused():
         ObjectModel(fov=0.0, device="cpu")
     with pytest.raises(ValueError, match="reads the segmentation pass"):
         ObjectModel(device="cpu").frames_from(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def test_record_draws_the_object_boxes_seen_and_expected(tmp_path):
+    from tdwgym.agents.panels import record_episode
+    from tdwgym.agents.pretraining import save_world_model
+    from tdwgym.tools.video import read_video
+
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "m.pt")
+    out = record_episode(
+        "TDWRoom-Occlusion-v0",
+        out=tmp_path / "v.mp4",
+        world_model=tmp_path / "m.pt",
+        steps=6,
+        panel_size=64,
+        progress=False,
+        device="cpu",
+        env_kwargs={"resolution": 32},
+    )
+    video = read_video(out)
+    assert len(video) == 7 and video.shape[2] == 4 * 64
+    second = video[-1][-64:, 64:128].astype(int)  # the boxes panel: green where a seen object's box is drawn
+    assert ((second[..., 1] > 150) & (second[..., 0] < 100)).any()
