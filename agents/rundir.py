@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tdwgym.util.files import read_json
+from tdwgym.util.files import read_json, write_atomic
 
 __all__ = ["RunDir", "RunDirExistsError"]
 
@@ -172,7 +172,7 @@ class RunDir:
 
     def write_config(self, config: dict[str, Any]) -> Path:
         """Write ``config.json`` (atomically)."""
-        _write_atomic(self.config_path, json.dumps(config, indent=2) + "\n")
+        write_atomic(self.config_path, json.dumps(config, indent=2) + "\n")
         return self.config_path
 
     @property
@@ -266,7 +266,7 @@ class RunDir:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         os.rename(staging, root / name)
-        _write_atomic(
+        write_atomic(
             root / self.LATEST, json.dumps({"dir": name, "num_timesteps": int(num_timesteps), "time": time.time()})
         )
         old = sorted(p for p in root.glob("step_*") if p.is_dir() and p.name != name)
@@ -296,13 +296,4 @@ class RunDir:
     def truncate_metrics(self, max_step: float) -> None:
         """Keep the rows up to ``max_step`` (a resumed run rewrites those after its checkpoint)."""
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= max_step]
-        _write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))

@@ -255,3 +255,27 @@ def test_without_the_agents_extra_core_commands_work_and_agent_commands_name_the
         timeout=300,
     )
     assert proc.returncode == 0 and "record" in proc.stdout and "train" in proc.stdout, proc.stderr
+
+
+def test_help_lists_every_command_without_importing_torch_or_sb3():
+    """``tdwgym --help`` builds no command's options: it imports neither torch nor stable-baselines3 (seconds of
+    import time), and still lists every command with its one-line help."""
+    import subprocess
+    import sys
+
+    from tdwgym.commands import COMMANDS
+
+    code = (
+        "import sys\n"
+        "from tdwgym.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+    for name in COMMANDS:
+        assert f"    {name} " in proc.stdout, name

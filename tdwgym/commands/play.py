@@ -17,10 +17,13 @@ from tdwgym.tools.keyboard import format_key_map_static
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file
 
-__all__ = ["EXTRA", "PlayCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "PlayCommand", "add_parser", "run"]
 
 EXTRA = None
 """The pip extra the command needs (pygame comes with ``tdwgym[play]``; the window says so when it is missing)."""
+
+HELP = "drive the camera and push objects with the keyboard (pygame window)"
+"""The command's line in ``tdwgym --help``."""
 
 
 @dataclass
@@ -47,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
         "play",
-        help="drive the camera and push objects with the keyboard (pygame window)",
+        help=HELP,
         description="Play an env with the keyboard.\n\n" + format_key_map_static(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
