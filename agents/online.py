@@ -168,7 +168,7 @@ class LossPrioritisedBuffer:
         if state["context"] is not None:
             for k in ("context", "action", "next_frame", "past_actions"):
                 if state.get(k) is not None:
-                    values = np.asarray(state[k])  # tensors (this release) or numpy arrays (earlier ones)
+                    values = np.asarray(state[k])
                     self.arrays[k] = np.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype)
                     self.arrays[k][:n] = values
         self.rng.bit_generator.state = state["rng"]

@@ -15,8 +15,8 @@
       videos/                         `tdwgym record --run RUN`'s videos (default)
 
 A checkpoint is never rewritten in place (:meth:`RunDir.checkpoint`), and ``latest.json`` is replaced atomically
-last, so a kill at any moment leaves a complete checkpoint to resume from. Files of older runs still load: an
-``agent.zip`` or ``world_model.pt`` directly in the folder, and ``curiosity.pkl`` statistics.
+last, so a kill at any moment leaves a complete checkpoint to resume from. An ``agent.zip`` or ``world_model.pt``
+directly in the folder is read too (a folder put together by hand).
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ class RunDir:
     AGENT = "agent.zip"
     WORLD_MODEL = "world_model.pt"
     STATISTICS = "curiosity.json"
-    OLD_STATISTICS = "curiosity.pkl"
     PLOT = "training.png"
     VIDEO = "rollout.mp4"
     EVAL = "eval"
@@ -237,9 +236,8 @@ class RunDir:
         return self._latest_or_top(self.WORLD_MODEL)
 
     def statistics_path(self, checkpoint: Path) -> Path:
-        """The curiosity wrapper's statistics in a checkpoint folder (``curiosity.pkl`` of earlier runs)."""
-        path = checkpoint / self.STATISTICS
-        return path if path.exists() else checkpoint / self.OLD_STATISTICS
+        """The curiosity wrapper's statistics in a checkpoint folder."""
+        return checkpoint / self.STATISTICS
 
     @contextlib.contextmanager
     def checkpoint(self, num_timesteps: int, keep: int = 2) -> Iterator[Path]:

@@ -253,21 +253,20 @@ def clips_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -
     return np.stack(out, axis=1)
 
 
-def frame_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray, batch_size: int = 128) -> np.ndarray:
+def frame_surprise(model: WorldModel, frames: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """The model's surprise of every transition of one clip (``T - 1`` values): :func:`clips_surprise` of one.
 
     Args:
         model: The world model.
         frames: ``(T, H, W, 3)`` uint8.
         actions: ``(T - 1, A)`` float32 action vectors (:func:`tdwgym.agents.curiosity.actions_to_vectors`).
-        batch_size: Unused (kept for callers of earlier releases).
     """
     return clips_surprise(model, frames[None], np.asarray(actions)[None])[0]
 
 
-def episode_surprise(model: WorldModel, ep: Episode, batch_size: int = 128) -> np.ndarray:
+def episode_surprise(model: WorldModel, ep: Episode) -> np.ndarray:
     """The model's surprise of every transition of ``ep`` (``T - 1`` values)."""
-    return frame_surprise(model, ep.frames, ep.actions, batch_size)
+    return frame_surprise(model, ep.frames, ep.actions)
 
 
 @torch.no_grad()

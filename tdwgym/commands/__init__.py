@@ -8,7 +8,7 @@ imports its heavy dependencies inside its functions, and only the command being 
 fails with one line naming ``pip install 'tdwgym[agents]'``.
 
 The shared machinery: :mod:`.values` (argparse value types), :mod:`.config_options` (options from a config
-dataclass), :mod:`.deprecated` (old spellings), :mod:`.door` (one-line errors, the env check at the door) and
+dataclass), :mod:`.door` (one-line errors, the env check at the door) and
 :mod:`.ray_option` (``--ray``). Library code never imports from here (it is the top floor).
 """
 

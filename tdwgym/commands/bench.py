@@ -54,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "steps": Flag(type=positive_int),
             "repeats": Flag(type=positive_int),
             "dataset_episodes": Flag(type=positive_int),
-            "out": Flag(deprecated=("--json",), metavar="FILE"),
+            "out": Flag(metavar="FILE"),
         },
     )
     p.set_defaults(func=run, config_fields=names)

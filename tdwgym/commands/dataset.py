@@ -2,7 +2,7 @@
 ``--ray``).
 
 Its options are :class:`~tdwgym.tools.dataset.DatasetConfig`'s fields (one each, with the real default), in the
-shared vocabulary: ``--env`` takes an id or a short name (``--scenario`` still works for one release).
+shared vocabulary: ``--env`` takes an id or a short name.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ def dataset_flags() -> dict[str, Flag]:
     return {
         "scenario": Flag(
             "--env",
-            deprecated=("--scenario",),
             type=scenario_name,
             metavar="ENV",
             help="The scenario: a short name (occlusion, collision, gravity, stability, playroom) or its env id.",

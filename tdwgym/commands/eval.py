@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         group,
         EvalSettings,
         flags={
-            "frames": Flag("--steps", deprecated=("--frames",), type=positive_int),
+            "frames": Flag("--steps", type=positive_int),
             "seed": Flag(type=nonnegative_int),
             **{
                 n: Flag(type=positive_int)

@@ -243,9 +243,9 @@ def test_refreshed_losses_reach_the_slots_they_were_computed_for(background):
     learner.close()
 
 
-def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp_path):
-    """Learner checkpoints hold tensors and plain data only (torch.load(weights_only=True)); a checkpoint of an
-    earlier release, with numpy arrays in its buffer, still loads; a file that would run code does not."""
+def test_checkpoints_load_without_running_code(tmp_path):
+    """Learner checkpoints hold tensors and plain data only (torch.load(weights_only=True)); a file that would run
+    code, or that holds numpy arrays, does not load."""
     import pickle
 
     from tdwgym.agents.models import make_world_model, safe_load
@@ -255,11 +255,10 @@ def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp
     path = tmp_path / "wm.pt"
     learner.save(path)
     torch.load(path, weights_only=True)  # no numpy, no classes
-    old = learner.state_dict()
-    old["buffer"] = {k: v.numpy() if torch.is_tensor(v) else v for k, v in old["buffer"].items()}
-    torch.save(old, tmp_path / "old.pt")
-    restored = OnlineLearner.from_checkpoint(tmp_path / "old.pt", device="cpu")
-    assert len(restored.buffer) == 4
+    assert len(OnlineLearner.from_checkpoint(path, device="cpu").buffer) == 4
+    torch.save({"buffer": np.zeros(3)}, tmp_path / "numpy.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        safe_load(tmp_path / "numpy.pt")
 
     class Boom:
         def __reduce__(self):
