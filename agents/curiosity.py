@@ -19,7 +19,10 @@ when the object slides on while the agent stands still. The standard score also 
 actions whose error merely varies a lot (the ratio rewards those) pay little. The baseline uses only the agent's
 own actions and the model's pixel error: the reward stays self-supervised.
 
-Do not stack ``VecNormalize`` reward scaling on top: the intrinsic reward is already normalised.
+Every setting of the reward is a field of :class:`CuriosityConfig`, whose defaults are ``tdwgym train``'s
+(:class:`~tdwgym.agents.training.TrainConfig` is a ``CuriosityConfig`` plus the env, PPO and run settings), so
+``CuriosityVecEnv(venv)`` pays what ``tdwgym train`` pays. Do not stack ``VecNormalize`` reward scaling on top: the
+intrinsic reward is already normalised.
 
 Longer than 600 lines: one wrapper whose reward (baseline, gate, normalisation) and statistics (save, load) read top to
 bottom in algorithm order; split, each part would need the others' state.
@@ -27,12 +30,11 @@ bottom in algorithm order; split, each part would need the others' state.
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
 import os
-import pickle
 from collections import deque
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,19 +49,23 @@ from tdwgym.agents.models import (
     MODELS,
     Stream,
     WorldModel,
+    load_world_model,
     make_world_model,
     resize_frames,
+    resolve_model_path,
     safe_load,
     world_model_from_config,
 )
 from tdwgym.agents.models.slots import MAX_SLOTS, NUM_FEATURES
 from tdwgym.agents.online import OnlineLearner
+from tdwgym.util.files import DamagedFileError, read_json, write_atomic
 
 __all__ = [
     "BASELINES",
     "GATES",
     "REWARD_VERSION",
     "VARIANTS",
+    "CuriosityConfig",
     "CuriosityVecEnv",
     "action_vector_size",
     "actions_to_vectors",
@@ -72,10 +78,10 @@ VARIANTS = (*MODELS, "progress")
 """Curiosity variants by name."""
 
 BASELINES = ("none", "ratio", "difference", "zscore")
-"""Values of ``CuriosityVecEnv(action_baseline=...)``."""
+"""Values of :attr:`CuriosityConfig.action_baseline`."""
 
 GATES = ("none", "still", "push")
-"""Values of ``CuriosityVecEnv(reward_gate=...)``: ``"still"`` pays the surprise only on steps whose action held
+"""Values of :attr:`CuriosityConfig.reward_gate`: ``"still"`` pays the surprise only on steps whose action held
 the camera still (``info["camera_moved"]`` and ``info["camera_blocked"]`` false), where every change in the frame
 is the world's own motion; ``"push"`` only those of them whose action pushed (``info["push"]["attempted"]``): the
 surprise at what the agent's own push did."""
@@ -84,9 +90,6 @@ REWARD_VERSION = 2
 """Version of the curiosity reward's rules, bumped when a setting keeps its name but pays other steps (2: the
 ``"still"`` gate leaves out steps whose camera was blocked). Measurements record it, so results of other rules are
 not mixed (``scripts/sample_efficiency.py``)."""
-
-ZSCORE_THRESHOLD = 2.0
-"""``action_baseline="zscore"`` rewards the surprise's standard scores above this many standard deviations."""
 
 MAX_LOGGED_ACTIONS = 32
 """``pop_stats`` reports each action's share and mean intrinsic reward for action spaces up to this size."""
@@ -165,39 +168,137 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Reads the statistics pickles of earlier releases: numpy arrays and builtins only, never code."""
+@dataclass
+class CuriosityConfig:
+    """The curiosity reward's settings (CleanRL style: one field, one docstring). The defaults are ``tdwgym train``'s:
+    :class:`~tdwgym.agents.training.TrainConfig` is a ``CuriosityConfig`` plus the env, PPO and run settings, and
+    ``CuriosityVecEnv(venv)`` reads the same defaults from here."""
 
-    ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-    }
+    curiosity: str = "pixel"
+    """Intrinsic reward: a world-model variant (``"pixel"``, ``"latent"``, ``"recurrent"``, ``"jepa"``, ``"rnd"``,
+    ``"icm"``, ``"progress"``) or ``"none"`` (plain PPO; ``tdwgym train`` only)."""
+    world_model: str | None = None
+    """A world model to start the curiosity reward from instead of a fresh one: ``"pretrained"`` (the model shipped
+    with tdwgym, pretrained offline by ``tdwgym pretrain``) or a ``world_model.pt`` file. It keeps learning online;
+    its variant replaces ``curiosity``'s and its frame size ``wm_resolution``."""
+    int_coef: float = 1.0
+    """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
+    ext_coef: float = 1.0
+    """Weight of the environment's reward."""
+    gamma: float = 0.95
+    """Discount of PPO and of the intrinsic return. A push pays at once, so a short horizon suffices, and it let
+    PPO learn the push within 30,000 steps on seeds where 0.99 did not (docs/agents.md). The wrapper divides the
+    intrinsic reward by the running std of the intrinsic return discounted by it; give PPO the same ``gamma``."""
+    int_norm_horizon: int | None = None
+    """Transitions the running std that normalises the intrinsic reward remembers (``None``: all of them). The
+    world model's error falls by 10-40x early on; remembered for ever, those early returns shrink every later
+    reward towards 0 (docs/agents.md)."""
+    action_baseline: str = "difference"
+    """What of the world model's error is rewarded: ``"difference"`` ``max(0, error - mean_a)`` (the default), the
+    error beyond the running mean ``mean_a`` of the errors after the same action: with the ``"push"`` gate a push
+    that moves nothing leaves only the usual small error and earns nearly nothing, while a push that sets something
+    moving pays, so pushing at nothing stops paying (docs/agents.md); ``"none"`` the error itself; ``"zscore"`` its
+    standard score against the running mean and std of the errors after the same action, beyond
+    ``zscore_threshold`` std; ``"ratio"`` ``max(0, error / mean_a - 1)``. Against its own action's usual error,
+    turning or nodding the camera, which changes every pixel, stops paying by itself: ``"zscore"`` is the choice
+    for ``reward_gate="none"``."""
+    zscore_threshold: float = 2.0
+    """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
+    reward_gate: str = "push"
+    """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps whose action held the camera
+    still (a no-op, a push), where every change in the frame is the world's own motion (a pushed object), so
+    turning, walking, bumping a wall or nodding against the pitch limit never pays; ``"push"`` only those of them
+    whose action pushed: the surprise at the agent's own push (docs/agents.md). ``"still"`` and ``"push"`` need the
+    step ``info`` of a TDWRoom env (``camera_moved``, ``camera_blocked``, ``push``)."""
+    wm_fovea: float | None = 0.5
+    """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
+    frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
+    is where a push lands; the border is where the camera's own motion leaves most error (docs/agents.md)."""
+    context_frames: int | None = None
+    """``k``: context frames of each world-model transition (None: the model's default, 2 for the frame-pair
+    models and 16 for the models with memory)."""
+    wm_width: int = 8
+    """Channels of the world model's first conv layer."""
+    wm_warp: bool = True
+    """Pixel model (and ``progress`` on it): predict the next frame as the last one warped by a learned
+    per-action affine transform plus a residual, so the camera's own motion becomes predictable; the surprise
+    counts only pixels the warp brings in from inside the last frame."""
+    wm_resolution: int | None = 32
+    """Side in pixels of the frames the world model sees: observations are area-downsampled to it (``None``: the
+    observation's size). 32x32 scores and trains several times faster than 64x64 (BENCHMARKS.md), and a pushed
+    object still covers several pixels."""
+    wm_capacity: int = 1000
+    """Transitions in the world model's loss-prioritised buffer."""
+    wm_batch_size: int = 32
+    """Transitions per world-model optimiser step."""
+    wm_updates_per_transition: float = 0.0625
+    """World-model optimiser steps per observed transition."""
+    wm_learning_rate: float = 5e-4
+    """World-model Adam learning rate."""
+    wm_background: bool = True
+    """Train the world model in a worker thread on a copy of it, so that training overlaps simulation and PPO;
+    the copy that scores transitions takes the trained weights every 8 optimiser steps, lagging by up to 4 such
+    hand-overs (about one PPO rollout). Deterministic for a seed like the foreground mode (docs/agents.md)."""
 
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a statistics file: only data may load")
+    def __post_init__(self) -> None:
+        if self.curiosity not in (*VARIANTS, "none"):
+            raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
+        if self.world_model is not None:
+            if self.curiosity == "none":
+                raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
+            if not resolve_model_path(self.world_model).is_file():
+                raise ValueError(
+                    f"world_model {self.world_model!r} is not a file; use 'pretrained' or a world_model.pt path"
+                )
+        if self.action_baseline not in BASELINES:
+            raise ValueError(f"action_baseline must be one of {BASELINES}, got {self.action_baseline!r}")
+        if self.reward_gate not in GATES:
+            raise ValueError(f"reward_gate must be one of {GATES}, got {self.reward_gate!r}")
+        if not (np.isfinite(self.zscore_threshold) and self.zscore_threshold >= 0):
+            raise ValueError(f"zscore_threshold must be a finite number >= 0, got {self.zscore_threshold!r}")
+        check_norm_horizon(self.int_norm_horizon, "int_norm_horizon")
+        if self.wm_resolution is not None and self.wm_resolution < 8:
+            raise ValueError(
+                f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
+            )
+        if self.wm_fovea is not None and not (isinstance(self.wm_fovea, (int, float)) and 0 < self.wm_fovea <= 1):
+            raise ValueError(f"wm_fovea must be None (the whole frame) or a fraction in (0, 1], got {self.wm_fovea!r}")
+
+    @classmethod
+    def of(cls, config: CuriosityConfig) -> CuriosityConfig:
+        """The curiosity settings of a config that extends this one (a :class:`~tdwgym.agents.training.TrainConfig`)."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Arguments of the world model these settings build (:func:`~tdwgym.agents.models.make_world_model`)."""
+        kwargs: dict[str, Any] = {"width": self.wm_width}
+        if self.wm_warp and self.curiosity in ("pixel", "progress"):
+            kwargs["warp"] = True
+        if self.wm_fovea is not None and self.curiosity in ("pixel", "progress"):
+            kwargs["fovea"] = self.wm_fovea
+        return kwargs
+
+    def learner_kwargs(self) -> dict[str, Any]:
+        """Arguments of the :class:`~tdwgym.agents.online.OnlineLearner` that trains the world model."""
+        return {
+            "capacity": self.wm_capacity,
+            "batch_size": self.wm_batch_size,
+            "updates_per_transition": self.wm_updates_per_transition,
+            "learning_rate": self.wm_learning_rate,
+            "background": self.wm_background,
+        }
 
 
 def read_statistics(path: str | os.PathLike) -> dict[str, Any]:
-    """Statistics written by :meth:`CuriosityVecEnv.save`: JSON, or the pickle of an earlier release read with an
-    unpickler that builds numpy data and nothing else (the next save writes JSON).
+    """Statistics written by :meth:`CuriosityVecEnv.save` (JSON).
 
     Raises:
-        ValueError: The file is damaged or holds anything but data; the message names it.
+        ValueError: The file is damaged; the message names it.
     """
-    path = Path(path)
-    raw = path.read_bytes()
     try:
-        if raw[:1] in (b"{", b" ", b"\n"):
-            return json.loads(raw)
-        return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
-    except (ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise ValueError(f"curiosity statistics {path} are damaged or not data: {exc}") from exc
+        return read_json(path)
+    except DamagedFileError as exc:
+        raise ValueError(f"curiosity statistics: {exc}") from None
 
 
 class CuriosityVecEnv(VecEnvWrapper):
@@ -207,78 +308,80 @@ class CuriosityVecEnv(VecEnvWrapper):
     ``VecTransposeImage``. Below a ``VecFrameStack`` only the newest frame of the stack is used (the wrapper keeps
     its own ``k``-frame history). Actions may be Discrete, MultiDiscrete, MultiBinary or Box.
 
+    ``CuriosityVecEnv(venv)`` pays what ``tdwgym train`` pays (:class:`CuriosityConfig`'s defaults); change a
+    setting by name (``CuriosityVecEnv(venv, reward_gate="none")``) or pass a whole ``config``.
+
     Args:
         venv: The vectorized environment.
-        variant: ``"pixel"``, ``"latent"``, ``"rnd"``, ``"icm"``, ``"progress"``, or a ready :class:`WorldModel`.
-        int_coef: Weight of the normalised intrinsic reward.
-        ext_coef: Weight of the environment's reward.
-        gamma: Discount of the intrinsic return whose running std normalises the intrinsic reward.
-        context_frames: ``k``, frames of context per transition; None takes the world model's default (2 for the
-            frame-pair models, 16 for the models with memory).
+        variant: A world-model variant by name (replaces ``config.curiosity``), or a ready :class:`WorldModel`
+            (it keeps learning; its frame size replaces ``wm_resolution``). None: ``config.curiosity``, or
+            ``config.world_model`` when that is set.
+        config: The reward's settings (default: ``CuriosityConfig()``, ``tdwgym train``'s); a
+            :class:`~tdwgym.agents.training.TrainConfig` gives its curiosity settings.
         training: Whether to train the world model and update the normalisation statistics.
-        normalize: Whether to divide the intrinsic reward by the std of the intrinsic return.
-        clip_reward: Clip of the normalised intrinsic reward (``None`` disables it).
-        norm_horizon: Transitions the intrinsic return's running variance remembers: its count is capped there,
-            so older returns fade with weight ``1 - 1/norm_horizon`` per batch-sized step. ``None`` remembers all
-            (SB3's ``VecNormalize``). A world model's error falls by 10-40x over its first thousand updates; with
-            all-time statistics those early returns set the scale for the rest of a run and shrink every later
-            reward towards 0.
-        frame_channels: Channels of one frame; ``None`` infers it (observation channels / ``n_stack`` of a
-            ``VecFrameStack`` found below).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ...
-        resolution: Size of the frames the world model sees, an int or ``(height, width)``: observations are
-            area-downsampled to it. ``None`` keeps the observation's size. Ignored when ``variant`` is a ready
-            model (its ``frame_shape`` decides).
-        model_kwargs: Extra arguments of the world model (``width``, ``feature_dim``, ``progress_base``, ...).
-        learner_kwargs: Arguments of the :class:`OnlineLearner` (``capacity``, ``batch_size``,
-            ``updates_per_transition``, ``learning_rate``, ...).
         seed: Seed of the world model's initial weights (when ``variant`` is a name) and of the learner's buffer
             sampler.
-        action_baseline: ``"zscore"`` (the default, as in ``tdwgym train``: reward
-            ``max(0, (surprise - mean_a) / std_a - 2)``), ``"none"`` (the raw surprise),
-            ``"ratio"`` (``max(0, surprise / mean_a - 1)``) or ``"difference"`` (``max(0, surprise - mean_a)``),
-            where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after the action taken (one
-            per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary).
-        zscore_threshold: Standard scores up to this many std pay nothing with ``action_baseline="zscore"``.
-        reward_gate: ``"none"`` (every step's surprise counts), ``"still"``: only the steps whose action held
-            the camera still pay (a no-op or a push: ``info["camera_moved"]`` false, and ``info["camera_blocked"]``
-            false when the env reports it, as every TDWRoom env does), after the baseline; the others pay 0. With
-            the camera still, any change in the frame is the world's own motion (an object the agent pushed, one
-            still rolling); a turn or a step, which changes every pixel, never pays, nor a step into a wall or a nod
-            against the pitch limit, whose surprise is the agent's own blocked motion (the model expected the view
-            to move). ``"push"``: only the still steps whose action pushed (``info["push"]["attempted"]``) pay,
-            so watching an object roll on does not. The world model still learns from every transition.
+        frame_channels: Channels of one frame; ``None`` infers it (observation channels / ``n_stack`` of a
+            ``VecFrameStack`` found below).
+        normalize: Whether to divide the intrinsic reward by the std of the intrinsic return.
+        clip_reward: Clip of the normalised intrinsic reward (``None`` disables it).
         baseline_rate: Rate of the exponential moving average of the per-action means (the first ``1 / rate``
             observations of an action are averaged plainly).
         policy_obs: For envs with Dict observations (``obs_mode="rgbd_seg"``, what the ``objects`` model reads): the
             keys the policy sees, ``"rgb"`` (the RGB image alone) or ``"rgbd"`` (RGB and depth); the world model
             reads the passes it needs.
+        model_kwargs: World-model arguments over the config's (``width``, ``feature_dim``, ``progress_base``, ...).
+        learner_kwargs: :class:`OnlineLearner` arguments over the config's (``capacity``, ``batch_size``,
+            ``updates_per_transition``, ``learning_rate``, ``background``, ...).
+        **settings: :class:`CuriosityConfig` fields over ``config``'s (``int_coef=0.5``, ``reward_gate="none"``).
+
+    The baseline: with ``action_baseline="zscore"`` the reward is ``max(0, (surprise - mean_a) / std_a -
+    zscore_threshold)``, with ``"ratio"`` ``max(0, surprise / mean_a - 1)``, with ``"difference"``
+    ``max(0, surprise - mean_a)``, where ``mean_a`` and ``std_a`` are the running mean and std of the surprise after
+    the action taken (one per action of a Discrete or MultiDiscrete space; one shared for Box and MultiBinary). The
+    gate: ``"still"`` pays only the steps whose action held the camera still (``info["camera_moved"]`` false, and
+    ``info["camera_blocked"]`` false when the env reports it), ``"push"`` only those of them whose action pushed
+    (``info["push"]["attempted"]``); the world model still learns from every transition. The intrinsic return's
+    running variance remembers ``int_norm_horizon`` transitions (its count is capped there, so older returns fade
+    with weight ``1 - 1/horizon`` per batch-sized step; ``None`` remembers all, as SB3's ``VecNormalize``).
     """
 
     def __init__(
         self,
         venv: VecEnv,
-        variant: str | WorldModel = "pixel",
-        int_coef: float = 1.0,
-        ext_coef: float = 1.0,
-        gamma: float = 0.99,
-        context_frames: int | None = None,
+        variant: str | WorldModel | None = None,
+        config: CuriosityConfig | None = None,
+        *,
         training: bool = True,
+        device: str | torch.device = "auto",
+        seed: int | None = None,
+        frame_channels: int | None = None,
         normalize: bool = True,
         clip_reward: float | None = 10.0,
-        norm_horizon: int | None = None,
-        frame_channels: int | None = None,
-        device: str | torch.device = "auto",
-        resolution: int | tuple[int, int] | None = None,
+        baseline_rate: float = 0.01,
         model_kwargs: dict | None = None,
         learner_kwargs: dict | None = None,
-        seed: int | None = None,
-        action_baseline: str = "zscore",
-        baseline_rate: float = 0.01,
-        reward_gate: str = "none",
-        zscore_threshold: float = ZSCORE_THRESHOLD,
         policy_obs: str = "rgb",
+        **settings: Any,
     ) -> None:
+        config = CuriosityConfig.of(config) if config is not None else CuriosityConfig()
+        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(CuriosityConfig)})
+        if unknown:
+            names = ", ".join(f.name for f in dataclasses.fields(CuriosityConfig))
+            raise TypeError(f"CuriosityVecEnv got unknown settings {unknown}; CuriosityConfig's fields are {names}")
+        if isinstance(variant, str):
+            settings["curiosity"] = variant
+        config = dataclasses.replace(config, **settings)
+        if variant is None and config.world_model is not None:
+            variant = load_world_model(config.world_model, device=device).train()
+        if isinstance(variant, WorldModel):
+            config = dataclasses.replace(config, curiosity=variant.name)
+        elif config.curiosity not in VARIANTS:
+            raise ValueError(f"unknown curiosity variant {config.curiosity!r}; choose from {VARIANTS}")
+        self.config = config
+        """The reward's settings (:class:`CuriosityConfig`)."""
+
         space = venv.observation_space
         # envs with several passes (obs_mode "rgbd_seg"): the world model reads what it needs, the policy sees
         # only ``policy_obs`` (RGB, or RGB and depth)
@@ -311,37 +414,36 @@ class CuriosityVecEnv(VecEnvWrapper):
         h, w = space.shape[1:] if self.channels_first else space.shape[:2]
         if isinstance(variant, WorldModel):
             h, w = variant.resolution
-        elif resolution is not None:
-            h, w = (resolution, resolution) if np.isscalar(resolution) else resolution
-            if int(h) < 8 or int(w) < 8:
-                raise ValueError(f"resolution must be at least 8x8 pixels, got {resolution!r}")
+        slot_model = not isinstance(variant, WorldModel) and "segmentation" in getattr(
+            MODELS.get(config.curiosity), "passes", ()
+        )
+        if not isinstance(variant, WorldModel) and config.wm_resolution is not None and not slot_model:
+            h = w = config.wm_resolution
         self.frame_shape: tuple[int, ...] = (self.frame_channels, int(h), int(w))
-        if not isinstance(variant, WorldModel) and "segmentation" in getattr(MODELS.get(variant), "passes", ()):
+        if slot_model:
             # a model of object slots: its frames are slot tables read from segmentation and depth at this size
             self.frame_shape = (MAX_SLOTS, NUM_FEATURES)
-            self.model_kwargs_default = {"resolution": int(h)}
         self.action_dim, self.discrete_actions = action_vector_size(venv.action_space)
 
-        self.int_coef, self.ext_coef, self.gamma = float(int_coef), float(ext_coef), float(gamma)
+        self.variant = config.curiosity
+        self.int_coef, self.ext_coef, self.gamma = float(config.int_coef), float(config.ext_coef), float(config.gamma)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
-        self.norm_horizon = check_norm_horizon(norm_horizon)
-        self.model_kwargs = {**getattr(self, "model_kwargs_default", {}), **dict(model_kwargs or {})}
-        self.learner_kwargs = dict(learner_kwargs or {})
+        self.norm_horizon = config.int_norm_horizon
+        base_kwargs = {"resolution": int(h)} if slot_model else config.model_kwargs()
+        self.model_kwargs = {**base_kwargs, **(model_kwargs or {})}
+        self.learner_kwargs = {**config.learner_kwargs(), **(learner_kwargs or {})}
         if isinstance(variant, WorldModel):
-            model, self.variant = variant, variant.name
+            model = variant
         else:
-            if variant not in VARIANTS:
-                raise ValueError(f"unknown curiosity variant {variant!r}; choose from {VARIANTS}")
-            self.variant = variant
             # with a seed the model's initial weights are a function of it, whatever torch drew before
             with torch.random.fork_rng(devices=[], enabled=seed is not None):
                 if seed is not None:
                     torch.manual_seed(seed)
                 model = make_world_model(
-                    variant,
+                    config.curiosity,
                     self.frame_shape,
                     self.action_dim,
-                    context_frames,
+                    config.context_frames,
                     self.discrete_actions,
                     device=device,
                     **self.model_kwargs,
@@ -355,15 +457,9 @@ class CuriosityVecEnv(VecEnvWrapper):
                 f"(observations have {sorted(have)})"
             )
         self.learner = OnlineLearner(model, seed=seed, **self.learner_kwargs)
-        if action_baseline not in BASELINES:
-            raise ValueError(f"action_baseline must be one of {BASELINES}, got {action_baseline!r}")
-        self.action_baseline, self.baseline_rate = action_baseline, float(baseline_rate)
-        if not (np.isfinite(zscore_threshold) and zscore_threshold >= 0):
-            raise ValueError(f"zscore_threshold must be a finite number >= 0, got {zscore_threshold!r}")
-        self.zscore_threshold = float(zscore_threshold)
-        if reward_gate not in GATES:
-            raise ValueError(f"reward_gate must be one of {GATES}, got {reward_gate!r}")
-        self.reward_gate = reward_gate
+        self.action_baseline, self.baseline_rate = config.action_baseline, float(baseline_rate)
+        self.zscore_threshold = float(config.zscore_threshold)
+        self.reward_gate = config.reward_gate
         n_keys = 1
         if isinstance(venv.action_space, spaces.Discrete):
             n_keys = int(venv.action_space.n)
@@ -609,25 +705,25 @@ class CuriosityVecEnv(VecEnvWrapper):
 
     # ------------------------------------------------------------------------------------------- save / load
 
-    def get_statistics(self) -> dict[str, Any]:
-        """Normalisation statistics, counters and constructor settings (no model weights)."""
+    def settings(self) -> dict[str, Any]:
+        """What the wrapper was built with, in full: the :class:`CuriosityConfig`, the world model's and the
+        learner's arguments as used, and the constructor's other settings (no statistics, no weights)."""
         return {
-            "variant": self.variant,
-            "int_coef": self.int_coef,
-            "ext_coef": self.ext_coef,
-            "gamma": self.gamma,
+            "config": dataclasses.asdict(self.config),
+            "frame_channels": self.frame_channels,
+            "frame_shape": list(self.frame_shape),
             "context_frames": self.context_frames,
             "normalize": self.normalize,
             "clip_reward": self.clip_reward,
-            "norm_horizon": self.norm_horizon,
-            "frame_channels": self.frame_channels,
-            "resolution": list(self.frame_shape[1:]),
-            "model_kwargs": self.model_kwargs,
-            "learner_kwargs": self.learner_kwargs,
-            "action_baseline": self.action_baseline,
             "baseline_rate": self.baseline_rate,
-            "zscore_threshold": self.zscore_threshold,
-            "reward_gate": self.reward_gate,
+            "model_kwargs": dict(self.model_kwargs),
+            "learner_kwargs": dict(self.learner_kwargs),
+        }
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Normalisation statistics, counters and :meth:`settings` (no model weights)."""
+        return {
+            "settings": self.settings(),
             "baseline_mean": self.baseline_mean.copy(),
             "baseline_var": self.baseline_var.copy(),
             "baseline_count": self.baseline_count.copy(),
@@ -647,21 +743,17 @@ class CuriosityVecEnv(VecEnvWrapper):
         if len(stats["int_returns"]) == self.num_envs:
             self.int_returns = np.array(stats["int_returns"], dtype=np.float64)
         self.num_steps = int(stats["num_steps"])
-        if "baseline_mean" in stats and len(stats["baseline_mean"]) == len(self.baseline_mean):
+        if len(stats["baseline_mean"]) == len(self.baseline_mean):
             self.baseline_mean = np.array(stats["baseline_mean"], dtype=np.float64)
             self.baseline_count = np.array(stats["baseline_count"], dtype=np.int64)
-            self.baseline_var = np.array(stats.get("baseline_var", np.zeros_like(self.baseline_mean)), np.float64)
+            self.baseline_var = np.array(stats["baseline_var"], dtype=np.float64)
 
     def save(self, save_path: str | os.PathLike) -> None:
         """Save the statistics as JSON (atomic). The world model is saved by :meth:`save_world_model`."""
-        save_path = Path(save_path)
-        save_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = save_path.with_suffix(save_path.suffix + ".tmp")
-        tmp.write_text(json.dumps(_plain(self.get_statistics())))
-        os.replace(tmp, save_path)
+        write_atomic(save_path, json.dumps(_plain(self.get_statistics())))
 
     def load_statistics(self, load_path: str | os.PathLike) -> None:
-        """Restore statistics saved by :meth:`save` into this wrapper (a ``.pkl`` of an earlier release too)."""
+        """Restore statistics saved by :meth:`save` into this wrapper."""
         self.set_statistics(read_statistics(load_path))
 
     def save_world_model(self, path: str | os.PathLike) -> None:
@@ -691,32 +783,33 @@ class CuriosityVecEnv(VecEnvWrapper):
 
         Returns:
             The restored wrapper.
+
+        Raises:
+            ValueError: The file is damaged or not curiosity statistics; the message names it.
         """
         stats = read_statistics(load_path)
-        variant: str | WorldModel = stats["variant"]
+        try:
+            saved = stats["settings"]
+            config = CuriosityConfig(**saved["config"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{load_path} holds no curiosity statistics of this tdwgym ({exc!r} missing)") from None
+        variant: WorldModel | None = None
         if world_model_path is not None:
             state = safe_load(world_model_path)
             variant = world_model_from_config(state["model_config"], device=device)
+            config = dataclasses.replace(config, world_model=None)
         wrapper = CuriosityVecEnv(
             venv,
-            variant=variant,
-            int_coef=stats["int_coef"],
-            ext_coef=stats["ext_coef"],
-            gamma=stats["gamma"],
-            context_frames=stats["context_frames"],
+            variant,
+            config,
             training=training,
-            normalize=stats["normalize"],
-            clip_reward=stats["clip_reward"],
-            norm_horizon=stats.get("norm_horizon"),
-            frame_channels=stats["frame_channels"],
             device=device,
-            resolution=stats.get("resolution"),
-            model_kwargs=stats["model_kwargs"],
-            learner_kwargs=stats["learner_kwargs"],
-            action_baseline=stats.get("action_baseline", "none"),  # files without the key predate the baseline
-            baseline_rate=stats.get("baseline_rate", 0.01),
-            zscore_threshold=stats.get("zscore_threshold", ZSCORE_THRESHOLD),
-            reward_gate=stats.get("reward_gate", "none"),  # files without the key predate the gate
+            frame_channels=saved["frame_channels"],
+            normalize=saved["normalize"],
+            clip_reward=saved["clip_reward"],
+            baseline_rate=saved["baseline_rate"],
+            model_kwargs=saved["model_kwargs"],
+            learner_kwargs=saved["learner_kwargs"],
         )
         wrapper.set_statistics(stats)
         if world_model_path is not None:

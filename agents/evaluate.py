@@ -58,7 +58,6 @@ from tdwgym.agents.evaluation.plan import (
     EvalPlan,
     EvalSettings,
     LoadedRun,
-    ModelStepper,
     clips_surprise,
     episode_surprise,
     load_run,
@@ -68,6 +67,7 @@ from tdwgym.agents.evaluation.plan import (
     run_episode,
 )
 from tdwgym.agents.evaluation.report import _jsonable, write_markdown, write_plots
+from tdwgym.agents.evaluation.stepper import ModelStepper
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, bootstrap_ci, voe_metrics
 from tdwgym.agents.external import ExternalModel
 from tdwgym.agents.models import load_world_model

@@ -28,19 +28,18 @@ import copy
 import json
 import os
 import queue
-import tempfile
 import threading
 import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from tdwgym.agents.models import Transitions, WorldModel, safe_load, world_model_from_config
+from tdwgym.util.files import atomic_path
 
 __all__ = ["LossPrioritisedBuffer", "OnlineLearner", "atomic_torch_save"]
 
@@ -50,17 +49,10 @@ the simulation and the agent leave idle, rather than competing with them for it.
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file, then rename it over ``path`` (safe against kill -9 mid-write)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    """``torch.save`` through :func:`tdwgym.util.files.atomic_path` (whole or not at all, safe against kill -9
+    mid-write; mode ``0o666`` less the umask, as every output)."""
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class LossPrioritisedBuffer:
@@ -176,7 +168,7 @@ class LossPrioritisedBuffer:
         if state["context"] is not None:
             for k in ("context", "action", "next_frame", "past_actions"):
                 if state.get(k) is not None:
-                    values = np.asarray(state[k])  # tensors (this release) or numpy arrays (earlier ones)
+                    values = np.asarray(state[k])
                     self.arrays[k] = np.zeros((self.capacity, *values.shape[1:]), dtype=values.dtype)
                     self.arrays[k][:n] = values
         self.rng.bit_generator.state = state["rng"]

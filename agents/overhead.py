@@ -48,20 +48,12 @@ def bench_online_learner(
     Returns:
         ``frames_per_s``, ``updates_per_s`` and the settings.
     """
-    from tdwgym.agents.training import TrainConfig, _model_kwargs
+    from tdwgym.agents.curiosity import CuriosityConfig
 
-    cfg = TrainConfig(curiosity=variant)
+    cfg = CuriosityConfig(curiosity=variant)
     size = cfg.wm_resolution or resolution
-    model = make_world_model(variant, (3, size, size), 10, cfg.context_frames, device=device, **_model_kwargs(cfg))
-    learner = OnlineLearner(
-        model,
-        capacity=cfg.wm_capacity,
-        batch_size=cfg.wm_batch_size,
-        updates_per_transition=cfg.wm_updates_per_transition,
-        learning_rate=cfg.wm_learning_rate,
-        background=cfg.wm_background,
-        seed=0,
-    )
+    model = make_world_model(variant, (3, size, size), 10, cfg.context_frames, device=device, **cfg.model_kwargs())
+    learner = OnlineLearner(model, seed=0, **cfg.learner_kwargs())
     rng = np.random.default_rng(0)
     k = model.context_frames
 
@@ -129,7 +121,6 @@ def bench_curiosity_overhead(
 
     out: dict[str, Any] = {"steps": steps, "n_envs": n_envs, "variant": variant, "repeats": repeats}
     out["vec_env"] = (overrides or {}).get("vec_env", TrainConfig.vec_env)
-    out["vec_spin"] = (overrides or {}).get("vec_spin", TrainConfig.vec_spin)
     times: dict[str, list[float]] = {"ppo": [], "curiosity": []}
     wm_train: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,10 +156,9 @@ def run_benchmarks(
     repeats: int | None = None,
     overhead_only: bool = False,
     vec_env: str | None = None,
-    vec_spin: float | None = None,
 ) -> dict[str, Any]:
-    """Both benchmarks; ``quick`` shrinks them to a smoke run; ``vec_env`` and ``vec_spin`` replace
-    ``TrainConfig``'s in the overhead runs."""
+    """Both benchmarks; ``quick`` shrinks them to a smoke run; ``vec_env`` replaces ``TrainConfig``'s in the
+    overhead runs."""
     threads = configure_torch_threads()
     results: dict[str, Any] = {
         "machine": {
@@ -188,8 +178,6 @@ def run_benchmarks(
     overrides: dict[str, Any] = {"n_steps": 32, "batch_size": 64} if quick else {}
     if vec_env is not None:
         overrides["vec_env"] = vec_env
-    if vec_spin is not None:
-        overrides["vec_spin"] = vec_spin
     results["curiosity_overhead"] = bench_curiosity_overhead(
         steps=steps or (256 if quick else 8192), overrides=overrides, repeats=repeats or (1 if quick else 3)
     )
@@ -209,7 +197,7 @@ def format_results(results: dict[str, Any]) -> str:
     o = results["curiosity_overhead"]
     lines.append(
         f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs "
-        f"({o.get('vec_env', '?')}, spin {o.get('vec_spin', 0) * 1e3:g} ms): "
+        f"({o.get('vec_env', '?')}): "
         f"{o['curiosity_s']:.1f} s vs {o['ppo_s']:.1f} s = {o['ratio']:.2f}x (target <= 1.3x, issue 14: <= 1.15x; "
         f"{o['curiosity_steps_per_s']:.0f} vs {o['ppo_steps_per_s']:.0f} steps/s; medians of "
         f"{o['repeats']} alternating runs: curiosity {o['curiosity_runs_s']}, PPO {o['ppo_runs_s']}; world-model "
@@ -229,28 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--vec-env", default=None, choices=VEC_ENVS, help="vector env of both overhead runs (default: TrainConfig's)"
     )
-    p.add_argument(
-        "--vec-spin",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="TrainConfig.vec_spin of both overhead runs: seconds each lockstep process polls before blocking",
-    )
     args = p.parse_args(argv)
-    if args.vec_spin is not None:
-        from tdwgym.tools.vector import check_spin
-
-        try:
-            check_spin(args.vec_spin, "--vec-spin")
-        except ValueError as exc:  # one line and exit status 2, before any run starts
-            p.error(str(exc))
     results = run_benchmarks(
         quick=args.quick,
         steps=args.steps,
         repeats=args.repeats,
         overhead_only=args.overhead_only,
         vec_env=args.vec_env,
-        vec_spin=args.vec_spin,
     )
     print(format_results(results))
     if args.json:

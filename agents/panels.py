@@ -82,7 +82,8 @@ def record_episode(
     view = None
     if world_model is not None:
         from tdwgym.agents.device import configure_torch_threads
-        from tdwgym.agents.evaluation.plan import ModelStepper, load_run
+        from tdwgym.agents.evaluation.plan import load_run
+        from tdwgym.agents.evaluation.stepper import ModelStepper
 
         configure_torch_threads()
         is_run = Path(world_model).is_dir()

@@ -14,6 +14,9 @@ pointing at the newest (written to a temporary file, then renamed: a kill -9 lea
 ``world_model.pt`` (the final model in the format ``tdwgym eval --model`` and ``train --world-model`` read),
 ``metrics.jsonl``, TensorBoard events under ``tb/`` and ``summary.json``. Validation runs on test_id and test_ood
 clips (scenes disjoint from training by the held-out splits) and reports the model's error beside copy-last's.
+
+The module runs a little over 600 lines: the clip sources and the training loop it feeds are one job here, and the
+Ray path (``--ray``) is being built on the same loop; they are to part when it lands.
 """
 
 from __future__ import annotations
@@ -39,11 +42,10 @@ import tdwgym
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
+from tdwgym.registration import resolve_env_id, short_names
+from tdwgym.util.files import write_atomic
 
 __all__ = ["ClipStream", "PretrainConfig", "parse_mix", "pretrain"]
-
-SHORT_NAMES: dict[str, str] = {env_id.split("-")[1].lower(): env_id for env_id in tdwgym.ENV_IDS}
-"""Short scenario name -> env id (``occlusion`` -> ``TDWRoom-Occlusion-v0``)."""
 
 SEED_BASE = 1_000_000
 """Training clips reset with seeds from here up (any seed works: the train split holds no held-out scene)."""
@@ -53,16 +55,15 @@ ACTIONS = 10
 
 
 def env_id_of(name: str) -> str:
-    """An env id from an id or a short name (``occlusion``).
+    """A tdwgym env id from an id or a short name (``occlusion``: :func:`tdwgym.registration.resolve_env_id`).
 
     Raises:
         ValueError: Neither, naming the valid values.
     """
-    if name in tdwgym.ENV_IDS:
-        return name
-    if name.lower() in SHORT_NAMES:
-        return SHORT_NAMES[name.lower()]
-    raise ValueError(f"unknown env {name!r}; valid: {sorted(SHORT_NAMES)} or {sorted(tdwgym.ENV_IDS)}")
+    env_id = resolve_env_id(name)
+    if env_id not in tdwgym.ENV_IDS:
+        raise ValueError(f"{name!r} is not a tdwgym env; valid envs are {', '.join(short_names())}")
+    return env_id
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -82,7 +83,7 @@ def parse_mix(text: str) -> dict[str, float]:
             raise ValueError(f"weight of {name!r} must be a positive number, got {weight!r}")
         out[env_id_of(name)] = w
     if not out:
-        raise ValueError(f"--env {text!r} names no env; valid: {sorted(SHORT_NAMES)}")
+        raise ValueError(f"--env {text!r} names no env; valid envs are {', '.join(short_names())}")
     return out
 
 
@@ -354,9 +355,7 @@ def _model_kwargs(cfg: PretrainConfig) -> dict[str, Any]:
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=2))
 
 
 def command_line(cfg: PretrainConfig) -> str:

@@ -15,8 +15,8 @@
       videos/                         `tdwgym record --run RUN`'s videos (default)
 
 A checkpoint is never rewritten in place (:meth:`RunDir.checkpoint`), and ``latest.json`` is replaced atomically
-last, so a kill at any moment leaves a complete checkpoint to resume from. Files of older runs still load: an
-``agent.zip`` or ``world_model.pt`` directly in the folder, and ``curiosity.pkl`` statistics.
+last, so a kill at any moment leaves a complete checkpoint to resume from. An ``agent.zip`` or ``world_model.pt``
+directly in the folder is read too (a folder put together by hand).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tdwgym.util.files import read_json
+from tdwgym.util.files import read_json, write_atomic
 
 __all__ = ["RunDir", "RunDirExistsError"]
 
@@ -55,7 +55,6 @@ class RunDir:
     AGENT = "agent.zip"
     WORLD_MODEL = "world_model.pt"
     STATISTICS = "curiosity.json"
-    OLD_STATISTICS = "curiosity.pkl"
     PLOT = "training.png"
     VIDEO = "rollout.mp4"
     EVAL = "eval"
@@ -172,7 +171,7 @@ class RunDir:
 
     def write_config(self, config: dict[str, Any]) -> Path:
         """Write ``config.json`` (atomically)."""
-        _write_atomic(self.config_path, json.dumps(config, indent=2) + "\n")
+        write_atomic(self.config_path, json.dumps(config, indent=2) + "\n")
         return self.config_path
 
     @property
@@ -237,9 +236,8 @@ class RunDir:
         return self._latest_or_top(self.WORLD_MODEL)
 
     def statistics_path(self, checkpoint: Path) -> Path:
-        """The curiosity wrapper's statistics in a checkpoint folder (``curiosity.pkl`` of earlier runs)."""
-        path = checkpoint / self.STATISTICS
-        return path if path.exists() else checkpoint / self.OLD_STATISTICS
+        """The curiosity wrapper's statistics in a checkpoint folder."""
+        return checkpoint / self.STATISTICS
 
     @contextlib.contextmanager
     def checkpoint(self, num_timesteps: int, keep: int = 2) -> Iterator[Path]:
@@ -266,7 +264,7 @@ class RunDir:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         os.rename(staging, root / name)
-        _write_atomic(
+        write_atomic(
             root / self.LATEST, json.dumps({"dir": name, "num_timesteps": int(num_timesteps), "time": time.time()})
         )
         old = sorted(p for p in root.glob("step_*") if p.is_dir() and p.name != name)
@@ -296,13 +294,4 @@ class RunDir:
     def truncate_metrics(self, max_step: float) -> None:
         """Keep the rows up to ``max_step`` (a resumed run rewrites those after its checkpoint)."""
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= max_step]
-        _write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))

@@ -36,13 +36,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
 
-from tdwgym.agents.curiosity import VARIANTS, CuriosityVecEnv, check_norm_horizon
+from tdwgym.agents.curiosity import CuriosityConfig, CuriosityVecEnv
 from tdwgym.agents.device import configure_torch_threads, resolve_device
-from tdwgym.agents.models import WorldModel, load_world_model
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
-from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
-from tdwgym.tools.vector import LockstepVecEnv, check_spin, default_split
-from tdwgym.util.files import read_json
+from tdwgym.tools.vector import LockstepVecEnv, default_split
+from tdwgym.util.files import read_json, write_atomic
 from tdwgym.util.processes import dies_with_parent
 
 __all__ = [
@@ -65,24 +63,11 @@ the agent's pushes move) with a 20-degree push cone, so that a push meets an obj
 within a short budget (with a cone of 0 even a push-paid agent learned nothing in 30,000 steps: README)."""
 
 
-FIELDS_BEFORE: dict[str, Any] = {
-    "action_baseline": "none",
-    "wm_warp": False,
-    "wm_resolution": None,
-    "wm_background": False,
-    "wm_fovea": None,
-    "int_norm_horizon": None,
-    "reward_gate": "none",
-    "stagger_episodes": False,
-    "vec_spin": 0.0,
-}
-"""Fields added after the first release -> how runs written before them ran (a config without the field is read
-with this value, so that an old run resumes as it was)."""
-
-
 @dataclass
-class TrainConfig:
-    """Everything a training run needs (CleanRL style: one field, one docstring)."""
+class TrainConfig(CuriosityConfig):
+    """Everything a training run needs (CleanRL style: one field, one docstring): the curiosity reward's settings
+    (:class:`~tdwgym.agents.curiosity.CuriosityConfig`, whose fields come first), then the env's, PPO's and the
+    run's."""
 
     env_id: str = "TDWRoom-Playroom-v0"
     """Gymnasium id of the environment."""
@@ -96,82 +81,12 @@ class TrainConfig:
     vec_env: str = "lockstep"
     """``"lockstep"`` (tdwgym's :class:`~tdwgym.tools.vector.LockstepVecEnv`: a share of the envs in this process, the
     rest in one worker per other core, observations in shared memory; the fastest on 2 cores, BENCHMARKS.md),
-    ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process). The choice
-    changes the speed only: a seed gives the same run with each."""
-    vec_spin: float = 0.0
-    """With ``vec_env="lockstep"``: seconds each process polls for the other's step before it blocks
-    (``LockstepVecEnv(spin=...)``; 0: block at once). It saves the kernel's wake-up per step where every process has
-    a core to itself; on 2 cores, where the world model's thread shares them, it measured no gain in training
-    (BENCHMARKS.md). Speed only: a seed gives the same run with any value."""
+    ``"subproc"`` (SB3's ``SubprocVecEnv``: one process per env) or ``"dummy"`` (all in this process: two runs side
+    by side on 2 cores, tests). The choice changes the speed only: a seed gives the same run with each."""
     frame_stack: int = 1
     """Frames stacked for the policy (1 = none)."""
-    stagger_episodes: bool = False
-    """Spread the envs over the phases of an episode: env ``i`` of ``n`` ends its first episode after
-    ``(n - i) / n`` of the time limit (:class:`~tdwgym.envs.wrappers.FirstEpisodeLimit`), so that each PPO rollout
-    mixes episode starts (in Playroom, objects in front of the camera) with later steps. Off, the envs reset
-    together and every rollout sees one phase. It did not help in screening (docs/agents.md)."""
     seed: int = 0
     """Seed of the environments, PPO and the world model."""
-
-    curiosity: str = "pixel"
-    """Intrinsic reward: a world-model variant (``"pixel"``, ``"latent"``, ``"recurrent"``, ``"jepa"``, ``"rnd"``,
-    ``"icm"``, ``"progress"``) or ``"none"`` (plain PPO)."""
-    world_model: str | None = None
-    """A world model to start the curiosity reward from instead of a fresh one: ``"pretrained"`` (the model shipped
-    with tdwgym, pretrained offline by ``tdwgym pretrain``) or a ``world_model.pt`` file. It keeps learning online;
-    its variant replaces ``curiosity``'s and its frame size ``wm_resolution``."""
-    int_coef: float = 1.0
-    """Weight of the normalised intrinsic reward (0 trains the world model without rewarding the agent)."""
-    ext_coef: float = 1.0
-    """Weight of the environment's reward."""
-    int_norm_horizon: int | None = None
-    """Transitions the running std that normalises the intrinsic reward remembers (``None``: all of them). The
-    world model's error falls by 10-40x early on; remembered for ever, those early returns shrink every later
-    reward towards 0 (docs/agents.md)."""
-    action_baseline: str = "difference"
-    """What of the world model's error is rewarded: ``"difference"`` ``max(0, error - mean_a)`` (the default), the
-    error beyond the running mean ``mean_a`` of the errors after the same action: with the ``"push"`` gate a push
-    that moves nothing leaves only the usual small error and earns nearly nothing, while a push that sets something
-    moving pays, so pushing at nothing stops paying (docs/agents.md); ``"none"`` the error itself; ``"zscore"`` its
-    standard score against the running mean and std of the errors after the same action, beyond 2 std; ``"ratio"``
-    ``max(0, error / mean_a - 1)``. Against its own action's usual error, turning or nodding the camera, which
-    changes every pixel, stops paying by itself: ``"zscore"`` is the choice for ``reward_gate="none"``."""
-    zscore_threshold: float = 2.0
-    """With ``action_baseline="zscore"``: standard scores up to this many std pay nothing."""
-    reward_gate: str = "push"
-    """Which steps' surprise pays: ``"none"`` every step's; ``"still"`` only the steps whose action held the camera
-    still (a no-op, a push), where every change in the frame is the world's own motion (a pushed object), so
-    turning, walking, bumping a wall or nodding against the pitch limit never pays; ``"push"`` only those of them
-    whose action pushed: the surprise at the agent's own push (docs/agents.md)."""
-    wm_fovea: float | None = 0.5
-    """Pixel model (and ``progress`` on it): the surprise counts only the central ``wm_fovea`` fraction of the
-    frame's height and width (``None``: the whole frame); the model still learns to predict every pixel. The centre
-    is where a push lands; the border is where the camera's own motion leaves most error (docs/agents.md)."""
-    context_frames: int | None = None
-    """``k``: context frames of each world-model transition (None: the model's default, 2 for the frame-pair
-    models and 16 for the models with memory)."""
-    wm_width: int = 8
-    """Channels of the world model's first conv layer."""
-    wm_warp: bool = True
-    """Pixel model (and ``progress`` on it): predict the next frame as the last one warped by a learned
-    per-action affine transform plus a residual, so the camera's own motion becomes predictable; the surprise
-    counts only pixels the warp brings in from inside the last frame."""
-    wm_resolution: int | None = 32
-    """Side in pixels of the frames the world model sees: observations are area-downsampled to it (``None``: the
-    observation's size). 32x32 scores and trains several times faster than 64x64 (BENCHMARKS.md), and a pushed
-    object still covers several pixels."""
-    wm_capacity: int = 1000
-    """Transitions in the world model's loss-prioritised buffer."""
-    wm_batch_size: int = 32
-    """Transitions per world-model optimiser step."""
-    wm_updates_per_transition: float = 0.0625
-    """World-model optimiser steps per observed transition."""
-    wm_learning_rate: float = 5e-4
-    """World-model Adam learning rate."""
-    wm_background: bool = True
-    """Train the world model in a worker thread on a copy of it, so that training overlaps simulation and PPO;
-    the copy that scores transitions takes the trained weights every 8 optimiser steps, lagging by up to 4 such
-    hand-overs (about one PPO rollout). Deterministic for a seed like the foreground mode (docs/agents.md)."""
 
     n_steps: int = 128
     """PPO rollout length per environment."""
@@ -181,18 +96,12 @@ class TrainConfig:
     """PPO epochs per rollout."""
     learning_rate: float = 5e-4
     """PPO learning rate."""
-    gamma: float = 0.95
-    """Discount of PPO and of the intrinsic return. A push pays at once, so a short horizon suffices, and it let
-    PPO learn the push within 30,000 steps on seeds where 0.99 did not (docs/agents.md)."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     ent_coef: float = 0.01
     """Entropy bonus."""
     clip_range: float = 0.2
     """PPO clip range."""
-    normalize_advantage: bool = True
-    """Normalise PPO's advantages per minibatch (SB3's default; off measured no better for the curiosity agent,
-    docs/agents.md)."""
     features_dim: int = 256
     """Output size of the policy's NatureCNN."""
 
@@ -217,27 +126,9 @@ class TrainConfig:
     """SB3 verbosity."""
 
     def __post_init__(self) -> None:
-        if self.world_model is not None:
-            if self.curiosity == "none":
-                raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
-            from tdwgym.agents.models import resolve_model_path
-
-            if not resolve_model_path(self.world_model).is_file():
-                raise ValueError(
-                    f"world_model {self.world_model!r} is not a file; use 'pretrained' or a world_model.pt path"
-                )
-        if self.curiosity not in (*VARIANTS, "none"):
-            raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
+        super().__post_init__()
         if self.vec_env not in VEC_ENVS:
             raise ValueError(f"vec_env must be one of {VEC_ENVS}, got {self.vec_env!r}")
-        check_spin(self.vec_spin, "vec_spin")
-        if self.wm_resolution is not None and self.wm_resolution < 8:
-            raise ValueError(
-                f"wm_resolution must be None (the observation's size) or at least 8 pixels, got {self.wm_resolution!r}"
-            )
-        check_norm_horizon(self.int_norm_horizon, "int_norm_horizon")
-        if self.wm_fovea is not None and not (isinstance(self.wm_fovea, (int, float)) and 0 < self.wm_fovea <= 1):
-            raise ValueError(f"wm_fovea must be None (the whole frame) or a fraction in (0, 1], got {self.wm_fovea!r}")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
@@ -248,12 +139,26 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """A config from a run's ``config.json`` contents (fields it does not know are left out)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        data = {**FIELDS_BEFORE, **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def to_json(self, path: str | os.PathLike) -> None:
-        """Write the config as JSON."""
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        """Write the config as JSON (atomically)."""
+        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    def ppo_kwargs(self) -> dict[str, Any]:
+        """The arguments of SB3's ``PPO`` these settings give (beside the policy, the env, the device and logging)."""
+        return {
+            "n_steps": self.n_steps,
+            "batch_size": self.batch_size,
+            "n_epochs": self.n_epochs,
+            "learning_rate": self.learning_rate,
+            "gamma": self.gamma,
+            "gae_lambda": self.gae_lambda,
+            "ent_coef": self.ent_coef,
+            "clip_range": self.clip_range,
+            "policy_kwargs": {"features_extractor_kwargs": {"features_dim": self.features_dim}},
+            "seed": self.seed,
+        }
 
 
 @dataclass
@@ -276,38 +181,16 @@ class TrainResult:
     """The PNG plot."""
 
 
-def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False, first_episode: int | None = None):
+def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False):
     def _init() -> gym.Env:
         import tdwgym  # noqa: F401 - registers the ids in subprocesses
 
         kwargs = dict(env_kwargs)
         if render:
             kwargs.setdefault("render_mode", "rgb_array")
-        env = gym.make(env_id, **kwargs)
-        if first_episode is not None:
-            env = FirstEpisodeLimit(env, first_episode)
-        return env
+        return gym.make(env_id, **kwargs)
 
     return _init
-
-
-def _first_episodes(cfg: TrainConfig) -> list[int | None]:
-    """Each env's first-episode length (``None``: the env's own), staggered when ``cfg.stagger_episodes``."""
-    if cfg.stagger_episodes and cfg.n_envs > 1:
-        # the episode length: max_episode_steps of env_kwargs, else the registration's (without one: no phases)
-        limit = cfg.env_kwargs.get("max_episode_steps", gym.spec(cfg.env_id).max_episode_steps)
-        if limit:
-            return [None, *staggered_limits(int(limit), cfg.n_envs)[1:]]  # env 0 runs a whole first episode anyway
-    return [None] * cfg.n_envs
-
-
-def _model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"width": cfg.wm_width}
-    if cfg.wm_warp and cfg.curiosity in ("pixel", "progress"):
-        kwargs["warp"] = True
-    if cfg.wm_fovea is not None and cfg.curiosity in ("pixel", "progress"):
-        kwargs["fovea"] = cfg.wm_fovea
-    return kwargs
 
 
 def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, CuriosityVecEnv | None]:
@@ -316,45 +199,19 @@ def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, Curio
     Returns:
         The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
     """
-    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs, first_episode=n) for n in _first_episodes(cfg)]
+    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
     if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
     elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves
         workers, in_process = default_split(cfg.n_envs, learner=True)  # this process also runs PPO and curiosity
-        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork", spin=cfg.vec_spin)
+        venv = LockstepVecEnv(fns, workers=workers, in_process=in_process, start_method="fork")
     else:
         venv = DummyVecEnv(fns)
     venv.seed(cfg.seed)
     venv = VecMonitor(venv)
     curiosity = None
     if cfg.curiosity != "none":
-        variant: str | WorldModel = cfg.curiosity
-        if cfg.world_model is not None:
-            variant = load_world_model(cfg.world_model, device=cfg.device).train()
-        venv = curiosity = CuriosityVecEnv(
-            venv,
-            variant=variant,
-            int_coef=cfg.int_coef,
-            ext_coef=cfg.ext_coef,
-            gamma=cfg.gamma,
-            context_frames=cfg.context_frames,
-            training=training,
-            device=cfg.device,
-            resolution=cfg.wm_resolution,
-            model_kwargs=_model_kwargs(cfg),
-            learner_kwargs={
-                "capacity": cfg.wm_capacity,
-                "batch_size": cfg.wm_batch_size,
-                "updates_per_transition": cfg.wm_updates_per_transition,
-                "learning_rate": cfg.wm_learning_rate,
-                "background": cfg.wm_background,
-            },
-            seed=cfg.seed,
-            action_baseline=cfg.action_baseline,
-            zscore_threshold=cfg.zscore_threshold,
-            reward_gate=cfg.reward_gate,
-            norm_horizon=cfg.int_norm_horizon,
-        )
+        venv = curiosity = CuriosityVecEnv(venv, config=cfg, training=training, device=cfg.device, seed=cfg.seed)
     if cfg.frame_stack > 1:
         venv = VecFrameStack(venv, cfg.frame_stack)
     return venv, curiosity
@@ -522,19 +379,9 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
         model = PPO(
             "CnnPolicy",
             venv,
-            n_steps=cfg.n_steps,
-            batch_size=cfg.batch_size,
-            n_epochs=cfg.n_epochs,
-            learning_rate=cfg.learning_rate,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
-            ent_coef=cfg.ent_coef,
-            clip_range=cfg.clip_range,
-            normalize_advantage=cfg.normalize_advantage,
-            policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
+            **cfg.ppo_kwargs(),
             tensorboard_log=str(run.tensorboard_dir),
             device=device,
-            seed=cfg.seed,
             verbose=cfg.verbose,
         )
         if resume is not None:  # a run folder with its config and no checkpoint yet

@@ -44,7 +44,7 @@ from tdwgym.agents.comparison import CompareConfig, compare, episode_metrics
 from tdwgym.agents.curiosity import REWARD_VERSION
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.rundir import RunDir
-from tdwgym.agents.training import DEFAULT_ENV_KWARGS, FIELDS_BEFORE, TrainConfig
+from tdwgym.agents.training import DEFAULT_ENV_KWARGS, TrainConfig
 
 ENVS = {
     "playroom": ("TDWRoom-Playroom-v0", 500),
@@ -213,7 +213,12 @@ def large_draw(
 
 NOT_SETTINGS = ("out", "overwrite", "progress_bar", "verbose", "vec_env", "vec_spin")
 """TrainConfig fields that say where and how a run goes and reports, not what it measures (every ``vec_env`` gives
-the same run for a seed, and so does every ``vec_spin``); ``settings.json`` files written with them still match."""
+the same run for a seed, and so did every ``vec_spin`` of the releases that had it); ``settings.json`` files written
+with them still match."""
+
+RETIRED = {"stagger_episodes": False, "normalize_advantage": True}
+"""TrainConfig fields that are gone, with the value every run has had since: a folder that recorded that value ran
+as today's code runs and still matches; one that recorded another did not."""
 
 CURIOSITY_ONLY = (
     "curiosity",
@@ -259,8 +264,8 @@ def _settings(base: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
 
 def _differences(theirs: dict[str, Any], mine: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
     """The settings that differ between two ``settings.json`` contents, as ``name: theirs there, mine now``."""
-    # a field that did not exist when a folder was measured counts as its old behaviour (stagger_episodes: False)
-    flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **FIELDS_BEFORE, **d.get("train", {})}  # noqa: E731
+    # a retired field counts as the behaviour every run has now (stagger_episodes: False)
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "train"}, **RETIRED, **d.get("train", {})}  # noqa: E731
     a, b = flat(theirs), flat(mine)
     for name in (*NOT_SETTINGS, *ignore):
         a.pop(name, None)

@@ -5,7 +5,7 @@
 
 from tdwgym.registration import ENV_IDS, register_envs
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["ENV_IDS", "__version__", "register_envs"]
 
 register_envs()

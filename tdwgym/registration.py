@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-MAX_EPISODE_STEPS = 300
-"""Time limit of TDWRoom-Occlusion-v0 (kept for callers that read it)."""
-
 ENV_IDS: dict[str, str] = {
     "TDWRoom-Occlusion-v0": "tdwgym.envs.occlusion:OcclusionEnv",
     "TDWRoom-Collision-v0": "tdwgym.envs.collision:CollisionEnv",

@@ -1,6 +1,6 @@
 """The front door: every command speaks the same vocabulary, every wrong invocation is one line on stderr with exit
-status 2 that names the bad value, before anything is written or deleted, and the old spellings still work for a
-release with a deprecation message."""
+status 2 that names the bad value, before anything is written or deleted, and the spellings of a release that never
+shipped are gone."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _exit_code(argv: list[str]) -> int:
 
 
 def _stderr_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if "is deprecated" not in line and "--device auto chose" not in line]
+    return [line for line in err.splitlines() if "--device auto chose" not in line]
 
 
 WRONG = [
@@ -199,21 +199,23 @@ def test_cuda_without_cuda_is_an_error_and_auto_says_what_it_chose(capsys):
     assert not Path("never_written").exists()
 
 
-def test_old_spellings_work_for_a_release_with_a_message(capsys):
-    parser = build_parser()
-    for argv, dest, value, old in (
-        (["train", "--env-id", "TDWRoom-Playroom-v0"], "env_id", "TDWRoom-Playroom-v0", "--env-id"),
-        (["train", "--run-dir", "runs/x"], "run_dir", "runs/x", "--run-dir"),
-        (["dataset", "--out", "d", "--scenario", "gravity"], "scenario", "gravity", "--scenario"),
-        (["bench", "--json", "b.json"], "out", "b.json", "--json"),
-        (["play", "--save", "s.mp4"], "out", "s.mp4", "--save"),
-        (["play", "--max-steps", "5"], "steps", 5, "--max-steps"),
-        (["eval", "--model", "pretrained", "--frames", "7"], "frames", 7, "--frames"),
-    ):
-        args = parser.parse_args(argv)
-        assert getattr(args, dest) == value
-        err = capsys.readouterr().err
-        assert f"{old} is deprecated" in err and "next release" in err, err
+OLD_SPELLINGS = [
+    ["train", "--env-id", "TDWRoom-Playroom-v0"],
+    ["train", "--run-dir", "runs/x"],
+    ["dataset", "--out", "d", "--scenario", "gravity"],
+    ["bench", "--json", "b.json"],
+    ["play", "--save", "s.mp4"],
+    ["play", "--max-steps", "5"],
+    ["eval", "--model", "pretrained", "--frames", "7"],
+]
+
+
+@pytest.mark.parametrize("argv", OLD_SPELLINGS, ids=[" ".join(a) for a in OLD_SPELLINGS])
+def test_spellings_of_a_release_that_never_shipped_are_gone(argv, capsys):
+    """0.1.0 was never released, so its spellings get no deprecation period: one line naming the option, status 2."""
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unrecognized arguments" in err[0] and argv[-2] in err[0], err
 
 
 def test_resume_only_raises_the_budget(tmp_path, capsys):
@@ -255,3 +257,27 @@ def test_without_the_agents_extra_core_commands_work_and_agent_commands_name_the
         timeout=300,
     )
     assert proc.returncode == 0 and "record" in proc.stdout and "train" in proc.stdout, proc.stderr
+
+
+def test_help_lists_every_command_without_importing_torch_or_sb3():
+    """``tdwgym --help`` builds no command's options: it imports neither torch nor stable-baselines3 (seconds of
+    import time), and still lists every command with its one-line help."""
+    import subprocess
+    import sys
+
+    from tdwgym.commands import COMMANDS
+
+    code = (
+        "import sys\n"
+        "from tdwgym.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+    for name in COMMANDS:
+        assert f"    {name} " in proc.stdout, name

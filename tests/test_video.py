@@ -133,7 +133,8 @@ def test_gymnasium_record_video_works_on_the_env(tmp_path):
 def test_sb3_policy_from_a_zip(tmp_path):
     from stable_baselines3 import PPO
 
-    from tdwgym.tools.recording import load_policy, record_episode
+    from tdwgym.tools.policies import load_policy
+    from tdwgym.tools.recording import record_episode
 
     env = gym.make(ENV, resolution=RES)
     PPO("MlpPolicy", env, n_steps=8, batch_size=8, device="cpu").save(tmp_path / "tiny_agent.zip")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from tdwgym.agents.models.base import WorldModel
@@ -97,20 +96,9 @@ def resolve_model_path(spec: str | os.PathLike) -> Path:
     return PRETRAINED if str(spec) == "pretrained" else Path(spec)
 
 
-def _numpy_globals() -> list:
-    """The numpy names an array in a checkpoint pickles to: data constructors only, no code."""
-    import numpy.dtypes as dtypes
-
-    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype] + [
-        getattr(dtypes, name) for name in dir(dtypes) if name.endswith("DType")
-    ]
-
-
 def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)``: tensors and plain data, never code. Numpy arrays (in checkpoints of
-    earlier releases) are allowed too: their constructors build data only."""
-    with torch.serialization.safe_globals(_numpy_globals()):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    """``torch.load(weights_only=True)``: tensors and plain data, never code."""
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto") -> WorldModel:

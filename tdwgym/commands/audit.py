@@ -6,15 +6,18 @@ from __future__ import annotations
 import argparse
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, command_env_kwargs, config_kwargs
-from tdwgym.commands.train import VARIANT_CHOICES, door, train_flags
+from tdwgym.commands.train import door, train_flags
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
 
-__all__ = ["AUDIT_CHOICES", "AUDIT_TRAIN_FIELDS", "EXTRA", "add_parser", "run"]
+__all__ = ["AUDIT_CHOICES", "AUDIT_TRAIN_FIELDS", "EXTRA", "HELP", "add_parser", "run"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
+
+HELP = "what a curiosity reward pays random, object-pushing and spinning policies (minutes, no PPO)"
+"""The command's line in ``tdwgym --help``."""
 
 AUDIT_CHOICES = ("random", "seek30", "seek", "spin")
 """Policies of ``tdwgym audit`` (the same as ``tdwgym.agents.reward_audit.AUDIT_POLICIES``)."""
@@ -54,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     flags = train_flags()
     p = subparsers.add_parser(
         "audit",
-        help="what a curiosity reward pays random, object-pushing and spinning policies (minutes, no PPO)",
+        help=HELP,
         description=add_parser.__doc__,
     )
     names = add_config_arguments(
@@ -73,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         group,
         TrainConfig,
         only=AUDIT_TRAIN_FIELDS,
-        flags={**flags, "curiosity": Flag(choices=VARIANT_CHOICES[:-1])},
+        flags={**flags, "curiosity": Flag(choices=flags["curiosity"].choices[:-1])},
     )
     p.set_defaults(func=run, config_fields=names, train_fields=reward)
     return p

@@ -17,10 +17,13 @@ from tdwgym.commands.values import positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file
 
-__all__ = ["EXTRA", "BenchCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "BenchCommand", "add_parser", "run"]
 
 EXTRA = None
 """The pip extra the command needs (the vectorized figures need stable-baselines3, from ``tdwgym[agents]``)."""
+
+HELP = "measure env throughput against the bare backend floor"
+"""The command's line in ``tdwgym --help``."""
 
 
 @dataclass
@@ -43,7 +46,7 @@ class BenchCommand:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``tdwgym bench``."""
-    p = subparsers.add_parser("bench", help="measure env throughput against the bare backend floor")
+    p = subparsers.add_parser("bench", help=HELP)
     names = add_config_arguments(
         p,
         BenchCommand,
@@ -51,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "steps": Flag(type=positive_int),
             "repeats": Flag(type=positive_int),
             "dataset_episodes": Flag(type=positive_int),
-            "out": Flag(deprecated=("--json",), metavar="FILE"),
+            "out": Flag(metavar="FILE"),
         },
     )
     p.set_defaults(func=run, config_fields=names)

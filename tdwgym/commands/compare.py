@@ -7,15 +7,18 @@ import argparse
 from pathlib import Path
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, command_env_kwargs, config_kwargs
-from tdwgym.commands.train import VARIANT_CHOICES, door, train_config, train_flags
+from tdwgym.commands.train import door, train_config, train_flags
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
 
-__all__ = ["AGENT_CHOICES", "COMPARE_SETS", "EXTRA", "add_parser", "run"]
+__all__ = ["AGENT_CHOICES", "COMPARE_SETS", "EXTRA", "HELP", "add_parser", "run"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
+
+HELP = "compare curiosity with random, plain-PPO and push-rewarded (oracle) PPO agents"
+"""The command's line in ``tdwgym --help``."""
 
 AGENT_CHOICES = ("random", "ppo", "curiosity", "oracle")
 """Agents of ``tdwgym compare`` (the same as ``tdwgym.agents.comparison.AGENTS``)."""
@@ -45,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     flags = train_flags()
     p = subparsers.add_parser(
         "compare",
-        help="compare curiosity with random, plain-PPO and push-rewarded (oracle) PPO agents",
+        help=HELP,
         description=add_parser.__doc__,
     )
     names = add_config_arguments(
@@ -53,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         CompareConfig,
         exclude=("train_overrides",),
         flags={
-            "curiosity": Flag(choices=VARIANT_CHOICES[:-1]),
+            "curiosity": Flag(choices=flags["curiosity"].choices[:-1]),
             "agents": Flag(choices=AGENT_CHOICES),
             "seeds": Flag(type=nonnegative_int),
             "eval_episodes": Flag(type=positive_int),

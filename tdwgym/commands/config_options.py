@@ -10,8 +10,7 @@ the first sentence of the field's docstring and its real default. The vocabulary
 - ``--total-steps`` for training budgets, ``--steps`` for rollout lengths;
 - ``--seed`` (``--seeds`` where a list is natural), ``--out``, ``--device``, ``--no-progress``, ``--ray``.
 
-Old spellings keep working for one release through :func:`~tdwgym.commands.deprecated.add_deprecated`, with a
-message on stderr. A user error is one line naming the bad value and the valid ones, with exit status 2
+A user error is one line naming the bad value and the valid ones, with exit status 2
 (:class:`~tdwgym.util.errors.UsageError`, :class:`~tdwgym.commands.door.Parser`), raised before any worker starts
 and before anything is written.
 """
@@ -31,7 +30,6 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from tdwgym.commands.deprecated import add_deprecated
 from tdwgym.commands.values import env_id, json_object, optional, positive_int
 from tdwgym.util.errors import UsageError
 
@@ -53,8 +51,6 @@ class Flag:
 
     flag: str | None = None
     """The option, e.g. ``"--env"`` (default: ``--field-name``)."""
-    deprecated: tuple[str, ...] = ()
-    """Old spellings that still work for one release, with a message on stderr."""
     type: Callable[[str], Any] | None = None
     """argparse type (default: from the field's annotation)."""
     choices: Sequence[Any] | None = None
@@ -64,13 +60,13 @@ class Flag:
     metavar: str | None = None
     """Metavariable in the usage line."""
     zero_is_none: bool = False
-    """For ``int | None`` fields: ``0`` also means None (an older spelling)."""
+    """For ``int | None`` fields: ``0`` also means None."""
 
 
 STANDARD_FLAGS: dict[str, Flag] = {
-    "env_id": Flag("--env", deprecated=("--env-id",), type=env_id, metavar="ENV"),
+    "env_id": Flag("--env", type=env_id, metavar="ENV"),
     "env_kwargs": Flag("--env-kwargs", type=json_object, metavar="JSON"),
-    "run_dir": Flag("--out", deprecated=("--run-dir",), metavar="DIR"),
+    "run_dir": Flag("--out", metavar="DIR"),
     "total_steps": Flag(type=positive_int),
     "progress_bar": Flag("--progress"),
 }
@@ -224,8 +220,6 @@ def add_config_arguments(
             help_text = f"{help_text} (default: {shown})" if shown else f"{help_text} (required)"
         kwargs["help"] = help_text.replace("%", "%%").strip()
         parser.add_argument(option, **kwargs)
-        for old in spec.deprecated:
-            add_deprecated(parser, old, option, **{k: v for k, v in kwargs.items() if k != "help"})
         added.append(name)
         if name == "env_kwargs" and level_split:
             add_env_level_split(parser, split="split" in level_split)

@@ -2,7 +2,7 @@
 ``--ray``).
 
 Its options are :class:`~tdwgym.tools.dataset.DatasetConfig`'s fields (one each, with the real default), in the
-shared vocabulary: ``--env`` takes an id or a short name (``--scenario`` still works for one release).
+shared vocabulary: ``--env`` takes an id or a short name.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from tdwgym.registration import resolve_env_id, short_names
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
 
-__all__ = ["EXTRA", "add_parser", "config_from_args", "dataset_flags", "run", "scenario_name"]
+__all__ = ["EXTRA", "HELP", "add_parser", "config_from_args", "dataset_flags", "run", "scenario_name"]
 
 EXTRA = None
 """The pip extra the command needs (``--ray`` needs ``tdwgym[ray]``; it says so when it is missing)."""
+
+HELP = "write a labeled HDF5 video dataset"
+"""The command's line in ``tdwgym --help``."""
 
 
 def scenario_name(text: str) -> str:
@@ -52,7 +55,6 @@ def dataset_flags() -> dict[str, Flag]:
     return {
         "scenario": Flag(
             "--env",
-            deprecated=("--scenario",),
             type=scenario_name,
             metavar="ENV",
             help="The scenario: a short name (occlusion, collision, gravity, stability, playroom) or its env id.",
@@ -79,7 +81,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     flags = dataset_flags()
     parser = subparsers.add_parser(
         "dataset",
-        help="write a labeled HDF5 video dataset",
+        help=HELP,
         description="Write one HDF5 file per episode (RGB, depth, segmentation, boxes, object states, camera, "
         "collisions, labels). Rerunning the same command resumes; see docs/dataset.md.",
     )

@@ -10,10 +10,13 @@ from tdwgym.commands.config_options import Flag, add_config_arguments, config_kw
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.files import check_output_folder
 
-__all__ = ["EXTRA", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "add_parser", "run"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
+
+HELP = "train, film and evaluate a curiosity agent in a few minutes (make demo)"
+"""The command's line in ``tdwgym --help``."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,7 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "demo",
-        help="train, film and evaluate a curiosity agent in a few minutes (make demo)",
+        help=HELP,
         description="Train a curiosity agent with tdwgym train's defaults, film it with its world model's panels "
         "and push markers (rollout.mp4), and write the training plot, the world model's evaluation report with its "
         "plots (eval/) and a summary (demo.md), all in --out.",

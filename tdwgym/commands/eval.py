@@ -15,10 +15,13 @@ from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
 
-__all__ = ["EXTRA", "EvalCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "EvalCommand", "add_parser", "run"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
+
+HELP = "evaluate a world model: prediction quality, violation of expectation, physics probes"
+"""The command's line in ``tdwgym --help``."""
 
 
 @dataclass
@@ -53,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "eval",
-        help="evaluate a world model: prediction quality, violation of expectation, physics probes",
+        help=HELP,
         description="Write report.json, report.md and PNG plots evaluating a world model (and its agent): "
         "give one of --run, --model, --export-sets.",
     )
@@ -69,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         group,
         EvalSettings,
         flags={
-            "frames": Flag("--steps", deprecated=("--frames",), type=positive_int),
+            "frames": Flag("--steps", type=positive_int),
             "seed": Flag(type=nonnegative_int),
             **{
                 n: Flag(type=positive_int)

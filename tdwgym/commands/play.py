@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,17 @@ from typing import Any
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
 from tdwgym.commands.door import check_env
 from tdwgym.commands.values import nonnegative_int, positive_int
-from tdwgym.registration import resolve_env_id
 from tdwgym.tools.keyboard import format_key_map_static
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file
 
-__all__ = ["EXTRA", "PlayCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "PlayCommand", "add_parser", "run"]
 
 EXTRA = None
 """The pip extra the command needs (pygame comes with ``tdwgym[play]``; the window says so when it is missing)."""
+
+HELP = "drive the camera and push objects with the keyboard (pygame window)"
+"""The command's line in ``tdwgym --help``."""
 
 
 @dataclass
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym play`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
         "play",
-        help="drive the camera and push objects with the keyboard (pygame window)",
+        help=HELP,
         description="Play an env with the keyboard.\n\n" + format_key_map_static(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,14 +56,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         p,
         PlayCommand,
         flags={
-            "out": Flag(deprecated=("--save",), metavar="FILE"),
-            "steps": Flag(deprecated=("--max-steps",), type=positive_int),
+            "out": Flag(metavar="FILE"),
+            "steps": Flag(type=positive_int),
             "seed": Flag(type=nonnegative_int),
             "size": Flag(type=positive_int),
             "fps": Flag(type=positive_int),
         },
     )
-    p.add_argument("legacy_env", nargs="?", default=None, metavar="ENV", help=argparse.SUPPRESS)
     p.set_defaults(func=run, config_fields=names)
     return p
 
@@ -71,18 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tdwgym play``."""
     from tdwgym.tools.keyboard import play_env
 
-    given = config_kwargs(args, args.config_fields)
-    if args.legacy_env is not None:
-        print(
-            f"tdwgym play: warning: the env as a positional argument is deprecated and goes in the next release; "
-            f"use --env {args.legacy_env}",
-            file=sys.stderr,
-        )
-        try:
-            given.setdefault("env_id", resolve_env_id(args.legacy_env))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    cmd = PlayCommand(**given)
+    cmd = PlayCommand(**config_kwargs(args, args.config_fields))
     if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
     if cmd.out is not None:

@@ -12,10 +12,13 @@ from typing import Any
 
 from tdwgym.util.files import check_output_folder, read_json
 
-__all__ = ["EXTRA", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "add_parser", "run"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
+
+HELP = "pretrain a world model offline on clips from the scenario curriculum"
+"""The command's line in ``tdwgym --help``."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -25,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "pretrain",
-        help="pretrain a world model offline on clips from the scenario curriculum",
+        help=HELP,
         description=pretraining.__doc__.split("\n\n")[0],
     )
     defaults = PretrainConfig()

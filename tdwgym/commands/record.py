@@ -25,10 +25,13 @@ from tdwgym.tools.recording import record_episode as record_plain
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file, check_output_folder
 
-__all__ = ["EXTRA", "RecordCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HELP", "RecordCommand", "add_parser", "run"]
 
 EXTRA = None
 """The pip extra the command needs (a run, a world model or a stored agent need ``agents``)."""
+
+HELP = "record an episode to video (optionally beside a world model's prediction, error, surprise)"
+"""The command's line in ``tdwgym --help``."""
 
 
 @dataclass
@@ -69,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``tdwgym record`` to an argparse sub-parser collection (sets ``func``)."""
     p = subparsers.add_parser(
         "record",
-        help="record an episode to video (optionally beside a world model's prediction, error, surprise)",
+        help=HELP,
         description="Record an episode of any env with any policy. With a world model (--world-model or --run) "
         "every frame shows four panels: observation, prediction, per-pixel error, intrinsic reward.",
     )

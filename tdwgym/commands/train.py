@@ -19,13 +19,13 @@ from tdwgym.util.files import DamagedFileError, check_output_folder
 if TYPE_CHECKING:
     from tdwgym.agents.training import TrainConfig
 
-__all__ = ["EXTRA", "RESUMABLE", "VARIANT_CHOICES", "add_parser", "door", "run", "train_config", "train_flags"]
+__all__ = ["EXTRA", "HELP", "RESUMABLE", "add_parser", "door", "run", "train_config", "train_flags"]
 
 EXTRA = "agents"
 """The pip extra the command needs."""
 
-VARIANT_CHOICES = ("pixel", "latent", "recurrent", "jepa", "rnd", "icm", "progress", "none")
-"""Values of ``--curiosity`` (``tdwgym.agents.curiosity.VARIANTS`` and ``none``)."""
+HELP = "train a curiosity agent (PPO + world-model reward)"
+"""The command's line in ``tdwgym --help``."""
 
 RESUMABLE = ("total_steps", "progress_bar")
 """What ``train --resume`` may change; every other setting is the run's own (its ``config.json``)."""
@@ -34,13 +34,13 @@ RESUMABLE = ("total_steps", "progress_bar")
 def train_flags() -> dict[str, Flag]:
     """How :class:`~tdwgym.agents.training.TrainConfig`'s fields appear on the command line beyond their names and
     types."""
-    from tdwgym.agents.curiosity import GATES
+    from tdwgym.agents.curiosity import BASELINES, GATES, VARIANTS
     from tdwgym.agents.training import VEC_ENVS
 
     return {
-        "curiosity": Flag(choices=VARIANT_CHOICES),
+        "curiosity": Flag(choices=(*VARIANTS, "none")),
         "vec_env": Flag(choices=VEC_ENVS),
-        "action_baseline": Flag(choices=("zscore", "ratio", "difference", "none")),
+        "action_baseline": Flag(choices=BASELINES),
         "reward_gate": Flag(choices=GATES),
         "wm_resolution": Flag(zero_is_none=True),
         "int_norm_horizon": Flag(zero_is_none=True),
@@ -95,11 +95,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     flags = train_flags()
     p = subparsers.add_parser(
         "train",
-        help="train a curiosity agent (PPO + world-model reward)",
+        help=HELP,
         description="Train PPO with a curiosity reward (every TrainConfig field is an option). Writes config.json, "
         "checkpoints, TensorBoard logs, metrics, a rollout video and a plot to --out.",
     )
-    names = add_config_arguments(p, TrainConfig, flags=flags)
+    import dataclasses
+
+    from tdwgym.agents.curiosity import CuriosityConfig
+
+    reward = [f.name for f in dataclasses.fields(CuriosityConfig)]
+    own = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in reward]
+    names = add_config_arguments(p, TrainConfig, only=own, flags=flags)
+    group = p.add_argument_group("the curiosity reward (CuriosityConfig: CuriosityVecEnv's settings too)")
+    names += add_config_arguments(group, TrainConfig, only=reward, flags=flags)
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.tools.dataset import writer as ds
+from tdwgym.util.files import write_atomic
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"
 """The command that installs Ray for tdwgym."""
@@ -377,7 +378,7 @@ def generate_on_ray(
         out.mkdir(parents=True, exist_ok=True)
         ds._remove_stale_tmp(out)
         manifest = ds._manifest(config, backend_version, [])
-        ds._write_text_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2))
+        write_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2), durable=True)
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         size = shard_size if shard_size is not None else auto_shard_size(config.episodes, cpus)
         shards = shard_ranges(config.episodes, size)
@@ -431,7 +432,7 @@ def generate_on_ray(
                 },
             }
             manifest = ds._manifest(config, backend_version, sorted(set(done)), last_run)
-            ds._write_text_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2))
+            write_atomic(out / ds.MANIFEST_NAME, json.dumps(manifest, indent=2), durable=True)
     return [ds.episode_path(out, i) for i in range(config.episodes)]
 
 

@@ -38,14 +38,12 @@ from tdwgym.tools.video import (
     write_video,
 )
 
-# load_policy lives in tdwgym.tools.policies; it stays importable from here for existing callers.
 __all__ = [
     "DEFAULT_ENV",
     "PUSH_MARKERS",
     "ModelView",
     "check_recording",
     "default_video_path",
-    "load_policy",
     "mark_push",
     "record_episode",
     "record_with_gym",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tdwgym.util.files import atomic_path
+
 
 def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 30.0) -> Path:
     """Write uint8 RGB frames (each H x W x 3, all the same size) to ``path`` (.mp4 or .gif).
@@ -30,9 +32,7 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
     shapes = {np.shape(f) for f in frames}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
         raise ValueError(f"frames must all be H x W x 3 of one size, got shapes {sorted(shapes)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
+    with atomic_path(path, keep_suffix=True) as tmp:
         if path.suffix.lower() == ".gif":
             # Pillow through imageio, one GIF frame per frame (moviepy's clip-based writer can drop the last one);
             # Pillow merges identical consecutive frames into one longer frame, which keeps the timing.
@@ -68,10 +68,6 @@ def write_video(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: floa
                     )
             finally:
                 writer.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

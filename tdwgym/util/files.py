@@ -1,16 +1,86 @@
-"""Reading the small JSON files tdwgym writes beside its outputs, with errors that name the file, and the checks of
-an output folder or file before anything is written there."""
+"""Files: the one way tdwgym writes a file (:func:`atomic_path`, :func:`write_atomic`: whole or not at all), reading
+the small JSON files it writes beside its outputs with errors that name the file, and the checks of an output folder
+or file before anything is written there."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tdwgym.util.errors import UsageError
 
-__all__ = ["DamagedFileError", "check_output_file", "check_output_folder", "read_json"]
+__all__ = [
+    "DamagedFileError",
+    "atomic_path",
+    "check_output_file",
+    "check_output_folder",
+    "read_json",
+    "temporary_name",
+    "write_atomic",
+]
+
+
+def temporary_name(path: str | os.PathLike, keep_suffix: bool = False) -> Path:
+    """The name :func:`atomic_path` writes ``path`` under first: ``.NAME.PID.tmp`` in the same folder (a dot file,
+    with this process's id, so a cleaner can tell whose it is), ``.NAME.PID.tmp.SUFFIX`` with ``keep_suffix``."""
+    path = Path(path)
+    name = f".{path.name}.{os.getpid()}.tmp"
+    return path.with_name(name + path.suffix if keep_suffix else name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, durable: bool = False, keep_suffix: bool = False) -> Iterator[Path]:
+    """A temporary path to write ``path``'s content to; when the block ends without an error it is renamed onto
+    ``path`` in one step, so ``path`` is never half-written (a kill at any moment leaves the old file or the new
+    one). On an error the temporary file is removed and ``path`` is left as it was.
+
+    The file gets the mode an ordinary ``open`` gives (``0o666`` less the umask), like every other output.
+
+    Args:
+        path: The file to write. Its folder is made if missing.
+        durable: fsync the file and its folder, so the rename survives a power cut, not only a kill.
+        keep_suffix: End the temporary name in ``path``'s suffix too, for writers that choose the format by it
+            (``.mp4``, ``.gif``).
+
+    Yields:
+        The temporary path (:func:`temporary_name`), in ``path``'s folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path, keep_suffix)
+    try:
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    if durable:
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, *, durable: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` through :func:`atomic_path`; returns ``path``."""
+    with atomic_path(path, durable=durable) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+    return Path(path)
 
 
 class DamagedFileError(ValueError):

@@ -9,18 +9,29 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
-from tdwgym.agents.curiosity import BASELINE_WARMUP, MAX_EXCESS, VARIANTS, CuriosityVecEnv
+from tdwgym.agents.curiosity import BASELINE_WARMUP, MAX_EXCESS, VARIANTS, CuriosityConfig, CuriosityVecEnv
 
-TINY_MODEL = {"width": 4}
 IMAGE_VARIANTS = [v for v in VARIANTS if v != "objects"]
 """Variants that read RGB frames (``objects`` reads segmentation and depth: tested below on the real envs)."""
-TINY_LEARNER = {"capacity": 32, "batch_size": 8, "updates_per_transition": 0.5}
+TINY = {"wm_width": 4, "wm_capacity": 32, "wm_batch_size": 8, "wm_updates_per_transition": 0.5}
+"""A small world model that trains on every other transition."""
+
+PLAIN = {
+    "action_baseline": "zscore",
+    "reward_gate": "none",
+    "gamma": 0.99,
+    "wm_resolution": None,
+    "wm_warp": False,
+    "wm_fovea": None,
+    "wm_background": False,
+}
+"""Settings for envs that are not TDWRoom envs (the square env reports no camera motion or pushes): every step pays,
+camera motion stops paying by the zscore baseline, the model sees the whole observation and trains in the
+foreground."""
 
 
-def _wrap(venv, variant="pixel", **kwargs):
-    return CuriosityVecEnv(
-        venv, variant=variant, device="cpu", model_kwargs=TINY_MODEL, learner_kwargs=TINY_LEARNER, seed=0, **kwargs
-    )
+def _wrap(venv, variant="pixel", **settings):
+    return CuriosityVecEnv(venv, variant, device="cpu", seed=0, **{**TINY, **PLAIN, **settings})
 
 
 @pytest.mark.parametrize("variant", IMAGE_VARIANTS)
@@ -117,20 +128,20 @@ def test_norm_horizon_lets_the_reward_scale_follow_a_falling_error(square_env_fn
     ``norm_horizon`` the scale follows the error down (count capped), and the setting survives save/load."""
     scaled = {}
     for horizon in (None, 64):
-        venv = _wrap(DummyVecEnv([square_env_fn()] * 2), norm_horizon=horizon)
+        venv = _wrap(DummyVecEnv([square_env_fn()] * 2), int_norm_horizon=horizon)
         venv.reset()
         for value in [1.0] * 200 + [0.05] * 400:  # the normaliser's own input, as step_wait passes it
             out = venv.normalize_intrinsic(np.full(2, value))
         scaled[horizon] = float(out[0])
         if horizon is not None:
             assert venv.int_ret_rms.count <= horizon
-            venv.save(tmp_path / "stats.pkl")
-            loaded = CuriosityVecEnv.load(tmp_path / "stats.pkl", DummyVecEnv([square_env_fn()] * 2), device="cpu")
+            venv.save(tmp_path / "stats.json")
+            loaded = CuriosityVecEnv.load(tmp_path / "stats.json", DummyVecEnv([square_env_fn()] * 2), device="cpu")
             assert loaded.norm_horizon == horizon and loaded.int_ret_rms.count == venv.int_ret_rms.count
     assert scaled[None] < 0.005 and scaled[64] > 10 * scaled[None]
     for bad in (0, -5, 2.5, True):
-        with pytest.raises(ValueError, match="norm_horizon must be an int >= 1"):
-            _wrap(DummyVecEnv([square_env_fn()]), norm_horizon=bad)
+        with pytest.raises(ValueError, match="int_norm_horizon must be an int >= 1"):
+            _wrap(DummyVecEnv([square_env_fn()]), int_norm_horizon=bad)
 
 
 @pytest.mark.parametrize("variant", IMAGE_VARIANTS)
@@ -143,9 +154,7 @@ def test_seed_fixes_the_world_models_initial_weights(square_env_fn, variant):
         venv = _wrap(DummyVecEnv([square_env_fn()]), variant)
         weights.append([t.detach().cpu().clone() for t in venv.world_model.state_dict().values()])
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
-    other = CuriosityVecEnv(
-        DummyVecEnv([square_env_fn()]), variant=variant, device="cpu", model_kwargs=TINY_MODEL, seed=1
-    )
+    other = CuriosityVecEnv(DummyVecEnv([square_env_fn()]), variant, device="cpu", seed=1, **{**TINY, **PLAIN})
     assert not all(
         torch.equal(a, b.cpu()) for a, b in zip(weights[0], other.world_model.state_dict().values(), strict=True)
     )
@@ -222,7 +231,7 @@ def test_action_baseline_in_steps_and_saved(square_env_fn, tmp_path):
 
 
 def test_world_model_sees_frames_at_its_resolution(square_env_fn):
-    venv = _wrap(DummyVecEnv([square_env_fn(size=36)]), resolution=16)
+    venv = _wrap(DummyVecEnv([square_env_fn(size=36)]), wm_resolution=16)
     assert venv.world_model.frame_shape == (3, 16, 16)
     obs = venv.reset()
     assert venv.stream.context.shape[-2:] == (16, 16)
@@ -233,8 +242,8 @@ def test_world_model_sees_frames_at_its_resolution(square_env_fn):
     assert np.array_equal(venv.stream.context[:, -1].numpy(), expected)
     _, rew, _, _ = venv.step(np.array([1]))
     assert np.isfinite(rew).all()
-    with pytest.raises(ValueError, match="at least 8x8"):
-        _wrap(DummyVecEnv([square_env_fn()]), resolution=4)
+    with pytest.raises(ValueError, match="at least 8 pixels"):
+        _wrap(DummyVecEnv([square_env_fn()]), wm_resolution=4)
 
 
 def test_zscore_reward_is_not_silenced_by_the_first_samples(square_env_fn):
@@ -263,46 +272,46 @@ def test_stats_report_reward_by_action(square_env_fn):
     assert "curiosity/action_share/1" not in venv.pop_stats()  # emptied
 
 
-def test_statistics_are_json_and_old_pickles_load_as_data_only(square_env_fn, tmp_path):
+def test_statistics_are_json_and_a_damaged_file_is_one_error_naming_it(square_env_fn, tmp_path):
     import json
-    import pickle
-
-    from tdwgym.agents.curiosity import read_statistics
 
     venv = _wrap(DummyVecEnv([square_env_fn()] * 2))
     venv.reset()
     venv.step(np.array([1, 2]))
     venv.save(tmp_path / "curiosity.json")
     stats = json.loads((tmp_path / "curiosity.json").read_text())  # plain JSON, no pickle
-    assert stats["num_steps"] == 2
-    # a statistics pickle of an earlier release (numpy arrays inside) still loads ...
-    (tmp_path / "old.pkl").write_bytes(pickle.dumps(venv.get_statistics()))
-    old = read_statistics(tmp_path / "old.pkl")
-    assert np.array_equal(old["baseline_mean"], venv.baseline_mean)
-
-    # ... but one that would run code is refused, naming the file
-    class Boom:
-        def __reduce__(self):
-            return (print, ("code ran",))
-
-    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"variant": Boom()}))
-    with pytest.raises(ValueError, match="evil.pkl"):
-        read_statistics(tmp_path / "evil.pkl")
+    assert stats["num_steps"] == 2 and stats["settings"] == json.loads(json.dumps(venv.settings()))
+    (tmp_path / "bad.json").write_bytes(b"\x80\x04 not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        CuriosityVecEnv.load(tmp_path / "bad.json", DummyVecEnv([square_env_fn()] * 2))
+    (tmp_path / "other.json").write_text('{"num_steps": 3}')
+    with pytest.raises(ValueError, match="other.json holds no curiosity statistics"):
+        CuriosityVecEnv.load(tmp_path / "other.json", DummyVecEnv([square_env_fn()] * 2))
     venv.close()
 
 
-def test_the_wrapper_and_train_defaults_are_the_documented_ones():
-    import inspect
+def test_the_wrapper_from_python_is_what_tdwgym_train_runs(tmp_path):
+    """``CuriosityVecEnv(venv)`` with no settings pays what ``tdwgym train`` pays: the same config, world model,
+    learner and normalisation, defined once (``CuriosityConfig``, which ``TrainConfig`` extends)."""
+    from tiny_train import TINY as TINY_TRAIN
 
-    from tdwgym.agents.training import TrainConfig
+    from tdwgym.agents.training import TrainConfig, make_vec_env
 
-    params = inspect.signature(CuriosityVecEnv).parameters
-    train = TrainConfig()
-    assert params["zscore_threshold"].default == train.zscore_threshold
-    # the wrapper alone pays every step (no gate), so camera motion must stop paying by the zscore baseline; tdwgym
-    # train gates the reward to push steps and pays the error beyond a push's usual one (docs/agents.md)
-    assert (params["reward_gate"].default, params["action_baseline"].default) == ("none", "zscore")
-    assert (train.reward_gate, train.action_baseline) == ("push", "difference")
+    cfg = TrainConfig(**{k: v for k, v in TINY_TRAIN.items() if not k.startswith("wm_")})
+    assert CuriosityConfig.of(TrainConfig()) == CuriosityConfig() and CuriosityConfig.of(cfg) == CuriosityConfig()
+    venv, trained = make_vec_env(cfg)
+    try:
+        mine = CuriosityVecEnv(trained.venv, device=cfg.device, seed=cfg.seed)
+        assert mine.settings() == trained.settings()
+        assert mine.config == CuriosityConfig()
+        assert (mine.gamma, mine.action_baseline, mine.reward_gate) == (TrainConfig().gamma, "difference", "push")
+        for a, b in zip(mine.world_model.state_dict().values(), trained.world_model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)  # the same seed builds the same model
+        mine.learner.close()
+    finally:
+        venv.close()
+    with pytest.raises(TypeError, match="unknown settings \\['gama'\\]; CuriosityConfig's fields are curiosity"):
+        CuriosityVecEnv(venv, gama=0.9)
 
 
 class _Moves(gym.Wrapper):
@@ -403,7 +412,7 @@ def test_objects_curiosity_keeps_each_envs_memory_and_forgets_it_at_its_reset(ve
     fns = [_objects_env(4), _objects_env(6)]
     venv = SubprocVecEnv(fns, start_method="spawn") if vec == "subproc" else DummyVecEnv(fns)
     cur = CuriosityVecEnv(
-        venv, "objects", device="cpu", model_kwargs={"hidden": 8}, learner_kwargs=TINY_LEARNER, seed=0
+        venv, "objects", device="cpu", seed=0, model_kwargs={"hidden": 8}, **{**TINY, "wm_background": False}
     )
     try:
         assert cur.observation_space.shape == (32, 32, 3) and cur.world_model.frame_shape == (24, 19)

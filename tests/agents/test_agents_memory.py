@@ -84,7 +84,9 @@ def test_a_stream_scores_like_the_model_on_its_window_and_restarts_only_the_epis
 def test_the_curiosity_wrapper_keeps_each_envs_memory_and_resets_it_at_that_envs_episode_end(square_env_fn):
     """Two subprocess envs whose episodes end at different steps: at each end only that env's memory restarts."""
     fns = [square_env_fn(size=RES, max_steps=3), square_env_fn(size=RES, max_steps=5)]
-    venv = CuriosityVecEnv(SubprocVecEnv(fns, start_method="fork"), variant=_model("recurrent"), seed=0)
+    venv = CuriosityVecEnv(
+        SubprocVecEnv(fns, start_method="fork"), _model("recurrent"), seed=0, reward_gate="none", wm_background=False
+    )
     try:
         venv.seed(0)
         venv.reset()
@@ -140,9 +142,12 @@ def test_a_saved_world_model_loads_without_running_code(tmp_path):
 def test_curiosity_with_a_ready_memory_model_trains_in_a_dummy_vec_env(square_env_fn):
     venv = CuriosityVecEnv(
         DummyVecEnv([square_env_fn(size=RES)] * 2),
-        variant=_model("jepa", k=4),
-        learner_kwargs={"batch_size": 4, "updates_per_transition": 1.0},
+        _model("jepa", k=4),
         seed=0,
+        reward_gate="none",
+        wm_batch_size=4,
+        wm_updates_per_transition=1.0,
+        wm_background=False,
     )
     venv.reset()
     for _ in range(6):

@@ -243,9 +243,9 @@ def test_refreshed_losses_reach_the_slots_they_were_computed_for(background):
     learner.close()
 
 
-def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp_path):
-    """Learner checkpoints hold tensors and plain data only (torch.load(weights_only=True)); a checkpoint of an
-    earlier release, with numpy arrays in its buffer, still loads; a file that would run code does not."""
+def test_checkpoints_load_without_running_code(tmp_path):
+    """Learner checkpoints hold tensors and plain data only (torch.load(weights_only=True)); a file that would run
+    code, or that holds numpy arrays, does not load."""
     import pickle
 
     from tdwgym.agents.models import make_world_model, safe_load
@@ -255,11 +255,10 @@ def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp
     path = tmp_path / "wm.pt"
     learner.save(path)
     torch.load(path, weights_only=True)  # no numpy, no classes
-    old = learner.state_dict()
-    old["buffer"] = {k: v.numpy() if torch.is_tensor(v) else v for k, v in old["buffer"].items()}
-    torch.save(old, tmp_path / "old.pt")
-    restored = OnlineLearner.from_checkpoint(tmp_path / "old.pt", device="cpu")
-    assert len(restored.buffer) == 4
+    assert len(OnlineLearner.from_checkpoint(path, device="cpu").buffer) == 4
+    torch.save({"buffer": np.zeros(3)}, tmp_path / "numpy.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        safe_load(tmp_path / "numpy.pt")
 
     class Boom:
         def __reduce__(self):
@@ -271,13 +270,13 @@ def test_checkpoints_load_without_running_code_and_old_numpy_ones_still_load(tmp
 
 
 def test_curiosity_overhead_benchmark_trains_both_agents_with_the_given_vector_env(capsys):
-    """``python -m tdwgym.agents.overhead --quick --overhead-only --vec-spin 0.002``: plain PPO and PPO + curiosity
-    both train on a polling LockstepVecEnv, and the figures name it."""
+    """``python -m tdwgym.agents.overhead --quick --overhead-only --vec-env dummy``: plain PPO and PPO + curiosity
+    both train on the given vector env, and the figures name it."""
     from tdwgym.agents.overhead import main
 
-    assert main(["--quick", "--overhead-only", "--vec-spin", "0.002"]) == 0
+    assert main(["--quick", "--overhead-only", "--vec-env", "dummy"]) == 0
     out = capsys.readouterr().out
-    assert "(lockstep, spin 2 ms)" in out and "PPO + pixel curiosity vs plain PPO, 256 steps" in out
+    assert "(dummy)" in out and "PPO + pixel curiosity vs plain PPO, 256 steps" in out
     with pytest.raises(SystemExit) as exc:  # a bad value is one line, before any run starts
-        main(["--quick", "--overhead-only", "--vec-spin", "-1"])
-    assert exc.value.code == 2 and "--vec-spin must be a number of seconds in [0, 1]" in capsys.readouterr().err
+        main(["--quick", "--overhead-only", "--vec-env", "spin"])
+    assert exc.value.code == 2 and "invalid choice: 'spin'" in capsys.readouterr().err

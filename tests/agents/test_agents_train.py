@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from tiny_train import TINY
@@ -69,7 +68,6 @@ def test_plain_ppo_train_and_a_fresh_run_never_silently_overwrites(tmp_path, cap
     cfg = TrainConfig(total_steps=64, curiosity="none", run_dir=str(tmp_path), **TINY)
     res = train(cfg)
     assert res.num_timesteps == 64 and res.curiosity is None
-    assert res.model.normalize_advantage is True  # SB3's default, as before the option existed
     assert (tmp_path / "training.png").exists()
     before = (tmp_path / "checkpoints" / "latest.json").read_text()
     with pytest.raises(RunDirExistsError, match=r"--resume .*--overwrite"):
@@ -81,8 +79,8 @@ def test_plain_ppo_train_and_a_fresh_run_never_silently_overwrites(tmp_path, cap
     assert "--resume" in err and "--overwrite" in err and str(tmp_path) in err
     # --overwrite starts over: the old metrics go, the new run's rows are all that is left
     assert [r["step"] for r in read_metrics(tmp_path)] == [64]
-    again = train(dataclasses.replace(cfg, total_steps=32, n_steps=16, overwrite=True, normalize_advantage=False))
-    assert again.num_timesteps == 32 and again.model.normalize_advantage is False
+    again = train(dataclasses.replace(cfg, total_steps=32, n_steps=16, overwrite=True))
+    assert again.num_timesteps == 32
     assert [r["step"] for r in read_metrics(tmp_path)] == [32]
 
 
@@ -287,21 +285,17 @@ def test_training_with_background_world_model_is_deterministic(tmp_path):
 
 def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_path):
     """``vec_env="lockstep"`` (tdwgym.tools.vector.LockstepVecEnv: one env here, one in a worker) gives the same run as
-    ``"dummy"`` for a seed, also with ``vec_spin`` (each side polls its pipe before blocking): same world model,
-    same logged metrics from the infos (pushes, objects in view) and the curiosity wrapper."""
+    ``"dummy"`` for a seed: same world model, same logged metrics from the infos (pushes, objects in view) and the
+    curiosity wrapper."""
     results = []
     for vec_env in ("dummy", "lockstep"):
-        spin = {"vec_spin": 0.002} if vec_env == "lockstep" else {}
-        cfg = TrainConfig(
-            total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env, **spin}
-        )
+        cfg = TrainConfig(total_steps=128, run_dir=str(tmp_path / vec_env), seed=5, **{**TINY, "vec_env": vec_env})
         res = train(cfg)
         results.append((res.curiosity.world_model.state_dict(), read_metrics(tmp_path / vec_env)))
     lock = res.model.get_env().unwrapped
     assert type(lock).__name__ == "LockstepVecEnv" and lock.in_process == 1  # beside PPO: one env here
-    assert lock.spin == 0.002
-    with pytest.raises(ValueError, match=r"vec_spin must be a number of seconds in \[0, 1\], got -1"):
-        TrainConfig(vec_spin=-1)
+    with pytest.raises(ValueError, match=r"vec_env must be one of \('subproc', 'lockstep', 'dummy'\), got 'spin'"):
+        TrainConfig(vec_env="spin")
     (wm_a, rows_a), (wm_b, rows_b) = results
     for k, v in wm_a.items():
         assert torch.equal(v, wm_b[k]), k
@@ -312,21 +306,12 @@ def test_lockstep_vec_env_trains_as_the_dummy_one_and_logs_the_same_metrics(tmp_
     assert {"rollout/pushes_moved_per_1k", "rollout/object_in_view_frac"} <= set(rows_b[-1])
 
 
-def test_configs_saved_before_a_field_existed_resume_with_the_old_behaviour(tmp_path):
-    """A run folder written before the action baseline, warp, resolution, background trainer, fovea and staggered
-    episodes existed resumes as it ran: raw error, no warp, full-size frames, foreground training, whole-frame
-    surprise, all envs in the same phase, advantages normalised per minibatch."""
-    old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()}
-    names = ("action_baseline", "wm_warp", "wm_resolution", "wm_background", "wm_fovea", "stagger_episodes")
-    for name in (*names, "normalize_advantage"):
-        old.pop(name)
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    cfg = TrainConfig.from_json(tmp_path / "config.json")
-    assert tuple(getattr(cfg, name) for name in names) == ("none", False, None, False, None, False)
-    assert cfg.normalize_advantage is True
-    # a config written now keeps its own values
+def test_a_config_round_trips_through_json_and_unknown_fields_are_left_out(tmp_path):
+    """``config.json`` holds every field; a field this tdwgym no longer has (a run of an earlier build) is left out."""
     TrainConfig(wm_fovea=0.25).to_json(tmp_path / "new.json")
-    assert TrainConfig.from_json(tmp_path / "new.json").wm_fovea == 0.25
+    assert TrainConfig.from_json(tmp_path / "new.json") == TrainConfig(wm_fovea=0.25)
+    data = {**dataclasses.asdict(TrainConfig()), "vec_spin": 0.0, "stagger_episodes": False}
+    assert TrainConfig.from_dict(data) == TrainConfig()
 
 
 @pytest.mark.parametrize("source", ["recurrent", "jepa", "file"])
@@ -509,56 +494,6 @@ def test_overwrite_checks_everything_before_deleting_the_old_run(finished_run, t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert _snapshot(run) == before
-
-
-def test_staggered_episodes_spread_the_envs_over_an_episode_and_later_episodes_are_whole():
-    """With ``stagger_episodes`` env i of n ends its first episode after (n - i) / n of the time limit; every later
-    episode runs to the limit, so after the first the envs stay spread. Off, all envs end together."""
-    from tdwgym.agents.training import make_vec_env
-
-    def episode_ends(stagger: bool) -> list[list[int]]:
-        cfg = TrainConfig(
-            stagger_episodes=stagger,
-            **{**TINY, "n_envs": 4, "curiosity": "none", "env_kwargs": {"resolution": 36, "max_episode_steps": 8}},
-        )
-        venv, _ = make_vec_env(cfg)
-        try:
-            venv.reset()
-            ends: list[list[int]] = [[] for _ in range(4)]
-            for t in range(1, 21):
-                _, _, dones, _ = venv.step(np.zeros(4, dtype=int))
-                for i in np.flatnonzero(dones):
-                    ends[i].append(t)
-            return ends
-        finally:
-            venv.close()
-
-    assert episode_ends(True) == [[8, 16], [6, 14], [4, 12, 20], [2, 10, 18]]
-    assert episode_ends(False) == [[8, 16]] * 4
-
-
-def test_staggered_limits_and_first_episode_limit_refuse_bad_lengths():
-    import gymnasium as gym
-
-    from tdwgym.agents.training import _first_episodes
-    from tdwgym.envs.wrappers import FirstEpisodeLimit, staggered_limits
-
-    assert staggered_limits(500, 4) == [500, 375, 250, 125]
-    assert staggered_limits(3, 8) == [3, 3, 2, 2, 2, 1, 1, 1]  # never 0 steps
-    with pytest.raises(ValueError, match="limit >= 1 and n >= 1"):
-        staggered_limits(0, 4)
-    env = gym.make("TDWRoom-Playroom-v0", resolution=36)
-    try:
-        for bad in (0, -3, 2.5, True):
-            with pytest.raises(ValueError, match="steps >= 1"):
-                FirstEpisodeLimit(env, bad)
-    finally:
-        env.close()
-    # Playroom's 500-step episodes spread over 4 envs; one env, or the option off (the default): none
-    assert _first_episodes(TrainConfig(stagger_episodes=True)) == [None, 375, 250, 125]
-    assert _first_episodes(TrainConfig(env_id="TDWRoom-Occlusion-v0", stagger_episodes=True)) == [None, 225, 150, 75]
-    assert _first_episodes(TrainConfig(n_envs=1, stagger_episodes=True)) == [None]
-    assert _first_episodes(TrainConfig()) == [None] * 4
 
 
 def test_observations_too_small_for_the_cnn_policy_are_refused_before_anything_is_written(tmp_path, capsys):

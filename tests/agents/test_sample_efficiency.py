@@ -85,15 +85,17 @@ def test_sample_efficiency_refuses_to_mix_results_of_other_settings(tmp_path, ca
     recorded["train"]["vec_env"] = "subproc"
     path.write_text(json.dumps(recorded))
     assert se.main([*argv, "--train-overrides", json.dumps({**TINY, "vec_env": "lockstep"})]) == 0
-    # a folder measured before a TrainConfig field existed ran with its old behaviour (stagger_episodes off): it
-    # matches today's default, and not the field switched on
+    # a folder measured with a retired field at the value every run has now (stagger_episodes off) still matches; one
+    # measured with it on does not
     recorded = json.loads(path.read_text())
-    del recorded["train"]["stagger_episodes"]
+    recorded["train"]["stagger_episodes"] = False
     path.write_text(json.dumps(recorded))
     assert se.main([*argv, "--train-overrides", json.dumps(TINY)]) == 0
+    recorded["train"]["stagger_episodes"] = True
+    path.write_text(json.dumps(recorded))
     with pytest.raises(SystemExit):
-        se.main([*argv, "--train-overrides", json.dumps({**TINY, "stagger_episodes": True})])
-    assert "stagger_episodes: False there, True now" in capsys.readouterr().err
+        se.main([*argv, "--train-overrides", json.dumps(TINY)])
+    assert "stagger_episodes: True there, False now" in capsys.readouterr().err
     # a folder from before settings.json existed is refused too
     (out / "playroom_s0" / "settings.json").unlink()
     with pytest.raises(SystemExit):

@@ -1,6 +1,6 @@
-"""Recording and writing episodes: one HDF5 file per episode, written atomically (a temporary file in the output
-directory, then :func:`os.replace`), by one process or a pool of workers; :func:`generate` resumes a directory by
-skipping the episodes already written."""
+"""Recording and writing episodes: one HDF5 file per episode, written atomically
+(:func:`tdwgym.util.files.atomic_path`: a temporary file in the output directory, then renamed), by one process or a
+pool of workers; :func:`generate` resumes a directory by skipping the episodes already written."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from tdwgym.tools.dataset.config import (
 )
 from tdwgym.tools.dataset.reader import episode_fingerprint, episode_is_valid
 from tdwgym.tools.policies import Policy, load_policy
-from tdwgym.util.files import read_json
+from tdwgym.util.files import atomic_path, read_json, write_atomic
 from tdwgym.util.processes import forkserver_context, init_worker
 
 
@@ -339,32 +339,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename onto ``path``; the temporary file never outlives a failure."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
 def _pid_running(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie (a killed worker nobody has reaped yet)."""
     try:
@@ -413,7 +387,8 @@ def _run_episode(config: DatasetConfig, index: int, fingerprint: str) -> tuple[i
     env, policy = _worker_env(config)
     record = _record(config, index, env, policy)
     path = episode_path(config.out, index)
-    _atomic_write(path, lambda tmp: _write_episode(tmp, config, record, fingerprint, _WORKER["versions"]))
+    with atomic_path(path, durable=True) as tmp:
+        _write_episode(tmp, config, record, fingerprint, _WORKER["versions"])
     return index, len(record["steps"]), time.process_time() - cpu
 
 
@@ -522,7 +497,7 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
 
     done = [i for i in range(config.episodes) if episode_is_valid(episode_path(out, i), fingerprint, config.frames)]
     todo = [i for i in range(config.episodes) if i not in set(done)]
-    _write_text_atomic(out / MANIFEST_NAME, json.dumps(_manifest(config, backend_version, done), indent=2))
+    write_atomic(out / MANIFEST_NAME, json.dumps(_manifest(config, backend_version, done), indent=2), durable=True)
 
     bar = tqdm(
         total=config.episodes,
@@ -574,7 +549,7 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
             "worker_cpu_seconds": worker_cpu,
         }
         manifest = _manifest(config, backend_version, sorted(done), run)
-        _write_text_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+        write_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=2), durable=True)
     return [episode_path(out, i) for i in range(config.episodes)]
 
 
