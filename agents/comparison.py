@@ -171,8 +171,11 @@ def heldout_error(
     (with the pixel model's 0.5 * L1 + 0.5 * L2 on [0, 1] frames).
 
     Frames are area-resized to the model's frame size (for the baseline: to ``size``, when given), as the
-    curiosity wrapper resizes them in training."""
+    curiosity wrapper resizes them in training. A model that reads other passes than RGB (``objects``) has no
+    error on these RGB transitions: NaN."""
     losses = []
+    if model is not None and any(p != "rgb" for p in model.passes):
+        return float("nan")
     if model is not None:
         size = tuple(model.frame_shape[1:])
     for batch in batches:
@@ -329,7 +332,7 @@ def _compare(cfg: CompareConfig, progress: Callable[[str], None], bar: Any) -> d
             progress(f"[compare] seed {seed}: {agent}: {json.dumps({k: round(v, 4) for k, v in row.items()})}")
         for agent, wm in models.items():
             rows[agent]["heldout_wm_error"] = heldout_error(wm, pool)
-        sizes = {tuple(wm.frame_shape[1:]) for wm in models.values()}
+        sizes = {tuple(wm.frame_shape[1:]) for wm in models.values() if all(p == "rgb" for p in wm.passes)}
         copy_last = heldout_error(None, pool, size=sizes.pop() if len(sizes) == 1 else None)
         results["runs"].append(
             {

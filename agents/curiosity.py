@@ -177,6 +177,9 @@ class CuriosityConfig:
     curiosity: str = "pixel"
     """Intrinsic reward: a world-model variant (``"pixel"``, ``"latent"``, ``"recurrent"``, ``"jepa"``, ``"rnd"``,
     ``"icm"``, ``"progress"``) or ``"none"`` (plain PPO; ``tdwgym train`` only)."""
+    progress_base: str = "pixel"
+    """With ``curiosity="progress"``: the world model whose learning progress is the reward (``"pixel"``,
+    ``"objects"``, ...)."""
     world_model: str | None = None
     """A world model to start the curiosity reward from instead of a fresh one: ``"pretrained"`` (the model shipped
     with tdwgym, pretrained offline by ``tdwgym pretrain``) or a ``world_model.pt`` file. It keeps learning online;
@@ -243,6 +246,8 @@ class CuriosityConfig:
     def __post_init__(self) -> None:
         if self.curiosity not in (*VARIANTS, "none"):
             raise ValueError(f"curiosity must be one of {(*VARIANTS, 'none')}, got {self.curiosity!r}")
+        if self.progress_base not in MODELS:
+            raise ValueError(f"progress_base must be one of {sorted(MODELS)}, got {self.progress_base!r}")
         if self.world_model is not None:
             if self.curiosity == "none":
                 raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
@@ -270,13 +275,30 @@ class CuriosityConfig:
         return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
     def model_kwargs(self) -> dict[str, Any]:
-        """Arguments of the world model these settings build (:func:`~tdwgym.agents.models.make_world_model`)."""
-        kwargs: dict[str, Any] = {"width": self.wm_width}
-        if self.wm_warp and self.curiosity in ("pixel", "progress"):
+        """Arguments of the world model these settings build (:func:`~tdwgym.agents.models.make_world_model`).
+        A model of object slots takes none of the pixel models' (``wm_width``, ``wm_warp``, ``wm_fovea``)."""
+        progress = {"progress_base": self.progress_base} if self.curiosity == "progress" else {}
+        if self.passes():
+            return progress
+        kwargs: dict[str, Any] = {"width": self.wm_width, **progress}
+        pixel = self.curiosity == "pixel" or (self.curiosity == "progress" and self.progress_base == "pixel")
+        if self.wm_warp and pixel:
             kwargs["warp"] = True
-        if self.wm_fovea is not None and self.curiosity in ("pixel", "progress"):
+        if self.wm_fovea is not None and pixel:
             kwargs["fovea"] = self.wm_fovea
         return kwargs
+
+    def passes(self) -> tuple[str, ...]:
+        """The render passes beside RGB that the configured world model reads (``("segmentation", "depth")`` for
+        the ``objects`` model, none for pixel models): an env for it renders them (``obs_mode="rgbd_seg"``)."""
+        if self.curiosity == "none":
+            return ()
+        name = self.progress_base if self.curiosity == "progress" else self.curiosity
+        if self.world_model is not None:
+            state = safe_load(resolve_model_path(self.world_model))
+            config = state.get("model_config", {}) if isinstance(state, dict) else {}
+            name = config.get("base", {}).get("name") if config.get("name") == "progress" else config.get("name")
+        return tuple(p for p in getattr(MODELS.get(name), "passes", ("rgb",)) if p != "rgb")
 
     def learner_kwargs(self) -> dict[str, Any]:
         """Arguments of the :class:`~tdwgym.agents.online.OnlineLearner` that trains the world model."""
@@ -414,12 +436,12 @@ class CuriosityVecEnv(VecEnvWrapper):
         h, w = space.shape[1:] if self.channels_first else space.shape[:2]
         if isinstance(variant, WorldModel):
             h, w = variant.resolution
-        slot_model = not isinstance(variant, WorldModel) and "segmentation" in getattr(
-            MODELS.get(config.curiosity), "passes", ()
-        )
+        slot_model = not isinstance(variant, WorldModel) and "segmentation" in config.passes()
         if not isinstance(variant, WorldModel) and config.wm_resolution is not None and not slot_model:
             h = w = config.wm_resolution
         self.frame_shape: tuple[int, ...] = (self.frame_channels, int(h), int(w))
+        if isinstance(variant, WorldModel):
+            self.frame_shape = tuple(variant.frame_shape)
         if slot_model:
             # a model of object slots: its frames are slot tables read from segmentation and depth at this size
             self.frame_shape = (MAX_SLOTS, NUM_FEATURES)
@@ -429,7 +451,7 @@ class CuriosityVecEnv(VecEnvWrapper):
         self.int_coef, self.ext_coef, self.gamma = float(config.int_coef), float(config.ext_coef), float(config.gamma)
         self.training, self.normalize, self.clip_reward = training, normalize, clip_reward
         self.norm_horizon = config.int_norm_horizon
-        base_kwargs = {"resolution": int(h)} if slot_model else config.model_kwargs()
+        base_kwargs = {**config.model_kwargs(), **({"resolution": int(h)} if slot_model else {})}
         self.model_kwargs = {**base_kwargs, **(model_kwargs or {})}
         self.learner_kwargs = {**config.learner_kwargs(), **(learner_kwargs or {})}
         if isinstance(variant, WorldModel):

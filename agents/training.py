@@ -193,13 +193,31 @@ def _make_env_fn(env_id: str, env_kwargs: dict[str, Any], render: bool = False):
     return _init
 
 
+def env_kwargs_for(cfg: TrainConfig) -> dict[str, Any]:
+    """The env arguments of a run: ``cfg.env_kwargs``, and ``obs_mode="rgbd_seg"`` when the curiosity reward's world
+    model reads segmentation and depth (the ``objects`` model; the policy still sees RGB).
+
+    Raises:
+        ValueError: ``env_kwargs`` asks for another ``obs_mode`` than RGB for such a model.
+    """
+    if cfg.curiosity == "none" or not CuriosityConfig.of(cfg).passes():
+        return dict(cfg.env_kwargs)
+    asked = cfg.env_kwargs.get("obs_mode", "rgb")
+    if asked not in ("rgb", "rgbd_seg"):
+        raise ValueError(
+            f"env_kwargs obs_mode {asked!r}: the {cfg.curiosity!r} world model reads segmentation and depth, so the "
+            "envs render obs_mode 'rgbd_seg' and the policy sees their RGB; leave obs_mode out (or 'rgb')"
+        )
+    return {**cfg.env_kwargs, "obs_mode": "rgbd_seg"}
+
+
 def make_vec_env(cfg: TrainConfig, training: bool = True) -> tuple[VecEnv, CuriosityVecEnv | None]:
     """The environment stack: (Subproc|Lockstep|Dummy)VecEnv -> VecMonitor -> CuriosityVecEnv -> VecFrameStack.
 
     Returns:
         The top of the stack and the curiosity wrapper in it (None when ``cfg.curiosity == "none"``).
     """
-    fns = [_make_env_fn(cfg.env_id, cfg.env_kwargs) for _ in range(cfg.n_envs)]
+    fns = [_make_env_fn(cfg.env_id, env_kwargs_for(cfg)) for _ in range(cfg.n_envs)]
     if cfg.vec_env == "subproc":  # the env workers end with this process, even after a kill -9 of it
         venv: VecEnv = SubprocVecEnv([dies_with_parent(fn) for fn in fns], start_method="fork")
     elif cfg.vec_env == "lockstep":  # its workers end with this process by themselves

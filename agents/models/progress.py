@@ -58,6 +58,20 @@ class LearningProgress(WorldModel):
     def uses_past_actions(self) -> bool:  # type: ignore[override]  # noqa: D102 - the base's
         return self.base.uses_past_actions
 
+    @property
+    def passes(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: D102 - the base's
+        return self.base.passes
+
+    @property
+    def resolution(self) -> tuple[int, int]:  # noqa: D102 - the base's
+        return self.base.resolution
+
+    def frames_from(self, rgb, segmentation=None, depth=None) -> torch.Tensor:  # noqa: D102 - the base's
+        return self.base.frames_from(rgb, segmentation, depth)
+
+    def clip_encoder(self):  # noqa: D102 - the base's
+        return self.base.clip_encoder()
+
     @torch.no_grad()
     def prepare(self, context, action, past_actions=None, state=None) -> object:  # noqa: D102
         # both copies score from the context window alone: a memory built by one set of weights would not be the

@@ -442,3 +442,19 @@ def test_objects_curiosity_refuses_envs_without_segmentation_and_can_show_depth(
         assert set(obs) == {"rgb", "depth"} and obs["depth"].shape == (1, 32, 32, 1)
     finally:
         cur.close()
+
+
+def test_the_objects_curiosity_config_renders_segmentation_and_takes_no_pixel_settings():
+    from tdwgym.agents.training import TrainConfig, env_kwargs_for
+
+    cfg = TrainConfig(curiosity="objects")
+    assert CuriosityConfig.of(cfg).passes() == ("segmentation", "depth")
+    assert env_kwargs_for(cfg)["obs_mode"] == "rgbd_seg"
+    assert CuriosityConfig.of(cfg).model_kwargs() == {}  # no width, warp or fovea for slot tables
+    assert "obs_mode" not in env_kwargs_for(TrainConfig())
+    progress = CuriosityConfig(curiosity="progress", progress_base="objects")
+    assert progress.passes() == ("segmentation", "depth") and progress.model_kwargs() == {"progress_base": "objects"}
+    with pytest.raises(ValueError, match="leave obs_mode out"):
+        env_kwargs_for(TrainConfig(curiosity="objects", env_kwargs={"obs_mode": "rgbd"}))
+    with pytest.raises(ValueError, match="progress_base must be one of"):
+        CuriosityConfig(progress_base="nope")

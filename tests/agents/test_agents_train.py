@@ -158,7 +158,7 @@ def test_compare_example_smoke(tmp_path):
             str(tmp_path / "cmp"),
             "--vec-env",
             "dummy",
-            "--env-id",
+            "--env",
             "TDWRoom-Occlusion-v0",
             *TINY_ARGS,
         ),
