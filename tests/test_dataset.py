@@ -392,7 +392,7 @@ def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
     args = parser.parse_args(
         [
             "dataset",
-            "--scenario",
+            "--env",
             "occlusion",
             "--split",
             "test_id",

@@ -209,8 +209,11 @@ def test_pass_through_for_a_pair_that_never_meets_stays_possible_and_says_why():
             if labels["impossible"] is None:
                 skipped += 1
                 assert "never touch" in labels["impossible_skipped"] and not env.unwrapped.scene.events
-                assert (
-                    make_pairs("TDWRoom-Collision-v0", seed, "pass_through", level=2, resolution=8, post_frames=2) == []
+                # make_pairs restages the pair head-on (matched_motion); when that cannot make them meet either,
+                # the seed is left out
+                pairs = make_pairs("TDWRoom-Collision-v0", seed, "pass_through", level=2, resolution=8, post_frames=2)
+                assert pairs == [] or (
+                    len(pairs) == 1 and pairs[0].labels["matched_motion"] and pairs[0].labels["event_frame"] >= 1
                 )
             else:
                 staged += 1
