@@ -33,7 +33,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
-from tdwgym.agents.models import Transitions, WorldModel, resize_frames
+from tdwgym.agents.models import Transitions, WorldModel, load_world_model, resize_frames
+from tdwgym.agents.online import atomic_torch_save
 from tdwgym.agents.training import (
     DEFAULT_ENV_KWARGS,
     TrainConfig,
@@ -42,12 +43,16 @@ from tdwgym.agents.training import (
     make_vec_env,
     train,
 )
-from tdwgym.util.files import read_json
+from tdwgym.agents.comparison_report import format_table, merge_results, plot_results, summarise, write_results
+from tdwgym.util.files import atomic_path, write_atomic
 
 __all__ = [
     "CompareConfig",
     "compare",
     "episode_metrics",
+    "finished_run",
+    "gather_results",
+    "run_agent",
     "format_table",
     "heldout_error",
     "merge_results",
@@ -244,6 +249,11 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -
     """Train and evaluate every agent for every seed; write ``results.json``, ``results.md`` (the markdown table the
     README's is pasted from), ``pushes.png`` and ``training.png`` to ``cfg.out``.
 
+    Each (agent, seed) run is :func:`run_agent`, whose record in its run folder marks it finished: running the same
+    comparison again resumes, skipping the runs finished with the same settings (:func:`finished_run`), and
+    :func:`gather_results` makes the results from the records. ``tdwgym compare --ray`` runs the same runs as Ray
+    tasks (:mod:`tdwgym.agents.comparison_ray`).
+
     ``progress`` receives one line per finished phase (default: written above the progress bar, or printed when
     ``cfg.progress_bar`` is off)."""
     from tqdm.auto import tqdm
@@ -261,15 +271,181 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -
     if progress is None:
         progress = bar.write if cfg.progress_bar else print
     try:
-        return _compare(cfg, progress, bar)
+        configure_torch_threads(cfg.train_overrides.get("torch_threads"))
+        for seed in cfg.seeds:
+            for agent in cfg.agents:
+                if finished_run(cfg, agent, seed) is not None:
+                    progress(f"[compare] seed {seed}: {agent}: finished before, skipped")
+                    bar.update(per_agent)
+                    continue
+                bar.set_description(f"compare seed {seed} {agent}")
+                run_agent(cfg, agent, seed, progress=progress, on_steps=bar.update)
+        return gather_results(cfg)
     finally:
         bar.close()
 
 
-def _compare(cfg: CompareConfig, progress: Callable[[str], None], bar: Any) -> dict[str, Any]:
+RUN_RECORD = "compare_run.json"
+"""A finished (agent, seed) run's record in its run folder, written last: settings, training means and curve,
+held-out metrics (:func:`run_agent`)."""
+RUN_WORLD_MODEL = "compare_world_model.pt"
+"""The run's world model after training (``model_config`` and ``model``, read with ``weights_only=True``)."""
+RUN_HELDOUT = "compare_heldout.npz"
+"""The run's held-out episodes (frames and actions of each), pooled with the other agents' of the seed to measure
+every world model's error."""
+RUN_FIELDS_IGNORED = ("seeds", "agents", "out", "progress_bar")
+""":class:`CompareConfig` fields that do not change a run's result (left out of :func:`run_settings`)."""
+
+
+def run_folder(cfg: CompareConfig, agent: str, seed: int) -> Path:
+    """The run folder of ``agent`` and ``seed``: ``OUT/<agent>_s<seed>``."""
+    return Path(cfg.out) / f"{agent}_s{seed}"
+
+
+def run_settings(cfg: CompareConfig, agent: str, seed: int) -> dict[str, Any]:
+    """What decides the result of one run (as JSON data): a finished run is reused only when these are equal."""
+    from tdwgym import __version__
+    from tdwgym.agents.curiosity import REWARD_VERSION
+
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUN_FIELDS_IGNORED}
+    settings = {"agent": agent, "seed": seed, "config": config, "tdwgym": __version__, "reward": REWARD_VERSION}
+    return json.loads(json.dumps(settings))
+
+
+def finished_run(cfg: CompareConfig, agent: str, seed: int) -> dict[str, Any] | None:
+    """The record of a finished run of ``agent`` and ``seed`` with the settings of ``cfg``, or None (no run, an
+    unfinished one, a damaged record, or one of other settings: it is redone)."""
+    folder = run_folder(cfg, agent, seed)
+    try:
+        record = json.loads((folder / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("settings") != run_settings(cfg, agent, seed):
+        return None
+    if not all((folder / name).is_file() for name in (RUN_WORLD_MODEL, RUN_HELDOUT)):
+        return None
+    return record
+
+
+def run_agent(
+    cfg: CompareConfig,
+    agent: str,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+    on_steps: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``agent`` on ``seed`` and measure it on the seed's held-out episodes: one run of the comparison.
+
+    The run folder gets the training run (for the PPO agents), :data:`RUN_WORLD_MODEL`, :data:`RUN_HELDOUT` and,
+    last, :data:`RUN_RECORD`; a run killed before the record is written is redone from the start. The result is a
+    function of the settings and the seed alone, whichever process runs it (the torch seed is set here).
+
+    Args:
+        cfg: The comparison.
+        agent: One of :data:`AGENTS`.
+        seed: The training seed.
+        progress: Receives a line when training starts and one with the metrics at the end.
+        on_steps: Called with the steps done (training budget, then each held-out episode's steps).
+
+    Returns:
+        The record (settings, ``row`` of metrics, ``curve``).
+    """
+    folder = run_folder(cfg, agent, seed)
+    (folder / RUN_RECORD).unlink(missing_ok=True)
+    torch.manual_seed(seed)
+    settings = {
+        "env_id": cfg.env_id,
+        "env_kwargs": dict(cfg.env_kwargs),
+        "curiosity": cfg.curiosity,
+        "seed": seed,
+        "total_steps": cfg.total_steps,
+        "run_dir": str(folder),
+        "video_steps": 0,
+        "progress_bar": False,
+        "checkpoint_every": 10**12,
+        "overwrite": True,  # the comparison owns its output folder
+    }
+    base = TrainConfig(**{**settings, **cfg.train_overrides})
+    if progress is not None:
+        progress(f"[compare] seed {seed}: training {agent} for {cfg.total_steps} steps")
+    if agent == "random":
+        wm, row, wall, curve = _train_random(base)
+        env = _make_env_fn(base.env_id, base.env_kwargs)()
+        space = env.action_space
+        env.close()
+        space.seed(seed + 1)
+        act = lambda obs, sp=space: np.array([sp.sample()])  # noqa: E731
+    else:
+        tcfg = dataclasses.replace(base, int_coef=0.0 if agent in ("ppo", "oracle") else base.int_coef)
+        if agent == "oracle":
+            rewarded = {**base.env_kwargs, "push_reward": ORACLE_PUSH_REWARD}
+            tcfg = dataclasses.replace(tcfg, env_kwargs=rewarded, ext_coef=1.0)
+        res = train(tcfg)
+        wm, wall = res.curiosity.world_model, res.wall_time_s
+        metrics = _read_jsonl(Path(tcfg.run_dir) / "metrics.jsonl")
+        row = _training_means(metrics)
+        curve = _training_curve(metrics)
+        act = lambda obs, m=res.model: m.predict(obs, deterministic=False)[0]  # noqa: E731
+    if on_steps is not None:
+        on_steps(cfg.total_steps)
+    heldout_seeds = [10_000 + 100 * seed + i for i in range(cfg.eval_episodes)]
+    ev, batches = episode_metrics(
+        act,
+        base,
+        heldout_seeds,
+        cfg.eval_steps,
+        base.context_frames,
+        on_episode=None if on_steps is None else lambda: on_steps(cfg.eval_steps),
+    )
+    row.update(ev)
+    row["train_wall_s"] = wall
+    state = {k: v.detach().cpu() for k, v in wm.state_dict().items()}
+    atomic_torch_save({"model_config": wm.config(), "model": state}, folder / RUN_WORLD_MODEL)
+    save_heldout(batches, folder / RUN_HELDOUT)
+    record = {"settings": run_settings(cfg, agent, seed), "row": row, "curve": curve, "heldout_seeds": heldout_seeds}
+    write_atomic(folder / RUN_RECORD, json.dumps(record, indent=2) + "\n")
+    if progress is not None:
+        progress(f"[compare] seed {seed}: {agent}: {json.dumps({k: round(v, 4) for k, v in row.items()})}")
+    return record
+
+
+def save_heldout(batches: list[Transitions], path: Path) -> None:
+    """Write held-out episodes' transitions as each episode's frames and actions (compressed; whole or not at all)."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, batch in enumerate(batches):
+        frames = torch.cat([batch.context[:1, -1], batch.next_frame])
+        arrays[f"frames_{i}"] = frames.numpy()
+        arrays[f"actions_{i}"] = batch.action.numpy()
+        arrays[f"context_{i}"] = np.asarray(batch.context.shape[1])
+    with atomic_path(path, keep_suffix=True) as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def load_heldout(path: Path) -> list[Transitions]:
+    """The transitions :func:`save_heldout` wrote, equal to those it was given."""
+    batches = []
+    with np.load(path, allow_pickle=False) as data:
+        for i in range(sum(1 for key in data.files if key.startswith("frames_"))):
+            frames, k = data[f"frames_{i}"], int(data[f"context_{i}"])
+            padded = np.concatenate([np.repeat(frames[:1], k - 1, axis=0), frames]) if k > 1 else frames
+            n = len(frames) - 1
+            ctx = np.stack([padded[t : t + k] for t in range(n)])
+            batches.append(
+                Transitions(torch.from_numpy(ctx), torch.from_numpy(data[f"actions_{i}"]), torch.from_numpy(frames[1:]))
+            )
+    return batches
+
+
+def gather_results(cfg: CompareConfig) -> dict[str, Any]:
+    """The comparison's results from its finished runs' records: per seed, every agent's world model is measured on
+    the pool of all its agents' held-out transitions beside copy-last; write ``results.json``, ``results.md`` and
+    the plots to ``cfg.out``.
+
+    Raises:
+        FileNotFoundError: A run of ``cfg`` is not finished.
+    """
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    configure_torch_threads(cfg.train_overrides.get("torch_threads"))
+    configure_torch_threads(cfg.train_overrides.get("torch_threads"))  # as the local comparison's process has
     reference = TrainConfig(**{"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, **cfg.train_overrides})
     results: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
@@ -277,59 +453,19 @@ def _compare(cfg: CompareConfig, progress: Callable[[str], None], bar: Any) -> d
         "runs": [],
     }
     for seed in cfg.seeds:
-        heldout_seeds = [10_000 + 100 * seed + i for i in range(cfg.eval_episodes)]
         models: dict[str, WorldModel] = {}
         pool: list[Transitions] = []
         rows: dict[str, dict[str, float]] = {}
         curves: dict[str, dict[str, list[float]]] = {}
+        heldout_seeds: list[int] = []
         for agent in cfg.agents:
-            bar.set_description(f"compare seed {seed} {agent}")
-            settings = {
-                "env_id": cfg.env_id,
-                "env_kwargs": dict(cfg.env_kwargs),
-                "curiosity": cfg.curiosity,
-                "seed": seed,
-                "total_steps": cfg.total_steps,
-                "run_dir": str(out / f"{agent}_s{seed}"),
-                "video_steps": 0,
-                "progress_bar": False,
-                "checkpoint_every": 10**12,
-                "overwrite": True,  # the comparison owns its output folder
-            }
-            base = TrainConfig(**{**settings, **cfg.train_overrides})
-            progress(f"[compare] seed {seed}: training {agent} for {cfg.total_steps} steps")
-            if agent == "random":
-                wm, row, wall, curves[agent] = _train_random(base)
-                env = _make_env_fn(base.env_id, base.env_kwargs)()
-                space = env.action_space
-                env.close()
-                space.seed(seed + 1)
-                act = lambda obs, sp=space: np.array([sp.sample()])  # noqa: E731
-            else:
-                tcfg = dataclasses.replace(base, int_coef=0.0 if agent in ("ppo", "oracle") else base.int_coef)
-                if agent == "oracle":
-                    rewarded = {**base.env_kwargs, "push_reward": ORACLE_PUSH_REWARD}
-                    tcfg = dataclasses.replace(tcfg, env_kwargs=rewarded, ext_coef=1.0)
-                res = train(tcfg)
-                wm, wall = res.curiosity.world_model, res.wall_time_s
-                metrics = [r for r in _read_jsonl(Path(tcfg.run_dir) / "metrics.jsonl")]
-                row = _training_means(metrics)
-                curves[agent] = _training_curve(metrics)
-                act = lambda obs, m=res.model: m.predict(obs, deterministic=False)[0]  # noqa: E731
-            bar.update(cfg.total_steps)
-            ev, batches = episode_metrics(
-                act,
-                base,
-                heldout_seeds,
-                cfg.eval_steps,
-                base.context_frames,
-                on_episode=lambda: bar.update(cfg.eval_steps),
-            )
-            row.update(ev)
-            row["train_wall_s"] = wall
-            rows[agent], models[agent] = row, wm
-            pool.extend(batches)
-            progress(f"[compare] seed {seed}: {agent}: {json.dumps({k: round(v, 4) for k, v in row.items()})}")
+            record = finished_run(cfg, agent, seed)
+            if record is None:
+                raise FileNotFoundError(f"run {agent} seed {seed} in {out} is not finished; run the comparison again")
+            folder = run_folder(cfg, agent, seed)
+            rows[agent], curves[agent], heldout_seeds = dict(record["row"]), record["curve"], record["heldout_seeds"]
+            models[agent] = load_world_model(folder / RUN_WORLD_MODEL, device=reference.device)
+            pool.extend(load_heldout(folder / RUN_HELDOUT))
         for agent, wm in models.items():
             rows[agent]["heldout_wm_error"] = heldout_error(wm, pool)
         sizes = {tuple(wm.frame_shape[1:]) for wm in models.values() if all(p == "rgb" for p in wm.passes)}
@@ -344,62 +480,9 @@ def _compare(cfg: CompareConfig, progress: Callable[[str], None], bar: Any) -> d
                 "curves": curves,
             }
         )
-    results["summary"] = _summarise(results["runs"], cfg.agents)
+    results["summary"] = summarise(results["runs"], cfg.agents)
     write_results(results, out)
     return results
-
-
-def plot_results(results: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
-    """Write ``pushes.png`` (held-out pushes that moved an object per 1k steps per agent: mean over seeds with the
-    standard deviation as error bars, each seed a dot) and ``training.png`` (training curves per agent: pushes per
-    1k steps over training steps, mean over seeds with a band of one standard deviation) to ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    cfg, runs = results["config"], results["runs"]
-    agents = list(cfg["agents"])
-    title = f"{cfg['env_id']}, {cfg['total_steps']} steps, seeds {cfg['seeds']}"
-    paths: dict[str, Path] = {}
-
-    fig, ax = plt.subplots(figsize=(1.4 * len(agents) + 2.5, 4))
-    for i, agent in enumerate(agents):
-        vals = np.array([r["agents"][agent]["pushes_moved_per_1k"] for r in runs if agent in r["agents"]], float)
-        ax.bar(i, vals.mean(), yerr=vals.std(), capsize=6, color=f"C{i}", alpha=0.8)
-        ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, color="k", s=12, zorder=3)
-    ax.set_xticks(range(len(agents)), agents)
-    ax.set_ylabel("pushes moving an object / 1k held-out steps")
-    ax.set_title(title + f"\nmean ± std over seeds, {cfg['eval_episodes']} held-out episodes each", fontsize=9)
-    fig.tight_layout()
-    paths["pushes"] = out / "pushes.png"
-    fig.savefig(paths["pushes"], dpi=100)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for i, agent in enumerate(agents):
-        seeds_curves = [r.get("curves", {}).get(agent) for r in runs]
-        seeds_curves = [c for c in seeds_curves if c and c["step"]]
-        if not seeds_curves:
-            continue
-        n = min(len(c["step"]) for c in seeds_curves)
-        step = np.asarray(seeds_curves[0]["step"][:n], dtype=float)
-        for ax, key, scale in ((axes[0], "pushes_moved_per_1k", 1.0), (axes[1], "object_in_view_frac", 100.0)):
-            ys = scale * np.array([c[key][:n] for c in seeds_curves], dtype=float)
-            mean, std = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0)
-            ax.plot(step, mean, color=f"C{i}", label=agent)
-            ax.fill_between(step, mean - std, mean + std, color=f"C{i}", alpha=0.2)
-    axes[0].set_ylabel("pushes moving an object / 1k steps")
-    axes[1].set_ylabel("% frames with an object in view")
-    axes[1].set_xlabel("training steps")
-    axes[0].legend(loc="upper left")
-    fig.suptitle(f"Training curves ({title}; mean ± std over seeds)", fontsize=9)
-    fig.tight_layout()
-    paths["training"] = out / "training.png"
-    fig.savefig(paths["training"], dpi=100)
-    plt.close(fig)
-    return paths
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -424,126 +507,3 @@ def _training_means(rows: list[dict]) -> dict[str, float]:
         "train_pushes_moved_per_1k": mean("rollout/pushes_moved_per_1k"),
         "train_object_in_view_frac": mean("rollout/object_in_view_frac"),
     }
-
-
-def _summarise(runs: list[dict], agents: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean and standard deviation over the seeds of each agent (over the runs that hold the agent)."""
-    summary: dict[str, dict[str, dict[str, float]]] = {}
-    for agent in agents:
-        held = [r["agents"][agent] for r in runs if agent in r["agents"]]
-        summary[agent] = {}
-        for key in held[0] if held else {}:
-            vals = np.array([row[key] for row in held if key in row], dtype=float)
-            summary[agent][key] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": len(vals)}
-    summary["copy_last_frame"] = {
-        "heldout_wm_error": {
-            "mean": float(np.mean([r["copy_last_frame_error"] for r in runs])),
-            "std": float(np.std([r["copy_last_frame_error"] for r in runs])),
-        }
-    }
-    return summary
-
-
-MERGE_KEYS = ("env_id", "env_kwargs", "total_steps", "curiosity", "eval_episodes", "eval_steps")
-"""Config fields that must agree between comparisons merged by :func:`merge_results`."""
-
-
-def merge_results(paths: list[str | os.PathLike]) -> dict[str, Any]:
-    """One result from the ``results.json`` of several comparisons of the same settings (e.g. agents or seeds run
-    separately): the runs of each seed are joined, agents in order of first appearance.
-
-    A seed's ``heldout_wm_error`` values come from the pool of held-out transitions of the comparison that ran the
-    agent; the copy-last-frame error of a seed is the mean over the comparisons that ran it.
-
-    Raises:
-        ValueError: The comparisons differ in a field of :data:`MERGE_KEYS`, an agent and seed appear twice, or a
-            folder holds no ``results.json``.
-    """
-    loaded = []
-    for p in paths:
-        f = Path(p) / "results.json" if Path(p).is_dir() else Path(p)
-        if not f.is_file():
-            raise ValueError(f"{p}: no results.json (give the --out folder of a finished tdwgym compare)")
-        loaded.append(read_json(f, "run that comparison again, or leave its folder out of --merge"))
-    first = loaded[0]["config"]
-    for res, p in zip(loaded[1:], paths[1:], strict=True):
-        for key in MERGE_KEYS:
-            if res["config"].get(key) != first.get(key):
-                raise ValueError(
-                    f"{p}: {key}={res['config'].get(key)!r} differs from {paths[0]}'s {first.get(key)!r}; "
-                    f"only comparisons with the same {', '.join(MERGE_KEYS)} can be merged"
-                )
-    agents: list[str] = []
-    by_seed: dict[int, dict[str, Any]] = {}
-    copy_last: dict[int, list[float]] = {}
-    for res, p in zip(loaded, paths, strict=True):
-        for run in res["runs"]:
-            seed = run["seed"]
-            merged = by_seed.setdefault(
-                seed,
-                {"seed": seed, "agents": {}, "heldout_seeds": run["heldout_seeds"], "curves": {}, "sources": []},
-            )
-            for agent, row in run["agents"].items():
-                if agent in merged["agents"]:
-                    raise ValueError(f"{p}: agent {agent!r} seed {seed} appears in more than one comparison")
-                merged["agents"][agent] = row
-                if agent in run.get("curves", {}):
-                    merged["curves"][agent] = run["curves"][agent]
-                if agent not in agents:
-                    agents.append(agent)
-            merged["sources"].append(str(p))
-            copy_last.setdefault(seed, []).append(run["copy_last_frame_error"])
-    runs = []
-    for seed in sorted(by_seed):
-        by_seed[seed]["copy_last_frame_error"] = float(np.mean(copy_last[seed]))
-        runs.append(by_seed[seed])
-    config = {**first, "agents": agents, "seeds": sorted(by_seed), "merged_from": [str(p) for p in paths]}
-    results = {"config": config, "train_config": loaded[0].get("train_config", {}), "runs": runs}
-    results["summary"] = _summarise(runs, agents)
-    return results
-
-
-def write_results(results: dict[str, Any], out: str | os.PathLike) -> None:
-    """Write ``results.json``, ``results.md`` (:func:`format_table`) and the plots (:func:`plot_results`)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(format_table(results) + "\n")
-    plot_results(results, out)
-
-
-def format_table(results: dict[str, Any]) -> str:
-    """Markdown table of the summary (mean ± std over seeds; ``n=`` marks an agent run on fewer of the seeds),
-    the text ``results.md`` holds and the README's tables are pasted from."""
-    cfg = results["config"]
-    summ = results["summary"]
-    cols = [
-        ("pushes_moved_per_1k", "pushes moving an object / 1k steps (held-out)"),
-        ("object_in_view_frac", "frames with an object in view (held-out)"),
-        ("train_pushes_moved_per_1k", "pushes moving an object / 1k steps (training)"),
-        ("heldout_wm_error", "world-model error on held-out episodes"),
-    ]
-    tcfg = results.get("train_config", {})
-    env = f"`{cfg.get('env_id', tcfg.get('env_id'))}` with env kwargs `{json.dumps(cfg.get('env_kwargs', {}))}`"
-    curiosity = f"curiosity `{cfg['curiosity']}`"
-    if tcfg:
-        curiosity += (
-            f" (action baseline `{tcfg['action_baseline']}`, z-score threshold {tcfg.get('zscore_threshold')}, "
-            f"warp {tcfg['wm_warp']}, fovea {tcfg.get('wm_fovea')}, world model at {tcfg.get('wm_resolution')} px)"
-        )
-    lines = [
-        f"Env {env}. Budget {cfg['total_steps']} steps per agent, seeds {cfg['seeds']}, {curiosity}, "
-        f"{cfg['eval_episodes']} held-out episodes x {cfg['eval_steps']} steps per agent and seed."
-        + (f" Merged from {', '.join(f'`{p}`' for p in cfg['merged_from'])}." if cfg.get("merged_from") else ""),
-        "",
-        "| agent | " + " | ".join(c[1] for c in cols) + " |",
-        "|---" * (len(cols) + 1) + "|",
-    ]
-    for agent in [*cfg["agents"], "copy_last_frame"]:
-        cells = []
-        for key, _ in cols:
-            v = summ.get(agent, {}).get(key)
-            n = "" if v is None or v.get("n", len(cfg["seeds"])) == len(cfg["seeds"]) else f" (n={v['n']})"
-            cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}{n}")
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

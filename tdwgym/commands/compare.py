@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, command_env_kwargs, config_kwargs
+from tdwgym.commands.ray_option import add_ray_argument, ray_address
 from tdwgym.commands.train import door, train_config, train_flags
-from tdwgym.commands.values import nonnegative_int, positive_int
+from tdwgym.commands.values import nonnegative_float, nonnegative_int, positive_float, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
 
@@ -72,6 +73,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="train nothing: join the results of finished comparisons of the same settings (agents or seeds run "
         "separately) and write one results.json, results.md and plots to --out",
     )
+    cluster = p.add_argument_group("on a Ray cluster (docs/distributed.md)")
+    add_ray_argument(cluster)
+    cluster.add_argument(
+        "--cpus-per-run",
+        type=positive_float,
+        default=None,
+        metavar="N",
+        help="with --ray: CPUs Ray reserves for each (agent, seed) run; a fraction packs runs onto a CPU (default: 1)",
+    )
+    cluster.add_argument(
+        "--gpus-per-run",
+        type=nonnegative_float,
+        default=None,
+        metavar="N",
+        help="with --ray: GPUs Ray reserves for each run; a fraction such as 0.25 shares one GPU between runs "
+        "(default: 0, the runs train on CPUs)",
+    )
     group = p.add_argument_group("training settings of every agent (TrainConfig)")
     overrides = add_config_arguments(group, TrainConfig, exclude=COMPARE_SETS, flags=flags)
     p.set_defaults(func=run, config_fields=names, train_fields=overrides)
@@ -84,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
     given = config_kwargs(args, args.config_fields)
     out = check_output_folder(given.get("out", CompareConfig.out))
+    per_run = [f"--{n}" for n in ("cpus-per-run", "gpus-per-run") if getattr(args, n.replace("-", "_")) is not None]
+    if per_run and args.ray is None:
+        raise UsageError(f"{' and '.join(per_run)} only apply with --ray (each run is then a Ray task)")
+    if args.merge and args.ray is not None:
+        raise UsageError("--merge trains nothing: leave out --ray")
     if args.merge:
         if out.resolve() in {Path(d).resolve() for d in args.merge}:
             raise UsageError(f"--out {out} is one of the --merge folders; give a new one")
@@ -104,7 +127,17 @@ def run(args: argparse.Namespace) -> int:
         train_config({"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "curiosity": cfg.curiosity, **overrides}),
         "tdwgym compare",
     )
-    results = compare(cfg)
+    if args.ray is not None:
+        from tdwgym.agents.comparison_ray import compare_on_ray  # imports ray only here
+
+        results = compare_on_ray(
+            cfg,
+            address=ray_address(args.ray),
+            cpus_per_run=args.cpus_per_run if args.cpus_per_run is not None else 1.0,
+            gpus_per_run=args.gpus_per_run or 0.0,
+        )
+    else:
+        results = compare(cfg)
     print(format_table(results))
     print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
     return 0

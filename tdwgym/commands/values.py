@@ -7,7 +7,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["env_id", "json_object", "nonnegative_int", "optional", "positive_float", "positive_int"]
+__all__ = [
+    "env_id",
+    "json_object",
+    "nonnegative_float",
+    "nonnegative_int",
+    "optional",
+    "positive_float",
+    "positive_int",
+]
 
 
 def _int_at_least(text: str, low: int, words: str) -> int:
@@ -38,6 +46,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
 
 

@@ -139,6 +139,35 @@ def ray_session(address: str | None = None, **init_kwargs: Any) -> Any:
         ray.shutdown()
 
 
+class RayResourceError(ValueError):
+    """The Ray cluster has no node with the resources one task asks for (a user error: the ``tdwgym`` command prints
+    it on one line); such a task would wait for them for ever."""
+
+
+def check_resources(ray: Any, num_cpus: float, num_gpus: float = 0.0, what: str = "task", count: int = 1) -> None:
+    """Refuse, before anything is submitted, tasks that no node of the cluster can run: ``count`` tasks of
+    ``num_cpus`` CPUs and ``num_gpus`` GPUs each must fit on the alive nodes at once (``count`` > 1: a group that
+    runs together, as Ray Train's workers).
+
+    Raises:
+        RayResourceError: One line: what was asked for and what the nodes have.
+    """
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+
+    def fits(node: dict[str, float]) -> int:
+        cpu, gpu = float(node.get("CPU", 0.0)), float(node.get("GPU", 0.0))
+        by_cpu = math.floor(cpu / num_cpus + 1e-9) if num_cpus > 0 else count
+        by_gpu = math.floor(gpu / num_gpus + 1e-9) if num_gpus > 0 else count
+        return min(by_cpu, by_gpu)
+
+    if sum(fits(n) for n in nodes) >= count:
+        return
+    have = ", ".join(f"{n.get('CPU', 0):g} CPU {n.get('GPU', 0):g} GPU" for n in nodes) or "no alive node"
+    asked = f"{num_cpus:g} CPU" + (f" and {num_gpus:g} GPU" if num_gpus else "")
+    group = f"{count} {what}s of {asked} each at once" if count > 1 else f"one {what} of {asked}"
+    raise RayResourceError(f"the Ray cluster cannot run {group}: its nodes have {have}; ask for less or add nodes")
+
+
 def shard_ranges(total: int, shard_size: int) -> list[tuple[int, int]]:
     """Split episode indices ``0 .. total - 1`` into consecutive ``(start, stop)`` ranges of ``shard_size``.
 
@@ -181,6 +210,7 @@ def map_shards(
     *,
     max_retries: int = DEFAULT_MAX_RETRIES,
     num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
     on_done: Callable[[int, Any], None] | None = None,
 ) -> ShardRun:
     """Run ``fn(*args, start, stop)`` as one Ray task per shard and collect the results as they complete.
@@ -196,6 +226,7 @@ def map_shards(
         args: Leading arguments of every call; put in Ray's object store once.
         max_retries: Retries per shard after its first attempt.
         num_cpus: CPUs reserved per task.
+        num_gpus: GPUs reserved per task (a fraction shares one GPU between tasks).
         on_done: Called in this process as ``on_done(shard_number, result)`` at each completion (progress bars).
 
     Returns:
@@ -207,7 +238,7 @@ def map_shards(
         cluster_cpus=float(resources.get("CPU", 0.0)),
         nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
     )
-    remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=True)(fn)
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=True)(fn)
     shared = [ray.put(a) for a in args]
     start = time.perf_counter()
     refs = {remote.remote(*shared, lo, hi): k for k, (lo, hi) in enumerate(shards)}
@@ -269,7 +300,7 @@ def generate_shard(
         )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     written, skipped, frames, cpu = [], [], 0, 0.0
-    with _working_directory(cwd):
+    with working_directory(cwd):
         for index in range(start, stop):
             if ds.episode_is_valid(ds.episode_path(config.out, index), fingerprint, config.frames):
                 skipped.append(index)
@@ -291,8 +322,9 @@ def generate_shard(
 
 
 @contextlib.contextmanager
-def _working_directory(path: str) -> Any:
-    """Run the block in ``path`` when this node has it (Ray workers start elsewhere), else where we are."""
+def working_directory(path: str) -> Any:
+    """Run the block in ``path`` when this node has it (Ray workers start elsewhere), else where we are: relative
+    paths of the driver's command line then mean the same files in a task."""
     before = os.getcwd()
     if not Path(path).is_dir():
         yield
@@ -442,13 +474,16 @@ __all__ = [
     "INSTALL_HINT",
     "MAX_SHARD_SIZE",
     "RayConnectionError",
+    "RayResourceError",
     "ShardRun",
     "auto_shard_size",
     "check_ray_address",
+    "check_resources",
     "generate_on_ray",
     "generate_shard",
     "import_ray",
     "map_shards",
     "ray_session",
     "shard_ranges",
+    "working_directory",
 ]
