@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack
 
+from tdwgym.agents.comparison_report import format_table, merge_results, plot_results, summarise, write_results
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import configure_torch_threads
 from tdwgym.agents.models import Transitions, WorldModel, load_world_model, resize_frames
@@ -43,7 +43,6 @@ from tdwgym.agents.training import (
     make_vec_env,
     train,
 )
-from tdwgym.agents.comparison_report import format_table, merge_results, plot_results, summarise, write_results
 from tdwgym.util.files import atomic_path, write_atomic
 
 __all__ = [

@@ -113,9 +113,7 @@ def run_on_ray(
             check_policy_input(cfg.env_kwargs)
     every = [(k, agent, seed) for k, cfg in enumerate(configs) for seed in cfg.seeds for agent in cfg.agents]
     todo = [(k, agent, seed) for k, agent, seed in every if finished_run(configs[k], agent, seed) is None]
-    bar = tqdm(
-        total=len(every), initial=len(every) - len(todo), unit="run", desc="ray compare", disable=not progress
-    )
+    bar = tqdm(total=len(every), initial=len(every) - len(todo), unit="run", desc="ray compare", disable=not progress)
     say = log or (bar.write if progress else print)
     results: list[dict[str, Any]] = []
     try:
