@@ -2,8 +2,9 @@
 
 Clips come either straight from the scenario generators (:class:`ClipStream`, a torch ``IterableDataset`` whose
 ``DataLoader`` workers run the envs: no disk in between) or from a dataset folder written by ``tdwgym dataset``
-(:class:`~tdwgym.tools.dataset.ClipDataset`). A mix of scenarios and levels is drawn with fixed weights, or on a
-curriculum that moves from the first level listed to all of them over the first half of the run.
+(:class:`~tdwgym.tools.dataset.ClipDataset`); both are in :mod:`tdwgym.agents.pretraining_clips`. A mix of
+scenarios and levels is drawn with fixed weights, or on a curriculum that moves from the first level listed to all of
+them over the first half of the run.
 
 Models with memory train by truncated backpropagation through time: each clip is cut into chunks of
 ``tbptt`` steps and the model's state is carried from one chunk into the next (detached). Other models train on
@@ -15,8 +16,9 @@ pointing at the newest (written to a temporary file, then renamed: a kill -9 lea
 ``metrics.jsonl``, TensorBoard events under ``tb/`` and ``summary.json``. Validation runs on test_id and test_ood
 clips (scenes disjoint from training by the held-out splits) and reports the model's error beside copy-last's.
 
-The module runs a little over 600 lines: the clip sources and the training loop it feeds are one job here, and the
-Ray path (``--ray``) is being built on the same loop; they are to part when it lands.
+The same loop trains data-parallel (``tdwgym pretrain --ray``, :mod:`tdwgym.agents.pretraining_ray`): with a
+:class:`Parallel`, each process trains on its part of every batch, gradients are averaged over the processes
+(``DistributedDataParallel``), and rank 0 alone validates and writes the run folder.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,57 +37,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
-import tdwgym
 from tdwgym.agents.device import configure_torch_threads, resolve_device
-from tdwgym.agents.models import Clips, WorldModel, make_world_model, resize_frames, safe_load, world_model_from_config
+from tdwgym.agents.models import Clips, WorldModel, make_world_model, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
-from tdwgym.registration import resolve_env_id, short_names
+from tdwgym.agents.pretraining_clips import ACTIONS, ClipStream, collate_clips, dataset_clips, parse_mix
 from tdwgym.util.files import write_atomic
 
-__all__ = ["ClipStream", "PretrainConfig", "parse_mix", "pretrain"]
-
-SEED_BASE = 1_000_000
-"""Training clips reset with seeds from here up (any seed works: the train split holds no held-out scene)."""
-
-ACTIONS = 10
-"""Size of the envs' discrete action space (one-hot action vectors)."""
-
-
-def env_id_of(name: str) -> str:
-    """A tdwgym env id from an id or a short name (``occlusion``: :func:`tdwgym.registration.resolve_env_id`).
-
-    Raises:
-        ValueError: Neither, naming the valid values.
-    """
-    env_id = resolve_env_id(name)
-    if env_id not in tdwgym.ENV_IDS:
-        raise ValueError(f"{name!r} is not a tdwgym env; valid envs are {', '.join(short_names())}")
-    return env_id
-
-
-def parse_mix(text: str) -> dict[str, float]:
-    """``"occlusion:4,collision:1"`` -> ``{env id: weight}`` (a missing weight is 1).
-
-    Raises:
-        ValueError: An unknown env, or a weight that is not a positive number.
-    """
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, weight = part.partition(":")
-        try:
-            w = float(weight) if weight else 1.0
-        except ValueError:
-            raise ValueError(f"bad weight {weight!r} in --env {text!r}: expected NAME[:WEIGHT],...") from None
-        if not (math.isfinite(w) and w > 0):
-            raise ValueError(f"weight of {name!r} must be a positive number, got {weight!r}")
-        out[env_id_of(name)] = w
-    if not out:
-        raise ValueError(f"--env {text!r} names no env; valid envs are {', '.join(short_names())}")
-    return out
-
+__all__ = ["ClipLoss", "ClipStream", "Parallel", "PretrainConfig", "parse_mix", "pretrain", "save_world_model"]
 
 @dataclass
 class PretrainConfig:
@@ -175,161 +135,6 @@ class PretrainConfig:
         return levels
 
 
-# ---------------------------------------------------------------------------------------------------- clip sources
-
-
-def record_clip(
-    env: gym.Env, seed: int, steps: int, static: bool, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Reset ``env`` with ``seed`` and record ``steps`` steps: ``(frames (T+1, 3, H, W) uint8, actions (T,) int,
-    passes)``, ``passes`` holding the other render passes of Dict observations (``(T+1, H, W)`` each).
-
-    A still camera takes no-ops; otherwise random actions are held for 1-6 steps each (the camera sweeps
-    instead of jittering)."""
-    obs, _ = env.reset(seed=int(seed))
-    extra = {k: [np.asarray(v)[..., 0]] for k, v in obs.items() if k != "rgb"} if isinstance(obs, dict) else {}
-    first = obs["rgb"] if isinstance(obs, dict) else obs
-    frames = np.empty((steps + 1, *np.asarray(first).shape), dtype=np.uint8)
-    frames[0] = first
-    actions = np.zeros(steps, dtype=np.int64)
-    action, hold = 0, 0
-    for t in range(steps):
-        if not static:
-            if hold == 0:
-                action, hold = int(rng.integers(env.action_space.n)), int(rng.integers(1, 7))
-            hold -= 1
-        obs, _, terminated, truncated, _ = env.step(action)
-        rgb = obs["rgb"] if isinstance(obs, dict) else obs
-        frames[t + 1] = rgb
-        for k in extra:
-            extra[k].append(np.asarray(obs[k])[..., 0])
-        actions[t] = action
-        if terminated or truncated:  # shorter episodes hold their last frame
-            frames[t + 2 :] = rgb
-            for k in extra:
-                extra[k] += [extra[k][-1]] * (steps - t - 1)
-            break
-    return frames.transpose(0, 3, 1, 2), actions, {k: np.stack(v) for k, v in extra.items()}
-
-
-class ClipStream(IterableDataset):
-    """An endless stream of clips from the scenario generators (train split), drawn from a mix.
-
-    Clip ``i`` of the stream is a function of ``(seed, i)`` alone, whichever worker makes it: worker ``w`` of
-    ``W`` makes clips ``w, w + W, ...``, and a resumed run starts at its ``start`` clip.
-
-    Args:
-        mix: Env id -> weight.
-        levels: Levels drawn uniformly (or per ``schedule``).
-        resolution: Frame size.
-        steps: Transitions per clip.
-        static_fraction: Share of still-camera clips.
-        seed: Stream seed.
-        start: Index of the first clip.
-        schedule: Optional ``clip index -> number of levels available`` (the curriculum).
-        split: Split of the scenes (``train``; validation uses ``test_id`` / ``test_ood``).
-        encode: The model's :meth:`~tdwgym.agents.models.WorldModel.clip_encoder` for models that read more than
-            RGB: the envs then render RGB, depth and segmentation (``obs_mode="rgbd_seg"``) and clips hold what it
-            returns.
-    """
-
-    def __init__(
-        self,
-        mix: dict[str, float],
-        levels: list[int],
-        resolution: int,
-        steps: int,
-        static_fraction: float = 0.6,
-        seed: int = 0,
-        start: int = 0,
-        schedule: tuple[int, int] | None = None,
-        split: str = "train",
-        encode: Callable[..., Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.encode = encode
-        self.env_ids = list(mix)
-        weights = np.asarray([mix[e] for e in self.env_ids], dtype=np.float64)
-        self.p = weights / weights.sum()
-        self.levels, self.resolution, self.steps = list(levels), int(resolution), int(steps)
-        self.static_fraction, self.seed, self.start = float(static_fraction), int(seed), int(start)
-        self.schedule, self.split = schedule, split
-
-    def levels_at(self, index: int) -> list[int]:
-        """Levels available to clip ``index`` (all of them, or the curriculum's first ones)."""
-        if self.schedule is None:
-            return self.levels
-        full_at, _ = self.schedule
-        n = 1 + int((len(self.levels) - 1) * min(1.0, index / max(full_at, 1)))
-        return self.levels[:n]
-
-    def clip(self, index: int, envs: dict[tuple[str, int], gym.Env]) -> Clips:
-        """Clip ``index`` (envs are made on first use and cached in ``envs``)."""
-        rng = np.random.default_rng([self.seed, index])
-        env_id = self.env_ids[int(rng.choice(len(self.env_ids), p=self.p))]
-        levels = self.levels_at(index)
-        level = levels[int(rng.integers(len(levels)))]
-        key = (env_id, level)
-        if key not in envs:
-            obs_mode = "rgb" if self.encode is None else "rgbd_seg"
-            envs[key] = gym.make(env_id, resolution=self.resolution, level=level, split=self.split, obs_mode=obs_mode)
-        static = bool(rng.random() < self.static_fraction)
-        frames, actions, extra = record_clip(envs[key], SEED_BASE + index, self.steps, static, rng)
-        clip = torch.from_numpy(frames)
-        if self.encode is not None:
-            clip = torch.from_numpy(
-                self.encode(frames.transpose(0, 2, 3, 1), extra["segmentation"], extra.get("depth"))
-            )
-        return Clips(clip, F.one_hot(torch.from_numpy(actions), ACTIONS).float())
-
-    def __iter__(self) -> Iterator[Clips]:
-        info = get_worker_info()
-        wid, n = (0, 1) if info is None else (info.id, info.num_workers)
-        envs: dict[tuple[str, int], gym.Env] = {}
-        try:
-            index = self.start + wid
-            while True:
-                yield self.clip(index, envs)
-                index += n
-        finally:
-            for env in envs.values():
-                env.close()
-
-
-def collate_clips(items: list[Clips]) -> Clips:
-    """Stack single clips into a batch."""
-    return Clips(torch.stack([c.frames for c in items]), torch.stack([c.actions for c in items]))
-
-
-def dataset_clips(
-    root: str, steps: int, resolution: int, encode: Callable[..., Any] | None = None
-) -> torch.utils.data.Dataset:
-    """Clips of ``steps + 1`` frames from a ``tdwgym dataset`` folder, resized to ``resolution``; with ``encode``
-    (an object model's :meth:`~tdwgym.agents.models.WorldModel.clip_encoder`) the clips are what it makes of the
-    episodes' RGB, segmentation and depth."""
-    from tdwgym.tools.dataset import ClipDataset
-
-    keys = ("rgb", "actions") if encode is None else ("rgb", "segmentation", "depth", "actions")
-    base = ClipDataset(root, clip_len=steps + 1, keys=keys)
-
-    class _Clips(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return len(base)
-
-        def __getitem__(self, i: int) -> Clips:
-            item = base[i]
-            acts = item["actions"][1:].clamp_min(0)  # action t produced frame t; the first frame has none
-            if encode is not None:
-                rgb = np.asarray(item["rgb"]).transpose(0, 2, 3, 1)
-                depth = np.asarray(item["depth"])[:, 0]
-                frames = torch.from_numpy(encode(rgb, np.asarray(item["segmentation"]), depth))
-            else:
-                frames = resize_frames(item["rgb"], (resolution, resolution))
-            return Clips(frames, F.one_hot(acts.long(), ACTIONS).float())
-
-    return _Clips()
-
-
 # ------------------------------------------------------------------------------------------------------ training
 
 
@@ -384,7 +189,38 @@ def save_world_model(model: WorldModel, path: str | os.PathLike, meta: dict[str,
     atomic_torch_save({"model_config": model.config(), "model": state, "meta": dict(meta or {})}, path)
 
 
+class ClipLoss(torch.nn.Module):
+    """``forward(chunk, state) -> (loss, output, state)``: a world model's ``clip_loss`` as a module's forward, the
+    form PyTorch's ``DistributedDataParallel`` wraps (it synchronises the gradients of what ``forward`` computed)."""
+
+    def __init__(self, model: WorldModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chunk: Clips, state: Any) -> tuple[torch.Tensor, Any, Any]:  # noqa: D102
+        out, state = self.model.clip_loss(chunk, state)
+        return out.loss, out, state
+
+
+@dataclass
+class Parallel:
+    """How this process takes part in data-parallel pretraining (:mod:`tdwgym.agents.pretraining_ray`): it trains
+    on its part of every batch, gradients are averaged over the ranks, and rank 0 alone writes the run folder."""
+
+    rank: int
+    """This process's rank, ``0 .. ranks - 1``."""
+    ranks: int
+    """Processes taking part."""
+    wrap: Callable[[torch.nn.Module], torch.nn.Module]
+    """Wraps :class:`ClipLoss` for gradient averaging (``DistributedDataParallel``)."""
+    mean: Callable[[list[float]], list[float]]
+    """The mean over the ranks of each number (every rank calls it at the same point)."""
+    device: torch.device | None = None
+    """This rank's device (None: ``cfg.device``)."""
+
+
 def _train_step(
+    step: torch.nn.Module,
     model: WorldModel,
     batch: Clips,
     opt: torch.optim.Optimizer,
@@ -392,27 +228,28 @@ def _train_step(
     tbptt: int,
     max_grad_norm: float,
 ) -> dict[str, float]:
-    """One pass over a batch: chunks of ``tbptt`` steps, one optimiser step each, state carried between them."""
+    """One pass over a batch: chunks of ``tbptt`` steps, one optimiser step each, state carried between them
+    (``step`` is :class:`ClipLoss` of ``model``, possibly wrapped for data parallelism)."""
     state = None
     losses = []
     dev = model.device
     for s in range(0, batch.steps, tbptt):
         chunk = Clips(batch.frames[:, s : s + tbptt + 1], batch.actions[:, s : s + tbptt])
         with torch.autocast(dev.type, dtype=torch.float16, enabled=scaler is not None):
-            out, state = model.clip_loss(chunk, state)
+            loss, out, state = step(chunk, state)
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(out.loss).backward()
+            scaler.scale(loss).backward()
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             scaler.step(opt)
             scaler.update()
         else:
-            out.loss.backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             opt.step()
         model.after_update()
-        losses.append(float(out.loss.detach()))
+        losses.append(float(loss.detach()))
     return {"loss": float(np.mean(losses)), **out.metrics}
 
 
@@ -476,8 +313,18 @@ def _latest(ckpt_dir: Path) -> Path | None:
     return None
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def pretrain(
+    cfg: PretrainConfig, resume: bool = False, progress: bool = True, parallel: Parallel | None = None
+) -> dict[str, Any]:
     """Train ``cfg.model`` on the curriculum's clips; see the module docstring for what the run folder holds.
+
+    Args:
+        cfg: The settings.
+        resume: Continue the run in ``cfg.out`` from its newest checkpoint.
+        progress: A progress bar on stderr.
+        parallel: This process's part in data-parallel training (``tdwgym pretrain --ray``); its driver checked the
+            folder and wrote ``pretrain.json``, and the run resumes from the newest checkpoint when there is one (a
+            restarted worker group carries on where it was).
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -487,13 +334,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     """
     cfg.validate()
     configure_torch_threads()  # one thread per two cores: the clip workers have the others
+    rank, ranks = (parallel.rank, parallel.ranks) if parallel else (0, 1)
+    lead = rank == 0  # writes the run folder, validates, logs
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
     saved_cfg = out / "pretrain.json"
-    if saved_cfg.exists() and not resume:
+    if parallel is not None:
+        resume = (_latest(ckpt_dir) if ckpt_dir.is_dir() else None) is not None
+    elif saved_cfg.exists() and not resume:
         raise ValueError(f"{out} already holds a pretraining run; pass --resume to continue it, or another --out")
     # a dataset folder is opened before anything is written: a bad one leaves no orphan run folder
-    dev = resolve_device(cfg.device)
+    dev = parallel.device if parallel is not None and parallel.device is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
     data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder()) if cfg.data else None
@@ -505,8 +356,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         found = _latest(ckpt_dir) if ckpt_dir.is_dir() else None
         if found is None:
             raise ValueError(f"--resume: {ckpt_dir} holds no complete checkpoint")
-        for stale in ckpt_dir.glob("*.tmp"):  # half-written by a run killed mid-save; never read, so dropped
-            stale.unlink(missing_ok=True)
+        if lead:
+            for stale in ckpt_dir.glob("*.tmp"):  # half-written by a run killed mid-save; never read, so dropped
+                stale.unlink(missing_ok=True)
         state = safe_load(found)
         model = world_model_from_config(state["model_config"], device=dev)
         model.load_state_dict(state["model"])
@@ -514,25 +366,30 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         opt.load_state_dict(state["optimizer"])
         frames_done, clips_done = int(state["frames"]), int(state["clips"])
         history = list(json.loads(state["history"]))
-    else:
+    elif parallel is None:
         out.mkdir(parents=True, exist_ok=True)
         ckpt_dir.mkdir(exist_ok=True)
         _atomic_json(dataclasses.asdict(cfg), saved_cfg)
     model.train()
+    step = ClipLoss(model) if parallel is None else parallel.wrap(ClipLoss(model))
 
+    part = cfg.batch_size // ranks
     schedule = (cfg.total_steps // cfg.clip_steps // 2, 0) if cfg.curriculum else None
     if data is not None:
         sampler = torch.utils.data.RandomSampler(
-            data, replacement=True, num_samples=10**9, generator=torch.Generator().manual_seed(cfg.seed + clips_done)
+            data,
+            replacement=True,
+            num_samples=10**9,
+            generator=torch.Generator().manual_seed(cfg.seed + clips_done + 7919 * rank),
         )
         loader = DataLoader(
             data,
-            batch_size=cfg.batch_size,
+            batch_size=part,
             sampler=sampler,
-            num_workers=cfg.workers,
+            num_workers=cfg.workers if parallel is None else 1,
             collate_fn=collate_clips,
             pin_memory=use_amp,
-            persistent_workers=cfg.workers > 0,
+            persistent_workers=cfg.workers > 0 or parallel is not None,
         )
     else:
         stream = ClipStream(
@@ -545,26 +402,34 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             start=clips_done,
             schedule=schedule,
             encode=model.clip_encoder(),
+            batch=cfg.batch_size,
+            rank=rank,
+            ranks=ranks,
         )
+        loaders = cfg.workers if parallel is None else 1  # under Ray, --workers counts the ranks: one clip worker each
         loader = DataLoader(
             stream,
-            batch_size=cfg.batch_size,
-            num_workers=cfg.workers,
+            batch_size=part,
+            num_workers=loaders,
             collate_fn=collate_clips,
             pin_memory=use_amp,
-            prefetch_factor=4 if cfg.workers else None,
+            prefetch_factor=4 if loaders else None,
         )
-    val = {split: _validation_clips(cfg, split, model.clip_encoder()) for split in ("test_id", "test_ood")}
+    val = {s: _validation_clips(cfg, s, model.clip_encoder()) for s in ("test_id", "test_ood")} if lead else {}
 
     from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm
 
-    writer = SummaryWriter(str(out / "tb"))
+    writer = SummaryWriter(str(out / "tb")) if lead else None
     bar = tqdm(
-        total=cfg.total_steps, initial=frames_done, unit="fr", disable=not progress, desc=f"pretrain {cfg.model}"
+        total=cfg.total_steps,
+        initial=frames_done,
+        unit="fr",
+        disable=not progress or not lead,
+        desc=f"pretrain {cfg.model}",
     )
-    metrics_file = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
-    compute_s, start, frames_run = 0.0, time.perf_counter(), 0
+    metrics_file = open(out / "metrics.jsonl", "a") if lead else None  # noqa: SIM115 - closed in finally
+    compute_s, start, frames_run, batch_losses = 0.0, time.perf_counter(), 0, []
     next_val = (frames_done // cfg.val_every + 1) * cfg.val_every
 
     def checkpoint() -> None:
@@ -592,16 +457,20 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             )
             for group in opt.param_groups:
                 group["lr"] = lr
-            m = _train_step(model, batch.to(dev), opt, scaler, cfg.tbptt, cfg.max_grad_norm)
+            m = _train_step(step, model, batch.to(dev), opt, scaler, cfg.tbptt, cfg.max_grad_norm)
+            if parallel is not None:  # what the ranks measured on their parts, as one number each
+                m = dict(zip(m, parallel.mean(list(m.values())), strict=True))
             compute_s += time.perf_counter() - t0
-            n = len(batch) * batch.steps
+            n = len(batch) * batch.steps * ranks
             frames_done += n
             frames_run += n
-            clips_done += len(batch)
+            clips_done += len(batch) * ranks
+            batch_losses.append(m["loss"])
             bar.update(n)
             bar.set_postfix(loss=f"{m['loss']:.4g}")
-            for key, value in m.items():
-                writer.add_scalar(f"train/{key}", value, frames_done)
+            if writer is not None:
+                for key, value in m.items():
+                    writer.add_scalar(f"train/{key}", value, frames_done)
             if frames_done >= next_val or frames_done >= cfg.total_steps:
                 next_val += cfg.val_every
                 row = {"frames": frames_done, "train_loss": m["loss"], "lr": lr}
@@ -613,13 +482,18 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 row["frames_per_s"] = frames_run / wall
                 row["compute_frames_per_s"] = frames_run / max(compute_s, 1e-9)
                 history.append(row)
-                metrics_file.write(json.dumps(row) + "\n")
-                metrics_file.flush()
-                checkpoint()
+                if metrics_file is not None:
+                    metrics_file.write(json.dumps(row) + "\n")
+                    metrics_file.flush()
+                    checkpoint()
+                    if parallel is not None and not progress:
+                        print(f"[pretrain] {json.dumps({k: round(v, 5) for k, v in row.items()})}", flush=True)
     finally:
         bar.close()
-        writer.close()
-        metrics_file.close()
+        if writer is not None:
+            writer.close()
+        if metrics_file is not None:
+            metrics_file.close()
         del loader
 
     wall = time.perf_counter() - start
@@ -632,10 +506,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         "compute_frames_per_s": frames_run / max(compute_s, 1e-9),
         "loader_ratio": compute_s / max(wall, 1e-9),
         "device": str(dev),
+        "ranks": ranks,
         "parameters": sum(p.numel() for p in model.parameters()),
         "history": history,
+        "batch_losses": batch_losses,
     }
-    meta = {"frames": frames_done, "pretrain": dataclasses.asdict(cfg), "command": command_line(cfg)}
-    save_world_model(model, out / "world_model.pt", meta=meta)
-    _atomic_json(summary, out / "summary.json")
+    if lead:
+        meta = {"frames": frames_done, "pretrain": dataclasses.asdict(cfg), "command": command_line(cfg)}
+        save_world_model(model, out / "world_model.pt", meta=meta)
+        _atomic_json(summary, out / "summary.json")
     return summary
