@@ -47,6 +47,7 @@ from tdwgym.util.files import write_atomic
 
 __all__ = ["ClipLoss", "ClipStream", "Parallel", "PretrainConfig", "parse_mix", "pretrain", "save_world_model"]
 
+
 @dataclass
 class PretrainConfig:
     """Settings of ``tdwgym pretrain`` (every field is a CLI option of the same name)."""

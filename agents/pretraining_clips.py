@@ -74,6 +74,7 @@ def parse_mix(text: str) -> dict[str, float]:
         raise ValueError(f"--env {text!r} names no env; valid envs are {', '.join(short_names())}")
     return out
 
+
 def record_clip(
     env: gym.Env, seed: int, steps: int, static: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

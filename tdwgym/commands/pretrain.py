@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tdwgym.commands.ray_option import add_ray_argument, ray_address
 from tdwgym.util.files import check_output_folder, read_json
 
 __all__ = ["EXTRA", "HELP", "add_parser", "run"]
@@ -40,12 +41,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             p.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=f"{doc} (default: {default})"
             )
+        elif f.name == "workers":
+            doc += " With --ray: Ray Train workers (data-parallel, each with one clip worker of its own); the global "
+            doc += "--batch-size must be a multiple of it"
+            p.add_argument(flag, type=int, default=default, help=f"{doc} (default: {default})")
         elif f.name == "model_kwargs":
             p.add_argument(flag, type=json.loads, default={}, help=f"{doc} (default: {{}})")
         else:
             kind = type(default) if default is not None else str
             p.add_argument(flag, type=kind, default=default, help=f"{doc} (default: {default})")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    add_ray_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -85,12 +91,18 @@ def run(args: argparse.Namespace) -> int:
                 "device": cfg.device,
             }
         )
-    summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+    if args.ray is not None:
+        from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here
+
+        summary = pretrain_on_ray(cfg, address=ray_address(args.ray), resume=args.resume)
+    else:
+        summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
     last = summary["history"][-1] if summary["history"] else {}
     copy_last = last.get("test_id/copy_last", float("nan"))
     baseline = f" (copy-last {copy_last:.4g})" if copy_last == copy_last else ""  # NaN: frames are not pixels
+    workers = f" with {summary['ranks']} Ray Train workers" if summary.get("ranks", 1) > 1 else ""
     print(
-        f"pretrained {cfg.model} on {summary['frames']} frames in {summary['wall_time_s']:.0f} s "
+        f"pretrained {cfg.model}{workers} on {summary['frames']} frames in {summary['wall_time_s']:.0f} s "
         f"({summary['frames_per_s']:.0f} fr/s; compute alone {summary['compute_frames_per_s']:.0f} fr/s, "
         f"ratio {summary['loader_ratio']:.2f}); test_id loss {last.get('test_id/loss', float('nan')):.4g}"
         f"{baseline}; model: {Path(cfg.out) / 'world_model.pt'}"
