@@ -93,6 +93,54 @@ def _heldout(act, base: TrainConfig, seeds: list[int], steps: int) -> dict[str, 
     return metrics
 
 
+def compare_config(
+    name: str, seed: int, args: argparse.Namespace, overrides: dict[str, Any]
+) -> tuple[CompareConfig, Path | None]:
+    """The comparison of one env and seed (PPO and curiosity, or curiosity alone when the baselines are reused from
+    ``--baselines-from``) and the folder the baselines come from."""
+    env_id, eval_steps = ENVS[name]
+    eval_steps = args.eval_steps or eval_steps
+    env_kwargs = dict(DEFAULT_ENV_KWARGS)
+    folder = Path(args.out) / f"{name}_s{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    base = TrainConfig(**{"env_id": env_id, "env_kwargs": env_kwargs, "seed": seed, **overrides})
+    source = baseline_source(name, seed, base, args)
+    check_settings(folder, base, args)
+    cfg = CompareConfig(
+        total_steps=args.total_steps,
+        seeds=[seed],
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        eval_episodes=args.eval_episodes,
+        eval_steps=eval_steps,
+        out=str(folder / "compare"),
+        agents=["curiosity"] if source else ["ppo", "curiosity"],
+        train_overrides=overrides,
+        progress_bar=False,
+    )
+    return cfg, source
+
+
+def compare_on_ray(args: argparse.Namespace, overrides: dict[str, Any], log=print) -> None:
+    """``--ray``: every unfinished comparison's (agent, seed) runs as Ray tasks in one pool, then their
+    ``results.json``; the rest (random agent, second draw) runs here as without ``--ray``."""
+    from tdwgym.agents.comparison import gather_results
+    from tdwgym.agents.comparison_ray import run_on_ray
+
+    configs = []
+    for seed in args.seeds:
+        for name in args.envs:
+            cfg, _ = compare_config(name, seed, args, overrides)
+            if not (Path(cfg.out) / "results.json").is_file():
+                configs.append(cfg)
+    if not configs:
+        return
+    log(f"[ray] {sum(len(c.agents) * len(c.seeds) for c in configs)} runs of {len(configs)} comparisons")
+    run_on_ray(configs, args.ray or None, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, log=log)
+    for cfg in configs:
+        gather_results(cfg)
+
+
 def run_env_seed(
     name: str, seed: int, args: argparse.Namespace, overrides: dict[str, Any], log=print
 ) -> dict[str, dict[str, float]]:
@@ -101,32 +149,18 @@ def run_env_seed(
     eval_steps = args.eval_steps or eval_steps
     env_kwargs = dict(DEFAULT_ENV_KWARGS)
     folder = Path(args.out) / f"{name}_s{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(**{"env_id": env_id, "env_kwargs": env_kwargs, "seed": seed, **overrides})
     draw1 = [10_000 + 100 * seed + i for i in range(args.eval_episodes)]
     draw2 = [DRAW2_OFFSET + 100 * seed + i for i in range(args.eval_episodes)]
 
-    source = baseline_source(name, seed, base, args)
-    check_settings(folder, base, args)
-    trained = ["curiosity"] if source else ["ppo", "curiosity"]
+    cfg, source = compare_config(name, seed, args, overrides)
+    trained = cfg.agents
     if source:
         log(f"[{name} s{seed}] random and plain PPO: reused from {source}")
     results_path = folder / "compare" / "results.json"
     if not results_path.is_file():
         t0 = time.perf_counter()
         log(f"[{name} s{seed}] compare: {', '.join(trained)}, {args.total_steps} steps, {args.eval_episodes} episodes")
-        cfg = CompareConfig(
-            total_steps=args.total_steps,
-            seeds=[seed],
-            env_id=env_id,
-            env_kwargs=env_kwargs,
-            eval_episodes=args.eval_episodes,
-            eval_steps=eval_steps,
-            out=str(folder / "compare"),
-            agents=trained,
-            train_overrides=overrides,
-            progress_bar=False,
-        )
         compare(cfg, progress=log)
         log(f"[{name} s{seed}] compare done in {time.perf_counter() - t0:.0f} s")
     compared = json.loads(results_path.read_text())["runs"][0]
@@ -508,6 +542,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help=f"a third draw of N held-out episodes per agent and seed (at most {DRAW3_MAX}; 0: none) for rare pushes",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="train every unfinished (env, seed, agent) run as a Ray task (docs/distributed.md); the held-out draws "
+        "run here",
+    )
+    parser.add_argument("--cpus-per-run", type=float, default=1.0, help="with --ray: CPUs per run")
+    parser.add_argument("--gpus-per-run", type=float, default=0.0, help="with --ray: GPUs per run (fractions share)")
     args = parser.parse_args(argv)
     if not 0 <= args.large_draw <= DRAW3_MAX:
         parser.error(f"--large-draw must be between 0 and {DRAW3_MAX} episodes, got {args.large_draw}")
@@ -520,6 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     # core made them 4x slower beside a second run of this script on 2 cores
     configure_torch_threads()
     per_seed: dict[str, dict[int, dict]] = {name: {} for name in args.envs}
+    if args.ray is not None and not args.report_only:
+        try:
+            compare_on_ray(args, overrides, log=lambda m: print(m, flush=True))
+        except (SettingsChangedError, ValueError) as exc:  # a bad address or resources: one line
+            parser.exit(2, f"sample_efficiency.py: error: {exc}\n")
     for seed in args.seeds:  # seed by seed, alternating the envs, so that an early stop leaves both with seeds
         for name in args.envs:
             if args.report_only and not finished(name, seed, args.out):

@@ -207,3 +207,28 @@ def test_large_draw_measures_a_third_draw_once_and_report_only_never_measures_it
     with pytest.raises(SystemExit):
         se.main([*argv, "--large-draw", "1001"])
     assert "--large-draw must be between 0 and 1000" in capsys.readouterr().err
+
+
+def test_sample_efficiency_on_ray_gives_the_local_numbers(tmp_path, capsys):
+    """``--ray``: the comparisons' runs are Ray tasks (one pool for every env and seed); the numbers equal a local
+    run's."""
+    pytest.importorskip("ray")
+    se = _script()
+    argv = ["--seeds", "0", "--total-steps", "64", "--eval-episodes", "1", "--eval-steps", "6"]
+    argv += ["--train-overrides", json.dumps(TINY)]
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert se.main([*argv, "--out", str(local), "--doc", str(tmp_path / "a.md")]) == 0
+    assert se.main([*argv, "--out", str(remote), "--doc", str(tmp_path / "b.md"), "--ray", "local"]) == 0
+    assert "[ray] 4 runs of 2 comparisons" in capsys.readouterr().out
+    for name in ("playroom", "occlusion"):
+        got, want = (json.loads((d / f"{name}_s0" / "compare" / "results.json").read_text()) for d in (remote, local))
+        for results in (got, want):
+            results["config"].pop("out")
+            for run in results["runs"]:
+                for row in run["agents"].values():
+                    row.pop("train_wall_s")
+            for stats in results["summary"].values():
+                stats.pop("train_wall_s", None)
+        assert got == want
+        for file in ("random.json", "draw2.json"):
+            assert (remote / f"{name}_s0" / file).read_text() == (local / f"{name}_s0" / file).read_text()
