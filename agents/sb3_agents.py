@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from tdwgym.agents.agent_zip import load_agent, trusts_pickles
 from tdwgym.agents.rundir import RunDir
 from tdwgym.tools.policies import Policy, register_policy_loader
 
@@ -100,30 +101,35 @@ def latest_agent(run_dir: str | os.PathLike) -> Path | None:
     return RunDir(run_dir).agent_path()
 
 
-def load_sb3_model(path: str | os.PathLike, device: str = "cpu") -> Any:
-    """Load a stable-baselines3 PPO model (cached per file version and device: the same file loads once).
+def load_sb3_model(path: str | os.PathLike, device: str = "cpu", trust_pickles: bool | None = None) -> Any:
+    """Load a stable-baselines3 PPO model without unpickling anything in it
+    (:func:`tdwgym.agents.agent_zip.load_agent`; cached per file version and device: the same file loads once).
 
     Args:
         path: The ``.zip`` written by ``model.save``.
         device: Torch device (``"auto"``: CUDA when available).
+        trust_pickles: Load with SB3's ``PPO.load`` (unpickling the file's ``data``); None:
+            ``$TDWGYM_TRUST_PICKLES`` (set by ``--trust-pickles``).
 
     Raises:
         ImportError: stable-baselines3 is not installed (with the pip command that installs it).
+        AgentFileError: (a ValueError) one line naming a file that cannot be loaded safely.
     """
     resolved = Path(path).resolve()
     stat = resolved.stat()
-    return _load_sb3_cached(str(resolved), stat.st_mtime_ns, stat.st_size, str(device))
+    trusted = trusts_pickles(trust_pickles)
+    return _load_sb3_cached(str(resolved), stat.st_mtime_ns, stat.st_size, str(device), trusted)
 
 
 @lru_cache(maxsize=2)
-def _load_sb3_cached(path: str, mtime_ns: int, size: int, device: str) -> Any:
+def _load_sb3_cached(path: str, mtime_ns: int, size: int, device: str, trust_pickles: bool) -> Any:
     try:
-        from stable_baselines3 import PPO
+        import stable_baselines3  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("a model policy needs stable-baselines3: pip install 'tdwgym[agents]'") from exc
     from tdwgym.agents.device import resolve_device
 
-    return PPO.load(path, device=resolve_device(device))
+    return load_agent(path, device=resolve_device(device), trust_pickles=trust_pickles)
 
 
 def sb3_env_kwargs(path: str | os.PathLike, resolution: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
 
+from tdwgym.agents.agent_zip import load_agent
 from tdwgym.agents.curiosity import CuriosityConfig, CuriosityVecEnv
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
@@ -341,13 +342,18 @@ def check_policy_input(env_kwargs: dict[str, Any]) -> None:
         )
 
 
-def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig | None = None, resume: str | os.PathLike | None = None, *, trust_pickles: bool | None = None
+) -> TrainResult:
     """Train (or resume) a PPO agent with the configured curiosity reward.
 
     Args:
         cfg: The run's settings. When resuming, only its ``total_steps`` (when > 0: the new budget) and
             ``progress_bar`` count; every other setting comes from the run's ``config.json``.
         resume: A run folder to continue from its latest checkpoint.
+        trust_pickles: Resume with SB3's ``PPO.load`` (unpickling ``agent.zip``) instead of rebuilding the agent
+            from the run's config and its weights (:func:`tdwgym.agents.agent_zip.load_agent`; None:
+            ``$TDWGYM_TRUST_PICKLES``).
 
     Returns:
         The run's :class:`TrainResult`.
@@ -384,7 +390,18 @@ def train(cfg: TrainConfig | None = None, resume: str | os.PathLike | None = Non
     ckpt = run.latest_checkpoint() if resume is not None else None
     if ckpt is not None:
         try:
-            model = _load_file(ckpt / RunDir.AGENT, lambda p: PPO.load(p, env=venv, device=device))
+            model = _load_file(
+                ckpt / RunDir.AGENT,
+                lambda p: load_agent(
+                    p,
+                    venv,
+                    device,
+                    ppo_kwargs=cfg.ppo_kwargs(),
+                    trust_pickles=trust_pickles,
+                    tensorboard_log=str(run.tensorboard_dir),
+                    verbose=cfg.verbose,
+                ),
+            )
             if curiosity is not None:
                 _load_file(ckpt / RunDir.WORLD_MODEL, curiosity.load_world_model)
                 _load_file(run.statistics_path(ckpt), curiosity.load_statistics)

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO
 
+from tdwgym.agents.agent_zip import load_agent
 from tdwgym.agents.comparison import CompareConfig, compare, episode_metrics
 from tdwgym.agents.curiosity import REWARD_VERSION
 from tdwgym.agents.device import configure_torch_threads
@@ -191,7 +191,7 @@ def run_env_seed(
             rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW2_OFFSET + seed), base, draw2, eval_steps)
         for agent in trained:
             agent_path = RunDir(folder / "compare" / f"{agent}_s{seed}").agent_path()
-            model = PPO.load(agent_path, device="cpu")
+            model = load_agent(agent_path, device="cpu")
             torch.manual_seed(DRAW2_OFFSET + seed)  # other action draws than the first draw's
             act = lambda obs, m=model: m.predict(obs, deterministic=False)[0]  # noqa: E731
             rows[agent] = _heldout(act, base, draw2, eval_steps)
@@ -237,7 +237,7 @@ def large_draw(
     rows["random"] = _heldout(_random_act(env_id, env_kwargs, DRAW3_OFFSET + seed), base, seeds, eval_steps)
     for agent in ("ppo", "curiosity"):
         where = source if source is not None and agent == "ppo" else folder
-        model = PPO.load(RunDir(where / "compare" / f"{agent}_s{seed}").agent_path(), device="cpu")
+        model = load_agent(RunDir(where / "compare" / f"{agent}_s{seed}").agent_path(), device="cpu")
         torch.manual_seed(DRAW3_OFFSET + seed)
         act = lambda obs, m=model: m.predict(obs, deterministic=False)[0]  # noqa: E731
         rows[agent] = _heldout(act, base, seeds, eval_steps)

@@ -324,3 +324,135 @@ def test_fuzz_random_scenes_and_actions_stay_finite_inside_the_room_and_in_bound
         env.close()
     assert steps == 12 * 30 + 4 * 30
     assert growth < 40.0, f"RSS grew {growth:.1f} MB over the fuzz"
+
+
+# -- nothing in a file runs code (issue 32) -------------------------------------------------------------------------
+class _Marker:
+    """A pickle that creates ``path`` when it is unpickled (``open(path, "w")``): proof that code ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple:
+        return (open, (self.path, "w"))
+
+
+def _plant_payload(zip_path: Path, marker: Path) -> None:
+    """Put a ``:serialized:`` payload into an SB3 ``.zip``'s ``data``: a key of its own and the ``_last_obs`` entry
+    (``PPO.load`` unpickles both)."""
+    import base64
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    data = json.loads(members["data"])
+    evil = {":type:": "<class 'object'>", ":serialized:": base64.b64encode(pickle.dumps(_Marker(marker))).decode()}
+    data["planted"] = evil
+    data["_last_obs"] = evil
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
+@pytest.fixture()
+def planted_run(finished_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of a finished run whose agent.zip carries a payload, and the marker the payload would create."""
+    import shutil
+
+    from tdwgym.agents.rundir import RunDir
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    marker = tmp_path / "code-ran"
+    _plant_payload(RunDir(run).agent_path(), marker)
+    return run, marker
+
+
+@pytest.mark.parametrize("command", ["resume", "eval", "record-run", "record-zip", "dataset"])
+def test_no_path_that_reads_an_agent_unpickles_it(planted_run, tmp_path, capsys, command) -> None:
+    from tdwgym.agents.rundir import RunDir
+
+    run, marker = planted_run
+    agent = RunDir(run).agent_path()
+    elsewhere = tmp_path / "from-elsewhere.zip"  # a zip outside any run folder
+    elsewhere.write_bytes(agent.read_bytes())
+    argv = {
+        "resume": ["train", "--resume", str(run), "--total-steps", "128", "--no-progress"],
+        "eval": ["eval", "--run", str(run), "--quick", "--out", str(tmp_path / "ev"), "--no-progress"],
+        "record-run": ["record", "--run", str(run), "--steps", "2", "--out", str(tmp_path / "v.mp4"), "--no-progress"],
+        "record-zip": ["record", "--policy", str(elsewhere), "--steps", "2", "--out", str(tmp_path / "v.mp4")]
+        + ["--env-kwargs", '{"resolution": 36}', "--no-progress"],
+        "dataset": ["dataset", "--out", str(tmp_path / "d"), "--policy", str(elsewhere), "--episodes", "1"]
+        + ["--frames", "2", "--resolution", "36", "--no-progress"],
+    }[command]
+    assert cli_main(argv) == 0, capsys.readouterr().err
+    assert not marker.exists(), f"{command} unpickled the agent's data"
+    if command == "resume":
+        assert json.loads((run / "checkpoints" / "latest.json").read_text())["num_timesteps"] == 128
+    if command == "eval":
+        report = json.loads((tmp_path / "ev" / "report.json").read_text())
+        assert "agent" in json.dumps(report["exploration"])  # the agent was loaded and acted
+
+
+def test_trust_pickles_is_the_only_way_to_sb3s_loader(planted_run, tmp_path, capsys) -> None:
+    run, marker = planted_run
+    argv = ["record", "--run", str(run), "--steps", "2", "--out", str(tmp_path / "v.mp4"), "--no-progress"]
+    assert cli_main(argv) == 0 and not marker.exists()
+    assert cli_main([*argv, "--trust-pickles"]) == 0
+    assert marker.exists()  # the payload is live: SB3's PPO.load runs it
+    assert "TDWGYM_TRUST_PICKLES" not in os.environ  # the flag holds for its command only
+
+
+def test_an_agent_rebuilt_without_pickles_equals_sb3s(finished_run: Path) -> None:
+    import torch
+    from stable_baselines3 import PPO
+
+    from tdwgym.agents.agent_zip import load_agent
+    from tdwgym.agents.rundir import RunDir
+
+    path = RunDir(finished_run).agent_path()
+    safe, sb3 = load_agent(path, device="cpu"), PPO.load(path, device="cpu")
+    assert safe.observation_space == sb3.observation_space and safe.action_space == sb3.action_space
+    assert safe.num_timesteps == sb3.num_timesteps and safe._n_updates == sb3._n_updates
+    for (k, a), (k2, b) in zip(safe.policy.state_dict().items(), sb3.policy.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b)
+    obs = np.zeros(sb3.observation_space.shape, np.uint8)
+    assert safe.predict(obs, deterministic=True)[0] == sb3.predict(obs, deterministic=True)[0]
+
+
+def test_resuming_without_pickles_trains_exactly_as_sb3s_loader_did(finished_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    from tdwgym.agents.training import TrainConfig, train
+
+    runs = {}
+    for trusted in (True, False):
+        run = tmp_path / f"run-{trusted}"
+        shutil.copytree(finished_run, run)
+        result = train(TrainConfig(total_steps=128, progress_bar=False), resume=run, trust_pickles=trusted)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        rows = [{k: v for k, v in r.items() if "per_s" not in k and "time" not in k} for r in rows]
+        runs[trusted] = rows, result.model.policy.state_dict(), result.model._n_updates
+    assert runs[True][0] == runs[False][0] and runs[True][2] == runs[False][2]
+    assert all(torch.equal(runs[True][1][k], runs[False][1][k]) for k in runs[True][1])
+
+
+def test_a_zip_whose_weights_are_a_pickle_is_refused_in_one_line(finished_run, tmp_path, capsys) -> None:
+    import pickle
+    import zipfile
+
+    from tdwgym.agents.rundir import RunDir
+
+    marker = tmp_path / "code-ran"
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(RunDir(finished_run).agent_path()) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, pickle.dumps(_Marker(marker)) if name == "policy.pth" else src.read(name))
+    argv = ["record", "--policy", str(bad), "--steps", "2", "--out", str(tmp_path / "v.mp4"), "--device", "cpu"]
+    assert cli_main([*argv, "--env-kwargs", '{"resolution": 36}', "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and not marker.exists()

@@ -14,6 +14,7 @@ from typing import Any
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs
 from tdwgym.commands.door import check_env
 from tdwgym.commands.ray_option import add_ray_argument, ray_address
+from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.registration import resolve_env_id, short_names
 from tdwgym.util.errors import UsageError
@@ -88,6 +89,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     names = add_config_arguments(parser, DatasetConfig, flags=flags, level_split=())
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_ray_argument(parser)
+    add_trust_pickles_argument(parser)
     parser.set_defaults(func=run, config_fields=names)
     return parser
 
@@ -113,6 +115,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``tdwgym dataset``: generate, then print a one-line summary. Returns the exit status."""
+    with trusting_pickles(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tdwgym.tools.dataset.writer import generate
 
     config = config_from_args(args)

@@ -11,6 +11,7 @@ from typing import Any
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
 from tdwgym.commands.door import check_env
 from tdwgym.commands.ray_option import add_ray_argument, ray_address
+from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
@@ -67,6 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         level_split=("level",),  # the evaluation draws from the held-out splits itself
     )
     add_ray_argument(p)
+    add_trust_pickles_argument(p)
     group = p.add_argument_group("sizes of the evaluation (EvalSettings)")
     settings = add_config_arguments(
         group,
@@ -87,6 +89,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """``tdwgym eval``: the evaluation report of a run or world-model checkpoint (locally or on Ray)."""
+    with trusting_pickles(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tdwgym.agents.device import check_device
     from tdwgym.agents.evaluate import EvalConfig, EvalSettings, evaluate, export_eval_sets
     from tdwgym.agents.rundir import RunDir

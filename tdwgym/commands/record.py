@@ -18,6 +18,7 @@ from typing import Any
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
 from tdwgym.commands.door import check_env
+from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_float, positive_int
 from tdwgym.tools.policies import BUILTIN_POLICIES
 from tdwgym.tools.recording import DEFAULT_ENV, check_recording, default_video_path, record_with_gym
@@ -88,12 +89,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "out": Flag(metavar="FILE"),
         },
     )
+    add_trust_pickles_argument(p)
     p.set_defaults(func=run, config_fields=names)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tdwgym record``: check everything at the door, then record."""
+    with trusting_pickles(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     cmd = RecordCommand(**config_kwargs(args, args.config_fields))
     env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
     run_dir = None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, command_env_kwargs, config_kwargs
 from tdwgym.commands.door import check_env
+from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_float, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import DamagedFileError, check_output_folder
@@ -115,6 +116,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="continue an interrupted run with its own settings (only --total-steps, to raise the budget, and "
         "--no-progress may be given)",
     )
+    add_trust_pickles_argument(p)
     p.set_defaults(func=run, config_fields=names)
     return p
 
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
                 "over with --overwrite (deletes its checkpoints, metrics and logs), or pick another --out"
             )
         door(cfg, "tdwgym train")
-    result = train(cfg, resume=args.resume)
+    with trusting_pickles(args) as trusted:
+        result = train(cfg, resume=args.resume, trust_pickles=trusted or None)
     print(f"trained {result.num_timesteps} steps in {result.wall_time_s:.1f} s -> {result.run_dir}")
     if result.video_path:
         print(f"video: {result.video_path}")

@@ -40,6 +40,7 @@ from gymnasium import spaces
 from tdwgym.envs.base import DISCRETE_ACTIONS, DISCRETE_TO_CONTROL
 
 __all__ = [
+    "TRUST_PICKLES_ENV",
     "BUILTIN_POLICIES",
     "ORBIT_RADIUS",
     "POLICY_LOADERS",
@@ -299,6 +300,11 @@ def make_policy(name: str, env: gym.Env, seed: int | None = None) -> Policy:
     if seed is not None:
         policy.reset(seed)
     return policy
+
+
+TRUST_PICKLES_ENV = "TDWGYM_TRUST_PICKLES"
+"""The environment variable that ``--trust-pickles`` sets to ``1``: stored agents may then be read with a loader
+that unpickles them (SB3's ``PPO.load``). Worker processes inherit it; without it nothing tdwgym reads runs code."""
 
 
 class PolicyLoader(Protocol):
