@@ -357,7 +357,8 @@ class TDWRoomEnv(gym.Env):
         push = {"attempted": False, "hit": False, "object_id": None, "moved": False}
         self._last_contacts = []
         info = self._info(self.backend.object_states(), [], push)
-        info["labels"] = scene.labels
+        # the step's keys too (nothing happened yet), so reset and step info hold the same keys; labels on top
+        info.update(events=[], camera_moved=False, camera_blocked=False, labels=scene.labels)
         if self.render_mode == "human":
             self._show()
         return obs, info
@@ -421,6 +422,13 @@ class TDWRoomEnv(gym.Env):
             return None
         h, w = self.render_size
         return self.backend.render(w, h, ("rgb",))["rgb"]
+
+    def get_keys_to_action(self) -> dict[tuple[int, ...], Any]:
+        """The keyboard map of ``gymnasium.utils.play.play`` (pygame key codes -> action; W/S/A/D move, the arrows
+        turn and nod, space pushes): :func:`tdwgym.envs.window.keys_to_action`. Needs pygame."""
+        from tdwgym.envs.window import keys_to_action
+
+        return keys_to_action(self.action_type)
 
     def _show(self) -> None:
         """Draw the current view in the human window (opened on first use)."""
