@@ -82,6 +82,22 @@ MAX_RESOLUTION = 4096
 """Largest observation or render side in pixels (a 4096 x 4096 frame is already 48 MiB of RGB per pass)."""
 
 
+def keys_to_action(action_type: str = "discrete") -> dict[tuple[int, ...], Any]:
+    """:data:`tdwgym.envs.window.KEY_MAP` as Gymnasium's ``play`` wants it: ``(pygame key code,)`` -> action.
+
+    Args:
+        action_type: ``"discrete"`` (action indices) or ``"continuous"`` (float32 arrays of forward, strafe, turn,
+            pitch, push strength; give ``play`` ``noop=np.zeros(5, np.float32)``).
+    """
+    from tdwgym.envs.window import KEY_MAP, import_pygame, key_codes
+
+    codes = key_codes(import_pygame())
+    index = {key: DISCRETE_ACTIONS.index(action) for key, action in KEY_MAP.items()}
+    if action_type == "discrete":
+        return {(codes[key],): i for key, i in index.items()}
+    return {(codes[key],): np.asarray(DISCRETE_TO_CONTROL[i], dtype=np.float32) for key, i in index.items()}
+
+
 def _resolution(value: Any, name: str) -> tuple[int, int]:
     """(height, width) from an int or a pair, validated."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -425,9 +441,7 @@ class TDWRoomEnv(gym.Env):
 
     def get_keys_to_action(self) -> dict[tuple[int, ...], Any]:
         """The keyboard map of ``gymnasium.utils.play.play`` (pygame key codes -> action; W/S/A/D move, the arrows
-        turn and nod, space pushes): :func:`tdwgym.envs.window.keys_to_action`. Needs pygame."""
-        from tdwgym.envs.window import keys_to_action
-
+        turn and nod, space pushes): :func:`keys_to_action`. Needs pygame."""
         return keys_to_action(self.action_type)
 
     def _show(self) -> None:

@@ -48,22 +48,6 @@ def key_codes(pygame: Any) -> dict[str, int]:
     return {key: named[key] if key in named else ord(key) for key in KEY_MAP}
 
 
-def keys_to_action(action_type: str = "discrete") -> dict[tuple[int, ...], Any]:
-    """:data:`KEY_MAP` as Gymnasium's ``play`` wants it: ``(pygame key code,)`` -> action.
-
-    Args:
-        action_type: ``"discrete"`` (action indices) or ``"continuous"`` (float32 arrays of forward, strafe, turn,
-            pitch, push strength; give ``play`` ``noop=np.zeros(5, np.float32)``).
-    """
-    from tdwgym.envs.base import DISCRETE_ACTIONS, DISCRETE_TO_CONTROL
-
-    codes = key_codes(import_pygame())
-    index = {key: DISCRETE_ACTIONS.index(action) for key, action in KEY_MAP.items()}
-    if action_type == "discrete":
-        return {(codes[key],): i for key, i in index.items()}
-    return {(codes[key],): np.asarray(DISCRETE_TO_CONTROL[i], dtype=np.float32) for key, i in index.items()}
-
-
 class HumanWindow:
     """A pygame window that shows ``(H, W, 3)`` uint8 frames, paced to ``fps`` frames per second.
 

@@ -18,8 +18,8 @@ import gymnasium as gym
 import numpy as np
 
 import tdwgym  # noqa: F401 - registers the ids
+from tdwgym.envs.base import keys_to_action as env_keys_to_action
 from tdwgym.envs.window import KEY_MAP
-from tdwgym.envs.window import keys_to_action as env_keys_to_action
 from tdwgym.tools.video import write_video
 
 __all__ = ["KEY_MAP", "FrameRecorder", "format_key_map", "format_key_map_static", "keys_to_action", "play_env"]
