@@ -10,10 +10,13 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
+    "CuriosityCallback": "tdwgym.agents.callbacks",
     "CuriosityConfig": "tdwgym.agents.curiosity",
     "CuriosityVecEnv": "tdwgym.agents.curiosity",
+    "ObservationExtractor": "tdwgym.agents.features",
     "TrainConfig": "tdwgym.agents.training",
     "make_vec_env": "tdwgym.agents.training",
+    "multi_input_policy_kwargs": "tdwgym.agents.features",
     "train": "tdwgym.agents.training",
 }
 """Public name -> the module that defines it."""

@@ -54,8 +54,9 @@ class PretrainConfig:
 
     model: str = "recurrent"
     """World-model variant (``recurrent``, ``jepa``, ``pixel``, ``latent``, ...)."""
-    env: str = "occlusion:4,collision:1,gravity:1,stability:1,playroom:1"
-    """Scenario mix: ``NAME[:WEIGHT],...`` with short names or env ids."""
+    envs: str = "occlusion:4,collision:1,gravity:1,stability:1,playroom:1"
+    """Scenario mix: ``NAME[:WEIGHT],...`` with short names or env ids (``--envs``: a mix, where ``--env`` names one
+    env in other commands)."""
     level: str = "0,1,2"
     """Levels drawn (comma list); with ``curriculum`` the first one alone at the start."""
     curriculum: bool = False
@@ -104,7 +105,7 @@ class PretrainConfig:
 
         if self.model not in MODELS:
             raise ValueError(f"unknown --model {self.model!r}; valid: {sorted(MODELS)}")
-        parse_mix(self.env)
+        parse_mix(self.envs)
         self.levels()
         for name in ("resolution", "clip_steps", "tbptt", "total_steps", "batch_size", "val_every", "val_clips"):
             value = getattr(self, name)
@@ -127,12 +128,15 @@ class PretrainConfig:
 
     def levels(self) -> list[int]:
         """The levels as integers."""
+        from tdwgym.envs.factors import LEVELS
+
+        valid = ",".join(map(str, LEVELS))
         try:
             levels = [int(x) for x in str(self.level).split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"--level must be a comma list of integers 0-2, got {self.level!r}") from None
-        if not levels or any(lv not in (0, 1, 2) for lv in levels):
-            raise ValueError(f"--level must be a comma list of integers 0-2, got {self.level!r}")
+            raise ValueError(f"--level must be a comma list of the env levels {valid}, got {self.level!r}") from None
+        if not levels or any(lv not in LEVELS for lv in levels):
+            raise ValueError(f"--level must be a comma list of the env levels {valid}, got {self.level!r}")
         return levels
 
 
@@ -276,7 +280,7 @@ def validate(model: WorldModel, clips: Clips, tbptt: int) -> dict[str, float]:
 
 def _validation_clips(cfg: PretrainConfig, split: str, encode: Callable[..., Any] | None = None) -> Clips:
     stream = ClipStream(
-        parse_mix(cfg.env),
+        parse_mix(cfg.envs),
         cfg.levels(),
         cfg.resolution,
         cfg.clip_steps,
@@ -394,7 +398,7 @@ def pretrain(
         )
     else:
         stream = ClipStream(
-            parse_mix(cfg.env),
+            parse_mix(cfg.envs),
             cfg.levels(),
             cfg.resolution,
             cfg.clip_steps,

@@ -7,8 +7,9 @@ The recipe, top to bottom:
    processes: :class:`~tdwgym.tools.vector.LockstepVecEnv`), with ``VecMonitor`` (episode
    statistics of the extrinsic reward), the :class:`~tdwgym.agents.curiosity.CuriosityVecEnv` (per-step intrinsic
    reward, world-model training) and an optional ``VecFrameStack``.
-3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` logs ``curiosity/``, ``world_model/`` and ``rollout/``
-   scalars to TensorBoard and ``metrics.jsonl``, and writes checkpoints of agent, world model and wrapper
+3. PPO with ``CnnPolicy`` learns; :class:`TrainCallback` (the public
+   :class:`~tdwgym.agents.callbacks.CuriosityCallback` plus files) logs ``curiosity/``, ``world_model/`` and
+   ``rollout/`` scalars to TensorBoard and ``metrics.jsonl``, and writes checkpoints of agent, world model and wrapper
    statistics every ``checkpoint_every`` steps (each in its own folder; ``checkpoints/latest.json`` is replaced
    atomically last, so a kill -9 at any moment leaves a complete checkpoint to resume from).
 4. At the end: a rollout video and a plot of intrinsic reward and world-model loss over training.
@@ -33,10 +34,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
 
 from tdwgym.agents.agent_zip import load_agent
+from tdwgym.agents.callbacks import CuriosityCallback
 from tdwgym.agents.curiosity import CuriosityConfig, CuriosityVecEnv
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
@@ -251,8 +252,9 @@ def save_checkpoint(run_dir: str | os.PathLike | RunDir, model: PPO, curiosity: 
     return run.latest_checkpoint()  # type: ignore[return-value]
 
 
-class TrainCallback(BaseCallback):
-    """Logs curiosity/world-model/rollout scalars per rollout and writes periodic checkpoints.
+class TrainCallback(CuriosityCallback):
+    """:class:`~tdwgym.agents.callbacks.CuriosityCallback` (the ``curiosity/``, ``world_model/`` and ``rollout/``
+    scalars per rollout), plus each rollout's row in ``metrics.jsonl`` and periodic checkpoints.
 
     Args:
         run_dir: The run folder (``metrics.jsonl`` and ``checkpoints/`` go there).
@@ -261,42 +263,17 @@ class TrainCallback(BaseCallback):
     """
 
     def __init__(self, run_dir: RunDir, curiosity: CuriosityVecEnv | None, checkpoint_every: int) -> None:
-        super().__init__()
-        self.run_dir, self.curiosity, self.checkpoint_every = run_dir, curiosity, checkpoint_every
+        super().__init__(curiosity)
+        self.run_dir, self.checkpoint_every = run_dir, checkpoint_every
         self.last_checkpoint = 0
-        self._reset_counts()
-
-    def _reset_counts(self) -> None:
-        self.steps = self.pushes_moved = self.pushes_hit = self.in_view = 0
-        self.t0 = time.perf_counter()
 
     def _on_training_start(self) -> None:
+        super()._on_training_start()
         self.last_checkpoint = self.num_timesteps
-        self._reset_counts()
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            self.steps += 1
-            push = info.get("push") or {}
-            self.pushes_moved += bool(push.get("moved", False))
-            self.pushes_hit += bool(push.get("hit", False))
-            self.in_view += int(info.get("objects_in_view", 0) or 0) > 0
-        return True
 
     def _on_rollout_end(self) -> None:
-        row: dict[str, float] = {"step": float(self.num_timesteps)}
-        if self.steps:
-            row["rollout/pushes_moved_per_1k"] = 1000.0 * self.pushes_moved / self.steps
-            row["rollout/pushes_hit_per_1k"] = 1000.0 * self.pushes_hit / self.steps
-            row["rollout/object_in_view_frac"] = self.in_view / self.steps
-            row["rollout/steps_per_s"] = self.steps / max(time.perf_counter() - self.t0, 1e-9)
-        if self.curiosity is not None:
-            row.update(self.curiosity.pop_stats())
-        for k, v in row.items():
-            if k != "step":
-                self.logger.record(k, v)
-        self.run_dir.append_metrics(row)
-        self._reset_counts()
+        super()._on_rollout_end()
+        self.run_dir.append_metrics(self.last_row)
         if self.num_timesteps - self.last_checkpoint >= self.checkpoint_every:
             save_checkpoint(self.run_dir, self.model, self.curiosity)
             self.last_checkpoint = self.num_timesteps

@@ -82,6 +82,22 @@ MAX_RESOLUTION = 4096
 """Largest observation or render side in pixels (a 4096 x 4096 frame is already 48 MiB of RGB per pass)."""
 
 
+def keys_to_action(action_type: str = "discrete") -> dict[tuple[int, ...], Any]:
+    """:data:`tdwgym.envs.window.KEY_MAP` as Gymnasium's ``play`` wants it: ``(pygame key code,)`` -> action.
+
+    Args:
+        action_type: ``"discrete"`` (action indices) or ``"continuous"`` (float32 arrays of forward, strafe, turn,
+            pitch, push strength; give ``play`` ``noop=np.zeros(5, np.float32)``).
+    """
+    from tdwgym.envs.window import KEY_MAP, import_pygame, key_codes
+
+    codes = key_codes(import_pygame())
+    index = {key: DISCRETE_ACTIONS.index(action) for key, action in KEY_MAP.items()}
+    if action_type == "discrete":
+        return {(codes[key],): i for key, i in index.items()}
+    return {(codes[key],): np.asarray(DISCRETE_TO_CONTROL[i], dtype=np.float32) for key, i in index.items()}
+
+
 def _resolution(value: Any, name: str) -> tuple[int, int]:
     """(height, width) from an int or a pair, validated."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -357,7 +373,8 @@ class TDWRoomEnv(gym.Env):
         push = {"attempted": False, "hit": False, "object_id": None, "moved": False}
         self._last_contacts = []
         info = self._info(self.backend.object_states(), [], push)
-        info["labels"] = scene.labels
+        # the step's keys too (nothing happened yet), so reset and step info hold the same keys; labels on top
+        info.update(events=[], camera_moved=False, camera_blocked=False, labels=scene.labels)
         if self.render_mode == "human":
             self._show()
         return obs, info
@@ -421,6 +438,11 @@ class TDWRoomEnv(gym.Env):
             return None
         h, w = self.render_size
         return self.backend.render(w, h, ("rgb",))["rgb"]
+
+    def get_keys_to_action(self) -> dict[tuple[int, ...], Any]:
+        """The keyboard map of ``gymnasium.utils.play.play`` (pygame key codes -> action; W/S/A/D move, the arrows
+        turn and nod, space pushes): :func:`keys_to_action`. Needs pygame."""
+        return keys_to_action(self.action_type)
 
     def _show(self) -> None:
         """Draw the current view in the human window (opened on first use)."""

@@ -244,6 +244,13 @@ def make_pairs(
             ``"depth"`` in :attr:`MatchedPair.passes` when named (object-centric models read them).
         **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
 
+    Returns:
+        One :class:`MatchedPair` per kind the seed can stage. Both clips of a pair have the same length
+        ``T = frames + pair.extended`` (with ``post_frames``: ``event_frame + post_frames + 1 + pair.extended``).
+        ``frames`` is therefore the shortest length, not the length: with ``visible=True`` (the default) a pair whose
+        twins do not differ yet is longer by a multiple of 30 up to :data:`VISIBLE_MAX_EXTRA` (``frames=60`` can
+        give 90-frame clips). Pass ``visible=False`` for clips of exactly ``frames``.
+
     Raises:
         ValueError: On an unknown kind, camera or pass, or when a clip is too short to contain its event.
     """

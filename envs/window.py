@@ -1,12 +1,30 @@
 """The env's own ``render_mode="human"`` window: each reset and step drawn in a pygame window at the env's
-``render_fps`` (Gymnasium's convention: :meth:`render` then returns None). Needs pygame (``pip install
-'tdwgym[play]'``); without a display set ``SDL_VIDEODRIVER=dummy``."""
+``render_fps`` (Gymnasium's convention: :meth:`render` then returns None), and the keyboard map of
+``env.get_keys_to_action()`` (what ``gymnasium.utils.play.play`` and ``tdwgym play`` drive the env with). Needs pygame
+(``pip install 'tdwgym[play]'``); without a display set ``SDL_VIDEODRIVER=dummy``.
+
+Only pygame's display is initialised, and only when the first frame is drawn: never its audio (whose start-up prints
+ALSA or XDG errors on a machine without sound), and no window for an env that is never drawn."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+KEY_MAP: dict[str, str] = {
+    "w": "forward",
+    "s": "back",
+    "a": "strafe_left",
+    "d": "strafe_right",
+    "left": "turn_left",
+    "right": "turn_right",
+    "up": "look_up",
+    "down": "look_down",
+    "space": "push",
+}
+"""Key name -> discrete action name (see :data:`tdwgym.envs.base.DISCRETE_ACTIONS`). One key at a time; no key held
+is the no-op (action 0)."""
 
 MIN_SIDE = 384
 """The window's shorter side is at least this many pixels (small frames are scaled up by a whole factor)."""
@@ -21,6 +39,13 @@ def import_pygame() -> Any:
             "render_mode='human' needs pygame: pip install 'tdwgym[play]' (or pip install pygame)"
         ) from exc
     return pygame
+
+
+def key_codes(pygame: Any) -> dict[str, int]:
+    """Key name of :data:`KEY_MAP` -> pygame key code."""
+    named = {"left": pygame.K_LEFT, "right": pygame.K_RIGHT, "up": pygame.K_UP, "down": pygame.K_DOWN}
+    named["space"] = pygame.K_SPACE
+    return {key: named[key] if key in named else ord(key) for key in KEY_MAP}
 
 
 class HumanWindow:
@@ -46,8 +71,7 @@ class HumanWindow:
         h, w = frame.shape[:2]
         scale = max(1, -(-MIN_SIDE // min(h, w)))
         if self.screen is None:
-            pg.init()
-            pg.display.init()
+            pg.display.init()  # the display only: pg.init() would start audio too (ALSA / XDG errors headless)
             self.screen = pg.display.set_mode((w * scale, h * scale))
             pg.display.set_caption(self.title)
             self.clock = pg.time.Clock()

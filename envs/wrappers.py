@@ -15,11 +15,13 @@ __all__ = ["ChannelsFirst"]
 class ChannelsFirst(gym.ObservationWrapper):
     """Move the channel axis of some image keys of a Dict observation to the front: ``(H, W, C)`` -> ``(C, H, W)``.
 
-    Stable-Baselines3 transposes only uint8 images itself; float depth (and int32 segmentation, whose ids pass 255)
-    must arrive channels-first for its CNNs::
+    Stable-Baselines3 transposes only uint8 images itself; float depth and int32 segmentation stay ``(H, W, 1)``.
+    For SB3's policies use :func:`tdwgym.agents.multi_input_policy_kwargs` instead (it reads either layout and
+    scales each key: RGB to [0, 1], depth to [0, 1], segmentation ids embedded). SB3's own ``normalize_images=False``
+    is wrong for these observations: it leaves RGB at 0..255 and feeds ids to the network as magnitudes. This wrapper
+    is for one's own networks that want channels first::
 
-        env = ChannelsFirst(gym.make("TDWRoom-Occlusion-v0", obs_mode="rgbd"))
-        PPO("MultiInputPolicy", env, policy_kwargs={"normalize_images": False})  # a NatureCNN per key
+        env = ChannelsFirst(gym.make("TDWRoom-Occlusion-v0", obs_mode="rgbd"))  # depth (1, H, W)
 
     Args:
         env: An env with a Dict observation space.

@@ -20,10 +20,10 @@ ENV_COMMANDS = ("train", "compare", "audit", "eval", "record", "play", "dataset"
 VOCABULARY = {
     "--env": ENV_COMMANDS,
     "--env-kwargs": ENV_COMMANDS,
-    "--level": ENV_COMMANDS,
+    "--level": (*ENV_COMMANDS, "pretrain"),
     "--split": ("train", "compare", "audit", "record", "play", "dataset"),
     "--total-steps": ("train", "compare", "demo"),
-    "--steps": ("audit", "eval", "record", "play", "bench", "demo"),
+    "--steps": ("audit", "eval", "record", "play", "bench", "demo", "dataset"),
     "--seed": ("train", "audit", "eval", "record", "play", "dataset", "demo"),
     "--seeds": ("compare",),
     "--out": ("train", "compare", "audit", "eval", "record", "play", "dataset", "bench", "demo"),
@@ -207,6 +207,8 @@ OLD_SPELLINGS = [
     ["play", "--save", "s.mp4"],
     ["play", "--max-steps", "5"],
     ["eval", "--model", "pretrained", "--frames", "7"],
+    ["dataset", "--out", "d", "--frames", "7"],
+    ["pretrain", "--env", "occlusion"],
 ]
 
 
@@ -216,6 +218,26 @@ def test_spellings_of_a_release_that_never_shipped_are_gone(argv, capsys):
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unrecognized arguments" in err[0] and argv[-2] in err[0], err
+
+
+def test_pretrain_takes_every_env_level_and_names_its_mix_envs(tmp_path):
+    from tdwgym.agents.pretraining import PretrainConfig
+
+    args = build_parser().parse_args(["pretrain", "--envs", "occlusion:2,gravity", "--level", "0,3", "--out", "r"])
+    assert (args.envs, args.level) == ("occlusion:2,gravity", "0,3")
+    assert PretrainConfig(envs=args.envs, level=args.level).levels() == [0, 3]
+    assert _exit_code(["pretrain", "--level", "0,4", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_takes_the_run_folder_in_every_command():
+    having = {}
+    for command, sub in _subparsers().items():
+        for action in sub._actions:
+            if "--resume" in action.option_strings:
+                having[command] = (action.nargs, action.metavar, action.const)
+    assert set(having) >= {"train", "pretrain"}
+    assert set(having.values()) == {(None, "RUN_DIR", None)}, having
 
 
 def test_resume_only_raises_the_budget(tmp_path, capsys):

@@ -209,7 +209,7 @@ def test_a_damaged_dataset_json_is_one_line_naming_it_and_nothing_is_rewritten(
         (out / p.name).write_bytes(p.read_bytes())
     (out / ds.MANIFEST_NAME).write_bytes(damage)
     before = _digests(out)
-    argv = ["--out", str(out), "--episodes", str(EPISODES), "--frames", str(FRAMES), "--resolution", str(RES)]
+    argv = ["--out", str(out), "--episodes", str(EPISODES), "--steps", str(FRAMES), "--resolution", str(RES)]
     assert cli_main(["dataset", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
@@ -222,7 +222,7 @@ def test_nothing_the_generator_started_outlives_its_kill_9(tmp_path: Path) -> No
     from proc_tools import survivors_of_kill_9
 
     cmd = [sys.executable, "-m", "tdwgym", "dataset", "--out", str(tmp_path / "d"), "--episodes", "200"]
-    cmd += ["--frames", "60", "--resolution", str(RES), "--workers", "2", "--no-progress"]
+    cmd += ["--steps", "60", "--resolution", str(RES), "--workers", "2", "--no-progress"]
     # resource tracker, fork server, two workers
     seen, left = survivors_of_kill_9(cmd, expected=4)
     assert len(seen) >= 4, f"expected a resource tracker, a fork server and 2 workers, saw {len(seen)}"
@@ -241,7 +241,7 @@ def test_killed_generator_resumes_to_a_complete_identical_dataset(dataset_dir: P
         str(out),
         "--episodes",
         str(episodes),
-        "--frames",
+        "--steps",
         str(frames),
         "--resolution",
         str(RES),
@@ -400,7 +400,7 @@ def test_cli_parser_builds_the_config(tmp_path: Path) -> None:
             "0",
             "--episodes",
             "2",
-            "--frames",
+            "--steps",
             "5",
             "--resolution",
             "16",

@@ -179,7 +179,7 @@ def test_cli_dataset_ray_flag(ray_instance: Any, reference: Path, tmp_path: Path
     assert parser.parse_args([*base, "--ray"]).ray == ""
     assert parser.parse_args([*base, "--ray", "ray://head:10001"]).ray == "ray://head:10001"
     assert ray_address("") is None and ray_address("auto") == "auto"
-    args = [*base, "--episodes", str(EPISODES), "--frames", str(FRAMES), "--resolution", str(RES), "--no-progress"]
+    args = [*base, "--episodes", str(EPISODES), "--steps", str(FRAMES), "--resolution", str(RES), "--no-progress"]
     assert main([*args, "--ray"]) == 0  # joins the connected instance
     assert f"{EPISODES} episodes" in capsys.readouterr().out
     _assert_same_dataset(tmp_path / "cli", reference)
@@ -370,7 +370,7 @@ def test_cli_dataset_with_an_unreachable_ray_address_is_one_line_and_writes_noth
     monkeypatch.setattr(dist, "import_ray", _NoInitRay)
     port = _closed_port()
     out = tmp_path / "d"
-    argv = ["--out", str(out), "--episodes", "1", "--frames", "2", "--resolution", "16", "--no-progress"]
+    argv = ["--out", str(out), "--episodes", "1", "--steps", "2", "--resolution", "16", "--no-progress"]
     assert cli_main(["dataset", *argv, "--ray", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"could not connect to 127.0.0.1:{port}" in err[0], err

@@ -104,7 +104,7 @@ def test_cli_dataset_writes_episodes_and_refuses_unknown_scenario(tmp_path):
             "gravity",
             "--episodes",
             "2",
-            "--frames",
+            "--steps",
             "3",
             "--resolution",
             "16",

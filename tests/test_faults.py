@@ -79,7 +79,7 @@ def test_a_full_disk_while_generating_is_one_line_and_no_partial_episode(
 
     monkeypatch.setattr(dswriter, "_write_episode", fills_the_disk)
     out = tmp_path / "d"
-    argv = ["--out", str(out), "--episodes", "3", "--frames", "3", "--resolution", "16", "--workers", "1"]
+    argv = ["--out", str(out), "--episodes", "3", "--steps", "3", "--resolution", "16", "--workers", "1"]
     assert cli_main(["dataset", *argv, "--no-progress"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "no space left on the device writing" in line and "run the same command again" in line

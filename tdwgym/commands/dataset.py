@@ -64,7 +64,7 @@ def dataset_flags() -> dict[str, Flag]:
         "split": Flag(choices=SPLITS),
         "level": Flag(choices=LEVELS),
         "episodes": Flag(type=positive_int),
-        "frames": Flag(type=positive_int),
+        "frames": Flag("--steps", type=positive_int),
         "resolution": Flag(type=positive_int),
         "workers": Flag(type=positive_int),
         "seed": Flag(type=nonnegative_int),

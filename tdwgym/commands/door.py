@@ -24,7 +24,12 @@ __all__ = ["Parser", "check_env", "run_command"]
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line (``tdwgym train: error: ...``) and exit status 2."""
+    """An ``ArgumentParser`` whose errors are one line (``tdwgym train: error: ...``) and exit status 2, and which
+    takes options spelled in full only (``--env`` never stands for ``pretrain --envs``, the mix)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         """Print ``message`` as one line and exit with status 2."""

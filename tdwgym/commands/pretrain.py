@@ -50,7 +50,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         else:
             kind = type(default) if default is not None else str
             p.add_argument(flag, type=kind, default=default, help=f"{doc} (default: {default})")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a pretraining run from its newest checkpoint with its own settings (only --total-steps, "
+        "--workers and --device from the command line)",
+    )
     add_ray_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -78,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
     from tdwgym.agents.pretraining import PretrainConfig, pretrain
 
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
+    if args.resume:
+        cfg = dataclasses.replace(cfg, out=args.resume)
     check_output_folder(cfg.out)
     if args.resume:
         saved = Path(cfg.out) / "pretrain.json"
         if not saved.is_file():
-            raise ValueError(f"--resume: {saved} not found (no pretraining run in {cfg.out})")
+            raise ValueError(f"--resume {args.resume}: {saved} not found (not a `tdwgym pretrain` run folder)")
         cfg = PretrainConfig(
             **{
                 **read_json(saved, "it holds the run's settings: restore it, or start a new run in another --out"),
@@ -94,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here
 
-        summary = pretrain_on_ray(cfg, address=ray_address(args.ray), resume=args.resume)
+        summary = pretrain_on_ray(cfg, address=ray_address(args.ray), resume=args.resume is not None)
     else:
-        summary = pretrain(cfg, resume=args.resume, progress=not args.no_progress)
+        summary = pretrain(cfg, resume=args.resume is not None, progress=not args.no_progress)
     last = summary["history"][-1] if summary["history"] else {}
     copy_last = last.get("test_id/copy_last", float("nan"))
     baseline = f" (copy-last {copy_last:.4g})" if copy_last == copy_last else ""  # NaN: frames are not pixels

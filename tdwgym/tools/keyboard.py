@@ -18,23 +18,11 @@ import gymnasium as gym
 import numpy as np
 
 import tdwgym  # noqa: F401 - registers the ids
-from tdwgym.envs.base import DISCRETE_ACTIONS
+from tdwgym.envs.base import keys_to_action as env_keys_to_action
+from tdwgym.envs.window import KEY_MAP
 from tdwgym.tools.video import write_video
 
 __all__ = ["KEY_MAP", "FrameRecorder", "format_key_map", "format_key_map_static", "keys_to_action", "play_env"]
-
-KEY_MAP: dict[str, str] = {
-    "w": "forward",
-    "s": "back",
-    "a": "strafe_left",
-    "d": "strafe_right",
-    "left": "turn_left",
-    "right": "turn_right",
-    "up": "look_up",
-    "down": "look_down",
-    "space": "push",
-}
-"""Key name -> discrete action name (see :data:`tdwgym.envs.base.DISCRETE_ACTIONS`)."""
 
 
 def _pygame():
@@ -46,10 +34,10 @@ def _pygame():
 
 
 def keys_to_action() -> dict[tuple[int, ...], int]:
-    """The key map as Gymnasium's ``play`` wants it: (pygame key code,) -> discrete action index."""
-    pg = _pygame()
-    codes = {"left": pg.K_LEFT, "right": pg.K_RIGHT, "up": pg.K_UP, "down": pg.K_DOWN, "space": pg.K_SPACE}
-    return {(codes.get(key, ord(key[0])),): DISCRETE_ACTIONS.index(action) for key, action in KEY_MAP.items()}
+    """The key map as Gymnasium's ``play`` wants it: (pygame key code,) -> discrete action index (the envs'
+    ``get_keys_to_action()``)."""
+    _pygame()
+    return env_keys_to_action("discrete")
 
 
 def format_key_map() -> str:
@@ -145,7 +133,7 @@ def play_env(
             pg.event.post(pg.event.Event(pg.QUIT))
 
     try:
-        play(env, keys_to_action=keys_to_action(), seed=seed, noop=0, fps=fps, callback=on_step)
+        play(env, seed=seed, noop=0, fps=fps, callback=on_step)
         if save is not None and env.frames:
             path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
             print(f"wrote {path} ({len(env.frames)} frames)", flush=True)

@@ -23,7 +23,7 @@ from tdwgym.tools import dataset as ds
 
 TINY = {
     "model": "recurrent",
-    "env": "occlusion:2,collision",
+    "envs": "occlusion:2,collision",
     "level": "0,1",
     "resolution": 16,
     "clip_steps": 8,
@@ -40,9 +40,9 @@ TINY = {
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("env", "occlusion:2,kitchen", "unknown env 'kitchen'"),
-        ("env", "occlusion:-1", "positive number"),
-        ("level", "0,3", "integers 0-2"),
+        ("envs", "occlusion:2,kitchen", "unknown env 'kitchen'"),
+        ("envs", "occlusion:-1", "positive number"),
+        ("level", "0,4", "comma list of the env levels 0,1,2,3"),
         ("total_steps", 0, "--total-steps must be a positive integer"),
         ("model", "transformer", "unknown --model 'transformer'"),
         ("resolution", 30, "multiple of 4"),
@@ -58,7 +58,7 @@ def test_bad_settings_fail_at_the_door_and_write_nothing(tmp_path, field, value,
 
 def test_the_cli_reports_a_bad_setting_in_one_line_with_exit_status_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "tdwgym", "pretrain", "--env", "kitchen", "--out", str(tmp_path / "r")],
+        [sys.executable, "-m", "tdwgym", "pretrain", "--envs", "kitchen", "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -141,7 +141,7 @@ def test_training_from_a_dataset_folder(tmp_path):
 
 def _run(out: Path, total: int) -> subprocess.Popen:
     args = [sys.executable, "-m", "tdwgym", "pretrain", "--out", str(out), "--total-steps", str(total), "--no-progress"]
-    for key in ("model", "env", "level", "resolution", "clip_steps", "tbptt", "batch_size", "val_every", "val_clips"):
+    for key in ("model", "envs", "level", "resolution", "clip_steps", "tbptt", "batch_size", "val_every", "val_clips"):
         args += [f"--{key.replace('_', '-')}", str(TINY[key])]
     args += ["--workers", "1", "--model-kwargs", json.dumps(TINY["model_kwargs"])]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -195,7 +195,7 @@ def _alive(pid: int) -> bool:
 
 
 def _resume(out: Path, total: int) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "tdwgym", "pretrain", "--out", str(out), "--resume", "--total-steps", str(total)]
+    args = [sys.executable, "-m", "tdwgym", "pretrain", "--resume", str(out), "--total-steps", str(total)]
     return subprocess.run(args + ["--workers", "0", "--no-progress"], capture_output=True, text=True, timeout=300)
 
 
@@ -228,7 +228,7 @@ def test_the_objects_model_pretrains_on_slot_clips_from_the_generators(tmp_path)
 
     cfg = PretrainConfig(
         model="objects",
-        env="occlusion",
+        envs="occlusion",
         total_steps=48,
         clip_steps=8,
         tbptt=8,

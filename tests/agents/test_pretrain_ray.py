@@ -150,7 +150,7 @@ def _descendants(pid: int) -> list[int]:
 
 def test_a_killed_driver_resumes_with_ray(tmp_path: Path) -> None:
     """The driver and the local Ray instance it started (head, workers) are killed with SIGKILL after a checkpoint;
-    ``--resume --ray`` finishes the run from the newest checkpoint."""
+    ``--resume RUN_DIR --ray`` finishes the run from the newest checkpoint."""
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.Popen(
@@ -180,7 +180,7 @@ def test_a_killed_driver_resumes_with_ray(tmp_path: Path) -> None:
         time.sleep(0.2)
     frames = json.loads(pointer.read_text())["frames"]
     resumed = subprocess.run(
-        _cli(out, "--resume", "--total-steps", str(frames + 32), "--workers", "2", "--ray", "local"),
+        _cli(out, "--resume", str(out), "--total-steps", str(frames + 32), "--workers", "2", "--ray", "local"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -230,7 +230,7 @@ def test_bad_settings_and_missing_resources_are_one_line_and_write_nothing(
     cases = [
         (["--workers", "3", "--ray"], "--batch-size 2 must be a multiple of --workers 3"),
         (["--workers", "4", "--batch-size", "4", "--ray"], "cannot run 4 Ray Train workers of 1 CPU each at once"),
-        (["--workers", "2", "--ray", "--resume"], "pretrain.json not found"),
+        (["--workers", "2", "--ray", "--resume", str(out)], "pretrain.json not found"),
     ]
     for extra, message in cases:
         assert main([*argv, *extra]) == 2, extra
