@@ -242,7 +242,7 @@ def _training_curve(rows: list[dict]) -> dict[str, list[float]]:
 
 def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train and evaluate every agent for every seed; write ``results.json``, ``results.md`` (the markdown table the
-    README's is pasted from), ``pushes.png`` and ``training.png`` to ``cfg.out``.
+    results pages under docs/results/ paste), ``pushes.png`` and ``training.png`` to ``cfg.out``.
 
     ``progress`` receives one line per finished phase (default: written above the progress bar, or printed when
     ``cfg.progress_bar`` is off)."""
@@ -514,7 +514,7 @@ def write_results(results: dict[str, Any], out: str | os.PathLike) -> None:
 
 def format_table(results: dict[str, Any]) -> str:
     """Markdown table of the summary (mean ± std over seeds; ``n=`` marks an agent run on fewer of the seeds),
-    the text ``results.md`` holds and the README's tables are pasted from."""
+    the text ``results.md`` holds and the results pages paste."""
     cfg = results["config"]
     summ = results["summary"]
     cols = [
