@@ -8,11 +8,12 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint format clean help
+.PHONY: demo test docs bench lint format clean help
 
 help:
 	@echo "make demo   - create $(VENV), install tdwgym, train, film and evaluate a curiosity agent (runs/demo/)"
 	@echo "make test   - create or reuse $(VENV), install the dev extras and run pytest"
+	@echo "make docs   - build the documentation site (MkDocs) into site/"
 	@echo "make bench  - throughput benchmarks (figures in BENCHMARKS.md)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - apply ruff's fixes and formatting"
@@ -32,6 +33,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/tdwgym bench --out runs/bench.json
 
@@ -44,4 +48,4 @@ format: $(STAMP)
 	$(BIN)/ruff format tdwgym envs agents examples tests scripts
 
 clean:
-	rm -rf runs build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf runs build dist site *.egg-info .pytest_cache .ruff_cache

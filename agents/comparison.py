@@ -246,7 +246,7 @@ def _training_curve(rows: list[dict]) -> dict[str, list[float]]:
 
 def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train and evaluate every agent for every seed; write ``results.json``, ``results.md`` (the markdown table the
-    README's is pasted from), ``pushes.png`` and ``training.png`` to ``cfg.out``.
+    results pages under docs/results/ paste), ``pushes.png`` and ``training.png`` to ``cfg.out``.
 
     Each (agent, seed) run is :func:`run_agent`, whose record in its run folder marks it finished: running the same
     comparison again resumes, skipping the runs finished with the same settings (:func:`finished_run`), and

@@ -159,7 +159,7 @@ def write_results(results: dict[str, Any], out: str | os.PathLike) -> None:
 
 def format_table(results: dict[str, Any]) -> str:
     """Markdown table of the summary (mean ± std over seeds; ``n=`` marks an agent run on fewer of the seeds),
-    the text ``results.md`` holds and the README's tables are pasted from."""
+    the text ``results.md`` holds and the results pages paste."""
     cfg = results["config"]
     summ = results["summary"]
     cols = [

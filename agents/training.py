@@ -62,7 +62,8 @@ VEC_ENVS: tuple[str, ...] = ("subproc", "lockstep", "dummy")
 DEFAULT_ENV_KWARGS: dict[str, Any] = {"level": 1, "push_cone": 20.0}
 """Env arguments of ``tdwgym train`` and ``tdwgym compare`` by default: Playroom level 1 (objects at rest that only
 the agent's pushes move) with a 20-degree push cone, so that a push meets an object often enough for pushing to pay
-within a short budget (with a cone of 0 even a push-paid agent learned nothing in 30,000 steps: README)."""
+within a short budget (with a cone of 0 even a push-paid agent learned nothing in 30,000 steps:
+docs/results/2026-11-22-curiosity-comparisons.md)."""
 
 
 @dataclass

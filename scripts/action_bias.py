@@ -5,7 +5,7 @@
     python scripts/action_bias.py --env playroom --policies 8 --episodes 5 --doc ''
 
 On TDWRoom-Occlusion-v0 plain PPO, paid nothing, pushed objects 4-5 times as often as the uniform random agent on
-held-out episodes (docs/sample_efficiency.md), which is why the curiosity agent's 2x-PPO target is missed there.
+held-out episodes (docs/results/, sample efficiency), which is why the curiosity agent's 2x-PPO target is missed there.
 One explanation needs no learning at all: a policy that prefers some actions (as a PPO policy drifts to, trained on
 a reward of zero) keeps walking and turning one way, gets further from where it started than a uniform one that
 undoes its own moves, and so reaches more objects. This script measures that directly:
@@ -21,7 +21,8 @@ undoes its own moves, and so reaches more objects. This script measures that dir
 Every policy acts on the same held-out episodes (scene seeds ``70_000 + i``, never used in training or by the
 other scripts' draws) with the defaults of ``tdwgym train`` (level 1, 20-degree push cone). For each it prints
 pushes that moved an object per 1,000 steps, hits per 1,000 and the share of steps with an object in view, and
-writes the table (``--doc``, default docs/action_bias.md) and a JSON of every row (``--json``).
+writes the table (``--doc``, default docs/results/DATE-action-bias.md, DATE today's in UTC) and a JSON of every row
+(``--json``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,11 @@ ENVS = {"occlusion": ("TDWRoom-Occlusion-v0", 300), "playroom": ("TDWRoom-Playro
 """Short name -> (env id, steps per held-out episode: the env's episode length)."""
 SEED_OFFSET = 70_000
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def dated_page(name: str) -> str:
+    """The default ``--doc``: today's page of this measurement under docs/results/ (dates in UTC)."""
+    return f"docs/results/{datetime.now(timezone.utc).date().isoformat()}-{name}.md"
 
 
 def _categorical(probs: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -140,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=0, help="steps per episode (default: the env's episode length)")
     parser.add_argument("--agents", nargs="*", default=[], help="trained agents: run folders or PPO .zip files")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--doc", default="docs/action_bias.md", help="markdown table ('' for none)")
+    parser.add_argument(
+        "--doc", default=dated_page("action-bias"), help="markdown table, a dated results page ('' for none)"
+    )
     parser.add_argument("--json", default="", help="every row as JSON ('' for none)")
     args = parser.parse_args(argv)
     sizes = (args.policies, args.uniform_episodes, args.agent_episodes, args.steps)

@@ -8,7 +8,7 @@ by time: for the uniform random agent (``tdwgym compare``'s) and each trained ag
 a PPO ``.zip``, acting as ``tdwgym compare`` evaluates it: sampled, not greedy), on the same held-out episodes (scene
 seeds ``80_000 + i``, used by no other script's draw), it counts the pushes that moved an object and the steps with
 an object in view in each ``--bin`` steps of the episode. It prints and writes the table (``--doc``, default
-docs/push_timing.md) and a JSON of every row (``--json``).
+docs/results/DATE-push-timing.md) and a JSON of every row (``--json``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import shlex
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,11 @@ import numpy as np
 ENV_ID = "TDWRoom-Playroom-v0"
 SEED_OFFSET = 80_000
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def dated_page(name: str) -> str:
+    """The default ``--doc``: today's page of this measurement under docs/results/ (dates in UTC)."""
+    return f"docs/results/{datetime.now(timezone.utc).date().isoformat()}-{name}.md"
 
 
 def _random(n_actions: int, seed: int) -> Callable[[np.ndarray], int]:
@@ -113,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bin", type=int, default=50, help="steps per stretch of the episode (default 50)")
     parser.add_argument("--env-kwargs", default=json.dumps(DEFAULT_ENV_KWARGS), help="gym.make kwargs (JSON)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random agent's and the policies' draws")
-    parser.add_argument("--doc", default="docs/push_timing.md", help="markdown table ('' for none)")
+    parser.add_argument(
+        "--doc", default=dated_page("push-timing"), help="markdown table, a dated results page ('' for none)"
+    )
     parser.add_argument("--json", default="", help="every row as JSON ('' for none)")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.steps < 1 or not 1 <= args.bin <= args.steps:

@@ -19,12 +19,12 @@ With ``--baselines-from OUT``, an earlier run's random and plain PPO results are
 finished, provided only the curiosity reward's settings differ (:data:`CURIOSITY_ONLY`): only the curiosity agent
 trains, which halves the cost of measuring a new reward.
 
-Then ``--doc`` (docs/sample_efficiency.md) gets, per env and draw, each agent's mean push rate (pushes that moved an
-object per 1,000 held-out steps) over the finished seeds, its standard deviation, a bootstrap 95 % confidence
-interval of the mean (seeds resampled), and the ratios curiosity / random and curiosity / PPO (ratio of the means,
-bootstrap 95 % interval with the seeds resampled in pairs), against the targets (3x random, 2x PPO). The settings
-are ``tdwgym train``'s defaults; those were chosen on seed 0 of Playroom (docs/agents.md), so the table also gives
-the ratios without seed 0.
+Then ``--doc`` (a dated page, docs/results/DATE-sample-efficiency.md) gets, per env and draw, each agent's mean push
+rate (pushes that moved an object per 1,000 held-out steps) over the finished seeds, its standard deviation, a
+bootstrap 95 % confidence interval of the mean (seeds resampled), and the ratios curiosity / random and curiosity /
+PPO (ratio of the means, bootstrap 95 % interval with the seeds resampled in pairs), against the targets (3x random,
+2x PPO). The settings are ``tdwgym train``'s defaults; those were chosen on seed 0 of Playroom (docs/agents.md), so
+the table also gives the ratios without seed 0.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ learning rate on Playroom seed 0, the push gate, raw error and gamma 0.95 on see
 independent evidence, so the table also gives the ratios over the other seeds."""
 FEW_PUSHES = 10
 """A ratio whose smaller side counts fewer pushes than this (summed over seeds) is flagged as too few to tell."""
+
+
+def dated_page(name: str) -> str:
+    """The default ``--doc``: today's page of this measurement under docs/results/ (dates in UTC)."""
+    return f"docs/results/{datetime.now(timezone.utc).date().isoformat()}-{name}.md"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -410,7 +416,7 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
     rng = np.random.default_rng(0)
     overrides = dict(getattr(args, "train_overrides", None) or {})
     lines = [
-        "# Sample efficiency at 30,000 steps (issue 14, part 1)",
+        f"# Sample efficiency at {args.total_steps:,} steps ({datetime.now(timezone.utc).date().isoformat()})",
         "",
         "Written by `scripts/sample_efficiency.py` from its own output; do not edit by hand. Command:",
         "",
@@ -523,7 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per agent, seed and draw")
     parser.add_argument("--eval-steps", type=int, default=None, help="steps per held-out episode (default: all)")
     parser.add_argument("--out", default="runs/sample_efficiency", help="one folder per env and seed")
-    parser.add_argument("--doc", default="docs/sample_efficiency.md", help="the markdown table")
+    parser.add_argument(
+        "--doc", default=dated_page("sample-efficiency"), help="the markdown table (a dated results page)"
+    )
     parser.add_argument("--report-only", action="store_true", help="run nothing; table from finished folders")
     parser.add_argument(
         "--baselines-from",

@@ -31,7 +31,7 @@ VOCABULARY = {
     "--no-progress": ("train", "compare", "eval", "record", "dataset", "demo"),
     "--ray": ("eval", "dataset"),
 }
-"""Option -> the commands that must have it (``../shared/design.md``, "CLI vocabulary")."""
+"""Option -> the commands that must have it (``docs/design.md``, "Command-line vocabulary")."""
 
 
 def _subparsers() -> dict:

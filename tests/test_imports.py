@@ -1,5 +1,5 @@
 """The house is one-way and every folder is a floor: the import graph of every tdwgym module (imports inside
-functions included) has no cycle, no module imports from a floor above its own (``../shared/design.md``, "Floors of
+functions included) has no cycle, no module imports from a floor above its own (``docs/design.md``, "Floors of
 the house"), the path of a module says its floor, and no two modules share a file name.
 
 Floors, from the bottom, by folder: (0) ``tdwgym/util/`` (helpers, no tdwgym imports); (1) ``tdwgym/sim/``: scene,

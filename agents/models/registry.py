@@ -44,7 +44,7 @@ def make_world_model(
     device: str | torch.device = "auto",
     progress_base: str = "pixel",
     lag_updates: int = 100,
-    **kwargs,
+    **kwargs: Any,
 ) -> WorldModel:
     """Build a world model by variant name.
 

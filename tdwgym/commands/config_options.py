@@ -3,7 +3,7 @@ command line.
 
 Every command's options come from a config dataclass (:func:`add_config_arguments`): one option per field, its help
 the first sentence of the field's docstring and its real default. The vocabulary is the same in every command
-(``../shared/design.md``, "CLI vocabulary"):
+(``docs/design.md``, "Command-line vocabulary"):
 
 - ``--env`` (an id or a short name such as ``occlusion``), ``--level``, ``--split``, ``--env-kwargs`` wherever an
   env is made;
