@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"compare: ratio ray / sequential over {args.rounds} round(s): {sum(par) / sum(seq):.2f}")
         if args.skip != "pretrain":
             tiny = {
-                "env": "occlusion",
+                "envs": "occlusion",
                 "level": "0",
                 "resolution": 32,
                 "clip_steps": 32,
