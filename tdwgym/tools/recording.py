@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.tools.policies import BUILTIN_POLICIES, load_policy
@@ -37,6 +36,7 @@ from tdwgym.tools.video import (
     reward_plot,
     write_video,
 )
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
     "DEFAULT_ENV",
@@ -223,22 +223,24 @@ def record_episode(
         if stepper is not None:
             stepper.reset(view(obs))
         frames.append(frame(obs, info, 0, None))
-        for t in tqdm(range(1, steps + 1), desc=f"record {env_id} ({label})", unit="step", disable=not progress):
-            action = pol(obs)
-            obs, _, terminated, truncated, info = env.step(action)
-            pred = None
-            if stepper is not None:
-                surprise, pred = stepper.step(action, view(obs), env.action_space)
-                rewards.append(surprise)
-            frames.append(frame(obs, info, t, pred))
-            if pushes is not None and (info.get("push") or {}).get("moved"):
-                pushes.append(t)
-            if terminated or truncated:
-                obs, info = env.reset()
-                pol.reset()
+        with progress_bar(total=steps, desc=f"record {env_id} ({label})", unit="step", enabled=progress) as bar:
+            for t in range(1, steps + 1):
+                action = pol(obs)
+                obs, _, terminated, truncated, info = env.step(action)
+                pred = None
                 if stepper is not None:
-                    stepper.reset(view(obs))
-                frames[-1] = draw_text(frames[-1], ["episode end"], origin=(frames[-1].shape[1] - 80, 3))
+                    surprise, pred = stepper.step(action, view(obs), env.action_space)
+                    rewards.append(surprise)
+                frames.append(frame(obs, info, t, pred))
+                if pushes is not None and (info.get("push") or {}).get("moved"):
+                    pushes.append(t)
+                if terminated or truncated:
+                    obs, info = env.reset()
+                    pol.reset()
+                    if stepper is not None:
+                        stepper.reset(view(obs))
+                    frames[-1] = draw_text(frames[-1], ["episode end"], origin=(frames[-1].shape[1] - 80, 3))
+                bar.update()
     finally:
         env.close()
     return write_video(frames, out, fps=fps)
