@@ -241,13 +241,15 @@ def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
             drawn = ax.bar(np.arange(len(kinds)) + j * width, np.nan_to_num(vals), width, label=name)
             # every measured value written on its bar, so a score of 0 reads as 0, not as a missing bar
             ax.bar_label(drawn, ["" if np.isnan(v) else f"{v:.2f}" for v in vals], fontsize=6, padding=1)
+        middle = 0.4 - width / 2 if bars else 0.0  # the middle of a kind's group of bars
         for i, kind in enumerate(kinds):
             if voe["kinds"][kind].get("n_items", 0) == 0:
-                ax.text(i + 0.4 - width / 2, 0.5, "skipped:\nno clips", ha="center", va="center", fontsize=8)
-        if not any(voe["kinds"][kd].get("n_items", 0) for kd in kinds):
-            ax.set_title(f"VoE skipped: {voe.get('note', 'no kind gave clips to score')}", fontsize=8, wrap=True)
+                ax.text(i + middle, 0.5, "skipped:\nno clips", ha="center", va="center", fontsize=8)
+        if not bars:
+            ax.set_xlim(-0.6, len(kinds) - 0.4)
+            ax.set_title(voe.get("note", "VoE skipped: no kind gave clips to score"), fontsize=8, wrap=True)
         ax.axhline(0.5, color="grey", ls="--", lw=1)
-        ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
+        ax.set_xticks(np.arange(len(kinds)) + middle, kinds, rotation=20)
         ax.set_ylim(0, 1.1)
         ax.set_ylabel(f"relative score / pairwise accuracy ({head})")
         if bars:
