@@ -200,7 +200,7 @@ def test_the_objects_model_pretrains_on_ray(ray_instance: Any, tmp_path: Path) -
     out = tmp_path / "run"
     cfg = PretrainConfig(
         model="objects",
-        env="occlusion",
+        envs="occlusion",
         total_steps=32,
         clip_steps=8,
         tbptt=8,
