@@ -21,8 +21,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from tdwgym.agents.curiosity import CuriosityVecEnv
+from tdwgym.util.progress_bar import Progress, progress_bar
 
-__all__ = ["CuriosityCallback", "find_curiosity"]
+__all__ = ["CuriosityCallback", "ProgressCallback", "find_curiosity"]
 
 
 def find_curiosity(venv: VecEnv | None) -> CuriosityVecEnv | None:
@@ -87,3 +88,30 @@ class CuriosityCallback(BaseCallback):
         for k, v in self.last_row.items():
             if k != "step":
                 self.logger.record(k, v)
+
+
+class ProgressCallback(BaseCallback):
+    """Training progress in env steps, in tdwgym's one progress style (:func:`tdwgym.util.progress_bar.progress_bar`:
+    a bar on a terminal, plain lines in a log); ``tdwgym train`` passes it instead of SB3's ``progress_bar=True``.
+
+    Args:
+        desc: The lines' prefix.
+    """
+
+    def __init__(self, desc: str = "train") -> None:
+        super().__init__()
+        self.desc = desc
+        self.bar: Progress | None = None
+
+    def _on_training_start(self) -> None:
+        total = int(self.locals["total_timesteps"])  # SB3 counts the steps of a resumed run in it
+        self.bar = progress_bar(total=total, initial=self.model.num_timesteps, desc=self.desc, unit="step")
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -44,6 +44,7 @@ from tdwgym.agents.training import (
     train,
 )
 from tdwgym.util.files import atomic_path, write_atomic
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
     "CompareConfig",
@@ -97,7 +98,8 @@ class CompareConfig:
     train_overrides: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`TrainConfig` fields for every agent (n_envs, action_baseline, ...)."""
     progress_bar: bool = True
-    """Show a tqdm progress bar with the ETA on stderr (training steps and held-out steps of every agent and seed)."""
+    """Show progress with the ETA on stderr (training steps and held-out steps of every agent and seed): a bar on a
+    terminal, plain lines elsewhere (:func:`tdwgym.util.progress_bar.progress_bar`)."""
 
 
 def _collect(
@@ -255,20 +257,14 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -
 
     ``progress`` receives one line per finished phase (default: written above the progress bar, or printed when
     ``cfg.progress_bar`` is off)."""
-    from tqdm.auto import tqdm
-
     if any(agent != "random" for agent in cfg.agents):  # a PPO agent trains: before anything is written
         check_policy_input(cfg.env_kwargs)
     per_agent = cfg.total_steps + cfg.eval_episodes * cfg.eval_steps
-    bar = tqdm(
-        total=len(cfg.seeds) * len(cfg.agents) * per_agent,
-        unit="step",
-        desc="compare",
-        disable=not cfg.progress_bar,
-        dynamic_ncols=True,
+    bar = progress_bar(
+        total=len(cfg.seeds) * len(cfg.agents) * per_agent, unit="step", desc="compare", enabled=cfg.progress_bar
     )
     if progress is None:
-        progress = bar.write if cfg.progress_bar else print
+        progress = bar.write
     try:
         configure_torch_threads(cfg.train_overrides.get("torch_threads"))
         for seed in cfg.seeds:

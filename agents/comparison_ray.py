@@ -28,6 +28,7 @@ from typing import Any
 from tdwgym.agents.comparison import CompareConfig, finished_run, gather_results, run_agent
 from tdwgym.agents.training import check_policy_input
 from tdwgym.tools.cluster import DEFAULT_MAX_RETRIES, check_resources, map_shards, ray_session, working_directory
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = ["compare_on_ray", "run_on_ray", "run_task"]
 
@@ -88,7 +89,7 @@ def run_on_ray(
         address: Ray address (see :func:`tdwgym.tools.cluster.ray_session`).
         cpus_per_run: CPUs Ray reserves per run (a fraction packs several runs on one CPU).
         gpus_per_run: GPUs Ray reserves per run (a fraction shares one GPU; 0: none, the runs train on CPUs).
-        progress: A tqdm bar on stderr counting finished runs.
+        progress: Show progress on stderr (:func:`tdwgym.util.progress_bar.progress_bar`) counting finished runs.
         log: Receives one line per finished run (default: written above the bar, or printed without it).
         max_retries: Retries of a run whose task raised or whose worker died.
         init_kwargs: More ``ray.init`` arguments when this call connects.
@@ -102,8 +103,6 @@ def run_on_ray(
         RayResourceError: No node has ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (nothing is written).
         ray.exceptions.RayTaskError: A run failed on every attempt (the finished ones keep their records).
     """
-    from tqdm.auto import tqdm
-
     for name, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run)):
         if not value >= 0 or (name == "cpus_per_run" and value == 0 and gpus_per_run == 0):
             raise ValueError(f"--{name.replace('_', '-')} must be a positive number of CPUs, got {value!r}")
@@ -113,8 +112,10 @@ def run_on_ray(
             check_policy_input(cfg.env_kwargs)
     every = [(k, agent, seed) for k, cfg in enumerate(configs) for seed in cfg.seeds for agent in cfg.agents]
     todo = [(k, agent, seed) for k, agent, seed in every if finished_run(configs[k], agent, seed) is None]
-    bar = tqdm(total=len(every), initial=len(every) - len(todo), unit="run", desc="ray compare", disable=not progress)
-    say = log or (bar.write if progress else print)
+    bar = progress_bar(
+        total=len(every), initial=len(every) - len(todo), unit="run", desc="ray compare", enabled=progress
+    )
+    say = log or bar.write
     results: list[dict[str, Any]] = []
     try:
         with ray_session(address, **(init_kwargs or {})) as ray:  # nothing is written before this connects

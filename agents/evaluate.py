@@ -71,6 +71,7 @@ from tdwgym.agents.evaluation.stepper import ModelStepper
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, bootstrap_ci, voe_metrics
 from tdwgym.agents.external import ExternalModel
 from tdwgym.agents.models import load_world_model
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
     "BASELINES",
@@ -146,14 +147,14 @@ def evaluate_episodes(indices: Iterable[int], config: EvalConfig, plan: EvalPlan
     bad = [i for i in indices if not 0 <= i < len(plan.episodes)]
     if bad:
         raise IndexError(f"episode indices {bad} are outside 0..{len(plan.episodes) - 1}")
-    results, section = [], None
-    for i in indices:
-        ep = plan.episodes[i]
-        if config.progress and ep.section != section:
-            print(f"[eval {time.perf_counter() - t0:6.1f}s] {SECTIONS[ep.section]}", flush=True)
-        section = ep.section
-        torch.manual_seed(ep.seed)
-        results.append(_RUN_EPISODE[ep.section](plan, ep))
+    results = []
+    with progress_bar(total=len(indices), desc="eval", unit="episode", enabled=config.progress) as bar:
+        for i in indices:
+            ep = plan.episodes[i]
+            bar.set_description(f"eval: {SECTIONS[ep.section]}")
+            torch.manual_seed(ep.seed)
+            results.append(_RUN_EPISODE[ep.section](plan, ep))
+            bar.update()
     return {
         "indices": indices,
         "results": results,
@@ -293,9 +294,10 @@ def export_eval_sets(
         "probes": [],
     }
     counters: dict[tuple[str, ...], int] = defaultdict(int)
-    for ep in plan.episodes:
-        if ep.section not in ("voe", "probes"):
-            continue
+    episodes = [ep for ep in plan.episodes if ep.section in ("voe", "probes")]
+    bar = progress_bar(total=len(episodes), desc="export", unit="clip", enabled=progress)
+    for ep in episodes:
+        bar.update()
         i = counters[ep.group]
         counters[ep.group] += 1
         if ep.section == "voe":
@@ -344,8 +346,7 @@ def export_eval_sets(
                 object_ids=np.asarray(ids, dtype=np.int64),
             )
             index["probes"].append({"file": name, "kind": kind, "env_id": probe_env, "split": split, "seed": ep.seed})
-        if progress and (len(index["voe"]) + len(index["probes"])) % 20 == 0:
-            print(f"[export] {len(index['voe'])} pairs, {len(index['probes'])} probe clips", flush=True)
+    bar.close()
     path = out / "index.json"
     path.write_text(json.dumps(_jsonable(index), indent=2) + "\n")
     return path

@@ -44,6 +44,7 @@ from tdwgym.agents.models import Clips, WorldModel, make_world_model, safe_load,
 from tdwgym.agents.online import atomic_torch_save
 from tdwgym.agents.pretraining_clips import ACTIONS, ClipStream, collate_clips, dataset_clips, parse_mix
 from tdwgym.util.files import write_atomic
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = ["ClipLoss", "ClipStream", "Parallel", "PretrainConfig", "parse_mix", "pretrain", "save_world_model"]
 
@@ -326,7 +327,7 @@ def pretrain(
     Args:
         cfg: The settings.
         resume: Continue the run in ``cfg.out`` from its newest checkpoint.
-        progress: A progress bar on stderr.
+        progress: Show progress on stderr (:func:`tdwgym.util.progress_bar.progress_bar`).
         parallel: This process's part in data-parallel training (``tdwgym pretrain --ray``); its driver checked the
             folder and wrote ``pretrain.json``, and the run resumes from the newest checkpoint when there is one (a
             restarted worker group carries on where it was).
@@ -423,14 +424,13 @@ def pretrain(
     val = {s: _validation_clips(cfg, s, model.clip_encoder()) for s in ("test_id", "test_ood")} if lead else {}
 
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm.auto import tqdm
 
     writer = SummaryWriter(str(out / "tb")) if lead else None
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.total_steps,
         initial=frames_done,
-        unit="fr",
-        disable=not progress or not lead,
+        unit="frame",
+        enabled=progress and lead,
         desc=f"pretrain {cfg.model}",
     )
     metrics_file = open(out / "metrics.jsonl", "a") if lead else None  # noqa: SIM115 - closed in finally

@@ -34,10 +34,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack, VecMonitor
 
 from tdwgym.agents.agent_zip import load_agent
-from tdwgym.agents.callbacks import CuriosityCallback
+from tdwgym.agents.callbacks import CuriosityCallback, ProgressCallback
 from tdwgym.agents.curiosity import CuriosityConfig, CuriosityVecEnv
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
@@ -124,7 +125,7 @@ class TrainConfig(CuriosityConfig):
     video_size: int = 256
     """Render size of the video frames."""
     progress_bar: bool = True
-    """Show a progress bar."""
+    """Show progress on stderr: a bar on a terminal, plain lines in a log (``--no-progress`` hides it)."""
     verbose: int = 0
     """SB3 verbosity."""
 
@@ -399,7 +400,9 @@ def train(
         )
         if resume is not None:  # a run folder with its config and no checkpoint yet
             run.write_config(dataclasses.asdict(cfg))
-    callback = TrainCallback(run, curiosity, cfg.checkpoint_every)
+    callback: list[BaseCallback] = [TrainCallback(run, curiosity, cfg.checkpoint_every)]
+    if cfg.progress_bar:
+        callback.append(ProgressCallback())
     remaining = max(0, cfg.total_steps - model.num_timesteps)
     start = time.perf_counter()
     if remaining > 0:
@@ -408,7 +411,6 @@ def train(
             callback=callback,
             tb_log_name="PPO",
             reset_num_timesteps=ckpt is None,
-            progress_bar=cfg.progress_bar,
         )
     wall = time.perf_counter() - start
     save_checkpoint(run, model, curiosity)

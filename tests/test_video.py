@@ -64,6 +64,31 @@ def test_compose_panels_layout():
     assert none.shape == (CAPTION_HEIGHT + PANEL, 2 * PANEL, 3) and none[CAPTION_HEIGHT + 2, PANEL + 2].max() < 20
 
 
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_record_captions_fit_the_frame_without_cutting_the_env_or_the_step(size):
+    """The caption of a plain recording (one panel, ``size`` wide) keeps the env's name and the step whole and
+    leaves the strip's margin free: at 128 px it was cut to "TDWRoom-Occlusion-v0 st"."""
+    from tdwgym.registration import ENV_IDS, short_names
+    from tdwgym.tools.recording import caption
+    from tdwgym.tools.video import CAPTION_MARGIN, text_width
+
+    short = {v: k for k, v in short_names().items()}
+    for env_id in ENV_IDS:
+        for note in ("", "push: moved #12  event: vanish", "push: missed  episode end"):
+            lines = caption(env_id, "random", 7, 300, note, size)
+            assert len(lines) == 2 and all(text_width(x) <= size - 2 * CAPTION_MARGIN for x in lines), lines
+            assert not any(x.endswith("..") for x in lines), lines
+            assert lines[0].split()[0] in (env_id, short[env_id]) and "7/300" in " ".join(lines), lines
+            # the same layout through the video: the first line's layout does not depend on the step or the note
+            assert lines[0].replace("7/300", "300/300") == caption(env_id, "random", 300, 300, "", size)[0]
+            frame = compose_panels([np.zeros((size, size, 3), np.uint8)], lines, panel_size=size)
+            strip = frame[:CAPTION_HEIGHT]
+            assert strip.max() > 100 and strip[:, size - CAPTION_MARGIN + 1 :].max() == 0  # drawn, none at the edge
+    wide = caption("TDWRoom-Occlusion-v0", "random", 7, 300, "push: moved #12", 256)
+    assert wide == ["TDWRoom-Occlusion-v0  step 7/300  policy random", "push: moved #12"]
+    assert caption("some-other/Env-With-A-Very-Long-Name-v3", "random", 1, 9, "", 64)[0].endswith("..")
+
+
 def test_reward_plot_draws_the_series():
     empty = reward_plot([], 40)
     line = reward_plot([0.0, 1.0, 0.5, 1.0], 40, length=4)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tdwgym.tools.cluster import DEFAULT_MAX_RETRIES, auto_shard_size, import_ray, map_shards, ray_session, shard_ranges
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = ["evaluate_on_ray", "evaluate_shard"]
 
@@ -49,7 +50,7 @@ def evaluate_on_ray(
         config: What to evaluate (an ``EvalConfig``); or
         address: Ray address (see :func:`ray_session`).
         shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
-        progress: Show a tqdm progress bar on stderr (and the merge's lines).
+        progress: Show progress on stderr (:func:`tdwgym.util.progress_bar.progress_bar`) and the merge's lines.
         max_retries: Retries of a failed shard.
         num_cpus: CPUs Ray reserves per task.
         init_kwargs: More ``ray.init`` arguments when this call connects.
@@ -64,8 +65,6 @@ def evaluate_on_ray(
     """
     from dataclasses import replace
 
-    from tqdm.auto import tqdm
-
     import_ray()
     from tdwgym.agents import evaluate as evaluation
 
@@ -74,7 +73,7 @@ def evaluate_on_ray(
     config = replace(config if config is not None else evaluation.EvalConfig.build(**arguments), progress=progress)
     task_config = replace(config.absolute(), progress=False)
     total = int(evaluation.count_episodes(replace(config, progress=False)))
-    bar = tqdm(total=total, unit="episode", disable=not progress, desc="ray eval", dynamic_ncols=True)
+    bar = progress_bar(total=total, unit="episode", enabled=progress, desc="ray eval")
     try:
         with ray_session(address, **(init_kwargs or {})) as ray:
             cpus = float(ray.cluster_resources().get("CPU", 1.0))

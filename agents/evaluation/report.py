@@ -79,7 +79,10 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
     voe = report["voe"]
     lines += ["", "## 2. Violation of expectation", ""]
     if voe.get("note"):
-        lines += [voe["note"], ""]
+        lines += [voe["note"]]
+        if "voe" in plots:
+            lines += ["", f"![VoE]({plots['voe']})"]
+        lines += [""]
     else:
         head = voe.get("headline", "mean")
         other = "mean" if head == "max" else "max"
@@ -105,6 +108,11 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
         for kind, res in voe["kinds"].items():
             metric = res.get("headline_metric", "pairwise_accuracy")
             flag = " \u2020" if res.get("confounded") else ""
+            if not res.get("n_items"):
+                lines.append(
+                    f"| {kind} | {res.get('design', 'pair')} | – | skipped: none of {res.get('skipped', 0)} item(s) "
+                    "gave clips that differ visibly | | | | |"
+                )
             for name in voe.get("scorers", ("model",)):
                 r = res.get(name)
                 if r is None:
@@ -183,6 +191,23 @@ def write_markdown(report: dict[str, Any], path: Path, plots: dict[str, str]) ->
     return path
 
 
+def voe_bars(voe: dict[str, Any]) -> tuple[list[str], dict[str, list[float]]]:
+    """What the VoE plot draws: the kinds (x axis) and, per scorer that scored any kind, its headline value on each
+    kind (NaN where the kind was skipped: no items to score)."""
+    kinds = list(voe.get("kinds", {}))
+    head = voe.get("headline", "mean")
+    bars: dict[str, list[float]] = {}
+    for name in voe.get("scorers", ("model", *BASELINES)):
+        vals = []
+        for kd in kinds:
+            res = voe["kinds"][kd]
+            v = res.get(name, {}).get(head, {}).get(res.get("headline_metric"))
+            vals.append(np.nan if v is None else float(v))
+        if not all(np.isnan(vals)):
+            bars[name] = vals
+    return kinds, bars
+
+
 def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
     """PNG plots next to the report; returns section -> file name."""
     import matplotlib
@@ -208,22 +233,27 @@ def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
 
     voe = report["voe"]
     if voe.get("kinds"):
-        kinds = list(voe["kinds"])
+        kinds, bars = voe_bars(voe)
         fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(kinds) + 2), 3.4))
-        names = tuple(voe.get("scorers", ("model", *BASELINES)))
-        width = 0.8 / len(names)
+        width = 0.8 / max(len(bars), 1)
         head = voe.get("headline", "mean")
-        for j, name in enumerate(names):
-            vals = [
-                voe["kinds"][kd].get(name, {}).get(head, {}).get(voe["kinds"][kd].get("headline_metric"), np.nan)
-                for kd in kinds
-            ]
-            ax.bar(np.arange(len(kinds)) + j * width, [np.nan if v is None else v for v in vals], width, label=name)
+        for j, (name, vals) in enumerate(bars.items()):
+            drawn = ax.bar(np.arange(len(kinds)) + j * width, np.nan_to_num(vals), width, label=name)
+            # every measured value written on its bar, so a score of 0 reads as 0, not as a missing bar
+            ax.bar_label(drawn, ["" if np.isnan(v) else f"{v:.2f}" for v in vals], fontsize=6, padding=1)
+        middle = 0.4 - width / 2 if bars else 0.0  # the middle of a kind's group of bars
+        for i, kind in enumerate(kinds):
+            if voe["kinds"][kind].get("n_items", 0) == 0:
+                ax.text(i + middle, 0.5, "skipped:\nno clips", ha="center", va="center", fontsize=8)
+        if not bars:
+            ax.set_xlim(-0.6, len(kinds) - 0.4)
+            ax.set_title(voe.get("note", "VoE skipped: no kind gave clips to score"), fontsize=8, wrap=True)
         ax.axhline(0.5, color="grey", ls="--", lw=1)
-        ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
-        ax.set_ylim(0, 1)
+        ax.set_xticks(np.arange(len(kinds)) + middle, kinds, rotation=20)
+        ax.set_ylim(0, 1.1)
         ax.set_ylabel(f"relative score / pairwise accuracy ({head})")
-        ax.legend(fontsize=8)
+        if bars:
+            ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "voe.png", dpi=90)
         plt.close(fig)

@@ -323,4 +323,9 @@ def summary(plan: EvalPlan, done: list[tuple[EvalEpisode, Any]]) -> dict[str, An
         name: {VOE_HEADLINE: {"auroc": M.auroc(positives[name], negatives[name])}} for name in names if positives[name]
     }
     out["confounded_kinds"] = [k for k, r in out["kinds"].items() if r.get("confounded")]
+    if not any(r["n_items"] for r in out["kinds"].values()):
+        out["note"] = (
+            f"VoE skipped: none of the {drawn} item(s) drawn ({', '.join(plan.voe_kinds)}) gave clips that differ "
+            "visibly, so nothing was scored (a larger resolution or more --voe-pairs may help)."
+        )
     return out

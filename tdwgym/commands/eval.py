@@ -48,7 +48,7 @@ class EvalCommand:
     device: str = "auto"
     """Torch device: auto (CUDA when available), cpu, cuda."""
     progress_bar: bool = True
-    """Print a line per section."""
+    """Show progress on stderr (a bar on a terminal, plain lines in a log)."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -29,6 +29,7 @@ from typing import Any
 
 from tdwgym.tools.dataset import writer as ds
 from tdwgym.util.files import write_atomic
+from tdwgym.util.progress_bar import progress_bar
 
 INSTALL_HINT = "pip install 'tdwgym[ray]'"
 """The command that installs Ray for tdwgym."""
@@ -370,7 +371,7 @@ def generate_on_ray(
         config: What to generate and where; ``config.out`` must be the same path on every node.
         address: Ray address (see :func:`ray_session`); ignored when this process is already connected to Ray.
         shard_size: Episodes per task; default :func:`auto_shard_size` of the cluster's CPUs.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show progress on stderr (:func:`tdwgym.util.progress_bar.progress_bar`).
         max_retries: Retries of a failed shard (an exception, or its worker or node died) before the run fails.
         num_cpus: CPUs Ray reserves per task.
         init_kwargs: More ``ray.init`` arguments when this call connects (e.g. ``{"num_cpus": 8}``).
@@ -385,8 +386,6 @@ def generate_on_ray(
         ValueError: ``config.out`` holds a dataset of different settings.
         ray.exceptions.RayTaskError: A shard failed on every attempt (the manifest lists the episodes finished).
     """
-    from tqdm.auto import tqdm
-
     ray_module = import_ray()
     config = copy.copy(config)
     config.out = config.out.absolute()  # tasks start in another directory; ``out`` is not in the fingerprint
@@ -414,12 +413,11 @@ def generate_on_ray(
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         size = shard_size if shard_size is not None else auto_shard_size(config.episodes, cpus)
         shards = shard_ranges(config.episodes, size)
-        bar = tqdm(
+        bar = progress_bar(
             total=config.episodes,
             unit="episode",
-            disable=not progress,
+            enabled=progress,
             desc=f"ray {config.scenario}/{config.split}/level{config.level}",
-            dynamic_ncols=True,
         )
         submitted = time.perf_counter()
 

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
 import tdwgym  # noqa: F401 - registers the ids
 from tdwgym.tools.policies import BUILTIN_POLICIES, load_policy
@@ -32,16 +31,19 @@ from tdwgym.tools.video import (
     CAPTION_HEIGHT,
     PANEL_TITLES,
     compose_panels,
-    draw_text,
     error_heatmap,
+    fit_text,
+    fits,
     reward_plot,
     write_video,
 )
+from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
     "DEFAULT_ENV",
     "PUSH_MARKERS",
     "ModelView",
+    "caption",
     "check_recording",
     "default_video_path",
     "mark_push",
@@ -106,6 +108,43 @@ def _push_text(info: dict[str, Any]) -> str:
     if events:
         text = (text + "  " if text else "") + "event: " + ", ".join(map(str, events))
     return text
+
+
+def caption(env_id: str, label: str, t: int, steps: int, note: str, width: int) -> list[str]:
+    """The two caption lines of a recorded frame, made to fit a strip ``width`` pixels wide.
+
+    The first layout whose fixed part (env, step counter at its widest, policy) fits is taken, so the layout stays
+    the same through a video: the full id with ``step t/steps  policy NAME``; the short env name
+    (:func:`tdwgym.registration.short_names`) with ``t/steps`` and the policy name, on one line or two; the short
+    name over ``t/steps``. ``note`` (the push, events, episode end) follows on the second line when it fits, else
+    without its ``push:``/``event:`` labels, else its first part only, else it is left out (the frame's coloured
+    border still marks a push). A name that fits no layout is cut with ``..``.
+    """
+    from tdwgym.registration import short_names
+
+    short = {v: k for k, v in short_names().items()}.get(env_id, env_id)
+
+    def layouts(step: str) -> list[tuple[str, str]]:
+        return [
+            (f"{env_id}  step {step}  policy {label}", ""),
+            (f"{short}  step {step}  {label}", ""),
+            (f"{short}  {step}  {label}", ""),
+            (f"{short}  {step}", label),
+            (short, f"{step}  {label}"),
+            (short, step),
+        ]
+
+    widest = layouts(f"{steps}/{steps}")
+    pick = next((i for i, lines in enumerate(widest) if fits(lines, width)), len(widest) - 1)
+    first, second = layouts(f"{t}/{steps}")[pick]
+    if note:
+        bare = note.replace("push: ", "").replace("event: ", "")
+        for text in (note, bare, bare.split("  ")[0]):
+            joined = f"{second}  {text}" if second else text
+            if fits([joined], width):
+                second = joined
+                break
+    return [fit_text(first, width), fit_text(second, width)]
 
 
 class ModelView(Protocol):
@@ -201,16 +240,19 @@ def record_episode(
         rewards: list[float] = []
         frames = []
 
-        def frame(obs: Any, info: dict[str, Any], t: int, pred: np.ndarray | None) -> np.ndarray:
-            caption = [f"{env_id}  step {t}/{steps}  policy {label}", _push_text(info)]
+        width = panel_size * (1 if stepper is None else 4)
+
+        def frame(obs: Any, info: dict[str, Any], t: int, pred: np.ndarray | None, end: bool = False) -> np.ndarray:
+            note = "  ".join(x for x in (_push_text(info), "episode end" if end else "") if x)
+            lines = caption(env_id, label, t, steps, note, width)
             if stepper is None:
-                picture = compose_panels([env.render()], caption, panel_size)
+                picture = compose_panels([env.render()], lines, panel_size)
             else:
                 seen = stepper.seen  # the observation at the world model's size (it may be smaller)
                 err = error_heatmap(pred, seen) if pred is not None and not boxes else None
                 plot = reward_plot(rewards, panel_size, length=steps + 1)
                 titles = BOX_PANEL_TITLES if boxes else PANEL_TITLES
-                picture = compose_panels([seen, pred, err, plot], caption, panel_size, titles=titles)
+                picture = compose_panels([seen, pred, err, plot], lines, panel_size, titles=titles)
             return mark_push(picture, info, top=CAPTION_HEIGHT) if t > 0 else picture
 
         def view(obs: Any) -> Any:
@@ -223,22 +265,23 @@ def record_episode(
         if stepper is not None:
             stepper.reset(view(obs))
         frames.append(frame(obs, info, 0, None))
-        for t in tqdm(range(1, steps + 1), desc=f"record {env_id} ({label})", unit="step", disable=not progress):
-            action = pol(obs)
-            obs, _, terminated, truncated, info = env.step(action)
-            pred = None
-            if stepper is not None:
-                surprise, pred = stepper.step(action, view(obs), env.action_space)
-                rewards.append(surprise)
-            frames.append(frame(obs, info, t, pred))
-            if pushes is not None and (info.get("push") or {}).get("moved"):
-                pushes.append(t)
-            if terminated or truncated:
-                obs, info = env.reset()
-                pol.reset()
+        with progress_bar(total=steps, desc=f"record {env_id} ({label})", unit="step", enabled=progress) as bar:
+            for t in range(1, steps + 1):
+                action = pol(obs)
+                obs, _, terminated, truncated, info = env.step(action)
+                pred = None
                 if stepper is not None:
-                    stepper.reset(view(obs))
-                frames[-1] = draw_text(frames[-1], ["episode end"], origin=(frames[-1].shape[1] - 80, 3))
+                    surprise, pred = stepper.step(action, view(obs), env.action_space)
+                    rewards.append(surprise)
+                frames.append(frame(obs, info, t, pred, end=terminated or truncated))
+                if pushes is not None and (info.get("push") or {}).get("moved"):
+                    pushes.append(t)
+                if terminated or truncated:
+                    obs, info = env.reset()
+                    pol.reset()
+                    if stepper is not None:
+                        stepper.reset(view(obs))
+                bar.update()
     finally:
         env.close()
     return write_video(frames, out, fps=fps)

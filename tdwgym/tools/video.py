@@ -167,6 +167,29 @@ def reward_plot(
     return np.asarray(img, dtype=np.uint8)
 
 
+CAPTION_MARGIN = 4
+"""Pixels of the caption strip left free at each side of its text."""
+
+
+def text_width(text: str) -> float:
+    """Width in pixels of ``text`` in the font of :func:`draw_text` (Pillow's default)."""
+    return float(_font().getlength(text))
+
+
+def fits(lines: Sequence[str], width: int) -> bool:
+    """Whether every line fits a caption strip ``width`` pixels wide (:data:`CAPTION_MARGIN` each side)."""
+    return all(text_width(line) <= width - 2 * CAPTION_MARGIN for line in lines)
+
+
+def fit_text(text: str, width: int) -> str:
+    """``text``, cut at the end (marked ``..``) until it fits a caption strip ``width`` pixels wide."""
+    if fits([text], width):
+        return text
+    while text and not fits([text + ".."], width):
+        text = text[:-1]
+    return (text.rstrip() + "..") if text else ""
+
+
 def draw_text(
     image: np.ndarray,
     lines: Sequence[str],
@@ -200,7 +223,7 @@ def compose_panels(
     Args:
         panels: Images (uint8, or floats in [0, 1]; any size, resized to ``panel_size`` by nearest neighbour);
             ``None`` leaves a dark panel (e.g. a world model with no pixel prediction).
-        caption: Up to two lines of text for the strip.
+        caption: Up to two lines of text for the strip (make them fit with :func:`fits` and :func:`fit_text`).
         panel_size: Edge of each square panel in pixels.
         titles: A title for each panel, written in its top-left corner.
 
@@ -223,5 +246,5 @@ def compose_panels(
         row.append(tile)
     body = np.concatenate(row, axis=1)
     strip = np.zeros((CAPTION_HEIGHT, body.shape[1], 3), dtype=np.uint8)
-    strip = draw_text(strip, list(caption)[:2], origin=(4, 3), shadow=False)
+    strip = draw_text(strip, list(caption)[:2], origin=(CAPTION_MARGIN, 3), shadow=False)
     return np.concatenate([strip, body], axis=0)

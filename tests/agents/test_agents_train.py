@@ -144,6 +144,21 @@ def test_train_example_survives_kill_9_and_resumes(tmp_path):
     assert f"trained {saved + 64} steps" in out.stdout
 
 
+def test_train_and_its_resume_print_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_path):
+    """One progress style: SB3's rich bar is gone; in a log the steps come as lines, counted from the resumed step."""
+    run = tmp_path / "run"
+    base = [sys.executable, "-m", "tdwgym", "train"]
+    first = [*base, "--out", str(run), "--total-steps", "64", "--video-steps", "0", "--vec-env", "dummy", *TINY_ARGS]
+    done = subprocess.run(first, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\r" not in done.stderr and "train: 64/64 step (100%)" in done.stderr, done.stderr[-2000:]
+    more = subprocess.run(
+        [*base, "--resume", str(run), "--total-steps", "128"], capture_output=True, text=True, timeout=300
+    )
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "\r" not in more.stderr and "train: 128/128 step (100%)" in more.stderr, more.stderr[-2000:]
+
+
 def test_compare_example_smoke(tmp_path):
     out = subprocess.run(
         _script(
@@ -202,9 +217,10 @@ def test_compare_runs_only_the_agents_asked_for_with_the_options_given(tmp_path)
         TrainConfig(wm_fovea=0.0)
 
 
-def test_compare_writes_plots_table_and_a_progress_bar(tmp_path, capsys):
+def test_compare_writes_plots_table_and_progress_lines(tmp_path, capsys):
     """Two seeds, two agents, tiny budgets: push-rate and training-curve plots, the markdown table file the README
-    table is pasted from, training curves per agent and seed in results.json, and a tqdm bar with its ETA."""
+    table is pasted from, training curves per agent and seed in results.json, and progress lines with the ETA
+    (stderr is not a terminal)."""
     from tdwgym.agents.comparison import format_table
     from tdwgym.cli import main
 
@@ -222,8 +238,10 @@ def test_compare_writes_plots_table_and_a_progress_bar(tmp_path, capsys):
             assert curve["step"] and curve["step"][-1] == 128
             assert len(curve["pushes_moved_per_1k"]) == len(curve["step"])
     captured = capsys.readouterr()
-    assert f"{2 * 2 * (128 + 5)}/{2 * 2 * (128 + 5)}" in captured.err  # the bar reached its total
-    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", captured.err)  # tqdm's [elapsed<remaining]: the ETA
+    # stderr is not a terminal here: plain progress lines, no carriage-return redraws
+    assert "\r" not in captured.err
+    assert f"{2 * 2 * (128 + 5)}/{2 * 2 * (128 + 5)} step (100%)" in captured.err  # the last line: the total
+    assert re.search(r"compare seed \d \w+: \d+/532 step \(\d+%\), \d\d:\d\d, about \d\d:\d\d left", captured.err)
     assert "results.md" in captured.out and "pushes.png" in captured.out
     quiet = ["compare", "--agents", "curiosity", "--seeds", "1", "--total-steps", "128", "--eval-episodes", "1"]
     quiet += ["--eval-steps", "5", "--out", str(tmp_path / "quiet"), "--vec-env", "dummy", "--no-progress"]

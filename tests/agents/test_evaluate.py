@@ -139,6 +139,37 @@ def test_eval_of_a_tiny_untrained_model_writes_a_complete_report(local_report):
         assert (out / png).stat().st_size > 1000 and (out / png).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_voe_that_measured_nothing_says_so_and_a_zero_score_is_drawn_as_zero(local_report, tmp_path):
+    """``eval --quick`` could plot every VoE bar at 0: a kind with no items (every draw skipped) drew nothing, and a
+    measured 0 looked the same. Skipped kinds are named in the plot and the report; measured values are labelled."""
+    from types import SimpleNamespace
+
+    from tdwgym.agents.evaluation import voe
+    from tdwgym.agents.evaluation.report import voe_bars, write_markdown, write_plots
+
+    report = json.loads(json.dumps(local_report[0]))
+    settings = SimpleNamespace(voe_pairs=2, voe_split="test_id", voe_observer=False, voe_quadruplets=True)
+    plan = SimpleNamespace(env_id=ENV, env_kwargs={}, settings=settings, voe_kinds=("vanish", "teleport"))
+    skipped = {"skipped": "no seed of 3 gave clips that differ visibly", "design": "quadruplet"}
+    done = [(SimpleNamespace(group=(kind,)), skipped) for kind in plan.voe_kinds for _ in range(2)]
+    report["voe"] = json.loads(json.dumps(voe.summary(plan, done)))
+    assert report["voe"]["note"].startswith("VoE skipped: none of the 4 item(s) drawn (vanish, teleport)")
+    assert all(res["n_items"] == 0 and res["skipped"] == 2 for res in report["voe"]["kinds"].values())
+    assert voe_bars(report["voe"]) == (["vanish", "teleport"], {})  # no bar at all, rather than bars at 0
+    plots = write_plots(report, tmp_path)
+    assert (tmp_path / plots["voe"]).read_bytes()[:4] == b"\x89PNG"
+    md = write_markdown(report, tmp_path / "report.md", plots).read_text()
+    section = md.split("## 2. Violation of expectation")[1].split("## 3.")[0]
+    assert "VoE skipped" in section and "![VoE](voe.png)" in section
+
+    measured = json.loads(json.dumps(local_report[0]))["voe"]
+    first = next(iter(measured["kinds"]))
+    measured["kinds"][first]["model"]["mean"]["relative"] = 0.0
+    kinds, bars = voe_bars(measured)
+    assert bars["model"][kinds.index(first)] == 0.0  # a measured 0 is a value, drawn and labelled "0.00"
+    assert all(not np.isnan(v) for values in bars.values() for v in values)
+
+
 def test_episodes_evaluated_in_parts_merge_into_the_local_report(tiny_run, local_report, tmp_path):
     kw = EvalConfig.build(run_dir=tiny_run, quick=True, out=tmp_path / "merged", device="cpu", progress=False)
     n = count_episodes(kw)

@@ -32,6 +32,7 @@ from tdwgym.tools.dataset.reader import episode_fingerprint, episode_is_valid
 from tdwgym.tools.policies import Policy, load_policy
 from tdwgym.util.files import atomic_path, read_json, write_atomic
 from tdwgym.util.processes import forkserver_context, init_worker
+from tdwgym.util.progress_bar import progress_bar
 
 
 def _make_env(config: DatasetConfig) -> tuple[Any, Policy]:
@@ -473,7 +474,7 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
 
     Args:
         config: What to generate and where.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show progress on stderr (:func:`tdwgym.util.progress_bar.progress_bar`).
 
     Returns:
         Paths of all ``config.episodes`` episode files, in episode order.
@@ -481,8 +482,6 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
     Raises:
         ValueError: Bad config values, or ``config.out`` holds a dataset of different settings.
     """
-    from tqdm.auto import tqdm
-
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     if not config.overwrite:
@@ -499,13 +498,12 @@ def generate(config: DatasetConfig, progress: bool = True) -> list[Path]:
     todo = [i for i in range(config.episodes) if i not in set(done)]
     write_atomic(out / MANIFEST_NAME, json.dumps(_manifest(config, backend_version, done), indent=2), durable=True)
 
-    bar = tqdm(
+    bar = progress_bar(
         total=config.episodes,
         initial=len(done),
         unit="episode",
-        disable=not progress,
+        enabled=progress,
         desc=f"{config.scenario}/{config.split}/level{config.level}",
-        dynamic_ncols=True,
     )
     start, main_cpu, frames, worker_cpu = time.perf_counter(), time.process_time(), 0, 0.0
 
