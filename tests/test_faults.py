@@ -385,7 +385,7 @@ def test_no_path_that_reads_an_agent_unpickles_it(planted_run, tmp_path, capsys,
         "record-zip": ["record", "--policy", str(elsewhere), "--steps", "2", "--out", str(tmp_path / "v.mp4")]
         + ["--env-kwargs", '{"resolution": 36}', "--no-progress"],
         "dataset": ["dataset", "--out", str(tmp_path / "d"), "--policy", str(elsewhere), "--episodes", "1"]
-        + ["--frames", "2", "--resolution", "36", "--no-progress"],
+        + ["--steps", "2", "--resolution", "36", "--no-progress"],
     }[command]
     assert cli_main(argv) == 0, capsys.readouterr().err
     assert not marker.exists(), f"{command} unpickled the agent's data"
@@ -456,3 +456,110 @@ def test_a_zip_whose_weights_are_a_pickle_is_refused_in_one_line(finished_run, t
     assert cli_main([*argv, "--env-kwargs", '{"resolution": 36}', "--no-progress"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert str(bad) in line and not marker.exists()
+
+
+# -- one writer per folder (issue 32) -------------------------------------------------------------------------------
+_HOLD = """
+import sys, time
+from tdwgym.util.locks import run_lock
+with run_lock(sys.argv[1], command="holder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_writer_is_one_line_naming_the_first_ones_pid(tmp_path: Path, capsys) -> None:
+    import subprocess
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for argv in (
+            ["train", "--out", str(out), "--total-steps", "64", "--no-progress", "--device", "cpu"],
+            ["dataset", "--out", str(out), "--episodes", "1", "--steps", "2", "--resolution", "16", "--no-progress"],
+            [
+                "compare",
+                "--out",
+                str(out),
+                "--agents",
+                "random",
+                "--total-steps",
+                "64",
+                "--no-progress",
+                "--device",
+                "cpu",
+            ],
+        ):
+            assert cli_main(argv) == 2
+            line = _one_line(capsys.readouterr().err)
+            assert f"PID {holder.pid}" in line and str(out) in line, line
+        assert sorted(p.name for p in out.iterdir()) == [".tdwgym.lock"]  # nothing written by the refused ones
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    import subprocess
+
+    from tdwgym.util.locks import run_lock
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()  # kill -9: its lock file stays behind
+    holder.wait()
+    assert (out / ".tdwgym.lock").exists()
+    with pytest.warns(UserWarning, match=f"PID {holder.pid}, which is no longer running"), run_lock(out):
+        assert json.loads((out / ".tdwgym.lock").read_text())["pid"] == os.getpid()
+    assert not (out / ".tdwgym.lock").exists()
+
+
+def test_compare_refuses_an_earlier_comparison_or_a_training_run_without_overwrite(
+    finished_run: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    argv = ["compare", "--agents", "random", "--total-steps", "64", "--no-progress", "--device", "cpu"]
+    assert cli_main([*argv, "--out", str(out)]) == 2
+    assert "--overwrite" in _one_line(capsys.readouterr().err)
+    assert (out / "results.json").read_text() == "{}"
+    plot = (finished_run / "training.png").read_bytes()
+    assert cli_main([*argv, "--out", str(finished_run), "--overwrite"]) == 2
+    assert "holds a training run" in _one_line(capsys.readouterr().err)
+    assert (finished_run / "training.png").read_bytes() == plot
+
+
+def test_a_run_writes_one_checkpoint_at_its_final_step(finished_run: Path) -> None:
+    names = sorted(p.name for p in (finished_run / "checkpoints").iterdir())
+    assert names == ["latest.json", "step_0000000064"], names
+
+
+def test_eval_model_whose_module_raises_names_the_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\nraise RuntimeError('boom at import')\n")
+    argv = ["eval", "--model", f"{bad}:M", "--quick", "--out", str(tmp_path / "ev"), "--device", "cpu"]
+    assert cli_main([*argv, "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and "line 2" in line and "RuntimeError: boom at import" in line, line
+
+
+def test_play_without_a_display_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli_main(["play", "--steps", "2"]) == 2
+    assert "no display" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["record", "pretrain"])
+def test_json_options_nested_deep_or_not_objects_are_one_line(command: str, tmp_path: Path, capsys) -> None:
+    option = "--env-kwargs" if command == "record" else "--model-kwargs"
+    for text in ('{"a": ' * 30_000 + "1" + "}" * 30_000, "[1]", '{"a": ' * 9 + "1" + "}" * 9):
+        argv = [command, option, text, "--out", str(tmp_path / ("v.mp4" if command == "record" else "p"))]
+        with pytest.raises(SystemExit) as exit_:
+            cli_main(argv)
+        assert exit_.value.code == 2
+        line = _one_line(capsys.readouterr().err)
+        assert option in line and len(line) < 400, line
