@@ -359,6 +359,7 @@ def train(
 def _train(cfg: TrainConfig | None, resume: str | os.PathLike | None, trust_pickles: bool | None) -> TrainResult:
     if resume is not None:
         run = RunDir(resume).require()
+        run.check_writes_inside()
         if not run.config_path.is_file():
             raise FileNotFoundError(f"{run.path} holds no {RunDir.CONFIG}: it is not a `tdwgym train` run folder")
         saved = TrainConfig.from_dict(run.read_config())

@@ -563,3 +563,192 @@ def test_json_options_nested_deep_or_not_objects_are_one_line(command: str, tmp_
         assert exit_.value.code == 2
         line = _one_line(capsys.readouterr().err)
         assert option in line and len(line) < 400, line
+
+
+# -- locks on eval and record outputs, links out of a run folder, read-only inputs (issue 32) -----------------------
+_HOLD_FILE = """
+import sys, time
+from tdwgym.util.locks import file_lock
+with file_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _hold(script: str, target: Path):
+    import subprocess
+
+    holder = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_eval_and_record_refuse_an_output_another_process_writes(finished_run: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    video, report = tmp_path / "v.mp4", tmp_path / "ev"
+    cases = [
+        (_HOLD_FILE, video, ["record", "--run", str(run), "--steps", "2", "--out", str(video), "--device", "cpu"]),
+        (_HOLD, run / "videos", ["record", "--run", str(run), "--steps", "2", "--device", "cpu"]),  # the default
+        (_HOLD, report, ["eval", "--run", str(run), "--quick", "--out", str(report), "--device", "cpu"]),
+        (_HOLD, run / "eval", ["eval", "--run", str(run), "--quick", "--device", "cpu"]),
+    ]
+    for script, target, argv in cases:
+        holder = _hold(script, target)
+        try:
+            assert cli_main([*argv, "--no-progress"]) == 2
+            line = _one_line(capsys.readouterr().err)
+            assert f"PID {holder.pid}" in line and str(target) in line, line
+        finally:
+            holder.kill()
+            holder.wait()
+    assert not video.exists() and not (report / "report.json").exists() and not (run / "eval" / "report.json").exists()
+    assert not any((run / "videos").glob("*.mp4"))
+
+
+def test_writes_never_follow_a_link_out_of_the_run_folder(finished_run: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(finished_run, run)
+    shutil.copytree(run / "checkpoints", elsewhere)
+    before = _snapshot(elsewhere)
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    # resuming would write through the link: one line
+    assert cli_main(["train", "--resume", str(run), "--total-steps", "128", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(run / "checkpoints") in line and "symbolic link" in line and "outside the run folder" in line, line
+    # eval's and record's default folders too
+    (run / "eval").symlink_to(tmp_path, target_is_directory=True)
+    assert cli_main(["eval", "--run", str(run), "--quick", "--device", "cpu", "--no-progress"]) == 2
+    assert "--out" in _one_line(capsys.readouterr().err)
+    # --overwrite starts over: the link goes, never what it points at
+    argv = ["train", "--out", str(run), "--overwrite", "--total-steps", "64", "--no-progress", "--device", "cpu"]
+    tiny = ["--n-envs", "1", "--n-steps", "32", "--batch-size", "32", "--n-epochs", "1", "--vec-env", "dummy"]
+    assert cli_main([*argv, *tiny, "--env-kwargs", '{"resolution": 36}', "--video-steps", "0"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert not (run / "checkpoints").is_symlink() and (run / "checkpoints" / "latest.json").is_file()
+    assert _snapshot(elsewhere) == before
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def read_only(monkeypatch: pytest.MonkeyPatch):
+    """Make folders read-only: ``chmod a-w``, and for root (whom permissions do not stop) ``os.access`` answers for
+    them as on a read-only mount, where it says not writable to root too."""
+    folders: list[Path] = []
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        inside = any(Path(path).absolute().is_relative_to(f) for f in folders)
+        return False if inside and mode & os.W_OK else real_access(path, mode, *args, **kwargs)
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "access", access)
+
+    def make(folder: Path) -> Path:
+        for p in [folder, *folder.rglob("*")]:
+            if p.is_dir():
+                p.chmod(0o555)
+        folders.append(folder.absolute())
+        return folder
+
+    yield make
+    for folder in folders:
+        for p in [folder, *folder.rglob("*")]:
+            if p.is_dir():
+                p.chmod(0o755)
+
+
+def test_commands_that_only_read_a_run_or_model_on_a_read_only_folder_say_to_pass_out(
+    finished_run: Path, tmp_path: Path, read_only, capsys
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())["dir"]
+    shutil.copy(run / "checkpoints" / latest / "world_model.pt", model_dir / "world_model.pt")
+    read_only(run)
+    read_only(model_dir)
+    before = _snapshot(run)
+    quick = ["--quick", "--device", "cpu", "--no-progress"]
+    cases = [
+        (["eval", "--run", str(run), *quick], "--run"),
+        (["eval", "--model", str(model_dir / "world_model.pt"), *quick], "--model"),
+        (["record", "--run", str(run), "--steps", "2", "--device", "cpu", "--no-progress"], "--run"),
+    ]
+    for argv, option in cases:
+        assert cli_main(argv) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert f"{option} " in line and "cannot be written" in line and "pass --out" in line, line
+    assert _snapshot(run) == before
+    # with --out elsewhere each works
+    assert cli_main([*cases[0][0], "--out", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "report.json").is_file()
+    assert cli_main([*cases[2][0], "--out", str(tmp_path / "v.mp4")]) == 0
+    assert (tmp_path / "v.mp4").is_file() and _snapshot(run) == before
+
+
+# -- arguments checked against the signature they feed (issue 32) --------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ('{"width": -5}', "width of the pixel model must be 1 .. 4096, got -5"),
+        ('{"width": 1000000000000}', "must be 1 .. 4096"),
+        ('{"latent_dim": 1e12}', "latent_dim of the pixel model must be an integer, got 1000000000000.0"),
+        ('{"bogus": 1}', "takes no 'bogus'; its arguments are context_frames, width, latent_dim"),
+        ('{"warp": "yes"}', "warp of the pixel model must be true or false"),
+        ('{"fovea": -1.0}', "must be a finite number >= 0"),
+        ('{"width": [16]}', "width of the pixel model must be an integer"),
+    ],
+)
+def test_pretrain_model_kwargs_are_checked_against_the_models_signature(
+    kwargs: str, said: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "p"
+    argv = ["pretrain", "--model", "pixel", "--model-kwargs", kwargs, "--out", str(out), "--no-progress"]
+    assert cli_main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--model-kwargs" in line and said in line, line
+    assert not out.exists()
+
+
+def test_model_kwargs_of_progress_are_checked_against_its_base_model() -> None:
+    from tdwgym.agents.models import check_model_kwargs, make_world_model
+
+    with pytest.raises(ValueError, match="hidden of the recurrent model must be 1 .. 4096, got -5"):
+        check_model_kwargs("progress", {"progress_base": "recurrent", "hidden": -5})
+    with pytest.raises(ValueError, match="the rnd model takes no 'hidden'"):
+        make_world_model("rnd", (3, 16, 16), 10, hidden=8)
+    check_model_kwargs("progress", {"progress_base": "recurrent", "hidden": 8, "lag_updates": 10})
+
+
+def test_tdw_backend_without_a_network_is_one_line_saying_what_to_do_offline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("tdw")
+    import requests
+    from tdw.backend.update import Update
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Max retries exceeded with url: /threedworld-mit/tdw/releases")
+
+    monkeypatch.setattr(Update, "check_for_update", staticmethod(offline))
+    for name in ("TDWGYM_TDW_BUILD", "TDWGYM_TDW_LAUNCH", "TDWGYM_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "v.mp4"
+    argv = ["record", "--env-kwargs", '{"backend": "tdw"}', "--steps", "2", "--out", str(out), "--no-progress"]
+    assert cli_main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot download TDW's build: no network (ConnectionError" in line, line
+    assert "TDWGYM_TDW_BUILD" in line and "bullet" in line and not out.exists()

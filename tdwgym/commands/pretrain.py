@@ -99,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
                 "device": cfg.device,
             }
         )
+    from tdwgym.agents.models import check_model_kwargs
     from tdwgym.util.locks import run_lock
 
+    check_model_kwargs(cfg.model, cfg.model_kwargs)
     with run_lock(cfg.out, option="--resume" if args.resume else "--out"):
         if args.ray is not None:
             from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here

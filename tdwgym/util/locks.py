@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tdwgym.util.errors import UsageError
 
-__all__ = ["LOCK_NAME", "FolderInUseError", "run_lock"]
+__all__ = ["LOCK_NAME", "FolderInUseError", "file_lock", "run_lock"]
 
 LOCK_NAME = ".tdwgym.lock"
 """The lock file in every output folder a command writes."""
@@ -39,7 +39,13 @@ def _holder(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def run_lock(folder: str | os.PathLike, command: str | None = None, option: str = "--out") -> Iterator[Path]:
+def run_lock(
+    folder: str | os.PathLike,
+    command: str | None = None,
+    option: str = "--out",
+    name: str = LOCK_NAME,
+    shown: str | os.PathLike | None = None,
+) -> Iterator[Path]:
     """Hold ``folder``'s lock for the block (the folder is made if missing, and removed again if the block left it
     empty).
 
@@ -47,6 +53,8 @@ def run_lock(folder: str | os.PathLike, command: str | None = None, option: str 
         folder: The output folder.
         command: What holds it (default: this process's command line), written into the lock file.
         option: The option that named the folder, for the message.
+        name: The lock file's name (:func:`file_lock` locks one file of a folder).
+        shown: What the message names as in use (default: the folder).
 
     Raises:
         FolderInUseError: Another running process holds it (one line naming its PID).
@@ -55,7 +63,8 @@ def run_lock(folder: str | os.PathLike, command: str | None = None, option: str 
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+    path = folder / name
+    shown = folder if shown is None else shown
     for _ in range(50):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -76,7 +85,7 @@ def run_lock(folder: str | os.PathLike, command: str | None = None, option: str 
             pid = holder.get("pid", "unknown")
             what = f" ({holder['command']})" if holder.get("command") else ""
             raise FolderInUseError(
-                f"{option} {folder} is in use by another tdwgym process, PID {pid}{what}; wait for it to end, or "
+                f"{option} {shown} is in use by another tdwgym process, PID {pid}{what}; wait for it to end, or "
                 f"give another {option}"
             ) from None
         if os.path.exists(path) and os.fstat(fd).st_ino == os.stat(path).st_ino:
@@ -99,3 +108,10 @@ def run_lock(folder: str | os.PathLike, command: str | None = None, option: str 
         if created:  # a run refused or failed before writing anything leaves no empty folder behind
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def file_lock(path: str | os.PathLike, option: str = "--out") -> contextlib.AbstractContextManager[Path]:
+    """:func:`run_lock` for one output file: ``.NAME.tdwgym.lock`` beside it, so that writers of other files in the
+    same folder do not wait for each other."""
+    path = Path(path)
+    return run_lock(path.parent, option=option, name=f".{path.name}{LOCK_NAME}", shown=path)
