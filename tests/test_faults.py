@@ -752,3 +752,95 @@ def test_tdw_backend_without_a_network_is_one_line_saying_what_to_do_offline(
     line = _one_line(capsys.readouterr().err)
     assert "cannot download TDW's build: no network (ConnectionError" in line, line
     assert "TDWGYM_TDW_BUILD" in line and "bullet" in line and not out.exists()
+
+
+# -- data that lies: arrays that disagree with their own metadata (issue 32) -----------------------------------------
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("lies") / "data"
+    ds.generate(ds.DatasetConfig(out=data, episodes=2, frames=10, resolution=16), progress=False)
+    return data
+
+
+def _rewrite(path: Path, name: str, data: np.ndarray) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, data=data, fletcher32=True)  # a checksum of its own: only the metadata disagrees
+
+
+def _lie(path: Path, how: str) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        img, depth = f["frames/images/_img"][()], f["frames/images/_depth"][()]
+        if how == "num_frames":
+            f.attrs["num_frames"] = 1000
+    if how == "img_frames":
+        _rewrite(path, "frames/images/_img", img[:5])
+    elif how == "img_size":
+        _rewrite(path, "frames/images/_img", np.zeros((len(img), 10, 10, 3), np.uint8))
+    elif how == "all_sizes":  # the three passes agree with each other, not with the camera
+        _rewrite(path, "frames/images/_img", np.zeros((len(img), 10, 10, 3), np.uint8))
+        _rewrite(path, "frames/images/_depth", np.ones((len(img), 10, 10), np.float32))
+        _rewrite(path, "frames/images/_id", np.zeros((len(img), 10, 10), np.uint16))
+    elif how == "nan_depth":
+        _rewrite(path, "frames/images/_depth", np.full_like(depth, np.nan))
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("num_frames", "has 10 frames, its num_frames attribute says 1000"),
+        ("img_frames", "_img has 5 frames, its num_frames attribute says 10"),
+        ("img_size", "_depth is 16x16 pixels, _img 10x10"),
+        ("all_sizes", "its images are 10x10 pixels, its camera intrinsics say 16x16"),
+        ("nan_depth", "_depth holds non-finite values, first at frame 0"),
+    ],
+)
+def test_an_episode_whose_arrays_disagree_with_its_metadata_is_caught(
+    small_dataset: Path, tmp_path: Path, how: str, said: str
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    bad = ds.episode_files(data)[1]
+    _lie(bad, how)
+    assert ds.episode_is_valid(ds.episode_files(data)[0])
+    assert not ds.episode_is_valid(bad)
+    with pytest.raises(ds.DamagedEpisodeError, match=str(bad)) as caught:
+        ds.load_episode(bad)
+    assert said in str(caught.value)
+    with pytest.raises(ds.DamagedEpisodeError, match=str(bad)) as caught:  # on open, or as the clip is read
+        clips = ds.ClipDataset(data, clip_len=4, keys=("rgb", "depth"))
+        for i in range(len(clips)):
+            clips[i]
+    assert said in str(caught.value)
+    with pytest.warns(UserWarning, match=f"skipping {bad}"):
+        clips = ds.ClipDataset(data, clip_len=4, keys=("rgb", "depth"), on_damaged="skip")
+        items = [clips[i] for i in range(len(clips))]
+    assert clips.damaged == [bad]
+    assert all(item["rgb"].shape == (4, 3, 16, 16) and bool(item["depth"].isfinite().all()) for item in items)
+
+
+def test_pretrain_on_a_dataset_with_a_damaged_file_names_it_and_goes_on_or_stops(
+    small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    bad = ds.episode_files(data)[0]
+    _lie(bad, "img_size")
+    argv = ["pretrain", "--data", str(data), "--model", "recurrent", "--resolution", "16", "--clip-steps", "4"]
+    argv += ["--tbptt", "4", "--batch-size", "2", "--total-steps", "16", "--val-every", "16", "--val-clips", "1"]
+    argv += ["--workers", "0", "--model-kwargs", '{"width": 8, "hidden": 8}', "--device", "cpu", "--no-progress"]
+    with pytest.warns(UserWarning, match=f"skipping {bad}"):
+        assert cli_main([*argv, "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "world_model.pt").is_file()
+    capsys.readouterr()
+    assert cli_main([*argv, "--out", str(tmp_path / "q"), "--no-skip-damaged"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and "_depth is 16x16 pixels, _img 10x10" in line, line
