@@ -844,3 +844,46 @@ def test_pretrain_on_a_dataset_with_a_damaged_file_names_it_and_goes_on_or_stops
     assert cli_main([*argv, "--out", str(tmp_path / "q"), "--no-skip-damaged"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert str(bad) in line and "_depth is 16x16 pixels, _img 10x10" in line, line
+
+
+# -- scenes within reason (issue 32) ---------------------------------------------------------------------------------
+def _cube(i: int, **changes: object) -> ObjectSpec:
+    return ObjectSpec(**{"id": i, "shape": "cube", "size": (0.2, 0.2, 0.2), "position": (0.0, 0.1, 0.0), **changes})
+
+
+@pytest.mark.parametrize(
+    ("scene", "said"),
+    [
+        (lambda: SceneSpec(objects=(_cube(1, position=(100.0, 0.1, 0.0)),)), "ObjectSpec.position of object 1"),
+        (lambda: SceneSpec(objects=(_cube(1, position=(0.0, 0.1, -4.5)),)), "outside the 8 x 8 m room"),
+        (lambda: SceneSpec(objects=(_cube(1, position=(0.0, -1.0, 0.0)),)), "y >= 0 above the floor"),
+        (lambda: SceneSpec(objects=(_cube(1, velocity=(1e30, 0.0, 0.0)),)), "ObjectSpec.velocity of object 1 is 1e+30"),
+        (lambda: SceneSpec(objects=(_cube(1, angular_velocity=(0.0, 1e6, 0.0)),)), "ObjectSpec.angular_velocity"),
+        (lambda: SceneSpec(gravity=1e30), "SceneSpec.gravity"),
+        (lambda: SceneSpec(objects=tuple(_cube(i + 1) for i in range(300))), "300 objects, more than the 64"),
+    ],
+)
+def test_a_scene_beyond_reason_is_refused_in_one_line_naming_the_field(scene, said: str) -> None:
+    from tdwgym.sim.scene import SceneError
+
+    with pytest.raises(SceneError) as caught:
+        scene()
+    message = str(caught.value)
+    assert said in message and "\n" not in message, message
+
+
+def test_the_bounds_of_a_scene_are_defined_once_and_a_scene_at_them_is_accepted() -> None:
+    from tdwgym.sim import scene as sc
+
+    at_bounds = SceneSpec(
+        objects=tuple(_cube(i + 1, position=(-4.0 + 0.125 * i, 0.1, 4.0)) for i in range(sc.MAX_OBJECTS - 1))
+        + (_cube(sc.MAX_OBJECTS, velocity=(sc.MAX_SPEED, 0.0, 0.0), angular_velocity=(0, 0, sc.MAX_ANGULAR_SPEED)),),
+        gravity=sc.MAX_GRAVITY,
+    )
+    assert SceneSpec.from_json(at_bounds.to_json()) == at_bounds
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=16)
+    try:
+        with pytest.raises(sc.SceneError, match="ObjectSpec.position of object 1"):
+            env.reset(seed=0, options={"scene": SceneSpec(objects=(_cube(1, position=(100.0, 0.1, 0.0)),))})
+    finally:
+        env.close()
