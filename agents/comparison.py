@@ -43,11 +43,14 @@ from tdwgym.agents.training import (
     make_vec_env,
     train,
 )
+from tdwgym.util.errors import UsageError
 from tdwgym.util.files import atomic_path, write_atomic
 from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
     "CompareConfig",
+    "CompareOutError",
+    "check_compare_out",
     "compare",
     "episode_metrics",
     "finished_run",
@@ -93,8 +96,13 @@ class CompareConfig:
     one in 1,000 steps for a random agent), so fewer held-out steps measure mostly noise."""
     out: str = "runs/compare"
     """Output folder (one run folder per agent and seed, results.json, results.md, pushes.png, training.png)."""
+    overwrite: bool = False
+    """Let a comparison replace the results and run folders of an earlier one in ``out``."""
     agents: list[str] = field(default_factory=lambda: list(AGENTS))
     """Which agents to run."""
+    overwrite: bool = False
+    """Let this comparison replace an earlier one of other settings in ``out`` (its ``results.json`` and the run
+    folders of other settings). An earlier comparison of the same settings is resumed without it."""
     train_overrides: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`TrainConfig` fields for every agent (n_envs, action_baseline, ...)."""
     progress_bar: bool = True
@@ -257,6 +265,7 @@ def compare(cfg: CompareConfig, progress: Callable[[str], None] | None = None) -
 
     ``progress`` receives one line per finished phase (default: written above the progress bar, or printed when
     ``cfg.progress_bar`` is off)."""
+    check_compare_out(cfg)
     if any(agent != "random" for agent in cfg.agents):  # a PPO agent trains: before anything is written
         check_policy_input(cfg.env_kwargs)
     per_agent = cfg.total_steps + cfg.eval_episodes * cfg.eval_steps
@@ -288,7 +297,7 @@ RUN_WORLD_MODEL = "compare_world_model.pt"
 RUN_HELDOUT = "compare_heldout.npz"
 """The run's held-out episodes (frames and actions of each), pooled with the other agents' of the seed to measure
 every world model's error."""
-RUN_FIELDS_IGNORED = ("seeds", "agents", "out", "progress_bar")
+RUN_FIELDS_IGNORED = ("seeds", "agents", "out", "progress_bar", "overwrite")
 """:class:`CompareConfig` fields that do not change a run's result (left out of :func:`run_settings`)."""
 
 
@@ -320,6 +329,61 @@ def finished_run(cfg: CompareConfig, agent: str, seed: int) -> dict[str, Any] | 
     if not all((folder / name).is_file() for name in (RUN_WORLD_MODEL, RUN_HELDOUT)):
         return None
     return record
+
+
+class CompareOutError(UsageError, FileExistsError):
+    """``out`` holds a training run, or an earlier comparison of other settings (without ``overwrite``)."""
+
+
+def _differing(theirs: Any, mine: dict[str, Any]) -> list[str]:
+    if not isinstance(theirs, dict):
+        return ["all (unreadable)"]
+    return sorted(k for k in {*theirs, *mine} if theirs.get(k) != mine.get(k))
+
+
+def check_compare_out(cfg: CompareConfig) -> None:
+    """Refuse an ``out`` that would lose something: a training run's folder (its plot would be replaced; always), or
+    an earlier comparison of other settings (its ``results.json`` or finished runs would be replaced; unless
+    ``cfg.overwrite``). An earlier comparison of the same settings is resumed.
+
+    Raises:
+        CompareOutError: One line naming the folder, what differs and what to do.
+    """
+    out = Path(cfg.out)
+    if (out / "config.json").is_file() or (out / "checkpoints").exists():
+        raise CompareOutError(f"--out {out} holds a training run (tdwgym train's); give a folder of its own")
+    if cfg.overwrite:
+        return
+    ignored = ("out", "progress_bar", "overwrite")
+    mine = json.loads(json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ignored}))
+    differ: dict[str, list[str]] = {}
+    if (out / "results.json").is_file():
+        try:
+            theirs = json.loads((out / "results.json").read_text()).get("config")
+            theirs = {k: v for k, v in theirs.items() if k not in ignored}
+        except (OSError, ValueError, AttributeError):
+            theirs = None
+        if _differing(theirs, mine):
+            differ["results.json"] = _differing(theirs, mine)
+    for path in sorted(out.glob(f"*_s*/{RUN_RECORD}")):
+        agent, _, seed = path.parent.name.rpartition("_s")
+        try:
+            settings = json.loads(path.read_text())["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged record: the run was not finished, and is redone
+        if agent in AGENTS and seed.isdigit():
+            want = run_settings(cfg, agent, int(seed))
+            changed = _differing(settings.get("config"), want["config"])
+            changed += [k for k in ("tdwgym", "reward") if settings.get(k) != want[k]]
+            if changed:
+                differ[str(path.relative_to(out))] = changed
+    if differ:
+        fields = sorted({f for fs in differ.values() for f in fs})
+        raise CompareOutError(
+            f"--out {out} holds an earlier comparison of other settings ({', '.join(fields)} differ; "
+            f"{', '.join(list(differ)[:3])}); resume it with its settings, replace it with --overwrite, or give "
+            "another --out"
+        )
 
 
 def run_agent(

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tdwgym.agents.comparison import CompareConfig, finished_run, gather_results, run_agent
+from tdwgym.agents.comparison import CompareConfig, check_compare_out, finished_run, gather_results, run_agent
 from tdwgym.agents.training import check_policy_input
 from tdwgym.tools.cluster import DEFAULT_MAX_RETRIES, check_resources, map_shards, ray_session, working_directory
 from tdwgym.util.progress_bar import progress_bar
@@ -108,6 +108,7 @@ def run_on_ray(
             raise ValueError(f"--{name.replace('_', '-')} must be a positive number of CPUs, got {value!r}")
     configs = [dataclasses.replace(c, out=str(Path(c.out).absolute()), progress_bar=False) for c in configs]
     for cfg in configs:
+        check_compare_out(cfg)
         if any(agent != "random" for agent in cfg.agents):
             check_policy_input(cfg.env_kwargs)
     every = [(k, agent, seed) for k, cfg in enumerate(configs) for seed in cfg.seeds for agent in cfg.agents]

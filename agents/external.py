@@ -121,11 +121,11 @@ def load_external(spec: str) -> ExternalModel:
         ValueError: The module or attribute does not exist, or the object has no ``surprise`` method.
     """
     where, attr = spec.rsplit(":", 1)
+    if where.endswith(".py") and not Path(where).is_file():
+        raise ValueError(f"--model {spec!r}: no file {where}")
     try:
         if where.endswith(".py"):
             path = Path(where)
-            if not path.is_file():
-                raise ValueError(f"--model {spec!r}: no file {where}")
             module_spec = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
             module_spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -133,6 +133,15 @@ def load_external(spec: str) -> ExternalModel:
             module = importlib.import_module(where)
     except ImportError as exc:
         raise ValueError(f"--model {spec!r}: cannot import {where!r} ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - the user's module raised while it was imported
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(Path(where).name)]
+        line = f" (line {frames[-1].lineno})" if frames and where.endswith(".py") else ""
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"--model {spec!r}: importing {where}{line} raised {type(exc).__name__}: {reason}; fix that module"
+        ) from None
     if not hasattr(module, attr):
         raise ValueError(f"--model {spec!r}: {where} has no attribute {attr!r}")
     obj = getattr(module, attr)

@@ -64,6 +64,9 @@ class PretrainConfig:
     """Start on the first level listed and widen to all of them over the first half of the run."""
     data: str | None = None
     """A dataset folder of ``tdwgym dataset`` to train on instead of streaming from the generators."""
+    skip_damaged: bool = True
+    """With ``data``: a damaged episode file (arrays that disagree with its metadata, a failed checksum, depth that is
+    not finite) is named in a warning and left out; with False (``--no-skip-damaged``) it stops the run, naming it."""
     resolution: int = 32
     """Frame size the model sees (square)."""
     clip_steps: int = 96
@@ -353,7 +356,10 @@ def pretrain(
     dev = parallel.device if parallel is not None and parallel.device is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
-    data = dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder()) if cfg.data else None
+    on_damaged = "skip" if cfg.skip_damaged else "raise"
+    data = (
+        dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder(), on_damaged) if cfg.data else None
+    )
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     use_amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None

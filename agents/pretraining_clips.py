@@ -214,15 +214,20 @@ def collate_clips(items: list[Clips]) -> Clips:
 
 
 def dataset_clips(
-    root: str, steps: int, resolution: int, encode: Callable[..., Any] | None = None
+    root: str,
+    steps: int,
+    resolution: int,
+    encode: Callable[..., Any] | None = None,
+    on_damaged: str = "raise",
 ) -> torch.utils.data.Dataset:
     """Clips of ``steps + 1`` frames from a ``tdwgym dataset`` folder, resized to ``resolution``; with ``encode``
     (an object model's :meth:`~tdwgym.agents.models.WorldModel.clip_encoder`) the clips are what it makes of the
-    episodes' RGB, segmentation and depth."""
+    episodes' RGB, segmentation and depth. ``on_damaged``: what a damaged episode file does
+    (:class:`~tdwgym.tools.dataset.ClipDataset`: ``"raise"``, or ``"skip"`` with a warning naming it)."""
     from tdwgym.tools.dataset import ClipDataset
 
     keys = ("rgb", "actions") if encode is None else ("rgb", "segmentation", "depth", "actions")
-    base = ClipDataset(root, clip_len=steps + 1, keys=keys)
+    base = ClipDataset(root, clip_len=steps + 1, keys=keys, on_damaged=on_damaged)
 
     class _Clips(torch.utils.data.Dataset):
         def __len__(self) -> int:

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tdwgym.util.errors import UsageError
 from tdwgym.util.files import read_json, write_atomic
 
 __all__ = ["RunDir", "RunDirExistsError"]
@@ -149,10 +150,36 @@ class RunDir:
                 "(TrainConfig(overwrite=True)), or pick another --out."
             )
         for folder in (self.checkpoints_dir, self.tensorboard_dir):
+            if folder.is_symlink():  # the link goes, never what it points at
+                folder.unlink()
             shutil.rmtree(folder, ignore_errors=True)
         for file in (self.metrics_path, self.plot_path, self.video_path):
             file.unlink(missing_ok=True)
+        self.check_writes_inside(option="--out")
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def check_writes_inside(self, *entries: Path, option: str = "--resume", instead: str | None = None) -> None:
+        """Refuse a run folder where an entry tdwgym writes (``entries``; default: those a training run writes,
+        ``checkpoints/``, ``tb/``, ``metrics.jsonl``, the plot and the video) is a symbolic link leading out of it:
+        writes never follow a link out of the run folder.
+
+        Raises:
+            UsageError: One line naming the link, where it leads and what to do.
+        """
+        inside = self.path.resolve()
+        for entry in entries or (
+            self.checkpoints_dir,
+            self.tensorboard_dir,
+            self.metrics_path,
+            self.plot_path,
+            self.video_path,
+        ):
+            if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+                instead = instead or f"give another {option}"
+                raise UsageError(
+                    f"{option} {self.path}: {entry} is a symbolic link to {entry.resolve()}, outside the run folder, "
+                    f"and tdwgym writes only inside it; replace the link with a folder, or {instead}"
+                )
 
     # ------------------------------------------------------------------------------------------------- config
 

@@ -44,6 +44,7 @@ from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.rundir import RunDir, RunDirExistsError
 from tdwgym.tools.vector import LockstepVecEnv, default_split
 from tdwgym.util.files import read_json, write_atomic
+from tdwgym.util.locks import run_lock
 from tdwgym.util.processes import dies_with_parent
 
 __all__ = [
@@ -268,6 +269,7 @@ class TrainCallback(CuriosityCallback):
         super().__init__(curiosity)
         self.run_dir, self.checkpoint_every = run_dir, checkpoint_every
         self.last_checkpoint = 0
+        self.due = False
 
     def _on_training_start(self) -> None:
         super()._on_training_start()
@@ -276,9 +278,15 @@ class TrainCallback(CuriosityCallback):
     def _on_rollout_end(self) -> None:
         super()._on_rollout_end()
         self.run_dir.append_metrics(self.last_row)
-        if self.num_timesteps - self.last_checkpoint >= self.checkpoint_every:
+        self.due = self.num_timesteps - self.last_checkpoint >= self.checkpoint_every
+
+    def _on_rollout_start(self) -> None:
+        # a checkpoint due at the last rollout's end is written once PPO has updated on it (here, as the next
+        # rollout starts; after the last rollout :func:`train` writes the final one): one checkpoint per step
+        if self.due:
             save_checkpoint(self.run_dir, self.model, self.curiosity)
             self.last_checkpoint = self.num_timesteps
+            self.due = False
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
@@ -343,7 +351,16 @@ def train(
         ValueError: Observations too small for PPO's ``CnnPolicy`` (:func:`check_policy_input`).
     """
     if resume is not None:
+        RunDir(resume).require()
+    where = resume if resume is not None else (cfg or TrainConfig()).run_dir
+    with run_lock(where, option="--resume" if resume is not None else "--out"):
+        return _train(cfg, resume, trust_pickles)
+
+
+def _train(cfg: TrainConfig | None, resume: str | os.PathLike | None, trust_pickles: bool | None) -> TrainResult:
+    if resume is not None:
         run = RunDir(resume).require()
+        run.check_writes_inside()
         if not run.config_path.is_file():
             raise FileNotFoundError(f"{run.path} holds no {RunDir.CONFIG}: it is not a `tdwgym train` run folder")
         saved = TrainConfig.from_dict(run.read_config())
@@ -413,7 +430,8 @@ def train(
             reset_num_timesteps=ckpt is None,
         )
     wall = time.perf_counter() - start
-    save_checkpoint(run, model, curiosity)
+    if remaining > 0 or ckpt is None:  # a resumed run with nothing left to do keeps its last checkpoint
+        save_checkpoint(run, model, curiosity)
     venv.close()
 
     result = TrainResult(run_dir, int(model.num_timesteps), wall, model, curiosity)

@@ -479,6 +479,23 @@ def _not_a_path(model: str | os.PathLike) -> bool:
     return str(model) == PRETRAINED or is_external_spec(model)
 
 
+def default_out_dir(
+    run_dir: str | os.PathLike | None, model_path: str | os.PathLike | None, external: bool | None = None
+) -> Path:
+    """Where the report goes without ``out``: ``RUN/eval``, ``eval`` beside a checkpoint file, or
+    ``runs/eval-NAME`` for the shipped model and a ``module:attr`` / ``file.py:attr`` model (``external``; None: from
+    the spelling of ``model_path``)."""
+    if run_dir is not None:
+        return RunDir(run_dir).eval_dir
+    path = resolve_model_path(model_path)  # type: ignore[arg-type]
+    if external is None:
+        external = is_external_spec(model_path)
+        path = Path(str(model_path).rsplit(":", 1)[0]) if external else path
+    if path == PRETRAINED or external:
+        return Path("runs") / f"eval-{'pretrained' if path == PRETRAINED else path.stem}"
+    return path.parent / "eval"
+
+
 def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     """Resolve ``config`` into an :class:`EvalPlan`: load the model (unless ``loaded`` is given), find the env's
     impossible kinds and action space, and number every held-out episode."""
@@ -491,13 +508,10 @@ def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     if env_id not in gym.registry:
         raise ValueError(f"unknown env id {env_id!r}; registered tdwgym ids: {sorted(tdwgym.ENV_IDS)}")
     env_kwargs = {**(loaded.env_kwargs if env_id == loaded.env_id else {}), **config.env_kwargs}
-    out = config.out
-    if out is not None:
-        out_dir = Path(out)
-    elif loaded.run_dir is None and (loaded.model_path == PRETRAINED or isinstance(loaded.model, ExternalModel)):
-        out_dir = Path("runs") / f"eval-{'pretrained' if loaded.model_path == PRETRAINED else loaded.model_path.stem}"
+    if config.out is not None:
+        out_dir = Path(config.out)
     else:
-        out_dir = RunDir(loaded.run_dir).eval_dir if loaded.run_dir is not None else loaded.model_path.parent / "eval"
+        out_dir = default_out_dir(loaded.run_dir, loaded.model_path, isinstance(loaded.model, ExternalModel))
     env = gym.make(env_id, **{**_env_kwargs(env_kwargs, "split"), "resolution": 8})
     supported = tuple(getattr(env.unwrapped, "SUPPORTED_IMPOSSIBLE", ()))
     action_space = env.action_space

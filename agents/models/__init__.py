@@ -54,8 +54,10 @@ from tdwgym.agents.models.pixel import PixelPredictor
 from tdwgym.agents.models.progress import LearningProgress
 from tdwgym.agents.models.recurrent import ConvGRUCell, RecurrentPixelPredictor  # registers "recurrent"
 from tdwgym.agents.models.registry import (
+    MAX_MODEL_SIZE,
     MODELS,
     PRETRAINED,
+    check_model_kwargs,
     load_world_model,
     make_world_model,
     register_world_model,
@@ -81,6 +83,7 @@ __all__ = [
     "LatentPredictor",
     "LearningProgress",
     "LossOutput",
+    "MAX_MODEL_SIZE",
     "MODELS",
     "PRETRAINED",
     "PixelOutput",
@@ -91,6 +94,7 @@ __all__ = [
     "Transitions",
     "WARP_SCALE",
     "WorldModel",
+    "check_model_kwargs",
     "load_world_model",
     "make_world_model",
     "register_world_model",

@@ -3,7 +3,11 @@ checkpoints (:func:`load_world_model`, :func:`safe_load`, the shipped :data:`PRE
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,81 @@ def register_world_model(cls: type[WorldModel]) -> type[WorldModel]:
     return cls
 
 
+MAX_MODEL_SIZE = 4096
+"""The largest integer a world model's argument may take (widths, feature sizes, layers, frames): beyond it a model
+does not fit in memory, and no setting of tdwgym comes near it."""
+_RESERVED = ("self", "frame_shape", "action_dim", "discrete_actions", "device")
+
+
+def _accepts(hint: Any, value: Any) -> str | None:
+    """What ``value`` should be to match ``hint`` (None: it matches, or the hint is not checked)."""
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        wants = [_accepts(h, value) for h in options]
+        return None if any(w is None for w in wants) else " or ".join(w for w in wants if w) + " or null"
+    return None
+
+
+def check_model_kwargs(name: str, kwargs: dict[str, Any], option: str = "--model-kwargs") -> None:
+    """Check a world model's arguments against the signature they feed, before the model is built: known names,
+    their types, integers within 1 .. :data:`MAX_MODEL_SIZE` and numbers finite and not negative.
+
+    Raises:
+        ValueError: One line naming the argument, what it should be and the valid names.
+    """
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{option}: expected a JSON object of {name}'s arguments, got {kwargs!r:.80}")
+    if name == "progress":
+        base = kwargs.get("progress_base", "pixel")
+        if base not in MODELS:
+            raise ValueError(f"{option}: progress_base {base!r} is not one of {list(MODELS)}")
+        rest = {k: v for k, v in kwargs.items() if k not in ("progress_base", "lag_updates")}
+        check_model_kwargs(base, rest, option)
+        if "lag_updates" in kwargs:
+            _check_value(name, "lag_updates", int, kwargs["lag_updates"], option)
+        return
+    if name not in MODELS:
+        return  # an unknown name is the caller's to refuse, in its own words
+    init = getattr(MODELS[name], "__init__", MODELS[name])
+    params = {k: p for k, p in inspect.signature(init).parameters.items() if k not in _RESERVED}
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - an annotation that does not evaluate: names are still checked
+        hints = {}
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ValueError(
+            f"{option}: the {name} model takes no {', '.join(map(repr, unknown))}; its arguments are "
+            f"{', '.join(params)}"
+        )
+    for key, value in kwargs.items():
+        _check_value(name, key, hints.get(key), value, option)
+
+
+def _check_value(name: str, key: str, hint: Any, value: Any, option: str) -> None:
+    shown = f"{value!r:.40}"
+    wants = _accepts(hint, value)
+    if wants is not None:
+        raise ValueError(f"{option}: {key} of the {name} model must be {wants}, got {shown}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, int) and not 1 <= value <= MAX_MODEL_SIZE:
+        raise ValueError(f"{option}: {key} of the {name} model must be 1 .. {MAX_MODEL_SIZE}, got {shown}")
+    if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{option}: {key} of the {name} model must be a finite number >= 0, got {shown}")
+
+
 def make_world_model(
     name: str,
     frame_shape: tuple[int, int, int],
@@ -63,6 +142,7 @@ def make_world_model(
     Returns:
         The model, on its device.
     """
+    check_model_kwargs(name, {**kwargs, **({} if name != "progress" else {"progress_base": progress_base})})
     if name == "progress":
         base = make_world_model(
             progress_base, frame_shape, action_dim, context_frames, discrete_actions, device, **kwargs

@@ -98,7 +98,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tdwgym compare``."""
-    from tdwgym.agents.comparison import CompareConfig, compare, format_table, merge_results, write_results
+    from tdwgym.agents.comparison import (
+        CompareConfig,
+        check_compare_out,
+        compare,
+        format_table,
+        merge_results,
+        write_results,
+    )
+    from tdwgym.util.locks import run_lock
 
     given = config_kwargs(args, args.config_fields)
     out = check_output_folder(given.get("out", CompareConfig.out))
@@ -110,11 +118,15 @@ def run(args: argparse.Namespace) -> int:
     if args.merge:
         if out.resolve() in {Path(d).resolve() for d in args.merge}:
             raise UsageError(f"--out {out} is one of the --merge folders; give a new one")
+        if (out / "results.json").exists() and not given.get("overwrite"):
+            raise UsageError(f"--out {out} holds an earlier comparison's results.json; replace it with --overwrite")
         try:
             results = merge_results(args.merge)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        write_results(results, out)
+        with run_lock(out):
+            check_compare_out(CompareConfig(out=str(out), overwrite=True))  # never a training run's folder
+            write_results(results, out)
         print(format_table(results))
         print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
         return 0
@@ -127,17 +139,19 @@ def run(args: argparse.Namespace) -> int:
         train_config({"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "curiosity": cfg.curiosity, **overrides}),
         "tdwgym compare",
     )
-    if args.ray is not None:
-        from tdwgym.agents.comparison_ray import compare_on_ray  # imports ray only here
+    check_compare_out(cfg)  # before anything starts; again under the lock
+    with run_lock(out):
+        if args.ray is not None:
+            from tdwgym.agents.comparison_ray import compare_on_ray  # imports ray only here
 
-        results = compare_on_ray(
-            cfg,
-            address=ray_address(args.ray),
-            cpus_per_run=args.cpus_per_run if args.cpus_per_run is not None else 1.0,
-            gpus_per_run=args.gpus_per_run or 0.0,
-        )
-    else:
-        results = compare(cfg)
+            results = compare_on_ray(
+                cfg,
+                address=ray_address(args.ray),
+                cpus_per_run=args.cpus_per_run if args.cpus_per_run is not None else 1.0,
+                gpus_per_run=args.gpus_per_run or 0.0,
+            )
+        else:
+            results = compare(cfg)
     print(format_table(results))
     print(f"\ntable: {out / 'results.md'}\nplots: {out / 'pushes.png'}, {out / 'training.png'}")
     return 0

@@ -120,9 +120,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tdwgym.tools.dataset.writer import generate
+    from tdwgym.util.locks import run_lock
 
     config = config_from_args(args)
+    with run_lock(config.out):
+        return _generate(args, config)
+
+
+def _generate(args: argparse.Namespace, config: Any) -> int:
+    from tdwgym.tools.dataset.writer import generate
+
     start = time.perf_counter()
     if getattr(args, "ray", None) is not None:
         from tdwgym.tools.cluster import generate_on_ray  # imports ray only when called

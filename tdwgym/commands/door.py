@@ -95,10 +95,15 @@ def check_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
                     f"--env-kwargs: {env_id} takes no {', '.join(map(repr, unknown))}; valid arguments are "
                     f"{', '.join(sorted(accepted - {'self'}))}"
                 )
+    from tdwgym.sim.backends import BackendError
+
     try:
         env = gym.make(env_id, **kwargs)
     except (TypeError, ValueError, KeyError) as exc:
         raise UsageError(f"--env-kwargs {json.dumps(kwargs)} for {env_id}: {exc}") from None
+    except BackendError as exc:  # its simulator cannot start here (no TDW build, no network to download one)
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"--env-kwargs {json.dumps(kwargs)} for {env_id}: {reason}") from None
     env.close()
 
 

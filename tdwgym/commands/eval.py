@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
@@ -15,6 +16,7 @@ from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pi
 from tdwgym.commands.values import nonnegative_int, positive_int
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_folder
+from tdwgym.util.locks import run_lock
 
 __all__ = ["EXTRA", "HELP", "EvalCommand", "add_parser", "run"]
 
@@ -128,23 +130,43 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"--model {cmd.model}: no such file; give a world_model.pt, 'pretrained' or module:attr")
         if cmd.env_id is not None or env_kwargs:
             check_env(cmd.env_id or "TDWRoom-Occlusion-v0", env_kwargs)
-    if cmd.out is not None:
-        check_output_folder(cmd.out)
+    out = check_output_folder(cmd.out) if cmd.out is not None else _default_out(cmd)
     check_device(cmd.device, "tdwgym eval")
     config = EvalConfig(
         run_dir=cmd.run,
         model_path=cmd.model,
         env_id=cmd.env_id,
         env_kwargs=env_kwargs,
-        out=cmd.out,
+        out=str(out),
         settings=settings,
         device=cmd.device,
         progress=cmd.progress_bar,
     )
-    if args.ray is not None:
-        from tdwgym.agents.evaluation.on_ray import evaluate_on_ray
+    with run_lock(out):
+        if args.ray is not None:
+            from tdwgym.agents.evaluation.on_ray import evaluate_on_ray
 
-        evaluate_on_ray(config, address=ray_address(args.ray), progress=cmd.progress_bar)
-    else:
-        evaluate(config)
+            evaluate_on_ray(config, address=ray_address(args.ray), progress=cmd.progress_bar)
+        else:
+            evaluate(config)
     return 0
+
+
+def _default_out(cmd: EvalCommand) -> Path:
+    """The report's folder without ``--out`` (beside the run or checkpoint), checked to be writable and not a link
+    out of the run: else one line saying to pass ``--out`` (a run or model on a read-only mount)."""
+    from tdwgym.agents.evaluation.plan import default_out_dir
+    from tdwgym.agents.rundir import RunDir
+
+    source = f"--run {cmd.run}" if cmd.run is not None else f"--model {cmd.model}"
+    out = default_out_dir(cmd.run, cmd.model)
+    try:
+        check_output_folder(out)
+    except UsageError as exc:
+        raise UsageError(
+            f"{source}: its report would go to {out}, which cannot be written ({str(exc).split(': ', 1)[-1]}); "
+            "pass --out DIR to write it elsewhere"
+        ) from None
+    if cmd.run is not None:
+        RunDir(cmd.run).check_writes_inside(out, option="--run", instead="pass --out DIR to write elsewhere")
+    return out

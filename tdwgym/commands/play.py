@@ -72,6 +72,19 @@ def run(args: argparse.Namespace) -> int:
     from tdwgym.tools.keyboard import play_env
 
     cmd = PlayCommand(**config_kwargs(args, args.config_fields))
+    import os
+    import sys
+
+    headless = os.environ.get("SDL_VIDEODRIVER", "") in ("dummy", "offscreen")
+    if (
+        sys.platform.startswith("linux")
+        and not headless
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
+        raise UsageError(
+            "no display to open a window on (neither $DISPLAY nor $WAYLAND_DISPLAY is set); run it where there is "
+            "one, or record without a window: `tdwgym record --env ENV --out FILE.mp4`"
+        )
     if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
     if cmd.out is not None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from tdwgym.commands.ray_option import add_ray_argument, ray_address
+from tdwgym.commands.values import json_object
 from tdwgym.util.files import check_output_folder, read_json
 
 __all__ = ["EXTRA", "HELP", "add_parser", "run"]
@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             doc += "--batch-size must be a multiple of it"
             p.add_argument(flag, type=int, default=default, help=f"{doc} (default: {default})")
         elif f.name == "model_kwargs":
-            p.add_argument(flag, type=json.loads, default={}, help=f"{doc} (default: {{}})")
+            p.add_argument(flag, type=json_object, default={}, help=f"{doc} (default: {{}})")
         else:
             kind = type(default) if default is not None else str
             p.add_argument(flag, type=kind, default=default, help=f"{doc} (default: {default})")
@@ -99,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
                 "device": cfg.device,
             }
         )
-    if args.ray is not None:
-        from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here
+    from tdwgym.agents.models import check_model_kwargs
+    from tdwgym.util.locks import run_lock
 
-        summary = pretrain_on_ray(cfg, address=ray_address(args.ray), resume=args.resume is not None)
-    else:
-        summary = pretrain(cfg, resume=args.resume is not None, progress=not args.no_progress)
+    check_model_kwargs(cfg.model, cfg.model_kwargs)
+    with run_lock(cfg.out, option="--resume" if args.resume else "--out"):
+        if args.ray is not None:
+            from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here
+
+            summary = pretrain_on_ray(cfg, address=ray_address(args.ray), resume=args.resume is not None)
+        else:
+            summary = pretrain(cfg, resume=args.resume is not None, progress=not args.no_progress)
     last = summary["history"][-1] if summary["history"] else {}
     copy_last = last.get("test_id/copy_last", float("nan"))
     baseline = f" (copy-last {copy_last:.4g})" if copy_last == copy_last else ""  # NaN: frames are not pixels

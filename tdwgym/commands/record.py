@@ -25,6 +25,7 @@ from tdwgym.tools.recording import DEFAULT_ENV, check_recording, default_video_p
 from tdwgym.tools.recording import record_episode as record_plain
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file, check_output_folder
+from tdwgym.util.locks import file_lock, run_lock
 
 __all__ = ["EXTRA", "HELP", "RecordCommand", "add_parser", "run"]
 
@@ -129,11 +130,12 @@ def _run(args: argparse.Namespace) -> int:
         from tdwgym.agents.device import check_device
 
         check_device(cmd.device, "tdwgym record")
+    folder = Path(cmd.out) if cmd.out and cmd.gym_record_video else _default_folder(cmd, env)
     if cmd.gym_record_video:
-        folder = Path(cmd.out) if cmd.out else default_video_path(env, cmd.policy, cmd.seed, run_dir=cmd.run).parent
-        paths = record_with_gym(
-            env, folder, policy=cmd.policy, steps=cmd.steps, seed=cmd.seed, render_size=cmd.size, **env_kwargs
-        )
+        with run_lock(folder):
+            paths = record_with_gym(
+                env, folder, policy=cmd.policy, steps=cmd.steps, seed=cmd.seed, render_size=cmd.size, **env_kwargs
+            )
         for path in paths:
             print(f"wrote {path}")
         return 0
@@ -149,11 +151,33 @@ def _run(args: argparse.Namespace) -> int:
         "device": cmd.device,
         "env_kwargs": env_kwargs,
     }
-    if run_dir is None and cmd.world_model is None:  # core's recorder: no agents needed
-        path = record_plain(env, **options)
-    else:
-        from tdwgym.agents.panels import record_episode
+    with file_lock(cmd.out) if cmd.out is not None else run_lock(folder):
+        if run_dir is None and cmd.world_model is None:  # core's recorder: no agents needed
+            path = record_plain(env, **options)
+        else:
+            from tdwgym.agents.panels import record_episode
 
-        path = record_episode(env, world_model=cmd.world_model, run_dir=cmd.run, **options)
+            path = record_episode(env, world_model=cmd.world_model, run_dir=cmd.run, **options)
     print(f"wrote {path}")
     return 0
+
+
+def _default_folder(cmd: RecordCommand, env: str) -> Path | None:
+    """The videos' folder without ``--out`` (``RUN/videos`` or ``runs/videos``), checked to be writable and not a
+    link out of the run: else one line saying to pass ``--out`` (a run on a read-only mount). None with ``--out``."""
+    if cmd.out is not None:
+        return None
+    folder = default_video_path(env, cmd.policy, cmd.seed, run_dir=cmd.run).parent
+    source = f"--run {cmd.run}: its" if cmd.run is not None else "the"
+    try:
+        check_output_folder(folder)
+    except UsageError as exc:
+        raise UsageError(
+            f"{source} videos would go to {folder}, which cannot be written ({str(exc).split(': ', 1)[-1]}); "
+            "pass --out FILE to write the video elsewhere"
+        ) from None
+    if cmd.run is not None:
+        from tdwgym.agents.rundir import RunDir
+
+        RunDir(cmd.run).check_writes_inside(folder, option="--run", instead="pass --out FILE to write elsewhere")
+    return folder

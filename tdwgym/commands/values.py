@@ -60,14 +60,33 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+MAX_JSON_DEPTH = 8
+"""How deep the JSON of ``--env-kwargs`` / ``--model-kwargs`` may nest (no setting of tdwgym nests deeper)."""
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 def json_object(text: str) -> dict[str, Any]:
-    """argparse type: a JSON object such as ``'{"level": 1}'``."""
+    """argparse type: a JSON object such as ``'{"level": 1}'``, nested at most :data:`MAX_JSON_DEPTH` deep."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = None
+    except RecursionError:
+        raise argparse.ArgumentTypeError(
+            f"nests deeper than {MAX_JSON_DEPTH} levels (no setting does), got {shown!r}"
+        ) from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"level\": 1}}', got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"level\": 1}}', got {shown!r}")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise argparse.ArgumentTypeError(f"nests deeper than {MAX_JSON_DEPTH} levels (no setting does), got {shown!r}")
     return value
 
 

@@ -43,6 +43,19 @@ MAX_ROOM_SIZE = 1000.0
 MAX_MASS = 1e6
 """Largest object mass in kilograms."""
 
+MAX_SPEED = 50.0
+"""Fastest initial speed of an object in m/s (a thrown ball's; tdwgym's scenarios stay under 10)."""
+
+MAX_ANGULAR_SPEED = 200.0
+"""Fastest initial spin of an object in rad/s."""
+
+MAX_GRAVITY = 100.0
+"""Strongest gravity in m/s^2, about 10 g (either way: a negative value pulls up)."""
+
+MAX_OBJECTS = 64
+"""Most movable objects in a scene, those its events add included: each step's cost grows with their contacts (100
+objects at one spot took seconds a step, 300 minutes), and no scenario comes near it."""
+
 MAX_PATTERN_TILES = 256
 """Most pattern tiles along one side of a patterned surface (a texture is 8 texels per tile: 2048 at most)."""
 
@@ -239,6 +252,13 @@ class ObjectSpec:
         _set(self, "color", _color(self.color, "ObjectSpec.color"))
         for name in ("position", "rotation", "velocity", "angular_velocity"):
             _set(self, name, _vec(getattr(self, name), f"ObjectSpec.{name}"))
+        for name, most, unit in (("velocity", MAX_SPEED, "m/s"), ("angular_velocity", MAX_ANGULAR_SPEED, "rad/s")):
+            speed = math.sqrt(sum(v * v for v in getattr(self, name)))
+            if speed > most:
+                raise SceneError(
+                    f"ObjectSpec.{name} of object {self.id} is {speed:.4g} {unit}, above the {most:g} {unit} a scene "
+                    f"may start with, got {getattr(self, name)!r}"
+                )
 
     @property
     def radius(self) -> float:
@@ -455,9 +475,22 @@ class SceneSpec:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise SceneError(f"object and prop ids must be unique, duplicated: {dupes}")
-        _set(self, "gravity", float(self.gravity))
-        if not math.isfinite(self.gravity):
-            raise SceneError(f"SceneSpec.gravity must be finite, got {self.gravity!r}")
+        _set(self, "gravity", _number(self.gravity, "SceneSpec.gravity", -MAX_GRAVITY, MAX_GRAVITY, unit=" m/s^2"))
+        added = sum(1 for e in self.events if e.kind == "add")
+        if len(self.objects) + added > MAX_OBJECTS:
+            raise SceneError(
+                f"SceneSpec.objects: {len(self.objects)} objects{f' and {added} added by events' if added else ''}, "
+                f"more than the {MAX_OBJECTS} a scene may hold"
+            )
+        room = self.room
+        for obj in self.objects:
+            x, y, z = obj.position
+            if not room.contains(x, z) or y < 0:
+                raise SceneError(
+                    f"ObjectSpec.position of object {obj.id} is {obj.position!r}, outside the {room.width:g} x "
+                    f"{room.length:g} m room (x within +-{room.width / 2:g}, z within +-{room.length / 2:g}, y >= 0 "
+                    "above the floor)"
+                )
         _set(self, "labels", _json_form(self.labels, "SceneSpec.labels"))
         if self.room.ceiling:
             height = self.room.height

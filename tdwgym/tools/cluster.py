@@ -203,6 +203,10 @@ class ShardRun:
     """Alive nodes of the cluster when the shards were submitted."""
 
 
+CANCEL_GRACE_S = 30.0
+"""Seconds the cancelled tasks of a failed :func:`map_shards` get to end before they are killed."""
+
+
 def map_shards(
     ray: Any,
     fn: Callable[..., Any],
@@ -258,6 +262,14 @@ def map_shards(
         for ref in pending:
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
+        # the cancelled tasks end before the error is raised: none goes on writing into the output folder after the
+        # call (and its folder lock) is over; one that does not stop in time is killed
+        with contextlib.suppress(Exception):
+            _, alive = ray.wait(pending, num_returns=len(pending), timeout=CANCEL_GRACE_S)
+            for ref in alive:
+                ray.cancel(ref, force=True)
+            if alive:
+                ray.wait(alive, num_returns=len(alive), timeout=CANCEL_GRACE_S)
         raise
     finally:
         run.seconds = time.perf_counter() - start

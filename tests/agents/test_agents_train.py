@@ -413,14 +413,20 @@ def test_env_workers_die_with_a_comparison_killed_by_sigkill(tmp_path):
 
 
 def test_checkpoints_are_never_rewritten_in_place_and_a_damaged_pointer_falls_back(tmp_path):
+    from tdwgym.agents.training import save_checkpoint
+
     run = tmp_path / "run"
     cfg = TrainConfig(total_steps=64, checkpoint_every=64, run_dir=str(run), curiosity="rnd", **TINY)
-    train(cfg)
+    result = train(cfg)
     root = run / "checkpoints"
     first = json.loads((root / "latest.json").read_text())["dir"]
     agent_bytes = (root / first / "agent.zip").read_bytes()
-    # resuming a finished run saves again at the same step: into a new folder, the old one untouched
+    # resuming a finished run has nothing left to do: it keeps its one checkpoint at the final step as it was
     train(dataclasses.replace(cfg, total_steps=64), resume=run)
+    assert json.loads((root / "latest.json").read_text())["dir"] == first
+    assert sorted(p.name for p in root.iterdir()) == ["latest.json", first]
+    # a second save at the same step goes into a new folder, the old one untouched
+    save_checkpoint(run, result.model, result.curiosity)
     second = json.loads((root / "latest.json").read_text())["dir"]
     assert second != first and second.startswith("step_0000000064")
     assert (root / first / "agent.zip").read_bytes() == agent_bytes

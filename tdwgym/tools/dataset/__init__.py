@@ -44,6 +44,7 @@ from tdwgym.tools.dataset.config import (
 from tdwgym.tools.dataset.reader import (
     CLIP_KEYS,
     DamagedEpisodeError,
+    episode_disagreement,
     episode_files,
     episode_fingerprint,
     episode_is_valid,
@@ -79,6 +80,7 @@ __all__ = [
     "boxes_from_segmentation",
     "episode_files",
     "episode_fingerprint",
+    "episode_disagreement",
     "episode_is_valid",
     "episode_path",
     "episode_seeds",

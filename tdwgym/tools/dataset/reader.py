@@ -36,8 +36,9 @@ def episode_is_valid(
 ) -> bool:
     """Whether ``path`` is a complete episode file (optionally of the config ``fingerprint`` and ``frames``).
 
-    With ``verify`` every array is read, so that a damaged file (a flipped byte fails its chunk's checksum) is not
-    valid; files written before checksums were added are checked for structure only.
+    Its arrays must agree with its own metadata (:func:`episode_disagreement`). With ``verify`` every array is read,
+    so that a damaged file (a flipped byte fails its chunk's checksum, depth that is not finite) is not valid; files
+    written before checksums were added are checked for structure only.
     """
     import h5py
 
@@ -50,10 +51,11 @@ def episode_is_valid(
             t = int(f.attrs["num_frames"])
             if frames is not None and t != frames:
                 return False
-            if not all(f[f"frames/images/{k}"].shape[0] == t for k in ("_img", "_depth", "_id")):
+            if episode_disagreement(f) is not None:
                 return False
             if verify:
                 _read_all(f)
+                _check_finite(f["frames/images/_depth"][()], "_depth", path)
             return True
     except (OSError, KeyError, ValueError, RuntimeError):
         return False
@@ -76,6 +78,68 @@ def _damaged(path: Path | str, exc: BaseException) -> DamagedEpisodeError:
         f"{path}: damaged episode file ({type(exc).__name__}: {exc}); run the `tdwgym dataset` command that made it "
         "again to record it anew, or delete it"
     )
+
+
+_PER_FRAME = (
+    "frames/images/_img",
+    "frames/images/_depth",
+    "frames/images/_id",
+    "frames/actions",
+    "camera_matrices/world_to_camera",
+    "camera_matrices/positions",
+)
+"""Arrays with one entry per frame: their first axis is the episode's ``num_frames``."""
+
+
+def episode_disagreement(f: Any) -> str | None:
+    """What in an open episode file disagrees with its own metadata, or None: ``num_frames`` against every per-frame
+    array (images, object states, actions, camera), the three image passes' sizes against each other and against the
+    camera intrinsics. Cheap: shapes and attributes only, no array is read."""
+    try:
+        t = int(f.attrs["num_frames"])
+    except (KeyError, TypeError, ValueError):
+        return f"its num_frames attribute {f.attrs.get('num_frames')!r} is not a count"
+    if t < 1:
+        return f"its num_frames attribute is {t}"
+    img = f["frames/images/_img"]
+    if img.ndim != 4 or img.shape[-1] != 3:
+        return f"_img has shape {img.shape}, not (frames, height, width, 3)"
+    h, w = int(img.shape[1]), int(img.shape[2])
+    objects = f["frames/objects"]
+    for name in (*_PER_FRAME, *(f"frames/objects/{k}" for k in objects)):
+        shape = f[name].shape if name in f else ()
+        if shape and shape[0] != t:
+            return f"{name.rsplit('/', 1)[-1]} has {shape[0]} frames, its num_frames attribute says {t}"
+    for name in ("_depth", "_id"):
+        shape = f[f"frames/images/{name}"].shape
+        if tuple(shape[1:]) != (h, w):
+            return f"{name} is {'x'.join(map(str, shape[1:]))} pixels, _img {h}x{w}"
+    k = f["camera_matrices/intrinsics"][()]
+    if np.shape(k) == (3, 3) and (round(2 * float(k[0, 2])), round(2 * float(k[1, 2]))) != (w, h):
+        return f"its images are {h}x{w} pixels, its camera intrinsics say {round(2 * k[1, 2])}x{round(2 * k[0, 2])}"
+    return None
+
+
+def _check_structure(f: Any, path: Path | str) -> None:
+    problem = episode_disagreement(f)
+    if problem is not None:
+        raise DamagedEpisodeError(
+            f"{path}: damaged episode file ({problem}); run the `tdwgym dataset` command that made it again to "
+            "record it anew, or delete it"
+        )
+
+
+def _check_finite(values: np.ndarray, what: str, path: Path | str, start: int = 0) -> np.ndarray:
+    """``values``, or a :class:`DamagedEpisodeError` naming the file and the first frame where they are not finite
+    (depth is metres to a surface: always finite)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        frame = start + int(np.argwhere(bad)[0][0])
+        raise DamagedEpisodeError(
+            f"{path}: damaged episode file ({what} holds non-finite values, first at frame {frame}); run the "
+            "`tdwgym dataset` command that made it again to record it anew, or delete it"
+        )
+    return values
 
 
 def episode_files(root: Path | str) -> list[Path]:
@@ -114,10 +178,11 @@ def load_episode(path: Path | str) -> dict[str, Any]:
 
 def _load_episode(path: Path | str, h5py: Any, SceneSpec: Any) -> dict[str, Any]:  # noqa: N803
     with h5py.File(path, "r") as f:
+        _check_structure(f, path)
         objects = f["frames/objects"]
         return {
             "rgb": f["frames/images/_img"][()],
-            "depth": f["frames/images/_depth"][()],
+            "depth": _check_finite(f["frames/images/_depth"][()], "_depth", path),
             "segmentation": f["frames/images/_id"][()].astype(np.int32),
             "object_ids": f["static/object_ids"][()],
             "boxes": objects["bboxes"][()],
@@ -179,8 +244,14 @@ class _ClipIndex:
         keys: Sequence[str],
         rgb_float: bool,
         episodes: Sequence[int] | None,
+        on_damaged: str = "raise",
     ) -> None:
         import h5py
+
+        if on_damaged not in ("raise", "skip"):
+            raise ValueError(f"on_damaged must be 'raise' or 'skip', got {on_damaged!r}")
+        self.on_damaged = on_damaged
+        self.damaged: list[Path] = []
 
         self.root = Path(root)
         files = episode_files(self.root)
@@ -207,12 +278,19 @@ class _ClipIndex:
         for n, path in enumerate(files):
             try:
                 with h5py.File(path, "r") as f:
+                    _check_structure(f, path)
                     t = int(f.attrs["num_frames"])
                     self.max_objects = max(self.max_objects, int(f["static/object_ids"].shape[0]))
             except (OSError, KeyError, ValueError) as exc:
-                raise _damaged(path, exc) from exc
+                error = exc if isinstance(exc, DamagedEpisodeError) else _damaged(path, exc)
+                if on_damaged == "raise":
+                    raise error from exc
+                self._skip(n, error)
+                continue
             lengths.append(t)
             self.index += [(n, s) for s in range(0, t - clip_len + 1, stride)]
+        if not lengths:
+            raise DamagedEpisodeError(f"every episode file in {self.root} is damaged (the first: {self.damaged[0]})")
         if not self.index:
             raise ValueError(
                 f"clip_len {clip_len} is longer than every episode in {self.root} (longest has {max(lengths)} frames)"
@@ -229,15 +307,29 @@ class _ClipIndex:
             self._handles[n] = h5py.File(self.files[n], "r")
         return self._handles[n]
 
+    def _skip(self, n: int, error: DamagedEpisodeError) -> None:
+        import warnings
+
+        if self.files[n] not in self.damaged:
+            self.damaged.append(self.files[n])
+            warnings.warn(f"skipping {error}", stacklevel=4)
+
     def read(self, i: int) -> dict[str, Any]:
-        """Clip ``i``; a file that fails to read (a checksum, a truncation) is a :class:`DamagedEpisodeError`
-        naming it."""
-        try:
-            return self._read(i)
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
-            if isinstance(exc, DamagedEpisodeError):
-                raise
-            raise _damaged(self.files[self.index[i][0]], exc) from exc
+        """Clip ``i``; a file that fails to read (a checksum, a truncation, depth that is not finite) is a
+        :class:`DamagedEpisodeError` naming it, or with ``on_damaged="skip"`` a warning naming it, and the next
+        clip of a file not found damaged instead."""
+        for j in [i, *range(i + 1, len(self.index)), *range(i)]:
+            n = self.index[j][0]
+            if self.files[n] in self.damaged:
+                continue
+            try:
+                return self._read(j)
+            except (OSError, KeyError, ValueError, RuntimeError) as exc:
+                error = exc if isinstance(exc, DamagedEpisodeError) else _damaged(self.files[n], exc)
+                if self.on_damaged == "raise":
+                    raise error from exc
+                self._skip(n, error)
+        raise DamagedEpisodeError(f"every episode file in {self.root} is damaged (the first: {self.damaged[0]})")
 
     def _read(self, i: int) -> dict[str, Any]:
         n, s = self.index[i]
@@ -260,7 +352,7 @@ class _ClipIndex:
                 rgb = np.ascontiguousarray(f["frames/images/_img"][s:e].transpose(0, 3, 1, 2))
                 out[key] = rgb.astype(np.float32) / 255.0 if self.rgb_float else rgb
             elif key == "depth":
-                out[key] = f["frames/images/_depth"][s:e][:, None]
+                out[key] = _check_finite(f["frames/images/_depth"][s:e], "_depth", self.files[n], s)[:, None]
             elif key == "segmentation":
                 out[key] = f["frames/images/_id"][s:e].astype(np.int64)
             elif key in ("boxes", "areas"):
@@ -343,10 +435,14 @@ _CLIP_DOC = """Fixed-length clips across every episode file of a dataset directo
         keys: Any subset of :data:`CLIP_KEYS`. Default ``("rgb",)``.
         rgb_float: Return ``rgb`` as float32 in [0, 1] instead of uint8.
         episodes: Only these episode indices (e.g. to hold some out); default all.
+        on_damaged: ``"raise"``: a damaged episode file (arrays that disagree with its metadata, a failed checksum,
+            depth that is not finite) is a :class:`DamagedEpisodeError` naming it. ``"skip"``: a warning naming it,
+            and the file is left out (its clips are replaced by clips of the other files).
 
     Raises:
         FileNotFoundError: ``root`` has no episode files.
         ValueError: An unknown key, or ``clip_len`` longer than every episode.
+        DamagedEpisodeError: (a ValueError) A damaged episode file, with ``on_damaged="raise"``.
     """
 
 
@@ -368,8 +464,14 @@ def _make_clip_dataset_class() -> type:
             keys: Sequence[str] = ("rgb",),
             rgb_float: bool = False,
             episodes: Sequence[int] | None = None,
+            on_damaged: str = "raise",
         ) -> None:
-            self._clips = _ClipIndex(root, clip_len, stride, keys, rgb_float, episodes)
+            self._clips = _ClipIndex(root, clip_len, stride, keys, rgb_float, episodes, on_damaged)
+
+        @property
+        def damaged(self) -> list[Path]:
+            """Episode files found damaged and skipped so far (``on_damaged="skip"``; in this process)."""
+            return list(self._clips.damaged)
 
         @property
         def files(self) -> list[Path]:

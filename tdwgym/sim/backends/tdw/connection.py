@@ -149,7 +149,17 @@ class TDWConnection:
             from tdw.backend.update import Update
 
             if check_version:
-                if not Update.check_for_update(download_build=True):
+                try:
+                    found = Update.check_for_update(download_build=True)
+                except OSError as exc:  # requests' errors are OSErrors: no network, DNS, a proxy, a timeout
+                    reason = (str(exc).strip().splitlines() or [""])[0][:120]
+                    raise TDWConnectionError(
+                        f"cannot download TDW's build: no network ({type(exc).__name__}: {reason}). Offline: copy "
+                        "a TDW build from a machine with a network (the release of your tdw version on "
+                        f"github.com/threedworld-mit/tdw) and set ${BUILD_ENV_VAR} to its executable (build_path=), "
+                        "or use the embedded simulator (backend 'bullet', the default)"
+                    ) from None
+                if not found:
                     raise TDWConnectionError(
                         "TDW could not download or find its build; check internet access to github.com, or pass "
                         f"build_path= / set ${BUILD_ENV_VAR}, or start a build yourself and pass launch_build=False"

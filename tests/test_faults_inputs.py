@@ -1,0 +1,239 @@
+"""Fault injection, issue 32 parts 4-7: every door refuses in one line (JSON options, model kwargs, an offline TDW
+download, a module that raises on import, play without a display), data that lies, scenes within reason
+(docs/faults.md; the rest of the case matrix is in test_faults.py and test_faults_writers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tdwgym.cli import main as cli_main
+from tdwgym.sim.scene import ObjectSpec, SceneSpec
+from tdwgym.tools import dataset as ds
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_eval_model_whose_module_raises_names_the_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\nraise RuntimeError('boom at import')\n")
+    argv = ["eval", "--model", f"{bad}:M", "--quick", "--out", str(tmp_path / "ev"), "--device", "cpu"]
+    assert cli_main([*argv, "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and "line 2" in line and "RuntimeError: boom at import" in line, line
+
+
+def test_play_without_a_display_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli_main(["play", "--steps", "2"]) == 2
+    assert "no display" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", ["record", "pretrain"])
+def test_json_options_nested_deep_or_not_objects_are_one_line(command: str, tmp_path: Path, capsys) -> None:
+    option = "--env-kwargs" if command == "record" else "--model-kwargs"
+    for text in ('{"a": ' * 30_000 + "1" + "}" * 30_000, "[1]", '{"a": ' * 9 + "1" + "}" * 9):
+        argv = [command, option, text, "--out", str(tmp_path / ("v.mp4" if command == "record" else "p"))]
+        with pytest.raises(SystemExit) as exit_:
+            cli_main(argv)
+        assert exit_.value.code == 2
+        line = _one_line(capsys.readouterr().err)
+        assert option in line and len(line) < 400, line
+
+
+# -- arguments checked against the signature they feed (issue 32) --------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ('{"width": -5}', "width of the pixel model must be 1 .. 4096, got -5"),
+        ('{"width": 1000000000000}', "must be 1 .. 4096"),
+        ('{"latent_dim": 1e12}', "latent_dim of the pixel model must be an integer, got 1000000000000.0"),
+        ('{"bogus": 1}', "takes no 'bogus'; its arguments are context_frames, width, latent_dim"),
+        ('{"warp": "yes"}', "warp of the pixel model must be true or false"),
+        ('{"fovea": -1.0}', "must be a finite number >= 0"),
+        ('{"width": [16]}', "width of the pixel model must be an integer"),
+    ],
+)
+def test_pretrain_model_kwargs_are_checked_against_the_models_signature(
+    kwargs: str, said: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "p"
+    argv = ["pretrain", "--model", "pixel", "--model-kwargs", kwargs, "--out", str(out), "--no-progress"]
+    assert cli_main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--model-kwargs" in line and said in line, line
+    assert not out.exists()
+
+
+def test_model_kwargs_of_progress_are_checked_against_its_base_model() -> None:
+    from tdwgym.agents.models import check_model_kwargs, make_world_model
+
+    with pytest.raises(ValueError, match="hidden of the recurrent model must be 1 .. 4096, got -5"):
+        check_model_kwargs("progress", {"progress_base": "recurrent", "hidden": -5})
+    with pytest.raises(ValueError, match="the rnd model takes no 'hidden'"):
+        make_world_model("rnd", (3, 16, 16), 10, hidden=8)
+    check_model_kwargs("progress", {"progress_base": "recurrent", "hidden": 8, "lag_updates": 10})
+
+
+def test_tdw_backend_without_a_network_is_one_line_saying_what_to_do_offline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("tdw")
+    import requests
+    from tdw.backend.update import Update
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Max retries exceeded with url: /threedworld-mit/tdw/releases")
+
+    monkeypatch.setattr(Update, "check_for_update", staticmethod(offline))
+    for name in ("TDWGYM_TDW_BUILD", "TDWGYM_TDW_LAUNCH", "TDWGYM_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "v.mp4"
+    argv = ["record", "--env-kwargs", '{"backend": "tdw"}', "--steps", "2", "--out", str(out), "--no-progress"]
+    assert cli_main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot download TDW's build: no network (ConnectionError" in line, line
+    assert "TDWGYM_TDW_BUILD" in line and "bullet" in line and not out.exists()
+
+
+# -- data that lies: arrays that disagree with their own metadata (issue 32) -----------------------------------------
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("lies") / "data"
+    ds.generate(ds.DatasetConfig(out=data, episodes=2, frames=10, resolution=16), progress=False)
+    return data
+
+
+def _rewrite(path: Path, name: str, data: np.ndarray) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, data=data, fletcher32=True)  # a checksum of its own: only the metadata disagrees
+
+
+def _lie(path: Path, how: str) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        img, depth = f["frames/images/_img"][()], f["frames/images/_depth"][()]
+        if how == "num_frames":
+            f.attrs["num_frames"] = 1000
+    if how == "img_frames":
+        _rewrite(path, "frames/images/_img", img[:5])
+    elif how == "img_size":
+        _rewrite(path, "frames/images/_img", np.zeros((len(img), 10, 10, 3), np.uint8))
+    elif how == "all_sizes":  # the three passes agree with each other, not with the camera
+        _rewrite(path, "frames/images/_img", np.zeros((len(img), 10, 10, 3), np.uint8))
+        _rewrite(path, "frames/images/_depth", np.ones((len(img), 10, 10), np.float32))
+        _rewrite(path, "frames/images/_id", np.zeros((len(img), 10, 10), np.uint16))
+    elif how == "nan_depth":
+        _rewrite(path, "frames/images/_depth", np.full_like(depth, np.nan))
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("num_frames", "has 10 frames, its num_frames attribute says 1000"),
+        ("img_frames", "_img has 5 frames, its num_frames attribute says 10"),
+        ("img_size", "_depth is 16x16 pixels, _img 10x10"),
+        ("all_sizes", "its images are 10x10 pixels, its camera intrinsics say 16x16"),
+        ("nan_depth", "_depth holds non-finite values, first at frame 0"),
+    ],
+)
+def test_an_episode_whose_arrays_disagree_with_its_metadata_is_caught(
+    small_dataset: Path, tmp_path: Path, how: str, said: str
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    bad = ds.episode_files(data)[1]
+    _lie(bad, how)
+    assert ds.episode_is_valid(ds.episode_files(data)[0])
+    assert not ds.episode_is_valid(bad)
+    with pytest.raises(ds.DamagedEpisodeError, match=str(bad)) as caught:
+        ds.load_episode(bad)
+    assert said in str(caught.value)
+    with pytest.raises(ds.DamagedEpisodeError, match=str(bad)) as caught:  # on open, or as the clip is read
+        clips = ds.ClipDataset(data, clip_len=4, keys=("rgb", "depth"))
+        for i in range(len(clips)):
+            clips[i]
+    assert said in str(caught.value)
+    with pytest.warns(UserWarning, match=f"skipping {bad}"):
+        clips = ds.ClipDataset(data, clip_len=4, keys=("rgb", "depth"), on_damaged="skip")
+        items = [clips[i] for i in range(len(clips))]
+    assert clips.damaged == [bad]
+    assert all(item["rgb"].shape == (4, 3, 16, 16) and bool(item["depth"].isfinite().all()) for item in items)
+
+
+def test_pretrain_on_a_dataset_with_a_damaged_file_names_it_and_goes_on_or_stops(
+    small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_dataset, data)
+    bad = ds.episode_files(data)[0]
+    _lie(bad, "img_size")
+    argv = ["pretrain", "--data", str(data), "--model", "recurrent", "--resolution", "16", "--clip-steps", "4"]
+    argv += ["--tbptt", "4", "--batch-size", "2", "--total-steps", "16", "--val-every", "16", "--val-clips", "1"]
+    argv += ["--workers", "0", "--model-kwargs", '{"width": 8, "hidden": 8}', "--device", "cpu", "--no-progress"]
+    with pytest.warns(UserWarning, match=f"skipping {bad}"):
+        assert cli_main([*argv, "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "world_model.pt").is_file()
+    capsys.readouterr()
+    assert cli_main([*argv, "--out", str(tmp_path / "q"), "--no-skip-damaged"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(bad) in line and "_depth is 16x16 pixels, _img 10x10" in line, line
+
+
+# -- scenes within reason (issue 32) ---------------------------------------------------------------------------------
+def _cube(i: int, **changes: object) -> ObjectSpec:
+    return ObjectSpec(**{"id": i, "shape": "cube", "size": (0.2, 0.2, 0.2), "position": (0.0, 0.1, 0.0), **changes})
+
+
+@pytest.mark.parametrize(
+    ("scene", "said"),
+    [
+        (lambda: SceneSpec(objects=(_cube(1, position=(100.0, 0.1, 0.0)),)), "ObjectSpec.position of object 1"),
+        (lambda: SceneSpec(objects=(_cube(1, position=(0.0, 0.1, -4.5)),)), "outside the 8 x 8 m room"),
+        (lambda: SceneSpec(objects=(_cube(1, position=(0.0, -1.0, 0.0)),)), "y >= 0 above the floor"),
+        (lambda: SceneSpec(objects=(_cube(1, velocity=(1e30, 0.0, 0.0)),)), "ObjectSpec.velocity of object 1 is 1e+30"),
+        (lambda: SceneSpec(objects=(_cube(1, angular_velocity=(0.0, 1e6, 0.0)),)), "ObjectSpec.angular_velocity"),
+        (lambda: SceneSpec(gravity=1e30), "SceneSpec.gravity"),
+        (lambda: SceneSpec(objects=tuple(_cube(i + 1) for i in range(300))), "300 objects, more than the 64"),
+    ],
+)
+def test_a_scene_beyond_reason_is_refused_in_one_line_naming_the_field(scene, said: str) -> None:
+    from tdwgym.sim.scene import SceneError
+
+    with pytest.raises(SceneError) as caught:
+        scene()
+    message = str(caught.value)
+    assert said in message and "\n" not in message, message
+
+
+def test_the_bounds_of_a_scene_are_defined_once_and_a_scene_at_them_is_accepted() -> None:
+    from tdwgym.sim import scene as sc
+
+    at_bounds = SceneSpec(
+        objects=tuple(_cube(i + 1, position=(-4.0 + 0.125 * i, 0.1, 4.0)) for i in range(sc.MAX_OBJECTS - 1))
+        + (_cube(sc.MAX_OBJECTS, velocity=(sc.MAX_SPEED, 0.0, 0.0), angular_velocity=(0, 0, sc.MAX_ANGULAR_SPEED)),),
+        gravity=sc.MAX_GRAVITY,
+    )
+    assert SceneSpec.from_json(at_bounds.to_json()) == at_bounds
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=16)
+    try:
+        with pytest.raises(sc.SceneError, match="ObjectSpec.position of object 1"):
+            env.reset(seed=0, options={"scene": SceneSpec(objects=(_cube(1, position=(100.0, 0.1, 0.0)),))})
+    finally:
+        env.close()
