@@ -84,17 +84,21 @@ def visible_pixels(height: int, width: int) -> int:
 
 
 def frames_showing_difference(
-    rgb: tuple[np.ndarray, np.ndarray], seg: tuple[np.ndarray, np.ndarray], frame: int, target: int
+    rgb: tuple[np.ndarray, np.ndarray], seg: tuple[np.ndarray, np.ndarray], frame: int, targets: Any
 ) -> int:
-    """Frames from ``frame`` on in which two clips (``(T, H, W, 3)`` RGB, ``(T, H, W)`` segmentation) visibly differ:
-    on :func:`visible_pixels` pixels or more, the segmentation differs or both show object ``target`` in colours
-    more than 24/255 apart. What the room shows (shadows, shading) does not count."""
+    """Frames from ``frame`` on in which two clips (``(T, H, W, 3)`` RGB, ``(T, H, W)`` segmentation) visibly differ
+    on the probed objects ``targets`` (ids: the event's object, and the object an ``appear`` adds): on
+    :func:`visible_pixels` pixels or more, one clip shows a target where the other shows something else, or both
+    show it in colours more than 24/255 apart. Other objects (whose paths may differ a frame where a target is
+    missing) and what the room shows (shadows, shading) do not count."""
     sa, sb = seg[0][frame:], seg[1][frame:]
     if len(sa) == 0:
         return 0
-    moved = sa != sb
+    ids = np.atleast_1d(np.asarray(targets, dtype=sa.dtype))
+    ta, tb = np.isin(sa, ids), np.isin(sb, ids)
+    moved = (sa != sb) & (ta | tb)
     shade = np.abs(rgb[0][frame:].astype(np.int16) - rgb[1][frame:].astype(np.int16)).max(-1) > 24
-    n = (moved | ((sa == target) & (sb == target) & shade)).reshape(len(sa), -1).sum(1)
+    n = (moved | ((sa == sb) & ta & shade)).reshape(len(sa), -1).sum(1)
     return int((n >= visible_pixels(*sa.shape[1:])).sum())
 
 
@@ -253,18 +257,24 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
         env.close()
 
 
+def _probed(impossible: SceneSpec) -> set[int]:
+    """The objects a twin probes: the event's object, and the object an ``add`` event brings."""
+    ids = {int(impossible.labels["event_object"])}
+    event = impossible.events[0] if impossible.events else None
+    if event is not None and event.kind == "add":
+        ids.add(int(event.object_id))
+    return ids
+
+
 def _shown(rgb: tuple, passes: tuple, frame: int, impossible: SceneSpec) -> int:
     seg = (passes[0]["segmentation"], passes[1]["segmentation"])
-    return frames_showing_difference(rgb, seg, frame, int(impossible.labels["event_object"]))
+    return frames_showing_difference(rgb, seg, frame, sorted(_probed(impossible)))
 
 
 def _seen(seg: np.ndarray, impossible: SceneSpec, frame: int, scene: SceneSpec | None = None) -> bool:
-    """Whether every object the clip of ``scene`` (default: the possible scene) holds of the event's object and the
-    one an ``add`` event brings is seen before the event."""
-    ids = {int(impossible.labels["event_object"])}
-    event = impossible.events[0] if impossible.events else None
-    if scene is not None and event is not None and event.kind == "add":
-        ids.add(int(event.object_id))
+    """Whether the probed objects the clip of ``scene`` holds (default: the possible scene, which holds the event's
+    object) are seen before the event."""
+    ids = _probed(impossible) if scene is not None else {int(impossible.labels["event_object"])}
     present = {o.id for o in scene.objects} if scene is not None else ids
     return all(seen_before(seg, oid, frame) for oid in ids & present)
 
@@ -295,8 +305,9 @@ def make_pairs(
         post_frames: Instead of ``frames``: end each pair ``post_frames`` steps after its event, i.e.
             ``event_frame + post_frames + 1`` frames (clips of different kinds then differ in length).
         visible: Guarantee that the twins differ in view after the event: a pair whose clips do not yet show their
-            difference in :data:`VISIBLE_FRAMES` frames (:func:`frames_showing_difference`: objects, not shading)
-            at the requested length is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more
+            difference in :data:`VISIBLE_FRAMES` frames (:func:`frames_showing_difference`: on the probed
+            objects, not shading) at the requested length is extended 30 frames at a time, up to
+            :data:`VISIBLE_MAX_EXTRA` more
             (``MatchedPair.extended`` says by how much), and left out if they never do, or if the event's object
             is not seen in :data:`SEEN_FRAMES` frames before the event (:func:`seen_before`). No observer could
             tell such a pair apart. The rule reads the clips only. False keeps every pair at the requested length.

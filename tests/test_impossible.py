@@ -214,9 +214,11 @@ def test_a_difference_counts_as_shown_on_objects_only_and_from_a_few_pixels():
     seg[0, 3, 30, 30:33] = 2  # frame 3: on 3 pixels only
     rgb[0, 4, 10:20, 10:20] = 200  # frame 4: the event's object recoloured
     rgb[0, 5, 40:50, 40:50] = 200  # frame 5: the room shaded (a shadow): not an object
-    assert frames_showing_difference((rgb[0], rgb[1]), (seg[0], seg[1]), 0, target=1) == 2
-    assert frames_showing_difference((rgb[0], rgb[1]), (seg[0], seg[1]), 3, target=1) == 1
-    assert frames_showing_difference((rgb[0], rgb[1]), (seg[0], seg[1]), 6, target=1) == 0
+    rgbs, segs = (rgb[0], rgb[1]), (seg[0], seg[1])
+    assert frames_showing_difference(rgbs, segs, 0, targets=(1, 2)) == 2
+    assert frames_showing_difference(rgbs, segs, 3, targets=(1, 2)) == 1
+    assert frames_showing_difference(rgbs, segs, 6, targets=(1, 2)) == 0
+    assert frames_showing_difference(rgbs, segs, 0, targets=1) == 1  # object 2 is not probed: it does not count
     assert not seen_before(seg[0], 1, 6)  # 6 frames: fewer than SEEN_FRAMES (8)
     assert seen_before(np.ones((8, 4, 4), np.int32), 1, 8) and not seen_before(np.ones((8, 4, 4), np.int32), 1, 7)
 
@@ -234,7 +236,8 @@ def test_visible_twins_show_their_difference_and_what_they_probe_before_it(kind)
             f, target = p.event_frame, p.labels["event_object"]
             segs = p.passes["segmentation"]
             rgb = (p.possible, p.impossible)
-            assert frames_showing_difference(rgb, segs, f, target) >= VISIBLE_FRAMES
+            probed = (target, int(segs[1].max())) if kind == "appear" else target
+            assert frames_showing_difference(rgb, segs, f, probed) >= VISIBLE_FRAMES
             assert seen_before(segs[0], target, f)
             if kind == "appear":
                 added = int(segs[1].max())
@@ -247,7 +250,8 @@ def test_visible_twins_show_their_difference_and_what_they_probe_before_it(kind)
         ):
             f, target = q.event_frame, q.labels["event_object"]
             (a, b), _ = q.passes["segmentation"]
-            assert frames_showing_difference(q.possible, (a, b), f, target) >= VISIBLE_FRAMES
+            probed = (target, int(b.max())) if kind == "appear" else target
+            assert frames_showing_difference(q.possible, (a, b), f, probed) >= VISIBLE_FRAMES
             assert seen_before(a, target, f)
             if kind != "vanish":
                 assert seen_before(b, target, f)
