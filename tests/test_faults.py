@@ -385,7 +385,7 @@ def test_no_path_that_reads_an_agent_unpickles_it(planted_run, tmp_path, capsys,
         "record-zip": ["record", "--policy", str(elsewhere), "--steps", "2", "--out", str(tmp_path / "v.mp4")]
         + ["--env-kwargs", '{"resolution": 36}', "--no-progress"],
         "dataset": ["dataset", "--out", str(tmp_path / "d"), "--policy", str(elsewhere), "--episodes", "1"]
-        + ["--frames", "2", "--resolution", "36", "--no-progress"],
+        + ["--steps", "2", "--resolution", "36", "--no-progress"],
     }[command]
     assert cli_main(argv) == 0, capsys.readouterr().err
     assert not marker.exists(), f"{command} unpickled the agent's data"

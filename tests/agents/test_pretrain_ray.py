@@ -25,7 +25,7 @@ from tdwgym.agents.pretraining import PretrainConfig, pretrain
 
 TINY = {
     "model": "recurrent",
-    "env": "occlusion:2,collision",
+    "envs": "occlusion:2,collision",
     "level": "0,1",
     "resolution": 16,
     "clip_steps": 8,
@@ -126,7 +126,7 @@ def test_a_killed_worker_is_restarted_from_the_newest_checkpoint(
 
 def _cli(out: Path, *extra: str) -> list[str]:
     args = [sys.executable, "-m", "tdwgym", "pretrain", "--out", str(out), "--no-progress"]
-    for key in ("model", "env", "level", "resolution", "clip_steps", "tbptt", "batch_size", "val_every", "val_clips"):
+    for key in ("model", "envs", "level", "resolution", "clip_steps", "tbptt", "batch_size", "val_every", "val_clips"):
         args += [f"--{key.replace('_', '-')}", str(TINY[key])]
     return [*args, "--device", "cpu", "--model-kwargs", json.dumps(TINY["model_kwargs"]), *extra]
 
@@ -200,7 +200,7 @@ def test_the_objects_model_pretrains_on_ray(ray_instance: Any, tmp_path: Path) -
     out = tmp_path / "run"
     cfg = PretrainConfig(
         model="objects",
-        env="occlusion",
+        envs="occlusion",
         total_steps=32,
         clip_steps=8,
         tbptt=8,
