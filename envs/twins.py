@@ -71,6 +71,51 @@ VISIBLE_MAX_EXTRA = 120
 """Frames ``make_pairs(visible=True)`` may add to a pair whose twins do not differ yet (e.g. an object that stays
 hidden behind the occluder) before it drops the pair."""
 
+VISIBLE_FRAMES = 8
+"""Frames from the event on in which the twins must show their difference (``visible=True``): an object where the
+other clip has none or another one, or the event's object in another colour, on at least :func:`visible_pixels`
+pixels. A difference of a pixel or two, or of shading only (a hidden object's shadow), tells no observer anything,
+and an object that re-emerges in the last frame of the clip hardly more."""
+
+
+def visible_pixels(height: int, width: int) -> int:
+    """Pixels a difference must cover to count as seen: 4 at 64x64, scaled with the image's area (at least 1)."""
+    return max(1, round(4 * height * width / 4096))
+
+
+def frames_showing_difference(
+    rgb: tuple[np.ndarray, np.ndarray], seg: tuple[np.ndarray, np.ndarray], frame: int, targets: Any
+) -> int:
+    """Frames from ``frame`` on in which two clips (``(T, H, W, 3)`` RGB, ``(T, H, W)`` segmentation) visibly differ
+    on the probed objects ``targets`` (ids: the event's object, and the object an ``appear`` adds): on
+    :func:`visible_pixels` pixels or more, one clip shows a target where the other shows something else, or both
+    show it in colours more than 24/255 apart. Other objects (whose paths may differ a frame where a target is
+    missing) and what the room shows (shadows, shading) do not count."""
+    sa, sb = seg[0][frame:], seg[1][frame:]
+    if len(sa) == 0:
+        return 0
+    ids = np.atleast_1d(np.asarray(targets, dtype=sa.dtype))
+    ta, tb = np.isin(sa, ids), np.isin(sb, ids)
+    moved = (sa != sb) & (ta | tb)
+    shade = np.abs(rgb[0][frame:].astype(np.int16) - rgb[1][frame:].astype(np.int16)).max(-1) > 24
+    n = (moved | ((sa == sb) & ta & shade)).reshape(len(sa), -1).sum(1)
+    return int((n >= visible_pixels(*sa.shape[1:])).sum())
+
+
+SEEN_FRAMES = 8
+"""Frames before the event in which the event's object must be in view (``visible=True``): an object first seen
+after the event comes from nowhere as far as any observer can tell, and one glimpsed in a frame or two has no
+motion to extrapolate."""
+
+
+def seen_before(seg: np.ndarray, oid: int, frame: int) -> bool:
+    """Whether object ``oid`` covers :func:`visible_pixels` pixels of segmentation ``seg`` in :data:`SEEN_FRAMES`
+    frames before ``frame``."""
+    if frame <= 0:
+        return False
+    n = (seg[:frame] == oid).reshape(frame, -1).sum(1)
+    return int((n >= visible_pixels(*seg.shape[1:])).sum()) >= SEEN_FRAMES
+
 
 @dataclass
 class Quadruplet:
@@ -158,10 +203,11 @@ def _clip(
     env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, float]], passes: tuple[str, ...] = ()
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Frames of ``scene`` (events included) under a scripted camera, no-op actions: the RGB clip and the clips of
-    the other ``passes`` (rendered by the same calls, so every pass shows the same instant)."""
+    the other ``passes`` and segmentation (rendered by the same calls, so every pass shows the same instant)."""
     base = env.unwrapped
     obs, _ = env.reset(seed=0, options={"scene": scene})
     out: list[np.ndarray] = []
+    passes = tuple(dict.fromkeys((*passes, "segmentation")))  # every env renders it; visible=True reads it
     extra: dict[str, list[np.ndarray]] = {name: [] for name in passes}
     for t, (pos, yaw, pitch) in enumerate(path):
         base.set_camera_pose(pos, yaw, pitch)
@@ -211,6 +257,28 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
         env.close()
 
 
+def _probed(impossible: SceneSpec) -> set[int]:
+    """The objects a twin probes: the event's object, and the object an ``add`` event brings."""
+    ids = {int(impossible.labels["event_object"])}
+    event = impossible.events[0] if impossible.events else None
+    if event is not None and event.kind == "add":
+        ids.add(int(event.object_id))
+    return ids
+
+
+def _shown(rgb: tuple, passes: tuple, frame: int, impossible: SceneSpec) -> int:
+    seg = (passes[0]["segmentation"], passes[1]["segmentation"])
+    return frames_showing_difference(rgb, seg, frame, sorted(_probed(impossible)))
+
+
+def _seen(seg: np.ndarray, impossible: SceneSpec, frame: int, scene: SceneSpec | None = None) -> bool:
+    """Whether the probed objects the clip of ``scene`` holds (default: the possible scene, which holds the event's
+    object) are seen before the event."""
+    ids = _probed(impossible) if scene is not None else {int(impossible.labels["event_object"])}
+    present = {o.id for o in scene.objects} if scene is not None else ids
+    return all(seen_before(seg, oid, frame) for oid in ids & present)
+
+
 def make_pairs(
     env_id: str,
     seed: int,
@@ -236,10 +304,13 @@ def make_pairs(
         resolution: Frame size, an int or (height, width).
         post_frames: Instead of ``frames``: end each pair ``post_frames`` steps after its event, i.e.
             ``event_frame + post_frames + 1`` frames (clips of different kinds then differ in length).
-        visible: Guarantee that the twins differ visibly after the event: a pair whose clips are still identical
-            at the requested length is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more
-            (``MatchedPair.extended`` says by how much), and left out if they never differ. No observer could tell
-            such a pair apart. False keeps every pair at the requested length.
+        visible: Guarantee that the twins differ in view after the event: a pair whose clips do not yet show their
+            difference in :data:`VISIBLE_FRAMES` frames (:func:`frames_showing_difference`: on the probed
+            objects, not shading) at the requested length is extended 30 frames at a time, up to
+            :data:`VISIBLE_MAX_EXTRA` more
+            (``MatchedPair.extended`` says by how much), and left out if they never do, or if the event's object
+            is not seen in :data:`SEEN_FRAMES` frames before the event (:func:`seen_before`). No observer could
+            tell such a pair apart. The rule reads the clips only. False keeps every pair at the requested length.
         passes: Render passes to return: RGB always (``possible``, ``impossible``), and ``"segmentation"`` and
             ``"depth"`` in :attr:`MatchedPair.passes` when named (object-centric models read them).
         **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
@@ -289,12 +360,13 @@ def make_pairs(
                     extended=extra,
                     passes={name: (a_extra[name], b_extra[name]) for name in extra_passes},
                 )
-                if not visible or pair.differs or extra >= VISIBLE_MAX_EXTRA:
+                shown = pair.differs and _shown((a, b), (a_extra, b_extra), frame, impossible) >= VISIBLE_FRAMES
+                if not visible or shown or extra >= VISIBLE_MAX_EXTRA:
                     break
                 extra += 30
-            if visible and not pair.differs:
-                continue  # the twins never differ: no observer could tell them apart
-            out.append(pair)
+            if visible and not (shown and _seen(a_extra["segmentation"], impossible, frame)):
+                continue  # the twins never differ in view (or the target is never seen before): no observer could
+            out.append(pair)  # tell them apart
     finally:
         env.close()
     return out
@@ -357,8 +429,11 @@ def make_quadruplets(
     **env_kwargs: Any,
 ) -> list[Quadruplet]:
     """IntPhys-style quadruplets of one seed, one per kind (arguments as :func:`make_pairs`; with ``visible`` a
-    quadruplet whose spliced clips do not yet differ from the possible ones after the event is extended 30 frames
-    at a time, up to :data:`VISIBLE_MAX_EXTRA` more, and left out if they never differ).
+    quadruplet whose two possible clips do not yet show their difference after the event in :data:`VISIBLE_FRAMES`
+    frames is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more, and left out if they never do,
+    or if either possible clip does not show the event's object (and the object an ``appear`` adds) in
+    :data:`SEEN_FRAMES` frames before the event: a possible clip in which it first comes into view after the event
+    is, to any observer, a clip in which it comes from nowhere).
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
     hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
@@ -392,11 +467,16 @@ def make_quadruplets(
                     _clip(env, counterpart, path, extra_passes),
                 )
                 differ = bool(np.any(a[frame:] != b[frame:]))
-                if not visible or differ or extra >= VISIBLE_MAX_EXTRA:
+                shown = differ and _shown((a, b), (a_extra, b_extra), frame, impossible) >= VISIBLE_FRAMES
+                if not visible or shown or extra >= VISIBLE_MAX_EXTRA:
                     break
                 extra += 30
-            if visible and not differ:
-                continue  # the counterparts never differ after the event: no observer could tell the clips apart
+            seen = _seen(a_extra["segmentation"], impossible, frame) and _seen(
+                b_extra["segmentation"], impossible, frame, counterpart
+            )
+            if visible and not (shown and seen):
+                continue  # the counterparts never differ in view after the event, or what they probe is not seen
+                # before it: no observer could tell the clips apart
             out.append(
                 Quadruplet(
                     kind=kind,

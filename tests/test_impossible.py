@@ -201,3 +201,59 @@ def test_pass_through_twins_move_the_same_amount():
     more = sum(r > 1 for r in ratios)
     assert len(ratios) >= 6 and 0 < more < len(ratios), ratios
     assert 0.9 < float(np.mean(ratios)) < 1.1, ratios
+
+
+def test_a_difference_counts_as_shown_on_objects_only_and_from_a_few_pixels():
+    from tdwgym.envs.twins import frames_showing_difference, seen_before, visible_pixels
+
+    assert visible_pixels(64, 64) == 4 and visible_pixels(32, 32) == 1 and visible_pixels(16, 16) == 1
+    seg = np.zeros((2, 6, 64, 64), np.int32)
+    rgb = np.zeros((2, 6, 64, 64, 3), np.uint8)
+    seg[:, :, 10:20, 10:20] = 1  # the event's object, in both clips
+    seg[0, 2, 30:32, 30:32] = 2  # frame 2: another object in one clip only, on 4 pixels
+    seg[0, 3, 30, 30:33] = 2  # frame 3: on 3 pixels only
+    rgb[0, 4, 10:20, 10:20] = 200  # frame 4: the event's object recoloured
+    rgb[0, 5, 40:50, 40:50] = 200  # frame 5: the room shaded (a shadow): not an object
+    rgbs, segs = (rgb[0], rgb[1]), (seg[0], seg[1])
+    assert frames_showing_difference(rgbs, segs, 0, targets=(1, 2)) == 2
+    assert frames_showing_difference(rgbs, segs, 3, targets=(1, 2)) == 1
+    assert frames_showing_difference(rgbs, segs, 6, targets=(1, 2)) == 0
+    assert frames_showing_difference(rgbs, segs, 0, targets=1) == 1  # object 2 is not probed: it does not count
+    assert not seen_before(seg[0], 1, 6)  # 6 frames: fewer than SEEN_FRAMES (8)
+    assert seen_before(np.ones((8, 4, 4), np.int32), 1, 8) and not seen_before(np.ones((8, 4, 4), np.int32), 1, 7)
+
+
+@pytest.mark.parametrize("kind", ["vanish", "appear", "teleport"])
+def test_visible_twins_show_their_difference_and_what_they_probe_before_it(kind):
+    """With visible=True (the default) the twins differ on objects in view in VISIBLE_FRAMES frames after the
+    event, the appearing object of an appear twin among them, and the event's object (in a quadruplet's
+    counterpart too, and the object an appear adds there) is seen before the event: a possible clip never shows an
+    object coming from nowhere."""
+    from tdwgym.envs.twins import VISIBLE_FRAMES, frames_showing_difference, seen_before
+
+    for seed in (60000, 61001, 62008):
+        for p in make_pairs("TDWRoom-Occlusion-v0", seed, kinds=kind, post_frames=30, level=1, passes="segmentation"):
+            f, target = p.event_frame, p.labels["event_object"]
+            segs = p.passes["segmentation"]
+            rgb = (p.possible, p.impossible)
+            probed = (target, int(segs[1].max())) if kind == "appear" else target
+            assert frames_showing_difference(rgb, segs, f, probed) >= VISIBLE_FRAMES
+            assert seen_before(segs[0], target, f)
+            if kind == "appear":
+                added = int(segs[1].max())
+                assert (
+                    added not in np.unique(segs[0])
+                    and (segs[1][f:] == added).reshape(len(segs[1]) - f, -1).sum(1).max() >= 4
+                )  # the appearing object comes into view
+        for q in make_quadruplets(
+            "TDWRoom-Occlusion-v0", seed, kinds=kind, post_frames=30, level=1, passes="segmentation"
+        ):
+            f, target = q.event_frame, q.labels["event_object"]
+            (a, b), _ = q.passes["segmentation"]
+            probed = (target, int(b.max())) if kind == "appear" else target
+            assert frames_showing_difference(q.possible, (a, b), f, probed) >= VISIBLE_FRAMES
+            assert seen_before(a, target, f)
+            if kind != "vanish":
+                assert seen_before(b, target, f)
+            if kind == "appear":
+                assert seen_before(b, int(b.max()), f)

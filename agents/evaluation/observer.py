@@ -128,6 +128,7 @@ class ObserverConfig:
     sigma_fill: float = 0.10
     sigma_logaspect: float = 0.15
     sigma_logsize: float = 0.15
+    shape_px: float = 1.0  # px, uncertainty of a box edge in the shape terms (pixel quantisation of small objects)
     outlier: float = 1e-3  # weight of the broad component of the appearance terms (caps one frame's cost)
     p_enter: float = 0.05  # a new object walks in at the image border
     p_emerge: float = 1e-3  # a new object emerges from behind a nearer object (hidden since frame 0)
@@ -450,7 +451,10 @@ class Observer:
             wm, hm = (b[2] - b[0]) * m["z"] / self.f, (b[3] - b[1]) * m["z"] / self.f
             x = np.array([m["fill"], np.log(hm / wm), np.log(wm), np.log(hm)])
             ref = np.mean(tr.shapes, 0)
-            sig = np.array([cfg.sigma_fill, cfg.sigma_logaspect, cfg.sigma_logsize, cfg.sigma_logsize])
+            # a box edge is uncertain by about a pixel: in a few-pixel silhouette that dwarfs the shape's own spread
+            wp, hp = max(b[2] - b[0], 1.0) / cfg.shape_px, max(b[3] - b[1], 1.0) / cfg.shape_px
+            quant = np.array([1 / wp + 1 / hp, np.hypot(1 / wp, 1 / hp), 1 / wp, 1 / hp])
+            sig = np.hypot([cfg.sigma_fill, cfg.sigma_logaspect, cfg.sigma_logsize, cfg.sigma_logsize], quant)
             nll = 0.5 * (((x - ref) / sig) ** 2).sum()
             out["shape"] = _robust(nll, 0.0, cfg.outlier)
         return out

@@ -69,22 +69,41 @@ def scorers(plan: EvalPlan) -> tuple[str, ...]:
     return ("model", *control, *METERS, "constant_velocity")
 
 
-def _draw_pair(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...] = ()) -> tuple[Any, int]:
-    """The matched pair of a VoE episode and how many seeds were re-drawn (the pair is None if none differed)."""
-    (kind,) = ep.group
+def draw_twins(
+    env_id: str,
+    seed: int,
+    kind: str,
+    design: str,
+    resolution: tuple[int, int],
+    post_frames: int,
+    passes: tuple[str, ...] = (),
+    **env_kwargs: Any,
+) -> tuple[Any, int]:
+    """The VoE item of ``seed`` (a :class:`~tdwgym.envs.twins.Quadruplet` when ``design`` is ``"quadruplet"``, else
+    a :class:`~tdwgym.envs.twins.MatchedPair`; still camera) and how many seeds were re-drawn: seed ``seed +
+    100_003 * r`` for ``r`` up to :data:`VOE_REDRAWS`, the next one while ``make_pairs``/``make_quadruplets`` leave
+    the kind out (its twins never differ visibly) or a spliced clip equals its possible counterpart after the event.
+    The rule reads the clips only, never a scorer. The item is None when no seed gave one."""
     for redraw in range(VOE_REDRAWS + 1):
-        found = make_pairs(
-            plan.env_id,
-            ep.seed + 100_003 * redraw,
+        make = make_quadruplets if design == "quadruplet" else make_pairs
+        found = make(
+            env_id,
+            seed + 100_003 * redraw,
             kinds=kind,
             camera="static",
-            resolution=tuple(plan.loaded.model.resolution),
-            post_frames=plan.settings.voe_post_frames,
+            resolution=tuple(resolution),
+            post_frames=post_frames,
             passes=("rgb", *passes),
-            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": plan.settings.voe_split},
+            **env_kwargs,
         )
-        if found:
+        if not found:
+            continue
+        if design != "quadruplet":
             return found[0], redraw
+        q = found[0]
+        (a, b), (i1, i2) = q.possible, q.impossible
+        if _differs(a, i1, q.event_frame) and _differs(b, i2, q.event_frame):
+            return q, redraw
     return None, VOE_REDRAWS
 
 
@@ -92,27 +111,18 @@ def _differs(a: np.ndarray, b: np.ndarray, frame: int) -> bool:
     return bool(np.any(a[frame:] != b[frame:]))
 
 
-def _draw_quadruplet(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...]) -> tuple[Any, int]:
-    """The quadruplet of a VoE episode (re-drawn while a spliced clip equals its possible counterpart after the
-    event: nothing to tell apart) and how many seeds were re-drawn."""
+def _draw(plan: EvalPlan, ep: EvalEpisode, design: str, passes: tuple[str, ...]) -> tuple[Any, int]:
     (kind,) = ep.group
-    for redraw in range(VOE_REDRAWS + 1):
-        found = make_quadruplets(
-            plan.env_id,
-            ep.seed + 100_003 * redraw,
-            kinds=kind,
-            camera="static",
-            resolution=tuple(plan.loaded.model.resolution),
-            post_frames=plan.settings.voe_post_frames,
-            passes=("rgb", *passes),
-            **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": plan.settings.voe_split},
-        )
-        if found:
-            q = found[0]
-            (a, b), (i1, i2) = q.possible, q.impossible
-            if _differs(a, i1, q.event_frame) and _differs(b, i2, q.event_frame):
-                return q, redraw
-    return None, VOE_REDRAWS
+    return draw_twins(
+        plan.env_id,
+        ep.seed,
+        kind,
+        design,
+        tuple(plan.loaded.model.resolution),
+        plan.settings.voe_post_frames,
+        passes,
+        **{**_env_kwargs(plan.env_kwargs, "resolution"), "split": plan.settings.voe_split},
+    )
 
 
 def design_of(plan: EvalPlan, kind: str) -> str:
@@ -128,21 +138,19 @@ def draw_item(plan: EvalPlan, ep: EvalEpisode, passes: tuple[str, ...] = ()) -> 
     and how many seeds were re-drawn; ``item`` is None when no seed gave clips that differ."""
     (kind,) = ep.group
     design = design_of(plan, kind)
-    if design == "quadruplet":
-        item, redraw = _draw_quadruplet(plan, ep, passes)
-        if item is None:
-            return design, None, [], {}, redraw
-        return (
-            design,
-            item,
-            [*item.possible, *item.impossible],
-            {k: [*v[0], *v[1]] for k, v in item.passes.items()},
-            redraw,
-        )
-    item, redraw = _draw_pair(plan, ep, passes)
+    item, redraw = _draw(plan, ep, design, passes)
     if item is None:
         return design, None, [], {}, redraw
-    return design, item, [item.possible, item.impossible], {k: list(v) for k, v in item.passes.items()}, redraw
+    clips, extra = item_clips(item)
+    return design, item, clips, extra, redraw
+
+
+def item_clips(item: Any) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
+    """The clips of a VoE item, possible first (a quadruplet's ``A, B, A|B, B|A``, a pair's ``possible,
+    impossible``), and its other render passes by name in the same order."""
+    if isinstance(item.possible, tuple):
+        return [*item.possible, *item.impossible], {k: [*v[0], *v[1]] for k, v in item.passes.items()}
+    return [item.possible, item.impossible], {k: list(v) for k, v in item.passes.items()}
 
 
 def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
@@ -171,14 +179,26 @@ def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
         "extended": getattr(item, "extended", 0),
         "redrawn": redraw,
         "model": [s[window] for s in scores],
+        **reference_scores(clips, extra, item.event_frame, float(plan.settings.fov), observer),
+    }
+    return out
+
+
+def reference_scores(
+    clips: Sequence[np.ndarray], passes: dict[str, list], event_frame: int, fov: float, observer: bool = True
+) -> dict[str, list[np.ndarray]]:
+    """The per-step surprise of every clip under the scorers that need no model (copy-last, constant velocity,
+    motion energy and, with ``observer``, the analytic observer, which reads ``passes["segmentation"]`` and
+    ``passes["depth"]``), over the window from the event frame on (entry ``t`` scores frame ``t + 1``)."""
+    window = slice(max(event_frame - 1, 0), None)
+    out: dict[str, list[np.ndarray]] = {
         "copy_last": [_baseline_surprise(c, "copy_last")[window] for c in clips],
         "constant_velocity": [_baseline_surprise(c, "constant_velocity")[window] for c in clips],
         "motion": [motion_energy(c)[window] for c in clips],
     }
     if observer:
-        fov = float(plan.settings.fov)
         out[CONTROL] = [
-            observer_surprise(c, extra["segmentation"][i], extra["depth"][i], fov)[1:][window]
+            observer_surprise(c, passes["segmentation"][i], passes["depth"][i], fov)[1:][window]
             for i, c in enumerate(clips)
         ]
     return out
