@@ -20,7 +20,7 @@ from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.external import ExternalModel, is_external_spec, load_external
 from tdwgym.agents.models import (
-    PRETRAINED,
+    SHIPPED,
     PixelOutput,
     Stream,
     WorldModel,
@@ -476,7 +476,7 @@ class EvalConfig:
 
 
 def _not_a_path(model: str | os.PathLike) -> bool:
-    return str(model) == PRETRAINED or is_external_spec(model)
+    return str(model) in SHIPPED or is_external_spec(model)
 
 
 def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
@@ -494,8 +494,9 @@ def make_plan(config: EvalConfig, loaded: LoadedRun | None = None) -> EvalPlan:
     out = config.out
     if out is not None:
         out_dir = Path(out)
-    elif loaded.run_dir is None and (loaded.model_path == PRETRAINED or isinstance(loaded.model, ExternalModel)):
-        out_dir = Path("runs") / f"eval-{'pretrained' if loaded.model_path == PRETRAINED else loaded.model_path.stem}"
+    elif loaded.run_dir is None and (loaded.model_path in SHIPPED.values() or isinstance(loaded.model, ExternalModel)):
+        shipped = {path: name for name, path in SHIPPED.items()}
+        out_dir = Path("runs") / f"eval-{shipped.get(loaded.model_path, loaded.model_path.stem)}"
     else:
         out_dir = RunDir(loaded.run_dir).eval_dir if loaded.run_dir is not None else loaded.model_path.parent / "eval"
     env = gym.make(env_id, **{**_env_kwargs(env_kwargs, "split"), "resolution": 8})

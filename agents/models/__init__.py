@@ -56,6 +56,7 @@ from tdwgym.agents.models.recurrent import ConvGRUCell, RecurrentPixelPredictor 
 from tdwgym.agents.models.registry import (
     MODELS,
     PRETRAINED,
+    SHIPPED,
     load_world_model,
     make_world_model,
     register_world_model,
@@ -83,6 +84,7 @@ __all__ = [
     "LossOutput",
     "MODELS",
     "PRETRAINED",
+    "SHIPPED",
     "PixelOutput",
     "PixelPredictor",
     "RNDModel",

@@ -74,10 +74,11 @@ NOISE = (0.05, 0.05, 0.05, 0.05, 0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1)
 """Scale of each predicted column's errors (the unit of the learned standard deviations)."""
 
 MAX_FRICTION = 0.02
-"""Largest share of its speed an object loses per frame. Rolling objects in tdwgym's scenes lose well under 1 %
-per frame and sliding ones about 1 % (Coulomb friction of 0.05 at 1-3 m/s); the cap keeps the learned friction
-physical, so that it cannot act as a shrinkage of noisy speed estimates toward zero (which it did, at 5-10 % per
-frame, when it could: a hidden object then stopped behind the occluder in the model's mind)."""
+"""Default of ``max_friction``: the largest share of its speed an object loses per frame. Rolling objects in
+tdwgym's scenes lose well under 1 % per frame and sliding ones about 1 % (Coulomb friction of 0.05 at 1-3 m/s); the
+cap keeps the learned friction physical, so that it cannot act as a shrinkage of noisy speed estimates toward zero
+(which it did, at 5-10 % per frame, when it could: a hidden object then stopped behind the occluder in the model's
+mind)."""
 
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
@@ -108,6 +109,10 @@ class ObjectModel(WorldModel):
             ``gap_frames`` frames (the loss stays on what is seen): the model must carry a hidden object's position
             and speed until it is shown again, as it must behind an occluder. 0 trains on every frame.
         gap_frames: ``(shortest, longest)`` withheld stretch in frames.
+        max_friction: The largest share of its speed a slot's learned friction takes per frame
+            (:data:`MAX_FRICTION`).
+        gap_weight: Weight of the loss of a slot's predictions made while its input is withheld (open-loop
+            predictions through the stretch) against 1 for the others.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -126,6 +131,8 @@ class ObjectModel(WorldModel):
         resolution: int = 64,
         withhold: float = 0.5,
         gap_frames: tuple[int, int] = (5, 40),
+        gap_weight: float = 1.0,
+        max_friction: float = MAX_FRICTION,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -147,7 +154,12 @@ class ObjectModel(WorldModel):
             raise ValueError(f"gap_frames must be (shortest, longest), 1 <= shortest <= longest, got {gap_frames!r}")
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)  # type: ignore[arg-type]
         self.hidden, self.fov, self.render_size = int(hidden), float(fov), int(resolution)
-        self.withhold, self.gap_frames = float(withhold), gap
+        if not 0.0 <= float(max_friction) <= 1.0:
+            raise ValueError(f"max_friction must be a fraction in [0, 1], got {max_friction!r}")
+        if not float(gap_weight) > 0:
+            raise ValueError(f"gap_weight must be > 0, got {gap_weight!r}")
+        self.withhold, self.gap_frames, self.gap_weight = float(withhold), gap, float(gap_weight)
+        self.max_friction = float(max_friction)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -263,7 +275,7 @@ class ObjectModel(WorldModel):
     def _predict(self, st: dict[str, torch.Tensor], action: torch.Tensor):
         """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma, geometry)."""
         p, v, a, h, seen, gap = st["p"], st["v"], st["a"], st["h"], st["seen"], st["gap"]
-        mu = MAX_FRICTION * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
+        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
         v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
         p2 = p + v2
         e = self.ego(action.float())[:, None]  # the camera's own motion moves and turns every slot alike
@@ -428,7 +440,10 @@ class ObjectModel(WorldModel):
             before = st["seen"][..., 0]
             st, dist = self._predict(st, actions[:, t])
             nxt = frames[:, t + 1, :n]
-            losses.append(self._nll(dist, nxt).sum(-1))
+            nll = self._nll(dist, nxt)
+            if shown is not None and self.gap_weight != 1.0:
+                nll = nll * (1 + (self.gap_weight - 1) * (1 - shown[:, t]))
+            losses.append(nll.sum(-1))
             surprises.append(self._surprise(dist, nxt, before).sum(-1).detach())
         extra_loss, extra_surprise = self._unused_cost(self.slots - n)
         out = torch.cat([self._pack(st), full[:, n:]], dim=1)
@@ -532,6 +547,8 @@ class ObjectModel(WorldModel):
             "resolution": self.render_size,
             "withhold": self.withhold,
             "gap_frames": list(self.gap_frames),
+            "gap_weight": self.gap_weight,
+            "max_friction": self.max_friction,
         }
 
     @property

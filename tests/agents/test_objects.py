@@ -216,3 +216,32 @@ def test_withheld_stretches_hide_input_in_training_only():
         make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.5)
     with pytest.raises(ValueError, match="gap_frames"):
         make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", gap_frames=(5, 2))
+    for bad in ({"gap_weight": 0}, {"max_friction": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", **bad)
+
+
+def test_predictions_through_a_withheld_stretch_weigh_gap_weight_times_and_friction_is_capped():
+    frames, actions = _clip()
+    clips = Clips(frames, actions)
+    losses = []
+    for weight in (1.0, 3.0):
+        model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_weight=weight)
+        torch.manual_seed(0)
+        model.load_state_dict(make_world_model("objects", (24, len(FEATURES)), 10, device="cpu").state_dict())
+        torch.manual_seed(3)
+        losses.append(float(model.clip_loss(clips)[0].loss))
+    assert losses[1] > losses[0]  # the same withheld stretches (same seed), the open-loop steps weigh more
+    for cap in (0.01, 0.5):
+        model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", max_friction=cap)
+        assert world_model_from_config(model.config(), device="cpu").max_friction == cap
+        with torch.no_grad():
+            model.friction[-1].bias.fill_(50.0)  # the friction head saturates: the cap is what a slot loses
+            model.collide[-1].weight.zero_()
+            model.collide[-1].bias.zero_()
+            st = model._unpack(model.initial_state(1))
+            st["seen"] = torch.ones_like(st["seen"])
+            st["p"] = torch.tensor([0.0, 0.0, 4.0]).expand_as(st["p"]).clone()
+            st["v"] = torch.tensor([0.1, 0.0, 0.0]).expand_as(st["v"]).clone()
+            moved, _ = model._predict(st, torch.zeros(1, 10))
+        assert float(moved["v"][0, 0, 0]) == pytest.approx(0.1 * (1 - cap), rel=1e-5)
