@@ -253,7 +253,8 @@ class CuriosityConfig:
                 raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
             if not resolve_model_path(self.world_model).is_file():
                 raise ValueError(
-                    f"world_model {self.world_model!r} is not a file; use 'pretrained' or a world_model.pt path"
+                    f"world_model {self.world_model!r} is not a file; use a shipped model ('pretrained', "
+                    "'pretrained-recurrent') or a world_model.pt path"
                 )
         if self.action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {self.action_baseline!r}")

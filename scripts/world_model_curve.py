@@ -30,10 +30,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/world_models_curve"), help="OUT.md and OUT.png")
     parser.add_argument("--voe-pairs", type=int, default=12, help="pairs per kind and level (default: 12)")
     parser.add_argument("--probe-clips", type=int, default=4, help="clips per probe kind and split (default: 4)")
+    parser.add_argument(
+        "--no-observer",
+        action="store_true",
+        help="leave the analytic observer out (its figures do not change with "
+        "the checkpoint; it costs as much as the model)",
+    )
     args = parser.parse_args()
 
     settings = EvalSettings(
-        episodes=2, voe_pairs=args.voe_pairs, probe_clips=args.probe_clips, exploration_episodes=1, exploration_steps=10
+        episodes=2,
+        voe_pairs=args.voe_pairs,
+        probe_clips=args.probe_clips,
+        exploration_episodes=1,
+        exploration_steps=10,
+        voe_observer=not args.no_observer,
     )
     rows = []
     for path in sorted(args.checkpoints, key=_frames):
@@ -68,7 +79,9 @@ def main() -> None:
         f"Learning curve of `{rows[-1]['checkpoint']}`'s run: VoE pairwise accuracy ({head} surprise, "
         f"{args.voe_pairs} pairs per kind and level, TDWRoom-Occlusion-v0, still camera) and the uniform-motion "
         "probe's velocity error (px/frame, test_id) against training frames. Command: "
-        f"`python scripts/world_model_curve.py {' '.join(str(p) for p in args.checkpoints)} --out {args.out}`.",
+        f"`python scripts/world_model_curve.py {' '.join(str(p) for p in args.checkpoints)} --out {args.out}"
+        f"{' --no-observer' if args.no_observer else ''} --voe-pairs {args.voe_pairs} "
+        f"--probe-clips {args.probe_clips}`.",
         "",
         "| frames | level | " + " | ".join(kinds) + " | AUROC | velocity error (model / floor / copy-last) |",
         "|---:|---|" + "---|" * len(kinds) + "---|---|",

@@ -52,7 +52,8 @@ def test_built_wheel_maps_envs_and_agents_under_tdwgym(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "tdwgym/envs/occlusion.py" in names and "tdwgym/agents/__init__.py" in names
     assert "tdwgym/py.typed" in names
-    assert "tdwgym/agents/pretrained/recurrent-32.pt" in names  # the shipped world model
+    for shipped in ("objects-64.pt", "recurrent-32.pt"):  # the shipped world models
+        assert f"tdwgym/agents/pretrained/{shipped}" in names
     assert not [n for n in names if n.split("/")[0] in ("envs", "agents", "tests", "examples")]
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -20,7 +20,7 @@ from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.device import resolve_device
 from tdwgym.agents.external import ExternalModel, is_external_spec, load_external
 from tdwgym.agents.models import (
-    PRETRAINED,
+    SHIPPED,
     PixelOutput,
     Stream,
     WorldModel,
@@ -476,14 +476,14 @@ class EvalConfig:
 
 
 def _not_a_path(model: str | os.PathLike) -> bool:
-    return str(model) == PRETRAINED or is_external_spec(model)
+    return str(model) in SHIPPED or is_external_spec(model)
 
 
 def default_out_dir(
     run_dir: str | os.PathLike | None, model_path: str | os.PathLike | None, external: bool | None = None
 ) -> Path:
     """Where the report goes without ``out``: ``RUN/eval``, ``eval`` beside a checkpoint file, or
-    ``runs/eval-NAME`` for the shipped model and a ``module:attr`` / ``file.py:attr`` model (``external``; None: from
+    ``runs/eval-NAME`` for a shipped model and a ``module:attr`` / ``file.py:attr`` model (``external``; None: from
     the spelling of ``model_path``)."""
     if run_dir is not None:
         return RunDir(run_dir).eval_dir
@@ -491,8 +491,9 @@ def default_out_dir(
     if external is None:
         external = is_external_spec(model_path)
         path = Path(str(model_path).rsplit(":", 1)[0]) if external else path
-    if path == PRETRAINED or external:
-        return Path("runs") / f"eval-{'pretrained' if path == PRETRAINED else path.stem}"
+    shipped = {file: name for name, file in SHIPPED.items()}
+    if path in shipped or external:
+        return Path("runs") / f"eval-{shipped.get(path, path.stem)}"
     return path.parent / "eval"
 
 

@@ -73,6 +73,13 @@ PREDICTED = (CX, CX + 1, W, H, LOG_AREA, FILL, R, R + 1, B, X, X + 1, Z)
 NOISE = (0.05, 0.05, 0.05, 0.05, 0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1)
 """Scale of each predicted column's errors (the unit of the learned standard deviations)."""
 
+MAX_FRICTION = 0.02
+"""Default of ``max_friction``: the largest share of its speed an object loses per frame. Rolling objects in
+tdwgym's scenes lose well under 1 % per frame and sliding ones about 1 % (Coulomb friction of 0.05 at 1-3 m/s); the
+cap keeps the learned friction physical, so that it cannot act as a shrinkage of noisy speed estimates toward zero
+(which it did, at 5-10 % per frame, when it could: a hidden object then stopped behind the occluder in the model's
+mind)."""
+
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
 MSG = 32
@@ -98,6 +105,14 @@ class ObjectModel(WorldModel):
         hidden: Size of each slot's GRU state.
         fov: The camera's vertical field of view in degrees (the projection of predicted positions).
         resolution: Side in pixels of the frames its slot tables are read from (what envs render for it).
+        withhold: In training, the fraction of slots per clip whose input is withheld for a stretch of
+            ``gap_frames`` frames (the loss stays on what is seen): the model must carry a hidden object's position
+            and speed until it is shown again, as it must behind an occluder. 0 trains on every frame.
+        gap_frames: ``(shortest, longest)`` withheld stretch in frames.
+        max_friction: The largest share of its speed a slot's learned friction takes per frame
+            (:data:`MAX_FRICTION`).
+        gap_weight: Weight of the loss of a slot's predictions made while its input is withheld (open-loop
+            predictions through the stretch) against 1 for the others.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -114,6 +129,10 @@ class ObjectModel(WorldModel):
         hidden: int = 64,
         fov: float = DEFAULT_FOV,
         resolution: int = 64,
+        withhold: float = 0.5,
+        gap_frames: tuple[int, int] = (5, 40),
+        gap_weight: float = 1.0,
+        max_friction: float = MAX_FRICTION,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -128,8 +147,19 @@ class ObjectModel(WorldModel):
             raise ValueError(f"resolution must be an int in 8..1024 pixels, got {resolution!r}")
         if int(hidden) < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden!r}")
+        if not 0.0 <= float(withhold) <= 1.0:
+            raise ValueError(f"withhold must be a fraction in [0, 1], got {withhold!r}")
+        gap = tuple(int(g) for g in gap_frames)
+        if len(gap) != 2 or not 1 <= gap[0] <= gap[1]:
+            raise ValueError(f"gap_frames must be (shortest, longest), 1 <= shortest <= longest, got {gap_frames!r}")
         super().__init__(frame_shape, action_dim, context_frames, discrete_actions, device)  # type: ignore[arg-type]
         self.hidden, self.fov, self.render_size = int(hidden), float(fov), int(resolution)
+        if not 0.0 <= float(max_friction) <= 1.0:
+            raise ValueError(f"max_friction must be a fraction in [0, 1], got {max_friction!r}")
+        if not float(gap_weight) > 0:
+            raise ValueError(f"gap_weight must be > 0, got {gap_weight!r}")
+        self.withhold, self.gap_frames, self.gap_weight = float(withhold), gap, float(gap_weight)
+        self.max_friction = float(max_friction)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -245,7 +275,7 @@ class ObjectModel(WorldModel):
     def _predict(self, st: dict[str, torch.Tensor], action: torch.Tensor):
         """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma, geometry)."""
         p, v, a, h, seen, gap = st["p"], st["v"], st["a"], st["h"], st["seen"], st["gap"]
-        mu = 0.1 * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
+        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
         v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
         p2 = p + v2
         e = self.ego(action.float())[:, None]  # the camera's own motion moves and turns every slot alike
@@ -380,21 +410,40 @@ class ObjectModel(WorldModel):
         entropy = F.binary_cross_entropy_with_logits(self.new_vis, torch.sigmoid(self.new_vis))
         return unused * bce, unused * (bce - entropy).detach()
 
-    def _unroll(self, frames: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None):
+    def _withheld(self, b: int, t: int, n: int, device: torch.device) -> torch.Tensor | None:
+        """``(B, T, S)`` 1 where a slot's input is shown, 0 over one withheld stretch in a ``withhold`` share of the
+        slots (the first frame is always shown); None when nothing is withheld."""
+        if self.withhold <= 0 or t < 2:
+            return None
+        lo, hi = self.gap_frames
+        pick = torch.rand(b, n, device=device) < self.withhold
+        length = torch.randint(lo, hi + 1, (b, n), device=device)
+        start = (torch.rand(b, n, device=device) * (t - 1)).long() + 1
+        steps = torch.arange(t, device=device)[None, :, None]
+        hidden = (steps >= start[:, None]) & (steps < (start + length)[:, None]) & pick[:, None]
+        return (~hidden).float()
+
+    def _unroll(self, frames: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None, withhold: bool = False):
         """Teacher-forced unroll: per step ``(B, T)`` loss and surprise of frames ``1 .. T``, and the final state
-        (the prior of the frame after the last)."""
+        (the prior of the frame after the last). ``withhold`` hides stretches of the input (:meth:`_withheld`);
+        the loss is always on the true frames."""
         frames = frames.float()
         b = frames.shape[0]
         n = self._active(frames, state)
         full = self.initial_state(b) if state is None else state
         st = self._unpack(full[:, :n])
+        shown = self._withheld(b, actions.shape[1], n, frames.device) if withhold else None
         losses, surprises = [], []
         for t in range(actions.shape[1]):
-            st = self._update(st, frames[:, t, :n])
+            seen_now = frames[:, t, :n] if shown is None else frames[:, t, :n] * shown[:, t, :, None]
+            st = self._update(st, seen_now)
             before = st["seen"][..., 0]
             st, dist = self._predict(st, actions[:, t])
             nxt = frames[:, t + 1, :n]
-            losses.append(self._nll(dist, nxt).sum(-1))
+            nll = self._nll(dist, nxt)
+            if shown is not None and self.gap_weight != 1.0:
+                nll = nll * (1 + (self.gap_weight - 1) * (1 - shown[:, t]))
+            losses.append(nll.sum(-1))
             surprises.append(self._surprise(dist, nxt, before).sum(-1).detach())
         extra_loss, extra_surprise = self._unused_cost(self.slots - n)
         out = torch.cat([self._pack(st), full[:, n:]], dim=1)
@@ -409,8 +458,11 @@ class ObjectModel(WorldModel):
 
     def clip_loss(self, clips: Clips, state: torch.Tensor | None = None) -> tuple[LossOutput, torch.Tensor]:
         """Loss over whole clips unrolled from ``state``; returns the detached final state (truncated
-        backpropagation through time)."""
-        loss, surprise, st = self._unroll(clips.frames.to(self.device), clips.actions.to(self.device), state)
+        backpropagation through time). In training mode a ``withhold`` share of the slots has a stretch of its input
+        withheld (the model carries them through it; the loss stays on the true frames)."""
+        loss, surprise, st = self._unroll(
+            clips.frames.to(self.device), clips.actions.to(self.device), state, withhold=self.training
+        )
         out = LossOutput(loss.mean(), loss.detach().mean(1), surprise.mean(1), {"nll": float(loss.detach().mean())})
         return out, st.detach()
 
@@ -488,7 +540,16 @@ class ObjectModel(WorldModel):
         return torch.stack(out, 1)
 
     def config(self) -> dict:  # noqa: D102
-        return {**super().config(), "hidden": self.hidden, "fov": self.fov, "resolution": self.render_size}
+        return {
+            **super().config(),
+            "hidden": self.hidden,
+            "fov": self.fov,
+            "resolution": self.render_size,
+            "withhold": self.withhold,
+            "gap_frames": list(self.gap_frames),
+            "gap_weight": self.gap_weight,
+            "max_friction": self.max_friction,
+        }
 
     @property
     def resolution(self) -> tuple[int, int]:

@@ -166,14 +166,23 @@ def world_model_from_config(config: dict, device: str | torch.device = "auto") -
     return MODELS[name](**cfg, device=device)
 
 
-PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "recurrent-32.pt"
-"""The world model shipped with tdwgym (``--model pretrained``, ``--world-model pretrained``): the ``recurrent``
-model at 32x32 pretrained by the command in docs/world_models.md."""
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+SHIPPED: dict[str, Path] = {
+    "pretrained": SHIPPED_DIR / "objects-64.pt",
+    "pretrained-recurrent": SHIPPED_DIR / "recurrent-32.pt",
+}
+"""The world models shipped with tdwgym, by the name that loads them wherever a model file is taken (``eval
+--model``, ``train --world-model``, ``record --world-model``, :func:`load_world_model`): ``pretrained`` is the best
+of them on violation of expectation, the ``objects`` model at 64x64; ``pretrained-recurrent`` the pixel
+``recurrent`` model at 32x32. Each was made by the command in docs/world_models.md (stored in its ``meta``)."""
+
+PRETRAINED = SHIPPED["pretrained"]
+"""The file ``"pretrained"`` names."""
 
 
 def resolve_model_path(spec: str | os.PathLike) -> Path:
-    """``"pretrained"`` -> :data:`PRETRAINED`; anything else is a path."""
-    return PRETRAINED if str(spec) == "pretrained" else Path(spec)
+    """A shipped model's name (:data:`SHIPPED`) -> its file; anything else is a path."""
+    return SHIPPED.get(str(spec), Path(spec))
 
 
 def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

@@ -34,8 +34,9 @@ class EvalCommand:
     run: str | None = None
     """A training run folder (tdwgym train's output): its latest world model, env and agent."""
     model: str | None = None
-    """A world-model checkpoint file (world_model.pt), 'pretrained' (shipped), or module:attr / file.py:attr (any
-    model with surprise(frames), docs/world_models.md)."""
+    """A world-model checkpoint file (world_model.pt), a shipped model ('pretrained': the objects model;
+    'pretrained-recurrent': the pixel one), or module:attr / file.py:attr (any model with surprise(frames),
+    docs/world_models.md)."""
     export_sets: str | None = None
     """Write the frozen VoE pairs and probe clips here instead (no model needed; frame size from --env-kwargs
     resolution, default 64) so others can report numbers on the same clips."""
@@ -127,7 +128,10 @@ def _run(args: argparse.Namespace) -> int:
         from tdwgym.agents.models import resolve_model_path
 
         if not is_external_spec(cmd.model) and not resolve_model_path(cmd.model).exists():
-            raise UsageError(f"--model {cmd.model}: no such file; give a world_model.pt, 'pretrained' or module:attr")
+            raise UsageError(
+                f"--model {cmd.model}: no such file; give a world_model.pt, a shipped model "
+                "(pretrained, pretrained-recurrent) or module:attr"
+            )
         if cmd.env_id is not None or env_kwargs:
             check_env(cmd.env_id or "TDWRoom-Occlusion-v0", env_kwargs)
     out = check_output_folder(cmd.out) if cmd.out is not None else _default_out(cmd)

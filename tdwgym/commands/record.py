@@ -49,7 +49,8 @@ class RecordCommand:
     run: str | None = None
     """A training run folder: its env, env arguments, agent and world model (four panels)."""
     world_model: str | None = None
-    """A world model to show beside the observation: a world_model.pt, a run folder, or 'pretrained' (shipped)."""
+    """A world model to show beside the observation: a world_model.pt, a run folder, or a shipped model
+    ('pretrained': the objects model; 'pretrained-recurrent': the pixel one)."""
     steps: int = 300
     """Env steps; the video has steps + 1 frames."""
     seed: int = 0
@@ -123,8 +124,14 @@ def _run(args: argparse.Namespace) -> int:
             f"--policy {cmd.policy}: no such file or folder; valid policies are {', '.join(BUILTIN_POLICIES)}, "
             "a stable-baselines3 .zip or a run folder"
         )
-    if cmd.world_model is not None and cmd.world_model != "pretrained" and not Path(cmd.world_model).exists():
-        raise UsageError(f"--world-model {cmd.world_model}: no such file or folder; or give 'pretrained'")
+    if cmd.world_model is not None:
+        from tdwgym.agents.models.registry import SHIPPED, resolve_model_path
+
+        if not resolve_model_path(cmd.world_model).exists():
+            raise UsageError(
+                f"--world-model {cmd.world_model}: no such file or folder; or give a shipped model "
+                f"({', '.join(SHIPPED)})"
+            )
     check_env(env, {**(run_dir.env_kwargs if run_dir and env == run_dir.env_id else {}), **env_kwargs})
     if run_dir is not None or cmd.world_model is not None or cmd.policy not in BUILTIN_POLICIES:
         from tdwgym.agents.device import check_device

@@ -151,6 +151,7 @@ def test_training_lowers_the_loss_and_the_config_rebuilds_the_model():
     assert float(out.loss) < first - 1.0
     again = world_model_from_config(model.config(), device="cpu")
     again.load_state_dict(model.state_dict())
+    model.eval(), again.eval()  # training withholds random stretches of input
     assert torch.allclose(
         again.clip_loss(Clips(frames, actions))[0].loss, model.clip_loss(Clips(frames, actions))[0].loss
     )
@@ -186,3 +187,61 @@ def test_record_draws_the_object_boxes_seen_and_expected(tmp_path):
     assert len(video) == 7 and video.shape[2] == 4 * 64
     second = video[-1][-64:, 64:128].astype(int)  # the boxes panel: green where a seen object's box is drawn
     assert ((second[..., 1] > 150) & (second[..., 0] < 100)).any()
+
+
+def test_withheld_stretches_hide_input_in_training_only():
+    """In training, clip_loss hides one stretch of gap_frames frames of a withhold share of the slots; the first frame
+    is always shown; evaluation (and withhold=0) sees every frame."""
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_frames=(3, 5))
+    torch.manual_seed(0)
+    shown = model._withheld(64, 40, 3, torch.device("cpu"))
+    assert shown.shape == (64, 40, 3) and bool((shown[:, 0] == 1).all())
+    hidden = (1 - shown).sum(1)
+    assert bool((hidden >= 1).all()) and bool((hidden <= 5).all())  # one stretch each, cut short at the clip's end
+    frames, actions = _clip()
+    clips = Clips(frames, actions)
+    model.eval()
+    a, _ = model.clip_loss(clips)
+    b, _ = model.clip_loss(clips)
+    assert torch.equal(a.loss, b.loss)  # nothing random when evaluating
+    model.train()
+    torch.manual_seed(1)
+    c, _ = model.clip_loss(clips)
+    assert not torch.allclose(a.loss, c.loss)  # input withheld: a different loss
+    off = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=0.0)
+    off.load_state_dict(model.state_dict())
+    d, _ = off.clip_loss(clips)
+    assert torch.allclose(a.loss, d.loss)
+    with pytest.raises(ValueError, match="withhold"):
+        make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.5)
+    with pytest.raises(ValueError, match="gap_frames"):
+        make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", gap_frames=(5, 2))
+    for bad in ({"gap_weight": 0}, {"max_friction": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", **bad)
+
+
+def test_predictions_through_a_withheld_stretch_weigh_gap_weight_times_and_friction_is_capped():
+    frames, actions = _clip()
+    clips = Clips(frames, actions)
+    losses = []
+    for weight in (1.0, 3.0):
+        model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_weight=weight)
+        torch.manual_seed(0)
+        model.load_state_dict(make_world_model("objects", (24, len(FEATURES)), 10, device="cpu").state_dict())
+        torch.manual_seed(3)
+        losses.append(float(model.clip_loss(clips)[0].loss))
+    assert losses[1] > losses[0]  # the same withheld stretches (same seed), the open-loop steps weigh more
+    for cap in (0.01, 0.5):
+        model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", max_friction=cap)
+        assert world_model_from_config(model.config(), device="cpu").max_friction == cap
+        with torch.no_grad():
+            model.friction[-1].bias.fill_(50.0)  # the friction head saturates: the cap is what a slot loses
+            model.collide[-1].weight.zero_()
+            model.collide[-1].bias.zero_()
+            st = model._unpack(model.initial_state(1))
+            st["seen"] = torch.ones_like(st["seen"])
+            st["p"] = torch.tensor([0.0, 0.0, 4.0]).expand_as(st["p"]).clone()
+            st["v"] = torch.tensor([0.1, 0.0, 0.0]).expand_as(st["v"]).clone()
+            moved, _ = model._predict(st, torch.zeros(1, 10))
+        assert float(moved["v"][0, 0, 0]) == pytest.approx(0.1 * (1 - cap), rel=1e-5)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tdwgym
-from tdwgym.agents.models import PRETRAINED, load_world_model
+from tdwgym.agents.models import PRETRAINED, SHIPPED, load_world_model
 from tdwgym.agents.pretraining import ClipStream, PretrainConfig, parse_mix, pretrain
 from tdwgym.envs.sampling import split_bucket
 from tdwgym.tools import dataset as ds
@@ -211,12 +211,18 @@ def test_cuda_without_a_gpu_is_an_error_not_a_silent_fallback(tmp_path, monkeypa
         pretrain(PretrainConfig(**{**TINY, "device": "cuda", "out": str(tmp_path / "run")}), progress=False)
 
 
-def test_the_shipped_pretrained_model_loads_into_todays_code():
-    assert PRETRAINED.is_file(), f"{PRETRAINED} is missing from the package"
-    model = load_world_model("pretrained", device="cpu")
-    assert model.name == "recurrent" and model.frame_shape == (3, 32, 32)
-    state = torch.load(PRETRAINED, weights_only=True)
-    assert "tdwgym pretrain" in state["meta"]["command"]
+def test_the_shipped_models_load_into_todays_code():
+    """``pretrained`` names the objects model, ``pretrained-recurrent`` the pixel one; each file holds the command
+    that made it."""
+    assert set(SHIPPED) == {"pretrained", "pretrained-recurrent"} and PRETRAINED == SHIPPED["pretrained"]
+    expected = {"pretrained": ("objects", (24, 19)), "pretrained-recurrent": ("recurrent", (3, 32, 32))}
+    for name, (family, shape) in expected.items():
+        assert SHIPPED[name].is_file(), f"{SHIPPED[name]} is missing from the package"
+        model = load_world_model(name, device="cpu")
+        assert model.name == family and tuple(model.frame_shape) == shape
+        state = torch.load(SHIPPED[name], weights_only=True)
+        assert "tdwgym pretrain" in state["meta"]["command"]
+    assert load_world_model("pretrained", device="cpu").resolution == (64, 64)
     assert tdwgym.ENV_IDS  # the package's ids are registered beside it
 
 
