@@ -15,7 +15,7 @@ import numpy as np
 
 from tdwgym.util.files import read_json
 
-__all__ = ["MERGE_KEYS", "format_table", "merge_results", "plot_results", "summarise", "write_results"]
+__all__ = ["MERGE_KEYS", "comparable", "format_table", "merge_results", "plot_results", "summarise", "write_results"]
 
 
 def plot_results(results: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
@@ -192,3 +192,18 @@ def format_table(results: dict[str, Any]) -> str:
             cells.append("" if v is None else f"{v['mean']:.4g} ± {v['std']:.2g}{n}")
         lines.append(f"| {agent} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def comparable(results: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a comparison's results without what differs from run to run by design (the output folder, the
+    progress setting and the wall times): two runs of the same settings give equal ``comparable`` results, locally
+    or on Ray."""
+    results = json.loads(json.dumps(results))
+    results["config"].pop("out")
+    results["config"].pop("progress_bar")
+    for run in results["runs"]:
+        for row in run["agents"].values():
+            row.pop("train_wall_s")
+    for stats in results["summary"].values():
+        stats.pop("train_wall_s", None)
+    return results

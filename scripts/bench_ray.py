@@ -12,26 +12,13 @@ Pretrain: frames/s of one process against ``--workers 2`` Ray Train workers with
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from tdwgym.agents.comparison import CompareConfig, compare
+from tdwgym.agents.comparison_report import comparable
 from tdwgym.agents.pretraining import PretrainConfig, pretrain
-
-
-def _comparable(results: dict[str, Any]) -> dict[str, Any]:
-    results = json.loads(json.dumps(results))
-    results["config"].pop("out")
-    results["config"].pop("progress_bar")
-    for run in results["runs"]:
-        for row in run["agents"].values():
-            row.pop("train_wall_s")
-    for stats in results["summary"].values():
-        stats.pop("train_wall_s", None)
-    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 remote = compare_on_ray(CompareConfig(out=str(root / f"ray{r}"), **common), log=lambda line: None)
                 par.append(time.perf_counter() - t0)
-                same = _comparable(local) == _comparable(remote)
+                same = comparable(local) == comparable(remote)
                 print(
                     f"compare round {r}: 4 runs of {args.total_steps} steps: sequential {seq[-1]:.1f} s, "
                     f"ray ({args.cpus} CPUs) {par[-1]:.1f} s, ratio {par[-1] / seq[-1]:.2f}; results identical: {same}",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tdwgym.agents.comparison import RUN_RECORD, CompareConfig, compare, run_folder
+from tdwgym.agents.comparison_report import comparable
 
 TINY = {
     "n_envs": 2,
@@ -43,19 +44,6 @@ def _config(out: Path, **kwargs: Any) -> CompareConfig:
         "progress_bar": False,
     }
     return CompareConfig(out=str(out), **{**settings, **kwargs})
-
-
-def _comparable(results: dict[str, Any]) -> dict[str, Any]:
-    """The results without what differs from run to run by design: the folder and the wall times."""
-    results = json.loads(json.dumps(results))
-    results["config"].pop("out")
-    results["config"].pop("progress_bar")
-    for run in results["runs"]:
-        for row in run["agents"].values():
-            row.pop("train_wall_s")
-    for stats in results["summary"].values():
-        stats.pop("train_wall_s", None)
-    return results
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +94,7 @@ def test_ray_compare_equals_the_local_one_and_a_killed_run_is_redone_alone(
     out = tmp_path / "cmp"
     cfg = _config(out, progress_bar=True)
     results = compare_on_ray(cfg, before_run=_logger(log, fail=("ppo", 1)))
-    assert _comparable(results) == _comparable(local)
+    assert comparable(results) == comparable(local)
     assert (out / "results.md").read_text() == (Path(local["config"]["out"]) / "results.md").read_text()
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
     assert (out / "pushes.png").exists() and (out / "training.png").exists()
@@ -130,9 +118,9 @@ def test_a_rerun_resumes_and_runs_only_what_failed(ray_instance: Any, local: dic
     again = tmp_path / "again.log"
     results = compare_on_ray(_config(out), before_run=_logger(again))
     assert _started(again) == sorted(every - kept)
-    assert _comparable(results) == _comparable(local)
+    assert comparable(results) == comparable(local)
     # the local comparison resumes the same way: nothing left to train
-    assert _comparable(compare(_config(out), progress=lambda line: None)) == _comparable(local)
+    assert comparable(compare(_config(out), progress=lambda line: None)) == comparable(local)
 
 
 def test_cli_compare_ray_and_resources_the_cluster_lacks(
@@ -152,7 +140,7 @@ def test_cli_compare_ray_and_resources_the_cluster_lacks(
     assert main([*argv, "--cpus-per-run", "0.5"]) == 2
     assert "--cpus-per-run only apply with --ray" in capsys.readouterr().err
     assert main([*argv, "--ray", "--cpus-per-run", "0.5"]) == 0
-    assert _comparable(json.loads((out / "results.json").read_text())) == _comparable(local)
+    assert comparable(json.loads((out / "results.json").read_text())) == comparable(local)
     assert "| ppo |" in capsys.readouterr().out
 
 
