@@ -56,6 +56,7 @@ from tdwgym.agents.models import (
     safe_load,
     world_model_from_config,
 )
+from tdwgym.agents.models.objects import SURPRISE_TERMS
 from tdwgym.agents.models.slots import MAX_SLOTS, NUM_FEATURES
 from tdwgym.agents.online import OnlineLearner
 from tdwgym.util.files import DamagedFileError, read_json, write_atomic
@@ -86,10 +87,11 @@ the camera still (``info["camera_moved"]`` and ``info["camera_blocked"]`` false)
 is the world's own motion; ``"push"`` only those of them whose action pushed (``info["push"]["attempted"]``): the
 surprise at what the agent's own push did."""
 
-REWARD_VERSION = 2
+REWARD_VERSION = 3
 """Version of the curiosity reward's rules, bumped when a setting keeps its name but pays other steps (2: the
-``"still"`` gate leaves out steps whose camera was blocked). Measurements record it, so results of other rules are
-not mixed (``scripts/sample_efficiency.py``)."""
+``"still"`` gate leaves out steps whose camera was blocked; 3: the ``objects`` model corrects its guess of the
+camera's own motion by what the objects did together, and its reward counts ``wm_surprise``). Measurements record
+it, so results of other rules are not mixed (``scripts/sample_efficiency.py``)."""
 
 MAX_LOGGED_ACTIONS = 32
 """``pop_stats`` reports each action's share and mean intrinsic reward for action spaces up to this size."""
@@ -220,6 +222,12 @@ class CuriosityConfig:
     context_frames: int | None = None
     """``k``: context frames of each world-model transition (None: the model's default, 2 for the frame-pair
     models and 16 for the models with memory)."""
+    wm_surprise: str = "whole"
+    """Object models (``objects``, and ``progress`` on it): what the reward's surprise counts
+    (:data:`~tdwgym.agents.models.objects.SURPRISE_TERMS`): ``"whole"`` the motion and looks of objects seen before
+    and seen whole now, each standardised error capped at 5 std (what known objects did, not what the image border
+    or an occluder cut off, docs/agents.md); ``"all"`` everything violation of expectation scores, objects coming
+    into view included (which pays turning around)."""
     wm_width: int = 8
     """Channels of the world model's first conv layer."""
     wm_warp: bool = True
@@ -256,6 +264,8 @@ class CuriosityConfig:
                     f"world_model {self.world_model!r} is not a file; use a shipped model ('pretrained', "
                     "'pretrained-recurrent') or a world_model.pt path"
                 )
+        if self.wm_surprise not in SURPRISE_TERMS:
+            raise ValueError(f"wm_surprise must be one of {SURPRISE_TERMS}, got {self.wm_surprise!r}")
         if self.action_baseline not in BASELINES:
             raise ValueError(f"action_baseline must be one of {BASELINES}, got {self.action_baseline!r}")
         if self.reward_gate not in GATES:
@@ -471,6 +481,9 @@ class CuriosityVecEnv(VecEnvWrapper):
                     device=device,
                     **self.model_kwargs,
                 )
+        for part in (model, getattr(model, "base", None), getattr(model, "lagged", None)):
+            if part is not None and hasattr(part, "surprise_terms"):  # an object model: what the reward counts
+                part.surprise_terms = config.wm_surprise
         self.context_frames = model.context_frames
         needs = [p for p in model.passes if p != "rgb"]
         have = set(venv.observation_space.spaces) if self.dict_obs else {"rgb"}

@@ -269,6 +269,7 @@ CURIOSITY_ONLY = (
     "zscore_threshold",
     "reward_gate",
     "wm_fovea",
+    "wm_surprise",
     "wm_width",
     "wm_warp",
     "wm_resolution",

@@ -80,6 +80,20 @@ cap keeps the learned friction physical, so that it cannot act as a shrinkage of
 (which it did, at 5-10 % per frame, when it could: a hidden object then stopped behind the occluder in the model's
 mind)."""
 
+EGO_SLACK = (0.003, 0.003, 0.003, 0.005, 0.005, 0.005)
+"""Width of the prior on the correction of the camera's own motion beyond each action's learned motion (radians
+about x, y, z; metres along x, y, z): what an action that does not move the camera may still have moved it."""
+
+SURPRISE_TERMS = ("all", "whole")
+"""What :meth:`ObjectModel._surprise` counts (the ``surprise_terms`` argument)."""
+
+OUTLIER = 5.0
+"""With ``surprise_terms="whole"``: standardised errors are capped at this many standard deviations (a robust
+likelihood: one object's badly read frame cannot outweigh every other object's motion)."""
+
+EGO_MEASURE = 0.02
+"""Standard deviation of a whole object's measured centre per metre of depth, in the ego-motion correction."""
+
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
 MSG = 32
@@ -113,6 +127,14 @@ class ObjectModel(WorldModel):
             (:data:`MAX_FRICTION`).
         gap_weight: Weight of the loss of a slot's predictions made while its input is withheld (open-loop
             predictions through the stretch) against 1 for the others.
+        ego_correction: Before a frame is scored, correct the learned guess of the camera's own motion by what all
+            the objects seen in it did together (:meth:`_ego_correct`), so that a turn of a pitched camera or a step
+            into a wall is not paid as the objects' surprise.
+        surprise_terms: What the surprise counts (:data:`SURPRISE_TERMS`): ``"all"`` every slot's visibility and
+            features (violation of expectation: a vanishing or appearing object counts); ``"whole"`` only the
+            features of objects seen before and seen whole now, each standardised error capped at
+            :data:`OUTLIER` (the curiosity reward: what known objects did, not what the image border or an
+            occluder cut off).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -133,6 +155,8 @@ class ObjectModel(WorldModel):
         gap_frames: tuple[int, int] = (5, 40),
         gap_weight: float = 1.0,
         max_friction: float = MAX_FRICTION,
+        ego_correction: bool = True,
+        surprise_terms: str = "all",
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -160,6 +184,10 @@ class ObjectModel(WorldModel):
             raise ValueError(f"gap_weight must be > 0, got {gap_weight!r}")
         self.withhold, self.gap_frames, self.gap_weight = float(withhold), gap, float(gap_weight)
         self.max_friction = float(max_friction)
+        self.ego_correction = bool(ego_correction)
+        if surprise_terms not in SURPRISE_TERMS:
+            raise ValueError(f"surprise_terms must be one of {SURPRISE_TERMS}, got {surprise_terms!r}")
+        self.surprise_terms = surprise_terms
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -273,8 +301,13 @@ class ObjectModel(WorldModel):
         return (self.msg(rel) * mask[..., None]).sum(2)
 
     def _predict(self, st: dict[str, torch.Tensor], action: torch.Tensor):
-        """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma, geometry)."""
-        p, v, a, h, seen, gap = st["p"], st["v"], st["a"], st["h"], st["seen"], st["gap"]
+        """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma)."""
+        p2, v2 = self._move(st, action)
+        return self._prior(st, p2, v2)
+
+    def _move(self, st: dict[str, torch.Tensor], action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each slot's position and velocity one step on: friction, collisions, then the camera's own motion."""
+        p, v, a, h = st["p"], st["v"], st["a"], st["h"]
         mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
         v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
         p2 = p + v2
@@ -289,7 +322,11 @@ class ObjectModel(WorldModel):
 
         p2 = turn(p2) + e[..., 2:]
         p2 = torch.cat([p2[..., :2].clamp(-30, 30), p2[..., 2:3].clamp(0.3, 30)], -1)
-        v2 = turn(v2)
+        return p2, turn(v2)
+
+    def _prior(self, st: dict[str, torch.Tensor], p2: torch.Tensor, v2: torch.Tensor):
+        """The prior of the next frame from the slots' moved positions ``p2`` and velocities ``v2``."""
+        a, h, seen, gap = st["a"], st["h"], st["seen"], st["gap"]
         geo, c, wh = self._geometry(p2, a, seen)
         m = self._messages(p2, v2, c, wh, seen)
         exposed = (geo[..., :1] - geo[..., 1:2]).clamp(min=0) * 10
@@ -305,6 +342,48 @@ class ObjectModel(WorldModel):
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
         moved = {"p": p2 * seen, "v": v2 * seen, "m": m * seen, "geo": geo * seen}
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _ego_correct(self, st: dict[str, torch.Tensor], action: torch.Tensor, obs: torch.Tensor):
+        """The moved state ``st`` (of :meth:`_predict`) re-aimed at the frame ``obs`` as far as the camera's own
+        motion explains it, and the prior from there.
+
+        The learned motion per action (:attr:`ego`) is an average: how far a turn moves things in the camera's frame
+        depends on the camera's pitch, and a wall stops a step. So the error of that guess is estimated from what all
+        the objects seen before and seen whole in ``obs`` did together: one small rotation and shift of the camera
+        (6 numbers, least squares over their measured centres, each weighted by its depth's precision), under a
+        prior per action whose width is the action's own learned motion plus :data:`EGO_SLACK`. An action that does
+        not move the camera (a no-op, a push) leaves almost no slack, so an object that moves by itself is not
+        explained away; a turn's or a step's error is. Every seen slot, hidden or not, moves with the camera."""
+        p, v, a, seen = st["p"], st["v"], st["a"], st["seen"]
+        e = self.ego(action.float()).detach().abs()  # (B, 5): yaw, pitch, shift x, y, z
+        slack = torch.tensor(EGO_SLACK, device=p.device)
+        # rotation about x (pitch), y (yaw), z (roll: a yaw about the world's up, seen from a pitched camera)
+        sigma = torch.stack([e[:, 1], e[:, 0], e[:, 0], e[:, 2], e[:, 3], e[:, 4]], -1) + slack
+        vis = obs[..., VISIBLE] * (1 - obs[..., CLIP_L : CLIP_B + 1].max(-1).values.clamp(max=1))
+        weight = (vis > 0.5).float() * seen[..., 0] * torch.sigmoid((obs[..., LOG_AREA] + 6.5) * 4)
+        pd = p.detach()
+        measured = self._measure(obs, a, pd).detach()
+        r = (measured - pd) * weight[..., None]
+        x, y, z = pd[..., 0], pd[..., 1], pd[..., 2]
+        zero, one = torch.zeros_like(x), torch.ones_like(x)
+        # d(position) = omega x p + tau, as a (B, S, 3, 6) Jacobian in (omega_x, omega_y, omega_z, tau)
+        jac = torch.stack(
+            [
+                torch.stack([zero, z, -y, one, zero, zero], -1),
+                torch.stack([-z, zero, x, zero, one, zero], -1),
+                torch.stack([y, -x, zero, zero, zero, one], -1),
+            ],
+            -2,
+        )
+        precision = (weight / (EGO_MEASURE * z.clamp(min=0.3)) ** 2)[..., None, None]
+        normal = (jac.transpose(-1, -2) @ (jac * precision)).sum(1) + torch.diag_embed(sigma**-2)
+        rhs = (jac.transpose(-1, -2) @ (r[..., None] * precision)).sum(1)
+        u = torch.linalg.solve(normal, rhs)[..., 0][:, None]  # (B, 1, 6)
+        omega, tau = u[..., :3], u[..., 3:]
+        p2 = p + torch.cross(omega.expand_as(p), p, dim=-1) + tau
+        p2 = torch.cat([p2[..., :2].clamp(-30, 30), p2[..., 2:3].clamp(0.3, 30)], -1)
+        v2 = v + torch.cross(omega.expand_as(v), v, dim=-1)
+        return self._prior(st, p2, v2)
 
     def _measure(self, obs: torch.Tensor, a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Amodal centre (camera coordinates) from the box's exact edges and the remembered size."""
@@ -386,8 +465,11 @@ class ObjectModel(WorldModel):
         return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
 
     def _surprise(self, dist, obs: torch.Tensor, seen_before: torch.Tensor) -> torch.Tensor:
-        """Per slot excess surprise ``(B, S)`` (the module docstring)."""
+        """Per slot excess surprise ``(B, S)`` (the module docstring; :attr:`surprise_terms`)."""
         bce, z, seen = self._errors(dist, obs)
+        if self.surprise_terms == "whole":
+            whole = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
+            return whole * seen_before * 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1).sum(-1)
         p = torch.sigmoid(dist[0])
         entropy = F.binary_cross_entropy_with_logits(dist[0], p, reduction="none")
         return bce - entropy + seen * seen_before * 0.5 * (z.clamp(-30, 30) ** 2 - 1).sum(-1)
@@ -408,7 +490,7 @@ class ObjectModel(WorldModel):
         object's probability."""
         bce = F.softplus(self.new_vis)
         entropy = F.binary_cross_entropy_with_logits(self.new_vis, torch.sigmoid(self.new_vis))
-        return unused * bce, unused * (bce - entropy).detach()
+        return unused * bce, unused * (bce - entropy).detach() * float(self.surprise_terms == "all")
 
     def _withheld(self, b: int, t: int, n: int, device: torch.device) -> torch.Tensor | None:
         """``(B, T, S)`` 1 where a slot's input is shown, 0 over one withheld stretch in a ``withhold`` share of the
@@ -440,6 +522,8 @@ class ObjectModel(WorldModel):
             before = st["seen"][..., 0]
             st, dist = self._predict(st, actions[:, t])
             nxt = frames[:, t + 1, :n]
+            if self.ego_correction:
+                st, dist = self._ego_correct(st, actions[:, t], nxt)
             nll = self._nll(dist, nxt)
             if shown is not None and self.gap_weight != 1.0:
                 nll = nll * (1 + (self.gap_weight - 1) * (1 - shown[:, t]))
@@ -484,9 +568,17 @@ class ObjectModel(WorldModel):
             st = self._unpack(state.to(self.device)[:, :n])
         st = self._update(st, ctx[:, -1, :n])
         before = st["seen"][..., 0]
-        st, (vis, mean, logsig) = self._predict(st, action)
+        st, dist = self._predict(st, action)
+        # [state, prior, seen before] over all slots, then what the ego-motion correction starts from
+        return [*self._padded(st, dist, before), st, action]
+
+    def _padded(self, st: dict[str, torch.Tensor], dist: tuple, before: torch.Tensor) -> tuple:
+        """State, prior and seen-before of the first ``n`` slots completed with the slots left out: never seen,
+        predicted as a new object would be."""
+        vis, mean, logsig = dist
+        b, n = vis.shape
         pad = self.slots - n
-        if pad:  # the slots left out: never seen, predicted as a new object would be
+        if pad:
             vis = torch.cat([vis, self.new_vis.expand(b, pad)], 1)
             mean = torch.cat([mean, self.new_mean.expand(b, pad, -1)], 1)
             logsig = torch.cat([logsig, self.new_logsig.expand(b, pad, -1)], 1)
@@ -497,9 +589,15 @@ class ObjectModel(WorldModel):
 
     @torch.no_grad()
     def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Surprise and loss of the prepared step's next frame, ``(B,)`` each."""
-        _, dist, before = prepared  # type: ignore[misc]
+        """Surprise and loss of the prepared step's next frame, ``(B,)`` each. With :attr:`ego_correction` the
+        prior is first re-aimed by the frame (:meth:`_ego_correct`), and the next step starts from there."""
         nxt = next_frame.to(self.device).float()
+        if self.ego_correction:
+            st, action = prepared[3], prepared[4]  # type: ignore[index]
+            n = st["p"].shape[1]
+            st, dist = self._ego_correct(st, action, nxt[:, :n])
+            prepared[:3] = self._padded(st, dist, prepared[2][:, :n])  # type: ignore[index]
+        _, dist, before = prepared[:3]  # type: ignore[index]
         return self._surprise(dist, nxt, before).sum(-1), self._nll(dist, nxt).sum(-1)
 
     def next_state(self, prepared: object) -> torch.Tensor:  # noqa: D102 - the prior of the next frame, packed
@@ -509,7 +607,7 @@ class ObjectModel(WorldModel):
         """What the prepared step expects of each slot: ``visible`` probability ``(B, S)``, image ``box`` ``(B, S,
         4)`` (centre x, centre y, width, height in image units), 3D ``position`` ``(B, S, 3)`` in camera coordinates
         and whether the slot was ``seen`` before ``(B, S)``."""
-        st, (vis, mean, _), _ = prepared  # type: ignore[misc]
+        st, (vis, mean, _), _ = prepared[:3]  # type: ignore[index]
         return {
             "visible": torch.sigmoid(vis),
             "box": mean[..., 0:4],
@@ -549,6 +647,8 @@ class ObjectModel(WorldModel):
             "gap_frames": list(self.gap_frames),
             "gap_weight": self.gap_weight,
             "max_friction": self.max_friction,
+            "ego_correction": self.ego_correction,
+            "surprise_terms": self.surprise_terms,
         }
 
     @property

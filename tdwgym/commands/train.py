@@ -36,6 +36,7 @@ def train_flags() -> dict[str, Flag]:
     """How :class:`~tdwgym.agents.training.TrainConfig`'s fields appear on the command line beyond their names and
     types."""
     from tdwgym.agents.curiosity import BASELINES, GATES, VARIANTS
+    from tdwgym.agents.models.objects import SURPRISE_TERMS
     from tdwgym.agents.training import VEC_ENVS
 
     return {
@@ -43,6 +44,7 @@ def train_flags() -> dict[str, Flag]:
         "vec_env": Flag(choices=VEC_ENVS),
         "action_baseline": Flag(choices=BASELINES),
         "reward_gate": Flag(choices=GATES),
+        "wm_surprise": Flag(choices=SURPRISE_TERMS),
         "wm_resolution": Flag(zero_is_none=True),
         "int_norm_horizon": Flag(zero_is_none=True),
         "seed": Flag(type=nonnegative_int),
