@@ -331,7 +331,13 @@ class TDWRoomEnv(gym.Env):
         return draw_scene(self, seed=seed, rng=rng)
 
     def set_camera_pose(self, position: Any, yaw: float, pitch: float) -> None:
-        """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips)."""
+        """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips).
+
+        Raises:
+            ValueError: A position that is not 3 finite numbers or lies outside the room (a
+                :class:`~tdwgym.sim.scene.SceneError` naming the valid ranges), or angles that are not finite; the
+                camera stays where it was.
+        """
         try:
             pos = np.array(position, dtype=np.float64)
             yaw, pitch = float(yaw), float(pitch)
@@ -343,6 +349,7 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"set_camera_pose: yaw and pitch must be finite degrees, got yaw={yaw!r} pitch={pitch!r}")
         if self.scene is None:
             raise ResetNeeded("call reset() before set_camera_pose()")
+        self.scene.room.check_inside(pos, "set_camera_pose: position")
         self._cam_pos = pos
         self._yaw, self._pitch = float(yaw) % 360.0, float(np.clip(pitch, -self.pitch_limit, self.pitch_limit))
         self.backend.set_camera(self._cam_pos, self._yaw, self._pitch)

@@ -44,6 +44,19 @@ def euler_to_quat(euler_degrees: Sequence[float]) -> Quat:
     return quat_multiply(qy, quat_multiply(qx, qz))
 
 
+def quat_matrix(q: Sequence[float]) -> tuple[Vec3, Vec3, Vec3]:
+    """The rotation matrix of an ``(x, y, z, w)`` quaternion as three rows of plain floats (``rotate(q, v)`` is the
+    matrix times ``v``); pure Python, for checks that run on every scene."""
+    x, y, z, w = (float(c) for c in q)
+    n = math.sqrt(x * x + y * y + z * z + w * w) or 1.0
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return (
+        (1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)),
+        (2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)),
+        (2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)),
+    )
+
+
 def rotate(q: Sequence[float], v: Sequence[float]) -> np.ndarray:
     """Rotate vector ``v`` by quaternion ``q``."""
     x, y, z, w = q

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, get_args, get_origin, get_type_hints
+
+from tdwgym.sim.geometry import euler_to_quat, quat_matrix
 
 SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "cone", "capsule")
 """Primitive shapes every backend can build (TDW: ``models_flex.json`` / ``models_special.json`` primitives)."""
@@ -55,6 +58,13 @@ MAX_GRAVITY = 100.0
 MAX_OBJECTS = 64
 """Most movable objects in a scene, those its events add included: each step's cost grows with their contacts (100
 objects at one spot took seconds a step, 300 minutes), and no scenario comes near it."""
+
+OVERLAP_TOLERANCE = 0.01
+"""How deep, in metres, two bodies (objects, or an object and a prop) may interpenetrate in a scene's starting
+state. Deeper is refused. Resting contact (a block on a block, an object on the floor) is 0 or a gap; the depth is
+measured conservatively, on solids inside each shape (the shape itself for cubes, spheres and props, inscribed
+boxes and spheres for cylinders, cones, capsules and compound parts), so a scene is only refused where the bodies
+surely interpenetrate."""
 
 MAX_PATTERN_TILES = 256
 """Most pattern tiles along one side of a patterned surface (a texture is 8 texels per tile: 2048 at most)."""
@@ -158,6 +168,38 @@ class Room:
     def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
         """Whether the floor point ``(x, z)`` lies inside the walls by at least ``margin`` metres."""
         return abs(x) <= self.width / 2 - margin and abs(z) <= self.length / 2 - margin
+
+    def bounds(self, margin: float = 0.0) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        """The ranges of x, y and z (metres) of the points inside the walls, above the floor and below the ceiling
+        (no upper bound without one) by at least ``margin``: the one definition of "inside the room"."""
+        top = self.height - margin if self.ceiling else math.inf
+        half_w, half_l = self.width / 2 - margin, self.length / 2 - margin
+        return (-half_w, half_w), (margin, top), (-half_l, half_l)
+
+    def check_inside(self, position: Sequence[float], name: str, margin: float = 0.0, why: str = "") -> None:
+        """Refuse a point outside :meth:`bounds` in one line naming ``name`` and the valid ranges.
+
+        Args:
+            position: (x, y, z) in metres.
+            name: What the point is, e.g. ``"Camera.position"``.
+            margin: How far inside the walls, floor and ceiling the point must be (metres).
+            why: Said after the ranges, e.g. ``" (its centre)"``.
+
+        Raises:
+            SceneError: The point lies outside.
+        """
+        ranges = self.bounds(margin)
+        if all(lo <= float(v) <= hi for v, (lo, hi) in zip(position, ranges, strict=True)):
+            return
+        shown = ", ".join(
+            f"{axis} in [{lo:.4g}, {hi:.4g}]" if hi < math.inf else f"{axis} >= {lo:.4g}"
+            for axis, (lo, hi) in zip("xyz", ranges, strict=True)
+        )
+        ceiling = f" x {self.height:g}" if self.ceiling else " (no ceiling)"
+        raise SceneError(
+            f"{name} is {tuple(float(v) for v in position)!r}, outside the {self.width:g} x {self.length:g}{ceiling} m "
+            f"room: {shown}{why}"
+        )
 
 
 @dataclass(frozen=True)
@@ -482,15 +524,6 @@ class SceneSpec:
                 f"SceneSpec.objects: {len(self.objects)} objects{f' and {added} added by events' if added else ''}, "
                 f"more than the {MAX_OBJECTS} a scene may hold"
             )
-        room = self.room
-        for obj in self.objects:
-            x, y, z = obj.position
-            if not room.contains(x, z) or y < 0:
-                raise SceneError(
-                    f"ObjectSpec.position of object {obj.id} is {obj.position!r}, outside the {room.width:g} x "
-                    f"{room.length:g} m room (x within +-{room.width / 2:g}, z within +-{room.length / 2:g}, y >= 0 "
-                    "above the floor)"
-                )
         _set(self, "labels", _json_form(self.labels, "SceneSpec.labels"))
         if self.room.ceiling:
             height = self.room.height
@@ -501,6 +534,16 @@ class SceneSpec:
                     f"{what} reach above the ceiling at Room.height={height} m; lower them, raise Room.height, or "
                     "build the room without a ceiling (Room(ceiling=False))"
                 )
+        room = self.room
+        for obj in self.objects:
+            room.check_inside(obj.position, f"ObjectSpec.position of object {obj.id}", why=" (its centre)")
+        for prop in self.props:
+            room.check_inside(prop.position, f"PropSpec.position of prop {prop.id}", why=" (its centre)")
+        room.check_inside(self.camera.position, "Camera.position")
+        for event in self.events:
+            if event.kind == "teleport":
+                _check_offset(room, event)
+        _check_overlaps(self.objects, self.props)
 
     def object(self, object_id: int) -> ObjectSpec:
         """The movable object with ``object_id``."""
@@ -526,6 +569,142 @@ class SceneSpec:
     def from_json(cls, text: str) -> SceneSpec:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _check_offset(room: Room, event: SceneEvent) -> None:
+    """A teleport's offset can land inside ``room`` only if it is no longer than the room along each axis."""
+    limits = (room.width, room.height, room.length)
+    offset = event.params["offset"]
+    if any(abs(float(v)) > limit for v, limit in zip(offset, limits, strict=True)):
+        raise SceneError(
+            f"SceneEvent.params['offset'] of the teleport of object {event.object_id} at frame {event.frame} is "
+            f"{offset!r}, which moves it out of the {room.width:g} x {room.length:g} x {room.height:g} m room from "
+            f"anywhere in it: x must be in [{-room.width:g}, {room.width:g}], y in [{-room.height:g}, "
+            f"{room.height:g}], z in [{-room.length:g}, {room.length:g}] m"
+        )
+
+
+# -- overlap at reset -------------------------------------------------------------------------------------------------
+
+_Solid = tuple[Any, ...]
+"""``("box", centre, axes, half_extents)`` (axes: three unit vectors) or ``("sphere", centre, radius)``."""
+
+
+def _add(a: Sequence[float], b: Sequence[float], k: float = 1.0) -> tuple[float, float, float]:
+    return (a[0] + k * b[0], a[1] + k * b[1], a[2] + k * b[2])
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _solids(shape: str, size: Sequence[float], centre: Sequence[float], axes: Sequence[Vec3]) -> list[_Solid]:
+    """Solids inside a shape of ``size`` centred at ``centre`` with local axes ``axes`` (round shapes stand along
+    the local y axis, as the backends build them)."""
+    sx, sy, _ = size
+    r = sx / 2
+    if shape == "cube":
+        return [("box", tuple(centre), axes, (sx / 2, sy / 2, size[2] / 2))]
+    if shape == "sphere":
+        return [("sphere", tuple(centre), r)]
+    square = r / math.sqrt(2.0)  # half the side of the square inscribed in the circle of radius r
+    if shape == "cylinder":
+        return [("box", tuple(centre), axes, (square, sy / 2, square))]
+    if shape == "cone":  # base at -sy/2: the largest box inside stands on the base, a third of the height tall
+        low = _add(centre, axes[1], -sy / 3)
+        return [("box", low, axes, (r * math.sqrt(2.0) / 3, sy / 6, r * math.sqrt(2.0) / 3))]
+    if shape == "capsule":
+        reach = sy / 2 - r
+        out: list[_Solid] = [("sphere", _add(centre, axes[1], k * reach), r) for k in (-1.0, 1.0)]
+        if reach > 0:
+            out.append(("box", tuple(centre), axes, (square, reach, square)))
+        return out
+    raise SceneError(f"no solids for shape {shape!r}")
+
+
+def _body_solids(body: ObjectSpec | PropSpec) -> list[_Solid]:
+    """The solids inside an object (every part of a compound) or a prop, in the room's frame."""
+    m = quat_matrix(euler_to_quat(body.rotation))
+    axes = tuple((m[0][i], m[1][i], m[2][i]) for i in range(3))
+    if isinstance(body, PropSpec):
+        return _solids("cube", body.size, body.position, axes)
+    if body.shape != COMPOUND:
+        return _solids(body.shape, body.size, body.position, axes)
+    out = []
+    for part in body.parts:
+        at = body.position
+        for k in range(3):
+            at = _add(at, axes[k], part.offset[k])
+        out += _solids(part.shape, part.size, at, axes)
+    return out
+
+
+def _depth(a: _Solid, b: _Solid) -> float:
+    """How deep two solids interpenetrate (metres; <= 0: they do not)."""
+    if a[0] == "sphere" and b[0] == "sphere":
+        return a[2] + b[2] - math.dist(a[1], b[1])
+    if a[0] == "sphere":
+        a, b = b, a
+    if b[0] == "sphere":  # a box and a sphere
+        _, centre, axes, half = a
+        rel = _add(b[1], centre, -1.0)
+        local = [_dot(rel, u) for u in axes]
+        if all(abs(p) <= h for p, h in zip(local, half, strict=True)):
+            return b[2] + min(h - abs(p) for p, h in zip(local, half, strict=True))
+        outside = math.sqrt(sum(max(abs(p) - h, 0.0) ** 2 for p, h in zip(local, half, strict=True)))
+        return b[2] - outside
+    # two boxes: the separating axis test over the 15 candidate axes gives the penetration depth
+    _, ca, ua, ha = a
+    _, cb, ub, hb = b
+    d = _add(cb, ca, -1.0)
+    depth = math.inf
+    for n in (*ua, *ub, *(_cross(u, v) for u in ua for v in ub)):
+        length = math.sqrt(_dot(n, n))
+        if length < 1e-9:
+            continue
+        n = (n[0] / length, n[1] / length, n[2] / length)
+        ra = sum(h * abs(_dot(u, n)) for h, u in zip(ha, ua, strict=True))
+        rb = sum(h * abs(_dot(u, n)) for h, u in zip(hb, ub, strict=True))
+        overlap = ra + rb - abs(_dot(d, n))
+        if overlap <= 0:
+            return overlap
+        depth = min(depth, overlap)
+    return depth
+
+
+def _check_overlaps(objects: Sequence[ObjectSpec], props: Sequence[PropSpec]) -> None:
+    """Refuse objects that interpenetrate each other or a prop deeper than :data:`OVERLAP_TOLERANCE` (props may
+    touch props: they never move)."""
+    bodies = [*objects, *props]
+    reach = [0.5 * math.sqrt(sum(s * s for s in b.size)) for b in bodies]
+    solids: dict[int, list[_Solid]] = {}
+    found = []
+    for i, a in enumerate(objects):
+        for j in range(i + 1, len(bodies)):
+            b = bodies[j]
+            if math.dist(a.position, b.position) >= reach[i] + reach[j] + OVERLAP_TOLERANCE:
+                continue
+            for k, body in ((i, a), (j, b)):
+                if k not in solids:
+                    solids[k] = _body_solids(body)
+            depth = max(_depth(s, t) for s in solids[i] for t in solids[j])
+            if depth > OVERLAP_TOLERANCE:
+                found.append((depth, a, b))
+    if found:
+        depth, a, b = max(found, key=lambda f: f[0])
+        other = f"prop {b.id} ({b.name or 'box'})"
+        if isinstance(b, ObjectSpec):
+            other = f"object {b.id} ({b.name or b.shape})"
+        more = f" ({len(found)} pairs in all)" if len(found) > 1 else ""
+        raise SceneError(
+            f"SceneSpec.objects: object {a.id} ({a.name or a.shape}) and {other} overlap by "
+            f"{depth:.3g} m at reset{more}, more than the {OVERLAP_TOLERANCE:g} m a scene may start with "
+            "(OVERLAP_TOLERANCE); move them apart"
+        )
 
 
 def _json_form(value: dict[str, Any], name: str) -> dict[str, Any]:
