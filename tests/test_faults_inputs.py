@@ -394,3 +394,56 @@ def test_set_camera_pose_and_a_teleport_at_their_step_stay_inside_the_room() -> 
         assert abs(env.movable_positions()[1][0] - 3.0) < 0.1  # not moved
     finally:
         env.close()
+
+
+# -- --env-kwargs against the env's signature -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--out", "OUT"],
+        ["compare", "--out", "OUT"],
+        ["audit"],
+        ["eval", "--export-sets", "OUT"],
+        ["record", "--out", "OUT.mp4"],
+        ["dataset", "--out", "OUT"],
+        ["play", "--out", "OUT.mp4"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_command_checks_env_kwargs_against_the_envs_signature(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # play reaches its door with or without a display
+    out = tmp_path / "out"
+    argv = [a.replace("OUT", str(out)) for a in argv]
+    # a float for the integer level used to pass (1.0 == 1) and ran on
+    assert cli_main([*argv, "--env-kwargs", '{"level": 1.0}']) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "level of" in line and "must be an integer, got 1.0" in line, line
+    assert not list(tmp_path.iterdir()), "nothing is written before the door"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"level": "1"}, 'level of TDWRoom-Occlusion-v0 must be an integer, got "1"'),
+        ({"render_mode": 3}, "render_mode of TDWRoom-Occlusion-v0 must be a string or null, got 3"),
+        ({"num_objects": "2"}, "num_objects of TDWRoom-Occlusion-v0 must be an integer or a list of 2 [an integer"),
+        ({"backend_kwargs": 5}, "backend_kwargs of TDWRoom-Occlusion-v0 must be a JSON object or null, got 5"),
+        ({"extra_passes": 5}, "extra_passes of TDWRoom-Occlusion-v0 must be a list (each item a string), got 5"),
+        ({"substeps": 10**9}, "substeps must be an int in 1..240, got 1000000000"),
+        ({"push_impulse": 1e300}, "push_impulse must be in [0, 100] N*s"),
+        ({"level": 7}, "unknown level 7; valid values are [0, 1, 2, 3]"),
+        ({"bogus": 1}, "takes no 'bogus'; valid arguments are action_type, backend,"),
+    ],
+)
+def test_env_kwargs_of_a_wrong_type_out_of_range_or_unknown_are_one_line(kwargs: dict, said: str) -> None:
+    from tdwgym.commands.door import check_env
+    from tdwgym.util.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        check_env("occlusion", kwargs)
+    message = str(caught.value)
+    assert said in message and "\n" not in message and "environment creator" not in message, message
