@@ -35,7 +35,25 @@ def test_play_without_a_display_is_one_line(monkeypatch: pytest.MonkeyPatch, cap
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
         monkeypatch.delenv(name, raising=False)
     assert cli_main(["play", "--steps", "2"]) == 2
-    assert "no display" in _one_line(capsys.readouterr().err)
+    line = _one_line(capsys.readouterr().err)
+    assert "no display" in line and "--out" in line, line
+
+
+def test_play_without_a_display_records_to_out_without_a_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from tdwgym.tools.video import read_video
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "session.mp4"
+    argv = ["play", "--out", str(out), "--steps", "3", "--size", "32", "--seed", "1"]
+    assert cli_main([*argv, "--env-kwargs", '{"resolution": 16}']) == 0, capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert "no display: recording 3 steps without a window" in said and f"wrote {out}" in said, said
+    frames = read_video(out)
+    assert frames.shape == (4, 32, 32, 3)  # the reset's frame and one per step
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() < 30  # no key: the camera stood still
 
 
 @pytest.mark.parametrize("command", ["record", "pretrain"])
