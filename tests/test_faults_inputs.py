@@ -362,6 +362,22 @@ def test_every_generated_scene_passes_the_scene_checks(env_id: str) -> None:
                 env.close()
 
 
+def test_a_quadruplet_whose_counterpart_would_start_interpenetrating_is_left_out() -> None:
+    """Stability's shape_change counterpart starts the top block as a sphere of the block's width at the block's
+    centre: taller than the block, it starts 2-6 cm inside the block below (most seeds), which the scene refuses."""
+    from tdwgym.envs.twins import _counterpart, _scenes, make_quadruplets
+    from tdwgym.sim.scene import SceneError
+
+    possible, impossible = _scenes("TDWRoom-Stability-v0", 0, "shape_change", {})
+    env = gym.make("TDWRoom-Stability-v0", resolution=8)
+    try:
+        with pytest.raises(SceneError, match=r"->sphere\) overlap by"):
+            _counterpart(env, possible, impossible)
+    finally:
+        env.close()
+    assert make_quadruplets("TDWRoom-Stability-v0", 0, kinds="shape_change", frames=30, resolution=8) == []
+
+
 @pytest.mark.parametrize(
     ("scene", "said"),
     [
