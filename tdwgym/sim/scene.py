@@ -7,6 +7,9 @@ TDW's ``set_color`` takes them.
 
 Every spec is a frozen dataclass that round-trips through JSON (:meth:`SceneSpec.to_json` and
 :meth:`SceneSpec.from_json`), so a scene can be stored beside the data it produced and regenerated exactly.
+
+It runs a little over 600 lines because every spec carries its own checks and the checks of a whole scene (the room's
+bounds, bodies interpenetrating, counts) read several specs: every bound of a scene is defined once, here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
-from tdwgym.sim.geometry import euler_to_quat, quat_matrix
+from tdwgym.sim.geometry import overlaps
 
 SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "cone", "capsule")
 """Primitive shapes every backend can build (TDW: ``models_flex.json`` / ``models_special.json`` primitives)."""
@@ -584,118 +587,12 @@ def _check_offset(room: Room, event: SceneEvent) -> None:
         )
 
 
-# -- overlap at reset -------------------------------------------------------------------------------------------------
-
-_Solid = tuple[Any, ...]
-"""``("box", centre, axes, half_extents)`` (axes: three unit vectors) or ``("sphere", centre, radius)``."""
-
-
-def _add(a: Sequence[float], b: Sequence[float], k: float = 1.0) -> tuple[float, float, float]:
-    return (a[0] + k * b[0], a[1] + k * b[1], a[2] + k * b[2])
-
-
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
-def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
-    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
-
-
-def _solids(shape: str, size: Sequence[float], centre: Sequence[float], axes: Sequence[Vec3]) -> list[_Solid]:
-    """Solids inside a shape of ``size`` centred at ``centre`` with local axes ``axes`` (round shapes stand along
-    the local y axis, as the backends build them)."""
-    sx, sy, _ = size
-    r = sx / 2
-    if shape == "cube":
-        return [("box", tuple(centre), axes, (sx / 2, sy / 2, size[2] / 2))]
-    if shape == "sphere":
-        return [("sphere", tuple(centre), r)]
-    square = r / math.sqrt(2.0)  # half the side of the square inscribed in the circle of radius r
-    if shape == "cylinder":
-        return [("box", tuple(centre), axes, (square, sy / 2, square))]
-    if shape == "cone":  # base at -sy/2: the largest box inside stands on the base, a third of the height tall
-        low = _add(centre, axes[1], -sy / 3)
-        return [("box", low, axes, (r * math.sqrt(2.0) / 3, sy / 6, r * math.sqrt(2.0) / 3))]
-    if shape == "capsule":
-        reach = sy / 2 - r
-        out: list[_Solid] = [("sphere", _add(centre, axes[1], k * reach), r) for k in (-1.0, 1.0)]
-        if reach > 0:
-            out.append(("box", tuple(centre), axes, (square, reach, square)))
-        return out
-    raise SceneError(f"no solids for shape {shape!r}")
-
-
-def _body_solids(body: ObjectSpec | PropSpec) -> list[_Solid]:
-    """The solids inside an object (every part of a compound) or a prop, in the room's frame."""
-    m = quat_matrix(euler_to_quat(body.rotation))
-    axes = tuple((m[0][i], m[1][i], m[2][i]) for i in range(3))
-    if isinstance(body, PropSpec):
-        return _solids("cube", body.size, body.position, axes)
-    if body.shape != COMPOUND:
-        return _solids(body.shape, body.size, body.position, axes)
-    out = []
-    for part in body.parts:
-        at = body.position
-        for k in range(3):
-            at = _add(at, axes[k], part.offset[k])
-        out += _solids(part.shape, part.size, at, axes)
-    return out
-
-
-def _depth(a: _Solid, b: _Solid) -> float:
-    """How deep two solids interpenetrate (metres; <= 0: they do not)."""
-    if a[0] == "sphere" and b[0] == "sphere":
-        return a[2] + b[2] - math.dist(a[1], b[1])
-    if a[0] == "sphere":
-        a, b = b, a
-    if b[0] == "sphere":  # a box and a sphere
-        _, centre, axes, half = a
-        rel = _add(b[1], centre, -1.0)
-        local = [_dot(rel, u) for u in axes]
-        if all(abs(p) <= h for p, h in zip(local, half, strict=True)):
-            return b[2] + min(h - abs(p) for p, h in zip(local, half, strict=True))
-        outside = math.sqrt(sum(max(abs(p) - h, 0.0) ** 2 for p, h in zip(local, half, strict=True)))
-        return b[2] - outside
-    # two boxes: the separating axis test over the 15 candidate axes gives the penetration depth
-    _, ca, ua, ha = a
-    _, cb, ub, hb = b
-    d = _add(cb, ca, -1.0)
-    depth = math.inf
-    for n in (*ua, *ub, *(_cross(u, v) for u in ua for v in ub)):
-        length = math.sqrt(_dot(n, n))
-        if length < 1e-9:
-            continue
-        n = (n[0] / length, n[1] / length, n[2] / length)
-        ra = sum(h * abs(_dot(u, n)) for h, u in zip(ha, ua, strict=True))
-        rb = sum(h * abs(_dot(u, n)) for h, u in zip(hb, ub, strict=True))
-        overlap = ra + rb - abs(_dot(d, n))
-        if overlap <= 0:
-            return overlap
-        depth = min(depth, overlap)
-    return depth
-
-
 def _check_overlaps(objects: Sequence[ObjectSpec], props: Sequence[PropSpec]) -> None:
     """Refuse objects that interpenetrate each other or a prop deeper than :data:`OVERLAP_TOLERANCE` (props may
-    touch props: they never move)."""
-    bodies = [*objects, *props]
-    reach = [0.5 * math.sqrt(sum(s * s for s in b.size)) for b in bodies]
-    solids: dict[int, list[_Solid]] = {}
-    found = []
-    for i, a in enumerate(objects):
-        for j in range(i + 1, len(bodies)):
-            b = bodies[j]
-            if math.dist(a.position, b.position) >= reach[i] + reach[j] + OVERLAP_TOLERANCE:
-                continue
-            for k, body in ((i, a), (j, b)):
-                if k not in solids:
-                    solids[k] = _body_solids(body)
-            depth = max(_depth(s, t) for s in solids[i] for t in solids[j])
-            if depth > OVERLAP_TOLERANCE:
-                found.append((depth, a, b))
+    touch props: they never move), measured by :func:`~tdwgym.sim.geometry.overlaps`."""
+    found = overlaps(objects, props, OVERLAP_TOLERANCE)
     if found:
-        depth, a, b = max(found, key=lambda f: f[0])
+        depth, a, b = found[0]
         other = f"prop {b.id} ({b.name or 'box'})"
         if isinstance(b, ObjectSpec):
             other = f"object {b.id} ({b.name or b.shape})"
