@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.util.errors import UsageError
-from tdwgym.util.files import read_json, write_atomic
+from tdwgym.util.files import link_leading_out, read_json, write_atomic
 
 __all__ = ["RunDir", "RunDirExistsError"]
 
@@ -159,27 +159,29 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def check_writes_inside(self, *entries: Path, option: str = "--resume", instead: str | None = None) -> None:
-        """Refuse a run folder where an entry tdwgym writes (``entries``; default: those a training run writes,
-        ``checkpoints/``, ``tb/``, ``metrics.jsonl``, the plot and the video) is a symbolic link leading out of it:
-        writes never follow a link out of the run folder.
+        """Refuse a run folder where tdwgym would write through a symbolic link leading out of it, at any level: an
+        entry it writes (``entries``; default: those a training run writes, ``checkpoints/``, ``tb/``,
+        ``metrics.jsonl``, the plot and the video), a folder on the way to one, or anything inside one
+        (``checkpoints/step_N``, ``videos/clip.mp4``): writes never follow a link out of the run folder
+        (:func:`~tdwgym.util.files.link_leading_out`).
 
         Raises:
             UsageError: One line naming the link, where it leads and what to do.
         """
-        inside = self.path.resolve()
-        for entry in entries or (
-            self.checkpoints_dir,
-            self.tensorboard_dir,
-            self.metrics_path,
-            self.plot_path,
-            self.video_path,
-        ):
-            if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
-                instead = instead or f"give another {option}"
-                raise UsageError(
-                    f"{option} {self.path}: {entry} is a symbolic link to {entry.resolve()}, outside the run folder, "
-                    f"and tdwgym writes only inside it; replace the link with a folder, or {instead}"
-                )
+        found = link_leading_out(
+            self.path,
+            *(
+                entries
+                or (self.checkpoints_dir, self.tensorboard_dir, self.metrics_path, self.plot_path, self.video_path)
+            ),
+        )
+        if found is not None:
+            link, target = found
+            instead = instead or f"give another {option}"
+            raise UsageError(
+                f"{option} {self.path}: {link} is a symbolic link to {target}, outside the run folder, and tdwgym "
+                f"writes only inside it; replace the link with a folder or a file, or {instead}"
+            )
 
     # ------------------------------------------------------------------------------------------------- config
 

@@ -80,6 +80,11 @@ INFO_LEVELS: tuple[str, ...] = ("full", "light")
 """Valid values of the ``info_level`` argument."""
 MAX_RESOLUTION = 4096
 """Largest observation or render side in pixels (a 4096 x 4096 frame is already 48 MiB of RGB per pass)."""
+MAX_SUBSTEPS = 240
+"""Most physics substeps per env step: one simulated second at 240 Hz (the default is 8)."""
+MAX_PUSH_IMPULSE = 100.0
+"""Strongest full-strength push in N*s (the default is 3): 100 N*s launches a 2 kg object at the fastest speed a
+scene may start with (:data:`tdwgym.sim.scene.MAX_SPEED`)."""
 
 
 def keys_to_action(action_type: str = "discrete") -> dict[tuple[int, ...], Any]:
@@ -234,8 +239,12 @@ class TDWRoomEnv(gym.Env):
         self.obs_mode = _choice(obs_mode, OBS_MODES, "obs_mode")
         self.action_type = _choice(action_type, ACTION_TYPES, "action_type")
         self.backend_name = resolve_backend_name(backend)
-        if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
-            raise ValueError(f"substeps must be an int >= 1, got {substeps!r}")
+        if (
+            isinstance(substeps, bool)
+            or not isinstance(substeps, (int, np.integer))
+            or not 1 <= substeps <= MAX_SUBSTEPS
+        ):
+            raise ValueError(f"substeps must be an int in 1..{MAX_SUBSTEPS}, got {substeps!r}")
         self.substeps = int(substeps)
         for name, value in (
             ("move_step", move_step),
@@ -252,6 +261,8 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"pitch_limit must be in [0, 90) degrees, got {pitch_limit!r}")
         self.move_step, self.turn_step, self.pitch_step = float(move_step), float(turn_step), float(pitch_step)
         self.pitch_limit, self.push_reach = float(pitch_limit), float(push_reach)
+        if push_impulse > MAX_PUSH_IMPULSE:
+            raise ValueError(f"push_impulse must be in [0, {MAX_PUSH_IMPULSE:g}] N*s, got {push_impulse!r}")
         self.push_impulse = float(push_impulse)
         if push_cone >= 90:
             raise ValueError(f"push_cone must be in [0, 90) degrees, got {push_cone!r}")
@@ -331,7 +342,13 @@ class TDWRoomEnv(gym.Env):
         return draw_scene(self, seed=seed, rng=rng)
 
     def set_camera_pose(self, position: Any, yaw: float, pitch: float) -> None:
-        """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips)."""
+        """Place the camera directly (scripted cameras, e.g. for matched impossible/possible clips).
+
+        Raises:
+            ValueError: A position that is not 3 finite numbers or lies outside the room (a
+                :class:`~tdwgym.sim.scene.SceneError` naming the valid ranges), or angles that are not finite; the
+                camera stays where it was.
+        """
         try:
             pos = np.array(position, dtype=np.float64)
             yaw, pitch = float(yaw), float(pitch)
@@ -343,6 +360,7 @@ class TDWRoomEnv(gym.Env):
             raise ValueError(f"set_camera_pose: yaw and pitch must be finite degrees, got yaw={yaw!r} pitch={pitch!r}")
         if self.scene is None:
             raise ResetNeeded("call reset() before set_camera_pose()")
+        self.scene.room.check_inside(pos, "set_camera_pose: position")
         self._cam_pos = pos
         self._yaw, self._pitch = float(yaw) % 360.0, float(np.clip(pitch, -self.pitch_limit, self.pitch_limit))
         self.backend.set_camera(self._cam_pos, self._yaw, self._pitch)

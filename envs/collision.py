@@ -174,7 +174,7 @@ class CollisionEnv(TDWRoomEnv):
         if level >= 2:
             objects += distractors(rng, room, level, n + 1, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
-            props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
+            props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)), avoid=objects)
         return SceneSpec(
             room=room,
             objects=tuple(objects),

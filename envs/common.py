@@ -250,6 +250,13 @@ def place_discs(
     return out
 
 
+def object_disc(obj: ObjectSpec) -> Disc:
+    """The keep-out disc of an object: its floor position and the radius of its bounding sphere (which covers it
+    upright or lying down)."""
+    x, _, z = obj.position
+    return (float(x), float(z), obj.radius)
+
+
 def sight_line(camera: Sequence[float], target: Sequence[float], radius: float, step: float = 0.4) -> list[Disc]:
     """Keep-out discs along the floor projection of the line from ``camera`` to ``target``."""
     a, b = np.array([camera[0], camera[2]]), np.array([target[0], target[2]])
@@ -306,9 +313,16 @@ def distractors(
 
 
 def clutter_props(
-    rng: np.random.Generator, room: Room, first_id: int, keep_out: Sequence[Disc], count: int
+    rng: np.random.Generator,
+    room: Room,
+    first_id: int,
+    keep_out: Sequence[Disc],
+    count: int,
+    avoid: Sequence[ObjectSpec] = (),
 ) -> list[PropSpec]:
-    """``count`` static boxes (furniture-like clutter) near the walls, away from ``keep_out``."""
+    """``count`` static boxes (furniture-like clutter) near the walls, away from ``keep_out`` and from the objects
+    of ``avoid`` (the scene's objects: a box must never be built around one)."""
+    keep_out = [*keep_out, *(object_disc(o) for o in avoid)]
     props = []
     for i in range(count):
         size = (float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.15, 0.9)), float(rng.uniform(0.2, 0.8)))

@@ -232,7 +232,12 @@ def _impossible_event(
 
 def apply_event(env: Any, event: SceneEvent) -> None:
     """Apply one scripted edit to ``env`` (a :class:`~tdwgym.envs.base.TDWRoomEnv`) through its backend (its
-    :meth:`~tdwgym.envs.base.TDWRoomEnv.step` calls this at the event's frame)."""
+    :meth:`~tdwgym.envs.base.TDWRoomEnv.step` calls this at the event's frame).
+
+    Raises:
+        ~tdwgym.sim.scene.SceneError: A teleport whose target lies outside the room (where the object is at the
+            event's frame is known only then); nothing is moved.
+    """
     be = env.backend
     oid = event.object_id
     if event.kind == "remove":
@@ -258,9 +263,15 @@ def apply_event(env: Any, event: SceneEvent) -> None:
     elif event.kind == "teleport":
         # the object jumps and keeps moving as it moved (a backend's reset of the pose may zero the velocity)
         st = be.object_states()[oid]
+        target = st.position + np.array(event.params["offset"], dtype=np.float64)
+        env.scene.room.check_inside(
+            target,
+            f"SceneEvent.params['offset'] {event.params['offset']!r} of the teleport at frame {event.frame} moves "
+            f"object {oid} from {tuple(round(float(v), 3) for v in st.position)!r}; its target",
+        )
         be.set_object_state(
             oid,
-            position=st.position + np.array(event.params["offset"], dtype=np.float64),
+            position=target,
             velocity=st.velocity,
             angular_velocity=st.angular_velocity,
         )

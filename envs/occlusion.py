@@ -239,13 +239,15 @@ class OcclusionEnv(TDWRoomEnv):
         )
         props = [occluder]
         keep_out = [(float(cam_pos[0]), float(cam_pos[2]), 0.6), *sight_line(cam_pos, centre, 0.4)]
+        ends = (centre - right * width / 2, centre + right * width / 2)
+        keep_out += sight_line(*ends, 0.1, step=0.1)  # the panel itself: nothing may stand in it
         for i, s in enumerate(starts):
             a, b = place(s, feet[i]), place((s[0], -s[1], s[2]), feet[i])
             keep_out += sight_line(a, b, feet[i] + 0.2)
         if level >= 2:
             objects += distractors(rng, room, level, n + 2, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
-            props += clutter_props(rng, room, len(objects) + 2, keep_out, int(rng.integers(4, 8)))
+            props += clutter_props(rng, room, len(objects) + 2, keep_out, int(rng.integers(4, 8)), avoid=objects)
 
         look_at = [float(centre[0]), height / 2, float(centre[2])]
         pitch = -math.degrees(math.atan2(cam_pos[1] - height / 2, dist))

@@ -167,7 +167,7 @@ class StabilityEnv(TDWRoomEnv):
         if level >= 2:
             objects += distractors(rng, room, level, next_id, keep_out, int(rng.integers(1, 3)), plan)
         if level >= 3:
-            props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)))
+            props = clutter_props(rng, room, len(objects) + 1, keep_out, int(rng.integers(4, 8)), avoid=objects)
         return SceneSpec(
             room=room,
             objects=tuple(objects),

@@ -21,7 +21,7 @@ from gymnasium.envs.registration import load_env_creator
 
 from tdwgym.envs.impossible import HIDDEN_KINDS, rolling_spin
 from tdwgym.sim.geometry import camera_forward
-from tdwgym.sim.scene import SceneSpec, object_from_dict
+from tdwgym.sim.scene import SceneError, SceneSpec, object_from_dict
 
 CAMERAS: tuple[str, ...] = ("static", "orbit")
 """Scripted camera paths: the scene's camera held still, or swung +-20 degrees around the look-at point."""
@@ -433,7 +433,9 @@ def make_quadruplets(
     frames is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more, and left out if they never do,
     or if either possible clip does not show the event's object (and the object an ``appear`` adds) in
     :data:`SEEN_FRAMES` frames before the event: a possible clip in which it first comes into view after the event
-    is, to any observer, a clip in which it comes from nowhere).
+    is, to any observer, a clip in which it comes from nowhere). A kind whose counterpart scene is not valid (the
+    changed object starts interpenetrating another or outside the room, which :class:`~tdwgym.sim.scene.SceneSpec`
+    refuses) is left out too.
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
     hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
@@ -458,7 +460,10 @@ def make_quadruplets(
             n = frames if post_frames is None else frame + int(post_frames) + 1
             if frame >= n:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
-            counterpart = _counterpart(env, possible, impossible)
+            try:
+                counterpart = _counterpart(env, possible, impossible)
+            except SceneError:
+                continue  # its counterpart starts with bodies interpenetrating or outside the room: no valid scene
             extra = 0
             while True:
                 path = _camera_path(possible, camera, n + extra)

@@ -899,7 +899,8 @@ def test_patterned_floor_and_walls_are_textured_quads(build: FakeBuild, backend:
         wall_color2=(0.4, 0.1, 0.1),
         tile_size=0.5,
     )
-    scene = dataclasses.replace(scene_spec(), room=room)
+    # the default camera stands at z = -3, behind this 4 m room's wall: inside it
+    scene = dataclasses.replace(scene_spec(), room=room, camera=Camera(position=(0.0, 1.2, -1.5)))
     backend.load(scene)
     load = build.frames[-1]
     assert by_type(load, "set_floor_color")[0]["color"] == {"r": 0.6, "g": 0.6, "b": 0.6, "a": 1.0}

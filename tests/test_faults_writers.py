@@ -179,6 +179,44 @@ def test_writes_never_follow_a_link_out_of_the_run_folder(finished_run: Path, tm
     assert _snapshot(elsewhere) == before
 
 
+def test_writes_never_follow_a_link_out_of_the_run_folder_at_any_level(
+    finished_run: Path, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(finished_run, run)
+    latest = run / "checkpoints" / json.loads((run / "checkpoints" / "latest.json").read_text())["dir"]
+    shutil.copytree(latest, elsewhere / latest.name)
+    before = _snapshot(elsewhere)
+    shutil.rmtree(latest)
+    latest.symlink_to(elsewhere / latest.name, target_is_directory=True)
+    # a checkpoint folder that is a link: resuming refuses, naming it
+    assert cli_main(["train", "--resume", str(run), "--total-steps", "128", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{latest} is a symbolic link to {elsewhere / latest.name}, outside the run folder" in line, line
+    latest.unlink()
+    shutil.copytree(elsewhere / latest.name, latest)
+    # a file deep inside eval's and record's default folders
+    (elsewhere / "report.md").write_text("not tdwgym's\n")
+    (run / "eval" / "old").mkdir(parents=True)
+    (run / "eval" / "old" / "report.md").symlink_to(elsewhere / "report.md")
+    assert cli_main(["eval", "--run", str(run), "--quick", "--device", "cpu", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(run / "eval" / "old" / "report.md") in line and "--out" in line, line
+    (run / "videos").mkdir()
+    (run / "videos" / "clips").symlink_to(elsewhere, target_is_directory=True)
+    assert cli_main(["record", "--run", str(run), "--steps", "2", "--device", "cpu", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(run / "videos" / "clips") in line and "outside the run folder" in line, line
+    # a link that stays inside the run folder is fine
+    (run / "checkpoints" / "newest").symlink_to(latest, target_is_directory=True)
+    from tdwgym.agents.rundir import RunDir
+
+    RunDir(run).check_writes_inside()
+    assert _snapshot(elsewhere) == {**before, "report.md": b"not tdwgym's\n"}
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 

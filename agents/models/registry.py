@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from tdwgym.agents.models.latent import LatentPredictor
 from tdwgym.agents.models.pixel import PixelPredictor
 from tdwgym.agents.models.progress import LearningProgress
 from tdwgym.agents.models.rnd import RNDModel
+from tdwgym.util.arguments import type_mismatch
 
 MODELS: dict[str, Callable[..., WorldModel]] = {
     "pixel": PixelPredictor,
@@ -43,26 +43,6 @@ MAX_MODEL_SIZE = 4096
 """The largest integer a world model's argument may take (widths, feature sizes, layers, frames): beyond it a model
 does not fit in memory, and no setting of tdwgym comes near it."""
 _RESERVED = ("self", "frame_shape", "action_dim", "discrete_actions", "device")
-
-
-def _accepts(hint: Any, value: Any) -> str | None:
-    """What ``value`` should be to match ``hint`` (None: it matches, or the hint is not checked)."""
-    if hint is bool:
-        return None if isinstance(value, bool) else "true or false"
-    if hint is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
-    if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        return None if ok else "a finite number"
-    if hint is str:
-        return None if isinstance(value, str) else "a string"
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        options = [h for h in typing.get_args(hint) if h is not type(None)]
-        if value is None and len(options) < len(typing.get_args(hint)):
-            return None
-        wants = [_accepts(h, value) for h in options]
-        return None if any(w is None for w in wants) else " or ".join(w for w in wants if w) + " or null"
-    return None
 
 
 def check_model_kwargs(name: str, kwargs: dict[str, Any], option: str = "--model-kwargs") -> None:
@@ -103,7 +83,7 @@ def check_model_kwargs(name: str, kwargs: dict[str, Any], option: str = "--model
 
 def _check_value(name: str, key: str, hint: Any, value: Any, option: str) -> None:
     shown = f"{value!r:.40}"
-    wants = _accepts(hint, value)
+    wants = type_mismatch(hint, value)
     if wants is not None:
         raise ValueError(f"{option}: {key} of the {name} model must be {wants}, got {shown}")
     if isinstance(value, bool) or not isinstance(value, int | float):

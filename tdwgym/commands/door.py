@@ -18,6 +18,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
+from tdwgym.util.arguments import signature_hints, type_mismatch
 from tdwgym.util.errors import UsageError
 
 __all__ = ["Parser", "check_env", "run_command"]
@@ -67,7 +68,11 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = No
 
 
 def check_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
-    """Make the env once (and close it) to refuse a bad id or bad arguments at the door, before workers start.
+    """Make the env once (and close it) to refuse a bad id or bad arguments at the door, before workers start: the
+    one check of ``--env-kwargs`` every command runs. Names the env's constructor does not take are refused with
+    the valid ones; values whose type does not fit the constructor's type hints (``{"level": "1"}``, a float for
+    an integer, a string for a list) with the type; values out of the ranges the env declares by its own checks
+    when it is made (``level`` 0-3, ``substeps`` up to :data:`~tdwgym.envs.base.MAX_SUBSTEPS`, ...).
 
     Raises:
         UsageError: One line naming the bad id or argument and the valid ones.
@@ -95,12 +100,18 @@ def check_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
                     f"--env-kwargs: {env_id} takes no {', '.join(map(repr, unknown))}; valid arguments are "
                     f"{', '.join(sorted(accepted - {'self'}))}"
                 )
+        hints = signature_hints(cls)
+        for key, value in kwargs.items():
+            wants = type_mismatch(hints.get(key, typing.Any), value)
+            if wants is not None:
+                raise UsageError(f"--env-kwargs: {key} of {env_id} must be {wants}, got {json.dumps(value):.60}")
     from tdwgym.sim.backends import BackendError
 
     try:
         env = gym.make(env_id, **kwargs)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise UsageError(f"--env-kwargs {json.dumps(kwargs)} for {env_id}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # the env's own checks: ranges, choices
+        reason = str(exc).split(" was raised from the environment creator")[0]  # gymnasium's suffix repeats kwargs
+        raise UsageError(f"--env-kwargs {json.dumps(kwargs)} for {env_id}: {reason}") from None
     except BackendError as exc:  # its simulator cannot start here (no TDW build, no network to download one)
         reason = " ".join(str(exc).split())
         raise UsageError(f"--env-kwargs {json.dumps(kwargs)} for {env_id}: {reason}") from None

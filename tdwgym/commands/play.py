@@ -1,5 +1,6 @@
 """``tdwgym play``: drive the camera and push objects with the keyboard in a pygame window
-(:func:`tdwgym.tools.keyboard.play_env`; needs ``tdwgym[play]``)."""
+(:func:`tdwgym.tools.keyboard.play_env`; needs ``tdwgym[play]``). Without a display, ``--out`` records a session
+without a window (no keys: the camera stands still) and anything else is one line saying so."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from tdwgym.tools.keyboard import format_key_map_static
 from tdwgym.util.errors import UsageError
 from tdwgym.util.files import check_output_file
 
-__all__ = ["EXTRA", "HELP", "PlayCommand", "add_parser", "run"]
+__all__ = ["EXTRA", "HEADLESS_STEPS", "HELP", "PlayCommand", "add_parser", "run"]
 
 EXTRA = None
 """The pip extra the command needs (pygame comes with ``tdwgym[play]``; the window says so when it is missing)."""
 
 HELP = "drive the camera and push objects with the keyboard (pygame window)"
 """The command's line in ``tdwgym --help``."""
+
+HEADLESS_STEPS = 300
+"""Steps of a session without a display when neither ``--steps`` nor the env's time limit says how many."""
 
 
 @dataclass
@@ -33,7 +37,8 @@ class PlayCommand:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra gym.make arguments."""
     out: str | None = None
-    """Write the session to this .mp4 or .gif when it ends."""
+    """Write the session to this .mp4 or .gif when it ends. Without a display the session runs without a window:
+    --steps no-op steps (default one episode), the camera standing still."""
     seed: int | None = None
     """Seed of the first scene."""
     size: int = 384
@@ -41,7 +46,8 @@ class PlayCommand:
     fps: int | None = None
     """Steps per second (default: the env's render_fps)."""
     steps: int | None = None
-    """End the session on its own after this many steps (default: at Esc or when the window closes)."""
+    """End the session on its own after this many steps (default: at Esc or when the window closes; without a
+    display, one episode)."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -75,15 +81,17 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    headless = os.environ.get("SDL_VIDEODRIVER", "") in ("dummy", "offscreen")
-    if (
+    sdl_headless = os.environ.get("SDL_VIDEODRIVER", "") in ("dummy", "offscreen")
+    no_display = (
         sys.platform.startswith("linux")
-        and not headless
+        and not sdl_headless
         and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    ):
+    )
+    if no_display and cmd.out is None:
         raise UsageError(
             "no display to open a window on (neither $DISPLAY nor $WAYLAND_DISPLAY is set); run it where there is "
-            "one, or record without a window: `tdwgym record --env ENV --out FILE.mp4`"
+            "one, pass --out FILE.mp4 to record a session without a window (the camera stands still), or record a "
+            "policy: `tdwgym record --env ENV --out FILE.mp4`"
         )
     if cmd.out is not None and Path(cmd.out).suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--out must end in .mp4 or .gif, got {cmd.out!r}")
@@ -91,5 +99,24 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(cmd.out)
     env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
     check_env(cmd.env_id, env_kwargs)
-    play_env(cmd.env_id, save=cmd.out, seed=cmd.seed, size=cmd.size, fps=cmd.fps, max_steps=cmd.steps, **env_kwargs)
+    steps = cmd.steps
+    if no_display:
+        import gymnasium as gym
+
+        steps = steps or gym.spec(cmd.env_id).max_episode_steps or HEADLESS_STEPS
+        print(
+            f"no display: recording {steps} steps without a window to {cmd.out} (no keys: the camera stands still)",
+            flush=True,
+        )
+    play_env(
+        cmd.env_id,
+        save=cmd.out,
+        seed=cmd.seed,
+        size=cmd.size,
+        fps=cmd.fps,
+        max_steps=steps,
+        headless=no_display,
+        print_keys=not no_display,
+        **env_kwargs,
+    )
     return 0

@@ -7,14 +7,20 @@ TDW's ``set_color`` takes them.
 
 Every spec is a frozen dataclass that round-trips through JSON (:meth:`SceneSpec.to_json` and
 :meth:`SceneSpec.from_json`), so a scene can be stored beside the data it produced and regenerated exactly.
+
+It runs a little over 600 lines because every spec carries its own checks and the checks of a whole scene (the room's
+bounds, bodies interpenetrating, counts) read several specs: every bound of a scene is defined once, here.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, get_args, get_origin, get_type_hints
+
+from tdwgym.sim.geometry import overlaps
 
 SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "cone", "capsule")
 """Primitive shapes every backend can build (TDW: ``models_flex.json`` / ``models_special.json`` primitives)."""
@@ -55,6 +61,13 @@ MAX_GRAVITY = 100.0
 MAX_OBJECTS = 64
 """Most movable objects in a scene, those its events add included: each step's cost grows with their contacts (100
 objects at one spot took seconds a step, 300 minutes), and no scenario comes near it."""
+
+OVERLAP_TOLERANCE = 0.01
+"""How deep, in metres, two bodies (objects, or an object and a prop) may interpenetrate in a scene's starting
+state. Deeper is refused. Resting contact (a block on a block, an object on the floor) is 0 or a gap; the depth is
+measured conservatively, on solids inside each shape (the shape itself for cubes, spheres and props, inscribed
+boxes and spheres for cylinders, cones, capsules and compound parts), so a scene is only refused where the bodies
+surely interpenetrate."""
 
 MAX_PATTERN_TILES = 256
 """Most pattern tiles along one side of a patterned surface (a texture is 8 texels per tile: 2048 at most)."""
@@ -158,6 +171,38 @@ class Room:
     def contains(self, x: float, z: float, margin: float = 0.0) -> bool:
         """Whether the floor point ``(x, z)`` lies inside the walls by at least ``margin`` metres."""
         return abs(x) <= self.width / 2 - margin and abs(z) <= self.length / 2 - margin
+
+    def bounds(self, margin: float = 0.0) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        """The ranges of x, y and z (metres) of the points inside the walls, above the floor and below the ceiling
+        (no upper bound without one) by at least ``margin``: the one definition of "inside the room"."""
+        top = self.height - margin if self.ceiling else math.inf
+        half_w, half_l = self.width / 2 - margin, self.length / 2 - margin
+        return (-half_w, half_w), (margin, top), (-half_l, half_l)
+
+    def check_inside(self, position: Sequence[float], name: str, margin: float = 0.0, why: str = "") -> None:
+        """Refuse a point outside :meth:`bounds` in one line naming ``name`` and the valid ranges.
+
+        Args:
+            position: (x, y, z) in metres.
+            name: What the point is, e.g. ``"Camera.position"``.
+            margin: How far inside the walls, floor and ceiling the point must be (metres).
+            why: Said after the ranges, e.g. ``" (its centre)"``.
+
+        Raises:
+            SceneError: The point lies outside.
+        """
+        ranges = self.bounds(margin)
+        if all(lo <= float(v) <= hi for v, (lo, hi) in zip(position, ranges, strict=True)):
+            return
+        shown = ", ".join(
+            f"{axis} in [{lo:.4g}, {hi:.4g}]" if hi < math.inf else f"{axis} >= {lo:.4g}"
+            for axis, (lo, hi) in zip("xyz", ranges, strict=True)
+        )
+        ceiling = f" x {self.height:g}" if self.ceiling else " (no ceiling)"
+        raise SceneError(
+            f"{name} is {tuple(float(v) for v in position)!r}, outside the {self.width:g} x {self.length:g}{ceiling} m "
+            f"room: {shown}{why}"
+        )
 
 
 @dataclass(frozen=True)
@@ -482,15 +527,6 @@ class SceneSpec:
                 f"SceneSpec.objects: {len(self.objects)} objects{f' and {added} added by events' if added else ''}, "
                 f"more than the {MAX_OBJECTS} a scene may hold"
             )
-        room = self.room
-        for obj in self.objects:
-            x, y, z = obj.position
-            if not room.contains(x, z) or y < 0:
-                raise SceneError(
-                    f"ObjectSpec.position of object {obj.id} is {obj.position!r}, outside the {room.width:g} x "
-                    f"{room.length:g} m room (x within +-{room.width / 2:g}, z within +-{room.length / 2:g}, y >= 0 "
-                    "above the floor)"
-                )
         _set(self, "labels", _json_form(self.labels, "SceneSpec.labels"))
         if self.room.ceiling:
             height = self.room.height
@@ -501,6 +537,16 @@ class SceneSpec:
                     f"{what} reach above the ceiling at Room.height={height} m; lower them, raise Room.height, or "
                     "build the room without a ceiling (Room(ceiling=False))"
                 )
+        room = self.room
+        for obj in self.objects:
+            room.check_inside(obj.position, f"ObjectSpec.position of object {obj.id}", why=" (its centre)")
+        for prop in self.props:
+            room.check_inside(prop.position, f"PropSpec.position of prop {prop.id}", why=" (its centre)")
+        room.check_inside(self.camera.position, "Camera.position")
+        for event in self.events:
+            if event.kind == "teleport":
+                _check_offset(room, event)
+        _check_overlaps(self.objects, self.props)
 
     def object(self, object_id: int) -> ObjectSpec:
         """The movable object with ``object_id``."""
@@ -526,6 +572,36 @@ class SceneSpec:
     def from_json(cls, text: str) -> SceneSpec:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _check_offset(room: Room, event: SceneEvent) -> None:
+    """A teleport's offset can land inside ``room`` only if it is no longer than the room along each axis."""
+    limits = (room.width, room.height, room.length)
+    offset = event.params["offset"]
+    if any(abs(float(v)) > limit for v, limit in zip(offset, limits, strict=True)):
+        raise SceneError(
+            f"SceneEvent.params['offset'] of the teleport of object {event.object_id} at frame {event.frame} is "
+            f"{offset!r}, which moves it out of the {room.width:g} x {room.length:g} x {room.height:g} m room from "
+            f"anywhere in it: x must be in [{-room.width:g}, {room.width:g}], y in [{-room.height:g}, "
+            f"{room.height:g}], z in [{-room.length:g}, {room.length:g}] m"
+        )
+
+
+def _check_overlaps(objects: Sequence[ObjectSpec], props: Sequence[PropSpec]) -> None:
+    """Refuse objects that interpenetrate each other or a prop deeper than :data:`OVERLAP_TOLERANCE` (props may
+    touch props: they never move), measured by :func:`~tdwgym.sim.geometry.overlaps`."""
+    found = overlaps(objects, props, OVERLAP_TOLERANCE)
+    if found:
+        depth, a, b = found[0]
+        other = f"prop {b.id} ({b.name or 'box'})"
+        if isinstance(b, ObjectSpec):
+            other = f"object {b.id} ({b.name or b.shape})"
+        more = f" ({len(found)} pairs in all)" if len(found) > 1 else ""
+        raise SceneError(
+            f"SceneSpec.objects: object {a.id} ({a.name or a.shape}) and {other} overlap by "
+            f"{depth:.3g} m at reset{more}, more than the {OVERLAP_TOLERANCE:g} m a scene may start with "
+            "(OVERLAP_TOLERANCE); move them apart"
+        )
 
 
 def _json_form(value: dict[str, Any], name: str) -> dict[str, Any]:

@@ -98,9 +98,13 @@ def play_env(
     max_steps: int | None = None,
     callback: Callable[..., Any] | None = None,
     print_keys: bool = True,
+    headless: bool = False,
     **env_kwargs: Any,
 ) -> FrameRecorder:
     """Open a window and play ``env_id`` with the keyboard until Esc, closing the window, or ``max_steps``.
+
+    With ``headless`` there is no window and no key: the session is ``max_steps`` no-op steps (the camera stands
+    still, as with no key held), a new episode at each episode's end, recorded to ``save``; pygame is not needed.
 
     Args:
         env_id: Gymnasium id (discrete actions).
@@ -112,16 +116,21 @@ def play_env(
         callback: Called after every step as Gymnasium's play does: ``(obs_t, obs_tp1, action, reward,
             terminated, truncated, info)``.
         print_keys: Print the key map first.
+        headless: Run without a window (needs ``max_steps``).
         **env_kwargs: Extra ``gym.make`` arguments.
 
     Returns:
         The recorder wrapper (``frames``, ``steps``), closed.
     """
+    if env_kwargs.get("action_type", "discrete") != "discrete":
+        raise ValueError("tdwgym play drives the discrete actions; do not pass action_type='continuous'")
+    if headless:
+        if max_steps is None:
+            raise ValueError("a headless session needs max_steps: nobody is there to press Esc")
+        return _play_headless(env_id, save, seed, size, fps, max_steps, callback, env_kwargs)
     pg = _pygame()
     from gymnasium.utils.play import play
 
-    if env_kwargs.get("action_type", "discrete") != "discrete":
-        raise ValueError("tdwgym play drives the discrete actions; do not pass action_type='continuous'")
     env = FrameRecorder(gym.make(env_id, render_mode="rgb_array", render_size=size, **env_kwargs))
     if print_keys:
         print(format_key_map(), flush=True)
@@ -134,6 +143,38 @@ def play_env(
 
     try:
         play(env, seed=seed, noop=0, fps=fps, callback=on_step)
+        if save is not None and env.frames:
+            path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
+            print(f"wrote {path} ({len(env.frames)} frames)", flush=True)
+    finally:
+        env.close()
+    return env
+
+
+def _play_headless(
+    env_id: str,
+    save: str | os.PathLike | None,
+    seed: int | None,
+    size: int,
+    fps: int | None,
+    steps: int,
+    callback: Callable[..., Any] | None,
+    env_kwargs: dict[str, Any],
+) -> FrameRecorder:
+    """:func:`play_env` without a window: ``steps`` no-op steps (action 0), every frame recorded, saved to ``save``."""
+    env = FrameRecorder(gym.make(env_id, render_mode="rgb_array", render_size=size, **env_kwargs))
+    try:
+        obs, _ = env.reset(seed=seed)
+        env.render()
+        for _ in range(steps):
+            nxt, reward, terminated, truncated, info = env.step(0)
+            env.render()
+            if callback is not None:
+                callback(obs, nxt, 0, reward, terminated, truncated, info)
+            obs = nxt
+            if terminated or truncated:
+                obs, _ = env.reset()
+                env.render()
         if save is not None and env.frames:
             path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
             print(f"wrote {path} ({len(env.frames)} frames)", flush=True)

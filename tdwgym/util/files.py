@@ -1,6 +1,6 @@
 """Files: the one way tdwgym writes a file (:func:`atomic_path`, :func:`write_atomic`: whole or not at all), reading
 the small JSON files it writes beside its outputs with errors that name the file, and the checks of an output folder
-or file before anything is written there."""
+or file before anything is written there (:func:`link_leading_out`: no write follows a symbolic link out of it)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ __all__ = [
     "atomic_path",
     "check_output_file",
     "check_output_folder",
+    "link_leading_out",
     "read_json",
     "temporary_name",
     "write_atomic",
@@ -151,3 +152,36 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: {existing} is not writable")
     return path
+
+
+def link_leading_out(root: str | os.PathLike, *entries: str | os.PathLike) -> tuple[Path, Path] | None:
+    """The first symbolic link that leads outside ``root``, found at any level: on the way from ``root`` to each of
+    ``entries`` (``RUN/videos`` when ``videos`` is a link) and anywhere below an entry that is a folder
+    (``RUN/checkpoints/step_N``, ``RUN/eval/report.md``). Links that stay inside ``root`` are fine; links below a
+    link are not followed.
+
+    Returns:
+        ``(link, where it leads)``, or None when every write into ``entries`` stays inside ``root``.
+    """
+    root = Path(root)
+    inside = root.resolve()
+
+    def leads_out(path: Path) -> bool:
+        return path.is_symlink() and not path.resolve().is_relative_to(inside)
+
+    for entry in map(Path, entries):
+        path = root
+        parts = entry.relative_to(root).parts if entry.is_relative_to(root) else (entry,)
+        for part in parts:
+            path = path / part
+            if leads_out(path):
+                return path, path.resolve()
+            if path.is_symlink() or not path.exists():
+                break
+        else:
+            if path.is_dir():
+                for folder, dirs, files in os.walk(path):  # never descends into a linked folder
+                    for name in sorted(dirs + files):
+                        if leads_out(Path(folder) / name):
+                            return Path(folder) / name, (Path(folder) / name).resolve()
+    return None
