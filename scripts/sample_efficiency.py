@@ -423,7 +423,8 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         "",
         "```bash",
         f"nice -n 15 .venv/bin/python scripts/sample_efficiency.py --total-steps {args.total_steps} "
-        f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}"
+        + (f"--envs {' '.join(args.envs)} " if list(getattr(args, "envs", ENVS)) != list(ENVS) else "")
+        + f"--seeds {' '.join(map(str, args.seeds))} --eval-episodes {args.eval_episodes} --out {args.out}"
         + (f" --baselines-from {args.baselines_from}" if getattr(args, "baselines_from", None) else "")
         + (f" --large-draw {args.large_draw}" if getattr(args, "large_draw", 0) else "")
         + (f" --train-overrides '{json.dumps(overrides, sort_keys=True)}'" if overrides else ""),
@@ -432,7 +433,8 @@ def report(per_seed: dict[str, dict[int, dict]], args: argparse.Namespace) -> st
         f"Agents trained {args.total_steps} steps each with the defaults of `tdwgym train`"
         + (f" except {_named(overrides)}" if overrides else "")
         + " (env kwargs "
-        f"`{json.dumps(DEFAULT_ENV_KWARGS)}`, curiosity `pixel`), measured on {args.eval_episodes} held-out episodes "
+        f"`{json.dumps(DEFAULT_ENV_KWARGS)}`, curiosity `{overrides.get('curiosity', TrainConfig.curiosity)}`), "
+        f"measured on {args.eval_episodes} held-out episodes "
         "per agent and seed (a whole episode each: 500 steps in Playroom, 300 in Occlusion). Push rate: pushes that "
         "moved an object per 1,000 held-out steps. Draw 1: scene seeds 10000 + 100 seed + i (those of `tdwgym "
         f"compare`); draw 2: scene seeds {DRAW2_OFFSET} + 100 seed + i and other action draws"

@@ -332,7 +332,7 @@ def test_a_config_round_trips_through_json_and_unknown_fields_are_left_out(tmp_p
     assert TrainConfig.from_dict(data) == TrainConfig()
 
 
-@pytest.mark.parametrize("source", ["recurrent", "jepa", "file"])
+@pytest.mark.parametrize("source", ["recurrent", "jepa", "file", "objects"])
 def test_models_with_memory_train_resume_record_and_evaluate(tmp_path, source):
     """The new variants through the whole loop: `train` by name or from a pretrained file (the reward starts from
     it and it keeps learning), `--resume`, `record` with its panels and `eval` of the run."""

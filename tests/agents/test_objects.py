@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tdwgym.agents.models import Clips, Stream, make_world_model, world_model_from_config
+from tdwgym.agents.models import Clips, Stream, load_world_model, make_world_model, world_model_from_config
 from tdwgym.agents.models.objects import ObjectModel
 from tdwgym.agents.models.slots import (
     BOX_X,
@@ -30,6 +30,7 @@ from tdwgym.agents.models.slots import (
     Z,
     object_features,
 )
+from tdwgym.envs.base import DISCRETE_ACTIONS
 from tdwgym.sim.geometry import intrinsics
 
 
@@ -245,3 +246,55 @@ def test_predictions_through_a_withheld_stretch_weigh_gap_weight_times_and_frict
             st["v"] = torch.tensor([0.1, 0.0, 0.0]).expand_as(st["v"]).clone()
             moved, _ = model._predict(st, torch.zeros(1, 10))
         assert float(moved["v"][0, 0, 0]) == pytest.approx(0.1 * (1 - cap), rel=1e-5)
+
+
+def _tables(positions: torch.Tensor, k: float) -> torch.Tensor:
+    """Slot tables ``(T, S, F)`` of whole, well-lit objects at camera-frame ``positions`` ``(T, S, 3)`` (a 0.3 m
+    cube each, seen through a pinhole camera of focal length ``k`` in image units)."""
+    t, s, _ = positions.shape
+    out = torch.zeros(t, s, len(FEATURES))
+    x, y, z = positions.unbind(-1)
+    cx, cy, size = k * x / z, -k * y / z, k * 0.3 / z
+    out[..., VISIBLE], out[..., CX], out[..., CY], out[..., BOX_X], out[..., BOX_X + 1] = 1, cx, cy, cx, cy
+    out[..., W], out[..., H], out[..., FILL], out[..., LOG_AREA] = size, size, 1.0, torch.log(size * size / 4)
+    out[..., R], out[..., B - 1], out[..., B], out[..., X], out[..., Y], out[..., Z] = 0.8, 0.2, 0.2, x, y, z
+    return out
+
+
+def _turned(points: torch.Tensor, angle: float, pitch: float) -> torch.Tensor:
+    """``points`` in the frame of a camera pitched by ``pitch`` that turned by ``angle`` about the world's up axis."""
+    axis = torch.tensor([0.0, math.cos(pitch), math.sin(pitch)])
+    cross = torch.tensor([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    rotation = torch.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross
+    return points @ rotation.T
+
+
+@pytest.mark.parametrize("pitch", [-0.4, 0.0, 0.4])
+def test_the_camera_s_own_motion_is_corrected_but_an_object_s_own_motion_is_not(pitch):
+    """The shipped model learned a turn's motion as an average over the pitches it saw; the env's 10 degree turn of
+    a pitched camera is well predicted once the correction reads the error from the three objects together, while
+    an object that moves by itself while the camera holds still (a no-op: no slack for the camera) stays as
+    surprising as without the correction."""
+    on = load_world_model("pretrained", device="cpu")
+    on.surprise_terms = "whole"
+    off = world_model_from_config({**on.config(), "ego_correction": False}, device="cpu")
+    off.load_state_dict(on.state_dict())
+    off.surprise_terms = "whole"
+    world = torch.tensor([[-0.6, -0.3, 2.5], [0.4, -0.2, 3.0], [0.1, -0.4, 2.0]])
+    turn, noop = torch.zeros(10), torch.zeros(10)
+    turn[DISCRETE_ACTIONS.index("turn_left")], noop[0] = 1.0, 1.0
+
+    def surprise(model, positions: torch.Tensor, actions: torch.Tensor) -> float:
+        """The surprise of the last four steps; a fourth slot stays empty."""
+        frames = torch.cat([_tables(positions, model.k), torch.zeros(positions.shape[0], 1, len(FEATURES))], 1)
+        return float(model._unroll(frames[None], actions[None], None)[1][0, -4:].sum())
+
+    turning = torch.cat([world.expand(8, 3, 3), torch.stack([_turned(world, 0.1745 * t, pitch) for t in range(1, 5)])])
+    turns = torch.stack([noop] * 7 + [turn] * 4)
+    kicked = world.expand(12, 3, 3).clone()
+    kicked[8:, 0, 0] += 0.25 * torch.arange(1, 5)  # 25 cm a frame to the right
+    noops = torch.stack([noop] * 11)
+    turn_on, turn_off = surprise(on, turning, turns), surprise(off, turning, turns)
+    kick_on, kick_off = surprise(on, kicked, noops), surprise(off, kicked, noops)
+    assert turn_on < 0 < kick_off < turn_off, (turn_on, kick_off, turn_off)
+    assert kick_on > 0.8 * kick_off, (kick_on, kick_off)
