@@ -107,8 +107,12 @@ def bench_curiosity_overhead(
     n_envs: int = 4,
     overrides: dict[str, Any] | None = None,
     repeats: int = 3,
+    curiosity_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Wall time of plain PPO (the floor) and PPO + curiosity for the same steps and seed, in this process.
+
+    ``overrides`` are :class:`~tdwgym.agents.training.TrainConfig` fields of both runs; ``curiosity_overrides``
+    those of the curiosity run alone (its reward: ``{"curiosity": "objects", "world_model": "pretrained", ...}``).
 
     The two alternate ``repeats`` times (ppo, curiosity, ppo, curiosity, ...) so that a slow spell of the machine
     hits both; the ratio is of the medians.
@@ -119,7 +123,9 @@ def bench_curiosity_overhead(
     """
     from tdwgym.agents.training import TrainConfig, train
 
-    out: dict[str, Any] = {"steps": steps, "n_envs": n_envs, "variant": variant, "repeats": repeats}
+    extra = dict(curiosity_overrides or {})
+    variant = extra.pop("curiosity", variant)
+    out: dict[str, Any] = {"steps": steps, "n_envs": n_envs, "variant": variant, "repeats": repeats, "reward": extra}
     out["vec_env"] = (overrides or {}).get("vec_env", TrainConfig.vec_env)
     times: dict[str, list[float]] = {"ppo": [], "curiosity": []}
     wm_train: list[float] = []
@@ -135,6 +141,7 @@ def bench_curiosity_overhead(
                     progress_bar=False,
                     checkpoint_every=10**12,
                     **(overrides or {}),
+                    **(extra if name == "curiosity" else {}),
                 )
                 res = train(cfg)
                 times[name].append(res.wall_time_s)
@@ -156,9 +163,10 @@ def run_benchmarks(
     repeats: int | None = None,
     overhead_only: bool = False,
     vec_env: str | None = None,
+    curiosity_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Both benchmarks; ``quick`` shrinks them to a smoke run; ``vec_env`` replaces ``TrainConfig``'s in the
-    overhead runs."""
+    overhead runs; ``curiosity_overrides`` are the curiosity run's reward settings."""
     threads = configure_torch_threads()
     results: dict[str, Any] = {
         "machine": {
@@ -179,7 +187,10 @@ def run_benchmarks(
     if vec_env is not None:
         overrides["vec_env"] = vec_env
     results["curiosity_overhead"] = bench_curiosity_overhead(
-        steps=steps or (256 if quick else 8192), overrides=overrides, repeats=repeats or (1 if quick else 3)
+        steps=steps or (256 if quick else 8192),
+        overrides=overrides,
+        repeats=repeats or (1 if quick else 3),
+        curiosity_overrides=curiosity_overrides,
     )
     return results
 
@@ -195,8 +206,9 @@ def format_results(results: dict[str, Any]) -> str:
             f"target >= 30: {ok})"
         )
     o = results["curiosity_overhead"]
+    reward = " " + json.dumps(o["reward"]) if o.get("reward") else ""
     lines.append(
-        f"PPO + {o['variant']} curiosity vs plain PPO, {o['steps']} steps, {o['n_envs']} envs "
+        f"PPO + {o['variant']} curiosity{reward} vs plain PPO, {o['steps']} steps, {o['n_envs']} envs "
         f"({o.get('vec_env', '?')}): "
         f"{o['curiosity_s']:.1f} s vs {o['ppo_s']:.1f} s = {o['ratio']:.2f}x (target <= 1.3x, issue 14: <= 1.15x; "
         f"{o['curiosity_steps_per_s']:.0f} vs {o['ppo_steps_per_s']:.0f} steps/s; medians of "
@@ -217,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--vec-env", default=None, choices=VEC_ENVS, help="vector env of both overhead runs (default: TrainConfig's)"
     )
+    p.add_argument(
+        "--curiosity-overrides",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='TrainConfig fields of the curiosity run alone, e.g. \'{"curiosity": "objects", "world_model": '
+        '"pretrained", "reward_gate": "none"}\'',
+    )
     args = p.parse_args(argv)
     results = run_benchmarks(
         quick=args.quick,
@@ -224,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         overhead_only=args.overhead_only,
         vec_env=args.vec_env,
+        curiosity_overrides=args.curiosity_overrides,
     )
     print(format_results(results))
     if args.json:

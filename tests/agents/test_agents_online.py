@@ -280,3 +280,16 @@ def test_curiosity_overhead_benchmark_trains_both_agents_with_the_given_vector_e
     with pytest.raises(SystemExit) as exc:  # a bad value is one line, before any run starts
         main(["--quick", "--overhead-only", "--vec-env", "spin"])
     assert exc.value.code == 2 and "invalid choice: 'spin'" in capsys.readouterr().err
+
+
+def test_curiosity_overhead_benchmark_measures_the_reward_it_is_given(capsys):
+    """``--curiosity-overrides``: the curiosity run takes the given reward (the ``objects`` model, frozen), plain
+    PPO does not, and the figures name the reward."""
+    from tdwgym.agents.overhead import main
+
+    reward = (
+        '{"curiosity": "objects", "world_model": "pretrained", "reward_gate": "none", "wm_updates_per_transition": 0}'
+    )
+    assert main(["--quick", "--overhead-only", "--vec-env", "dummy", "--curiosity-overrides", reward]) == 0
+    out = capsys.readouterr().out
+    assert 'PPO + objects curiosity {"world_model": "pretrained", "reward_gate": "none"' in out
