@@ -176,10 +176,16 @@ def format_audit(results: dict[str, Any]) -> str:
     """Markdown table of :func:`audit`'s results."""
     t = results["train_config"]
     cfg = results["config"]
+    model = (
+        f"world model `{t['world_model']}`, surprise terms `{t.get('wm_surprise')}`, "
+        f"{t.get('wm_updates_per_transition')} updates per transition"
+        if t.get("world_model") or t["curiosity"] == "objects"
+        else f"fovea {t.get('wm_fovea')}, world model at {t.get('wm_resolution')} px"
+    )
     head = (
         f"Reward audit on `{t['env_id']}` with env kwargs `{json.dumps(t['env_kwargs'])}`: curiosity "
-        f"`{t['curiosity']}`, action baseline `{t['action_baseline']}`, fovea {t.get('wm_fovea')}, world model at "
-        f"{t.get('wm_resolution')} px; {cfg['steps']} steps per policy, seed {cfg['seed']}, means over the second half."
+        f"`{t['curiosity']}`, action baseline `{t['action_baseline']}`, gate `{t.get('reward_gate')}`, {model}; "
+        f"{cfg['steps']} steps per policy, seed {cfg['seed']}, means over the second half."
     )
     cols = [
         ("pushes_moved_per_1k", "pushes moving an object / 1k"),

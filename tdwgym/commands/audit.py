@@ -31,6 +31,7 @@ AUDIT_TRAIN_FIELDS = (
     "int_norm_horizon",
     "gamma",
     "wm_fovea",
+    "wm_surprise",
     "wm_warp",
     "wm_resolution",
     "context_frames",
