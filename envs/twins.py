@@ -444,7 +444,12 @@ def _counterpart(env: gym.Env, scene: SceneSpec, impossible: SceneSpec) -> Scene
     if event.kind == "recolor":
         new = dataclasses.replace(target, color=tuple(event.params["color"]))
     elif event.kind == "teleport":
-        new = dataclasses.replace(target, position=tuple(np.array(target.position) + event.params["offset"]))
+        # behind an occluder the teleport jumps along the path; the counterpart starts that far *back* along it
+        # (it comes into view, hides and comes out as the original does, later): shifted forward it would often
+        # start behind the occluder, never seen before the splice (splice_frame needs it hidden in both clips)
+        sign = -1.0 if impossible.labels.get("event_hidden") else 1.0
+        shift = sign * np.array(event.params["offset"], dtype=np.float64)
+        new = dataclasses.replace(target, position=tuple(float(v) for v in np.array(target.position) + shift))
     else:  # replace: the new shape from the start, where the old one started, moving as the event's object moves
         spec = object_from_dict(event.params["object"])
         y = spec.size[1] / 2 + 0.002 if event.params.get("on_floor") else target.position[1]
@@ -478,8 +483,10 @@ def make_quadruplets(
     is, to any observer, a clip in which it comes from nowhere).
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
-    hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
-    ``shape_change`` and ``teleport`` start the object with the new colour, shape or position. Every frame after
+    hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change`` and
+    ``shape_change`` start the object with the new colour or shape; for ``teleport`` behind an occluder the object
+    starts as far back along its path as the teleport would jump it forward (seen coming in, hiding and coming out
+    later than in the original; elsewhere it starts where the teleport moves it). Every frame after
     the event appears once among the possible clips and once among the impossible ones. Where the event happens
     behind an occluder (``labels["event_hidden"]``), the clips are spliced at a frame where the probed objects are
     hidden in *both* possible clips (:func:`splice_frame`; the event frame itself when it is one), and

@@ -278,20 +278,23 @@ def test_the_splice_frame_hides_the_probed_objects_in_both_clips():
 
 
 def test_teleport_quadruplets_are_spliced_where_no_pixel_jump_gives_them_away():
-    """The teleported counterpart is further along its path: spliced at the event frame (the original hidden, the
+    """The teleported counterpart was further along its path: spliced at the event frame (the original hidden, the
     counterpart already out on the far side) the impossible clips jumped by visible pixels, and copy-last scored
-    0.93. Spliced where the object is hidden in both clips, the frames either side of the cut are the same in both
-    clips, so the pixel change of the impossible clips sums to the possible ones' exactly: the meters tie."""
+    0.93. Now the counterpart starts as far back along the path (seen coming in, as the original is) and the clips
+    are spliced where the object is hidden in both: the frames either side of the cut are the same in both clips,
+    so the pixel change of the impossible clips sums to the possible ones' exactly and the meters tie."""
     from tdwgym.agents.evaluation.voe import motion_energy
+    from tdwgym.envs.twins import seen_before
 
     (q,) = make_quadruplets(
-        "TDWRoom-Occlusion-v0", 62000, kinds="teleport", post_frames=30, level=1, split="test_id", passes="segmentation"
+        "TDWRoom-Occlusion-v0", 62001, kinds="teleport", post_frames=30, level=1, split="test_id", passes="segmentation"
     )
-    (a, b), (i1, i2) = q.passes["segmentation"]
+    (a, b), (i1, _) = q.passes["segmentation"]
     f, target = q.event_frame, q.labels["event_object"]
-    assert f != q.labels["event_frame"]  # the dry run's event frame shows the counterpart's object: moved
+    assert f != q.labels["event_frame"]  # the dry run's event frame shows an object in one clip: moved
     for seg in (a, b):
-        assert not (seg[f - 1 : f + 1] == target).any()
-    assert np.array_equal(i1, np.concatenate([a[:f], b[f:]])) and np.array_equal(q.impossible[0][f:], q.possible[1][f:])
+        assert not (seg[f - 1 : f + 1] == target).any() and seen_before(seg, target, f)
+    assert np.array_equal(i1, np.concatenate([a[:f], b[f:]]))
+    assert np.array_equal(q.impossible[0][f:], q.possible[1][f:])
     energy = [motion_energy(c)[f - 1 :].sum() for c in (*q.possible, *q.impossible)]
     assert energy[2] + energy[3] == pytest.approx(energy[0] + energy[1], rel=1e-9)
