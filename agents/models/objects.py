@@ -80,6 +80,10 @@ cap keeps the learned friction physical, so that it cannot act as a shrinkage of
 (which it did, at 5-10 % per frame, when it could: a hidden object then stopped behind the occluder in the model's
 mind)."""
 
+SPEED_SCALE = 1.0 / 30.0
+"""Speed unit of the friction's speed input (``speed_friction``): 1 m/s in metres per env step (30 steps per second
+at the default 8 physics substeps of 240 Hz; rolling and sliding objects in the scenes move at about 0.5-3 m/s)."""
+
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
 MSG = 32
@@ -113,6 +117,10 @@ class ObjectModel(WorldModel):
             (:data:`MAX_FRICTION`).
         gap_weight: Weight of the loss of a slot's predictions made while its input is withheld (open-loop
             predictions through the stretch) against 1 for the others.
+        speed_friction: Whether the learned friction also reads the slot's own speed (:data:`SPEED_SCALE`): it
+            can then stop a slot at rest (where shrinking a noisy speed estimate pays) without slowing one that
+            moves, which a friction read from the slot's looks and memory alone does not tell apart. False (the
+            first versions' model) keeps files made before it loadable as they were.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -133,6 +141,7 @@ class ObjectModel(WorldModel):
         gap_frames: tuple[int, int] = (5, 40),
         gap_weight: float = 1.0,
         max_friction: float = MAX_FRICTION,
+        speed_friction: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -160,6 +169,7 @@ class ObjectModel(WorldModel):
             raise ValueError(f"gap_weight must be > 0, got {gap_weight!r}")
         self.withhold, self.gap_frames, self.gap_weight = float(withhold), gap, float(gap_weight)
         self.max_friction = float(max_friction)
+        self.speed_friction = bool(speed_friction)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -168,7 +178,7 @@ class ObjectModel(WorldModel):
         self.msg = mlp(10, MSG, MSG)
         n_obs = len(PREDICTED) + 1 + 4 + 3
         self.gru = nn.GRUCell(n_obs + MSG + N_GEO, self.hidden)
-        self.friction = mlp(N_ATTR + self.hidden, 32, 1)
+        self.friction = mlp(N_ATTR + self.hidden + int(self.speed_friction), 32, 1)
         self.collide = mlp(MSG + 6, self.hidden, 3)
         self.ego = nn.Linear(self.action_dim, 5, bias=False)  # yaw, pitch (radians), shift x, y, z per action
         self.vis = mlp(N_GEO + 2, 32, 1)
@@ -275,7 +285,7 @@ class ObjectModel(WorldModel):
     def _predict(self, st: dict[str, torch.Tensor], action: torch.Tensor):
         """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma, geometry)."""
         p, v, a, h, seen, gap = st["p"], st["v"], st["a"], st["h"], st["seen"], st["gap"]
-        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
+        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h, *self._speed(v)], -1)))
         v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
         p2 = p + v2
         e = self.ego(action.float())[:, None]  # the camera's own motion moves and turns every slot alike
@@ -305,6 +315,14 @@ class ObjectModel(WorldModel):
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
         moved = {"p": p2 * seen, "v": v2 * seen, "m": m * seen, "geo": geo * seen}
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _speed(self, v: torch.Tensor) -> list[torch.Tensor]:
+        """The friction's speed input (``[]`` without ``speed_friction``): log of the speed over
+        :data:`SPEED_SCALE`: about 0 for an object moving at 1 m/s, -2.3 for one at rest."""
+        if not self.speed_friction:
+            return []
+        speed = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10)
+        return [torch.log(speed / SPEED_SCALE + 1e-2) / 2]
 
     def _measure(self, obs: torch.Tensor, a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Amodal centre (camera coordinates) from the box's exact edges and the remembered size."""
@@ -549,6 +567,7 @@ class ObjectModel(WorldModel):
             "gap_frames": list(self.gap_frames),
             "gap_weight": self.gap_weight,
             "max_friction": self.max_friction,
+            "speed_friction": self.speed_friction,
         }
 
     @property

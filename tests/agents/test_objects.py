@@ -245,3 +245,26 @@ def test_predictions_through_a_withheld_stretch_weigh_gap_weight_times_and_frict
             st["v"] = torch.tensor([0.1, 0.0, 0.0]).expand_as(st["v"]).clone()
             moved, _ = model._predict(st, torch.zeros(1, 10))
         assert float(moved["v"][0, 0, 0]) == pytest.approx(0.1 * (1 - cap), rel=1e-5)
+
+
+def test_speed_friction_reads_the_slot_speed_and_older_files_load_without_it():
+    """With speed_friction the learned friction reads the slot's speed (it can stop a slot at rest without slowing a
+    moving one); the option is kept in the model's config, and a model without it (files made before) keeps its
+    friction head's size."""
+    old = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu")
+    assert old.config()["speed_friction"] is False and old.friction[0].in_features == 6 + old.hidden
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", speed_friction=True)
+    again = world_model_from_config(model.config(), device="cpu")
+    assert again.speed_friction and again.friction[0].in_features == 7 + model.hidden
+    config = {k: v for k, v in old.config().items() if k != "speed_friction"}  # a file written before the option
+    loaded = world_model_from_config(config, device="cpu")
+    loaded.load_state_dict(old.state_dict())
+    with torch.no_grad():
+        first = model.friction[0]
+        first.weight.zero_()
+        first.weight[:, -1] = 1.0  # the friction head reads the speed input alone
+        slow, fast = torch.tensor([[[0.0, 0.0, 0.0]]]), torch.tensor([[[0.05, 0.0, 0.0]]])
+        a, h = torch.zeros(1, 1, 6), torch.zeros(1, 1, model.hidden)
+        mu = [float(model.friction(torch.cat([a, h, *model._speed(v)], -1))) for v in (slow, fast)]
+    assert mu[0] != mu[1]
+    assert model._speed(torch.tensor([[[1 / 30, 0.0, 0.0]]]))[0].abs().item() < 0.01  # 1 m/s: about 0
