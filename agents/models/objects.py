@@ -121,6 +121,12 @@ class ObjectModel(WorldModel):
             can then stop a slot at rest (where shrinking a noisy speed estimate pays) without slowing one that
             moves, which a friction read from the slot's looks and memory alone does not tell apart. False (the
             first versions' model) keeps files made before it loadable as they were.
+        whole_velocity: Whether only sightings of the whole object correct a slot's velocity (its position is
+            corrected by every sighting): as an object slides behind an occluder its measured centre lags however it
+            is taken, and the lag read as a slowing carried the object through the occlusion a quarter too slowly
+            (docs/results/2026-12-07-objects-model.md). A box cut on a side by the image edge or a nearer
+            object (``clip_*``) weighs its velocity correction by the share of its worst side that is its own edge.
+            False keeps files made before it as they were.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -142,6 +148,7 @@ class ObjectModel(WorldModel):
         gap_weight: float = 1.0,
         max_friction: float = MAX_FRICTION,
         speed_friction: bool = False,
+        whole_velocity: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -170,6 +177,7 @@ class ObjectModel(WorldModel):
         self.withhold, self.gap_frames, self.gap_weight = float(withhold), gap, float(gap_weight)
         self.max_friction = float(max_friction)
         self.speed_friction = bool(speed_friction)
+        self.whole_velocity = bool(whole_velocity)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -371,7 +379,8 @@ class ObjectModel(WorldModel):
         err = (measured - p).clamp(-0.5, 0.5) * vis
         g = torch.sigmoid(self.gain(torch.cat([st["h"], err * 10, vis, seen, clip, geo], -1)))
         p2 = first * measured + (1 - first) * (p + trust * g[..., :3] * err)
-        v2 = ((1 - first) * (v + trust * g[..., 3:6] * err)).clamp(-0.2, 0.2)
+        own = whole if self.whole_velocity else vis  # sightings that may correct the velocity
+        v2 = ((1 - first) * (v + trust * own * g[..., 3:6] * err)).clamp(-0.2, 0.2)
         b, s, _ = p.shape
         seen_obs = obs[..., list(PREDICTED)] / self.noise / 10 * vis
         inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo], -1)
@@ -568,6 +577,7 @@ class ObjectModel(WorldModel):
             "gap_weight": self.gap_weight,
             "max_friction": self.max_friction,
             "speed_friction": self.speed_friction,
+            "whole_velocity": self.whole_velocity,
         }
 
     @property

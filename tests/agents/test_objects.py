@@ -268,3 +268,29 @@ def test_speed_friction_reads_the_slot_speed_and_older_files_load_without_it():
         mu = [float(model.friction(torch.cat([a, h, *model._speed(v)], -1))) for v in (slow, fast)]
     assert mu[0] != mu[1]
     assert model._speed(torch.tensor([[[1 / 30, 0.0, 0.0]]]))[0].abs().item() < 0.01  # 1 m/s: about 0
+
+
+def test_whole_velocity_keeps_a_slots_speed_through_sightings_cut_by_an_occluder():
+    """With whole_velocity a sighting whose box is cut on a side (clip_*) corrects the position but not the
+    velocity; a whole sighting corrects both; without it (files made before) every sighting corrects both."""
+    from tdwgym.agents.models.slots import CLIP_R, CX, LOG_AREA, VISIBLE, H, W, X, Y, Z
+
+    def sighting(x: float, clipped: bool) -> torch.Tensor:
+        obs = torch.zeros(1, 1, len(FEATURES))
+        obs[..., VISIBLE], obs[..., LOG_AREA], obs[..., W], obs[..., H] = 1.0, -3.0, 0.2, 0.2
+        obs[..., X], obs[..., Y], obs[..., Z] = x, 0.0, 3.0
+        obs[..., CX] = obs[..., BOX_X] = x / 3.0 * 1.9
+        obs[..., CLIP_R] = 1.0 if clipped else 0.0
+        return obs
+
+    for flag in (False, True):
+        model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", whole_velocity=flag)
+        assert world_model_from_config(model.config(), device="cpu").whole_velocity is flag
+        with torch.no_grad():
+            st = model._update(model._unpack(model.initial_state(1)), sighting(0.0, False))
+            v0 = st["v"].clone()
+            cut = model._update(st, sighting(0.2, True))  # 20 cm off the prediction, box cut on the right
+            whole = model._update(st, sighting(0.2, False))
+        assert not torch.equal(whole["v"], v0)  # a whole sighting corrects the velocity either way
+        assert torch.equal(cut["v"], v0) is flag  # a cut one only without whole_velocity
+        assert not torch.equal(cut["p"], st["p"])  # the position is corrected either way
