@@ -123,10 +123,10 @@ class ObjectModel(WorldModel):
             first versions' model) keeps files made before it loadable as they were.
         whole_velocity: Whether only sightings of the whole object correct a slot's velocity (its position is
             corrected by every sighting): as an object slides behind an occluder its measured centre lags however it
-            is taken, and the lag read as a slowing carried the object through the occlusion a quarter too slowly
-            (docs/results/2026-12-07-objects-model.md). A box cut on a side by the image edge or a nearer
-            object (``clip_*``) weighs its velocity correction by the share of its worst side that is its own edge.
-            False keeps files made before it as they were.
+            is taken, and the filter can read the lag as a slowing. A box cut on a side by the image edge or a
+            nearer object (``clip_*``) weighs its velocity correction by the share of its worst side that is its own
+            edge. Tried once, it gained nothing (docs/results/2026-12-07-objects-model.md). False keeps files made
+            before it as they were.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
