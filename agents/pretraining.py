@@ -98,6 +98,15 @@ class PretrainConfig:
     """Run folder."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra arguments of the world model (JSON on the CLI), e.g. ``{"hidden": 96}``."""
+    cache: str | None = None
+    """A folder in which every clip streamed from the generators is kept as the model is fed it (an object model's
+    slot tables: ``clip-<index>.npz``) and read back instead of rendered when it is needed again: in the next epoch
+    of ``distinct_clips``, or by another run with the same stream settings (``cache.json`` records them; a folder of
+    another stream is refused). Cached clips equal rendered ones, so a run gives the same model either way."""
+    distinct_clips: int = 0
+    """When > 0, train on this many distinct streamed clips in epochs (the first in order, then each a new shuffle;
+    the curriculum widens over the first half of them): with ``cache`` they are rendered once, so rendering no longer
+    bounds the optimiser steps of a run. 0: every clip is new."""
 
     def validate(self) -> None:
         """Check every field before anything runs or is written.
@@ -129,6 +138,14 @@ class PretrainConfig:
             raise ValueError(f"--device {self.device} but CUDA is not available; use auto or cpu")
         if self.data is not None and not Path(self.data).is_dir():
             raise ValueError(f"--data {self.data!r} is not a folder (expected a dataset written by tdwgym dataset)")
+        if isinstance(self.distinct_clips, bool) or not isinstance(self.distinct_clips, int) or self.distinct_clips < 0:
+            raise ValueError(
+                f"--distinct-clips must be an integer >= 0 (0: every clip new), got {self.distinct_clips!r}"
+            )
+        if self.data is not None and (self.cache is not None or self.distinct_clips):
+            raise ValueError("--cache and --distinct-clips apply to clips streamed from the generators, not to --data")
+        if self.cache is not None and Path(self.cache).exists() and not Path(self.cache).is_dir():
+            raise ValueError(f"--cache {self.cache!r} is not a folder")
 
     def levels(self) -> list[int]:
         """The levels as integers."""
@@ -386,7 +403,8 @@ def pretrain(
     step = ClipLoss(model) if parallel is None else parallel.wrap(ClipLoss(model))
 
     part = cfg.batch_size // ranks
-    schedule = (cfg.total_steps // cfg.clip_steps // 2, 0) if cfg.curriculum else None
+    span = cfg.distinct_clips or cfg.total_steps // cfg.clip_steps
+    schedule = (span // 2, 0) if cfg.curriculum else None
     if data is not None:
         sampler = torch.utils.data.RandomSampler(
             data,
@@ -417,6 +435,8 @@ def pretrain(
             batch=cfg.batch_size,
             rank=rank,
             ranks=ranks,
+            cache=cfg.cache,
+            distinct=cfg.distinct_clips,
         )
         loaders = cfg.workers if parallel is None else 1  # under Ray, --workers counts the ranks: one clip worker each
         loader = DataLoader(

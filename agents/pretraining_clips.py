@@ -6,12 +6,21 @@ Clip ``i`` of a stream is a function of the stream's seed and ``i`` alone, and b
 ``k * batch .. (k + 1) * batch - 1`` whichever process makes them: data-parallel ranks
 (:mod:`tdwgym.agents.pretraining_ray`) take consecutive parts of each batch, so their batches together are the one
 process's batch.
+
+A stream can keep the clips it makes in a cache folder (``cache``: each clip as the model is fed it, an object
+model's slot tables, in ``clip-<index>.npz``) and read them back instead of rendering them again, and can cycle over
+a fixed number of distinct clips in shuffled epochs (``distinct``): an object model's inputs are small, its clips
+cheap to keep, and rendering, not the model, limits how many optimiser steps a run makes.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -23,9 +32,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 import tdwgym
 from tdwgym.agents.models import Clips, resize_frames
 from tdwgym.registration import resolve_env_id, short_names
+from tdwgym.util.files import write_atomic
 
 __all__ = [
     "ACTIONS",
+    "CACHE_VERSION",
     "SEED_BASE",
     "ClipStream",
     "collate_clips",
@@ -40,6 +51,9 @@ SEED_BASE = 1_000_000
 
 ACTIONS = 10
 """Size of the envs' discrete action space (one-hot action vectors)."""
+
+CACHE_VERSION = 1
+"""Version of a clip cache folder's layout (``cache.json``; ``clip-<index>.npz`` with ``frames`` and ``actions``)."""
 
 
 def env_id_of(name: str) -> str:
@@ -134,6 +148,13 @@ class ClipStream(IterableDataset):
         batch: Clips per (global) batch; the ``DataLoader``'s ``batch_size`` is ``batch // ranks``.
         rank: This process's rank.
         ranks: Data-parallel processes (``batch`` must be a multiple of it).
+        cache: A folder for the clips as made (``clip-<index>.npz``, :meth:`clip`): a clip found there is read
+            instead of rendered. ``cache.json`` records the stream's settings (:meth:`settings`); a folder made by
+            a stream with other settings is refused with a ``ValueError``, so a cached clip always equals the one
+            the stream would render.
+        distinct: When > 0, the stream cycles over clips ``0 .. distinct - 1``: position ``j`` of the stream is clip
+            ``j`` in the first epoch, then each epoch a new permutation of them (seeded by the stream's seed and the
+            epoch). The curriculum (``schedule``) then applies to the distinct clips.
     """
 
     def __init__(
@@ -151,10 +172,14 @@ class ClipStream(IterableDataset):
         batch: int = 1,
         rank: int = 0,
         ranks: int = 1,
+        cache: str | os.PathLike | None = None,
+        distinct: int = 0,
     ) -> None:
         super().__init__()
         if batch % ranks or not 0 <= rank < ranks:
             raise ValueError(f"a batch of {batch} clips cannot be cut into {ranks} equal parts (rank {rank})")
+        if isinstance(distinct, bool) or int(distinct) < 0:
+            raise ValueError(f"distinct must be an int >= 0 (0: every clip new), got {distinct!r}")
         self.batch, self.rank, self.ranks = int(batch), int(rank), int(ranks)
         self.encode = encode
         self.env_ids = list(mix)
@@ -163,6 +188,54 @@ class ClipStream(IterableDataset):
         self.levels, self.resolution, self.steps = list(levels), int(resolution), int(steps)
         self.static_fraction, self.seed, self.start = float(static_fraction), int(seed), int(start)
         self.schedule, self.split = schedule, split
+        self.distinct = int(distinct)
+        self.cache = None if cache is None else Path(cache)
+        if self.cache is not None:
+            self._open_cache()
+
+    def settings(self) -> dict[str, Any]:
+        """What the clips of this stream are a function of (besides their index): recorded in a cache folder's
+        ``cache.json``."""
+        return {
+            "version": CACHE_VERSION,
+            "mix": {e: float(w) for e, w in zip(self.env_ids, self.p, strict=True)},
+            "levels": self.levels,
+            "resolution": self.resolution,
+            "steps": self.steps,
+            "static_fraction": self.static_fraction,
+            "seed": self.seed,
+            "schedule": None if self.schedule is None else list(self.schedule),
+            "split": self.split,
+            "encode": _describe(self.encode),
+        }
+
+    def _open_cache(self) -> None:
+        assert self.cache is not None
+        self.cache.mkdir(parents=True, exist_ok=True)
+        record = self.cache / "cache.json"
+        want = json.loads(json.dumps(self.settings()))
+        if record.exists():
+            try:
+                have = json.loads(record.read_text())
+            except ValueError:
+                have = None
+            if have != want:
+                raise ValueError(
+                    f"--cache {self.cache} holds clips of another stream ({record}); use another folder or the "
+                    "settings it records"
+                )
+        else:
+            write_atomic(record, json.dumps(want, indent=2))
+
+    def index_at(self, position: int) -> int:
+        """The clip at ``position`` of the stream: the position itself, or with ``distinct`` the clip that
+        position's epoch puts there."""
+        if not self.distinct:
+            return position
+        epoch, j = divmod(position, self.distinct)
+        if epoch == 0:
+            return j
+        return int(np.random.default_rng([self.seed, 7717, epoch]).permutation(self.distinct)[j])
 
     def levels_at(self, index: int) -> list[int]:
         """Levels available to clip ``index`` (all of them, or the curriculum's first ones)."""
@@ -173,7 +246,21 @@ class ClipStream(IterableDataset):
         return self.levels[:n]
 
     def clip(self, index: int, envs: dict[tuple[str, int], gym.Env]) -> Clips:
-        """Clip ``index`` (envs are made on first use and cached in ``envs``)."""
+        """Clip ``index`` (envs are made on first use and cached in ``envs``), read from the cache folder when it
+        holds it, else rendered (and written there)."""
+        path = None if self.cache is None else self.cache / f"clip-{index:08d}.npz"
+        if path is not None and path.exists():
+            with np.load(path) as z:
+                frames, actions = torch.from_numpy(z["frames"]), torch.from_numpy(z["actions"])
+            return Clips(frames, F.one_hot(actions, ACTIONS).float())
+        clip = self._render(index, envs)
+        if path is not None:
+            tmp = path.with_name(path.name + ".tmp.npz")
+            np.savez_compressed(tmp, frames=clip.frames.numpy(), actions=clip.actions.argmax(-1).numpy())
+            os.replace(tmp, path)
+        return clip
+
+    def _render(self, index: int, envs: dict[tuple[str, int], gym.Env]) -> Clips:
         rng = np.random.default_rng([self.seed, index])
         env_id = self.env_ids[int(rng.choice(len(self.env_ids), p=self.p))]
         levels = self.levels_at(index)
@@ -200,12 +287,22 @@ class ClipStream(IterableDataset):
             k = wid
             while True:
                 first = self.start + k * self.batch + self.rank * part
-                for index in range(first, first + part):
-                    yield self.clip(index, envs)
+                for position in range(first, first + part):
+                    yield self.clip(self.index_at(position), envs)
                 k += n
         finally:
             for env in envs.values():
                 env.close()
+
+
+def _describe(encode: Callable[..., Any] | None) -> str | None:
+    """A stable description of a clip encoder (a function, or a ``functools.partial`` of one and its arguments)."""
+    if encode is None:
+        return None
+    if isinstance(encode, functools.partial):
+        args = json.dumps({k: encode.keywords[k] for k in sorted(encode.keywords)}, default=str)
+        return f"{_describe(encode.func)}{list(encode.args)}{args}"
+    return f"{getattr(encode, '__module__', '')}.{getattr(encode, '__qualname__', repr(encode))}"
 
 
 def collate_clips(items: list[Clips]) -> Clips:

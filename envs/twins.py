@@ -194,6 +194,48 @@ def _splice(x: np.ndarray, y: np.ndarray, frame: int) -> np.ndarray:
     return np.concatenate([x[:frame], y[frame:]])
 
 
+def splice_frame(seg: tuple[np.ndarray, np.ndarray], frame: int, targets: Any) -> int | None:
+    """Where to splice two possible clips into impossible ones so that no pixel jump gives the splice away: a frame
+    ``k`` such that the probed objects ``targets`` (ids) cover no pixel of either clip's segmentation (``(T, H, W)``
+    each) in frames ``k - 1`` and ``k``. Then the frames on either side of the cut show the same scene in both
+    clips (the probed objects hidden), and the step across the cut changes about as many pixels as the possible
+    clips' own steps there: copy-last and motion energy cannot find the impossible clip by its jump.
+
+    Returns:
+        ``frame`` itself when it qualifies; else the middle of the run of qualifying frames nearest to ``frame``
+        (earlier on a tie); None when no frame from 1 on qualifies (the probed objects are in view in one clip or
+        the other at every frame: e.g. a teleported object already out on the far side while the original is still
+        behind the occluder).
+    """
+    ids = np.atleast_1d(np.asarray(targets, dtype=seg[0].dtype))
+    n = min(len(seg[0]), len(seg[1]))
+    shows = np.zeros(n, dtype=bool)
+    for s in seg:
+        shows |= np.isin(s[:n], ids).reshape(n, -1).any(1)
+    ok = np.zeros(n, dtype=bool)
+    ok[1:] = ~shows[1:] & ~shows[:-1]
+    if 0 < frame < n and ok[frame]:
+        return int(frame)
+    runs, k = [], 1
+    while k < n:
+        if not ok[k]:
+            k += 1
+            continue
+        start = k
+        while k < n and ok[k]:
+            k += 1
+        runs.append((start, k - 1))
+    if not runs:
+        return None
+
+    def distance(run: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = run
+        return (max(lo - frame, frame - hi, 0), lo)
+
+    lo, hi = min(runs, key=distance)
+    return (lo + hi) // 2
+
+
 def _noop(space: gym.Space) -> Any:
     """The no-op action of a tdwgym action space (discrete 0, ``noop``; continuous all zeros)."""
     return 0 if isinstance(space, gym.spaces.Discrete) else np.zeros(space.shape, dtype=space.dtype)
@@ -402,7 +444,12 @@ def _counterpart(env: gym.Env, scene: SceneSpec, impossible: SceneSpec) -> Scene
     if event.kind == "recolor":
         new = dataclasses.replace(target, color=tuple(event.params["color"]))
     elif event.kind == "teleport":
-        new = dataclasses.replace(target, position=tuple(np.array(target.position) + event.params["offset"]))
+        # behind an occluder the teleport jumps along the path; the counterpart starts that far *back* along it
+        # (it comes into view, hides and comes out as the original does, later): shifted forward it would often
+        # start behind the occluder, never seen before the splice (splice_frame needs it hidden in both clips)
+        sign = -1.0 if impossible.labels.get("event_hidden") else 1.0
+        shift = sign * np.array(event.params["offset"], dtype=np.float64)
+        new = dataclasses.replace(target, position=tuple(float(v) for v in np.array(target.position) + shift))
     else:  # replace: the new shape from the start, where the old one started, moving as the event's object moves
         spec = object_from_dict(event.params["object"])
         y = spec.size[1] / 2 + 0.002 if event.params.get("on_floor") else target.position[1]
@@ -438,10 +485,16 @@ def make_quadruplets(
     refuses) is left out too.
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
-    hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change``,
-    ``shape_change`` and ``teleport`` start the object with the new colour, shape or position. Splicing happens
-    while the object is hidden where the scenario has an occluder, so every frame after the event appears once
-    among the possible clips and once among the impossible ones.
+    hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change`` and
+    ``shape_change`` start the object with the new colour or shape; for ``teleport`` behind an occluder the object
+    starts as far back along its path as the teleport would jump it forward (seen coming in, hiding and coming out
+    later than in the original; elsewhere it starts where the teleport moves it). Every frame after
+    the event appears once among the possible clips and once among the impossible ones. Where the event happens
+    behind an occluder (``labels["event_hidden"]``), the clips are spliced at a frame where the probed objects are
+    hidden in *both* possible clips (:func:`splice_frame`; the event frame itself when it is one), and
+    :attr:`Quadruplet.event_frame` is that frame: spliced where one clip shows the object (a teleported object
+    already out on the far side), the impossible clips would jump by visible pixels, which copy-last and motion
+    energy score without any physics. With ``visible``, a quadruplet without such a frame is left out.
     """
     env_kwargs.pop("impossible", None)
     extra_passes = _check_passes(passes)
@@ -464,6 +517,7 @@ def make_quadruplets(
                 counterpart = _counterpart(env, possible, impossible)
             except SceneError:
                 continue  # its counterpart starts with bodies interpenetrating or outside the room: no valid scene
+            hidden = bool(impossible.labels.get("event_hidden"))
             extra = 0
             while True:
                 path = _camera_path(possible, camera, n + extra)
@@ -471,17 +525,26 @@ def make_quadruplets(
                     _clip(env, possible, path, extra_passes),
                     _clip(env, counterpart, path, extra_passes),
                 )
-                differ = bool(np.any(a[frame:] != b[frame:]))
-                shown = differ and _shown((a, b), (a_extra, b_extra), frame, impossible) >= VISIBLE_FRAMES
+                cut, hidden_cut = frame, True
+                if hidden:  # splice where the probed objects are hidden in both clips (no jump of visible pixels)
+                    found = splice_frame(
+                        (a_extra["segmentation"], b_extra["segmentation"]), frame, sorted(_probed(impossible))
+                    )
+                    cut = frame if found is None or found >= n + extra - 1 else found
+                    hidden_cut = found is not None and cut == found
+                differ = bool(np.any(a[cut:] != b[cut:]))
+                shown = differ and _shown((a, b), (a_extra, b_extra), cut, impossible) >= VISIBLE_FRAMES
                 if not visible or shown or extra >= VISIBLE_MAX_EXTRA:
                     break
                 extra += 30
-            seen = _seen(a_extra["segmentation"], impossible, frame) and _seen(
-                b_extra["segmentation"], impossible, frame, counterpart
+            seen = _seen(a_extra["segmentation"], impossible, cut) and _seen(
+                b_extra["segmentation"], impossible, cut, counterpart
             )
-            if visible and not (shown and seen):
-                continue  # the counterparts never differ in view after the event, or what they probe is not seen
-                # before it: no observer could tell the clips apart
+            if visible and not (shown and seen and hidden_cut):
+                continue  # the counterparts never differ in view after the event, what they probe is not seen
+                # before it, or no frame hides it in both clips: no observer could tell the clips apart, or any
+                # could by the jump at the splice
+            frame = cut
             out.append(
                 Quadruplet(
                     kind=kind,

@@ -257,3 +257,44 @@ def test_visible_twins_show_their_difference_and_what_they_probe_before_it(kind)
                 assert seen_before(b, target, f)
             if kind == "appear":
                 assert seen_before(b, int(b.max()), f)
+
+
+def test_the_splice_frame_hides_the_probed_objects_in_both_clips():
+    from tdwgym.envs.twins import splice_frame
+
+    seg_a = np.zeros((12, 8, 8), np.int32)
+    seg_b = np.zeros((12, 8, 8), np.int32)
+    seg_a[:4, 0, 0] = 1  # object 1 in view in clip A up to frame 3, then hidden
+    seg_a[9:, 0, 0] = 1  # and out again from frame 9
+    seg_b[:6, 1, 1] = 1  # in clip B (the object further along) in view up to frame 5
+    seg_b[8:, 1, 1] = 1
+    seg_a[:, 5, 5] = 2  # another object, always in view: it does not count
+    # frames 6 and 7 hide object 1 in both clips; k needs k - 1 and k hidden: only k = 7
+    assert splice_frame((seg_a, seg_b), 5, 1) == 7
+    assert splice_frame((seg_a, seg_b), 7, [1]) == 7  # the event frame itself when it qualifies
+    assert splice_frame((seg_a, seg_b), 5, 2) is None  # never hidden
+    seg_b[8:, 1, 1] = 0  # hidden in B from frame 6 on: the run 7..8 (A comes out at 9), middle 7
+    assert splice_frame((seg_a, seg_b), 2, 1) == 7
+
+
+def test_teleport_quadruplets_are_spliced_where_no_pixel_jump_gives_them_away():
+    """The teleported counterpart was further along its path: spliced at the event frame (the original hidden, the
+    counterpart already out on the far side) the impossible clips jumped by visible pixels, and copy-last scored
+    0.93. Now the counterpart starts as far back along the path (seen coming in, as the original is) and the clips
+    are spliced where the object is hidden in both: the frames either side of the cut are the same in both clips,
+    so the pixel change of the impossible clips sums to the possible ones' exactly and the meters tie."""
+    from tdwgym.agents.evaluation.voe import motion_energy
+    from tdwgym.envs.twins import seen_before
+
+    (q,) = make_quadruplets(
+        "TDWRoom-Occlusion-v0", 62001, kinds="teleport", post_frames=30, level=1, split="test_id", passes="segmentation"
+    )
+    (a, b), (i1, _) = q.passes["segmentation"]
+    f, target = q.event_frame, q.labels["event_object"]
+    assert f != q.labels["event_frame"]  # the dry run's event frame shows an object in one clip: moved
+    for seg in (a, b):
+        assert not (seg[f - 1 : f + 1] == target).any() and seen_before(seg, target, f)
+    assert np.array_equal(i1, np.concatenate([a[:f], b[f:]]))
+    assert np.array_equal(q.impossible[0][f:], q.possible[1][f:])
+    energy = [motion_energy(c)[f - 1 :].sum() for c in (*q.possible, *q.impossible)]
+    assert energy[2] + energy[3] == pytest.approx(energy[0] + energy[1], rel=1e-9)

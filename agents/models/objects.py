@@ -93,6 +93,9 @@ likelihood: one object's badly read frame cannot outweigh every other object's m
 
 EGO_MEASURE = 0.02
 """Standard deviation of a whole object's measured centre per metre of depth, in the ego-motion correction."""
+SPEED_SCALE = 1.0 / 30.0
+"""Speed unit of the friction's speed input (``speed_friction``): 1 m/s in metres per env step (30 steps per second
+at the default 8 physics substeps of 240 Hz; rolling and sliding objects in the scenes move at about 0.5-3 m/s)."""
 
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
@@ -135,6 +138,16 @@ class ObjectModel(WorldModel):
             features of objects seen before and seen whole now, each standardised error capped at
             :data:`OUTLIER` (the curiosity reward: what known objects did, not what the image border or an
             occluder cut off).
+        speed_friction: Whether the learned friction also reads the slot's own speed (:data:`SPEED_SCALE`): it
+            can then stop a slot at rest (where shrinking a noisy speed estimate pays) without slowing one that
+            moves, which a friction read from the slot's looks and memory alone does not tell apart. False (the
+            first versions' model) keeps files made before it loadable as they were.
+        whole_velocity: Whether only sightings of the whole object correct a slot's velocity (its position is
+            corrected by every sighting): as an object slides behind an occluder its measured centre lags however it
+            is taken, and the filter can read the lag as a slowing. A box cut on a side by the image edge or a
+            nearer object (``clip_*``) weighs its velocity correction by the share of its worst side that is its own
+            edge. Tried once, it gained nothing (docs/results/2026-12-07-objects-model.md). False keeps files made
+            before it as they were.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -157,6 +170,8 @@ class ObjectModel(WorldModel):
         max_friction: float = MAX_FRICTION,
         ego_correction: bool = True,
         surprise_terms: str = "all",
+        speed_friction: bool = False,
+        whole_velocity: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -188,6 +203,8 @@ class ObjectModel(WorldModel):
         if surprise_terms not in SURPRISE_TERMS:
             raise ValueError(f"surprise_terms must be one of {SURPRISE_TERMS}, got {surprise_terms!r}")
         self.surprise_terms = surprise_terms
+        self.speed_friction = bool(speed_friction)
+        self.whole_velocity = bool(whole_velocity)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -196,7 +213,7 @@ class ObjectModel(WorldModel):
         self.msg = mlp(10, MSG, MSG)
         n_obs = len(PREDICTED) + 1 + 4 + 3
         self.gru = nn.GRUCell(n_obs + MSG + N_GEO, self.hidden)
-        self.friction = mlp(N_ATTR + self.hidden, 32, 1)
+        self.friction = mlp(N_ATTR + self.hidden + int(self.speed_friction), 32, 1)
         self.collide = mlp(MSG + 6, self.hidden, 3)
         self.ego = nn.Linear(self.action_dim, 5, bias=False)  # yaw, pitch (radians), shift x, y, z per action
         self.vis = mlp(N_GEO + 2, 32, 1)
@@ -308,7 +325,7 @@ class ObjectModel(WorldModel):
     def _move(self, st: dict[str, torch.Tensor], action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each slot's position and velocity one step on: friction, collisions, then the camera's own motion."""
         p, v, a, h = st["p"], st["v"], st["a"], st["h"]
-        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h], -1)))
+        mu = self.max_friction * torch.sigmoid(self.friction(torch.cat([a, h, *self._speed(v)], -1)))
         v2 = v * (1 - mu) + 0.02 * self.collide(torch.cat([st["m"], p, v * 10], -1))
         p2 = p + v2
         e = self.ego(action.float())[:, None]  # the camera's own motion moves and turns every slot alike
@@ -385,6 +402,14 @@ class ObjectModel(WorldModel):
         v2 = v + torch.cross(omega.expand_as(v), v, dim=-1)
         return self._prior(st, p2, v2)
 
+    def _speed(self, v: torch.Tensor) -> list[torch.Tensor]:
+        """The friction's speed input (``[]`` without ``speed_friction``): log of the speed over
+        :data:`SPEED_SCALE`: about 0 for an object moving at 1 m/s, -2.3 for one at rest."""
+        if not self.speed_friction:
+            return []
+        speed = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10)
+        return [torch.log(speed / SPEED_SCALE + 1e-2) / 2]
+
     def _measure(self, obs: torch.Tensor, a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Amodal centre (camera coordinates) from the box's exact edges and the remembered size."""
         z = obs[..., Z : Z + 1].clamp(min=0.2)
@@ -432,7 +457,8 @@ class ObjectModel(WorldModel):
         err = (measured - p).clamp(-0.5, 0.5) * vis
         g = torch.sigmoid(self.gain(torch.cat([st["h"], err * 10, vis, seen, clip, geo], -1)))
         p2 = first * measured + (1 - first) * (p + trust * g[..., :3] * err)
-        v2 = ((1 - first) * (v + trust * g[..., 3:6] * err)).clamp(-0.2, 0.2)
+        own = whole if self.whole_velocity else vis  # sightings that may correct the velocity
+        v2 = ((1 - first) * (v + trust * own * g[..., 3:6] * err)).clamp(-0.2, 0.2)
         b, s, _ = p.shape
         seen_obs = obs[..., list(PREDICTED)] / self.noise / 10 * vis
         inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo], -1)
@@ -649,6 +675,8 @@ class ObjectModel(WorldModel):
             "max_friction": self.max_friction,
             "ego_correction": self.ego_correction,
             "surprise_terms": self.surprise_terms,
+            "speed_friction": self.speed_friction,
+            "whole_velocity": self.whole_velocity,
         }
 
     @property

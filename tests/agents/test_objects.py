@@ -298,3 +298,52 @@ def test_the_camera_s_own_motion_is_corrected_but_an_object_s_own_motion_is_not(
     kick_on, kick_off = surprise(on, kicked, noops), surprise(off, kicked, noops)
     assert turn_on < 0 < kick_off < turn_off, (turn_on, kick_off, turn_off)
     assert kick_on > 0.8 * kick_off, (kick_on, kick_off)
+
+
+def test_speed_friction_reads_the_slot_speed_and_older_files_load_without_it():
+    """With speed_friction the learned friction reads the slot's speed (it can stop a slot at rest without slowing a
+    moving one); the option is kept in the model's config, and a model without it (files made before) keeps its
+    friction head's size."""
+    old = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu")
+    assert old.config()["speed_friction"] is False and old.friction[0].in_features == 6 + old.hidden
+    model = make_world_model("objects", (24, len(FEATURES)), 10, device="cpu", speed_friction=True)
+    again = world_model_from_config(model.config(), device="cpu")
+    assert again.speed_friction and again.friction[0].in_features == 7 + model.hidden
+    config = {k: v for k, v in old.config().items() if k != "speed_friction"}  # a file written before the option
+    loaded = world_model_from_config(config, device="cpu")
+    loaded.load_state_dict(old.state_dict())
+    with torch.no_grad():
+        first = model.friction[0]
+        first.weight.zero_()
+        first.weight[:, -1] = 1.0  # the friction head reads the speed input alone
+        slow, fast = torch.tensor([[[0.0, 0.0, 0.0]]]), torch.tensor([[[0.05, 0.0, 0.0]]])
+        a, h = torch.zeros(1, 1, 6), torch.zeros(1, 1, model.hidden)
+        mu = [float(model.friction(torch.cat([a, h, *model._speed(v)], -1))) for v in (slow, fast)]
+    assert mu[0] != mu[1]
+    assert model._speed(torch.tensor([[[1 / 30, 0.0, 0.0]]]))[0].abs().item() < 0.01  # 1 m/s: about 0
+
+
+def test_whole_velocity_keeps_a_slots_speed_through_sightings_cut_by_an_occluder():
+    """With whole_velocity a sighting whose box is cut on a side (clip_*) corrects the position but not the
+    velocity; a whole sighting corrects both; without it (files made before) every sighting corrects both."""
+    from tdwgym.agents.models.slots import CLIP_R, CX, LOG_AREA, VISIBLE, H, W, X, Y, Z
+
+    def sighting(x: float, clipped: bool) -> torch.Tensor:
+        obs = torch.zeros(1, 1, len(FEATURES))
+        obs[..., VISIBLE], obs[..., LOG_AREA], obs[..., W], obs[..., H] = 1.0, -3.0, 0.2, 0.2
+        obs[..., X], obs[..., Y], obs[..., Z] = x, 0.0, 3.0
+        obs[..., CX] = obs[..., BOX_X] = x / 3.0 * 1.9
+        obs[..., CLIP_R] = 1.0 if clipped else 0.0
+        return obs
+
+    for flag in (False, True):
+        model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", whole_velocity=flag)
+        assert world_model_from_config(model.config(), device="cpu").whole_velocity is flag
+        with torch.no_grad():
+            st = model._update(model._unpack(model.initial_state(1)), sighting(0.0, False))
+            v0 = st["v"].clone()
+            cut = model._update(st, sighting(0.2, True))  # 20 cm off the prediction, box cut on the right
+            whole = model._update(st, sighting(0.2, False))
+        assert not torch.equal(whole["v"], v0)  # a whole sighting corrects the velocity either way
+        assert torch.equal(cut["v"], v0) is flag  # a cut one only without whole_velocity
+        assert not torch.equal(cut["p"], st["p"])  # the position is corrected either way

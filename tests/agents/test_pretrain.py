@@ -252,3 +252,74 @@ def test_the_objects_model_pretrains_on_slot_clips_from_the_generators(tmp_path)
     assert row["test_id/copy_last"] != row["test_id/copy_last"]  # NaN: no pixel baseline for slot tables
     model = load_world_model(tmp_path / "run" / "world_model.pt", device="cpu")
     assert model.name == "objects" and model.resolution == (32, 32) and model.passes[1:] == ("segmentation", "depth")
+
+
+def test_a_clip_cache_round_trips_and_refuses_another_streams_folder(tmp_path):
+    """A cached clip equals the clip the stream renders; the folder records the stream's settings and a stream with
+    other settings is refused."""
+    from functools import partial
+
+    from tdwgym.agents.models.slots import clip_features
+
+    encode = partial(clip_features, fov=54.43, max_slots=24)
+    plain = ClipStream(parse_mix("occlusion"), [1], 16, 5, seed=3, encode=encode)
+    cached = ClipStream(parse_mix("occlusion"), [1], 16, 5, seed=3, encode=encode, cache=tmp_path / "c")
+    envs: dict = {}
+    try:
+        want = plain.clip(4, envs)
+        first = cached.clip(4, envs)  # rendered, then written
+        assert (tmp_path / "c" / "clip-00000004.npz").exists()
+        again = cached.clip(4, {})  # read back: no env needed
+    finally:
+        for env in envs.values():
+            env.close()
+    for got in (first, again):
+        assert got.frames.dtype == want.frames.dtype == torch.float32 and got.frames.shape == (6, 24, 19)
+        assert torch.equal(got.frames, want.frames) and torch.equal(got.actions, want.actions)
+    assert json.loads((tmp_path / "c" / "cache.json").read_text())["seed"] == 3
+    with pytest.raises(ValueError, match="holds clips of another stream"):
+        ClipStream(parse_mix("occlusion"), [1], 16, 5, seed=4, encode=encode, cache=tmp_path / "c")
+
+
+def test_distinct_clips_cycle_in_shuffled_epochs():
+    stream = ClipStream(parse_mix("occlusion"), [0], 16, 5, seed=3, distinct=5)
+    first = [stream.index_at(j) for j in range(5)]
+    second = [stream.index_at(j) for j in range(5, 10)]
+    third = [stream.index_at(j) for j in range(10, 15)]
+    assert first == [0, 1, 2, 3, 4]  # the first epoch in order: as the stream without distinct
+    assert sorted(second) == sorted(third) == first and second != third
+    assert [ClipStream(parse_mix("occlusion"), [0], 16, 5, seed=3, distinct=5).index_at(j) for j in range(5, 10)] == (
+        second
+    )
+    assert ClipStream(parse_mix("occlusion"), [0], 16, 5, seed=3).index_at(7) == 7
+    with pytest.raises(ValueError, match="distinct"):
+        ClipStream(parse_mix("occlusion"), [0], 16, 5, distinct=-1)
+
+
+def test_a_cached_run_trains_the_same_model_as_a_rendered_one(tmp_path):
+    """Two epochs over 2 distinct clips: the second run reads every clip from the first run's cache and ends with
+    the same weights as a run that renders them."""
+    base = {
+        "model": "objects",
+        "envs": "occlusion",
+        "total_steps": 32,
+        "clip_steps": 8,
+        "tbptt": 8,
+        "batch_size": 2,
+        "val_every": 32,
+        "val_clips": 1,
+        "resolution": 32,
+        "workers": 0,
+        "distinct_clips": 2,
+        "model_kwargs": {"hidden": 8, "withhold": 0.0},
+    }
+    weights = []
+    for name, cache in (("rendered", None), ("first", tmp_path / "cache"), ("second", tmp_path / "cache")):
+        cfg = PretrainConfig(**base, out=str(tmp_path / name), cache=None if cache is None else str(cache))
+        pretrain(cfg, progress=False)
+        weights.append(torch.load(tmp_path / name / "world_model.pt", weights_only=True)["model"])
+    assert len(list((tmp_path / "cache").glob("clip-*.npz"))) == 2
+    for w in weights[1:]:
+        assert all(torch.equal(w[k], weights[0][k]) for k in w)
+    with pytest.raises(ValueError, match="--distinct-clips"):
+        PretrainConfig(**{**base, "distinct_clips": -2}, out=str(tmp_path / "bad")).validate()
