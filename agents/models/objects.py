@@ -29,6 +29,10 @@ to pay*: ``-log P(seen or not) - H(P)`` plus, for slots seen before, ``0.5 * sum
 frame then costs about 0 whether its objects are seen or hidden, and a confident expectation that fails costs
 more than a vague one; without the excess, a tracked object costs its feature noise on every frame it is seen and
 an object that vanishes would look *less* surprising than one that re-emerges.
+
+The module runs past 600 lines because one step of the model (update, motion, the ego-motion correction, the prior)
+and its likelihoods all read and write the same packed slot state; split across modules they would share its private
+layout.
 """
 
 from __future__ import annotations
