@@ -16,10 +16,12 @@ import json
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tdwgym.util.arguments import signature_hints, type_mismatch
 from tdwgym.util.errors import UsageError
+from tdwgym.util.files import check_output_folder
 
 __all__ = ["Parser", "check_env", "run_command"]
 
@@ -146,3 +148,20 @@ def _takes_any_kwargs(cls: type) -> bool:
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return False
     return False
+
+
+def check_default_output(folder: Path, run: str | None, what: str, instead: str, instead_link: str) -> Path:
+    """A command's output folder chosen without ``--out`` (beside the run or model it reads), checked to be writable
+    and, with a ``run``, not reached through a link out of it; else one line: ``what`` would go to ``folder``, and
+    ``instead`` (``instead_link`` for a link)."""
+    try:
+        check_output_folder(folder)
+    except UsageError as exc:
+        raise UsageError(
+            f"{what} would go to {folder}, which cannot be written ({str(exc).split(': ', 1)[-1]}); {instead}"
+        ) from None
+    if run is not None:
+        from tdwgym.agents.rundir import RunDir
+
+        RunDir(run).check_writes_inside(folder, option="--run", instead=instead_link)
+    return folder

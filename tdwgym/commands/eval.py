@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
-from tdwgym.commands.door import check_env
+from tdwgym.commands.door import check_default_output, check_env
 from tdwgym.commands.ray_option import add_ray_argument, ray_address
 from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_int
@@ -160,17 +160,12 @@ def _default_out(cmd: EvalCommand) -> Path:
     """The report's folder without ``--out`` (beside the run or checkpoint), checked to be writable and not a link
     out of the run: else one line saying to pass ``--out`` (a run or model on a read-only mount)."""
     from tdwgym.agents.evaluation.plan import default_out_dir
-    from tdwgym.agents.rundir import RunDir
 
     source = f"--run {cmd.run}" if cmd.run is not None else f"--model {cmd.model}"
-    out = default_out_dir(cmd.run, cmd.model)
-    try:
-        check_output_folder(out)
-    except UsageError as exc:
-        raise UsageError(
-            f"{source}: its report would go to {out}, which cannot be written ({str(exc).split(': ', 1)[-1]}); "
-            "pass --out DIR to write it elsewhere"
-        ) from None
-    if cmd.run is not None:
-        RunDir(cmd.run).check_writes_inside(out, option="--run", instead="pass --out DIR to write elsewhere")
-    return out
+    return check_default_output(
+        default_out_dir(cmd.run, cmd.model),
+        cmd.run,
+        f"{source}: its report",
+        "pass --out DIR to write it elsewhere",
+        "pass --out DIR to write elsewhere",
+    )

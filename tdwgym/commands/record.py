@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tdwgym.commands.config_options import Flag, add_config_arguments, config_kwargs, env_kwargs_with
-from tdwgym.commands.door import check_env
+from tdwgym.commands.door import check_default_output, check_env
 from tdwgym.commands.trust_option import add_trust_pickles_argument, trusting_pickles
 from tdwgym.commands.values import nonnegative_int, positive_float, positive_int
 from tdwgym.tools.policies import BUILTIN_POLICIES
@@ -176,15 +176,10 @@ def _default_folder(cmd: RecordCommand, env: str) -> Path | None:
         return None
     folder = default_video_path(env, cmd.policy, cmd.seed, run_dir=cmd.run).parent
     source = f"--run {cmd.run}: its" if cmd.run is not None else "the"
-    try:
-        check_output_folder(folder)
-    except UsageError as exc:
-        raise UsageError(
-            f"{source} videos would go to {folder}, which cannot be written ({str(exc).split(': ', 1)[-1]}); "
-            "pass --out FILE to write the video elsewhere"
-        ) from None
-    if cmd.run is not None:
-        from tdwgym.agents.rundir import RunDir
-
-        RunDir(cmd.run).check_writes_inside(folder, option="--run", instead="pass --out FILE to write elsewhere")
-    return folder
+    return check_default_output(
+        folder,
+        cmd.run,
+        f"{source} videos",
+        "pass --out FILE to write the video elsewhere",
+        "pass --out FILE to write elsewhere",
+    )

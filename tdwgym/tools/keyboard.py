@@ -143,12 +143,17 @@ def play_env(
 
     try:
         play(env, seed=seed, noop=0, fps=fps, callback=on_step)
-        if save is not None and env.frames:
-            path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
-            print(f"wrote {path} ({len(env.frames)} frames)", flush=True)
+        _save(env, save, fps)
     finally:
         env.close()
     return env
+
+
+def _save(env: FrameRecorder, save: str | os.PathLike | None, fps: int | None) -> None:
+    """Write the frames ``env`` recorded to ``save`` (nothing without a path or frames)."""
+    if save is not None and env.frames:
+        path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
+        print(f"wrote {path} ({len(env.frames)} frames)", flush=True)
 
 
 def _play_headless(
@@ -175,9 +180,7 @@ def _play_headless(
             if terminated or truncated:
                 obs, _ = env.reset()
                 env.render()
-        if save is not None and env.frames:
-            path = write_video(env.frames, save, fps=float(fps or env.metadata.get("render_fps", 30)))
-            print(f"wrote {path} ({len(env.frames)} frames)", flush=True)
+        _save(env, save, fps)
     finally:
         env.close()
     return env
