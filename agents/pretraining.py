@@ -107,6 +107,10 @@ class PretrainConfig:
     """When > 0, train on this many distinct streamed clips in epochs (the first in order, then each a new shuffle;
     the curriculum widens over the first half of them): with ``cache`` they are rendered once, so rendering no longer
     bounds the optimiser steps of a run. 0: every clip is new."""
+    init: str | None = None
+    """A world-model file whose weights start the run instead of fresh ones (fine-tuning): ``pretrained`` (the
+    shipped model), another shipped name, or a ``world_model.pt``. Its variant must be ``model``'s; its saved settings
+    are kept except those ``model_kwargs`` names (a setting that changes a weight's shape is refused)."""
 
     def validate(self) -> None:
         """Check every field before anything runs or is written.
@@ -146,6 +150,8 @@ class PretrainConfig:
             raise ValueError("--cache and --distinct-clips apply to clips streamed from the generators, not to --data")
         if self.cache is not None and Path(self.cache).exists() and not Path(self.cache).is_dir():
             raise ValueError(f"--cache {self.cache!r} is not a folder")
+        if self.init is not None:
+            _init_state(self)
 
     def levels(self) -> list[int]:
         """The levels as integers."""
@@ -183,6 +189,50 @@ def _model_shape(cfg: PretrainConfig) -> tuple[tuple[int, ...]]:
 def _model_kwargs(cfg: PretrainConfig) -> dict[str, Any]:
     """The model's arguments: ``model_kwargs``, and the render size an object model reads its slots at."""
     return {**({"resolution": cfg.resolution} if _reads_slots(cfg) else {}), **cfg.model_kwargs}
+
+
+def _init_state(cfg: PretrainConfig) -> dict[str, Any]:
+    """The file ``cfg.init`` names, checked: a world-model file of ``cfg.model``'s variant, at ``resolution``.
+
+    Raises:
+        ValueError: No such file, not a world-model file, or another variant or render size.
+    """
+    from tdwgym.agents.models import SHIPPED, resolve_model_path
+
+    path = resolve_model_path(cfg.init)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise ValueError(
+            f"--init {cfg.init!r} is not a file; use a shipped model ({', '.join(SHIPPED)}) or a world_model.pt path"
+        )
+    try:
+        state = safe_load(path)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a world-model file"
+        raise ValueError(f"--init {path} is not a world-model file: {exc}") from exc
+    if not isinstance(state, dict) or "model_config" not in state or "model" not in state:
+        raise ValueError(f"--init {path} is not a world-model file (no 'model_config' and 'model')")
+    name = state["model_config"].get("name")
+    if name != cfg.model:
+        raise ValueError(f"--init {path} holds a {name!r} model but --model is {cfg.model!r}; pass --model {name}")
+    saved = state["model_config"].get("resolution")
+    if _reads_slots(cfg) and saved is not None and int(saved) != cfg.resolution:
+        raise ValueError(f"--init {path} reads frames at {saved}x{saved} but --resolution is {cfg.resolution}")
+    return state
+
+
+def _initial_model(cfg: PretrainConfig, dev: torch.device) -> WorldModel:
+    """The model a fresh run starts from: new weights, or ``cfg.init``'s with ``model_kwargs`` over its settings."""
+    if cfg.init is None:
+        return make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
+    state = _init_state(cfg)
+    config = {**state["model_config"], **cfg.model_kwargs}
+    try:
+        model = world_model_from_config(config, device=dev)
+        model.load_state_dict(state["model"])
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(
+            f"--model-kwargs {cfg.model_kwargs} do not fit the weights of --init {cfg.init}: {exc}"
+        ) from exc
+    return model
 
 
 def _atomic_json(obj: Any, path: Path) -> None:
@@ -372,7 +422,11 @@ def pretrain(
     # a dataset folder is opened before anything is written: a bad one leaves no orphan run folder
     dev = parallel.device if parallel is not None and parallel.device is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
+    model = (
+        _initial_model(cfg, dev)
+        if not resume
+        else make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
+    )
     on_damaged = "skip" if cfg.skip_damaged else "raise"
     data = (
         dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder(), on_damaged) if cfg.data else None
