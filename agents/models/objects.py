@@ -152,6 +152,11 @@ class ObjectModel(WorldModel):
             nearer object (``clip_*``) weighs its velocity correction by the share of its worst side that is its own
             edge. Tried once, it gained nothing (docs/results/2026-12-07-objects-model.md). False keeps files made
             before it as they were.
+        appearance_memory: How many of the latest whole sightings a slot's looks (colour, fill, width and height
+            times depth) average over: each whole sighting moves them ``1 / min(n, appearance_memory)`` of the way
+            (``n``: whole sightings so far). ``None`` (the first versions' model) averages over every sighting: for
+            an object seen from a camera that moves, its shading and outline change with the view, and a lifetime
+            mean then pays that change as surprise on every later frame, a still camera's included.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -176,6 +181,7 @@ class ObjectModel(WorldModel):
         surprise_terms: str = "all",
         speed_friction: bool = False,
         whole_velocity: bool = False,
+        appearance_memory: int | None = None,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -209,6 +215,11 @@ class ObjectModel(WorldModel):
         self.surprise_terms = surprise_terms
         self.speed_friction = bool(speed_friction)
         self.whole_velocity = bool(whole_velocity)
+        if appearance_memory is not None and (isinstance(appearance_memory, bool) or int(appearance_memory) < 1):
+            raise ValueError(
+                f"appearance_memory must be None (every sighting) or an int >= 1, got {appearance_memory!r}"
+            )
+        self.appearance_memory = None if appearance_memory is None else int(appearance_memory)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -454,7 +465,8 @@ class ObjectModel(WorldModel):
         )
         first = vis * (1 - seen)
         n2 = n + whole
-        rate = torch.where(n2 > 0, whole / n2.clamp(min=1), torch.zeros_like(n))
+        span = n2.clamp(min=1) if self.appearance_memory is None else n2.clamp(min=1, max=self.appearance_memory)
+        rate = torch.where(n2 > 0, whole / span, torch.zeros_like(n))
         a2 = first * attrs + (1 - first) * (a + rate * (attrs - a))
         measured = self._measure(obs, a2, p)
         trust = torch.sigmoid((obs[..., LOG_AREA : LOG_AREA + 1] + 6.5) * 4) * vis  # a sliver of pixels says little
@@ -681,6 +693,7 @@ class ObjectModel(WorldModel):
             "surprise_terms": self.surprise_terms,
             "speed_friction": self.speed_friction,
             "whole_velocity": self.whole_velocity,
+            "appearance_memory": self.appearance_memory,
         }
 
     @property

@@ -347,3 +347,28 @@ def test_whole_velocity_keeps_a_slots_speed_through_sightings_cut_by_an_occluder
         assert not torch.equal(whole["v"], v0)  # a whole sighting corrects the velocity either way
         assert torch.equal(cut["v"], v0) is flag  # a cut one only without whole_velocity
         assert not torch.equal(cut["p"], st["p"])  # the position is corrected either way
+
+
+def test_appearance_memory_follows_an_objects_looks_as_the_view_changes():
+    """With appearance_memory=k a slot's looks average over its latest k whole sightings, so after the view (and the
+    object's shading) changes they catch up within a few frames; without it (files made before) they average over
+    every sighting and lag for as long as the object was seen before."""
+    from tdwgym.agents.models.slots import VISIBLE, B, H, R, W, Z
+
+    def looks(memory: int | None) -> float:
+        model = ObjectModel((1, len(FEATURES)), 10, appearance_memory=memory, device="cpu")
+        st = model._unpack(model.initial_state(1))
+        for t in range(40):
+            obs = torch.zeros(1, 1, len(FEATURES))
+            obs[..., VISIBLE], obs[..., W], obs[..., H], obs[..., Z] = 1.0, 0.2, 0.2, 2.0
+            obs[..., R : B + 1] = 0.2 if t < 30 else 0.8  # the camera moved: the object is lit differently
+            st = model._update(st, obs)
+        return float(st["a"][0, 0, 0])
+
+    assert abs(looks(3) - 0.8) < 0.02  # (2/3)^10 of the change left after 10 sightings
+    assert looks(None) < 0.5  # 10 of 40 sightings at the new shade
+    assert ObjectModel(device="cpu").config()["appearance_memory"] is None
+    config = {k: v for k, v in ObjectModel(device="cpu").config().items() if k != "appearance_memory"}
+    assert world_model_from_config(config, device="cpu").appearance_memory is None  # a file made before it
+    with pytest.raises(ValueError, match="appearance_memory must be None"):
+        ObjectModel(appearance_memory=0, device="cpu")
