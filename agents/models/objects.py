@@ -631,8 +631,18 @@ class ObjectModel(WorldModel):
 
     @torch.no_grad()
     def evaluate_prepared(self, prepared: object, next_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Surprise and loss of the prepared step's next frame, ``(B,)`` each. With :attr:`ego_correction` the
-        prior is first re-aimed by the frame (:meth:`_ego_correct`), and the next step starts from there."""
+        """Surprise and loss of the prepared step's next frame, ``(B,)`` each (:meth:`surprise_parts` summed over
+        the slots)."""
+        parts = self.surprise_parts(prepared, next_frame)
+        return parts["surprise"].sum(-1), parts["loss"].sum(-1)
+
+    @torch.no_grad()
+    def surprise_parts(self, prepared: object, next_frame: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the surprise of the prepared step's next frame is made of: per slot, ``surprise`` and ``loss``
+        ``(B, S)``, and ``z2`` ``(B, S, len(PREDICTED))`` the squared standardised error of each predicted feature
+        (:data:`PREDICTED`; 0 where the slot is not seen). Use it *instead of* :meth:`evaluate_prepared` (each
+        re-aims the prepared step: with :attr:`ego_correction` the prior is first corrected by the frame,
+        :meth:`_ego_correct`, and the next step starts from there)."""
         nxt = next_frame.to(self.device).float()
         if self.ego_correction:
             st, action = prepared[3], prepared[4]  # type: ignore[index]
@@ -640,7 +650,12 @@ class ObjectModel(WorldModel):
             st, dist = self._ego_correct(st, action, nxt[:, :n])
             prepared[:3] = self._padded(st, dist, prepared[2][:, :n])  # type: ignore[index]
         _, dist, before = prepared[:3]  # type: ignore[index]
-        return self._surprise(dist, nxt, before).sum(-1), self._nll(dist, nxt).sum(-1)
+        _, z, seen = self._errors(dist, nxt)
+        return {
+            "surprise": self._surprise(dist, nxt, before),
+            "loss": self._nll(dist, nxt),
+            "z2": z.square() * seen[..., None],
+        }
 
     def next_state(self, prepared: object) -> torch.Tensor:  # noqa: D102 - the prior of the next frame, packed
         return self._pack(prepared[0])  # type: ignore[index]

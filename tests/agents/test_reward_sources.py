@@ -1,0 +1,45 @@
+"""scripts/reward_sources.py: the objects model's reward split by step, by how long a slot was out of view and by
+feature, in a page written by the script (tiny settings); and ``surprise_parts``, what ``evaluate_prepared`` sums."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from script_tools import load_script
+
+from tdwgym.agents.models import Stream, load_world_model
+from tdwgym.agents.models.slots import CX, VISIBLE, Z
+
+
+def test_surprise_parts_sum_to_what_evaluate_prepared_returns():
+    model = load_world_model("pretrained", device="cpu")
+    model.surprise_terms = "whole"
+    frames = torch.zeros(2, *model.frame_shape)
+    frames[:, 0, VISIBLE], frames[:, 0, Z] = 1.0, 2.0  # one slot seen, 2 m away
+    action = torch.zeros(2, 10)
+    action[:, 3] = 1.0
+    moved = frames.clone()
+    moved[1, 0, CX] += 0.3  # the second env's object jumped sideways in the image
+    a, b = Stream(model, frames), Stream(model, frames)
+    parts = model.surprise_parts(a.prepare(action), moved)
+    surprise, loss = model.evaluate_prepared(b.prepare(action), moved)
+    assert torch.allclose(parts["surprise"].sum(-1), surprise) and torch.allclose(parts["loss"].sum(-1), loss)
+    assert parts["z2"].shape == (2, model.slots, 12) and (parts["z2"][:, 1:] == 0).all()  # unseen slots: 0
+    assert parts["z2"][1, 0, 0] > parts["z2"][0, 0, 0]  # the jump is in the centre's error
+
+
+def test_reward_sources_splits_the_reward_by_step_slot_and_feature(tmp_path, capsys):
+    script = load_script("reward_sources")
+    doc = tmp_path / "sources.md"
+    assert script.main(["--policy", "spin", "--steps", "12", "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert text in capsys.readouterr().out
+    assert "| camera still |" in text and "| 0 |" in text and "| depth |" in text
+    result = script.measure("pretrained", "random", 12, 1, 8)
+    assert sum(k["steps"] for k in result["kinds"].values()) == 12
+    shares = [k["share"] for k in result["kinds"].values()]
+    assert all(0 <= s <= 1 for s in shares) and (sum(shares) == pytest.approx(1.0) or sum(shares) == 0)
+    assert sum(result["features"].values()) == pytest.approx(1.0) or sum(result["features"].values()) == 0
+    assert result == script.measure("pretrained", "random", 12, 1, 8)  # the same seed, the same split
+    with pytest.raises(SystemExit):
+        script.main(["--steps", "0", "--doc", ""])
