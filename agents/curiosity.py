@@ -47,6 +47,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from tdwgym.agents.models import (
     MODELS,
+    SHIPPED,
     Stream,
     WorldModel,
     load_world_model,
@@ -261,8 +262,8 @@ class CuriosityConfig:
                 raise ValueError("world_model needs a curiosity reward; curiosity='none' trains plain PPO")
             if not resolve_model_path(self.world_model).is_file():
                 raise ValueError(
-                    f"world_model {self.world_model!r} is not a file; use a shipped model ('pretrained', "
-                    "'pretrained-recurrent') or a world_model.pt path"
+                    f"world_model {self.world_model!r} is not a file; use a shipped model "
+                    f"({', '.join(map(repr, SHIPPED))}) or a world_model.pt path"
                 )
         if self.wm_surprise not in SURPRISE_TERMS:
             raise ValueError(f"wm_surprise must be one of {SURPRISE_TERMS}, got {self.wm_surprise!r}")

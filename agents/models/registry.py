@@ -150,11 +150,14 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 SHIPPED: dict[str, Path] = {
     "pretrained": SHIPPED_DIR / "objects-64.pt",
     "pretrained-recurrent": SHIPPED_DIR / "recurrent-32.pt",
+    "pretrained-playroom": SHIPPED_DIR / "objects-playroom-64.pt",
 }
 """The world models shipped with tdwgym, by the name that loads them wherever a model file is taken (``eval
 --model``, ``train --world-model``, ``record --world-model``, :func:`load_world_model`): ``pretrained`` is the best
 of them on violation of expectation, the ``objects`` model at 64x64; ``pretrained-recurrent`` the pixel
-``recurrent`` model at 32x32. Each was made by the command in docs/world_models.md (stored in its ``meta``)."""
+``recurrent`` model at 32x32; ``pretrained-playroom`` the ``objects`` model fine-tuned on Playroom's moving camera
+(``tdwgym pretrain --init pretrained``), the one to start an ``objects`` curiosity reward from. Each was made by
+the command in docs/world_models.md (stored in its ``meta``)."""
 
 PRETRAINED = SHIPPED["pretrained"]
 """The file ``"pretrained"`` names."""

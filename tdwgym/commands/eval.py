@@ -35,8 +35,8 @@ class EvalCommand:
     """A training run folder (tdwgym train's output): its latest world model, env and agent."""
     model: str | None = None
     """A world-model checkpoint file (world_model.pt), a shipped model ('pretrained': the objects model;
-    'pretrained-recurrent': the pixel one), or module:attr / file.py:attr (any model with surprise(frames),
-    docs/world_models.md)."""
+    'pretrained-recurrent': the pixel one; 'pretrained-playroom': the objects model fine-tuned on Playroom), or
+    module:attr / file.py:attr (any model with surprise(frames), docs/world_models.md)."""
     export_sets: str | None = None
     """Write the frozen VoE pairs and probe clips here instead (no model needed; frame size from --env-kwargs
     resolution, default 64) so others can report numbers on the same clips."""
@@ -125,12 +125,12 @@ def _run(args: argparse.Namespace) -> int:
         check_env(env, {**(run_dir.env_kwargs if env == run_dir.env_id else {}), **env_kwargs})
     else:
         from tdwgym.agents.external import is_external_spec
-        from tdwgym.agents.models import resolve_model_path
+        from tdwgym.agents.models import SHIPPED, resolve_model_path
 
         if not is_external_spec(cmd.model) and not resolve_model_path(cmd.model).exists():
             raise UsageError(
                 f"--model {cmd.model}: no such file; give a world_model.pt, a shipped model "
-                "(pretrained, pretrained-recurrent) or module:attr"
+                f"({', '.join(SHIPPED)}) or module:attr"
             )
         if cmd.env_id is not None or env_kwargs:
             check_env(cmd.env_id or "TDWRoom-Occlusion-v0", env_kwargs)

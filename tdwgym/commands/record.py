@@ -50,7 +50,8 @@ class RecordCommand:
     """A training run folder: its env, env arguments, agent and world model (four panels)."""
     world_model: str | None = None
     """A world model to show beside the observation: a world_model.pt, a run folder, or a shipped model
-    ('pretrained': the objects model; 'pretrained-recurrent': the pixel one)."""
+    ('pretrained': the objects model; 'pretrained-recurrent': the pixel one; 'pretrained-playroom': the objects model
+    fine-tuned on Playroom)."""
     steps: int = 300
     """Env steps; the video has steps + 1 frames."""
     seed: int = 0

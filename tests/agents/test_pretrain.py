@@ -212,10 +212,15 @@ def test_cuda_without_a_gpu_is_an_error_not_a_silent_fallback(tmp_path, monkeypa
 
 
 def test_the_shipped_models_load_into_todays_code():
-    """``pretrained`` names the objects model, ``pretrained-recurrent`` the pixel one; each file holds the command
-    that made it."""
-    assert set(SHIPPED) == {"pretrained", "pretrained-recurrent"} and PRETRAINED == SHIPPED["pretrained"]
-    expected = {"pretrained": ("objects", (24, 19)), "pretrained-recurrent": ("recurrent", (3, 32, 32))}
+    """``pretrained`` names the objects model, ``pretrained-recurrent`` the pixel one, ``pretrained-playroom`` the
+    objects model fine-tuned on Playroom; each file holds the command that made it."""
+    assert set(SHIPPED) == {"pretrained", "pretrained-recurrent", "pretrained-playroom"}
+    assert PRETRAINED == SHIPPED["pretrained"]
+    expected = {
+        "pretrained": ("objects", (24, 19)),
+        "pretrained-recurrent": ("recurrent", (3, 32, 32)),
+        "pretrained-playroom": ("objects", (24, 19)),
+    }
     for name, (family, shape) in expected.items():
         assert SHIPPED[name].is_file(), f"{SHIPPED[name]} is missing from the package"
         model = load_world_model(name, device="cpu")
@@ -223,6 +228,8 @@ def test_the_shipped_models_load_into_todays_code():
         state = torch.load(SHIPPED[name], weights_only=True)
         assert "tdwgym pretrain" in state["meta"]["command"]
     assert load_world_model("pretrained", device="cpu").resolution == (64, 64)
+    tuned = torch.load(SHIPPED["pretrained-playroom"], weights_only=True)["meta"]["command"]
+    assert "--init pretrained" in tuned and "--envs playroom" in tuned
     assert tdwgym.ENV_IDS  # the package's ids are registered beside it
 
 
