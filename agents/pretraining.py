@@ -151,7 +151,7 @@ class PretrainConfig:
         if self.cache is not None and Path(self.cache).exists() and not Path(self.cache).is_dir():
             raise ValueError(f"--cache {self.cache!r} is not a folder")
         if self.init is not None:
-            _init_state(self)
+            _init_model(self)
 
     def levels(self) -> list[int]:
         """The levels as integers."""
@@ -191,47 +191,36 @@ def _model_kwargs(cfg: PretrainConfig) -> dict[str, Any]:
     return {**({"resolution": cfg.resolution} if _reads_slots(cfg) else {}), **cfg.model_kwargs}
 
 
-def _init_state(cfg: PretrainConfig) -> dict[str, Any]:
-    """The file ``cfg.init`` names, checked: a world-model file of ``cfg.model``'s variant, at ``resolution``.
+def _init_model(cfg: PretrainConfig, dev: str | torch.device = "cpu") -> WorldModel:
+    """The model of the file ``cfg.init`` names, ``model_kwargs`` over its settings, checked against ``cfg``.
 
     Raises:
-        ValueError: No such file, not a world-model file, or another variant or render size.
+        ValueError: No such file, not a world-model file, another variant or render size, or settings that change
+            a weight's shape.
     """
-    from tdwgym.agents.models import SHIPPED, resolve_model_path
+    from tdwgym.agents.models import SHIPPED, load_world_model
 
-    path = resolve_model_path(cfg.init)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise ValueError(
-            f"--init {cfg.init!r} is not a file; use a shipped model ({', '.join(SHIPPED)}) or a world_model.pt path"
-        )
     try:
-        state = safe_load(path)
-    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a world-model file"
-        raise ValueError(f"--init {path} is not a world-model file: {exc}") from exc
-    if not isinstance(state, dict) or "model_config" not in state or "model" not in state:
-        raise ValueError(f"--init {path} is not a world-model file (no 'model_config' and 'model')")
-    name = state["model_config"].get("name")
-    if name != cfg.model:
-        raise ValueError(f"--init {path} holds a {name!r} model but --model is {cfg.model!r}; pass --model {name}")
-    saved = state["model_config"].get("resolution")
+        base = load_world_model(cfg.init, device=dev)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        shipped = ", ".join(SHIPPED)
+        raise ValueError(
+            f"--init {cfg.init!r} is not a file; use a shipped model ({shipped}) or a world_model.pt"
+        ) from None
+    except ValueError as exc:
+        raise ValueError(f"--init: {exc}") from exc
+    if base.name != cfg.model:
+        raise ValueError(f"--init {cfg.init} holds a {base.name!r} model but --model is {cfg.model!r}")
+    saved = base.config().get("resolution")
     if _reads_slots(cfg) and saved is not None and int(saved) != cfg.resolution:
-        raise ValueError(f"--init {path} reads frames at {saved}x{saved} but --resolution is {cfg.resolution}")
-    return state
-
-
-def _initial_model(cfg: PretrainConfig, dev: torch.device) -> WorldModel:
-    """The model a fresh run starts from: new weights, or ``cfg.init``'s with ``model_kwargs`` over its settings."""
-    if cfg.init is None:
-        return make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
-    state = _init_state(cfg)
-    config = {**state["model_config"], **cfg.model_kwargs}
+        raise ValueError(f"--init {cfg.init} reads frames at {saved}x{saved} but --resolution is {cfg.resolution}")
     try:
-        model = world_model_from_config(config, device=dev)
-        model.load_state_dict(state["model"])
+        model = world_model_from_config({**base.config(), **cfg.model_kwargs}, device=dev)
+        model.load_state_dict(base.state_dict())
     except (TypeError, RuntimeError) as exc:
-        raise ValueError(
-            f"--model-kwargs {cfg.model_kwargs} do not fit the weights of --init {cfg.init}: {exc}"
-        ) from exc
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        fit = f"--model-kwargs {cfg.model_kwargs} do not fit the weights of --init {cfg.init}"
+        raise ValueError(f"{fit}: {first}") from None
     return model
 
 
@@ -422,11 +411,10 @@ def pretrain(
     # a dataset folder is opened before anything is written: a bad one leaves no orphan run folder
     dev = parallel.device if parallel is not None and parallel.device is not None else resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = (
-        _initial_model(cfg, dev)
-        if not resume
-        else make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
-    )
+    if cfg.init is not None and not resume:
+        model = _init_model(cfg, dev)
+    else:
+        model = make_world_model(cfg.model, *_model_shape(cfg), ACTIONS, device=dev, **_model_kwargs(cfg))
     on_damaged = "skip" if cfg.skip_damaged else "raise"
     data = (
         dataset_clips(cfg.data, cfg.clip_steps, cfg.resolution, model.clip_encoder(), on_damaged) if cfg.data else None
