@@ -221,7 +221,14 @@ def clips_surprise(
         return np.stack(
             [model.clip_scores(clip, **{k: v[i] for k, v in (passes or {}).items()}) for i, clip in enumerate(frames)]
         )
-    x = model_frames(model, frames, passes)
+    return stream_surprise(model, model_frames(model, frames, passes), actions)
+
+
+@torch.no_grad()
+def stream_surprise(model: WorldModel, x: torch.Tensor, actions: np.ndarray) -> np.ndarray:
+    """The model's surprise of every transition of ``N`` clips of its own frames ``x`` (``(N, T, *frame_shape)``,
+    :func:`model_frames`), stepped side by side through a :class:`~tdwgym.agents.models.Stream`: ``(N, T - 1)``
+    (:func:`clips_surprise` from the render passes)."""
     acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
     n, t = x.shape[:2]
     if t < 2:

@@ -448,3 +448,36 @@ def test_the_objects_model_is_evaluated_on_its_own_passes(tmp_path):
     res = report["voe"]["kinds"]["vanish"]
     assert res["n_items"] >= 1 and np.isfinite(res["model"]["mean"]["relative"])
     assert np.isfinite(res["observer"]["mean"]["relative"])
+
+
+def test_a_quadruplets_spliced_clips_score_as_when_each_clip_is_scored_whole(tmp_path, monkeypatch):
+    """The VoE section scores a quadruplet's spliced clips from the features and observer state of the clips they
+    are spliced from (each start observed once): every scorer's surprise equals, bit for bit, that of scoring the
+    four clips as given."""
+    from tdwgym.agents.evaluation import plan as plan_module
+    from tdwgym.agents.evaluation import voe
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretraining import save_world_model
+
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, 19), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "objects.pt")
+    settings = EvalSettings.quick()
+    settings.voe_kinds, settings.voe_pairs = ["teleport"], 1
+    config = EvalConfig(model_path=tmp_path / "objects.pt", settings=settings, out=tmp_path / "e", device="cpu")
+    plan = plan_module.make_plan(config)
+    (ep,) = [e for e in plan.episodes if e.section == "voe"]
+    calls = []
+    real = voe.spliced_observer_surprise
+    monkeypatch.setattr(voe, "spliced_observer_surprise", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(ep.seed)
+    fast = voe.run_section_episode(plan, ep)
+    assert fast["design"] == "quadruplet" and calls
+    monkeypatch.setattr(voe, "is_spliced", lambda *a: False)
+    torch.manual_seed(ep.seed)
+    whole = voe.run_section_episode(plan, ep)
+    assert set(fast) == set(whole)
+    for name in ("model", "observer", "copy_last", "motion", "constant_velocity"):
+        assert len(fast[name]) == 4 and all(
+            np.array_equal(x, y) for x, y in zip(fast[name], whole[name], strict=True)
+        ), name
