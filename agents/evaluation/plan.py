@@ -446,6 +446,9 @@ class EvalConfig:
     """Torch device (``"auto"``: CUDA when available)."""
     progress: bool = True
     """Print a line per section."""
+    workers: int | None = None
+    """Processes that evaluate the episodes (:func:`~tdwgym.agents.evaluate.evaluate`; not the Ray path): 1 runs
+    them in this process; None: :func:`default_workers`. The report does not depend on it."""
 
     @classmethod
     def build(
@@ -462,6 +465,7 @@ class EvalConfig:
         device: str = "auto",
         progress: bool = True,
         env_kwargs: dict[str, Any] | None = None,
+        workers: int | None = None,
     ) -> EvalConfig:
         """A config from ``evaluate``'s keyword arguments: ``settings`` (default :class:`EvalSettings`, or
         :meth:`EvalSettings.quick` with ``quick``; not modified) with ``episodes`` and ``frames`` over it."""
@@ -470,7 +474,7 @@ class EvalConfig:
             s.episodes = int(episodes)
         if frames is not None:
             s.frames = int(frames)
-        return cls(run_dir, model_path, env_id, dict(env_kwargs or {}), out, s, probe_envs, device, progress)
+        return cls(run_dir, model_path, env_id, dict(env_kwargs or {}), out, s, probe_envs, device, progress, workers)
 
     def absolute(self) -> EvalConfig:
         """The same config with its paths made absolute (for tasks that start in another working directory)."""
@@ -480,6 +484,20 @@ class EvalConfig:
             if (value := getattr(self, name)) is not None and not (name == "model_path" and _not_a_path(value))
         }
         return replace(self, **paths)
+
+
+MAX_DEFAULT_WORKERS = 4
+"""At most this many worker processes by default (each holds the model, an env and torch: a few hundred MB)."""
+
+
+def default_workers(device: torch.device | str = "cpu") -> int:
+    """The evaluation's worker processes when none are asked for: one per core this process may use, at most
+    :data:`MAX_DEFAULT_WORKERS` (2 on a 2-core machine: the episodes are independent, and a second process takes
+    the second core); 1 on a CUDA device (the model runs there, and the workers would share one GPU)."""
+    if torch.device(device).type == "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DEFAULT_WORKERS, cores))
 
 
 def _not_a_path(model: str | os.PathLike) -> bool:

@@ -481,3 +481,37 @@ def test_a_quadruplets_spliced_clips_score_as_when_each_clip_is_scored_whole(tmp
         assert len(fast[name]) == 4 and all(
             np.array_equal(x, y) for x, y in zip(fast[name], whole[name], strict=True)
         ), name
+
+
+def test_the_report_does_not_depend_on_the_worker_count(tmp_path, capsys):
+    """Episodes evaluated by a pool of processes (one task each, in any order) give the report of one process, to
+    the last bit (each episode seeds what it draws from its own seeds); ``--workers`` is a positive int, not with
+    --ray; the default is one worker per core, at most 4."""
+    from tdwgym.agents.evaluation.plan import MAX_DEFAULT_WORKERS, default_workers
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretraining import save_world_model
+    from tdwgym.cli import main
+
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, 19), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "objects.pt")
+    settings = EvalSettings.quick()
+    settings.voe_pairs, settings.probe_clips = 3, 1
+    reports = [
+        evaluate(
+            model_path=tmp_path / "objects.pt",
+            settings=settings,
+            out=tmp_path / f"w{w}",
+            device="cpu",
+            progress=False,
+            workers=w,
+        )
+        for w in (1, 3)
+    ]
+    assert reports[0]["voe"]["kinds"]["vanish"]["n_items"] >= 1
+    assert _without_timing(reports[0]) == _without_timing(reports[1])
+    assert 1 <= default_workers() <= MAX_DEFAULT_WORKERS and default_workers("cuda") == 1
+    assert main(["eval", "--model", "m.pt", "--workers", "2", "--ray"]) == 2
+    assert "--workers: not with --ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", "m.pt", "--workers", "0"])
