@@ -72,6 +72,7 @@ from tdwgym.agents.evaluation.stepper import ModelStepper
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, bootstrap_ci, voe_metrics
 from tdwgym.agents.external import ExternalModel
 from tdwgym.agents.models import load_world_model
+from tdwgym.tools.policies import TRUST_PICKLES_ENV
 from tdwgym.util.processes import init_worker
 from tdwgym.util.progress_bar import progress_bar
 
@@ -238,9 +239,9 @@ def evaluate(config: EvalConfig | None = None, /, **arguments: Any) -> dict[str,
 
     With ``config.workers`` 1 the model is loaded once and every episode runs in this process:
     ``merge_reports([evaluate_episodes(all indices, config, plan)], config, plan)``; with more (the default on a
-    CPU: :func:`default_workers`, 2 on a 2-core machine) the episodes run in a pool of that many processes, one
-    task each, and the report is the same (:func:`tdwgym.agents.evaluation.on_ray.evaluate_on_ray` spreads the
-    same episodes over Ray tasks).
+    CPU: :func:`default_workers`, one per idle core: 2 on an idle 2-core machine) the episodes run in a pool of that
+    many processes, one task each, and the report is the same
+    (:func:`tdwgym.agents.evaluation.on_ray.evaluate_on_ray` spreads the same episodes over Ray tasks).
 
     Args:
         config: What to evaluate (:class:`EvalConfig`); or
@@ -286,7 +287,8 @@ def _evaluate_in_workers(config: EvalConfig, plan: EvalPlan, workers: int) -> li
     order = sorted(range(len(plan.episodes)), key=lambda i: (_HEAVIEST_FIRST.index(plan.episodes[i].section), i))
     context = forkserver_context(["tdwgym.agents.evaluate"])
     parts = []
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(task,))
+    trust = os.environ.get(TRUST_PICKLES_ENV)  # --trust-pickles holds for this call's workers, and for no other's
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(task, trust))
     try:
         futures = [pool.submit(_evaluate_one, i) for i in order]
         desc = f"eval ({workers} processes)"
@@ -299,8 +301,13 @@ def _evaluate_in_workers(config: EvalConfig, plan: EvalPlan, workers: int) -> li
     return parts
 
 
-def _start_worker(config: EvalConfig) -> None:
+def _start_worker(config: EvalConfig, trust_pickles: str | None) -> None:
     init_worker()
+    # the fork server's environment is the one it started with, perhaps under another command's --trust-pickles
+    if trust_pickles is None:
+        os.environ.pop(TRUST_PICKLES_ENV, None)
+    else:
+        os.environ[TRUST_PICKLES_ENV] = trust_pickles
     _WORKER["config"], _WORKER["plan"] = config, make_plan(config)
 
 

@@ -491,13 +491,16 @@ MAX_DEFAULT_WORKERS = 4
 
 
 def default_workers(device: torch.device | str = "cpu") -> int:
-    """The evaluation's worker processes when none are asked for: one per core this process may use, at most
-    :data:`MAX_DEFAULT_WORKERS` (2 on a 2-core machine: the episodes are independent, and a second process takes
-    the second core); 1 on a CUDA device (the model runs there, and the workers would share one GPU)."""
+    """The evaluation's worker processes when none are asked for: one per idle core (the cores this process may
+    use less the 1-minute load average, rounded), at least 1 and at most :data:`MAX_DEFAULT_WORKERS`; 1 on a CUDA
+    device (the model runs there, and the workers would share one GPU). So 2 on an idle 2-core machine, and 1 when
+    other jobs keep its cores busy: there a second process takes no more of the machine (measured, BENCHMARKS.md)
+    and only adds its own start and overhead. The report does not depend on it."""
     if torch.device(device).type == "cuda":
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(MAX_DEFAULT_WORKERS, cores))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(MAX_DEFAULT_WORKERS, cores, int(cores - load + 0.5)))
 
 
 def _not_a_path(model: str | os.PathLike) -> bool:

@@ -53,8 +53,8 @@ class EvalCommand:
     progress_bar: bool = True
     """Show progress on stderr (a bar on a terminal, plain lines in a log)."""
     workers: int | None = None
-    """Processes that evaluate the episodes (default: one per core, at most 4; 1 on CUDA; 1 runs them in this
-    process); the report does not depend on it. Not with --ray."""
+    """Processes that evaluate the episodes (default: one per idle core, i.e. cores less the load average, at most
+    4; 1 on CUDA; 1 runs them in this process); the report does not depend on it. Not with --ray."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ parts, exact VoE metrics, clear errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -483,10 +484,10 @@ def test_a_quadruplets_spliced_clips_score_as_when_each_clip_is_scored_whole(tmp
         ), name
 
 
-def test_the_report_does_not_depend_on_the_worker_count(tmp_path, capsys):
+def test_the_report_does_not_depend_on_the_worker_count(tmp_path, capsys, monkeypatch):
     """Episodes evaluated by a pool of processes (one task each, in any order) give the report of one process, to
     the last bit (each episode seeds what it draws from its own seeds); ``--workers`` is a positive int, not with
-    --ray; the default is one worker per core, at most 4."""
+    --ray; the default is one worker per idle core (cores less the load average), at least 1, at most 4."""
     from tdwgym.agents.evaluation.plan import MAX_DEFAULT_WORKERS, default_workers
     from tdwgym.agents.models import make_world_model
     from tdwgym.agents.pretraining import save_world_model
@@ -511,6 +512,10 @@ def test_the_report_does_not_depend_on_the_worker_count(tmp_path, capsys):
     assert reports[0]["voe"]["kinds"]["vanish"]["n_items"] >= 1
     assert _without_timing(reports[0]) == _without_timing(reports[1])
     assert 1 <= default_workers() <= MAX_DEFAULT_WORKERS and default_workers("cuda") == 1
+    cores = len(os.sched_getaffinity(0))
+    for load, idle in ((0.0, cores), (cores - 0.7, 1), (cores + 3.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert default_workers() == min(idle, MAX_DEFAULT_WORKERS), load
     assert main(["eval", "--model", "m.pt", "--workers", "2", "--ray"]) == 2
     assert "--workers: not with --ray" in capsys.readouterr().err
     with pytest.raises(SystemExit):
