@@ -39,7 +39,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ from tdwgym.agents.evaluation.plan import (
     EvalSettings,
     LoadedRun,
     clips_surprise,
+    default_workers,
     episode_surprise,
     load_run,
     make_plan,
@@ -71,6 +72,8 @@ from tdwgym.agents.evaluation.stepper import ModelStepper
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, bootstrap_ci, voe_metrics
 from tdwgym.agents.external import ExternalModel
 from tdwgym.agents.models import load_world_model
+from tdwgym.tools.policies import TRUST_PICKLES_ENV
+from tdwgym.util.processes import init_worker
 from tdwgym.util.progress_bar import progress_bar
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "bootstrap_ci",
     "clips_surprise",
     "count_episodes",
+    "default_workers",
     "episode_surprise",
     "evaluate",
     "evaluate_episodes",
@@ -233,15 +237,17 @@ def merge_reports(parts: Sequence[dict[str, Any]], config: EvalConfig, plan: Eva
 def evaluate(config: EvalConfig | None = None, /, **arguments: Any) -> dict[str, Any]:
     """Evaluate a world model; write ``report.json``, ``report.md`` and PNG plots into the config's ``out``.
 
-    The model is loaded once and every episode runs in this process:
-    ``merge_reports([evaluate_episodes(all indices, config, plan)], config, plan)``
+    With ``config.workers`` 1 the model is loaded once and every episode runs in this process:
+    ``merge_reports([evaluate_episodes(all indices, config, plan)], config, plan)``; with more (the default on a
+    CPU: :func:`default_workers`, one per idle core: 2 on an idle 2-core machine) the episodes run in a pool of that
+    many processes, one task each, and the report is the same
     (:func:`tdwgym.agents.evaluation.on_ray.evaluate_on_ray` spreads the same episodes over Ray tasks).
 
     Args:
         config: What to evaluate (:class:`EvalConfig`); or
         **arguments: :meth:`EvalConfig.build`'s keyword arguments (``run_dir=``, ``model_path=``, ``env_id=``,
             ``episodes=``, ``frames=``, ``out=``, ``quick=``, ``settings=``, ``probe_envs=``, ``device=``,
-            ``progress=``, ``env_kwargs=``).
+            ``progress=``, ``env_kwargs=``, ``workers=``).
 
     Returns:
         The report (as written to ``report.json``).
@@ -254,7 +260,59 @@ def evaluate(config: EvalConfig | None = None, /, **arguments: Any) -> dict[str,
         raise TypeError(f"give an EvalConfig or keyword arguments, not both (got {sorted(arguments)} too)")
     config = config if config is not None else EvalConfig.build(**arguments)
     plan = make_plan(config)
-    return merge_reports([evaluate_episodes(range(len(plan.episodes)), config, plan)], config, plan)
+    n = len(plan.episodes)
+    workers = min(n, config.workers if config.workers is not None else default_workers(plan.device))
+    if workers <= 1:
+        return merge_reports([evaluate_episodes(range(n), config, plan)], config, plan)
+    return merge_reports(_evaluate_in_workers(config, plan, workers), config, plan)
+
+
+_HEAVIEST_FIRST = ("voe", "exploration", "prediction", "probes")
+"""The sections in the order the workers take their episodes: the longest first, so that none is left running
+alone at the end."""
+
+_WORKER: dict[str, Any] = {}
+"""A worker process's config and plan (:func:`_start_worker`)."""
+
+
+def _evaluate_in_workers(config: EvalConfig, plan: EvalPlan, workers: int) -> list[dict[str, Any]]:
+    """Every episode of ``plan``, one task each, in a pool of ``workers`` processes that each build the plan once
+    (the model loaded once per process): the parts of :func:`evaluate_episodes`, in the order they finish. Each
+    episode seeds everything it draws from its own seeds, so the parts equal those of one process."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tdwgym.util.processes import forkserver_context
+
+    task = replace(config.absolute(), progress=False, workers=1)
+    order = sorted(range(len(plan.episodes)), key=lambda i: (_HEAVIEST_FIRST.index(plan.episodes[i].section), i))
+    context = forkserver_context(["tdwgym.agents.evaluate"])
+    parts = []
+    trust = os.environ.get(TRUST_PICKLES_ENV)  # --trust-pickles holds for this call's workers, and for no other's
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(task, trust))
+    try:
+        futures = [pool.submit(_evaluate_one, i) for i in order]
+        desc = f"eval ({workers} processes)"
+        with progress_bar(total=len(futures), desc=desc, unit="episode", enabled=config.progress) as bar:
+            for future in as_completed(futures):
+                parts.append(future.result())
+                bar.update()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return parts
+
+
+def _start_worker(config: EvalConfig, trust_pickles: str | None) -> None:
+    init_worker()
+    # the fork server's environment is the one it started with, perhaps under another command's --trust-pickles
+    if trust_pickles is None:
+        os.environ.pop(TRUST_PICKLES_ENV, None)
+    else:
+        os.environ[TRUST_PICKLES_ENV] = trust_pickles
+    _WORKER["config"], _WORKER["plan"] = config, make_plan(config)
+
+
+def _evaluate_one(index: int) -> dict[str, Any]:
+    return evaluate_episodes([index], _WORKER["config"], _WORKER["plan"])
 
 
 def export_eval_sets(

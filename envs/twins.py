@@ -241,24 +241,44 @@ def _noop(space: gym.Space) -> Any:
     return 0 if isinstance(space, gym.spaces.Discrete) else np.zeros(space.shape, dtype=space.dtype)
 
 
-def _clip(
-    env: gym.Env, scene: SceneSpec, path: list[tuple[np.ndarray, float, float]], passes: tuple[str, ...] = ()
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Frames of ``scene`` (events included) under a scripted camera, no-op actions: the RGB clip and the clips of
-    the other ``passes`` and segmentation (rendered by the same calls, so every pass shows the same instant)."""
-    base = env.unwrapped
-    obs, _ = env.reset(seed=0, options={"scene": scene})
-    out: list[np.ndarray] = []
-    passes = tuple(dict.fromkeys((*passes, "segmentation")))  # every env renders it; visible=True reads it
-    extra: dict[str, list[np.ndarray]] = {name: [] for name in passes}
-    for t, (pos, yaw, pitch) in enumerate(path):
-        base.set_camera_pose(pos, yaw, pitch)
-        obs = base.step(_noop(env.action_space))[0] if t else base._observe()
-        out.append(obs["rgb"] if isinstance(obs, dict) else obs)
-        for name in passes:
-            frame = base.last_frames[name]
-            extra[name].append(frame.astype(np.int32 if name == "segmentation" else np.float32, copy=False))
-    return np.stack(out), {name: np.stack(v) for name, v in extra.items()}
+class _Film:
+    """The clip of one scene under a scripted camera (no-op actions), filmed in an env of its own: asked again for a
+    path that begins with the path already filmed (a clip extended by ``visible=True``), it films only the new
+    frames, going on from where the simulation stopped. Those are the frames a new take from the reset would
+    replay, bit for bit: the env is left alone in between and the same steps run in the same order. A path that
+    does not begin so (the orbit camera's path changes with the clip's length) starts a new take."""
+
+    def __init__(self, env: gym.Env, scene: SceneSpec, passes: tuple[str, ...] = ()) -> None:
+        self.env, self.scene = env, scene
+        self.passes = tuple(dict.fromkeys((*passes, "segmentation")))  # every env renders it; visible=True reads it
+        self.path: list[tuple[np.ndarray, float, float]] = []
+        self.rgb: list[np.ndarray] = []
+        self.extra: dict[str, list[np.ndarray]] = {name: [] for name in self.passes}
+
+    def clip(self, path: list[tuple[np.ndarray, float, float]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Frames of the scene (events included) along ``path``: the RGB clip and the clips of the other passes
+        and segmentation (rendered by the same calls, so every pass shows the same instant)."""
+        done = len(self.path)
+        if done > len(path) or not all(_same_pose(a, b) for a, b in zip(self.path, path, strict=False)):
+            self.path, self.rgb, self.extra = [], [], {name: [] for name in self.passes}
+        base = self.env.unwrapped
+        for t in range(len(self.path), len(path)):
+            pos, yaw, pitch = path[t]
+            if t == 0:
+                self.env.reset(seed=0, options={"scene": self.scene})
+            base.set_camera_pose(pos, yaw, pitch)
+            obs = base.step(_noop(self.env.action_space))[0] if t else base._observe()
+            self.rgb.append(obs["rgb"] if isinstance(obs, dict) else obs)
+            for name in self.passes:
+                frame = base.last_frames[name]
+                self.extra[name].append(frame.astype(np.int32 if name == "segmentation" else np.float32, copy=False))
+            self.path.append(path[t])
+        n = len(path)
+        return np.stack(self.rgb[:n]), {name: np.stack(v[:n]) for name, v in self.extra.items()}
+
+
+def _same_pose(a: tuple[np.ndarray, float, float], b: tuple[np.ndarray, float, float]) -> bool:
+    return bool(np.array_equal(a[0], b[0])) and a[1] == b[1] and a[2] == b[2]
 
 
 def matched_motion(scene: SceneSpec) -> SceneSpec:
@@ -373,7 +393,12 @@ def make_pairs(
     if post_frames is not None and (isinstance(post_frames, bool) or post_frames < 0):
         raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
     kinds_list = _check(kinds, env_class, camera, frames if post_frames is None else 2)
-    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+    # one env per clip of a pair, so that each can go on filming when the pair is extended (_Film)
+    envs = [
+        gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+        for _ in range(2)
+    ]
+    env = envs[0]
     out = []
     try:
         for kind in kinds_list:
@@ -384,13 +409,11 @@ def make_pairs(
             n = frames if post_frames is None else frame + int(post_frames) + 1
             if frame >= n:
                 raise ValueError(f"{kind}: the event falls at frame {frame}; ask for frames > {frame}")
+            films = (_Film(envs[0], possible, extra_passes), _Film(envs[1], impossible, extra_passes))
             extra = 0
             while True:
                 path = _camera_path(possible, camera, n + extra)
-                (a, a_extra), (b, b_extra) = (
-                    _clip(env, possible, path, extra_passes),
-                    _clip(env, impossible, path, extra_passes),
-                )
+                (a, a_extra), (b, b_extra) = (films[0].clip(path), films[1].clip(path))
                 pair = MatchedPair(
                     kind=kind,
                     seed=seed,
@@ -410,7 +433,8 @@ def make_pairs(
                 continue  # the twins never differ in view (or the target is never seen before): no observer could
             out.append(pair)  # tell them apart
     finally:
-        env.close()
+        for e in envs:
+            e.close()
     return out
 
 
@@ -502,7 +526,12 @@ def make_quadruplets(
         raise ValueError(f"post_frames must be an int >= 0, got {post_frames!r}")
     env_class = load_env_creator(gym.spec(env_id).entry_point)
     kinds_list = _check(kinds, env_class, camera, frames if post_frames is None else 2, QUADRUPLET_KINDS)
-    env = gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+    # one env per clip of a pair, so that each can go on filming when the pair is extended (_Film)
+    envs = [
+        gym.make(env_id, resolution=resolution, obs_mode="rgb", extra_passes=extra_passes, **env_kwargs)
+        for _ in range(2)
+    ]
+    env = envs[0]
     out = []
     try:
         for kind in kinds_list:
@@ -518,13 +547,11 @@ def make_quadruplets(
             except SceneError:
                 continue  # its counterpart starts with bodies interpenetrating or outside the room: no valid scene
             hidden = bool(impossible.labels.get("event_hidden"))
+            films = (_Film(envs[0], possible, extra_passes), _Film(envs[1], counterpart, extra_passes))
             extra = 0
             while True:
                 path = _camera_path(possible, camera, n + extra)
-                (a, a_extra), (b, b_extra) = (
-                    _clip(env, possible, path, extra_passes),
-                    _clip(env, counterpart, path, extra_passes),
-                )
+                (a, a_extra), (b, b_extra) = (films[0].clip(path), films[1].clip(path))
                 cut, hidden_cut = frame, True
                 if hidden:  # splice where the probed objects are hidden in both clips (no jump of visible pixels)
                     found = splice_frame(
@@ -567,5 +594,6 @@ def make_quadruplets(
                 )
             )
     finally:
-        env.close()
+        for e in envs:
+            e.close()
     return out

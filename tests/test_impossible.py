@@ -298,3 +298,47 @@ def test_teleport_quadruplets_are_spliced_where_no_pixel_jump_gives_them_away():
     assert np.array_equal(q.impossible[0][f:], q.possible[1][f:])
     energy = [motion_energy(c)[f - 1 :].sum() for c in (*q.possible, *q.impossible)]
     assert energy[2] + energy[3] == pytest.approx(energy[0] + energy[1], rel=1e-9)
+
+
+def test_an_extended_clip_is_the_clip_one_take_of_its_length_renders():
+    """Extending a pair or quadruplet films only the new frames (the simulation goes on where it stopped): the
+    clips, and their segmentation and depth, equal bit for bit those of one take of the final length."""
+    passes = ("segmentation", "depth")
+    kw = {"seed": 2, "kinds": "vanish", "resolution": 16, "passes": passes}
+    (p,) = make_pairs("TDWRoom-Occlusion-v0", post_frames=3, **kw)
+    (q,) = make_quadruplets("TDWRoom-Occlusion-v0", post_frames=3, **kw)
+    assert p.extended > 0 and q.extended > 0
+    (p1,) = make_pairs("TDWRoom-Occlusion-v0", post_frames=3 + p.extended, visible=False, **kw)
+    (q1,) = make_quadruplets("TDWRoom-Occlusion-v0", post_frames=3 + q.extended, visible=False, **kw)
+    assert np.array_equal(p.possible, p1.possible) and np.array_equal(p.impossible, p1.impossible)
+    assert q.event_frame == q1.event_frame
+
+    def same(xs, ys):
+        return all(np.array_equal(x, y) for x, y in zip(xs, ys, strict=True))
+
+    assert same((*q.possible, *q.impossible), (*q1.possible, *q1.impossible))
+    for name in passes:
+        assert same(p.passes[name], p1.passes[name])
+        assert same((*q.passes[name][0], *q.passes[name][1]), (*q1.passes[name][0], *q1.passes[name][1]))
+
+
+def test_a_film_asked_for_another_camera_path_starts_a_new_take():
+    """The orbit path changes with the clip's length: a longer orbit clip is a new take, not the old one extended."""
+    import gymnasium as gym
+
+    from tdwgym.envs.twins import _camera_path, _Film
+
+    env = gym.make("TDWRoom-Occlusion-v0", resolution=16, obs_mode="rgb")
+    fresh = gym.make("TDWRoom-Occlusion-v0", resolution=16, obs_mode="rgb")
+    try:
+        scene = env.unwrapped.sample_scene(3)
+        film = _Film(env, scene)
+        short = film.clip(_camera_path(scene, "orbit", 6))[0]
+        long = film.clip(_camera_path(scene, "orbit", 12))[0]
+        assert np.array_equal(long, _Film(fresh, scene).clip(_camera_path(scene, "orbit", 12))[0])
+        assert not np.array_equal(short, long[:6])  # the shorter orbit swings faster
+        again = film.clip(_camera_path(scene, "static", 5))[0]
+        assert np.array_equal(again, _Film(fresh, scene).clip(_camera_path(scene, "static", 5))[0])
+    finally:
+        env.close()
+        fresh.close()

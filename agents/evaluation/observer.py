@@ -41,11 +41,12 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ObserverConfig", "observer_surprise"]
+__all__ = ["ObserverConfig", "observer_surprise", "spliced_observer_surprise"]
 
 
 # -- per-frame measurements ----------------------------------------------------------------------------------------
@@ -474,3 +475,29 @@ def observer_surprise(rgb, seg, depth, fov, cfg: ObserverConfig | None = None, m
         out.append(s)
         terms.append(tm)
     return (np.array(out), terms) if return_terms else np.array(out)
+
+
+def spliced_observer_surprise(rgb, seg, depth, fov, cut: int, cfg: ObserverConfig | None = None) -> np.ndarray:
+    """Per-frame surprise ``(4, T)`` of two clips ``A``, ``B`` (``rgb``, ``seg``, ``depth``: two clips each) and of
+    their splices at ``cut``, in the order ``A, B, A|B, B|A`` (``A|B`` is ``A`` up to frame ``cut``, then ``B``: an
+    IntPhys quadruplet): each row equals :func:`observer_surprise` of that clip, bit for bit.
+
+    The observer is causal (frame ``t`` reads frames up to ``t`` and its own random numbers, drawn in frame order),
+    so on ``A|B`` it is, up to ``cut``, in the state it reached on ``A``: each prefix is observed once and the
+    observer copied at the cut, and each clip's measurements are taken once."""
+    seg = [np.asarray(s) for s in seg]
+    depth = [np.asarray(d, np.float32) for d in depth]
+    meas = [clip_measurements(r, s, d) for r, s, d in zip(rgb, seg, depth, strict=True)]
+    H, W = seg[0].shape[1:]
+    out: list[list[float]] = [[], [], [], []]
+    for x, y in ((0, 1), (1, 0)):
+        obs = Observer(H, W, fov, cfg)
+        for t in range(min(cut, len(seg[x]))):
+            out[x].append(obs.frame(t, meas[x][t], seg[x][t], depth[x][t])[0])
+        out[2 + x] = list(out[x])
+        fork = copy.deepcopy(obs)
+        for t in range(len(out[x]), len(seg[x])):
+            out[x].append(obs.frame(t, meas[x][t], seg[x][t], depth[x][t])[0])
+        for t in range(len(out[2 + x]), len(seg[y])):
+            out[2 + x].append(fork.frame(t, meas[y][t], seg[y][t], depth[y][t])[0])
+    return np.array(out)

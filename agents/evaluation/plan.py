@@ -221,7 +221,14 @@ def clips_surprise(
         return np.stack(
             [model.clip_scores(clip, **{k: v[i] for k, v in (passes or {}).items()}) for i, clip in enumerate(frames)]
         )
-    x = model_frames(model, frames, passes)
+    return stream_surprise(model, model_frames(model, frames, passes), actions)
+
+
+@torch.no_grad()
+def stream_surprise(model: WorldModel, x: torch.Tensor, actions: np.ndarray) -> np.ndarray:
+    """The model's surprise of every transition of ``N`` clips of its own frames ``x`` (``(N, T, *frame_shape)``,
+    :func:`model_frames`), stepped side by side through a :class:`~tdwgym.agents.models.Stream`: ``(N, T - 1)``
+    (:func:`clips_surprise` from the render passes)."""
     acts = torch.from_numpy(np.asarray(actions, dtype=np.float32))
     n, t = x.shape[:2]
     if t < 2:
@@ -439,6 +446,9 @@ class EvalConfig:
     """Torch device (``"auto"``: CUDA when available)."""
     progress: bool = True
     """Print a line per section."""
+    workers: int | None = None
+    """Processes that evaluate the episodes (:func:`~tdwgym.agents.evaluate.evaluate`; not the Ray path): 1 runs
+    them in this process; None: :func:`default_workers`. The report does not depend on it."""
 
     @classmethod
     def build(
@@ -455,6 +465,7 @@ class EvalConfig:
         device: str = "auto",
         progress: bool = True,
         env_kwargs: dict[str, Any] | None = None,
+        workers: int | None = None,
     ) -> EvalConfig:
         """A config from ``evaluate``'s keyword arguments: ``settings`` (default :class:`EvalSettings`, or
         :meth:`EvalSettings.quick` with ``quick``; not modified) with ``episodes`` and ``frames`` over it."""
@@ -463,7 +474,7 @@ class EvalConfig:
             s.episodes = int(episodes)
         if frames is not None:
             s.frames = int(frames)
-        return cls(run_dir, model_path, env_id, dict(env_kwargs or {}), out, s, probe_envs, device, progress)
+        return cls(run_dir, model_path, env_id, dict(env_kwargs or {}), out, s, probe_envs, device, progress, workers)
 
     def absolute(self) -> EvalConfig:
         """The same config with its paths made absolute (for tasks that start in another working directory)."""
@@ -473,6 +484,23 @@ class EvalConfig:
             if (value := getattr(self, name)) is not None and not (name == "model_path" and _not_a_path(value))
         }
         return replace(self, **paths)
+
+
+MAX_DEFAULT_WORKERS = 4
+"""At most this many worker processes by default (each holds the model, an env and torch: a few hundred MB)."""
+
+
+def default_workers(device: torch.device | str = "cpu") -> int:
+    """The evaluation's worker processes when none are asked for: one per idle core (the cores this process may
+    use less the 1-minute load average, rounded), at least 1 and at most :data:`MAX_DEFAULT_WORKERS`; 1 on a CUDA
+    device (the model runs there, and the workers would share one GPU). So 2 on an idle 2-core machine, and 1 when
+    other jobs keep its cores busy: there a second process takes no more of the machine (measured, BENCHMARKS.md)
+    and only adds its own start and overhead. The report does not depend on it."""
+    if torch.device(device).type == "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(MAX_DEFAULT_WORKERS, cores, int(cores - load + 0.5)))
 
 
 def _not_a_path(model: str | os.PathLike) -> bool:

@@ -8,18 +8,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
-from tdwgym.agents.evaluation.observer import observer_surprise
+from tdwgym.agents.evaluation.observer import observer_surprise, spliced_observer_surprise
 from tdwgym.agents.evaluation.plan import (
     EvalEpisode,
     EvalPlan,
     _env_kwargs,
     _mean,
     clips_surprise,
+    model_frames,
     needed_passes,
+    stream_surprise,
 )
+from tdwgym.agents.external import ExternalModel
 from tdwgym.envs.twins import QUADRUPLET_KINDS, make_pairs, make_quadruplets
 
 
@@ -170,8 +174,15 @@ def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
     # the model sees whole clips (its memory needs what came before); the clips are compared from the event frame
     # on (entry t is the surprise of frame t + 1), where they can differ
     window = slice(max(item.event_frame - 1, 0), None)
-    model_passes = {k: np.stack(extra[k]) for k in passes}
-    scores = clips_surprise(model, np.stack(clips), np.stack([actions] * n), model_passes)
+    spliced = is_spliced(clips, extra, item.event_frame)
+    if spliced and not isinstance(model, ExternalModel):
+        # the model's frames are per frame (WorldModel.frames_from): those of the spliced clips are spliced too
+        a, b = model_frames(model, np.stack(clips[:2]), {k: np.stack(extra[k][:2]) for k in passes})
+        x = torch.stack([a, b, _splice(a, b, item.event_frame), _splice(b, a, item.event_frame)])
+        scores = stream_surprise(model, x, np.stack([actions] * n))
+    else:
+        model_passes = {k: np.stack(extra[k]) for k in passes}
+        scores = clips_surprise(model, np.stack(clips), np.stack([actions] * n), model_passes)
     out: dict[str, Any] = {
         "design": design,
         "seed": item.seed,
@@ -179,17 +190,44 @@ def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
         "extended": getattr(item, "extended", 0),
         "redrawn": redraw,
         "model": [s[window] for s in scores],
-        **reference_scores(clips, extra, item.event_frame, float(plan.settings.fov), observer),
+        **reference_scores(clips, extra, item.event_frame, float(plan.settings.fov), observer, spliced),
     }
     return out
 
 
+def _splice(x: Any, y: Any, frame: int) -> Any:
+    """``x`` up to ``frame``, then ``y`` (arrays or tensors, time first)."""
+    return torch.cat([x[:frame], y[frame:]]) if isinstance(x, torch.Tensor) else np.concatenate([x[:frame], y[frame:]])
+
+
+def is_spliced(clips: Sequence[np.ndarray], passes: dict[str, list[np.ndarray]], cut: int) -> bool:
+    """Whether ``clips`` are a quadruplet's ``A, B, A|B, B|A`` spliced at frame ``cut``, in RGB and every other
+    pass (then the scorers observe each clip's start once: :func:`reference_scores` with ``spliced``)."""
+    if len(clips) != 4:
+        return False
+    for series in (clips, *passes.values()):
+        a, b, ab, ba = series
+        if not (len(a) == len(b) == len(ab) == len(ba)):
+            return False
+        if not (np.array_equal(ab, _splice(a, b, cut)) and np.array_equal(ba, _splice(b, a, cut))):
+            return False
+    return True
+
+
 def reference_scores(
-    clips: Sequence[np.ndarray], passes: dict[str, list], event_frame: int, fov: float, observer: bool = True
+    clips: Sequence[np.ndarray],
+    passes: dict[str, list],
+    event_frame: int,
+    fov: float,
+    observer: bool = True,
+    spliced: bool = False,
 ) -> dict[str, list[np.ndarray]]:
     """The per-step surprise of every clip under the scorers that need no model (copy-last, constant velocity,
     motion energy and, with ``observer``, the analytic observer, which reads ``passes["segmentation"]`` and
-    ``passes["depth"]``), over the window from the event frame on (entry ``t`` scores frame ``t + 1``)."""
+    ``passes["depth"]``), over the window from the event frame on (entry ``t`` scores frame ``t + 1``).
+    ``spliced``: the clips are a quadruplet spliced at ``event_frame`` (:func:`is_spliced`); the observer then
+    observes each start once (:func:`~tdwgym.agents.evaluation.observer.spliced_observer_surprise`, the same
+    scores)."""
     window = slice(max(event_frame - 1, 0), None)
     out: dict[str, list[np.ndarray]] = {
         "copy_last": [_baseline_surprise(c, "copy_last")[window] for c in clips],
@@ -197,10 +235,12 @@ def reference_scores(
         "motion": [motion_energy(c)[window] for c in clips],
     }
     if observer:
-        out[CONTROL] = [
-            observer_surprise(c, passes["segmentation"][i], passes["depth"][i], fov)[1:][window]
-            for i, c in enumerate(clips)
-        ]
+        seg, depth = passes["segmentation"], passes["depth"]
+        if spliced:
+            per_frame = list(spliced_observer_surprise(clips[:2], seg[:2], depth[:2], fov, event_frame))
+        else:
+            per_frame = [observer_surprise(c, seg[i], depth[i], fov) for i, c in enumerate(clips)]
+        out[CONTROL] = [s[1:][window] for s in per_frame]
     return out
 
 

@@ -52,6 +52,9 @@ class EvalCommand:
     """Torch device: auto (CUDA when available), cpu, cuda."""
     progress_bar: bool = True
     """Show progress on stderr (a bar on a terminal, plain lines in a log)."""
+    workers: int | None = None
+    """Processes that evaluate the episodes (default: one per idle core, i.e. cores less the load average, at most
+    4; 1 on CUDA; 1 runs them in this process); the report does not depend on it. Not with --ray."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,7 +70,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     names = add_config_arguments(
         p,
         EvalCommand,
-        flags={"run": Flag(metavar="RUN_DIR"), "model": Flag(metavar="MODEL"), "out": Flag(metavar="DIR")},
+        flags={
+            "run": Flag(metavar="RUN_DIR"),
+            "model": Flag(metavar="MODEL"),
+            "out": Flag(metavar="DIR"),
+            "workers": Flag(type=positive_int),
+        },
         level_split=("level",),  # the evaluation draws from the held-out splits itself
     )
     add_ray_argument(p)
@@ -105,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     sources = [f"--{n.replace('_', '-')}" for n in ("run", "model", "export_sets") if getattr(cmd, n) is not None]
     if len(sources) != 1:
         raise UsageError(f"give exactly one of --run, --model, --export-sets (got {', '.join(sources) or 'none'})")
+    if cmd.workers is not None and getattr(args, "ray", None) is not None:
+        raise UsageError("--workers: not with --ray (Ray runs as many episodes at once as the cluster has CPUs)")
     settings = EvalSettings.quick() if cmd.quick else EvalSettings()
     settings = dataclasses.replace(settings, **config_kwargs(args, args.settings_fields))
     env_kwargs = env_kwargs_with(cmd.env_kwargs, args)
@@ -145,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         settings=settings,
         device=cmd.device,
         progress=cmd.progress_bar,
+        workers=cmd.workers,
     )
     with run_lock(out):
         if args.ray is not None:

@@ -4,6 +4,7 @@ parts, exact VoE metrics, clear errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -448,3 +449,74 @@ def test_the_objects_model_is_evaluated_on_its_own_passes(tmp_path):
     res = report["voe"]["kinds"]["vanish"]
     assert res["n_items"] >= 1 and np.isfinite(res["model"]["mean"]["relative"])
     assert np.isfinite(res["observer"]["mean"]["relative"])
+
+
+def test_a_quadruplets_spliced_clips_score_as_when_each_clip_is_scored_whole(tmp_path, monkeypatch):
+    """The VoE section scores a quadruplet's spliced clips from the features and observer state of the clips they
+    are spliced from (each start observed once): every scorer's surprise equals, bit for bit, that of scoring the
+    four clips as given."""
+    from tdwgym.agents.evaluation import plan as plan_module
+    from tdwgym.agents.evaluation import voe
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretraining import save_world_model
+
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, 19), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "objects.pt")
+    settings = EvalSettings.quick()
+    settings.voe_kinds, settings.voe_pairs = ["teleport"], 1
+    config = EvalConfig(model_path=tmp_path / "objects.pt", settings=settings, out=tmp_path / "e", device="cpu")
+    plan = plan_module.make_plan(config)
+    (ep,) = [e for e in plan.episodes if e.section == "voe"]
+    calls = []
+    real = voe.spliced_observer_surprise
+    monkeypatch.setattr(voe, "spliced_observer_surprise", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(ep.seed)
+    fast = voe.run_section_episode(plan, ep)
+    assert fast["design"] == "quadruplet" and calls
+    monkeypatch.setattr(voe, "is_spliced", lambda *a: False)
+    torch.manual_seed(ep.seed)
+    whole = voe.run_section_episode(plan, ep)
+    assert set(fast) == set(whole)
+    for name in ("model", "observer", "copy_last", "motion", "constant_velocity"):
+        assert len(fast[name]) == 4 and all(
+            np.array_equal(x, y) for x, y in zip(fast[name], whole[name], strict=True)
+        ), name
+
+
+def test_the_report_does_not_depend_on_the_worker_count(tmp_path, capsys, monkeypatch):
+    """Episodes evaluated by a pool of processes (one task each, in any order) give the report of one process, to
+    the last bit (each episode seeds what it draws from its own seeds); ``--workers`` is a positive int, not with
+    --ray; the default is one worker per idle core (cores less the load average), at least 1, at most 4."""
+    from tdwgym.agents.evaluation.plan import MAX_DEFAULT_WORKERS, default_workers
+    from tdwgym.agents.models import make_world_model
+    from tdwgym.agents.pretraining import save_world_model
+    from tdwgym.cli import main
+
+    torch.manual_seed(0)
+    model = make_world_model("objects", (24, 19), 10, device="cpu", hidden=8, resolution=32)
+    save_world_model(model, tmp_path / "objects.pt")
+    settings = EvalSettings.quick()
+    settings.voe_pairs, settings.probe_clips = 3, 1
+    reports = [
+        evaluate(
+            model_path=tmp_path / "objects.pt",
+            settings=settings,
+            out=tmp_path / f"w{w}",
+            device="cpu",
+            progress=False,
+            workers=w,
+        )
+        for w in (1, 3)
+    ]
+    assert reports[0]["voe"]["kinds"]["vanish"]["n_items"] >= 1
+    assert _without_timing(reports[0]) == _without_timing(reports[1])
+    assert 1 <= default_workers() <= MAX_DEFAULT_WORKERS and default_workers("cuda") == 1
+    cores = len(os.sched_getaffinity(0))
+    for load, idle in ((0.0, cores), (cores - 0.7, 1), (cores + 3.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert default_workers() == min(idle, MAX_DEFAULT_WORKERS), load
+    assert main(["eval", "--model", "m.pt", "--workers", "2", "--ray"]) == 2
+    assert "--workers: not with --ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", "m.pt", "--workers", "0"])

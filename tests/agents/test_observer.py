@@ -50,3 +50,24 @@ def test_the_observer_ranks_the_fixed_seeds_quadruplets(kind, seeds):
         agg = [M.aggregate_surprise(x, "mean") for x in res["observer"]]
         right += (agg[2] > agg[0]) + (agg[3] > agg[1])
     assert right >= 5, right
+
+
+def test_the_spliced_clips_observer_scores_equal_the_clip_by_clip_ones():
+    """spliced_observer_surprise observes each quadruplet clip's start once (the observer copied at the cut): every
+    clip's per-frame surprise equals observer_surprise of that clip alone, bit for bit."""
+    from tdwgym.agents.evaluation.observer import observer_surprise, spliced_observer_surprise
+    from tdwgym.agents.evaluation.voe import draw_twins, is_spliced, item_clips
+    from tdwgym.sim.scene import DEFAULT_FOV
+
+    item, _ = draw_twins(
+        "TDWRoom-Occlusion-v0", 62000, "teleport", "quadruplet", (32, 32), 8, ("segmentation", "depth")
+    )
+    clips, extra = item_clips(item)
+    seg, depth = extra["segmentation"], extra["depth"]
+    assert is_spliced(clips, extra, item.event_frame)
+    swapped = [clips[0], clips[1], clips[3], clips[2]]  # B|A where A|B should be
+    assert not is_spliced(swapped, extra, item.event_frame) and not is_spliced(clips[:2], extra, item.event_frame)
+    spliced = spliced_observer_surprise(clips[:2], seg[:2], depth[:2], DEFAULT_FOV, item.event_frame)
+    one_by_one = np.stack([observer_surprise(c, seg[i], depth[i], DEFAULT_FOV) for i, c in enumerate(clips)])
+    assert spliced.shape == one_by_one.shape and np.array_equal(spliced, one_by_one)
+    assert not np.array_equal(spliced[0], spliced[2])  # the impossible clip is scored on its own frames
