@@ -28,3 +28,13 @@ def make_env():
     yield _make
     for env in made:
         env.close()
+
+
+@pytest.fixture(autouse=True)
+def _one_eval_worker_unless_asked(monkeypatch):
+    """``evaluate()`` without ``workers`` runs one pool process per idle core, a number that depends on the load of
+    the machine the suite runs on: the suite pins it to 1 so that no test starts a pool it did not ask for (the
+    pool and the default are tested on their own in tests/agents/test_evaluate.py)."""
+    import tdwgym.agents.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "default_workers", lambda device="cpu": 1)
