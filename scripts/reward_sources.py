@@ -94,11 +94,13 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int) ->
         "steps": steps,
         "reward_per_step": total / steps,
         "kinds": {
-            k: {"steps": len(v), "reward_per_step": float(np.mean(v)) if v else 0.0, "share": sum(v) / total}
+            k: {
+                "steps": len(v),
+                "reward_per_step": float(np.mean(v)) if v else 0.0,
+                "share": sum(v) / max(total, 1e-12),
+            }
             for k, v in kinds.items()
-        }
-        if total > 0
-        else {k: {"steps": len(v), "reward_per_step": 0.0, "share": 0.0} for k, v in kinds.items()},
+        },
         "away": [
             {
                 "frames": f"{lo}" if hi == lo + 1 else f"{lo}+" if hi > 10**8 else f"{lo}-{hi - 1}",

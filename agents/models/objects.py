@@ -106,6 +106,11 @@ N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer sl
 MSG = 32
 
 
+def _norm(v: torch.Tensor) -> torch.Tensor:
+    """Length of the last axis, kept as a size-1 axis (differentiable at 0)."""
+    return torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10)
+
+
 def _overlap(c1: torch.Tensor, s1: torch.Tensor, c2: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
     """Length of the overlap of intervals ``c +- s / 2``."""
     lo = torch.maximum(c1 - s1 / 2, c2 - s2 / 2)
@@ -462,7 +467,7 @@ class ObjectModel(WorldModel):
         predicted position: a learned share of the distance it moved meanwhile at its speed ``v``, plus a learned
         drift per second; 0 for a slot seen in the last frame."""
         rate = F.softplus(self.spread)
-        speed = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10) * 30  # metres per second
+        speed = _norm(v) * 30  # metres per second
         return (gap * (rate[0] + rate[1] * speed)).clamp(max=p[..., 2:3].clamp(min=0.3))
 
     def _speed(self, v: torch.Tensor) -> list[torch.Tensor]:
@@ -470,8 +475,7 @@ class ObjectModel(WorldModel):
         :data:`SPEED_SCALE`: about 0 for an object moving at 1 m/s, -2.3 for one at rest."""
         if not self.speed_friction:
             return []
-        speed = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10)
-        return [torch.log(speed / SPEED_SCALE + 1e-2) / 2]
+        return [torch.log(_norm(v) / SPEED_SCALE + 1e-2) / 2]
 
     def _measure(self, obs: torch.Tensor, a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Amodal centre (camera coordinates) from the box's exact edges and the remembered size."""
@@ -558,14 +562,18 @@ class ObjectModel(WorldModel):
         z = (obs[..., self.predicted] - mean) / self.noise / logsig.exp()
         return bce, z, seen
 
-    def _nll(self, dist, obs: torch.Tensor) -> torch.Tensor:
-        """Per slot negative log-likelihood ``(B, S)`` of the observed table (the training loss)."""
-        bce, z, seen = self._errors(dist, obs)
+    def _nll(self, dist, obs: torch.Tensor, errors: tuple | None = None) -> torch.Tensor:
+        """Per slot negative log-likelihood ``(B, S)`` of the observed table (the training loss); ``errors``:
+        :meth:`_errors` of the same prior and table, when already computed."""
+        bce, z, seen = errors if errors is not None else self._errors(dist, obs)
         return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
 
-    def _surprise(self, dist, obs: torch.Tensor, seen_before: torch.Tensor) -> torch.Tensor:
-        """Per slot excess surprise ``(B, S)`` (the module docstring; :attr:`surprise_terms`)."""
-        bce, z, seen = self._errors(dist, obs)
+    def _surprise(
+        self, dist, obs: torch.Tensor, seen_before: torch.Tensor, errors: tuple | None = None
+    ) -> torch.Tensor:
+        """Per slot excess surprise ``(B, S)`` (the module docstring; :attr:`surprise_terms`); ``errors`` as in
+        :meth:`_nll`."""
+        bce, z, seen = errors if errors is not None else self._errors(dist, obs)
         if self.surprise_terms == "whole":
             whole = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
             return whole * seen_before * 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1).sum(-1)
@@ -623,11 +631,12 @@ class ObjectModel(WorldModel):
             nxt = frames[:, t + 1, :n]
             if self.ego_correction:
                 st, dist = self._ego_correct(st, actions[:, t], nxt)
-            nll = self._nll(dist, nxt)
+            errors = self._errors(dist, nxt)
+            nll = self._nll(dist, nxt, errors)
             if shown is not None and self.gap_weight != 1.0:
                 nll = nll * (1 + (self.gap_weight - 1) * (1 - shown[:, t]))
             losses.append(nll.sum(-1))
-            surprises.append(self._surprise(dist, nxt, before).sum(-1).detach())
+            surprises.append(self._surprise(dist, nxt, before, errors).sum(-1).detach())
         extra_loss, extra_surprise = self._unused_cost(self.slots - n)
         out = torch.cat([self._pack(st), full[:, n:]], dim=1)
         return torch.stack(losses, 1) + extra_loss, torch.stack(surprises, 1) + extra_surprise, out
@@ -707,10 +716,11 @@ class ObjectModel(WorldModel):
             st, dist = self._ego_correct(st, action, nxt[:, :n])
             prepared[:3] = self._padded(st, dist, prepared[2][:, :n])  # type: ignore[index]
         _, dist, before = prepared[:3]  # type: ignore[index]
-        _, z, seen = self._errors(dist, nxt)
+        errors = self._errors(dist, nxt)
+        _, z, seen = errors
         return {
-            "surprise": self._surprise(dist, nxt, before),
-            "loss": self._nll(dist, nxt),
+            "surprise": self._surprise(dist, nxt, before, errors),
+            "loss": self._nll(dist, nxt, errors),
             "z2": z.square() * seen[..., None],
         }
 
