@@ -196,7 +196,8 @@ def _init_model(cfg: PretrainConfig, dev: str | torch.device = "cpu") -> WorldMo
 
     Raises:
         ValueError: No such file, not a world-model file, another variant or render size, or settings that change
-            a weight's shape.
+            a weight's shape or drop a weight. Settings that add a part (``{"ego_sigma": true}`` on an objects
+            model made without it) are accepted: the new weights keep their initial values.
     """
     from tdwgym.agents.models import SHIPPED, load_world_model
 
@@ -214,13 +215,16 @@ def _init_model(cfg: PretrainConfig, dev: str | torch.device = "cpu") -> WorldMo
     saved = base.config().get("resolution")
     if _reads_slots(cfg) and saved is not None and int(saved) != cfg.resolution:
         raise ValueError(f"--init {cfg.init} reads frames at {saved}x{saved} but --resolution is {cfg.resolution}")
+    fit = f"--model-kwargs {cfg.model_kwargs} do not fit the weights of --init {cfg.init}"
     try:
         model = world_model_from_config({**base.config(), **cfg.model_kwargs}, device=dev)
-        model.load_state_dict(base.state_dict())
+        # weights the new settings add (a part the file's model did not have) keep their initial values
+        _, dropped = model.load_state_dict(base.state_dict(), strict=False)
     except (TypeError, RuntimeError) as exc:
         first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
-        fit = f"--model-kwargs {cfg.model_kwargs} do not fit the weights of --init {cfg.init}"
         raise ValueError(f"{fit}: {first}") from None
+    if dropped:
+        raise ValueError(f"{fit}: the settings drop its weights {', '.join(dropped)}")
     return model
 
 

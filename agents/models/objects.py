@@ -174,6 +174,14 @@ class ObjectModel(WorldModel):
             learned spread of the predicted position, which grows with the time the slot has been hidden (``gap``)
             and with its speed (:meth:`_spread`): the first sliver of a re-emerging object is then expected where the
             predicted box alone is still behind the occluder. False keeps files made before it as they were.
+        ego_sigma: Whether each feature's predicted standard deviation also grows with the camera's own motion
+            under the action (the size of :attr:`ego`'s learned turn and shift, a zero-initialised linear map to a
+            log-scale per feature, :attr:`sigma_ego`). Without it the spread is read from the slot's memory and
+            geometry alone, so it cannot tell a turn from a still camera: a model fitted mostly on a still camera
+            is then over-confident through every turn, and since the surprise is the error *beyond* the expected,
+            a turning camera is paid for the noise of its own ego-motion estimate (docs/agents.md). False keeps
+            files made before it as they were; ``tdwgym pretrain --init`` adds it to such a file (the new map
+            starts at zero: the file's predictions unchanged).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -201,6 +209,7 @@ class ObjectModel(WorldModel):
         appearance_memory: int | None = None,
         velocity_measure: bool = False,
         vis_spread: bool = False,
+        ego_sigma: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -239,10 +248,12 @@ class ObjectModel(WorldModel):
                 f"appearance_memory must be None (every sighting) or an int >= 1, got {appearance_memory!r}"
             )
         self.appearance_memory = None if appearance_memory is None else int(appearance_memory)
-        for flag, value in (("velocity_measure", velocity_measure), ("vis_spread", vis_spread)):
+        flags = (("velocity_measure", velocity_measure), ("vis_spread", vis_spread), ("ego_sigma", ego_sigma))
+        for flag, value in flags:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{flag} must be true or false, got {value!r}")
         self.velocity_measure, self.vis_spread = bool(velocity_measure), bool(vis_spread)
+        self.ego_sigma = bool(ego_sigma)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -260,6 +271,8 @@ class ObjectModel(WorldModel):
         if self.vis_spread:  # spread of the predicted position: metres per second hidden, and per metre moved
             self.spread = nn.Parameter(torch.tensor([-3.0, -1.0]))
         self.sigma = mlp(self.hidden + N_GEO + 2, self.hidden, len(PREDICTED))
+        if self.ego_sigma:  # log-scale per feature from the size of the camera's own motion (0 at first)
+            self.sigma_ego = nn.Linear(5, len(PREDICTED))
         self.residual = mlp(self.hidden + N_GEO, self.hidden, len(PREDICTED))
         self.gain = mlp(self.hidden + 3 + 2 + 4 + N_GEO, self.hidden, 6)
         self.new_vis = nn.Parameter(torch.tensor(-6.0))
@@ -274,6 +287,9 @@ class ObjectModel(WorldModel):
             self.gain[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, -2.0, -2.0, -2.0]))
             if self.velocity_measure:
                 self.vel_gain[-1].bias.zero_()
+            if self.ego_sigma:
+                nn.init.zeros_(self.sigma_ego.weight)
+                nn.init.zeros_(self.sigma_ego.bias)
         self._layout = {
             "p": 3,
             "v": 3,
@@ -369,7 +385,7 @@ class ObjectModel(WorldModel):
         """The prior of the next frame: the moved state, and (visibility logit, feature mean, log sigma)."""
         st = dict(st)  # _move may move the measured centre
         p2, v2 = self._move(st, action)
-        return self._prior(st, p2, v2)
+        return self._prior(st, p2, v2, action)
 
     def _move(self, st: dict[str, torch.Tensor], action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each slot's position and velocity one step on: friction, collisions, then the camera's own motion."""
@@ -392,8 +408,9 @@ class ObjectModel(WorldModel):
             st["q"] = turn(st["q"]) + e[..., 2:]
         return p2, turn(v2)
 
-    def _prior(self, st: dict[str, torch.Tensor], p2: torch.Tensor, v2: torch.Tensor):
-        """The prior of the next frame from the slots' moved positions ``p2`` and velocities ``v2``."""
+    def _prior(self, st: dict[str, torch.Tensor], p2: torch.Tensor, v2: torch.Tensor, action: torch.Tensor):
+        """The prior of the next frame from the slots' moved positions ``p2`` and velocities ``v2`` under
+        ``action``."""
         a, h, seen, gap = st["a"], st["h"], st["seen"], st["gap"]
         geo, c, wh = self._geometry(p2, a, seen)
         m = self._messages(p2, v2, c, wh, seen)
@@ -408,7 +425,10 @@ class ObjectModel(WorldModel):
         log_area = torch.log((wh[..., 0:1] * wh[..., 1:2] * a[..., 3:4]).clamp(min=1e-6) / 4)
         mean = torch.cat([c, wh, log_area, a[..., 3:4], a[..., 0:3], p2[..., :2], zc], -1)
         mean = mean + self.residual(torch.cat([h, geo], -1)) * self.noise * 3
-        logsig = self.sigma(torch.cat([h, geo, seen, gap], -1)).clamp(-4, 4)
+        logsig = self.sigma(torch.cat([h, geo, seen, gap], -1))
+        if self.ego_sigma:  # radians and metres per step, about 0.1-0.2 for a turn or a step: times 10
+            logsig = logsig + self.sigma_ego(self.ego(action.float()).detach().abs() * 10)[:, None]
+        logsig = logsig.clamp(-4, 4)
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
@@ -460,7 +480,7 @@ class ObjectModel(WorldModel):
         if self.velocity_measure:
             q = st["q"]
             st = {**st, "q": q + torch.cross(omega.expand_as(q), q, dim=-1) + tau}
-        return self._prior(st, p2, v2)
+        return self._prior(st, p2, v2, action)
 
     def _spread(self, gap: torch.Tensor, v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """``vis_spread``: how far (metres, ``(B, S, 1)``) a slot hidden for ``gap`` seconds may be from its
@@ -778,6 +798,7 @@ class ObjectModel(WorldModel):
             "appearance_memory": self.appearance_memory,
             "velocity_measure": self.velocity_measure,
             "vis_spread": self.vis_spread,
+            "ego_sigma": self.ego_sigma,
         }
 
     @property

@@ -453,3 +453,45 @@ def test_vis_spread_widens_the_predicted_box_with_the_time_hidden():
     geo = model._geometry(pos, a, seen)[0]
     wide = model._geometry(pos, a, seen, torch.tensor([[[0.5], [0.0]]]))[0]
     assert float(geo[0, 0, 0] - geo[0, 0, 1]) <= 1e-6 < float(wide[0, 0, 0] - wide[0, 0, 1])
+
+
+def test_ego_sigma_widens_the_expected_error_with_the_camera_s_own_motion_only():
+    """With ego_sigma each feature's predicted spread also reads the size of the action's learned camera motion: a
+    zero map (as ``pretrain --init`` adds it to a file made without it) predicts exactly as the file did; once it
+    has learned that turns are noisier, a turn pays less surprise, and an object kicked while the camera holds still
+    (a no-op: no camera motion) pays as much as before."""
+    base = load_world_model("pretrained", device="cpu")
+    base.surprise_terms = "whole"
+    model = world_model_from_config({**base.config(), "ego_sigma": True}, device="cpu")
+    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+    assert missing == ["sigma_ego.weight", "sigma_ego.bias"] and not unexpected
+    model.surprise_terms = "whole"
+    assert world_model_from_config(model.config(), device="cpu").ego_sigma is True
+    assert "ego_sigma" not in base.config() or base.config()["ego_sigma"] is False
+    with pytest.raises(ValueError, match="ego_sigma must be true or false"):
+        ObjectModel(ego_sigma="no", device="cpu")  # type: ignore[arg-type]
+    world = torch.tensor([[-0.6, -0.3, 2.5], [0.4, -0.2, 3.0], [0.1, -0.4, 2.0]])
+    turn, noop = torch.zeros(10), torch.zeros(10)
+    turn[DISCRETE_ACTIONS.index("turn_left")], noop[0] = 1.0, 1.0
+    rng = torch.Generator().manual_seed(0)
+    turning = torch.cat([world.expand(8, 3, 3), torch.stack([_turned(world, 0.1745 * t, 0.3) for t in range(1, 5)])])
+    turning[8:] += 0.05 * torch.randn(4, 3, 3, generator=rng)  # a turn's measured positions are noisier
+    turns = torch.stack([noop] * 7 + [turn] * 4)
+    kicked = world.expand(12, 3, 3).clone()
+    kicked[8:, 0, 0] += 0.25 * torch.arange(1, 5)
+    noops = torch.stack([noop] * 11)
+
+    def surprise(m, positions: torch.Tensor, actions: torch.Tensor) -> float:
+        frames = torch.cat([_tables(positions, m.k), torch.zeros(positions.shape[0], 1, len(FEATURES))], 1)
+        with torch.no_grad():
+            return float(m._unroll(frames[None], actions[None], None)[1][0, -4:].sum())
+
+    assert surprise(model, turning, turns) == pytest.approx(surprise(base, turning, turns), abs=1e-5)
+    assert surprise(model, kicked, noops) == pytest.approx(surprise(base, kicked, noops), abs=1e-5)
+    yaw = float(model.ego.weight[0, DISCRETE_ACTIONS.index("turn_left")].abs())
+    assert yaw > 0.05  # the shipped model learned a turn's yaw
+    with torch.no_grad():
+        model.sigma_ego.weight[:, 0] = 0.5  # log-spread per unit of 10 x yaw (radians): about 2.4x on a turn
+    assert surprise(model, turning, turns) < surprise(base, turning, turns) - 1.0
+    # a no-op's learned camera motion is not exactly 0 (a few thousandths): within 1 %
+    assert surprise(model, kicked, noops) == pytest.approx(surprise(base, kicked, noops), rel=0.01)

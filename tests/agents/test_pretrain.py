@@ -263,7 +263,8 @@ def test_the_objects_model_pretrains_on_slot_clips_from_the_generators(tmp_path)
 
 def test_init_fine_tunes_a_model_file_and_refuses_one_that_does_not_fit(tmp_path):
     """``--init`` starts from a file's weights (its settings kept, ``model_kwargs`` over them); a file of another
-    variant, another render size, or settings that change a weight's shape are refused before anything is written."""
+    variant, another render size, or settings that change a weight's shape or drop weights are refused before anything
+    is written; settings that add a part are accepted (its weights start fresh)."""
     first = PretrainConfig(**{**TINY, "model": "objects", "model_kwargs": {"hidden": 8}, "envs": "occlusion"})
     first.resolution, first.out = 32, str(tmp_path / "first")
     pretrain(first, progress=False)
@@ -271,28 +272,33 @@ def test_init_fine_tunes_a_model_file_and_refuses_one_that_does_not_fit(tmp_path
     tuned_cfg = PretrainConfig(**{**vars(first), "out": str(tmp_path / "tuned")})
     tuned_cfg.init, tuned_cfg.model_kwargs, tuned_cfg.total_steps = (
         str(tmp_path / "first" / "world_model.pt"),
-        {"withhold": 0.25},
+        {"withhold": 0.25, "ego_sigma": True},
         16,
     )
     pretrain(tuned_cfg, progress=False)
     tuned = load_world_model(tmp_path / "tuned" / "world_model.pt", device="cpu")
     assert tuned.hidden == 8 and tuned.withhold == 0.25  # the file's size, the run's setting
-    moved = [k for k, v in tuned.state_dict().items() if not torch.equal(v, start.state_dict()[k])]
+    assert tuned.ego_sigma and not start.ego_sigma  # a part the file did not have, added (from zero)
+    moved = [k for k, v in start.state_dict().items() if not torch.equal(v, tuned.state_dict()[k])]
     assert moved  # it trained from there
-    fresh_kwargs = {"hidden": 8, "withhold": 0.25}
+    fresh_kwargs = {"hidden": 8, "withhold": 0.25, "ego_sigma": True}
     fresh = PretrainConfig(
         **{**vars(tuned_cfg), "init": None, "model_kwargs": fresh_kwargs, "out": str(tmp_path / "fresh")}
     )
     pretrain(fresh, progress=False)
     # from the file's weights, not new ones: closer to the start than a fresh model of the same seed is
-    gap = {k: float((v - start.state_dict()[k]).abs().sum()) for k, v in tuned.state_dict().items()}
+    gap = {k: float((tuned.state_dict()[k] - v).abs().sum()) for k, v in start.state_dict().items()}
     fresh_gap = load_world_model(tmp_path / "fresh" / "world_model.pt", device="cpu").state_dict()
-    assert sum(gap.values()) < sum(float((v - start.state_dict()[k]).abs().sum()) for k, v in fresh_gap.items())
+    assert sum(gap.values()) < sum(float((fresh_gap[k] - v).abs().sum()) for k, v in start.state_dict().items())
     bad = [
         ({"model": "recurrent", "model_kwargs": {"width": 8, "hidden": 8}}, "holds a 'objects' model"),
         ({"resolution": 64}, "reads frames at 32x32 but --resolution is 64"),
         ({"model_kwargs": {"hidden": 16}}, "do not fit the weights"),
         ({"init": str(tmp_path / "nothing.pt")}, "is not a file"),
+        (
+            {"init": str(tmp_path / "tuned" / "world_model.pt"), "model_kwargs": {"ego_sigma": False}},
+            "drop its weights sigma_ego.weight, sigma_ego.bias",
+        ),
     ]
     for change, message in bad:
         out = tmp_path / "refused"
