@@ -101,6 +101,11 @@ SPEED_SCALE = 1.0 / 30.0
 """Speed unit of the friction's speed input (``speed_friction``): 1 m/s in metres per env step (30 steps per second
 at the default 8 physics substeps of 240 Hz; rolling and sliding objects in the scenes move at about 0.5-3 m/s)."""
 
+EGO_SIGMA_SCALE = 100.0
+"""``ego_sigma``'s input unit: the size of the camera's motion in hundredths of a radian or a metre. A zero-initialised
+map learns at Adam's rate per step whatever its input's scale; in these units a fine-tuning run of a few hundred
+steps can widen a turn's spread by the factor of 2-3 its errors ask for (in units of 0.1 it reached 5 %)."""
+
 N_ATTR = 6  # r, g, b, fill, width * depth, height * depth
 N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer slots, log depth
 MSG = 32
@@ -426,8 +431,8 @@ class ObjectModel(WorldModel):
         mean = torch.cat([c, wh, log_area, a[..., 3:4], a[..., 0:3], p2[..., :2], zc], -1)
         mean = mean + self.residual(torch.cat([h, geo], -1)) * self.noise * 3
         logsig = self.sigma(torch.cat([h, geo, seen, gap], -1))
-        if self.ego_sigma:  # radians and metres per step, about 0.1-0.2 for a turn or a step: times 10
-            logsig = logsig + self.sigma_ego(self.ego(action.float()).detach().abs() * 10)[:, None]
+        if self.ego_sigma:  # radians and metres per step, about 0.1 for a turn or a step: in units of 0.01
+            logsig = logsig + self.sigma_ego(self.ego(action.float()).detach().abs() * EGO_SIGMA_SCALE)[:, None]
         logsig = logsig.clamp(-4, 4)
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig

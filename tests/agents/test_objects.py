@@ -491,7 +491,7 @@ def test_ego_sigma_widens_the_expected_error_with_the_camera_s_own_motion_only()
     yaw = float(model.ego.weight[0, DISCRETE_ACTIONS.index("turn_left")].abs())
     assert yaw > 0.05  # the shipped model learned a turn's yaw
     with torch.no_grad():
-        model.sigma_ego.weight[:, 0] = 0.5  # log-spread per unit of 10 x yaw (radians): about 2.4x on a turn
+        model.sigma_ego.weight[:, 0] = 0.05  # log-spread per hundredth of a radian of yaw: about 1.8x on a turn
     assert surprise(model, turning, turns) < surprise(base, turning, turns) - 1.0
     # a no-op's learned camera motion is not exactly 0 (a few thousandths): within 1 %
     assert surprise(model, kicked, noops) == pytest.approx(surprise(base, kicked, noops), rel=0.01)
