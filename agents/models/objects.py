@@ -187,6 +187,19 @@ class ObjectModel(WorldModel):
             a turning camera is paid for the noise of its own ego-motion estimate (docs/agents.md). False keeps
             files made before it as they were; ``tdwgym pretrain --init`` adds it to such a file (the new map
             starts at zero: the file's predictions unchanged).
+        ego_tracked: Whether the correction of the camera's own motion (:meth:`_ego_correct`) reads only the slots
+            seen in the frame before (tracked), not the ones seen again after a while. A slot out of view while the
+            camera turned carries the learned, average turn's error (a turn is learned as a rotation plus a shift
+            that fits objects in front of the camera, not beside or behind it); when it comes back into view beside
+            tracked ones, its error, metres after a full turn, dragged the fit of every slot (measured on a
+            spinning camera: the other slots thrown by metres, paid as surprise, and their velocities spoiled for
+            seconds). No weights: a file's setting can be switched at load. False keeps the first versions' fit.
+        reacquire: Whether a slot seen again after its predicted box was wholly outside the image restarts from
+            what is measured (position, and velocity 0) as at its first sighting, its looks kept: where an object
+            beside or behind the camera is after the camera turned is the learned turn's guess, not something seen,
+            and correcting it by the usual gains took dozens of frames, each paid as surprise. Its features on the
+            frame it comes back count as a new object's (not at all; its visibility does, with ``surprise_terms``
+            ``"all"``). No weights; False keeps the first versions' update.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -215,6 +228,8 @@ class ObjectModel(WorldModel):
         velocity_measure: bool = False,
         vis_spread: bool = False,
         ego_sigma: bool = False,
+        ego_tracked: bool = False,
+        reacquire: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -253,12 +268,18 @@ class ObjectModel(WorldModel):
                 f"appearance_memory must be None (every sighting) or an int >= 1, got {appearance_memory!r}"
             )
         self.appearance_memory = None if appearance_memory is None else int(appearance_memory)
-        flags = (("velocity_measure", velocity_measure), ("vis_spread", vis_spread), ("ego_sigma", ego_sigma))
-        for flag, value in flags:
+        flags = {
+            "velocity_measure": velocity_measure,
+            "vis_spread": vis_spread,
+            "ego_sigma": ego_sigma,
+            "ego_tracked": ego_tracked,
+            "reacquire": reacquire,
+        }
+        for flag, value in flags.items():
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{flag} must be true or false, got {value!r}")
         self.velocity_measure, self.vis_spread = bool(velocity_measure), bool(vis_spread)
-        self.ego_sigma = bool(ego_sigma)
+        self.ego_sigma, self.ego_tracked, self.reacquire = bool(ego_sigma), bool(ego_tracked), bool(reacquire)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -460,6 +481,8 @@ class ObjectModel(WorldModel):
         sigma = torch.stack([e[:, 1], e[:, 0], e[:, 0], e[:, 2], e[:, 3], e[:, 4]], -1) + slack
         vis = obs[..., VISIBLE] * (1 - obs[..., CLIP_L : CLIP_B + 1].max(-1).values.clamp(max=1))
         weight = (vis > 0.5).float() * seen[..., 0] * torch.sigmoid((obs[..., LOG_AREA] + 6.5) * 4)
+        if self.ego_tracked:  # only slots seen in the frame before (gap 0): a slot seen again may be metres off
+            weight = weight * (st["gap"][..., 0] <= 0).float()
         pd = p.detach()
         measured = self._measure(obs, a, pd).detach()
         r = (measured - pd) * weight[..., None]
@@ -541,6 +564,9 @@ class ObjectModel(WorldModel):
             [obs[..., R : B + 1], obs[..., FILL : FILL + 1], obs[..., W : W + 1] * z, obs[..., H : H + 1] * z], -1
         )
         first = vis * (1 - seen)
+        start = first  # slots whose position starts from this sighting
+        if self.reacquire:  # seen again after the prior put its box wholly outside the image: start from the sighting
+            start = first + vis * seen * (geo[..., :1] < 0.05).float()
         n2 = n + whole
         span = n2.clamp(min=1) if self.appearance_memory is None else n2.clamp(min=1, max=self.appearance_memory)
         rate = torch.where(n2 > 0, whole / span, torch.zeros_like(n))
@@ -549,7 +575,7 @@ class ObjectModel(WorldModel):
         trust = torch.sigmoid((obs[..., LOG_AREA : LOG_AREA + 1] + 6.5) * 4) * vis  # a sliver of pixels says little
         err = (measured - p).clamp(-0.5, 0.5) * vis
         g = torch.sigmoid(self.gain(torch.cat([st["h"], err * 10, vis, seen, clip, geo], -1)))
-        p2 = first * measured + (1 - first) * (p + trust * g[..., :3] * err)
+        p2 = start * measured + (1 - start) * (p + trust * g[..., :3] * err)
         own = whole if self.whole_velocity else vis  # sightings that may correct the velocity
         v2 = v + trust * own * g[..., 3:6] * err
         extra = {}
@@ -559,7 +585,7 @@ class ObjectModel(WorldModel):
             v2 = v2 + pair * gv * ((measured - st["q"]).clamp(-0.2, 0.2) - v2)
             keep = (whole * trust > 0.5).float()
             extra = {"q": keep * measured + (1 - keep) * st["q"], "qn": keep}
-        v2 = ((1 - first) * v2).clamp(-0.2, 0.2)
+        v2 = ((1 - start) * v2).clamp(-0.2, 0.2)
         b, s, _ = p.shape
         seen_obs = obs[..., list(PREDICTED)] / self.noise / 10 * vis
         inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo], -1)
@@ -592,6 +618,13 @@ class ObjectModel(WorldModel):
         :meth:`_errors` of the same prior and table, when already computed."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
         return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
+
+    def _in_view(self, st: dict[str, torch.Tensor]) -> torch.Tensor | float:
+        """With :attr:`reacquire`, ``(B, S)``: 0 for slots whose prior put their box wholly outside the image (where
+        they are is the learned turn's guess: seen again, they count as new objects do), else 1; 1 without it."""
+        if not self.reacquire:
+            return 1.0
+        return (st["geo"][..., 0] >= 0.05).float()
 
     def _surprise(
         self, dist, obs: torch.Tensor, seen_before: torch.Tensor, errors: tuple | None = None
@@ -661,7 +694,7 @@ class ObjectModel(WorldModel):
             if shown is not None and self.gap_weight != 1.0:
                 nll = nll * (1 + (self.gap_weight - 1) * (1 - shown[:, t]))
             losses.append(nll.sum(-1))
-            surprises.append(self._surprise(dist, nxt, before, errors).sum(-1).detach())
+            surprises.append(self._surprise(dist, nxt, before * self._in_view(st), errors).sum(-1).detach())
         extra_loss, extra_surprise = self._unused_cost(self.slots - n)
         out = torch.cat([self._pack(st), full[:, n:]], dim=1)
         return torch.stack(losses, 1) + extra_loss, torch.stack(surprises, 1) + extra_surprise, out
@@ -740,7 +773,8 @@ class ObjectModel(WorldModel):
             n = st["p"].shape[1]
             st, dist = self._ego_correct(st, action, nxt[:, :n])
             prepared[:3] = self._padded(st, dist, prepared[2][:, :n])  # type: ignore[index]
-        _, dist, before = prepared[:3]  # type: ignore[index]
+        st, dist, before = prepared[:3]  # type: ignore[index]
+        before = before * self._in_view(st)
         errors = self._errors(dist, nxt)
         _, z, seen = errors
         return {
@@ -804,6 +838,8 @@ class ObjectModel(WorldModel):
             "velocity_measure": self.velocity_measure,
             "vis_spread": self.vis_spread,
             "ego_sigma": self.ego_sigma,
+            "ego_tracked": self.ego_tracked,
+            "reacquire": self.reacquire,
         }
 
     @property
