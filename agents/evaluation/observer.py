@@ -14,7 +14,8 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   every frame of the current segment in which the object was seen, using only its *own* box edges (an edge that
   borders a nearer object or the image border is an occlusion edge and says nothing of the object: as it slides
   behind the occluder, the trailing edge is still exact while the visible centroid lags) and its median depth.
-  Priors: V ~ N(0, v_prior) per axis, a ~ half-normal(a_prior) on [0, a_max].
+  Priors: V ~ N(0, v_prior / v_prior_div) per axis (things move across the view: small along Y and depth), a ~
+  half-normal(a_prior) on [0, a_max].
   K samples are drawn from the Laplace posterior.
 * **Expected visibility**: a sample's predicted image box (its point +- half the metric size, projected) is visible
   iff a pixel of its core (full width, middle 60 % of rows) is inside the image and not covered in the current
@@ -26,6 +27,12 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   (a continuous density's normaliser would otherwise set the price of seeing against that of not seeing). Hidden
   frames do not prune the samples (``hidden_evidence=0``, open-loop visibility): with full Bayesian pruning a vanish
   is explained away by the few samples that stop behind the occluder.
+* **Overdue objects**: a hidden object whose samples, after expecting it hidden, expect it seen again (P(seen) >
+  overdue_p) is late, not gone: it cannot have crossed the open ground unseen, so it slowed down behind the
+  occluder. Its expected motion waits there (the samples' clock stops while it stays overdue): every further frame
+  it stays hidden costs as much as the first, and when it comes out late it comes out where it was expected. Without
+  this, once the samples had passed by, a vanished object cost nothing more while a late re-emergence cost a
+  sighting nobody expected (the possible clip was the more surprising one).
 * **Appearance**: robust Gaussian NLL of the mean colour against the running mean of its past colours (every frame
   with >= 3 pixels), and of (fill, log aspect, log metric width, log metric height) against the running means from
   frames where it was seen whole (the same frames only).
