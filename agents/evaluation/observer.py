@@ -14,7 +14,8 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   every frame of the current segment in which the object was seen, using only its *own* box edges (an edge that
   borders a nearer object or the image border is an occlusion edge and says nothing of the object: as it slides
   behind the occluder, the trailing edge is still exact while the visible centroid lags) and its median depth.
-  Priors: V ~ N(0, v_prior) per axis, a ~ half-normal(a_prior) on [0, a_max].
+  Priors: V ~ N(0, v_prior / v_prior_div) per axis (things move across the view: small along Y and depth), a ~
+  half-normal(a_prior) on [0, a_max].
   K samples are drawn from the Laplace posterior.
 * **Expected visibility**: a sample's predicted image box (its point +- half the metric size, projected) is visible
   iff a pixel of its core (full width, middle 60 % of rows) is inside the image and not covered in the current
@@ -26,6 +27,12 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   (a continuous density's normaliser would otherwise set the price of seeing against that of not seeing). Hidden
   frames do not prune the samples (``hidden_evidence=0``, open-loop visibility): with full Bayesian pruning a vanish
   is explained away by the few samples that stop behind the occluder.
+* **Overdue objects**: a hidden object whose samples, after expecting it hidden, expect it seen again (P(seen) >
+  overdue_p) is late, not gone: it cannot have crossed the open ground unseen, so it slowed down behind the
+  occluder. Its expected motion waits there (the samples' clock stops while it stays overdue): every further frame
+  it stays hidden costs as much as the first, and when it comes out late it comes out where it was expected. Without
+  this, once the samples had passed by, a vanished object cost nothing more while a late re-emergence cost a
+  sighting nobody expected (the possible clip was the more surprising one).
 * **Appearance**: robust Gaussian NLL of the mean colour against the running mean of its past colours (every frame
   with >= 3 pixels), and of (fill, log aspect, log metric width, log metric height) against the running means from
   frames where it was seen whole (the same frames only).
@@ -116,7 +123,11 @@ class ObserverConfig:
     a_max: float = 1.0e-3  # m/frame^2 (mu ~ 0.09 at 30 fps)
     a_prior: float = 2.0e-4  # half-normal prior sd of the deceleration (mu ~ 0.02): things keep going unless seen
     # to slow down (train-split Occlusion: median 0 (rollers), 90 % quantile 5.5e-4 (sliders); prior_decel.py)
-    v_prior: float = 0.1  # m/frame, prior sd of the velocity per axis (Y: a third)
+    v_prior: float = 0.1  # m/frame, prior sd of the velocity along X (image right)
+    v_prior_div: tuple[float, float, float] = (1.0, 3.0, 10.0)  # the prior sd per axis is v_prior / this: things
+    # roll and slide across the view on the floor (Occlusion moves every object along the camera's right vector),
+    # so the velocity along Y (down) and Z (depth) is small; a partly seen object's median depth (sigma_z_partial)
+    # would otherwise leave its depth speed free and spread its re-emergence over the whole panel
     hidden_evidence: float = 0.0  # how much a hidden frame prunes the samples that expected to see the object:
     # 1 = the Bayes filter (it explains a vanish away by the few samples that stop behind the occluder, so the
     # whole vanish costs -log P(tail) once); 0 = open-loop expectation (every frame it should be seen costs)
@@ -139,6 +150,10 @@ class ObserverConfig:
     sigma_solid: float = 0.03  # m, interpenetration beyond the tolerance
     solid_max_size: float = 0.8  # m: wider things (panels) are not checked
     min_px_color: int = 3
+    overdue: bool = True  # a hidden object that the samples expected to see again (after they expected it hidden)
+    # is late, not gone: its expected motion waits where it should come out, so every further frame it stays hidden
+    # costs, and a late re-emergence there is no surprise (it slowed down behind the occluder)
+    overdue_p: float = 0.9  # P(seen) above which a hidden object counts as overdue
     seed: int = 0
 
 
@@ -176,6 +191,8 @@ class Track:
     colors: list = field(default_factory=list)
     shapes: list = field(default_factory=list)  # (fill, log aspect, log w_m, log h_m) of clean frames
     seen: int = 0
+    gone: bool = False  # hidden where the samples expected it hidden since it was last seen
+    delay: float = 0.0  # frames the object is overdue: hidden where the samples expected to see it
 
     @property
     def w(self) -> np.ndarray:
@@ -270,7 +287,7 @@ class Observer:
         pb = self.boxes(P, tr.size)  # (K, T, 4)
         K = len(theta)
         r = [((pb - boxes[None]) / cfg.sigma_edge)[:, trust], (P[..., 2] - z[None]) / sz[None]]
-        r.append(theta[:, 3:6] / cfg.v_prior * np.array([1.0, 3.0, 1.0]))
+        r.append(theta[:, 3:6] / cfg.v_prior * np.asarray(cfg.v_prior_div))
         r.append((theta[:, 6] / cfg.a_prior)[:, None])
         return np.concatenate([x.reshape(K, -1) for x in r], 1)
 
@@ -342,7 +359,7 @@ class Observer:
         total = 0.0
         for oid, tr in self.tracks.items():
             w = tr.w
-            P = positions(tr.samples, np.array([t - tr.t0], float))[:, 0]
+            P = positions(tr.samples, np.array([t - tr.t0 - tr.delay], float))[:, 0]
             zbar = float((w * P[:, 2]).sum())
             free = ~((seg != 0) & (seg != oid) & (depth < zbar - 0.05))
             vis, vb = self.visible_boxes(self.boxes(P, tr.size), free)
@@ -355,6 +372,10 @@ class Observer:
                 nll = -float(np.log(1 - p_seen)) + mode
                 terms[f"hidden{oid}"] = nll
                 tr.logw = tr.logw + cfg.hidden_evidence * ll
+                if p_seen < 0.5:
+                    tr.gone = True
+                elif cfg.overdue and tr.gone and p_seen > cfg.overdue_p:
+                    tr.delay += 1.0
             else:
                 trust = m["trust"]
                 ne = int(trust.sum())
@@ -374,6 +395,7 @@ class Observer:
                 for k, v in self._appearance(tr, m).items():
                     terms[f"{k}{oid}"] = v
                     total += v
+                tr.delay, tr.gone = 0.0, False
                 if nll > cfg.reinit_nll:  # a jump: restart the motion fit from here
                     tr.t0, tr.obs = t, []
                     b = m["box"]

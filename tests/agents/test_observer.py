@@ -71,3 +71,46 @@ def test_the_spliced_clips_observer_scores_equal_the_clip_by_clip_ones():
     one_by_one = np.stack([observer_surprise(c, seg[i], depth[i], DEFAULT_FOV) for i, c in enumerate(clips)])
     assert spliced.shape == one_by_one.shape and np.array_equal(spliced, one_by_one)
     assert not np.array_equal(spliced[0], spliced[2])  # the impossible clip is scored on its own frames
+
+
+def _panel_clip(xs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 64 x 64 clip: object 1 (4 x 4 px, 4 m away) with left edge at ``xs[t]`` (None: out of sight) in front of
+    a wall 6 m away, behind a panel (object 2, 2 m away) over columns 24-39."""
+    T = len(xs)
+    seg = np.zeros((T, 64, 64), np.int32)
+    depth = np.full((T, 64, 64), 6.0, np.float32)
+    rgb = np.zeros((T, 64, 64, 3), np.uint8)
+    for t, x in enumerate(xs):
+        if x is not None:
+            seg[t, 30:34, x : x + 4], depth[t, 30:34, x : x + 4], rgb[t, 30:34, x : x + 4] = 1, 4.0, (200, 40, 40)
+        seg[t, 16:48, 24:40], depth[t, 16:48, 24:40], rgb[t, 16:48, 24:40] = 2, 2.0, (40, 40, 200)
+    return rgb, seg, depth
+
+
+def test_an_overdue_object_is_late_not_gone():
+    """An object rolls right at a pixel a frame behind a panel. Coming out 12 frames late (it slowed down behind the
+    panel) is possible; never coming out is not. Once the samples have passed the panel's far edge, the observer
+    without the overdue rule paid nothing more for the vanished object but a full unexpected sighting for the late
+    one, and ranked the possible clip the more surprising (1.94 against 1.73 nats a frame from frame 22); with it the
+    late object is expected where it comes out and the vanished one keeps costing (1.48 against 1.64)."""
+    from tdwgym.agents.evaluation.observer import observer_surprise
+
+    def hidden_behind(x):
+        return x is None or 20 < x < 40 or x > 63
+
+    T = 70
+    on_time = [2 + t for t in range(T)]
+    late = [2 + t if t < 22 else (t - 10 if t >= 34 else None) for t in range(T)]  # 12 frames behind
+    never = [x if x <= 20 else None for x in on_time]
+    clips = {
+        name: [None if hidden_behind(x) else x for x in xs]
+        for name, xs in (("on_time", on_time), ("late", late), ("never", never))
+    }
+    assert clips["late"][44] is None and clips["late"][52] == 42  # out 12 frames after the on-time object
+    mean = {}
+    for overdue in (False, True):
+        cfg = ObserverConfig(overdue=overdue)
+        mean[overdue] = {k: float(observer_surprise(*_panel_clip(v), 54.43, cfg)[22:].mean()) for k, v in clips.items()}
+    assert mean[True]["on_time"] < 0.2 and mean[False]["on_time"] < 0.2  # on time, nothing to pay either way
+    assert mean[False]["late"] > mean[False]["never"] + 0.1  # the old rule: late more surprising than vanished
+    assert mean[True]["late"] < mean[True]["never"] - 0.1  # late, not gone
