@@ -12,7 +12,14 @@ over slots, floored at 0 as the curiosity wrapper floors it) is split three ways
 - by the step: camera still or moved, and whether an object was set moving by a push in the last ``--after`` steps;
 - by the slot: how many frames it had been out of view before (0: tracked through; more: found again);
 - by the feature: the share of the squared standardised errors (capped at 5 std, as the reward caps them) of each
-  predicted feature (image centre, box, log area, fill, colour, 3D position).
+  predicted feature (image centre, box, log area, fill, colour, 3D position);
+- on steps whose action moved the camera, by how many frames in a row the slot had been seen whole before (0: it
+  came back into view, or was cut by the image edge or a nearer object): its mean surprise, the mean squared
+  standardised error of its 3D x and image centre x (1 where the model's spread is right), and the speed the model
+  gives it after the step (every object in Playroom stands still unless pushed).
+
+``--settings JSON`` switches settings of the model that have no weights at load (``{"ego_tracked": true,
+"reacquire": true}``), to measure what they change on the same weights.
 
 It prints and writes the tables (``--doc``, default docs/results/DATE-reward-sources.md; ``''`` for none).
 """
@@ -20,6 +27,7 @@ It prints and writes the tables (``--doc``, default docs/results/DATE-reward-sou
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -31,20 +39,37 @@ ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("centre x", "centre y", "width", "height", "log area", "fill", "red", "green", "blue", "x", "y", "depth")
 """The predicted features, in the order of :data:`tdwgym.agents.models.objects.PREDICTED`."""
 AWAY_BINS = ((0, 1), (1, 5), (5, 30), (30, 10**9))
+WHOLE_BINS = ("0", "1", "2", "3+")
+"""Frames in a row a slot had been seen whole before a camera-moving step (the last bin: 3 or more)."""
 
 
-def measure(world_model: str, policy: str, steps: int, seed: int, after: int) -> dict:
+def measure(world_model: str, policy: str, steps: int, seed: int, after: int, settings: dict | None = None) -> dict:
     """Step ``policy`` for ``steps`` steps in Playroom level 1 (scene seeds ``seed``, ``seed + 1``, ...) and split
-    the frozen model's reward (see the module docstring)."""
+    the frozen model's reward (see the module docstring); ``settings``: model settings without weights, over the
+    file's.
+
+    Raises:
+        ValueError: ``settings`` that are not the model's, or that would change its weights.
+    """
     import gymnasium as gym
     import torch
 
     import tdwgym  # noqa: F401 - registers the ids
-    from tdwgym.agents.models import Stream, load_world_model
-    from tdwgym.agents.models.slots import VISIBLE
+    from tdwgym.agents.models import Stream, load_world_model, world_model_from_config
+    from tdwgym.agents.models.slots import CLIP_B, CLIP_L, VISIBLE
     from tdwgym.envs.base import DISCRETE_ACTIONS
 
     model = load_world_model(world_model, device="cpu").eval()
+    if settings:
+        try:
+            switched = world_model_from_config({**model.config(), **settings}, device="cpu")
+            switched.load_state_dict(model.state_dict())
+        except (TypeError, RuntimeError) as exc:
+            first = str(exc).splitlines()[0]
+            raise ValueError(
+                f"--settings {settings} are not settings of {world_model} without weights: {first}"
+            ) from None
+        model = switched.eval()
     model.surprise_terms = "whole"
     res = model.resolution[0]
     env = gym.make("TDWRoom-Playroom-v0", level=1, push_cone=20.0, resolution=res, obs_mode="rgbd_seg")
@@ -62,6 +87,8 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int) ->
     kinds: dict[str, list[float]] = {"still": [], "moved": [], "after a moving push": []}
     by_away = np.zeros((len(AWAY_BINS), 2))  # positive surprise, slot-frames
     z2 = np.zeros(len(FEATURES))
+    whole_run = np.zeros(model.slots)  # frames in a row each slot was seen whole
+    tracked = np.zeros((len(WHOLE_BINS), 5))  # slot-frames, surprise, x error, centre x error, speed
     try:
         for t in range(steps):
             action = turn if policy == "spin" and rng.random() < 0.8 else int(rng.integers(len(DISCRETE_ACTIONS)))
@@ -77,6 +104,14 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int) ->
                 last_push = t
             kind = "after a moving push" if t - last_push < after else "moved" if info["camera_moved"] else "still"
             kinds[kind].append(max(float(slot.sum()), 0.0))
+            if info["camera_moved"]:
+                speed = model.predicted_objects(prepared)["velocity"][0].norm(dim=-1).numpy() * 30  # m/s
+                for k in np.flatnonzero(slot):
+                    feat = parts["z2"][0, k].clamp(max=25.0).numpy()
+                    b = min(int(whole_run[k]), len(WHOLE_BINS) - 1)
+                    tracked[b] += (1, slot[k], feat[FEATURES.index("x")], feat[FEATURES.index("centre x")], speed[k])
+            seen_whole = (nxt[0, :, VISIBLE] > 0) & (nxt[0, :, CLIP_L : CLIP_B + 1].max(-1).values <= 0)
+            whole_run = np.where(seen_whole.numpy(), whole_run + 1, 0)
             for k in np.flatnonzero(slot):
                 b = next(i for i, (lo, hi) in enumerate(AWAY_BINS) if lo <= away[k] < hi)
                 by_away[b] += (max(float(slot[k]), 0.0), 1)
@@ -86,7 +121,7 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int) ->
                 episode += 1
                 obs, _ = env.reset(seed=seed + episode)
                 stream = Stream(model, table(obs))
-                away[:], last_push = 0, -(10**9)
+                away[:], whole_run[:], last_push = 0, 0, -(10**9)
     finally:
         env.close()
     total = sum(sum(v) for v in kinds.values())
@@ -110,6 +145,17 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int) ->
             for (lo, hi), (s, n) in zip(AWAY_BINS, by_away, strict=True)
         ],
         "features": {f: float(v / max(z2.sum(), 1e-12)) for f, v in zip(FEATURES, z2, strict=True)},
+        "tracked": [
+            {
+                "whole_before": name,
+                "slot_frames": int(n),
+                **{
+                    key: float(v / max(n, 1))
+                    for key, v in zip(("surprise", "z2_x", "z2_centre_x", "speed"), rest, strict=True)
+                },
+            }
+            for name, (n, *rest) in zip(WHOLE_BINS, tracked, strict=True)
+        ],
     }
 
 
@@ -141,6 +187,19 @@ def format_page(result: dict, command: str, world_model: str, policy: str, after
     lines += ["", "| feature | share of the squared standardised errors |", "|---|---:|"]
     ranked = sorted(result["features"].items(), key=lambda kv: -kv[1])
     lines += [f"| {name} | {share:.3f} |" for name, share in ranked]
+    lines += [
+        "",
+        "Camera-moving steps, by how many frames in a row the slot had been seen whole before (squared standardised "
+        "errors: 1 where the spread is right; speed: the model's, after the step):",
+        "",
+        "| seen whole before (frames) | slot-frames | mean surprise | x error^2 | centre x error^2 | speed (m/s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['whole_before']} | {r['slot_frames']} | {r['surprise']:.2f} | {r['z2_x']:.2f} | {r['z2_centre_x']:.2f} "
+        f"| {r['speed']:.2f} |"
+        for r in result["tracked"]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -153,12 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="first scene seed and the actions' seed")
     p.add_argument("--after", type=int, default=8, help="steps after a moving push that count as its aftermath")
     p.add_argument(
+        "--settings", type=json.loads, default={}, help='model settings without weights, JSON: {"ego_tracked": true}'
+    )
+    p.add_argument(
         "--doc", default=None, help="markdown page ('' for none; default docs/results/DATE-reward-sources.md)"
     )
     args = p.parse_args(argv)
     if args.steps < 1 or args.after < 1:
         p.error(f"--steps and --after must be >= 1, got {args.steps} and {args.after}")
-    result = measure(args.world_model, args.policy, args.steps, args.seed, args.after)
+    try:
+        result = measure(args.world_model, args.policy, args.steps, args.seed, args.after, args.settings)
+    except ValueError as exc:
+        p.error(str(exc))
     command = shlex.join(["python", "scripts/reward_sources.py", *(argv if argv is not None else sys.argv[1:])])
     page = format_page(result, command, args.world_model, args.policy, args.after)
     print(page)

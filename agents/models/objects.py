@@ -789,12 +789,13 @@ class ObjectModel(WorldModel):
     def predicted_objects(self, prepared: object) -> dict[str, torch.Tensor]:
         """What the prepared step expects of each slot: ``visible`` probability ``(B, S)``, image ``box`` ``(B, S,
         4)`` (centre x, centre y, width, height in image units), 3D ``position`` ``(B, S, 3)`` in camera coordinates
-        and whether the slot was ``seen`` before ``(B, S)``."""
+        and ``velocity`` in metres per step, and whether the slot was ``seen`` before ``(B, S)``."""
         st, (vis, mean, _), _ = prepared[:3]  # type: ignore[index]
         return {
             "visible": torch.sigmoid(vis),
             "box": mean[..., 0:4],
             "position": st["p"],
+            "velocity": st["v"],
             "seen": st["seen"][..., 0],
         }
 

@@ -35,11 +35,28 @@ def test_reward_sources_splits_the_reward_by_step_slot_and_feature(tmp_path, cap
     text = doc.read_text()
     assert text in capsys.readouterr().out
     assert "| camera still |" in text and "| 0 |" in text and "| depth |" in text
+    assert "| seen whole before (frames) |" in text and "| 3+ |" in text
     result = script.measure("pretrained", "random", 12, 1, 8)
     assert sum(k["steps"] for k in result["kinds"].values()) == 12
     shares = [k["share"] for k in result["kinds"].values()]
     assert all(0 <= s <= 1 for s in shares) and (sum(shares) == pytest.approx(1.0) or sum(shares) == 0)
     assert sum(result["features"].values()) == pytest.approx(1.0) or sum(result["features"].values()) == 0
     assert result == script.measure("pretrained", "random", 12, 1, 8)  # the same seed, the same split
+    assert [r["whole_before"] for r in result["tracked"]] == ["0", "1", "2", "3+"]
+    assert all(r["speed"] >= 0 and r["z2_x"] >= 0 for r in result["tracked"])
     with pytest.raises(SystemExit):
         script.main(["--steps", "0", "--doc", ""])
+
+
+def test_reward_sources_switches_settings_without_weights_and_refuses_others():
+    """``--settings`` switches ``ego_tracked`` and ``reacquire`` on the same weights (a slot that comes back into
+    view while the camera turns starts at rest instead of carrying a false speed); a setting that adds weights, or
+    one the model does not have, is refused in a line."""
+    script = load_script("reward_sources")
+    plain = script.measure("pretrained", "spin", 40, 1, 8)
+    tracked = script.measure("pretrained", "spin", 40, 1, 8, {"ego_tracked": True, "reacquire": True})
+    came_back, came_back_plain = tracked["tracked"][0], plain["tracked"][0]
+    assert came_back["slot_frames"] > 0 and came_back["speed"] < 0.5 * came_back_plain["speed"]
+    for bad, said in (({"ego_sigma": True}, "without weights"), ({"colour": 1}, "without weights")):
+        with pytest.raises(ValueError, match=said):
+            script.measure("pretrained", "spin", 2, 1, 8, bad)
