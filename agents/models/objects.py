@@ -453,7 +453,7 @@ class ObjectModel(WorldModel):
         mean = mean + self.residual(torch.cat([h, geo], -1)) * self.noise * 3
         logsig = self.sigma(torch.cat([h, geo, seen, gap], -1))
         if self.ego_sigma:  # radians and metres per step, about 0.1 for a turn or a step: in units of 0.01
-            logsig = logsig + self.sigma_ego(self.ego(action.float()).detach().abs() * EGO_SIGMA_SCALE)[:, None]
+            logsig = logsig + self.sigma_ego(self._ego_size(action) * EGO_SIGMA_SCALE)[:, None]
         logsig = logsig.clamp(-4, 4)
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
@@ -462,6 +462,11 @@ class ObjectModel(WorldModel):
         if self.velocity_measure:
             moved["q"] = st["q"] * seen
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _ego_size(self, action: torch.Tensor) -> torch.Tensor:
+        """``(B, 5)``: the size of the action's learned camera motion (yaw, pitch in radians; shift x, y, z in
+        metres), detached: what the correction's prior and ``ego_sigma``'s spread read."""
+        return self.ego(action.float()).detach().abs()
 
     def _ego_correct(self, st: dict[str, torch.Tensor], action: torch.Tensor, obs: torch.Tensor):
         """The moved state ``st`` (of :meth:`_predict`) re-aimed at the frame ``obs`` as far as the camera's own
@@ -475,7 +480,7 @@ class ObjectModel(WorldModel):
         not move the camera (a no-op, a push) leaves almost no slack, so an object that moves by itself is not
         explained away; a turn's or a step's error is. Every seen slot, hidden or not, moves with the camera."""
         p, v, a, seen = st["p"], st["v"], st["a"], st["seen"]
-        e = self.ego(action.float()).detach().abs()  # (B, 5): yaw, pitch, shift x, y, z
+        e = self._ego_size(action)
         slack = torch.tensor(EGO_SLACK, device=p.device)
         # rotation about x (pitch), y (yaw), z (roll: a yaw about the world's up, seen from a pitched camera)
         sigma = torch.stack([e[:, 1], e[:, 0], e[:, 0], e[:, 2], e[:, 3], e[:, 4]], -1) + slack
