@@ -18,7 +18,7 @@ over slots, floored at 0 as the curiosity wrapper floors it) is split three ways
   standardised error of its 3D x and image centre x (1 where the model's spread is right), and the speed the model
   gives it after the step (every object in Playroom stands still unless pushed).
 
-``--settings JSON`` switches settings of the model that have no weights at load (``{"ego_tracked": true,
+``--model-kwargs JSON`` switches settings of the model that have no weights at load (``{"ego_tracked": true,
 "reacquire": true}``), to measure what they change on the same weights.
 
 It prints and writes the tables (``--doc``, default docs/results/DATE-reward-sources.md; ``''`` for none).
@@ -67,7 +67,7 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int, se
         except (TypeError, RuntimeError) as exc:
             first = str(exc).splitlines()[0]
             raise ValueError(
-                f"--settings {settings} are not settings of {world_model} without weights: {first}"
+                f"--model-kwargs {settings} are not settings of {world_model} without weights: {first}"
             ) from None
         model = switched.eval()
     model.surprise_terms = "whole"
@@ -212,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="first scene seed and the actions' seed")
     p.add_argument("--after", type=int, default=8, help="steps after a moving push that count as its aftermath")
     p.add_argument(
-        "--settings", type=json.loads, default={}, help='model settings without weights, JSON: {"ego_tracked": true}'
+        "--model-kwargs",
+        type=json.loads,
+        default={},
+        help='model settings without weights, JSON: {"ego_tracked": true}',
     )
     p.add_argument(
         "--doc", default=None, help="markdown page ('' for none; default docs/results/DATE-reward-sources.md)"
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 1 or args.after < 1:
         p.error(f"--steps and --after must be >= 1, got {args.steps} and {args.after}")
     try:
-        result = measure(args.world_model, args.policy, args.steps, args.seed, args.after, args.settings)
+        result = measure(args.world_model, args.policy, args.steps, args.seed, args.after, args.model_kwargs)
     except ValueError as exc:
         p.error(str(exc))
     command = shlex.join(["python", "scripts/reward_sources.py", *(argv if argv is not None else sys.argv[1:])])

@@ -49,7 +49,7 @@ def test_reward_sources_splits_the_reward_by_step_slot_and_feature(tmp_path, cap
 
 
 def test_reward_sources_switches_settings_without_weights_and_refuses_others():
-    """``--settings`` switches ``ego_tracked`` and ``reacquire`` on the same weights (a slot that comes back into
+    """``--model-kwargs`` switches ``ego_tracked`` and ``reacquire`` on the same weights (a slot that comes back into
     view while the camera turns starts at rest instead of carrying a false speed); a setting that adds weights, or
     one the model does not have, is refused in a line."""
     script = load_script("reward_sources")
