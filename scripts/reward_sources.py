@@ -65,7 +65,7 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int, se
             switched = world_model_from_config({**model.config(), **settings}, device="cpu")
             switched.load_state_dict(model.state_dict())
         except (TypeError, RuntimeError) as exc:
-            first = str(exc).splitlines()[0]
+            first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
             raise ValueError(
                 f"--model-kwargs {settings} are not settings of {world_model} without weights: {first}"
             ) from None
