@@ -547,3 +547,56 @@ def test_ego_tracked_and_reacquire_keep_an_object_seen_again_from_spoiling_the_t
     assert before[came_back, 3] > 10 and after[came_back, 3] == 0
     assert before[next_frame, 3] > 5 > after[next_frame, 3], (before[next_frame], after[next_frame])
     assert after[next_frame, :3].max() < 0  # the tracked three predicted within their usual error
+
+
+@pytest.mark.parametrize("inertia", [False, True])
+def test_hidden_inertia_keeps_a_hidden_slot_s_velocity_and_slows_a_seen_one(inertia):
+    """With the friction head saturated (every slot loses max_friction a frame) and a collision term that slows
+    everything, a slot seen in the frame slows either way; a hidden one keeps its velocity only with
+    hidden_inertia (no weights: the setting rebuilds from the config)."""
+    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", hidden_inertia=inertia)
+    assert world_model_from_config(model.config(), device="cpu").hidden_inertia is inertia
+    assert (
+        model.state_dict().keys()
+        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
+    )
+    action = torch.zeros(1, 10)
+    action[:, 0] = 1.0  # no-op: the camera stays
+    with torch.no_grad():
+        model.friction[-1].bias.fill_(50.0)
+        model.collide[-1].weight.zero_()
+        model.collide[-1].bias.fill_(-1.0)  # 2 cm/frame off every axis
+        st = model._update(model._unpack(model.initial_state(1)), _whole_sighting(model, 0.0))
+        st["v"] = torch.tensor([[[0.1, 0.0, 0.0]]])
+        seen_v = float(model._predict(st, action)[0]["v"][0, 0, 0])
+        hidden = model._update(st, torch.zeros(1, 1, len(FEATURES)))  # not seen in this frame
+        hidden["v"] = torch.tensor([[[0.1, 0.0, 0.0]]])
+        hidden_v = float(model._predict(hidden, action)[0]["v"][0, 0, 0])
+    assert seen_v == pytest.approx(0.1 * (1 - model.max_friction) - 0.02, rel=1e-4)
+    assert hidden_v == pytest.approx(0.1 if inertia else seen_v, rel=1e-4)
+
+
+def test_surprise_floor_costs_nothing_for_a_frame_predicted_as_expected():
+    """Without the floor an object seen exactly where it was expected *lowers* the surprise below an unseen
+    frame's (the excess 0.5 (z^2 - 1) is negative), so a clip in which it comes out sooner looks less surprising;
+    with surprise_floor a correct frame costs 0 whether the object is seen or hidden, and an error beyond the
+    expected spread costs what it did."""
+    torch.manual_seed(0)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    floor = world_model_from_config({**plain.config(), "surprise_floor": True}, device="cpu")
+    floor.load_state_dict(plain.state_dict())
+    logit = torch.tensor([[3.0]])
+    mean = _whole_sighting(plain, 0.5)[..., list(plain.predicted)]
+    dist = (logit, mean, torch.zeros_like(mean))
+    exact, off = _whole_sighting(plain, 0.5), _whole_sighting(plain, 0.5)
+    off[..., X] += 0.1 * 4  # four standard deviations of x (its noise scale 0.1, log sigma 0)
+    unseen = torch.zeros(1, 1, len(FEATURES))
+    before = torch.ones(1, 1)
+    s = {
+        name: [float(m._surprise(dist, obs, before)) for obs in (exact, off, unseen)]
+        for name, m in (("plain", plain), ("floor", floor))
+    }
+    assert s["plain"][0] < -3.0  # twelve features each 0.5 below their expected cost
+    assert s["floor"][0] == pytest.approx(0.0, abs=1e-6)  # seen, as likeliest, where expected: nothing
+    assert s["floor"][1] == pytest.approx(0.5 * (4.0**2 - 1), rel=1e-4)  # one feature 4 sigma off
+    assert s["floor"][2] == pytest.approx(3.0, rel=1e-3)  # hidden against P(seen) 0.95: -log(1 - p) + log p
