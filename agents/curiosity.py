@@ -227,8 +227,9 @@ class CuriosityConfig:
     """Object models (``objects``, and ``progress`` on it): what the reward's surprise counts
     (:data:`~tdwgym.agents.models.objects.SURPRISE_TERMS`): ``"whole"`` the motion and looks of objects seen before
     and seen whole now, each standardised error capped at 5 std (what known objects did, not what the image border
-    or an occluder cut off, docs/agents.md); ``"all"`` everything violation of expectation scores, objects coming
-    into view included (which pays turning around)."""
+    or an occluder cut off, docs/agents.md); ``"motion"`` the same, of where those objects are only (image centroid
+    and 3D position, not their looks, which change with the view as the camera moves); ``"all"`` everything
+    violation of expectation scores, objects coming into view included (which pays turning around)."""
     wm_width: int = 8
     """Channels of the world model's first conv layer."""
     wm_warp: bool = True

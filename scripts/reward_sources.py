@@ -43,10 +43,18 @@ WHOLE_BINS = ("0", "1", "2", "3+")
 """Frames in a row a slot had been seen whole before a camera-moving step (the last bin: 3 or more)."""
 
 
-def measure(world_model: str, policy: str, steps: int, seed: int, after: int, settings: dict | None = None) -> dict:
+def measure(
+    world_model: str,
+    policy: str,
+    steps: int,
+    seed: int,
+    after: int,
+    settings: dict | None = None,
+    terms: str = "whole",
+) -> dict:
     """Step ``policy`` for ``steps`` steps in Playroom level 1 (scene seeds ``seed``, ``seed + 1``, ...) and split
     the frozen model's reward (see the module docstring); ``settings``: model settings without weights, over the
-    file's.
+    file's; ``terms``: what the reward counts (the curiosity's ``wm_surprise``).
 
     Raises:
         ValueError: ``settings`` that are not the model's, or that would change its weights.
@@ -70,7 +78,7 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int, se
                 f"--model-kwargs {settings} are not settings of {world_model} without weights: {first}"
             ) from None
         model = switched.eval()
-    model.surprise_terms = "whole"
+    model.surprise_terms = terms
     res = model.resolution[0]
     env = gym.make("TDWRoom-Playroom-v0", level=1, push_cone=20.0, resolution=res, obs_mode="rgbd_seg")
     rng = np.random.default_rng(seed)
@@ -159,12 +167,12 @@ def measure(world_model: str, policy: str, steps: int, seed: int, after: int, se
     }
 
 
-def format_page(result: dict, command: str, world_model: str, policy: str, after: int) -> str:
+def format_page(result: dict, command: str, world_model: str, policy: str, after: int, terms: str = "whole") -> str:
     """The markdown page of one measurement."""
     lines = [
         f"# Where the objects model's curiosity reward comes from: `{policy}` policy",
         "",
-        f"Written by `{command}`: world model `{world_model}` (frozen, surprise terms `whole`), Playroom level 1, "
+        f"Written by `{command}`: world model `{world_model}` (frozen, surprise terms `{terms}`), Playroom level 1, "
         f"{result['steps']} steps; reward per step = the surprise summed over slots, floored at 0 "
         f"({result['reward_per_step']:.2f} on average).",
         "",
@@ -218,17 +226,25 @@ def main(argv: list[str] | None = None) -> int:
         help='model settings without weights, JSON: {"ego_tracked": true}',
     )
     p.add_argument(
+        "--surprise-terms",
+        choices=("whole", "motion"),
+        default="whole",
+        help="what the reward counts (tdwgym train --wm-surprise): looks and motion, or motion only",
+    )
+    p.add_argument(
         "--doc", default=None, help="markdown page ('' for none; default docs/results/DATE-reward-sources.md)"
     )
     args = p.parse_args(argv)
     if args.steps < 1 or args.after < 1:
         p.error(f"--steps and --after must be >= 1, got {args.steps} and {args.after}")
     try:
-        result = measure(args.world_model, args.policy, args.steps, args.seed, args.after, args.model_kwargs)
+        result = measure(
+            args.world_model, args.policy, args.steps, args.seed, args.after, args.model_kwargs, args.surprise_terms
+        )
     except ValueError as exc:
         p.error(str(exc))
     command = shlex.join(["python", "scripts/reward_sources.py", *(argv if argv is not None else sys.argv[1:])])
-    page = format_page(result, command, args.world_model, args.policy, args.after)
+    page = format_page(result, command, args.world_model, args.policy, args.after, args.surprise_terms)
     print(page)
     doc = args.doc
     if doc is None:

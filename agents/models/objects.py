@@ -88,8 +88,12 @@ EGO_SLACK = (0.003, 0.003, 0.003, 0.005, 0.005, 0.005)
 """Width of the prior on the correction of the camera's own motion beyond each action's learned motion (radians
 about x, y, z; metres along x, y, z): what an action that does not move the camera may still have moved it."""
 
-SURPRISE_TERMS = ("all", "whole")
+SURPRISE_TERMS = ("all", "whole", "motion")
 """What :meth:`ObjectModel._surprise` counts (the ``surprise_terms`` argument)."""
+
+MOTION = tuple(PREDICTED.index(c) for c in (CX, CX + 1, X, X + 1, Z))
+"""Positions in :data:`PREDICTED` of where an object is (image centroid, 3D position): what ``surprise_terms``
+``"motion"`` counts."""
 
 OUTLIER = 5.0
 """With ``surprise_terms="whole"``: standardised errors are capped at this many standard deviations (a robust
@@ -151,7 +155,9 @@ class ObjectModel(WorldModel):
             features (violation of expectation: a vanishing or appearing object counts); ``"whole"`` only the
             features of objects seen before and seen whole now, each standardised error capped at
             :data:`OUTLIER` (the curiosity reward: what known objects did, not what the image border or an
-            occluder cut off).
+            occluder cut off); ``"motion"`` the same, of where the objects are only (:data:`MOTION`: image centroid
+            and 3D position), not their looks (colour, fill, box size), which change with the view as the camera
+            moves.
         speed_friction: Whether the learned friction also reads the slot's own speed (:data:`SPEED_SCALE`): it
             can then stop a slot at rest (where shrinking a noisy speed estimate pays) without slowing one that
             moves, which a friction read from the slot's looks and memory alone does not tell apart. False (the
@@ -660,9 +666,12 @@ class ObjectModel(WorldModel):
         """Per slot excess surprise ``(B, S)`` (the module docstring; :attr:`surprise_terms`); ``errors`` as in
         :meth:`_nll`."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
-        if self.surprise_terms == "whole":
+        if self.surprise_terms in ("whole", "motion"):
             whole = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
-            return whole * seen_before * 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1).sum(-1)
+            terms = 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1)
+            if self.surprise_terms == "motion":
+                terms = terms[..., list(MOTION)]
+            return whole * seen_before * terms.sum(-1)
         if self.surprise_floor:  # the likeliest outcome costs 0, and no feature better predicted than expected counts
             likeliest = F.softplus(-dist[0].abs())  # -log max(p, 1 - p)
             excess = 0.5 * (z.clamp(-30, 30) ** 2 - 1).clamp(min=0)

@@ -600,3 +600,30 @@ def test_surprise_floor_costs_nothing_for_a_frame_predicted_as_expected():
     assert s["floor"][0] == pytest.approx(0.0, abs=1e-6)  # seen, as likeliest, where expected: nothing
     assert s["floor"][1] == pytest.approx(0.5 * (4.0**2 - 1), rel=1e-4)  # one feature 4 sigma off
     assert s["floor"][2] == pytest.approx(3.0, rel=1e-3)  # hidden against P(seen) 0.95: -log(1 - p) + log p
+
+
+def test_motion_terms_pay_an_object_s_jump_but_not_a_change_of_its_looks():
+    """``surprise_terms="motion"`` counts where known objects are (centroid, 3D position), not their looks: a still
+    camera's object that turns another colour pays under ``"whole"`` and nothing beyond the expected under
+    ``"motion"``; one that jumps sideways pays under both."""
+    model = load_world_model("pretrained", device="cpu")
+    world = torch.tensor([[-0.6, -0.3, 2.5], [0.4, -0.2, 3.0]])
+    noop = torch.zeros(10)
+    noop[0] = 1.0
+    still = _tables(world.expand(12, 2, 3).clone(), model.k)
+    recoloured = still.clone()
+    recoloured[8:, 0, R], recoloured[8:, 0, B] = 0.2, 0.8  # red turns blue, nothing moves
+    jumped = _tables(
+        torch.stack([world + torch.tensor([[0.25 * max(t - 7, 0), 0, 0], [0, 0, 0]]) for t in range(12)]), model.k
+    )
+
+    def surprise(terms: str, frames: torch.Tensor) -> float:
+        model.surprise_terms = terms
+        return float(model._unroll(frames[None], torch.stack([noop] * 11)[None], None)[1][0, -4:].sum())
+
+    assert surprise("whole", recoloured) > surprise("whole", still) + 20
+    assert surprise("motion", recoloured) == pytest.approx(surprise("motion", still), abs=1.0)
+    assert surprise("motion", jumped) > surprise("motion", still) + 20
+    assert surprise("whole", jumped) > surprise("whole", still) + 20
+    with pytest.raises(ValueError, match="surprise_terms must be one of"):
+        make_world_model("objects", (2, len(FEATURES)), 10, device="cpu", surprise_terms="looks")

@@ -60,3 +60,19 @@ def test_reward_sources_switches_settings_without_weights_and_refuses_others():
     for bad, said in (({"ego_sigma": True}, "without weights"), ({"colour": 1}, "without weights")):
         with pytest.raises(ValueError, match=said):
             script.measure("pretrained", "spin", 2, 1, 8, bad)
+
+
+def test_reward_sources_measures_the_motion_terms_reward(tmp_path, capsys):
+    """``--surprise-terms motion`` scores where objects are, not their looks: the same steps pay no more than under
+    ``whole`` (the looks' terms left out), and the page names the terms."""
+    script = load_script("reward_sources")
+    whole = script.measure("pretrained", "random", 30, 1, 8)
+    motion = script.measure("pretrained", "random", 30, 1, 8, None, "motion")
+    assert motion["steps"] == whole["steps"] == 30
+    assert motion["features"] == whole["features"]  # the same model and frames: the same errors
+    assert motion["reward_per_step"] != whole["reward_per_step"]
+    doc = tmp_path / "motion.md"
+    assert script.main(["--steps", "6", "--surprise-terms", "motion", "--doc", str(doc)]) == 0
+    assert "surprise terms `motion`" in doc.read_text() and "surprise terms `motion`" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(["--steps", "6", "--surprise-terms", "looks", "--doc", ""])
