@@ -230,6 +230,13 @@ def test_the_shipped_models_load_into_todays_code():
     assert load_world_model("pretrained", device="cpu").resolution == (64, 64)
     tuned = torch.load(SHIPPED["pretrained-playroom"], weights_only=True)["meta"]["command"]
     assert "--init pretrained" in tuned and "--envs playroom" in tuned
+    # `pretrained` is the reference run fine-tuned with hidden_inertia: its file records both runs
+    meta = torch.load(SHIPPED["pretrained"], weights_only=True)["meta"]
+    assert (
+        '"hidden_inertia": true' in meta["command"] and "--init runs/pretrain-objects/world_model.pt" in meta["command"]
+    )
+    assert "--out runs/pretrain-objects" in meta["init_meta"]["command"]
+    assert load_world_model("pretrained", device="cpu").hidden_inertia
     assert tdwgym.ENV_IDS  # the package's ids are registered beside it
 
 
