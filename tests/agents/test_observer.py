@@ -147,11 +147,11 @@ def test_a_bounce_in_view_costs_once_not_every_frame_after_it():
 
 
 def test_the_observer_expects_both_objects_of_an_appear_quadruplet_back():
-    """Level 1 appear quadruplets, the evaluation's first four seeds (test_id scenes): the pairs B / B|A ask whether the observer
-    expects a far, small object (the one an appear adds) back from behind the panel. Its speed, read from a few
-    pixels of box edges, is uncertain; with the old posterior spread (inflate 1.5) the observer was sure of the wrong
-    re-emergence time and ranked two of the eight pairs wrongly (seeds 61001 and 61003); with the wider one every
-    pair is right (2.0)."""
+    """Level 1 appear quadruplets, the evaluation's first four seeds (test_id scenes): the pairs B / B|A ask whether
+    the observer expects a far, small object (the one an appear adds) back from behind the panel. Its speed, read
+    from a few pixels of box edges, is uncertain; with the old posterior spread (inflate 1.5) the observer was sure
+    of the wrong re-emergence time and ranked two of the eight pairs wrongly (seeds 61001 and 61003); with the wider
+    one every pair is right (2.0)."""
     from tdwgym.agents import metrics as M
     from tdwgym.agents.evaluation.voe import draw_twins, item_clips, reference_scores
     from tdwgym.sim.scene import DEFAULT_FOV
