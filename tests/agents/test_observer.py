@@ -73,9 +73,9 @@ def test_the_spliced_clips_observer_scores_equal_the_clip_by_clip_ones():
     assert not np.array_equal(spliced[0], spliced[2])  # the impossible clip is scored on its own frames
 
 
-def _panel_clip(xs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _panel_clip(xs: list, panel: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 64 x 64 clip: object 1 (4 x 4 px, 4 m away) with left edge at ``xs[t]`` (None: out of sight) in front of
-    a wall 6 m away, behind a panel (object 2, 2 m away) over columns 24-39."""
+    a wall 6 m away, behind a panel (object 2, 2 m away) over columns 24-39 (none without ``panel``)."""
     T = len(xs)
     seg = np.zeros((T, 64, 64), np.int32)
     depth = np.full((T, 64, 64), 6.0, np.float32)
@@ -83,7 +83,8 @@ def _panel_clip(xs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for t, x in enumerate(xs):
         if x is not None:
             seg[t, 30:34, x : x + 4], depth[t, 30:34, x : x + 4], rgb[t, 30:34, x : x + 4] = 1, 4.0, (200, 40, 40)
-        seg[t, 16:48, 24:40], depth[t, 16:48, 24:40], rgb[t, 16:48, 24:40] = 2, 2.0, (40, 40, 200)
+        if panel:
+            seg[t, 16:48, 24:40], depth[t, 16:48, 24:40], rgb[t, 16:48, 24:40] = 2, 2.0, (40, 40, 200)
     return rgb, seg, depth
 
 
@@ -117,19 +118,6 @@ def test_an_overdue_object_is_late_not_gone():
     assert mean[True]["late"] < mean[True]["never"] - 0.1  # late, not gone
 
 
-def _moving_clip(xs: list, T: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A 64 x 64 clip of object 1 (4 x 4 px, 4 m away) with left edge at ``xs[t]`` (None: out of sight) before a wall
-    6 m away, and no panel."""
-    T = len(xs) if T is None else T
-    seg = np.zeros((T, 64, 64), np.int32)
-    depth = np.full((T, 64, 64), 6.0, np.float32)
-    rgb = np.zeros((T, 64, 64, 3), np.uint8)
-    for t, x in enumerate(xs):
-        if x is not None:
-            seg[t, 30:34, x : x + 4], depth[t, 30:34, x : x + 4], rgb[t, 30:34, x : x + 4] = 1, 4.0, (200, 40, 40)
-    return rgb, seg, depth
-
-
 def test_a_bounce_in_view_costs_once_not_every_frame_after_it():
     """An object rolls right at a pixel a frame and bounces back at frame 20, in view all along (a collision). With
     the change point the bounce is a surprise once (a few nats) and the new motion is tracked from the frame before
@@ -138,8 +126,8 @@ def test_a_bounce_in_view_costs_once_not_every_frame_after_it():
     from tdwgym.agents.evaluation.observer import observer_surprise
 
     xs = [10 + t if t <= 20 else 30 - (t - 20) for t in range(40)]
-    on = observer_surprise(*_moving_clip(xs), 54.43, ObserverConfig())
-    off = observer_surprise(*_moving_clip(xs), 54.43, ObserverConfig(change_nll=0.0))
+    on = observer_surprise(*_panel_clip(xs, panel=False), 54.43, ObserverConfig())
+    off = observer_surprise(*_panel_clip(xs, panel=False), 54.43, ObserverConfig(change_nll=0.0))
     assert on[:21].sum() == pytest.approx(off[:21].sum())  # the same up to the bounce
     assert on[21:23].sum() > 6.0  # the bounce is a surprise (9 nats; 58 without the change point)
     assert on[21:].sum() < 0.5 * off[21:].sum(), (on[21:].sum(), off[21:].sum())
