@@ -63,21 +63,14 @@ def measure(
     import torch
 
     import tdwgym  # noqa: F401 - registers the ids
-    from tdwgym.agents.models import Stream, load_world_model, world_model_from_config
+    from tdwgym.agents.models import Stream, load_world_model
     from tdwgym.agents.models.slots import CLIP_B, CLIP_L, VISIBLE
     from tdwgym.envs.base import DISCRETE_ACTIONS
 
-    model = load_world_model(world_model, device="cpu").eval()
-    if settings:
-        try:
-            switched = world_model_from_config({**model.config(), **settings}, device="cpu")
-            switched.load_state_dict(model.state_dict())
-        except (TypeError, RuntimeError) as exc:
-            first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
-            raise ValueError(
-                f"--model-kwargs {settings} are not settings of {world_model} without weights: {first}"
-            ) from None
-        model = switched.eval()
+    try:
+        model = load_world_model(world_model, device="cpu", settings=settings)
+    except ValueError as exc:
+        raise ValueError(f"--model-kwargs {exc}") from None
     model.surprise_terms = terms
     res = model.resolution[0]
     env = gym.make("TDWRoom-Playroom-v0", level=1, push_cone=20.0, resolution=res, obs_mode="rgbd_seg")

@@ -27,7 +27,7 @@ from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.evaluation.plan import model_frames
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, draw_twins, item_clips
-from tdwgym.agents.models.registry import load_world_model, world_model_from_config
+from tdwgym.agents.models.registry import load_world_model
 from tdwgym.agents.models.slots import CLIP_B, CLIP_L, VISIBLE, X
 
 KINDS = ("vanish", "appear", "teleport", "shape_change", "color_change")
@@ -36,15 +36,10 @@ NAMES = ("A", "B", "A|B", "B|A")
 
 def load(spec: str, settings: dict) -> torch.nn.Module:
     """The model ``spec`` (a shipped name or a file) with ``settings`` (without weights) switched."""
-    model = load_world_model(spec, device="cpu")
-    if settings:
-        try:
-            switched = world_model_from_config({**model.config(), **settings}, device="cpu")
-            switched.load_state_dict(model.state_dict())
-        except (TypeError, RuntimeError) as exc:
-            raise SystemExit(f"--model-kwargs {settings} are not settings of {spec} without weights: {exc}") from None
-        model = switched
-    return model.eval()
+    try:
+        return load_world_model(spec, device="cpu", settings=settings)
+    except ValueError as exc:
+        raise SystemExit(f"--model-kwargs {exc}") from None
 
 
 @torch.no_grad()

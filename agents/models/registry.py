@@ -173,15 +173,19 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto") -> WorldModel:
+def load_world_model(
+    path: str | os.PathLike, device: str | torch.device = "auto", settings: dict[str, Any] | None = None
+) -> WorldModel:
     """Rebuild a world model from a file, in eval mode: ``"pretrained"`` (the shipped model), a checkpoint of
     ``OnlineLearner.save`` / ``tdwgym train``, or ``tdwgym pretrain``'s ``world_model.pt`` (any dict with
     ``model_config`` and ``model``). Loads with ``torch.load(weights_only=True)``: tensors and plain data only, no
-    code runs.
+    code runs. ``settings``: model settings over the file's that need no weights of their own (e.g. the ``objects``
+    model's ``{"ego_tracked": true}``), switched at load on the file's weights.
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: The file is not a world-model checkpoint.
+        ValueError: The file is not a world-model checkpoint, or ``settings`` are not the model's or would change
+            its weights.
     """
     path = resolve_model_path(path)
     if not path.is_file():
@@ -195,6 +199,14 @@ def load_world_model(path: str | os.PathLike, device: str | torch.device = "auto
             f"{path} is not a world-model checkpoint (expected a dict with 'model_config' and 'model', "
             "as OnlineLearner.save, `tdwgym train` and `tdwgym pretrain` write)"
         )
-    model = world_model_from_config(state["model_config"], device=device)
-    model.load_state_dict(state["model"])
+    if not settings:
+        model = world_model_from_config(state["model_config"], device=device)
+        model.load_state_dict(state["model"])
+        return model.eval()
+    try:
+        model = world_model_from_config({**state["model_config"], **settings}, device=device)
+        model.load_state_dict(state["model"])
+    except (TypeError, RuntimeError) as exc:
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise ValueError(f"{settings} are not settings of {path.name} without weights: {first}") from None
     return model.eval()

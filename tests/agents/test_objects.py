@@ -627,3 +627,16 @@ def test_motion_terms_pay_an_object_s_jump_but_not_a_change_of_its_looks():
     assert surprise("whole", jumped) > surprise("whole", still) + 20
     with pytest.raises(ValueError, match="surprise_terms must be one of"):
         make_world_model("objects", (2, len(FEATURES)), 10, device="cpu", surprise_terms="looks")
+
+
+def test_load_world_model_switches_settings_without_weights_and_refuses_others():
+    """``load_world_model(..., settings=...)`` rebuilds the file's model with settings that need no weights, on the
+    file's weights; a setting that adds weights, or one the model does not have, is refused in a line."""
+    plain = load_world_model("pretrained", device="cpu")
+    tracked = load_world_model("pretrained", device="cpu", settings={"ego_tracked": True, "surprise_floor": True})
+    assert tracked.ego_tracked and tracked.surprise_floor and not plain.ego_tracked
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), tracked.state_dict().values()))
+    for bad in ({"ego_sigma": True}, {"colour": 1}):
+        with pytest.raises(ValueError, match="without weights") as info:
+            load_world_model("pretrained", device="cpu", settings=bad)
+        assert "\n" not in str(info.value)
