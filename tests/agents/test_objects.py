@@ -635,7 +635,8 @@ def test_load_world_model_switches_settings_without_weights_and_refuses_others()
     plain = load_world_model("pretrained", device="cpu")
     tracked = load_world_model("pretrained", device="cpu", settings={"ego_tracked": True, "surprise_floor": True})
     assert tracked.ego_tracked and tracked.surprise_floor and not plain.ego_tracked
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), tracked.state_dict().values()))
+    weights, switched = plain.state_dict(), tracked.state_dict()
+    assert weights.keys() == switched.keys() and all(torch.equal(weights[k], switched[k]) for k in weights)
     for bad in ({"ego_sigma": True}, {"colour": 1}):
         with pytest.raises(ValueError, match="without weights") as info:
             load_world_model("pretrained", device="cpu", settings=bad)
