@@ -229,7 +229,8 @@ class CuriosityConfig:
     and seen whole now, each standardised error capped at 5 std (what known objects did, not what the image border
     or an occluder cut off, docs/agents.md); ``"motion"`` the same, of where those objects are only (image centroid
     and 3D position, not their looks, which change with the view as the camera moves); ``"all"`` everything
-    violation of expectation scores, objects coming into view included (which pays turning around)."""
+    violation of expectation scores, objects coming into view included (which pays turning around); ``"sightings"``
+    the same floored, a box cut by an occluder or the image border counted by its exact edges and colour only."""
     wm_width: int = 8
     """Channels of the world model's first conv layer."""
     wm_warp: bool = True

@@ -54,6 +54,8 @@ from tdwgym.agents.models.slots import (
     BOX_Y,
     CLIP_B,
     CLIP_L,
+    CLIP_R,
+    CLIP_T,
     CX,
     FILL,
     LOG_AREA,
@@ -88,7 +90,7 @@ EGO_SLACK = (0.003, 0.003, 0.003, 0.005, 0.005, 0.005)
 """Width of the prior on the correction of the camera's own motion beyond each action's learned motion (radians
 about x, y, z; metres along x, y, z): what an action that does not move the camera may still have moved it."""
 
-SURPRISE_TERMS = ("all", "whole", "motion")
+SURPRISE_TERMS = ("all", "whole", "motion", "sightings")
 """What :meth:`ObjectModel._surprise` counts (the ``surprise_terms`` argument)."""
 
 MOTION = tuple(PREDICTED.index(c) for c in (CX, CX + 1, X, X + 1, Z))
@@ -98,6 +100,14 @@ MOTION = tuple(PREDICTED.index(c) for c in (CX, CX + 1, X, X + 1, Z))
 OUTLIER = 5.0
 """With ``surprise_terms="whole"``: standardised errors are capped at this many standard deviations (a robust
 likelihood: one object's badly read frame cannot outweigh every other object's motion)."""
+
+COLOUR = tuple(PREDICTED.index(c) for c in (R, R + 1, B))
+"""Positions in :data:`PREDICTED` of the mean colour."""
+
+SIGHTING_AREA = -4.0
+"""With ``surprise_terms="sightings"``: a box cut by the image edge or a nearer object counts its colour only where it
+shows at least ``exp(-4)`` of the image's pixels (about 75 of 64x64): the mean colour of a sliver is mostly its
+shading and its edge."""
 
 EGO_MEASURE = 0.02
 """Standard deviation of a whole object's measured centre per metre of depth, in the ego-motion correction."""
@@ -157,7 +167,13 @@ class ObjectModel(WorldModel):
             :data:`OUTLIER` (the curiosity reward: what known objects did, not what the image border or an
             occluder cut off); ``"motion"`` the same, of where the objects are only (:data:`MOTION`: image centroid
             and 3D position), not their looks (colour, fill, box size), which change with the view as the camera
-            moves.
+            moves; ``"sightings"`` (violation of expectation, always floored as ``surprise_floor`` floors ``"all"``):
+            every slot's visibility beyond the likelier outcome's cost, the features of whole sightings, and of a box
+            cut by the image edge or a nearer object only what the cut leaves exact: its uncut edges against the
+            predicted box's, any showing beyond a cut edge, and its colour where it shows a fair area
+            (:meth:`_sighting_surprise`). A cut box's centroid, size and fill say where the cut is more than where
+            the object is, and counted as features they cost a possible clip's object about as much as an
+            impossible twin's (``scripts/voe_settings.py``).
         speed_friction: Whether the learned friction also reads the slot's own speed (:data:`SPEED_SCALE`): it
             can then stop a slot at rest (where shrinking a noisy speed estimate pays) without slowing one that
             moves, which a friction read from the slot's looks and memory alone does not tell apart. False (the
@@ -666,19 +682,61 @@ class ObjectModel(WorldModel):
         """Per slot excess surprise ``(B, S)`` (the module docstring; :attr:`surprise_terms`); ``errors`` as in
         :meth:`_nll`."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
-        if self.surprise_terms in ("whole", "motion"):
+        if self.surprise_terms in ("whole", "motion", "sightings"):
             whole = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
             terms = 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1)
+            if self.surprise_terms == "sightings":
+                return self._sighting_surprise(dist, obs, seen_before, bce, terms.clamp(min=0), seen, whole)
             if self.surprise_terms == "motion":
                 terms = terms[..., list(MOTION)]
             return whole * seen_before * terms.sum(-1)
-        if self.surprise_floor:  # the likeliest outcome costs 0, and no feature better predicted than expected counts
-            likeliest = F.softplus(-dist[0].abs())  # -log max(p, 1 - p)
-            excess = 0.5 * (z.clamp(-30, 30) ** 2 - 1).clamp(min=0)
-            return bce - likeliest + seen * seen_before * excess.sum(-1)
-        p = torch.sigmoid(dist[0])
-        entropy = F.binary_cross_entropy_with_logits(dist[0], p, reduction="none")
-        return bce - entropy + seen * seen_before * 0.5 * (z.clamp(-30, 30) ** 2 - 1).sum(-1)
+        terms = self._excess(0.5 * (z.clamp(-30, 30) ** 2 - 1))
+        return self._visibility_surprise(dist, bce) + seen * seen_before * terms.sum(-1)
+
+    def _visibility_surprise(self, dist, bce: torch.Tensor) -> torch.Tensor:
+        """Per slot ``(B, S)`` cost of whether it is seen, beyond the expected (its entropy) or, with
+        :attr:`surprise_floor`, beyond the likelier outcome's."""
+        if self.surprise_floor:  # the likeliest outcome costs 0
+            return bce - F.softplus(-dist[0].abs())  # -log max(p, 1 - p)
+        return bce - F.binary_cross_entropy_with_logits(dist[0], torch.sigmoid(dist[0]), reduction="none")
+
+    def _sighting_surprise(self, dist, obs, seen_before, bce, excess, seen, whole) -> torch.Tensor:
+        """``surprise_terms="sightings"``, per slot ``(B, S)``: whether it is seen, beyond the likelier outcome's
+        cost; for a slot seen before and seen whole, every feature's positive excess (``excess``: ``0.5 (z^2 - 1)``
+        floored at 0, errors capped at :data:`OUTLIER`); for one whose box is cut by the image edge or a nearer
+        object, its box's edges against the predicted box (:meth:`_edge_surprise`) and its colour where it shows
+        at least ``exp(SIGHTING_AREA)`` of the image."""
+        cut = seen - whole
+        colour = excess[..., list(COLOUR)].sum(-1) * torch.sigmoid((obs[..., LOG_AREA] - SIGHTING_AREA) * 4)
+        features = whole * excess.sum(-1) + cut * (colour + self._edge_surprise(dist, obs))
+        return bce - F.softplus(-dist[0].abs()) + seen_before * features
+
+    def _edge_surprise(self, dist, obs: torch.Tensor) -> torch.Tensor:
+        """``(B, S)``: how far the observed box's edges are from the predicted box's (centre plus and minus half
+        the size, spread from the centre's and the size's predicted spreads), ``0.5 (z^2 - 1)`` per side floored
+        at 0 with ``|z|`` capped at :data:`OUTLIER`. An exact side (its clip flag 0) counts either way; a side cut
+        by the image edge or a nearer object only where the object shows *beyond* the predicted edge (behind the
+        cut it may go on)."""
+        _, mean, logsig = dist
+        spread = self.noise * logsig.exp()
+        out = torch.zeros_like(obs[..., 0])
+        for centre, size, box, extent, sides in (
+            (0, 2, BOX_X, W, (CLIP_L, CLIP_R)),
+            (1, 3, BOX_Y, H, (CLIP_T, CLIP_B)),
+        ):
+            sigma = torch.sqrt(spread[..., centre] ** 2 + (spread[..., size] / 2) ** 2)
+            for sign, clip in zip((-1.0, 1.0), sides, strict=True):
+                edge = obs[..., box] + sign * obs[..., extent] / 2
+                z = (edge - (mean[..., centre] + sign * mean[..., size] / 2)) / sigma
+                exact = (obs[..., clip] <= 0).float()
+                dev = exact * z.abs() + (1 - exact) * (sign * z).clamp(min=0)
+                out = out + (0.5 * (dev.clamp(max=OUTLIER) ** 2 - 1)).clamp(min=0)
+        return out
+
+    def _excess(self, terms: torch.Tensor) -> torch.Tensor:
+        """Features' excess costs ``0.5 (z^2 - 1)``; with :attr:`surprise_floor` only where positive (no feature
+        better predicted than expected counts)."""
+        return terms.clamp(min=0) if self.surprise_floor else terms
 
     # ---------------------------------------------------------------------------------------- WorldModel API
 
@@ -696,7 +754,7 @@ class ObjectModel(WorldModel):
         object's probability."""
         bce = F.softplus(self.new_vis)
         entropy = F.binary_cross_entropy_with_logits(self.new_vis, torch.sigmoid(self.new_vis))
-        return unused * bce, unused * (bce - entropy).detach() * float(self.surprise_terms == "all")
+        return unused * bce, unused * (bce - entropy).detach() * float(self.surprise_terms in ("all", "sightings"))
 
     def _withheld(self, b: int, t: int, n: int, device: torch.device) -> torch.Tensor | None:
         """``(B, T, S)`` 1 where a slot's input is shown, 0 over one withheld stretch in a ``withhold`` share of the

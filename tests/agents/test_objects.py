@@ -602,6 +602,46 @@ def test_surprise_floor_costs_nothing_for_a_frame_predicted_as_expected():
     assert s["floor"][2] == pytest.approx(3.0, rel=1e-3)  # hidden against P(seen) 0.95: -log(1 - p) + log p
 
 
+def test_sightings_pay_a_cut_box_by_its_exact_edges_and_nothing_for_what_the_cut_hides():
+    """``surprise_terms="sightings"``: a whole sighting where expected costs nothing; a box cut on its left by a
+    nearer object whose right (exact) edge is where the predicted box's is costs nothing however much of it is
+    hidden, and pays for that edge when it is off; on a cut side only showing *beyond* the predicted edge pays; a cut
+    box's colour counts where it shows a fair area, not on a sliver; an object not seen against P(seen) 0.95 pays
+    its visibility beyond the likelier outcome's."""
+    torch.manual_seed(0)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    model = world_model_from_config({**plain.config(), "surprise_terms": "sightings"}, device="cpu")
+    model.load_state_dict(plain.state_dict())
+    whole = _whole_sighting(model, 0.5)
+    mean = whole[..., list(model.predicted)]
+    dist = (torch.tensor([[3.0]]), mean, torch.zeros_like(mean))
+    before = torch.ones(1, 1)
+    sigma = math.hypot(0.05, 0.05 / 2)  # the centre's and half the width's noise scales, log sigma 0
+
+    def cut(left_hidden: float, right_shift: float = 0.0, area: float = -3.0, colour: float = 0.0) -> torch.Tensor:
+        obs = whole.clone()  # the box loses ``left_hidden`` of its width on the left, behind a nearer object
+        right = float(whole[..., BOX_X] + whole[..., W] / 2) + right_shift
+        obs[..., W] = float(whole[..., W]) - left_hidden + right_shift
+        obs[..., BOX_X] = right - obs[..., W] / 2
+        obs[..., CX] = obs[..., BOX_X]
+        obs[..., CLIP_L], obs[..., LOG_AREA], obs[..., R] = 1.0, area, colour
+        return obs
+
+    def surprise(obs: torch.Tensor) -> float:
+        return float(model._surprise(dist, obs, before))
+
+    assert surprise(whole) == pytest.approx(0.0, abs=1e-6)
+    assert surprise(cut(0.1)) == pytest.approx(0.0, abs=1e-6)  # half hidden, its exact edge where expected
+    assert surprise(cut(0.1, right_shift=4 * sigma)) == pytest.approx(0.5 * (4**2 - 1), rel=1e-3)
+    beyond = cut(-4 * sigma)  # the cut side shows 4 sigma beyond the predicted box's left edge
+    assert surprise(beyond) == pytest.approx(0.5 * (4**2 - 1), rel=1e-3)
+    recoloured = 4 * 0.05  # four standard deviations of red
+    assert surprise(cut(0.1, colour=recoloured)) == pytest.approx(0.5 * (4**2 - 1), rel=0.05)
+    assert surprise(cut(0.1, area=-7.0, colour=recoloured)) < 0.01  # a sliver's colour does not count
+    assert surprise(torch.zeros(1, 1, len(FEATURES))) == pytest.approx(3.0, rel=1e-3)
+    assert surprise(cut(0.1, right_shift=4 * sigma)) > float(plain._surprise(dist, whole, before)) + 7
+
+
 def test_motion_terms_pay_an_object_s_jump_but_not_a_change_of_its_looks():
     """``surprise_terms="motion"`` counts where known objects are (centroid, 3D position), not their looks: a still
     camera's object that turns another colour pays under ``"whole"`` and nothing beyond the expected under
