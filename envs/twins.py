@@ -19,9 +19,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
+from tdwgym.envs.common import ROUND_SHAPES
 from tdwgym.envs.impossible import HIDDEN_KINDS, rolling_spin
 from tdwgym.sim.geometry import camera_forward
-from tdwgym.sim.scene import SceneError, SceneSpec, object_from_dict
+from tdwgym.sim.scene import ObjectSpec, SceneError, SceneSpec, object_from_dict
 
 CAMERAS: tuple[str, ...] = ("static", "orbit")
 """Scripted camera paths: the scene's camera held still, or swung +-20 degrees around the look-at point."""
@@ -115,6 +116,56 @@ def seen_before(seg: np.ndarray, oid: int, frame: int) -> bool:
         return False
     n = (seg[:frame] == oid).reshape(frame, -1).sum(1)
     return int((n >= visible_pixels(*seg.shape[1:])).sum()) >= SEEN_FRAMES
+
+
+CLEAR_FRAMES = 4
+"""Frames after the event (the splice) in which a probed object must be seen clear of the occluder in every possible
+clip that holds it (``visible=True``; :func:`comes_out`)."""
+
+
+def comes_out(seg: np.ndarray, oid: int, frame: int, occluder: int | None) -> bool:
+    """Whether object ``oid`` comes out from behind the ``occluder`` after ``frame`` in segmentation ``seg``
+    (``(T, H, W)``): in :data:`CLEAR_FRAMES` frames it covers :func:`visible_pixels` pixels or more, none of them
+    next to (or on) a pixel of the occluder. True when there is no occluder.
+
+    A possible clip whose object stays behind the occluder to the end, or peeks out from behind its edge only as
+    the clip ends, looks like a vanish to any observer that sees only the clip (and a shape cannot be judged from a
+    sliver): its twins are not fair."""
+    if occluder is None:
+        return True
+    s = seg[frame:]
+    if len(s) == 0:
+        return False
+    mask = s == oid
+    near = np.pad(s == occluder, ((0, 0), (1, 1), (1, 1)))
+    touch = near[:, :-2, 1:-1] | near[:, 2:, 1:-1] | near[:, 1:-1, :-2] | near[:, 1:-1, 2:] | near[:, 1:-1, 1:-1]
+    n = mask.reshape(len(s), -1).sum(1)
+    clear = (n >= visible_pixels(*s.shape[1:])) & ~(mask & touch).reshape(len(s), -1).any(1)
+    return int(clear.sum()) >= CLEAR_FRAMES
+
+
+OTHERS_TOLERANCE = 0.05
+"""Metres an object a quadruplet does not probe may stray from its path in the other possible clip (``visible=True``;
+:func:`others_unchanged`)."""
+
+
+def others_unchanged(positions: tuple[list[dict[int, Any]], list[dict[int, Any]]], probed: Any) -> bool:
+    """Whether every object both clips hold, other than the ``probed`` ids, takes the same path in both: per frame
+    (``positions``: per clip, per frame, id -> position in metres, from the simulation), its horizontal distance to
+    itself in the other clip stays within :data:`OTHERS_TOLERANCE`.
+
+    The two possible clips of a quadruplet must differ by the probed property alone. Where the change knocks into
+    another object (``appear``'s added object on its track beside the target meets a third object or a distractor
+    behind the occluder; a vanished object no longer does), that object comes out late, early or not at all in one
+    possible clip, which to an observer is as surprising as the violation, and the impossible clips, spliced from
+    both, show it jump."""
+    skip = {int(i) for i in np.atleast_1d(probed)}
+    for pa, pb in zip(positions[0], positions[1], strict=False):
+        for oid in (set(pa) & set(pb)) - skip:
+            d = np.asarray(pa[oid], float) - np.asarray(pb[oid], float)
+            if math.hypot(float(d[0]), float(d[2])) > OTHERS_TOLERANCE:
+                return False
+    return True
 
 
 @dataclass
@@ -254,6 +305,8 @@ class _Film:
         self.path: list[tuple[np.ndarray, float, float]] = []
         self.rgb: list[np.ndarray] = []
         self.extra: dict[str, list[np.ndarray]] = {name: [] for name in self.passes}
+        self.positions: list[dict[int, np.ndarray]] = []
+        """Per frame filmed: every object's position (metres), from the simulation."""
 
     def clip(self, path: list[tuple[np.ndarray, float, float]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Frames of the scene (events included) along ``path``: the RGB clip and the clips of the other passes
@@ -261,6 +314,7 @@ class _Film:
         done = len(self.path)
         if done > len(path) or not all(_same_pose(a, b) for a, b in zip(self.path, path, strict=False)):
             self.path, self.rgb, self.extra = [], [], {name: [] for name in self.passes}
+            self.positions = []
         base = self.env.unwrapped
         for t in range(len(self.path), len(path)):
             pos, yaw, pitch = path[t]
@@ -272,6 +326,7 @@ class _Film:
             for name in self.passes:
                 frame = base.last_frames[name]
                 self.extra[name].append(frame.astype(np.int32 if name == "segmentation" else np.float32, copy=False))
+            self.positions.append({k: np.array(v.position, float) for k, v in base.backend.object_states().items()})
             self.path.append(path[t])
         n = len(path)
         return np.stack(self.rgb[:n]), {name: np.stack(v[:n]) for name, v in self.extra.items()}
@@ -305,8 +360,37 @@ def matched_motion(scene: SceneSpec) -> SceneSpec:
     return dataclasses.replace(scene, objects=objects, labels={**scene.labels, "matched_motion": True})
 
 
+SLIDE_DISTANCE = 12.0
+"""Metres the probed object of twins behind an occluder slides before friction stops it, at least
+(:func:`slide_far`)."""
+
+
+def slide_friction(obj: ObjectSpec) -> float:
+    """The friction of ``obj`` in twins behind an occluder: its own if it rolls (a round shape), else at most
+    ``v^2 / (2 g d)`` at its starting speed ``v``, so that it slides :data:`SLIDE_DISTANCE` metres ``d`` before it
+    stops and keeps at least 85 % of its speed over the 3 metres it may travel behind and past an occluder
+    (sqrt(1 - 3/12))."""
+    if obj.shape in ROUND_SHAPES:
+        return float(obj.friction)
+    v2 = float(obj.velocity[0]) ** 2 + float(obj.velocity[2]) ** 2
+    return min(float(obj.friction), v2 / (2 * 9.81 * SLIDE_DISTANCE))
+
+
+def slide_far(scene: SceneSpec, oid: int) -> SceneSpec:
+    """``scene`` with object ``oid`` on :func:`slide_friction`.
+
+    Occlusion gives its sliders friction to stop about 0.8 m past the panel's middle, so a slow one stops behind
+    the panel or comes out late, nearly at rest, and a fast one may lose a third of its speed while hidden: in a
+    possible clip it then looks like a vanish (or a re-emergence no one could time from what was seen), and no
+    observer that sees only the clip can tell it from its impossible twin. A rolling ball does not slow down."""
+    obj = scene.object(oid)
+    new = dataclasses.replace(obj, friction=slide_friction(obj))
+    return dataclasses.replace(scene, objects=tuple(new if o.id == oid else o for o in scene.objects))
+
+
 def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tuple[SceneSpec, SceneSpec]:
-    """(possible scene, impossible scene) for ``seed``; pass_through twins get :func:`matched_motion`."""
+    """(possible scene, impossible scene) for ``seed``; pass_through twins get :func:`matched_motion`, and twins
+    behind an occluder :func:`slide_far` (the event's object, and the cube a ``shape_change`` makes of a ball)."""
     env = gym.make(env_id, **{**env_kwargs, "resolution": 8})
     try:
         base = env.unwrapped
@@ -314,7 +398,19 @@ def _scenes(env_id: str, seed: int, kind: str, env_kwargs: dict[str, Any]) -> tu
         possible = base.sample_scene(seed)
         if kind == "pass_through" and "pass_through_pair" in possible.labels and "meeting_point" in possible.labels:
             possible = matched_motion(possible)
-        return possible, base.add_impossible_event(possible, kind)
+        hidden = kind in HIDDEN_KINDS and possible.labels.get("occluder_id") is not None
+        target = int(possible.labels.get("event_object", 1))
+        if hidden:
+            possible = slide_far(possible, target)
+        impossible = base.add_impossible_event(possible, kind)
+        event = impossible.events[0] if impossible.events else None
+        if hidden and event is not None and event.kind == "replace":
+            # the new shape slows as little as the old one: a ball turned cube slides as far as a slider would
+            new = object_from_dict(event.params["object"])
+            friction = slide_friction(dataclasses.replace(new, velocity=possible.object(target).velocity))
+            params = {**event.params, "object": {**event.params["object"], "friction": friction}}
+            impossible = dataclasses.replace(impossible, events=(dataclasses.replace(event, params=params),))
+        return possible, impossible
     finally:
         env.close()
 
@@ -331,6 +427,15 @@ def _probed(impossible: SceneSpec) -> set[int]:
 def _shown(rgb: tuple, passes: tuple, frame: int, impossible: SceneSpec) -> int:
     seg = (passes[0]["segmentation"], passes[1]["segmentation"])
     return frames_showing_difference(rgb, seg, frame, sorted(_probed(impossible)))
+
+
+def _out(seg: np.ndarray, impossible: SceneSpec, frame: int, scene: SceneSpec | None = None) -> bool:
+    """Whether the probed objects the clip of ``scene`` holds (default: the possible scene's event object) come
+    out from behind the occluder after ``frame`` (:func:`comes_out`)."""
+    ids = _probed(impossible) if scene is not None else {int(impossible.labels["event_object"])}
+    present = {o.id for o in scene.objects} if scene is not None else ids
+    occluder = impossible.labels.get("occluder_id")
+    return all(comes_out(seg, oid, frame, occluder) for oid in ids & present)
 
 
 def _seen(seg: np.ndarray, impossible: SceneSpec, frame: int, scene: SceneSpec | None = None) -> bool:
@@ -370,9 +475,12 @@ def make_pairs(
             difference in :data:`VISIBLE_FRAMES` frames (:func:`frames_showing_difference`: on the probed
             objects, not shading) at the requested length is extended 30 frames at a time, up to
             :data:`VISIBLE_MAX_EXTRA` more
-            (``MatchedPair.extended`` says by how much), and left out if they never do, or if the event's object
-            is not seen in :data:`SEEN_FRAMES` frames before the event (:func:`seen_before`). No observer could
-            tell such a pair apart. The rule reads the clips only. False keeps every pair at the requested length.
+            (``MatchedPair.extended`` says by how much), and left out if they never do, if the event's object
+            is not seen in :data:`SEEN_FRAMES` frames before the event (:func:`seen_before`), or if in the possible
+            clip it does not come out from behind the occluder after the event (:func:`comes_out`; the pair is
+            extended while it has not yet). No observer could tell such a pair apart. The rule reads the clips
+            only. False keeps every pair at the requested length. Behind an occluder the event's object slides on
+            :func:`slide_friction` either way.
         passes: Render passes to return: RGB always (``possible``, ``impossible``), and ``"segmentation"`` and
             ``"depth"`` in :attr:`MatchedPair.passes` when named (object-centric models read them).
         **env_kwargs: More env arguments (``level``, ``split``, ...); ``impossible`` is set here.
@@ -426,12 +534,13 @@ def make_pairs(
                     passes={name: (a_extra[name], b_extra[name]) for name in extra_passes},
                 )
                 shown = pair.differs and _shown((a, b), (a_extra, b_extra), frame, impossible) >= VISIBLE_FRAMES
-                if not visible or shown or extra >= VISIBLE_MAX_EXTRA:
+                out_again = _out(a_extra["segmentation"], impossible, frame)
+                if not visible or (shown and out_again) or extra >= VISIBLE_MAX_EXTRA:
                     break
                 extra += 30
-            if visible and not (shown and _seen(a_extra["segmentation"], impossible, frame)):
-                continue  # the twins never differ in view (or the target is never seen before): no observer could
-            out.append(pair)  # tell them apart
+            if visible and not (shown and out_again and _seen(a_extra["segmentation"], impossible, frame)):
+                continue  # the twins never differ in view, the target is never seen before, or the possible one
+            out.append(pair)  # never comes out from behind the occluder: no observer could tell them apart
     finally:
         for e in envs:
             e.close()
@@ -504,9 +613,14 @@ def make_quadruplets(
     frames is extended 30 frames at a time, up to :data:`VISIBLE_MAX_EXTRA` more, and left out if they never do,
     or if either possible clip does not show the event's object (and the object an ``appear`` adds) in
     :data:`SEEN_FRAMES` frames before the event: a possible clip in which it first comes into view after the event
-    is, to any observer, a clip in which it comes from nowhere). A kind whose counterpart scene is not valid (the
-    changed object starts interpenetrating another or outside the room, which :class:`~tdwgym.sim.scene.SceneSpec`
-    refuses) is left out too.
+    is, to any observer, a clip in which it comes from nowhere), or if in either possible clip a probed object it
+    holds does not come out from behind the occluder after the splice (:func:`comes_out`; extended while it has not
+    yet: a possible clip whose object stays hidden is a vanish to any observer), or if the change moves another
+    object off its path (:func:`others_unchanged`, from the simulation's positions: the possible clips must differ
+    by the probed property alone). Behind an occluder the event's object, and the cube ``shape_change`` makes of a
+    ball, slide on :func:`slide_friction` (they keep their speed while hidden, as a rolling ball does). A kind whose
+    counterpart scene is not valid (the changed object starts interpenetrating another or outside the room, which
+    :class:`~tdwgym.sim.scene.SceneSpec` refuses) is left out too.
 
     For ``appear`` the counterpart has the extra object from the start on a track beside the target's (it comes in,
     hides and comes out with the target); for ``vanish`` it lacks the object from the start; ``color_change`` and
@@ -561,16 +675,21 @@ def make_quadruplets(
                     hidden_cut = found is not None and cut == found
                 differ = bool(np.any(a[cut:] != b[cut:]))
                 shown = differ and _shown((a, b), (a_extra, b_extra), cut, impossible) >= VISIBLE_FRAMES
-                if not visible or shown or extra >= VISIBLE_MAX_EXTRA:
+                out_again = _out(a_extra["segmentation"], impossible, cut, possible) and _out(
+                    b_extra["segmentation"], impossible, cut, counterpart
+                )
+                if not visible or (shown and out_again) or extra >= VISIBLE_MAX_EXTRA:
                     break
                 extra += 30
             seen = _seen(a_extra["segmentation"], impossible, cut) and _seen(
                 b_extra["segmentation"], impossible, cut, counterpart
             )
-            if visible and not (shown and seen and hidden_cut):
+            alone = others_unchanged((films[0].positions, films[1].positions), sorted(_probed(impossible)))
+            if visible and not (shown and seen and out_again and alone and hidden_cut):
                 continue  # the counterparts never differ in view after the event, what they probe is not seen
-                # before it, or no frame hides it in both clips: no observer could tell the clips apart, or any
-                # could by the jump at the splice
+                # before it or does not come out from behind the occluder after it in a possible clip, the change
+                # moves other objects too, or no frame hides it in both clips: no observer could tell the clips
+                # apart, or any could by the jump at the splice
             frame = cut
             out.append(
                 Quadruplet(
