@@ -7,7 +7,8 @@ items ``tdwgym eval`` draws, drawn and read once.
 Draws the Occlusion VoE items of ``tdwgym eval --env occlusion --level L --voe-pairs ITEMS`` (still camera,
 ``--split`` scenes, the evaluation's seeds ``--seed + 50,000 + 1,000 * kind + item`` and its re-draw rule:
 :func:`~tdwgym.agents.evaluation.voe.draw_twins`), turns each clip into the model's slot tables once (kept under
-``--cache``: the tables depend on the model's resolution, not on its settings), then scores every ``--variant`` (a
+``--cache``, keyed by the items' settings and the source of the code that makes items and tables: the tables depend
+on the model's resolution, not on its settings), then scores every ``--variant`` (a
 name and the JSON settings switched at load, :func:`~tdwgym.agents.models.registry.load_world_model`) as the
 evaluation scores the model: each quadruplet's four clips stepped side by side through a ``Stream`` (spliced tables
 for spliced clips), mean surprise from the event frame on. Prints, and with ``--doc`` writes, per level and kind
@@ -18,6 +19,7 @@ model's ``tdwgym eval`` figures on the same items. It reads no scorer's result t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import sys
@@ -33,7 +35,9 @@ from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
 from tdwgym.agents.evaluation.plan import model_frames, stream_surprise
 from tdwgym.agents.evaluation.voe import VOE_HEADLINE, draw_twins, is_spliced, item_clips, quadruplet_metrics
+from tdwgym.agents.models import slots
 from tdwgym.agents.models.registry import load_world_model
+from tdwgym.envs import twins
 
 KINDS = ("vanish", "appear", "teleport", "shape_change", "color_change")
 ENV_ID = "TDWRoom-Occlusion-v0"
@@ -58,7 +62,9 @@ def draw_items(model, level: int, items: int, seed: int, split: str, post_frames
     """Per kind and item ``(kind, x, event_frame)``: the four clips' slot tables ``(4, T, S, F)`` (``A|B`` and
     ``B|A`` spliced from ``A`` and ``B`` where the clips are spliced, as the evaluation does)."""
     res = tuple(model.resolution)
-    key = f"occlusion-L{level}-{split}-s{seed}-n{items}-p{post_frames}-{res[0]}x{res[1]}.npz"
+    # the items' and the tables' makers are part of the key: a change to either draws the items again
+    source = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (twins, slots))).hexdigest()[:10]
+    key = f"occlusion-L{level}-{split}-s{seed}-n{items}-p{post_frames}-{res[0]}x{res[1]}-{source}.npz"
     if cache is not None and (cache / key).is_file():
         data = np.load(cache / key)
         return [

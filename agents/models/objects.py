@@ -236,6 +236,12 @@ class ObjectModel(WorldModel):
             last seen (what slows it is not seen, and the twins' objects are not slowed there), where the learned
             friction, fitted on objects in view, slowed a hidden one by a third over 17 frames and put it back in
             view late (``scripts/trace_objects.py``). No weights; False keeps the first versions' dynamics.
+        pixel_spread: The least standard deviation of a seen slot's predicted image centroid, in pixels of the
+            frames it is read from; its box's width and height get twice that, its 3D position the centroid's at its
+            predicted depth. A small object's outline and centroid move by whole pixels from frame to frame as it
+            slides, and the learned spread, fitted on the average object, is tighter than that: a well-tracked object
+            then pays 5-17 nats on some frames for a row of pixels (``scripts/trace_objects.py``), so a clip that
+            shows an object longer looks more surprising. No weights; 0 (the first versions') sets no floor.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -268,6 +274,7 @@ class ObjectModel(WorldModel):
         reacquire: bool = False,
         surprise_floor: bool = False,
         hidden_inertia: bool = False,
+        pixel_spread: float = 0.0,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -321,6 +328,9 @@ class ObjectModel(WorldModel):
         self.velocity_measure, self.vis_spread = bool(velocity_measure), bool(vis_spread)
         self.ego_sigma, self.ego_tracked, self.reacquire = bool(ego_sigma), bool(ego_tracked), bool(reacquire)
         self.surprise_floor, self.hidden_inertia = bool(surprise_floor), bool(hidden_inertia)
+        if isinstance(pixel_spread, bool) or not (isinstance(pixel_spread, (int, float)) and 0 <= pixel_spread <= 10):
+            raise ValueError(f"pixel_spread must be a number of pixels in [0, 10], got {pixel_spread!r}")
+        self.pixel_spread = float(pixel_spread)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -500,6 +510,8 @@ class ObjectModel(WorldModel):
         if self.ego_sigma:  # radians and metres per step, about 0.1 for a turn or a step: in units of 0.01
             logsig = logsig + self.sigma_ego(self._ego_size(action) * EGO_SIGMA_SCALE)[:, None]
         logsig = logsig.clamp(-4, 4)
+        if self.pixel_spread > 0:
+            logsig = torch.maximum(logsig, self._pixel_floor(p2))
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
@@ -507,6 +519,16 @@ class ObjectModel(WorldModel):
         if self.velocity_measure:
             moved["q"] = st["q"] * seen
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _pixel_floor(self, p: torch.Tensor) -> torch.Tensor:
+        """``pixel_spread``'s least log-scale of each predicted feature ``(B, S, len(PREDICTED))`` for slots at
+        positions ``p`` (no floor, -inf, on the features it does not name)."""
+        px = self.pixel_spread * 2.0 / self.render_size  # image units: the image is 2 wide
+        floor = torch.zeros(*p.shape[:-1], len(PREDICTED), device=p.device)
+        floor[..., [PREDICTED.index(c) for c in (CX, CX + 1)]] = px
+        floor[..., [PREDICTED.index(c) for c in (W, H)]] = 2 * px
+        floor[..., [PREDICTED.index(c) for c in (X, X + 1)]] = px * p[..., 2:3].clamp(min=0.3) / self.k
+        return torch.log(floor / self.noise)  # log 0 = -inf: no floor
 
     def _ego_size(self, action: torch.Tensor) -> torch.Tensor:
         """``(B, 5)``: the size of the action's learned camera motion (yaw, pitch in radians; shift x, y, z in
@@ -942,6 +964,7 @@ class ObjectModel(WorldModel):
             "reacquire": self.reacquire,
             "surprise_floor": self.surprise_floor,
             "hidden_inertia": self.hidden_inertia,
+            "pixel_spread": self.pixel_spread,
         }
 
     @property

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tdwgym.agents.models import Clips, Stream, load_world_model, make_world_model, world_model_from_config
-from tdwgym.agents.models.objects import ObjectModel
+from tdwgym.agents.models.objects import PREDICTED, ObjectModel
 from tdwgym.agents.models.slots import (
     BOX_X,
     CLIP_B,
@@ -640,6 +640,39 @@ def test_sightings_pay_a_cut_box_by_its_exact_edges_and_nothing_for_what_the_cut
     assert surprise(cut(0.1, area=-7.0, colour=recoloured)) < 0.01  # a sliver's colour does not count
     assert surprise(torch.zeros(1, 1, len(FEATURES))) == pytest.approx(3.0, rel=1e-3)
     assert surprise(cut(0.1, right_shift=4 * sigma)) > float(plain._surprise(dist, whole, before)) + 7
+
+
+def test_pixel_spread_keeps_the_expected_error_of_a_seen_slot_at_least_a_pixel():
+    """``pixel_spread``: however tight the learned spread, a seen slot's predicted centroid spread is at least that
+    many pixels (its box size twice that, its 3D position the centroid's at its depth), so a centroid one pixel off
+    costs nothing beyond the expected; 0 sets no floor (the first versions'), and the setting needs no weights."""
+    torch.manual_seed(0)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    with torch.no_grad():
+        plain.sigma[-1].weight.zero_()
+        plain.sigma[-1].bias.fill_(-4.0)  # a spread of e^-4 noise units: a twentieth of a pixel
+    floored = world_model_from_config({**plain.config(), "pixel_spread": 1.0}, device="cpu")
+    floored.load_state_dict(plain.state_dict())
+    frames = torch.cat([_whole_sighting(plain, 0.1 * t, z=3.0) for t in range(4)])[None]  # (1, 4, 1, F)
+    noop = torch.zeros(1, 10)
+    noop[0, 0] = 1.0
+    pixel = 2.0 / plain.render_size
+    spreads = {}
+    for name, model in (("plain", plain), ("floored", floored)):
+        prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
+        logsig = prepared[1][2][0, 0]
+        spreads[name] = (model.noise * logsig.exp()).tolist()
+    cx, w, x = (PREDICTED.index(c) for c in (CX, W, X))
+    assert spreads["plain"][cx] < 0.1 * pixel
+    assert spreads["floored"][cx] == pytest.approx(pixel, rel=1e-4)
+    assert spreads["floored"][w] == pytest.approx(2 * pixel, rel=1e-4)
+    depth = float(prepared[0]["p"][0, 0, 2])
+    assert spreads["floored"][x] == pytest.approx(pixel * depth / plain.k, rel=1e-4)
+    assert spreads["floored"][PREDICTED.index(R)] == pytest.approx(spreads["plain"][PREDICTED.index(R)])  # unnamed
+    for bad in (-1, 11, True, "1"):
+        with pytest.raises(ValueError, match="pixel_spread"):
+            make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", pixel_spread=bad)
+    assert load_world_model("pretrained", device="cpu", settings={"pixel_spread": 1}).pixel_spread == 1.0
 
 
 def test_motion_terms_pay_an_object_s_jump_but_not_a_change_of_its_looks():
