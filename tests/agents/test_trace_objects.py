@@ -30,7 +30,7 @@ def test_trace_switches_settings_without_weights_and_refuses_unknown_ones(capsys
     args = ["--kind", "vanish", "--item", "0", "--level", "0", "--post-frames", "12"]
     script.main(args)
     plain = capsys.readouterr().out.splitlines()[1]
-    script.main([*args, "--model-kwargs", '{"surprise_floor": true}'])
+    script.main([*args, "--model-kwargs", '{"surprise_terms": "all"}'])
     floored = capsys.readouterr().out.splitlines()[1]
     assert plain != floored  # the same weights, another score
     with pytest.raises(SystemExit, match="without weights"):
