@@ -576,6 +576,31 @@ def test_hidden_inertia_keeps_a_hidden_slot_s_velocity_and_slows_a_seen_one(iner
     assert hidden_v == pytest.approx(0.1 if inertia else seen_v, rel=1e-4)
 
 
+@pytest.mark.parametrize("apart", [2.0, 0.3])
+def test_contact_range_lets_collisions_act_only_near_another_seen_object(apart):
+    """With a collision term that slows everything by 2 cm a frame, ``contact_range`` 0.5 m leaves an object 2 m
+    from the other seen one at its speed and slows one 0.3 m from it; without the setting both slow. No weights."""
+    plain = make_world_model("objects", (2, len(FEATURES)), 10, device="cpu")
+    gated = world_model_from_config({**plain.config(), "contact_range": 0.5}, device="cpu")
+    gated.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="contact_range"):
+        make_world_model("objects", (2, len(FEATURES)), 10, device="cpu", contact_range=0)
+    action = torch.zeros(1, 10)
+    action[:, 0] = 1.0  # no-op: the camera stays
+    speeds = {}
+    for name, model in (("plain", plain), ("gated", gated)):
+        with torch.no_grad():
+            model.friction[-1].bias.fill_(-50.0)  # no friction
+            model.collide[-1].weight.zero_()
+            model.collide[-1].bias.fill_(-1.0)
+            obs = torch.cat([_whole_sighting(model, 0.0), _whole_sighting(model, apart)], 1)
+            st = model._update(model._unpack(model.initial_state(1)), obs)
+            st["v"] = torch.tensor([[[0.1, 0.0, 0.0], [0.1, 0.0, 0.0]]])
+            speeds[name] = float(model._predict(st, action)[0]["v"][0, 0, 0])
+    assert speeds["plain"] == pytest.approx(0.08, rel=1e-3)
+    assert speeds["gated"] == pytest.approx(0.1 if apart > 0.5 else 0.08, rel=1e-3)
+
+
 def test_surprise_floor_costs_nothing_for_a_frame_predicted_as_expected():
     """Without the floor an object seen exactly where it was expected *lowers* the surprise below an unseen
     frame's (the excess 0.5 (z^2 - 1) is negative), so a clip in which it comes out sooner looks less surprising;
