@@ -236,6 +236,12 @@ class ObjectModel(WorldModel):
             last seen (what slows it is not seen, and the twins' objects are not slowed there), where the learned
             friction, fitted on objects in view, slowed a hidden one by a third over 17 frames and put it back in
             view late (``scripts/trace_objects.py``). No weights; False keeps the first versions' dynamics.
+        colour_memory: How many of the latest whole sightings a slot's mean colour averages over, apart from its
+            fill and size (which keep ``appearance_memory``'s). An object's shading changes as it slides under the
+            room's lights, while its outline does not: after it comes out from behind the occluder, a lifetime mean
+            colour paid 10-22 nats a frame on a well-tracked object (``scripts/trace_objects.py``), and a short memory
+            for every look absorbed a shape change. ``None`` (the first versions'): as ``appearance_memory``. No
+            weights.
         contact_range: Metres within which another seen slot's centre must be for the collision term to act on a
             slot (``None``: always, the first versions'). The learned term, free to act on any seen slot, also slowed
             objects that touched nothing: a seen object's velocity ran 15-25 % below its motion even with no
@@ -281,6 +287,7 @@ class ObjectModel(WorldModel):
         hidden_inertia: bool = False,
         pixel_spread: float = 0.0,
         contact_range: float | None = None,
+        colour_memory: int | None = None,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -344,6 +351,11 @@ class ObjectModel(WorldModel):
         ):
             raise ValueError(f"contact_range must be None or metres in (0, 30], got {contact_range!r}")
         self.contact_range = None if contact_range is None else float(contact_range)
+        if colour_memory is not None and (
+            isinstance(colour_memory, bool) or not isinstance(colour_memory, int) or colour_memory < 1
+        ):
+            raise ValueError(f"colour_memory must be None (as appearance_memory) or an int >= 1, got {colour_memory!r}")
+        self.colour_memory = colour_memory
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -660,6 +672,9 @@ class ObjectModel(WorldModel):
         n2 = n + whole
         span = n2.clamp(min=1) if self.appearance_memory is None else n2.clamp(min=1, max=self.appearance_memory)
         rate = torch.where(n2 > 0, whole / span, torch.zeros_like(n))
+        if self.colour_memory is not None:  # the colour follows the latest sightings, the outline keeps its memory
+            hue = torch.where(n2 > 0, whole / n2.clamp(min=1, max=self.colour_memory), torch.zeros_like(n))
+            rate = torch.cat([hue.expand(*hue.shape[:-1], 3), rate.expand(*rate.shape[:-1], N_ATTR - 3)], -1)
         a2 = first * attrs + (1 - first) * (a + rate * (attrs - a))
         measured = self._measure(obs, a2, p)
         trust = torch.sigmoid((obs[..., LOG_AREA : LOG_AREA + 1] + 6.5) * 4) * vis  # a sliver of pixels says little
@@ -984,6 +999,7 @@ class ObjectModel(WorldModel):
             "hidden_inertia": self.hidden_inertia,
             "pixel_spread": self.pixel_spread,
             "contact_range": self.contact_range,
+            "colour_memory": self.colour_memory,
         }
 
     @property

@@ -374,6 +374,32 @@ def test_appearance_memory_follows_an_objects_looks_as_the_view_changes():
         ObjectModel(appearance_memory=0, device="cpu")
 
 
+def test_colour_memory_follows_the_shading_and_keeps_the_outline_s_memory():
+    """With colour_memory=3 a slot's colour follows its latest sightings while its size keeps the lifetime mean
+    (appearance_memory None): a change of shading is caught up within a few frames, and a change of outline still
+    shows against everything seen before."""
+    from tdwgym.agents.models.slots import VISIBLE, B, H, R, W, Z
+
+    def looks(colour_memory: int | None) -> tuple[float, float]:
+        model = ObjectModel((1, len(FEATURES)), 10, colour_memory=colour_memory, device="cpu")
+        st = model._unpack(model.initial_state(1))
+        for t in range(40):
+            obs = torch.zeros(1, 1, len(FEATURES))
+            obs[..., VISIBLE], obs[..., H], obs[..., Z] = 1.0, 0.2, 2.0
+            obs[..., W] = 0.2 if t < 30 else 0.4  # the outline changes ...
+            obs[..., R : B + 1] = 0.2 if t < 30 else 0.8  # ... and so does the shading
+            st = model._update(st, obs)
+        return float(st["a"][0, 0, 0]), float(st["a"][0, 0, 4])  # red; width times depth
+
+    red, width = looks(3)
+    assert abs(red - 0.8) < 0.02
+    assert width == pytest.approx((30 * 0.4 + 10 * 0.8) / 40, rel=1e-4)  # the lifetime mean of 0.2 * 2 and 0.4 * 2
+    assert looks(None)[0] < 0.5  # without it the colour averages every sighting too
+    assert world_model_from_config(ObjectModel(colour_memory=3, device="cpu").config(), device="cpu").colour_memory == 3
+    with pytest.raises(ValueError, match="colour_memory must be None"):
+        ObjectModel(colour_memory=0, device="cpu")
+
+
 def _whole_sighting(model: ObjectModel, x: float, y: float = 0.0, z: float = 3.0) -> torch.Tensor:
     """One slot seen whole (no clip_* edge) with its centre at ``(x, y, z)`` in camera coordinates."""
     obs = torch.zeros(1, 1, len(FEATURES))
