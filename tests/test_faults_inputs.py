@@ -92,6 +92,17 @@ def test_pretrain_model_kwargs_are_checked_against_the_models_signature(
     assert not out.exists()
 
 
+def test_a_float_setting_given_as_an_integer_is_checked_as_a_number() -> None:
+    """``{"pixel_spread": 0}`` (JSON has no float zero of its own) is 0 pixels, not a size below 1."""
+    from tdwgym.agents.models import check_model_kwargs
+
+    check_model_kwargs("objects", {"pixel_spread": 0, "max_friction": 0})
+    with pytest.raises(ValueError, match="pixel_spread of the objects model must be a finite number >= 0, got -1"):
+        check_model_kwargs("objects", {"pixel_spread": -1})
+    with pytest.raises(ValueError, match="hidden of the objects model must be 1 .. 4096, got 0"):
+        check_model_kwargs("objects", {"hidden": 0})
+
+
 def test_model_kwargs_of_progress_are_checked_against_its_base_model() -> None:
     from tdwgym.agents.models import check_model_kwargs, make_world_model
 

@@ -88,9 +88,11 @@ def _check_value(name: str, key: str, hint: Any, value: Any, option: str) -> Non
         raise ValueError(f"{option}: {key} of the {name} model must be {wants}, got {shown}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return
-    if isinstance(value, int) and not 1 <= value <= MAX_MODEL_SIZE:
+    allowed = (hint, *typing.get_args(hint))
+    measure = float in allowed and int not in allowed  # a float setting given as an integer (0 pixels) is a number
+    if isinstance(value, int) and not measure and not 1 <= value <= MAX_MODEL_SIZE:
         raise ValueError(f"{option}: {key} of the {name} model must be 1 .. {MAX_MODEL_SIZE}, got {shown}")
-    if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+    if (isinstance(value, float) or measure) and not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{option}: {key} of the {name} model must be a finite number >= 0, got {shown}")
 
 
