@@ -33,8 +33,15 @@ import torch
 import tdwgym  # noqa: F401 - registers the envs
 from tdwgym.agents import metrics as M
 from tdwgym.agents.curiosity import actions_to_vectors
-from tdwgym.agents.evaluation.plan import model_frames, stream_surprise
-from tdwgym.agents.evaluation.voe import VOE_HEADLINE, draw_twins, is_spliced, item_clips, quadruplet_metrics
+from tdwgym.agents.evaluation.plan import stream_surprise
+from tdwgym.agents.evaluation.voe import (
+    VOE_HEADLINE,
+    draw_twins,
+    is_spliced,
+    item_clips,
+    item_frames,
+    quadruplet_metrics,
+)
 from tdwgym.agents.models import slots
 from tdwgym.agents.models.registry import load_world_model
 from tdwgym.envs import twins
@@ -88,13 +95,8 @@ def draw_items(model, level: int, items: int, seed: int, split: str, post_frames
             if item is None:
                 continue
             clips, passes = item_clips(item)
-            wanted = {k: passes[k] for k in ("segmentation", "depth")}
-            if is_spliced(clips, wanted, item.event_frame):
-                a, b = model_frames(model, np.stack(clips[:2]), {k: np.stack(v[:2]) for k, v in wanted.items()})
-                e = item.event_frame
-                x = torch.stack([a, b, torch.cat([a[:e], b[e:]]), torch.cat([b[:e], a[e:]])])
-            else:
-                x = model_frames(model, np.stack(clips), {k: np.stack(v) for k, v in wanted.items()})
+            spliced = is_spliced(clips, passes, item.event_frame)
+            x = item_frames(model, clips, passes, ("segmentation", "depth"), item.event_frame, spliced)
             out.append((kind, x.float(), int(item.event_frame)))
             print(
                 f"  level {level} {kind} item {i}: event frame {item.event_frame}, {x.shape[1]} frames", file=sys.stderr

@@ -175,14 +175,12 @@ def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
     # on (entry t is the surprise of frame t + 1), where they can differ
     window = slice(max(item.event_frame - 1, 0), None)
     spliced = is_spliced(clips, extra, item.event_frame)
-    if spliced and not isinstance(model, ExternalModel):
-        # the model's frames are per frame (WorldModel.frames_from): those of the spliced clips are spliced too
-        a, b = model_frames(model, np.stack(clips[:2]), {k: np.stack(extra[k][:2]) for k in passes})
-        x = torch.stack([a, b, _splice(a, b, item.event_frame), _splice(b, a, item.event_frame)])
-        scores = stream_surprise(model, x, np.stack([actions] * n))
-    else:
+    if isinstance(model, ExternalModel):
         model_passes = {k: np.stack(extra[k]) for k in passes}
         scores = clips_surprise(model, np.stack(clips), np.stack([actions] * n), model_passes)
+    else:
+        x = item_frames(model, clips, extra, passes, item.event_frame, spliced)
+        scores = stream_surprise(model, x, np.stack([actions] * n))
     out: dict[str, Any] = {
         "design": design,
         "seed": item.seed,
@@ -193,6 +191,23 @@ def run_section_episode(plan: EvalPlan, ep: EvalEpisode) -> dict[str, Any]:
         **reference_scores(clips, extra, item.event_frame, float(plan.settings.fov), observer, spliced),
     }
     return out
+
+
+def item_frames(
+    model: Any,
+    clips: list[np.ndarray],
+    extra: dict[str, list[np.ndarray]],
+    passes: tuple[str, ...],
+    cut: int,
+    spliced: bool,
+) -> torch.Tensor:
+    """A world model's frames (:meth:`~tdwgym.agents.models.WorldModel.frames_from`) of an item's clips, ``(N, T,
+    *frame_shape)``, from RGB and the ``passes`` it reads: of ``spliced`` clips (:func:`is_spliced` at ``cut``) the
+    two possible clips' frames, spliced as the clips are (a model's frames are per frame)."""
+    if spliced:
+        a, b = model_frames(model, np.stack(clips[:2]), {k: np.stack(extra[k][:2]) for k in passes})
+        return torch.stack([a, b, _splice(a, b, cut), _splice(b, a, cut)])
+    return model_frames(model, np.stack(clips), {k: np.stack(extra[k]) for k in passes})
 
 
 def _splice(x: Any, y: Any, frame: int) -> Any:

@@ -360,6 +360,14 @@ class ObjectModel(WorldModel):
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
         self.register_buffer("predicted", torch.tensor(PREDICTED))
+        # pixel_spread's floor per predicted feature: image units (the image is 2 wide), and metres per metre of depth
+        px = self.pixel_spread * 2.0 / self.render_size
+        image, depth = torch.zeros(len(PREDICTED)), torch.zeros(len(PREDICTED))
+        image[[PREDICTED.index(c) for c in (CX, CX + 1)]] = px
+        image[[PREDICTED.index(c) for c in (W, H)]] = 2 * px
+        depth[[PREDICTED.index(c) for c in (X, X + 1)]] = px / self.k
+        self.register_buffer("pixel_image", image, persistent=False)  # not weights: files load as they were
+        self.register_buffer("pixel_depth", depth, persistent=False)
         self.act = nn.Linear(self.action_dim, 16)
         self.msg = mlp(10, MSG, MSG)
         n_obs = len(PREDICTED) + 1 + 4 + 3
@@ -553,11 +561,7 @@ class ObjectModel(WorldModel):
     def _pixel_floor(self, p: torch.Tensor) -> torch.Tensor:
         """``pixel_spread``'s least log-scale of each predicted feature ``(B, S, len(PREDICTED))`` for slots at
         positions ``p`` (no floor, -inf, on the features it does not name)."""
-        px = self.pixel_spread * 2.0 / self.render_size  # image units: the image is 2 wide
-        floor = torch.zeros(*p.shape[:-1], len(PREDICTED), device=p.device)
-        floor[..., [PREDICTED.index(c) for c in (CX, CX + 1)]] = px
-        floor[..., [PREDICTED.index(c) for c in (W, H)]] = 2 * px
-        floor[..., [PREDICTED.index(c) for c in (X, X + 1)]] = px * p[..., 2:3].clamp(min=0.3) / self.k
+        floor = self.pixel_image + self.pixel_depth * p[..., 2:3].clamp(min=0.3)
         return torch.log(floor / self.noise)  # log 0 = -inf: no floor
 
     def _ego_size(self, action: torch.Tensor) -> torch.Tensor:
@@ -745,13 +749,15 @@ class ObjectModel(WorldModel):
             if self.surprise_terms == "motion":
                 terms = terms[..., list(MOTION)]
             return whole * seen_before * terms.sum(-1)
-        terms = self._excess(0.5 * (z.clamp(-30, 30) ** 2 - 1))
-        return self._visibility_surprise(dist, bce) + seen * seen_before * terms.sum(-1)
+        terms = 0.5 * (z.clamp(-30, 30) ** 2 - 1)
+        if self.surprise_floor:  # no feature better predicted than expected counts
+            terms = terms.clamp(min=0)
+        return self._visibility_surprise(dist, bce, self.surprise_floor) + seen * seen_before * terms.sum(-1)
 
-    def _visibility_surprise(self, dist, bce: torch.Tensor) -> torch.Tensor:
-        """Per slot ``(B, S)`` cost of whether it is seen, beyond the expected (its entropy) or, with
-        :attr:`surprise_floor`, beyond the likelier outcome's."""
-        if self.surprise_floor:  # the likeliest outcome costs 0
+    def _visibility_surprise(self, dist, bce: torch.Tensor, floor: bool) -> torch.Tensor:
+        """Per slot ``(B, S)`` cost of whether it is seen, beyond the expected (its entropy) or, with ``floor``,
+        beyond the likelier outcome's."""
+        if floor:  # the likeliest outcome costs 0
             return bce - F.softplus(-dist[0].abs())  # -log max(p, 1 - p)
         return bce - F.binary_cross_entropy_with_logits(dist[0], torch.sigmoid(dist[0]), reduction="none")
 
@@ -764,7 +770,7 @@ class ObjectModel(WorldModel):
         cut = seen - whole
         colour = excess[..., list(COLOUR)].sum(-1) * torch.sigmoid((obs[..., LOG_AREA] - SIGHTING_AREA) * 4)
         features = whole * excess.sum(-1) + cut * (colour + self._edge_surprise(dist, obs))
-        return bce - F.softplus(-dist[0].abs()) + seen_before * features
+        return self._visibility_surprise(dist, bce, floor=True) + seen_before * features
 
     def _edge_surprise(self, dist, obs: torch.Tensor) -> torch.Tensor:
         """``(B, S)``: how far the observed box's edges are from the predicted box's (centre plus and minus half
@@ -787,11 +793,6 @@ class ObjectModel(WorldModel):
                 dev = exact * z.abs() + (1 - exact) * (sign * z).clamp(min=0)
                 out = out + (0.5 * (dev.clamp(max=OUTLIER) ** 2 - 1)).clamp(min=0)
         return out
-
-    def _excess(self, terms: torch.Tensor) -> torch.Tensor:
-        """Features' excess costs ``0.5 (z^2 - 1)``; with :attr:`surprise_floor` only where positive (no feature
-        better predicted than expected counts)."""
-        return terms.clamp(min=0) if self.surprise_floor else terms
 
     # ---------------------------------------------------------------------------------------- WorldModel API
 
