@@ -262,6 +262,7 @@ as today's code runs and still matches; one that recorded another did not."""
 
 CURIOSITY_ONLY = (
     "curiosity",
+    "progress_base",
     "world_model",
     "int_coef",
     "int_norm_horizon",

@@ -139,7 +139,7 @@ def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_dif
     argv = ["--envs", "playroom", "--seeds", "0", "--total-steps", "64", "--eval-episodes", "2", "--eval-steps", "6"]
     assert se.main([*argv, "--out", str(first), "--doc", str(doc), "--train-overrides", json.dumps(TINY)]) == 0
     stamps = {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()}
-    other_reward = {**TINY, "zscore_threshold": 1.5, "reward_gate": "none"}
+    other_reward = {**TINY, "zscore_threshold": 1.5, "reward_gate": "none", "progress_base": "objects"}
     again = [*argv, "--out", str(second), "--doc", str(doc), "--baselines-from", str(first)]
     assert se.main([*again, "--train-overrides", json.dumps(other_reward)]) == 0
     assert "reused from" in capsys.readouterr().out
