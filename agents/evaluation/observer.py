@@ -14,6 +14,8 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   every frame of the current segment in which the object was seen, using only its *own* box edges (an edge that
   borders a nearer object or the image border is an occlusion edge and says nothing of the object: as it slides
   behind the occluder, the trailing edge is still exact while the visible centroid lags) and its median depth.
+  The edges across an occluded side of a sliver narrower than half the object are a ball's chord there, not its
+  extent: they are read outward, less certain (``round_slivers``; :meth:`Observer._own_edges`).
   Priors: V ~ N(0, v_prior / v_prior_div) per axis (things move across the view: small along Y and depth), a ~
   half-normal(a_prior) on [0, a_max].
   K samples are drawn from a Gaussian around the fit, ``inflate`` times wider than the Laplace posterior: box edges
@@ -38,8 +40,9 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   this, once the samples had passed by, a vanished object cost nothing more while a late re-emergence cost a
   sighting nobody expected (the possible clip was the more surprising one).
 * **Appearance**: robust Gaussian NLL of the mean colour against the running mean of its past colours (every frame
-  with >= 3 pixels), and of (fill, log aspect, log metric width, log metric height) against the running means from
-  frames where it was seen whole (the same frames only).
+  with >= 3 pixels), and of (fill, log aspect, log metric area) against the running means from frames where it was
+  seen whole (the same frames only); each allows for pixel quantisation (``shape_px``): the box's sides jump by
+  whole pixels, its pixel count hardly (:meth:`Observer._shape`).
 * **Segments**: when an observation is not explained
   (NLL > reinit_nll: a jump), the fit restarts from it (the motion samples, weights reset).
 * **Changes of motion**: an object seen in the last frame too whose box the fit explains worse than ``change_nll``
@@ -104,6 +107,7 @@ def frame_measurements(rgb: np.ndarray, seg: np.ndarray, depth: np.ndarray, marg
             # which box edges (x0, y0, x1, y1) are the object's own: with an occluded side, only the edge opposite
             # it (partial silhouettes distort the others)
             trust=_trust([bool(o[m].any()) for o in occ_dir]),
+            occ=np.array([bool(o[m].any()) for o in occ_dir]),  # up, down, left, right: a nearer thing borders it
         )
     return out
 
@@ -148,7 +152,7 @@ class ObserverConfig:
     sigma_color_px: float = 0.3  # + this / sqrt(pixels)
     sigma_fill: float = 0.10
     sigma_logaspect: float = 0.15
-    sigma_logsize: float = 0.15
+    sigma_logarea: float = 0.2  # the metric area's own spread (a turning cube shows more or less of its sides)
     shape_px: float = 1.0  # px, uncertainty of a box edge in the shape terms (pixel quantisation of small objects)
     outlier: float = 1e-3  # weight of the broad component of the appearance terms (caps one frame's cost)
     p_enter: float = 0.05  # a new object walks in at the image border
@@ -166,6 +170,8 @@ class ObserverConfig:
     # is late, not gone: its expected motion waits where it should come out, so every further frame it stays hidden
     # costs, and a late re-emergence there is no surprise (it slowed down behind the occluder)
     overdue_p: float = 0.9  # P(seen) above which a hidden object counts as overdue
+    round_slivers: bool = True  # a sliver of a partly hidden object is read as the side of a ball: the edges across
+    # its hidden side lie outside the sliver's (see Observer._own_edges); False: as a box's, where they are seen
     seed: int = 0
 
 
@@ -201,7 +207,7 @@ class Track:
     size_clean: bool = False
     sizes: list = field(default_factory=list)
     colors: list = field(default_factory=list)
-    shapes: list = field(default_factory=list)  # (fill, log aspect, log w_m, log h_m) of clean frames
+    shapes: list = field(default_factory=list)  # (fill, log aspect, log metric area) of clean frames
     seen: int = 0
     gone: bool = False  # hidden where the samples expected it hidden since it was last seen
     delay: float = 0.0  # frames the object is overdue: hidden where the samples expected to see it
@@ -291,14 +297,14 @@ class Observer:
     def _residuals(self, tr: Track, theta: np.ndarray, data, cv: bool = False) -> np.ndarray:
         """(K, R) residuals (data, then priors) of motions ``theta`` (K, 7); ``cv``: without the deceleration."""
         cfg = self.cfg
-        tau, boxes, trust, z, sz = data
+        tau, boxes, trust, z, sz, se = data
         if cv:
             P = theta[:, None, 0:3] + theta[:, None, 3:6] * tau[None, :, None]
         else:
             P = positions(theta, tau)
         pb = self.boxes(P, tr.size)  # (K, T, 4)
         K = len(theta)
-        r = [((pb - boxes[None]) / cfg.sigma_edge)[:, trust], (P[..., 2] - z[None]) / sz[None]]
+        r = [((pb - boxes[None]) / se[None])[:, trust], (P[..., 2] - z[None]) / sz[None]]
         r.append(theta[:, 3:6] / cfg.v_prior * np.asarray(cfg.v_prior_div))
         r.append((theta[:, 6] / cfg.a_prior)[:, None])
         return np.concatenate([x.reshape(K, -1) for x in r], 1)
@@ -314,6 +320,7 @@ class Observer:
             np.array([o[2] for o in tr.obs]),
             np.array([o[3] for o in tr.obs]),
             np.array([cfg.sigma_z if o[2].all() else cfg.sigma_z_partial for o in tr.obs]),
+            np.array([o[4] for o in tr.obs]),
         )
         th = tr.theta.copy()
         h = np.array([1e-4] * 6 + [1e-6])
@@ -389,9 +396,10 @@ class Observer:
                 elif cfg.overdue and tr.gone and p_seen > cfg.overdue_p:
                     tr.delay += 1.0
             else:
+                m = {**m, **self._own_edges(tr, m)}
                 trust = m["trust"]
                 ne = int(trust.sum())
-                err = (vb - m["box"])[:, trust] / cfg.sigma_edge
+                err = ((vb - m["edges"]) / m["sd"])[:, trust]
                 # unnormalised kernels: a perfectly predicted observation scores 0 beyond -log P(seen); a sample
                 # that expected the object hidden explains its edges no better than a uniform guess over the image
                 ll_edges = np.where(vis, -0.5 * (err**2).sum(1), -ne * cfg.far_edge)
@@ -449,6 +457,39 @@ class Observer:
         total += self._solidity(t, terms, set(meas))
         return float(total), terms
 
+    def _own_edges(self, tr: Track, m: dict) -> dict:
+        """The box edges of a seen object as evidence of where its whole silhouette's edges are: ``edges`` (4,),
+        their uncertainty ``sd`` (px) and which of them are its own (``trust``), given the size it is known to have.
+
+        Beside an occluded side, the edges across it are the silhouette's extent only where the visible part holds
+        the object's widest line. A ball is tallest at its centre column: a sliver of its side ``s`` px wide (its
+        innermost pixel drawn where the ball covers that pixel's centre, ``s - 1/2`` px in) is shorter than the
+        ball by ``r - sqrt(2 r s - s^2)`` at each end (``r`` its radius in px, from the size it is known to have),
+        a box's is not, so each of these edges lies between where it is seen and that far outside it: it is read
+        half that far outside, uncertain by as much again (on top of ``sigma_edge``). A corner (hidden on two
+        sides) is a sliver both ways. Read as the ball's own, the top of a one-pixel sliver (a pixel or two low as
+        the ball slides into sight, or out of it) tilted the fitted motion downward, and over the 80 frames behind
+        the occluder appear's small added object was expected to sink out of sight under the object in front of
+        it (level 0 appear). Which edges are the object's own (``trust``) is unchanged."""
+        cfg = self.cfg
+        trust, edges, sd = m["trust"].copy(), m["box"].copy(), np.full(4, cfg.sigma_edge)
+        if m["clean"] or not cfg.round_slivers:
+            return {"trust": trust, "edges": edges, "sd": sd}
+        up, down, left, right = m["occ"]
+        b = m["box"]
+        ew, eh = tr.size * self.f / max(m["z"], 1e-3)  # the whole silhouette's size in px at this depth
+        for side, s, r, ends in (
+            (left or right, b[2] - b[0], ew / 2, (1, 3)),
+            (up or down, b[3] - b[1], eh / 2, (0, 2)),
+        ):
+            if side and s < r:
+                s = max(s - 0.5, 0.0)  # the sliver's innermost pixel is drawn where the ball covers its centre
+                short = (r - np.sqrt(max(2 * r * s - s * s, 0.0))) / 2
+                edges[ends[0]] -= short
+                edges[ends[1]] += short
+                sd[list(ends)] = np.hypot(cfg.sigma_edge, short)
+        return {"trust": trust, "edges": edges, "sd": sd}
+
     def _start(self, oid: int, m: dict, t: int) -> None:
         self.tracks[oid] = tr = self._new_track(oid, m, t)
         self._absorb(tr, m, t)
@@ -482,10 +523,12 @@ class Observer:
             tr.sizes.append((wm, hm))
             tr.size = np.median(np.array(tr.sizes), 0)
             tr.size_clean = True
-            tr.shapes.append((m["fill"], np.log(hm / wm), np.log(wm), np.log(hm)))
+            tr.shapes.append(self._shape(m))
         elif not tr.size_clean:
             tr.size = np.maximum(tr.size, (wm, hm))
-        tr.obs.append((t, m["box"], m["trust"], m["z"]))
+        if "edges" not in m:  # a new track: nothing known of its size yet
+            m = {**m, "edges": m["box"], "sd": np.full(4, self.cfg.sigma_edge)}
+        tr.obs.append((t, m["edges"], m["trust"], m["z"], m["sd"]))
         if refit:
             self._fit(tr)
 
@@ -498,16 +541,30 @@ class Observer:
             out["color"] = _robust(nll, 0.0, cfg.outlier)
         if m["clean"] and len(tr.shapes) >= 2:
             b = m["box"]
-            wm, hm = (b[2] - b[0]) * m["z"] / self.f, (b[3] - b[1]) * m["z"] / self.f
-            x = np.array([m["fill"], np.log(hm / wm), np.log(wm), np.log(hm)])
+            x = self._shape(m)
             ref = np.mean(tr.shapes, 0)
             # a box edge is uncertain by about a pixel: in a few-pixel silhouette that dwarfs the shape's own spread
             wp, hp = max(b[2] - b[0], 1.0) / cfg.shape_px, max(b[3] - b[1], 1.0) / cfg.shape_px
-            quant = np.array([1 / wp + 1 / hp, np.hypot(1 / wp, 1 / hp), 1 / wp, 1 / hp])
-            sig = np.hypot([cfg.sigma_fill, cfg.sigma_logaspect, cfg.sigma_logsize, cfg.sigma_logsize], quant)
+            # the pixel count changes only where an edge crosses pixel centres, a whole row or column of it at
+            # worst: each of the four edges (lengths w, h) adds or drops up to its length, sd length / sqrt(12)
+            n_sd = cfg.shape_px * np.sqrt(((b[2] - b[0]) ** 2 + (b[3] - b[1]) ** 2) / 6.0)
+            quant = np.array([1 / wp + 1 / hp, np.hypot(1 / wp, 1 / hp), n_sd / max(m["n"], 1)])
+            sig = np.hypot([cfg.sigma_fill, cfg.sigma_logaspect, cfg.sigma_logarea], quant)
             nll = 0.5 * (((x - ref) / sig) ** 2).sum()
             out["shape"] = _robust(nll, 0.0, cfg.outlier)
         return out
+
+    def _shape(self, m: dict) -> np.ndarray:
+        """(fill, log aspect, log metric area) of a clean silhouette. Its size is its metric area (pixels times
+        (z / f)^2), not its box's width and height: at 64 x 64 a small box gains or loses a whole column or row as the
+        object slides by a fraction of a pixel (a 4-pixel cube is measured 5 wide in one frame, 4 in the next, and
+        a cube turning about the vertical shows a wider box again), a quarter of its width each time, while the
+        number of pixels it covers hardly changes (as it slides, what one side gains the other loses). As two box
+        sizes, each uncertain by a pixel, a cube that came out turned cost more than a ball of half its area coming
+        out in its place (level 1 shape_change)."""
+        b, z = m["box"], m["z"]
+        wm, hm = (b[2] - b[0]) * z / self.f, (b[3] - b[1]) * z / self.f
+        return np.array([m["fill"], np.log(hm / wm), np.log(m["n"] * (z / self.f) ** 2)])
 
 
 def observer_surprise(rgb, seg, depth, fov, cfg: ObserverConfig | None = None, meas=None, return_terms=False):
