@@ -339,6 +339,14 @@ def baseline_source(name: str, seed: int, base: TrainConfig, args: argparse.Name
             f"--baselines-from {source} measured its baselines with other settings ({', '.join(diff)}); only the "
             f"curiosity reward's settings may differ ({', '.join(CURIOSITY_ONLY)})"
         )
+    origin = json.loads(path.read_text()).get("baselines_from")
+    if origin:  # that folder reused its baselines too: they are read where they were measured
+        if not finished(name, seed, origin):
+            raise SettingsChangedError(
+                f"--baselines-from {source} reused its random and plain PPO results from {origin}, which no longer "
+                f"holds them for {name} seed {seed}: give --baselines-from the folder that measured them"
+            )
+        return baseline_source(name, seed, base, argparse.Namespace(**{**vars(args), "baselines_from": origin}))
     return source
 
 

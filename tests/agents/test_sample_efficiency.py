@@ -161,6 +161,11 @@ def test_baselines_from_reuses_random_and_ppo_when_only_the_curiosity_reward_dif
     assert all(draw3[a]["eval_steps"] == 18 for a in ("random", "ppo", "curiosity"))
     assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == stamps
     assert f"| 3 | ppo | {draw3['ppo']['pushes_moved_per_1k']:.1f} |" in doc.read_text()
+    # a folder that reused its baselines passes on the ones it reused: they are read where they were measured
+    chained = [*argv, "--out", str(tmp_path / "chained"), "--doc", str(doc), "--baselines-from", str(second)]
+    assert se.main([*chained, "--train-overrides", json.dumps({**other_reward, "zscore_threshold": 2.0})]) == 0
+    assert not (tmp_path / "chained" / "playroom_s0" / "compare" / "ppo_s0").exists()
+    assert f"| 1 | ppo | {ppo_rate['pushes_moved_per_1k']:.1f} |" in doc.read_text()
 
     # baselines measured with other PPO settings are not reused
     with pytest.raises(SystemExit) as exc:
