@@ -253,6 +253,17 @@ class ObjectModel(WorldModel):
             slides, and the learned spread, fitted on the average object, is tighter than that: a well-tracked object
             then pays 5-17 nats on some frames for a row of pixels (``scripts/trace_objects.py``), so a clip that
             shows an object longer looks more surprising. No weights; 0 (the first versions') sets no floor.
+        cover_core: Whether a nearer slot hides another with its filled core (its box scaled by the square root of
+            its fill along each side), not its whole box, in the geometry the probability of being seen reads. A
+            ball fills pi/4 of its box and the box's corners cover nothing: counted by boxes, a small object passing
+            beside a nearer ball was two-thirds hidden (its probability of being seen about 0.5) while it was seen
+            whole, so when it did not come out its absence cost nothing (``appear``'s added object). No weights;
+            False keeps the first versions' geometry.
+        colour_pixels: The least standard deviation of a seen slot's predicted mean colour (each of r, g, b on
+            [0, 1]) is ``colour_pixels / sqrt(n)`` for a slot predicted to cover ``n`` pixels: the mean colour of a
+            few pixels of a shaded object changes as its edge pixels come and go while it moves (a 10-pixel object
+            paid 2-8 nats a frame for it, ``scripts/trace_objects.py``), that of a large one hardly. No weights; 0
+            (the first versions') sets no floor.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -288,6 +299,8 @@ class ObjectModel(WorldModel):
         pixel_spread: float = 0.0,
         contact_range: float | None = None,
         colour_memory: int | None = None,
+        cover_core: bool = False,
+        colour_pixels: float = 0.0,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -356,6 +369,9 @@ class ObjectModel(WorldModel):
         ):
             raise ValueError(f"colour_memory must be None (as appearance_memory) or an int >= 1, got {colour_memory!r}")
         self.colour_memory = colour_memory
+        if isinstance(colour_pixels, bool) or not isinstance(colour_pixels, (int, float)) or not 0 <= colour_pixels <= 1:
+            raise ValueError(f"colour_pixels must be a number in [0, 1] (colour units), got {colour_pixels!r}")
+        self.cover_core, self.colour_pixels = bool(cover_core), float(colour_pixels)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -466,8 +482,9 @@ class ObjectModel(WorldModel):
         area = (wh[..., 0] * wh[..., 1]).clamp(min=1e-6)
         zero, two = torch.zeros_like(c[..., 0]), torch.full_like(c[..., 0], 2.0)
         inside = _overlap(c[..., 0], wh[..., 0], zero, two) * _overlap(c[..., 1], wh[..., 1], zero, two) / area
-        ox = _overlap(c[:, :, None, 0], wh[:, :, None, 0], c[:, None, :, 0], wh[:, None, :, 0])
-        oy = _overlap(c[:, :, None, 1], wh[:, :, None, 1], c[:, None, :, 1], wh[:, None, :, 1])
+        core = wh * a[..., 3:4].clamp(0.05, 1).sqrt() if self.cover_core else wh  # what a nearer slot hides with
+        ox = _overlap(c[:, :, None, 0], wh[:, :, None, 0], c[:, None, :, 0], core[:, None, :, 0])
+        oy = _overlap(c[:, :, None, 1], wh[:, :, None, 1], c[:, None, :, 1], core[:, None, :, 1])
         s = p.shape[1]
         others = 1 - torch.eye(s, device=p.device)
         nearer = (zc[:, None, :, 0] < zc[:, :, None, 0] - 0.05).float() * seen[:, None, :, 0] * others
@@ -550,6 +567,12 @@ class ObjectModel(WorldModel):
         logsig = logsig.clamp(-4, 4)
         if self.pixel_spread > 0:
             logsig = torch.maximum(logsig, self._pixel_floor(p2))
+        if self.colour_pixels > 0:  # the mean colour of n pixels: at least colour_pixels / sqrt(n)
+            area = PREDICTED.index(LOG_AREA)
+            pixels = (mean[..., area : area + 1].exp() * self.render_size**2).clamp(min=1)
+            floor = torch.log(self.colour_pixels / pixels.sqrt() / self.noise[list(COLOUR)])
+            first, last = COLOUR[0], COLOUR[-1] + 1
+            logsig = torch.cat([logsig[..., :first], logsig[..., first:last].maximum(floor), logsig[..., last:]], -1)
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
@@ -1000,6 +1023,8 @@ class ObjectModel(WorldModel):
             "hidden_inertia": self.hidden_inertia,
             "pixel_spread": self.pixel_spread,
             "contact_range": self.contact_range,
+            "cover_core": self.cover_core,
+            "colour_pixels": self.colour_pixels,
             "colour_memory": self.colour_memory,
         }
 

@@ -765,3 +765,58 @@ def test_load_world_model_switches_settings_without_weights_and_refuses_others()
         with pytest.raises(ValueError, match="without weights") as info:
             load_world_model("pretrained", device="cpu", settings=bad)
         assert "\n" not in str(info.value)
+
+
+def test_cover_core_lets_a_nearer_ball_hide_with_its_filled_core_not_its_box():
+    """``cover_core``: a small far object beside a nearer ball whose box overlaps only the outer strip of the ball's
+    box (22 % of its own box) counts as partly hidden by boxes and as not hidden by the ball's core (its box scaled
+    by sqrt(pi / 4) a side); one well inside the ball's outline is wholly hidden either way. No weights."""
+    plain = make_world_model("objects", (2, len(FEATURES)), 10, device="cpu")
+    core = world_model_from_config({**plain.config(), "cover_core": True}, device="cpu")
+    core.load_state_dict(plain.state_dict())
+    assert load_world_model("pretrained", device="cpu", settings={"cover_core": True}).cover_core
+    ball = [0.0, 0.0, 0.0, math.pi / 4, 0.4, 0.4]  # colour, fill, width and height times depth: 0.2 wide at 2 m
+    small = [0.0, 0.0, 0.0, 1.0, 0.2, 0.2]  # 0.05 wide at 4 m
+    a = torch.tensor([[ball, small]])
+    seen = torch.ones(1, 2, 1)
+    covered = {}
+    for image_x, name in ((0.114, "beside"), (0.03, "behind")):  # the small box's centre in image units
+        p = torch.tensor([[[0.0, 0.0, 2.0], [image_x * 4.0 / plain.k, 0.0, 4.0]]])
+        for label, model in (("plain", plain), ("core", core)):
+            covered[name, label] = float(model._geometry(p, a, seen)[0][0, 1, 1])
+    assert covered["beside", "plain"] == pytest.approx(0.22, abs=0.01)
+    assert covered["beside", "core"] == pytest.approx(0.0, abs=1e-6)
+    assert covered["behind", "plain"] == pytest.approx(1.0) and covered["behind", "core"] == pytest.approx(1.0)
+
+
+def test_colour_pixels_floors_a_small_object_s_colour_spread_by_its_pixel_count():
+    """``colour_pixels``: a seen slot's predicted colour spread is at least ``colour_pixels / sqrt(n)`` for the ``n``
+    pixels it is predicted to cover, so a 4x smaller object gets twice the floor; 0 sets none, and the setting needs
+    no weights."""
+    torch.manual_seed(0)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    with torch.no_grad():
+        plain.sigma[-1].weight.zero_()
+        plain.sigma[-1].bias.fill_(-4.0)  # a spread of e^-4 noise units
+    floored = world_model_from_config({**plain.config(), "colour_pixels": 0.2}, device="cpu")
+    floored.load_state_dict(plain.state_dict())
+    noop = torch.zeros(1, 10)
+    noop[0, 0] = 1.0
+    r, area = PREDICTED.index(R), PREDICTED.index(LOG_AREA)
+    floors: list[float] = []
+    for side in (0.2, 0.1):  # a box 6.4 and 3.2 pixels a side at 64x64 (the image is 2 wide)
+        frames = torch.cat([_whole_sighting(plain, 0.1 * t, z=3.0) for t in range(4)])[None]
+        frames[..., W], frames[..., H], frames[..., LOG_AREA] = side, side, math.log(side * side / 4)
+        spreads = {}
+        for name, model in (("plain", plain), ("floored", floored)):
+            prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
+            spreads[name] = float(model.noise[r] * prepared[1][2][0, 0, r].exp())
+            pixels = math.exp(float(prepared[1][1][0, 0, area])) * model.render_size**2
+        assert spreads["plain"] < 0.001
+        assert spreads["floored"] == pytest.approx(0.2 / math.sqrt(pixels), rel=1e-4)
+        floors.append(spreads["floored"])
+    assert floors[1] == pytest.approx(2 * floors[0], rel=0.05)  # a quarter of the pixels: twice the floor
+    for bad in (-0.1, 2, True, "0.2"):
+        with pytest.raises(ValueError, match="colour_pixels"):
+            make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", colour_pixels=bad)
+    assert load_world_model("pretrained", device="cpu", settings={"colour_pixels": 0.2}).colour_pixels == 0.2
