@@ -369,7 +369,8 @@ class ObjectModel(WorldModel):
         ):
             raise ValueError(f"colour_memory must be None (as appearance_memory) or an int >= 1, got {colour_memory!r}")
         self.colour_memory = colour_memory
-        if isinstance(colour_pixels, bool) or not isinstance(colour_pixels, (int, float)) or not 0 <= colour_pixels <= 1:
+        number = isinstance(colour_pixels, (int, float)) and not isinstance(colour_pixels, bool)
+        if not number or not 0 <= colour_pixels <= 1:
             raise ValueError(f"colour_pixels must be a number in [0, 1] (colour units), got {colour_pixels!r}")
         self.cover_core, self.colour_pixels = bool(cover_core), float(colour_pixels)
         self.slots = frame_shape[0]
