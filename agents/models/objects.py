@@ -568,11 +568,9 @@ class ObjectModel(WorldModel):
         logsig = logsig.clamp(-4, 4)
         if self.pixel_spread > 0:
             logsig = torch.maximum(logsig, self._pixel_floor(p2))
-        if self.colour_pixels > 0:  # the mean colour of n pixels: at least colour_pixels / sqrt(n)
-            area = PREDICTED.index(LOG_AREA)
-            pixels = (mean[..., area : area + 1].exp() * self.render_size**2).clamp(min=1)
-            floor = torch.log(self.colour_pixels / pixels.sqrt() / self.noise[list(COLOUR)])
+        if self.colour_pixels > 0:
             first, last = COLOUR[0], COLOUR[-1] + 1
+            floor = self._colour_floor(mean)
             logsig = torch.cat([logsig[..., :first], logsig[..., first:last].maximum(floor), logsig[..., last:]], -1)
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
@@ -581,6 +579,15 @@ class ObjectModel(WorldModel):
         if self.velocity_measure:
             moved["q"] = st["q"] * seen
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _colour_floor(self, mean: torch.Tensor) -> torch.Tensor:
+        """``colour_pixels``' least log-scale of the colour columns ``(B, S, 3)``: the mean colour of ``n`` pixels
+        spreads at least ``colour_pixels / sqrt(n)``, ``n`` the predicted area (at least a pixel). In log space
+        (an area's exponential overflows in training) and detached: how many pixels an object covers is a fact of
+        the image, not something to learn the spread through."""
+        area = PREDICTED.index(LOG_AREA)
+        log_pixels = (mean[..., area : area + 1].detach() + 2 * math.log(self.render_size)).clamp(min=0)
+        return math.log(self.colour_pixels) - 0.5 * log_pixels - torch.log(self.noise[list(COLOUR)])
 
     def _pixel_floor(self, p: torch.Tensor) -> torch.Tensor:
         """``pixel_spread``'s least log-scale of each predicted feature ``(B, S, len(PREDICTED))`` for slots at

@@ -816,6 +816,11 @@ def test_colour_pixels_floors_a_small_object_s_colour_spread_by_its_pixel_count(
         assert spreads["floored"] == pytest.approx(0.2 / math.sqrt(pixels), rel=1e-4)
         floors.append(spreads["floored"])
     assert floors[1] == pytest.approx(2 * floors[0], rel=0.05)  # a quarter of the pixels: twice the floor
+    huge = torch.zeros(1, 1, len(PREDICTED), requires_grad=True)
+    with torch.no_grad():
+        huge[..., area] = 1e4  # an area whose exponential overflows (as in training): the floor stays finite
+    floor = floored._colour_floor(huge)
+    assert torch.isfinite(floor).all() and not floor.requires_grad  # and no gradient flows through the pixel count
     for bad in (-0.1, 2, True, "0.2"):
         with pytest.raises(ValueError, match="colour_pixels"):
             make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", colour_pixels=bad)
