@@ -591,9 +591,12 @@ class ObjectModel(WorldModel):
 
     def _pixel_floor(self, p: torch.Tensor) -> torch.Tensor:
         """``pixel_spread``'s least log-scale of each predicted feature ``(B, S, len(PREDICTED))`` for slots at
-        positions ``p`` (no floor, -inf, on the features it does not name)."""
-        floor = self.pixel_image + self.pixel_depth * p[..., 2:3].clamp(min=0.3)
-        return torch.log(floor / self.noise)  # log 0 = -inf: no floor
+        positions ``p`` (no floor, -inf, on the features it does not name). Detached, and -inf set rather than
+        taken as log 0 (whose gradient, inf times 0, made every training step from a floored file NaN): the floor is
+        a fact of pixels, not something to learn the spread through."""
+        floor = self.pixel_image + self.pixel_depth * p[..., 2:3].detach().clamp(min=0.3)
+        named = floor > 0
+        return torch.where(named, torch.log(floor.clamp(min=1e-12) / self.noise), torch.full_like(floor, -math.inf))
 
     def _ego_size(self, action: torch.Tensor) -> torch.Tensor:
         """``(B, 5)``: the size of the action's learned camera motion (yaw, pitch in radians; shift x, y, z in

@@ -825,3 +825,23 @@ def test_colour_pixels_floors_a_small_object_s_colour_spread_by_its_pixel_count(
         with pytest.raises(ValueError, match="colour_pixels"):
             make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", colour_pixels=bad)
     assert load_world_model("pretrained", device="cpu", settings={"colour_pixels": 0.2}).colour_pixels == 0.2
+
+
+def test_a_training_step_with_every_floor_and_the_cover_core_has_finite_gradients():
+    """``pixel_spread``, ``colour_pixels`` and ``cover_core`` are settings of how a frame is scored that a floored file
+    also trains with (``tdwgym pretrain --init pretrained``, online curiosity updates): the floors' log 0 and an
+    overflowing area once made every gradient NaN."""
+    torch.manual_seed(0)
+    model = make_world_model(
+        "objects", (2, len(FEATURES)), 10, device="cpu", pixel_spread=1.0, colour_pixels=0.1, cover_core=True
+    ).train()
+    world = torch.tensor([[-0.6, -0.3, 2.5], [0.4, -0.2, 3.0]])
+    moving = world.expand(9, 2, 3).clone()
+    moving[:, 0, 0] += 0.05 * torch.arange(9)
+    frames = _tables(moving, model.k)[None]
+    actions = torch.zeros(1, 8, 10)
+    actions[..., 0] = 1.0
+    out, _ = model.clip_loss(Clips(frames, actions))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
