@@ -18,11 +18,13 @@ Per object (camera coordinates in metres: X right, Y down, Z along the view axis
   extent: they are read outward, less certain (``round_slivers``; :meth:`Observer._own_edges`).
   Priors: V ~ N(0, v_prior / v_prior_div) per axis (things move across the view: small along Y and depth), a ~
   half-normal(a_prior) on [0, a_max].
-  K samples are drawn from a Gaussian around the fit, ``inflate`` times wider than the Laplace posterior: box edges
-  are quantised to pixels and their errors correlate from frame to frame (shading, partial pixels, a rolling
-  silhouette), so a speed read from a few pixels is less certain than independent errors say, and a re-emergence
-  time extrapolated from it is spread accordingly (the spread grows with time hidden). At the old 1.5 the observer
-  was sure of the wrong time for small far objects (appear's added object, level 2's several objects).
+  K samples are drawn from a Gaussian around the fit, ``inflate`` times wider than the Laplace posterior, and
+  importance-weighted back to the fit's likelihood (weight: likelihood over proposal density). The weights undo the
+  widening on average, so ``inflate`` sets how far into the tails the K samples reach, not the posterior's width:
+  box edges are quantised to pixels and their errors correlate from frame to frame (shading, partial pixels, a
+  rolling silhouette), and with too narrow a proposal no sample re-emerged at the time a speed read from a few
+  pixels left possible. At the old 1.5 the observer was sure of the wrong time for small far objects (appear's added
+  object, level 2's several objects).
 * **Expected visibility**: a sample's predicted image box (its point +- half the metric size, projected) is visible
   iff a pixel of its core (full width, middle 60 % of rows) is inside the image and not covered in the current
   segmentation by an object nearer than the sample (the occluder panel, other objects; the room never occludes).
