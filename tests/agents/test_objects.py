@@ -833,7 +833,14 @@ def test_a_training_step_with_every_floor_and_the_cover_core_has_finite_gradient
     overflowing area once made every gradient NaN."""
     torch.manual_seed(0)
     model = make_world_model(
-        "objects", (2, len(FEATURES)), 10, device="cpu", pixel_spread=1.0, colour_pixels=0.1, cover_core=True
+        "objects",
+        (2, len(FEATURES)),
+        10,
+        device="cpu",
+        pixel_spread=1.0,
+        colour_pixels=0.1,
+        cover_core=True,
+        depth_pixels=0.4,
     ).train()
     world = torch.tensor([[-0.6, -0.3, 2.5], [0.4, -0.2, 3.0]])
     moving = world.expand(9, 2, 3).clone()
@@ -845,3 +852,35 @@ def test_a_training_step_with_every_floor_and_the_cover_core_has_finite_gradient
     out.loss.backward()
     assert torch.isfinite(out.loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_depth_pixels_floors_a_small_object_s_depth_spread_by_its_width_and_pixel_count():
+    """``depth_pixels``: a seen slot's predicted depth spread is at least ``depth_pixels * w / sqrt(n)`` for an
+    object ``w`` metres wide predicted to cover ``n`` pixels; the other features keep theirs; 0 sets none, and the
+    setting needs no weights."""
+    torch.manual_seed(0)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    with torch.no_grad():
+        plain.sigma[-1].weight.zero_()
+        plain.sigma[-1].bias.fill_(-4.0)  # a spread of e^-4 noise units
+    floored = world_model_from_config({**plain.config(), "depth_pixels": 0.4}, device="cpu")
+    floored.load_state_dict(plain.state_dict())
+    noop = torch.zeros(1, 10)
+    noop[0, 0] = 1.0
+    z, area = PREDICTED.index(Z), PREDICTED.index(LOG_AREA)
+    for side in (0.2, 0.1):  # boxes 6.4 and 3.2 pixels a side at 64x64, at 3 m
+        frames = torch.cat([_whole_sighting(plain, 0.1 * t, z=3.0) for t in range(4)])[None]
+        frames[..., W], frames[..., H], frames[..., LOG_AREA] = side, side, math.log(side * side / 4)
+        spreads = {}
+        for name, model in (("plain", plain), ("floored", floored)):
+            prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
+            spreads[name] = (model.noise * prepared[1][2][0, 0].exp()).tolist()
+            pixels = math.exp(float(prepared[1][1][0, 0, area])) * model.render_size**2
+        width = side * 3.0 / plain.k  # metres: the box's width in image units at 3 m
+        assert spreads["plain"][z] < 0.01
+        assert spreads["floored"][z] == pytest.approx(0.4 * width / math.sqrt(pixels), rel=0.02)
+        assert spreads["floored"][PREDICTED.index(X)] == pytest.approx(spreads["plain"][PREDICTED.index(X)])
+    for bad in (-0.1, 11, True, "0.4"):
+        with pytest.raises(ValueError, match="depth_pixels"):
+            make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", depth_pixels=bad)
+    assert load_world_model("pretrained", device="cpu", settings={"depth_pixels": 0.4}).depth_pixels == 0.4
