@@ -66,8 +66,10 @@ def test_reward_sources_measures_the_motion_terms_reward(tmp_path, capsys):
     """``--surprise-terms motion`` scores where objects are, not their looks: the same steps pay no more than under
     ``whole`` (the looks' terms left out), and the page names the terms."""
     script = load_script("reward_sources")
-    whole = script.measure("pretrained", "random", 30, 1, 8)
-    motion = script.measure("pretrained", "random", 30, 1, 8, None, "motion")
+    # without the depth floor: on these 30 steps it absorbs every error the motion terms would pay (both rewards 0)
+    unfloored = {"depth_pixels": 0}
+    whole = script.measure("pretrained", "random", 30, 1, 8, unfloored)
+    motion = script.measure("pretrained", "random", 30, 1, 8, unfloored, "motion")
     assert motion["steps"] == whole["steps"] == 30
     assert motion["features"] == whole["features"]  # the same model and frames: the same errors
     assert motion["reward_per_step"] != whole["reward_per_step"]
