@@ -789,32 +789,43 @@ def test_cover_core_lets_a_nearer_ball_hide_with_its_filled_core_not_its_box():
     assert covered["behind", "plain"] == pytest.approx(1.0) and covered["behind", "core"] == pytest.approx(1.0)
 
 
-def test_colour_pixels_floors_a_small_object_s_colour_spread_by_its_pixel_count():
-    """``colour_pixels``: a seen slot's predicted colour spread is at least ``colour_pixels / sqrt(n)`` for the ``n``
-    pixels it is predicted to cover, so a 4x smaller object gets twice the floor; 0 sets none, and the setting needs
-    no weights."""
+def _tight_and_floored(settings: dict) -> tuple[ObjectModel, ObjectModel]:
+    """A fresh one-slot model whose learned spread is tight (e^-4 noise units), and the same weights with the
+    ``settings`` without weights switched on."""
     torch.manual_seed(0)
     plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
     with torch.no_grad():
         plain.sigma[-1].weight.zero_()
-        plain.sigma[-1].bias.fill_(-4.0)  # a spread of e^-4 noise units
-    floored = world_model_from_config({**plain.config(), "colour_pixels": 0.2}, device="cpu")
+        plain.sigma[-1].bias.fill_(-4.0)
+    floored = world_model_from_config({**plain.config(), **settings}, device="cpu")
     floored.load_state_dict(plain.state_dict())
+    return plain, floored
+
+
+def _small_box_spreads(model: ObjectModel, side: float) -> tuple[list[float], float]:
+    """The predicted spread of every feature (:data:`PREDICTED`) of a still camera's object seen whole four frames
+    as a box ``side`` image units a side at 3 m, and the pixels it is predicted to cover."""
     noop = torch.zeros(1, 10)
     noop[0, 0] = 1.0
+    frames = torch.cat([_whole_sighting(model, 0.1 * t, z=3.0) for t in range(4)])[None]
+    frames[..., W], frames[..., H], frames[..., LOG_AREA] = side, side, math.log(side * side / 4)
+    prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
+    pixels = math.exp(float(prepared[1][1][0, 0, PREDICTED.index(LOG_AREA)])) * model.render_size**2
+    return (model.noise * prepared[1][2][0, 0].exp()).tolist(), pixels
+
+
+def test_colour_pixels_floors_a_small_object_s_colour_spread_by_its_pixel_count():
+    """``colour_pixels``: a seen slot's predicted colour spread is at least ``colour_pixels / sqrt(n)`` for the ``n``
+    pixels it is predicted to cover, so a 4x smaller object gets twice the floor; 0 sets none, and the setting needs
+    no weights."""
+    plain, floored = _tight_and_floored({"colour_pixels": 0.2})
     r, area = PREDICTED.index(R), PREDICTED.index(LOG_AREA)
     floors: list[float] = []
     for side in (0.2, 0.1):  # a box 6.4 and 3.2 pixels a side at 64x64 (the image is 2 wide)
-        frames = torch.cat([_whole_sighting(plain, 0.1 * t, z=3.0) for t in range(4)])[None]
-        frames[..., W], frames[..., H], frames[..., LOG_AREA] = side, side, math.log(side * side / 4)
-        spreads = {}
-        for name, model in (("plain", plain), ("floored", floored)):
-            prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
-            spreads[name] = float(model.noise[r] * prepared[1][2][0, 0, r].exp())
-            pixels = math.exp(float(prepared[1][1][0, 0, area])) * model.render_size**2
-        assert spreads["plain"] < 0.001
-        assert spreads["floored"] == pytest.approx(0.2 / math.sqrt(pixels), rel=1e-4)
-        floors.append(spreads["floored"])
+        (tight, _), (spreads, pixels) = _small_box_spreads(plain, side), _small_box_spreads(floored, side)
+        assert tight[r] < 0.001
+        assert spreads[r] == pytest.approx(0.2 / math.sqrt(pixels), rel=1e-4)
+        floors.append(spreads[r])
     assert floors[1] == pytest.approx(2 * floors[0], rel=0.05)  # a quarter of the pixels: twice the floor
     huge = torch.zeros(1, 1, len(PREDICTED), requires_grad=True)
     with torch.no_grad():
@@ -858,24 +869,12 @@ def test_depth_pixels_floors_a_small_object_s_depth_spread_by_its_width_and_pixe
     """``depth_pixels``: a seen slot's predicted depth spread is at least ``depth_pixels * w / sqrt(n)`` for an
     object ``w`` metres wide predicted to cover ``n`` pixels; the other features keep theirs; 0 sets none, and the
     setting needs no weights."""
-    torch.manual_seed(0)
-    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
-    with torch.no_grad():
-        plain.sigma[-1].weight.zero_()
-        plain.sigma[-1].bias.fill_(-4.0)  # a spread of e^-4 noise units
-    floored = world_model_from_config({**plain.config(), "depth_pixels": 0.4}, device="cpu")
-    floored.load_state_dict(plain.state_dict())
-    noop = torch.zeros(1, 10)
-    noop[0, 0] = 1.0
-    z, area = PREDICTED.index(Z), PREDICTED.index(LOG_AREA)
+    plain, floored = _tight_and_floored({"depth_pixels": 0.4})
+    z = PREDICTED.index(Z)
     for side in (0.2, 0.1):  # boxes 6.4 and 3.2 pixels a side at 64x64, at 3 m
-        frames = torch.cat([_whole_sighting(plain, 0.1 * t, z=3.0) for t in range(4)])[None]
-        frames[..., W], frames[..., H], frames[..., LOG_AREA] = side, side, math.log(side * side / 4)
-        spreads = {}
-        for name, model in (("plain", plain), ("floored", floored)):
-            prepared = model.prepare(frames, noop, past_actions=noop[:, None].expand(1, 3, 10))
-            spreads[name] = (model.noise * prepared[1][2][0, 0].exp()).tolist()
-            pixels = math.exp(float(prepared[1][1][0, 0, area])) * model.render_size**2
+        tight, _ = _small_box_spreads(plain, side)
+        floor, pixels = _small_box_spreads(floored, side)
+        spreads = {"plain": tight, "floored": floor}
         width = side * 3.0 / plain.k  # metres: the box's width in image units at 3 m
         assert spreads["plain"][z] < 0.01
         assert spreads["floored"][z] == pytest.approx(0.4 * width / math.sqrt(pixels), rel=0.02)
