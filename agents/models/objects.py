@@ -576,16 +576,8 @@ class ObjectModel(WorldModel):
         if self.ego_sigma:  # radians and metres per step, about 0.1 for a turn or a step: in units of 0.01
             logsig = logsig + self.sigma_ego(self._ego_size(action) * EGO_SIGMA_SCALE)[:, None]
         logsig = logsig.clamp(-4, 4)
-        if self.pixel_spread > 0:
-            logsig = torch.maximum(logsig, self._pixel_floor(p2))
-        if self.colour_pixels > 0:
-            first, last = COLOUR[0], COLOUR[-1] + 1
-            floor = self._colour_floor(mean)
-            logsig = torch.cat([logsig[..., :first], logsig[..., first:last].maximum(floor), logsig[..., last:]], -1)
-        if self.depth_pixels > 0:
-            depth = PREDICTED.index(Z)
-            floor = self._depth_floor(mean, a)
-            logsig = torch.cat([logsig[..., :depth], logsig[..., depth:].maximum(floor)], -1)
+        if self.pixel_spread > 0 or self.colour_pixels > 0 or self.depth_pixels > 0:
+            logsig = torch.maximum(logsig, self._spread_floor(p2, mean, a))
         mean = seen * mean + (1 - seen) * self.new_mean
         logsig = seen * logsig + (1 - seen) * self.new_logsig
         # a slot never seen keeps a zero state: what it would carry means nothing before its first sight
@@ -593,6 +585,18 @@ class ObjectModel(WorldModel):
         if self.velocity_measure:
             moved["q"] = st["q"] * seen
         return {**st, **moved}, (vis, mean, logsig)
+
+    def _spread_floor(self, p: torch.Tensor, mean: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The least log-scale of each predicted feature ``(B, S, len(PREDICTED))`` under ``pixel_spread``,
+        ``colour_pixels`` and ``depth_pixels`` (-inf where none sets one), for slots at ``p`` with the prior's
+        ``mean`` and looks ``a``; no gradient flows through it."""
+        floor = self._pixel_floor(p) if self.pixel_spread > 0 else torch.full_like(mean, -math.inf)
+        if self.colour_pixels > 0:
+            floor[..., list(COLOUR)] = floor[..., list(COLOUR)].maximum(self._colour_floor(mean))
+        if self.depth_pixels > 0:
+            depth = PREDICTED.index(Z)
+            floor[..., depth : depth + 1] = floor[..., depth : depth + 1].maximum(self._depth_floor(mean, a))
+        return floor
 
     def _log_pixels(self, mean: torch.Tensor) -> torch.Tensor:
         """``(B, S, 1)``: log of the pixels a slot is predicted to cover (at least one), detached: how many pixels an
