@@ -42,7 +42,15 @@ from torch.utils.data import DataLoader
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
-from tdwgym.agents.pretraining_clips import ACTIONS, ClipStream, collate_clips, dataset_clips, parse_mix
+from tdwgym.agents.pretraining_clips import (
+    ACTIONS,
+    RUN_ENV_ARGS,
+    ClipStream,
+    collate_clips,
+    dataset_clips,
+    env_id_of,
+    parse_mix,
+)
 from tdwgym.util.files import write_atomic
 from tdwgym.util.progress_bar import progress_bar
 
@@ -107,6 +115,10 @@ class PretrainConfig:
     """When > 0, train on this many distinct streamed clips in epochs (the first in order, then each a new shuffle;
     the curriculum widens over the first half of them): with ``cache`` they are rendered once, so rendering no longer
     bounds the optimiser steps of a run. 0: every clip is new."""
+    env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra arguments of envs of the mix, by name (JSON on the CLI), e.g. ``{"occlusion": {"slide_distance": 12}}``
+    (Occlusion's sliders then keep their speed behind the panel, as in the impossible twins): every clip of that env,
+    training and validation, is made with them. ``resolution``, ``level``, ``split`` and ``obs_mode`` are the run's."""
     init: str | None = None
     """A world-model file whose weights start the run instead of fresh ones (fine-tuning): ``pretrained`` (the
     shipped model), another shipped name, or a ``world_model.pt``. Its variant must be ``model``'s; its saved settings
@@ -122,7 +134,7 @@ class PretrainConfig:
 
         if self.model not in MODELS:
             raise ValueError(f"unknown --model {self.model!r}; valid: {sorted(MODELS)}")
-        parse_mix(self.envs)
+        self.env_kwargs_by_id()
         self.levels()
         for name in ("resolution", "clip_steps", "tbptt", "total_steps", "batch_size", "val_every", "val_clips"):
             value = getattr(self, name)
@@ -152,6 +164,35 @@ class PretrainConfig:
             raise ValueError(f"--cache {self.cache!r} is not a folder")
         if self.init is not None:
             _init_model(self)
+
+    def env_kwargs_by_id(self) -> dict[str, dict[str, Any]]:
+        """``env_kwargs`` keyed by env id.
+
+        Raises:
+            ValueError: A name that is not an env of the mix, arguments that are not a JSON object, or an argument
+                the run sets itself.
+        """
+        mix = parse_mix(self.envs)
+        if not isinstance(self.env_kwargs, dict):
+            raise ValueError(f"--env-kwargs must be a JSON object of env name -> arguments, got {self.env_kwargs!r}")
+        out: dict[str, dict[str, Any]] = {}
+        for name, kwargs in self.env_kwargs.items():
+            env_id = env_id_of(name)
+            if env_id not in mix:
+                raise ValueError(f"--env-kwargs names {name!r}, which is not in --envs {self.envs!r}")
+            if not isinstance(kwargs, dict):
+                raise ValueError(
+                    f'--env-kwargs {name!r}: arguments must be a JSON object, e.g. {{"slide_distance": 12}}, '
+                    f"got {kwargs!r}"
+                )
+            fixed = sorted(set(kwargs) & set(RUN_ENV_ARGS))
+            if fixed:
+                raise ValueError(
+                    f"--env-kwargs {name!r}: {', '.join(fixed)} are set by the run (--resolution, --level; split and "
+                    "obs_mode by the stream); leave them out"
+                )
+            out[env_id] = dict(kwargs)
+        return out
 
     def levels(self) -> list[int]:
         """The levels as integers."""
@@ -352,6 +393,7 @@ def _validation_clips(cfg: PretrainConfig, split: str, encode: Callable[..., Any
         seed=cfg.seed + 7,
         split=split,
         encode=encode,
+        env_kwargs=cfg.env_kwargs_by_id(),
     )
     envs: dict[tuple[str, int], gym.Env] = {}
     try:
@@ -483,6 +525,7 @@ def pretrain(
             ranks=ranks,
             cache=cfg.cache,
             distinct=cfg.distinct_clips,
+            env_kwargs=cfg.env_kwargs_by_id(),
         )
         loaders = cfg.workers if parallel is None else 1  # under Ray, --workers counts the ranks: one clip worker each
         loader = DataLoader(

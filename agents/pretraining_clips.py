@@ -56,6 +56,10 @@ CACHE_VERSION = 1
 """Version of a clip cache folder's layout (``cache.json``; ``clip-<index>.npz`` with ``frames`` and ``actions``)."""
 
 
+RUN_ENV_ARGS = ("resolution", "level", "split", "obs_mode")
+"""Env arguments a :class:`ClipStream` sets itself (an ``env_kwargs`` entry may not)."""
+
+
 def env_id_of(name: str) -> str:
     """A tdwgym env id from an id or a short name (``occlusion``: :func:`tdwgym.registration.resolve_env_id`).
 
@@ -152,6 +156,8 @@ class ClipStream(IterableDataset):
             instead of rendered. ``cache.json`` records the stream's settings (:meth:`settings`); a folder made by
             a stream with other settings is refused with a ``ValueError``, so a cached clip always equals the one
             the stream would render.
+        env_kwargs: Extra arguments of the envs, by env id (every clip of that env is made with them; not
+            :data:`RUN_ENV_ARGS`). Recorded in :meth:`settings` when given.
         distinct: When > 0, the stream cycles over clips ``0 .. distinct - 1``: position ``j`` of the stream is clip
             ``j`` in the first epoch, then each epoch a new permutation of them (seeded by the stream's seed and the
             epoch). The curriculum (``schedule``) then applies to the distinct clips.
@@ -174,8 +180,13 @@ class ClipStream(IterableDataset):
         ranks: int = 1,
         cache: str | os.PathLike | None = None,
         distinct: int = 0,
+        env_kwargs: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
+        self.env_kwargs = {k: dict(v) for k, v in (env_kwargs or {}).items()}
+        fixed = sorted({a for kw in self.env_kwargs.values() for a in kw} & set(RUN_ENV_ARGS))
+        if fixed:
+            raise ValueError(f"env_kwargs may not set {', '.join(fixed)}: the stream sets them")
         if batch % ranks or not 0 <= rank < ranks:
             raise ValueError(f"a batch of {batch} clips cannot be cut into {ranks} equal parts (rank {rank})")
         if isinstance(distinct, bool) or int(distinct) < 0:
@@ -207,6 +218,8 @@ class ClipStream(IterableDataset):
             "schedule": None if self.schedule is None else list(self.schedule),
             "split": self.split,
             "encode": _describe(self.encode),
+            # only when given: a folder made before the option existed keeps its record
+            **({"env_kwargs": self.env_kwargs} if self.env_kwargs else {}),
         }
 
     def _open_cache(self) -> None:
@@ -268,7 +281,14 @@ class ClipStream(IterableDataset):
         key = (env_id, level)
         if key not in envs:
             obs_mode = "rgb" if self.encode is None else "rgbd_seg"
-            envs[key] = gym.make(env_id, resolution=self.resolution, level=level, split=self.split, obs_mode=obs_mode)
+            envs[key] = gym.make(
+                env_id,
+                resolution=self.resolution,
+                level=level,
+                split=self.split,
+                obs_mode=obs_mode,
+                **self.env_kwargs.get(env_id, {}),
+            )
         static = bool(rng.random() < self.static_fraction)
         frames, actions, extra = record_clip(envs[key], SEED_BASE + index, self.steps, static, rng)
         clip = torch.from_numpy(frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -93,10 +94,14 @@ class OcclusionEnv(TDWRoomEnv):
     ``gym.make("TDWRoom-Occlusion-v0", render_mode=None, resolution=64, obs_mode="rgb", action_type="discrete",
     backend=None, backend_kwargs=None, render_size=256, substeps=8, move_step=0.15, turn_step=10.0, pitch_step=5.0,
     pitch_limit=60.0, push_reach=2.5, push_impulse=3.0, level=0, split="train", impossible=None, extra_passes=(),
-    ceiling=True, num_objects=None)``. ``num_objects`` is an int or inclusive (min, max) range within 1..3
-    (default: set by the level). ``impossible`` is one of "vanish", "appear", "teleport", "shape_change",
-    "color_change": object 1 vanishes, gains a twin, jumps ahead, turns into a cube or sphere, or changes colour
-    while hidden behind the occluder. See :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
+    ceiling=True, num_objects=None, slide_distance=None)``. ``num_objects`` is an int or inclusive (min, max) range
+    within 1..3 (default: set by the level). ``slide_distance`` (metres, > 0): moving sliders get friction low enough
+    to slide at least that far before they stop, ``v^2 / (2 g d)`` at their speed ``v`` (capped by the level's own),
+    as the probed object of the impossible twins does (12 m: it keeps 85 % of its speed across the panel); None (the
+    default) gives them friction that stops a slow one about 0.8 m past the panel's middle. ``impossible`` is one of
+    "vanish", "appear", "teleport", "shape_change", "color_change": object 1 vanishes, gains a twin, jumps ahead,
+    turns into a cube or sphere, or changes colour while hidden behind the occluder. See
+    :class:`tdwgym.envs.base.TDWRoomEnv` for the shared arguments.
 
     ## Version History
     * v0: Initial version (levels, splits and impossible events added before the first release).
@@ -131,7 +136,16 @@ class OcclusionEnv(TDWRoomEnv):
     )
     SUPPORTED_IMPOSSIBLE = HIDDEN_KINDS
 
-    def __init__(self, *, num_objects: int | tuple[int, int] | None = None, **kwargs) -> None:
+    def __init__(
+        self, *, num_objects: int | tuple[int, int] | None = None, slide_distance: float | None = None, **kwargs
+    ) -> None:
+        if slide_distance is not None:
+            if isinstance(slide_distance, bool) or not isinstance(slide_distance, int | float):
+                raise ValueError(f"slide_distance must be a number of metres > 0 or None, got {slide_distance!r}")
+            if not (math.isfinite(slide_distance) and slide_distance > 0):
+                raise ValueError(f"slide_distance must be a number of metres > 0 or None, got {slide_distance!r}")
+            slide_distance = float(slide_distance)
+        self.slide_distance = slide_distance
         if num_objects is not None:
             lo, hi = (num_objects, num_objects) if isinstance(num_objects, int) else tuple(num_objects)
             if not 1 <= lo <= hi <= 3:
@@ -139,6 +153,22 @@ class OcclusionEnv(TDWRoomEnv):
             num_objects = (int(lo), int(hi))
         self.num_objects = num_objects
         super().__init__(**kwargs)
+
+    def sample_scene(self, seed: int | None = None, rng: np.random.Generator | None = None) -> SceneSpec:
+        """As :meth:`TDWRoomEnv.sample_scene`; with ``slide_distance``, the drawn scene's moving sliders then get
+        friction ``min(own, v^2 / (2 g d))`` (rolling shapes and objects at rest keep theirs). The split is decided
+        on the scene as drawn, so a seed's scene is in the same split (train, test_id) with or without the option, and
+        no test_id layout enters training through it."""
+        scene = super().sample_scene(seed=seed, rng=rng)
+        if self.slide_distance is None:
+            return scene
+        objects = []
+        for obj in scene.objects:
+            v2 = float(obj.velocity[0]) ** 2 + float(obj.velocity[2]) ** 2
+            if obj.shape not in ROUND_SHAPES and obj.friction is not None and v2 > 0:  # moving sliders only
+                obj = dataclasses.replace(obj, friction=min(float(obj.friction), v2 / (2 * 9.81 * self.slide_distance)))
+            objects.append(obj)
+        return dataclasses.replace(scene, objects=tuple(objects))
 
     def _generate_scene(self, rng: np.random.Generator) -> SceneSpec:
         level, plan = self.level, self.plan

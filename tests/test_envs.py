@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import tdwgym
 from tdwgym.envs import DISCRETE_ACTIONS, OBS_MODES, OcclusionEnv
+from tdwgym.envs.common import ROUND_SHAPES
 from tdwgym.sim.geometry import camera_forward
 from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
@@ -275,11 +276,42 @@ def test_unknown_kwarg_is_type_error():
         ({"render_mode": "ansi"}, "render_mode"),
         ({"substeps": 0}, "substeps"),
         ({"num_objects": 7}, "num_objects"),
+        ({"slide_distance": 0}, r"slide_distance must be a number of metres > 0 or None, got 0"),
+        ({"slide_distance": float("inf")}, "slide_distance"),
+        ({"slide_distance": "12"}, "slide_distance"),
     ],
 )
 def test_bad_kwargs_raise_value_error_listing_valid_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make("TDWRoom-Occlusion-v0", **kwargs)
+
+
+def test_slide_distance_lowers_only_the_sliders_friction_and_keeps_the_scene():
+    """``slide_distance`` gives moving sliders (not rolling shapes, not objects at rest) friction ``<= v^2 / (2 g d)``
+    and changes nothing else of the scene a seed draws (the split is decided before it); without it the friction
+    stops every slider well short of 12 m."""
+    default = gym.make("TDWRoom-Occlusion-v0", resolution=8, level=2)
+    far = gym.make("TDWRoom-Occlusion-v0", resolution=8, level=2, slide_distance=12.0)
+    try:
+        sliders = 0
+        for seed in range(12):
+            default.reset(seed=seed)
+            far.reset(seed=seed)
+            a, b = default.unwrapped.scene, far.unwrapped.scene
+            assert dataclasses.replace(b, objects=a.objects) == a  # room, props, camera: the same draw
+            for x, y in zip(a.objects, b.objects, strict=True):
+                assert dataclasses.replace(y, friction=x.friction) == x
+                v2 = float(np.dot(x.velocity, x.velocity))
+                if x.shape in ROUND_SHAPES or v2 == 0:  # rolling shapes and distractors at rest keep theirs
+                    assert y.friction == x.friction
+                    continue
+                sliders += 1
+                assert y.friction <= v2 / (2 * 9.81 * 12.0) + 1e-12 < x.friction
+                assert v2 / (2 * 9.81 * x.friction) < 12.0 / 1.5  # the default stops it well short of 12 m
+        assert sliders >= 3, "the seeds must draw some sliders"
+    finally:
+        default.close()
+        far.close()
 
 
 @pytest.mark.parametrize(

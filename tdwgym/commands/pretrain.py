@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             doc += " With --ray: Ray Train workers (data-parallel, each with one clip worker of its own); the global "
             doc += "--batch-size must be a multiple of it"
             p.add_argument(flag, type=int, default=default, help=f"{doc} (default: {default})")
-        elif f.name == "model_kwargs":
+        elif f.name in ("model_kwargs", "env_kwargs"):
             p.add_argument(flag, type=json_object, default={}, help=f"{doc} (default: {{}})")
         else:
             kind = type(default) if default is not None else str
@@ -79,6 +79,23 @@ def _field_doc(name: str) -> str:
     return docs.get(name, "")
 
 
+def _check_env_kwargs(cfg: Any) -> None:
+    """Refuse ``--env-kwargs`` that name no env of the mix, or that an env does not take, before anything runs.
+
+    Raises:
+        UsageError: One line naming the bad name or argument and the valid ones.
+    """
+    from tdwgym.commands.door import check_env
+    from tdwgym.util.errors import UsageError
+
+    try:
+        by_id = cfg.env_kwargs_by_id()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for env_id, kwargs in by_id.items():
+        check_env(env_id, kwargs)
+
+
 def run(args: argparse.Namespace) -> int:
     """``tdwgym pretrain``: build the config from the options and train."""
     from tdwgym.agents.pretraining import PretrainConfig, pretrain
@@ -103,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from tdwgym.util.locks import run_lock
 
     check_model_kwargs(cfg.model, cfg.model_kwargs)
+    _check_env_kwargs(cfg)
     with run_lock(cfg.out, option="--resume" if args.resume else "--out"):
         if args.ray is not None:
             from tdwgym.agents.pretraining_ray import pretrain_on_ray  # imports ray only here

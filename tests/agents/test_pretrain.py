@@ -47,6 +47,9 @@ TINY = {
         ("model", "transformer", "unknown --model 'transformer'"),
         ("resolution", 30, "multiple of 4"),
         ("device", "tpu", "--device must be auto, cpu or cuda"),
+        ("env_kwargs", {"gravity": {"slide_distance": 12}}, "names 'gravity', which is not in --envs"),
+        ("env_kwargs", {"occlusion": 12}, "arguments must be a JSON object"),
+        ("env_kwargs", {"occlusion": {"level": 2}}, "level are set by the run"),
     ],
 )
 def test_bad_settings_fail_at_the_door_and_write_nothing(tmp_path, field, value, message):
@@ -339,6 +342,65 @@ def test_a_clip_cache_round_trips_and_refuses_another_streams_folder(tmp_path):
     assert json.loads((tmp_path / "c" / "cache.json").read_text())["seed"] == 3
     with pytest.raises(ValueError, match="holds clips of another stream"):
         ClipStream(parse_mix("occlusion"), [1], 16, 5, seed=4, encode=encode, cache=tmp_path / "c")
+
+
+def test_env_kwargs_make_the_streams_scenes_and_key_their_cache(tmp_path):
+    """``env_kwargs`` reach the env that makes each clip (Occlusion's ``slide_distance``: the same scene at the
+    start, a slider that goes farther after it), are recorded in the cache folder's settings (a folder of the stream
+    without them is refused), and a stream without them records what it did before the option existed."""
+    from functools import partial
+
+    from tdwgym.agents.models.slots import clip_features
+
+    encode = partial(clip_features, fov=54.43, max_slots=24)
+    far = {"TDWRoom-Occlusion-v0": {"slide_distance": 12.0}}
+    plain = ClipStream(parse_mix("occlusion"), [0], 32, 60, seed=3, encode=encode, static_fraction=1.0)
+    sliding = ClipStream(
+        parse_mix("occlusion"), [0], 32, 60, seed=3, encode=encode, static_fraction=1.0, env_kwargs=far
+    )
+    envs: dict = {}
+    far_envs: dict = {}
+    moved = []
+    try:
+        for index in range(6):
+            a, b = plain.clip(index, envs), sliding.clip(index, far_envs)
+            assert torch.equal(a.frames[0], b.frames[0])  # the same scene at the start
+            moved.append(not torch.equal(a.frames, b.frames))  # a slider goes farther
+    finally:
+        for env in [*envs.values(), *far_envs.values()]:
+            env.close()
+    assert any(moved), "some clip's slider must move otherwise with slide_distance"
+    assert "env_kwargs" not in plain.settings()
+    ClipStream(parse_mix("occlusion"), [0], 16, 5, seed=3, encode=encode, cache=tmp_path / "c", env_kwargs=far)
+    assert json.loads((tmp_path / "c" / "cache.json").read_text())["env_kwargs"] == far
+    with pytest.raises(ValueError, match="holds clips of another stream"):
+        ClipStream(parse_mix("occlusion"), [0], 16, 5, seed=3, encode=encode, cache=tmp_path / "c")
+    with pytest.raises(ValueError, match="may not set level"):
+        ClipStream(parse_mix("occlusion"), [0], 16, 5, env_kwargs={"TDWRoom-Occlusion-v0": {"level": 1}})
+
+
+def test_the_cli_refuses_env_kwargs_an_env_does_not_take_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tdwgym",
+            "pretrain",
+            "--envs",
+            "occlusion",
+            "--env-kwargs",
+            '{"occlusion": {"slide_distanse": 12}}',
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "pybullet build time" not in line]
+    assert len(lines) == 1 and "slide_distanse" in lines[0] and "slide_distance" in lines[0], lines
+    assert not (tmp_path / "r").exists()
 
 
 def test_distinct_clips_cycle_in_shuffled_epochs():
