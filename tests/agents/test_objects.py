@@ -602,6 +602,41 @@ def test_hidden_inertia_keeps_a_hidden_slot_s_velocity_and_slows_a_seen_one(iner
     assert hidden_v == pytest.approx(0.1 if inertia else seen_v, rel=1e-4)
 
 
+def test_gap_motion_spreads_a_hidden_slot_by_the_camera_s_motion_since_it_was_seen():
+    """With gap_motion the spread's input also holds the camera's own motion summed since the slot was last seen:
+    one step's worth while it is seen, growing with every turn while it is hidden and not with a no-op, back to one
+    step's worth at the next sighting; the spread then differs between a turned and a still camera after the same
+    time hidden (without it the two are the same). It changes the spread's weights: the state dict differs."""
+    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", gap_motion=True)
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    assert world_model_from_config(model.config(), device="cpu").gap_motion is True
+    assert model.sigma[0].weight.shape[1] == plain.sigma[0].weight.shape[1] + 1
+    with pytest.raises(ValueError, match="gap_motion must be true or false"):
+        ObjectModel(gap_motion=1, device="cpu")  # type: ignore[arg-type]
+    turn, noop = torch.zeros(1, 10), torch.zeros(1, 10)
+    turn[0, DISCRETE_ACTIONS.index("turn_left")], noop[0, 0] = 1.0, 1.0
+    with torch.no_grad():
+        model.ego.weight.zero_()
+        model.ego.weight[0, DISCRETE_ACTIONS.index("turn_left")] = 0.1  # a turn: 0.1 rad of yaw, 10 hundredths
+        model.sigma[0].weight[:, -1] = 1.0  # the spread reads the motion
+    drifts, spreads = {}, {}
+    for name, action in (("turn", turn), ("noop", noop)):
+        with torch.no_grad():
+            st = model._update(model._unpack(model.initial_state(1)), _whole_sighting(model, 0.0))
+            st, _ = model._predict(st, action)
+            out = [float(st["drift"][0, 0, 0])]
+            for _ in range(3):  # hidden for three frames
+                st, dist = model._predict(model._update(st, torch.zeros(1, 1, len(FEATURES))), action)
+                out.append(float(st["drift"][0, 0, 0]))
+            spreads[name] = dist[2][0, 0]
+            st, _ = model._predict(model._update(st, _whole_sighting(model, 0.0)), action)
+            out.append(float(st["drift"][0, 0, 0]))
+        drifts[name] = out
+    assert drifts["turn"] == pytest.approx([10.0, 20.0, 30.0, 40.0, 10.0])
+    assert drifts["noop"] == pytest.approx([0.0] * 5)
+    assert not torch.allclose(spreads["turn"], spreads["noop"])
+
+
 @pytest.mark.parametrize("apart", [2.0, 0.3])
 def test_contact_range_lets_collisions_act_only_near_another_seen_object(apart):
     """With a collision term that slows everything by 2 cm a frame, ``contact_range`` 0.5 m leaves an object 2 m
