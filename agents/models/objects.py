@@ -276,6 +276,13 @@ class ObjectModel(WorldModel):
             it cannot tell the two apart, so a still camera's hidden object was expected within about 0.3 m as it
             hid and 0.6 m a few seconds later, and an object coming out early or late cost little. Changes a weight's
             shape (the spread's input): False keeps files made before it as they were.
+        whole_loss: Whether the training loss fits the features (centroid, box, area, fill, colour, 3D position) of
+            whole sightings only; a box cut by the image edge or a nearer object then counts for its visibility
+            alone. A cut box's centroid, size and 3D position (the mean of the pixels it shows) say where the cut is,
+            not where the object is, and an object re-emerging from behind an occluder shows as such a sliver first:
+            fitted on it, the spread of a hidden object's predicted place is as wide as a sliver is off (the
+            ``"sightings"`` surprise already scores a cut box by its exact edges). No weights: it acts on training
+            only. False keeps the first versions' loss.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -315,6 +322,7 @@ class ObjectModel(WorldModel):
         colour_pixels: float = 0.0,
         depth_pixels: float = 0.0,
         gap_motion: bool = False,
+        whole_loss: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -362,6 +370,7 @@ class ObjectModel(WorldModel):
             "surprise_floor": surprise_floor,
             "hidden_inertia": hidden_inertia,
             "gap_motion": gap_motion,
+            "whole_loss": whole_loss,
         }
         for flag, value in flags.items():
             if not isinstance(value, (bool, np.bool_)):
@@ -369,7 +378,7 @@ class ObjectModel(WorldModel):
         self.velocity_measure, self.vis_spread = bool(velocity_measure), bool(vis_spread)
         self.ego_sigma, self.ego_tracked, self.reacquire = bool(ego_sigma), bool(ego_tracked), bool(reacquire)
         self.surprise_floor, self.hidden_inertia = bool(surprise_floor), bool(hidden_inertia)
-        self.gap_motion = bool(gap_motion)
+        self.gap_motion, self.whole_loss = bool(gap_motion), bool(whole_loss)
         if isinstance(pixel_spread, bool) or not (isinstance(pixel_spread, (int, float)) and 0 <= pixel_spread <= 10):
             raise ValueError(f"pixel_spread must be a number of pixels in [0, 10], got {pixel_spread!r}")
         self.pixel_spread = float(pixel_spread)
@@ -807,6 +816,8 @@ class ObjectModel(WorldModel):
         """Per slot negative log-likelihood ``(B, S)`` of the observed table (the training loss); ``errors``:
         :meth:`_errors` of the same prior and table, when already computed."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
+        if self.whole_loss:  # a cut box's features say where the cut is: only whole sightings' are fitted
+            seen = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
         return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
 
     def _in_view(self, st: dict[str, torch.Tensor]) -> torch.Tensor | float:
@@ -1086,6 +1097,7 @@ class ObjectModel(WorldModel):
             "depth_pixels": self.depth_pixels,
             "colour_memory": self.colour_memory,
             "gap_motion": self.gap_motion,
+            "whole_loss": self.whole_loss,
         }
 
     @property

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tdwgym.agents.models import Clips, Stream, load_world_model, make_world_model, world_model_from_config
 from tdwgym.agents.models.objects import PREDICTED, ObjectModel
@@ -600,6 +601,27 @@ def test_hidden_inertia_keeps_a_hidden_slot_s_velocity_and_slows_a_seen_one(iner
         hidden_v = float(model._predict(hidden, action)[0]["v"][0, 0, 0])
     assert seen_v == pytest.approx(0.1 * (1 - model.max_friction) - 0.02, rel=1e-4)
     assert hidden_v == pytest.approx(0.1 if inertia else seen_v, rel=1e-4)
+
+
+def test_whole_loss_fits_only_whole_sightings_features():
+    """With whole_loss a box cut by a nearer object (a clip_* edge) pays only its visibility in the training loss,
+    however far its features are from the prediction; a whole box pays its features as before. No weights: the
+    setting rebuilds from the config."""
+    plain = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu")
+    whole = world_model_from_config({**plain.config(), "whole_loss": True}, device="cpu")
+    whole.load_state_dict(plain.state_dict())
+    assert whole.config()["whole_loss"] is True and plain.config()["whole_loss"] is False
+    with torch.no_grad():
+        st = plain._update(plain._unpack(plain.initial_state(1)), _whole_sighting(plain, 0.0))
+        _, dist = plain._predict(st, torch.zeros(1, 10))
+        far = _whole_sighting(plain, 0.8)  # 0.8 m from where it was
+        cut = far.clone()
+        cut[..., CLIP_L] = 1.0
+        for obs, counts in ((far, True), (cut, False)):
+            bce = F.binary_cross_entropy_with_logits(dist[0], obs[..., VISIBLE], reduction="none")
+            assert float(plain._nll(dist, obs)[0, 0]) > float(bce[0, 0]) + 10
+            got = float(whole._nll(dist, obs)[0, 0])
+            assert (got > float(bce[0, 0]) + 10) if counts else got == pytest.approx(float(bce[0, 0]))
 
 
 def test_gap_motion_spreads_a_hidden_slot_by_the_camera_s_motion_since_it_was_seen():
