@@ -4,21 +4,17 @@ Clips come either straight from the scenario generators (:class:`ClipStream`, a 
 ``DataLoader`` workers run the envs: no disk in between) or from a dataset folder written by ``tdwgym dataset``
 (:class:`~tdwgym.tools.dataset.ClipDataset`); both are in :mod:`tdwgym.agents.pretraining_clips`. A mix of
 scenarios and levels is drawn with fixed weights, or on a curriculum that moves from the first level listed to all of
-them over the first half of the run.
-
-Models with memory train by truncated backpropagation through time: each clip is cut into chunks of
-``tbptt`` steps and the model's state is carried from one chunk into the next (detached). Other models train on
-every transition of the clips with their ``k``-frame context.
+them over the first half of the run. Models with memory train by truncated backpropagation through time (each clip
+cut into chunks of ``tbptt`` steps, the state carried across them, detached); others on every transition of the
+clips with their ``k``-frame context.
 
 The run folder holds ``pretrain.json`` (the settings), ``checkpoints/ckpt-<frames>.pt`` with ``latest.json``
 pointing at the newest (written to a temporary file, then renamed: a kill -9 leaves the previous one intact),
 ``world_model.pt`` (the final model in the format ``tdwgym eval --model`` and ``train --world-model`` read),
 ``metrics.jsonl``, TensorBoard events under ``tb/`` and ``summary.json``. Validation runs on test_id and test_ood
-clips (scenes disjoint from training by the held-out splits) and reports the model's error beside copy-last's.
-
-The same loop trains data-parallel (``tdwgym pretrain --ray``, :mod:`tdwgym.agents.pretraining_ray`): with a
-:class:`Parallel`, each process trains on its part of every batch, gradients are averaged over the processes
-(``DistributedDataParallel``), and rank 0 alone validates and writes the run folder.
+clips (scenes disjoint from training by the held-out splits) and reports the model's error beside copy-last's. With
+``--ray`` (:mod:`tdwgym.agents.pretraining_ray`, a :class:`Parallel`) each process trains on its part of every
+batch, gradients averaged (``DistributedDataParallel``); rank 0 alone validates and writes the run folder.
 """
 
 from __future__ import annotations
@@ -42,15 +38,7 @@ from torch.utils.data import DataLoader
 from tdwgym.agents.device import configure_torch_threads, resolve_device
 from tdwgym.agents.models import Clips, WorldModel, make_world_model, safe_load, world_model_from_config
 from tdwgym.agents.online import atomic_torch_save
-from tdwgym.agents.pretraining_clips import (
-    ACTIONS,
-    RUN_ENV_ARGS,
-    ClipStream,
-    collate_clips,
-    dataset_clips,
-    env_id_of,
-    parse_mix,
-)
+from tdwgym.agents.pretraining_clips import ACTIONS, ClipStream, collate_clips, dataset_clips, mix_env_kwargs, parse_mix
 from tdwgym.util.files import write_atomic
 from tdwgym.util.progress_bar import progress_bar
 
@@ -116,9 +104,8 @@ class PretrainConfig:
     the curriculum widens over the first half of them): with ``cache`` they are rendered once, so rendering no longer
     bounds the optimiser steps of a run. 0: every clip is new."""
     env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Extra arguments of envs of the mix, by name (JSON on the CLI), e.g. ``{"occlusion": {"slide_distance": 12}}``
-    (Occlusion's sliders then keep their speed behind the panel, as in the impossible twins): every clip of that env,
-    training and validation, is made with them. ``resolution``, ``level``, ``split`` and ``obs_mode`` are the run's."""
+    """Extra arguments of envs of the mix by name (JSON), e.g. ``{"occlusion": {"slide_distance": 12}}`` (sliders keep
+    their speed, as in the twins), for training and validation clips; not ``resolution``, ``level``, ``split``."""
     init: str | None = None
     """A world-model file whose weights start the run instead of fresh ones (fine-tuning): ``pretrained`` (the
     shipped model), another shipped name, or a ``world_model.pt``. Its variant must be ``model``'s; its saved settings
@@ -134,7 +121,7 @@ class PretrainConfig:
 
         if self.model not in MODELS:
             raise ValueError(f"unknown --model {self.model!r}; valid: {sorted(MODELS)}")
-        self.env_kwargs_by_id()
+        mix_env_kwargs(self.envs, self.env_kwargs)
         self.levels()
         for name in ("resolution", "clip_steps", "tbptt", "total_steps", "batch_size", "val_every", "val_clips"):
             value = getattr(self, name)
@@ -164,35 +151,6 @@ class PretrainConfig:
             raise ValueError(f"--cache {self.cache!r} is not a folder")
         if self.init is not None:
             _init_model(self)
-
-    def env_kwargs_by_id(self) -> dict[str, dict[str, Any]]:
-        """``env_kwargs`` keyed by env id.
-
-        Raises:
-            ValueError: A name that is not an env of the mix, arguments that are not a JSON object, or an argument
-                the run sets itself.
-        """
-        mix = parse_mix(self.envs)
-        if not isinstance(self.env_kwargs, dict):
-            raise ValueError(f"--env-kwargs must be a JSON object of env name -> arguments, got {self.env_kwargs!r}")
-        out: dict[str, dict[str, Any]] = {}
-        for name, kwargs in self.env_kwargs.items():
-            env_id = env_id_of(name)
-            if env_id not in mix:
-                raise ValueError(f"--env-kwargs names {name!r}, which is not in --envs {self.envs!r}")
-            if not isinstance(kwargs, dict):
-                raise ValueError(
-                    f'--env-kwargs {name!r}: arguments must be a JSON object, e.g. {{"slide_distance": 12}}, '
-                    f"got {kwargs!r}"
-                )
-            fixed = sorted(set(kwargs) & set(RUN_ENV_ARGS))
-            if fixed:
-                raise ValueError(
-                    f"--env-kwargs {name!r}: {', '.join(fixed)} are set by the run (--resolution, --level; split and "
-                    "obs_mode by the stream); leave them out"
-                )
-            out[env_id] = dict(kwargs)
-        return out
 
     def levels(self) -> list[int]:
         """The levels as integers."""
@@ -393,7 +351,7 @@ def _validation_clips(cfg: PretrainConfig, split: str, encode: Callable[..., Any
         seed=cfg.seed + 7,
         split=split,
         encode=encode,
-        env_kwargs=cfg.env_kwargs_by_id(),
+        env_kwargs=mix_env_kwargs(cfg.envs, cfg.env_kwargs),
     )
     envs: dict[tuple[str, int], gym.Env] = {}
     try:
@@ -525,7 +483,7 @@ def pretrain(
             ranks=ranks,
             cache=cfg.cache,
             distinct=cfg.distinct_clips,
-            env_kwargs=cfg.env_kwargs_by_id(),
+            env_kwargs=mix_env_kwargs(cfg.envs, cfg.env_kwargs),
         )
         loaders = cfg.workers if parallel is None else 1  # under Ray, --workers counts the ranks: one clip worker each
         loader = DataLoader(
@@ -633,6 +591,10 @@ def pretrain(
     }
     if lead:
         meta = {"frames": frames_done, "pretrain": dataclasses.asdict(cfg), "command": command_line(cfg)}
+        if cfg.init is not None:  # the file it started from and how that was made
+            from tdwgym.agents.models import resolve_model_path
+
+            meta["init_meta"] = safe_load(resolve_model_path(cfg.init)).get("meta", {})
         save_world_model(model, out / "world_model.pt", meta=meta)
         _atomic_json(summary, out / "summary.json")
     return summary

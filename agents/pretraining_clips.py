@@ -93,6 +93,35 @@ def parse_mix(text: str) -> dict[str, float]:
     return out
 
 
+def mix_env_kwargs(envs: str, env_kwargs: Any) -> dict[str, dict[str, Any]]:
+    """``--env-kwargs`` (env name -> arguments) of the mix ``envs``, keyed by env id.
+
+    Raises:
+        ValueError: A name that is not an env of the mix, arguments that are not a JSON object, or an argument the
+            run sets itself (:data:`RUN_ENV_ARGS`).
+    """
+    mix = parse_mix(envs)
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"--env-kwargs must be a JSON object of env name -> arguments, got {env_kwargs!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, kwargs in env_kwargs.items():
+        env_id = env_id_of(name)
+        if env_id not in mix:
+            raise ValueError(f"--env-kwargs names {name!r}, which is not in --envs {envs!r}")
+        if not isinstance(kwargs, dict):
+            raise ValueError(
+                f'--env-kwargs {name!r}: arguments must be a JSON object, e.g. {{"slide_distance": 12}}, got {kwargs!r}'
+            )
+        fixed = sorted(set(kwargs) & set(RUN_ENV_ARGS))
+        if fixed:
+            raise ValueError(
+                f"--env-kwargs {name!r}: {', '.join(fixed)} are set by the run (--resolution, --level; split and "
+                "obs_mode by the stream); leave them out"
+            )
+        out[env_id] = dict(kwargs)
+    return out
+
+
 def record_clip(
     env: gym.Env, seed: int, steps: int, static: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -85,11 +85,12 @@ def _check_env_kwargs(cfg: Any) -> None:
     Raises:
         UsageError: One line naming the bad name or argument and the valid ones.
     """
+    from tdwgym.agents.pretraining_clips import mix_env_kwargs
     from tdwgym.commands.door import check_env
     from tdwgym.util.errors import UsageError
 
     try:
-        by_id = cfg.env_kwargs_by_id()
+        by_id = mix_env_kwargs(cfg.envs, cfg.env_kwargs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for env_id, kwargs in by_id.items():

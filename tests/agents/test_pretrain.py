@@ -233,13 +233,12 @@ def test_the_shipped_models_load_into_todays_code():
     assert load_world_model("pretrained", device="cpu").resolution == (64, 64)
     tuned = torch.load(SHIPPED["pretrained-playroom"], weights_only=True)["meta"]["command"]
     assert "--init pretrained" in tuned and "--envs playroom" in tuned
-    # `pretrained` is the reference run fine-tuned with hidden_inertia: its file records both runs
+    # `pretrained` is the reference run with whole_loss fine-tuned with hidden_inertia: its file records both runs
     meta = torch.load(SHIPPED["pretrained"], weights_only=True)["meta"]
-    assert (
-        '"hidden_inertia": true' in meta["command"] and "--init runs/pretrain-objects/world_model.pt" in meta["command"]
-    )
-    assert "--out runs/pretrain-objects" in meta["init_meta"]["command"]
-    assert load_world_model("pretrained", device="cpu").hidden_inertia
+    assert '"hidden_inertia": true' in meta["command"] and "whole-base/world_model.pt" in meta["command"]
+    assert '"whole_loss": true' in meta["init_meta"]["command"] and "whole-base" in meta["init_meta"]["command"]
+    shipped = load_world_model("pretrained", device="cpu")
+    assert shipped.hidden_inertia and shipped.whole_loss
     assert tdwgym.ENV_IDS  # the package's ids are registered beside it
 
 
@@ -289,6 +288,8 @@ def test_init_fine_tunes_a_model_file_and_refuses_one_that_does_not_fit(tmp_path
     tuned = load_world_model(tmp_path / "tuned" / "world_model.pt", device="cpu")
     assert tuned.hidden == 8 and tuned.withhold == 0.25  # the file's size, the run's setting
     assert tuned.ego_sigma and not start.ego_sigma  # a part the file did not have, added (from zero)
+    meta = torch.load(tmp_path / "tuned" / "world_model.pt", weights_only=True)["meta"]
+    assert meta["init_meta"]["command"] == torch.load(tuned_cfg.init, weights_only=True)["meta"]["command"]
     moved = [k for k, v in start.state_dict().items() if not torch.equal(v, tuned.state_dict()[k])]
     assert moved  # it trained from there
     fresh_kwargs = {"hidden": 8, "withhold": 0.25, "ego_sigma": True}
