@@ -19,7 +19,7 @@ import functools
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ CACHE_VERSION = 1
 
 RUN_ENV_ARGS = ("resolution", "level", "split", "obs_mode")
 """Env arguments a :class:`ClipStream` sets itself (an ``env_kwargs`` entry may not)."""
+
+
+def run_args_in(names: Iterable[str]) -> list[str]:
+    """Those of the env argument ``names`` that are :data:`RUN_ENV_ARGS`, sorted (empty: none)."""
+    return sorted(set(names) & set(RUN_ENV_ARGS))
 
 
 def env_id_of(name: str) -> str:
@@ -112,7 +117,7 @@ def mix_env_kwargs(envs: str, env_kwargs: Any) -> dict[str, dict[str, Any]]:
             raise ValueError(
                 f'--env-kwargs {name!r}: arguments must be a JSON object, e.g. {{"slide_distance": 12}}, got {kwargs!r}'
             )
-        fixed = sorted(set(kwargs) & set(RUN_ENV_ARGS))
+        fixed = run_args_in(kwargs)
         if fixed:
             raise ValueError(
                 f"--env-kwargs {name!r}: {', '.join(fixed)} are set by the run (--resolution, --level; split and "
@@ -213,7 +218,7 @@ class ClipStream(IterableDataset):
     ) -> None:
         super().__init__()
         self.env_kwargs = {k: dict(v) for k, v in (env_kwargs or {}).items()}
-        fixed = sorted({a for kw in self.env_kwargs.values() for a in kw} & set(RUN_ENV_ARGS))
+        fixed = run_args_in(a for kw in self.env_kwargs.values() for a in kw)
         if fixed:
             raise ValueError(f"env_kwargs may not set {', '.join(fixed)}: the stream sets them")
         if batch % ranks or not 0 <= rank < ranks:

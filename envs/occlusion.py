@@ -30,6 +30,7 @@ from tdwgym.envs.factors import (
 )
 from tdwgym.envs.impossible import HIDDEN_KINDS
 from tdwgym.envs.sampling import sample_until
+from tdwgym.envs.twin_rules import slide_friction
 from tdwgym.sim.geometry import camera_forward, camera_right
 from tdwgym.sim.scene import Camera, ObjectSpec, PropSpec, SceneSpec
 
@@ -140,9 +141,8 @@ class OcclusionEnv(TDWRoomEnv):
         self, *, num_objects: int | tuple[int, int] | None = None, slide_distance: float | None = None, **kwargs
     ) -> None:
         if slide_distance is not None:
-            if isinstance(slide_distance, bool) or not isinstance(slide_distance, int | float):
-                raise ValueError(f"slide_distance must be a number of metres > 0 or None, got {slide_distance!r}")
-            if not (math.isfinite(slide_distance) and slide_distance > 0):
+            number = isinstance(slide_distance, int | float) and not isinstance(slide_distance, bool)
+            if not (number and math.isfinite(slide_distance) and slide_distance > 0):
                 raise ValueError(f"slide_distance must be a number of metres > 0 or None, got {slide_distance!r}")
             slide_distance = float(slide_distance)
         self.slide_distance = slide_distance
@@ -156,19 +156,17 @@ class OcclusionEnv(TDWRoomEnv):
 
     def sample_scene(self, seed: int | None = None, rng: np.random.Generator | None = None) -> SceneSpec:
         """As :meth:`TDWRoomEnv.sample_scene`; with ``slide_distance``, the drawn scene's moving sliders then get
-        friction ``min(own, v^2 / (2 g d))`` (rolling shapes and objects at rest keep theirs). The split is decided
+        friction ``min(own, v^2 / (2 g d))`` (:func:`~tdwgym.envs.twin_rules.slide_friction`: rolling shapes and
+        objects at rest keep theirs). The split is decided
         on the scene as drawn, so a seed's scene is in the same split (train, test_id) with or without the option, and
         no test_id layout enters training through it."""
         scene = super().sample_scene(seed=seed, rng=rng)
         if self.slide_distance is None:
             return scene
-        objects = []
-        for obj in scene.objects:
-            v2 = float(obj.velocity[0]) ** 2 + float(obj.velocity[2]) ** 2
-            if obj.shape not in ROUND_SHAPES and obj.friction is not None and v2 > 0:  # moving sliders only
-                obj = dataclasses.replace(obj, friction=min(float(obj.friction), v2 / (2 * 9.81 * self.slide_distance)))
-            objects.append(obj)
-        return dataclasses.replace(scene, objects=tuple(objects))
+        objects = tuple(
+            dataclasses.replace(obj, friction=slide_friction(obj, self.slide_distance)) for obj in scene.objects
+        )
+        return dataclasses.replace(scene, objects=objects)
 
     def _generate_scene(self, rng: np.random.Generator) -> SceneSpec:
         level, plan = self.level, self.plan

@@ -125,15 +125,16 @@ SLIDE_DISTANCE = 12.0
 (:func:`slide_far`)."""
 
 
-def slide_friction(obj: ObjectSpec) -> float:
-    """The friction of ``obj`` in twins behind an occluder: its own if it rolls (a round shape), else at most
-    ``v^2 / (2 g d)`` at its starting speed ``v``, so that it slides :data:`SLIDE_DISTANCE` metres ``d`` before it
-    stops and keeps at least 85 % of its speed over the 3 metres it may travel behind and past an occluder
-    (sqrt(1 - 3/12))."""
-    if obj.shape in ROUND_SHAPES:
-        return float(obj.friction)
+def slide_friction(obj: ObjectSpec, distance: float = SLIDE_DISTANCE) -> float | None:
+    """The friction of ``obj`` in twins behind an occluder: its own if it rolls (a round shape), has none set or is
+    at rest, else at most ``v^2 / (2 g d)`` at its starting speed ``v``, so that it slides ``distance`` metres ``d``
+    before it stops (at :data:`SLIDE_DISTANCE` it keeps at least 85 % of its speed over the 3 metres it may travel
+    behind and past an occluder: sqrt(1 - 3/12)). Occlusion's ``slide_distance`` gives every slider of a scene the
+    same."""
     v2 = float(obj.velocity[0]) ** 2 + float(obj.velocity[2]) ** 2
-    return min(float(obj.friction), v2 / (2 * 9.81 * SLIDE_DISTANCE))
+    if obj.shape in ROUND_SHAPES or obj.friction is None or v2 == 0:
+        return None if obj.friction is None else float(obj.friction)
+    return min(float(obj.friction), v2 / (2 * 9.81 * distance))
 
 
 def slide_far(scene: SceneSpec, oid: int) -> SceneSpec:

@@ -812,12 +812,17 @@ class ObjectModel(WorldModel):
         z = (obs[..., self.predicted] - mean) / self.noise / logsig.exp()
         return bce, z, seen
 
+    @staticmethod
+    def _whole(obs: torch.Tensor) -> torch.Tensor:
+        """``(B, S)``: 1 where a slot is seen whole (no edge of its box cut by the image edge or a nearer object)."""
+        return obs[..., VISIBLE] * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
+
     def _nll(self, dist, obs: torch.Tensor, errors: tuple | None = None) -> torch.Tensor:
         """Per slot negative log-likelihood ``(B, S)`` of the observed table (the training loss); ``errors``:
         :meth:`_errors` of the same prior and table, when already computed."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
         if self.whole_loss:  # a cut box's features say where the cut is: only whole sightings' are fitted
-            seen = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
+            seen = self._whole(obs)
         return bce + seen * (0.5 * z.clamp(-10, 10) ** 2 + dist[2]).sum(-1)
 
     def _in_view(self, st: dict[str, torch.Tensor]) -> torch.Tensor | float:
@@ -834,7 +839,7 @@ class ObjectModel(WorldModel):
         :meth:`_nll`."""
         bce, z, seen = errors if errors is not None else self._errors(dist, obs)
         if self.surprise_terms in ("whole", "motion", "sightings"):
-            whole = seen * (obs[..., CLIP_L : CLIP_B + 1].max(-1).values <= 0).float()
+            whole = self._whole(obs)
             terms = 0.5 * (z.clamp(-OUTLIER, OUTLIER) ** 2 - 1)
             if self.surprise_terms == "sightings":
                 return self._sighting_surprise(dist, obs, seen_before, bce, terms.clamp(min=0), seen, whole)
