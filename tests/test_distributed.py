@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,35 @@ def test_a_shard_failing_past_its_retries_fails_the_run_and_keeps_finished_episo
     assert "episode_000003.hdf5" not in finished and all(ds.episode_is_valid(out / n) for n in finished)
     dist.generate_on_ray(_config(out), shard_size=2, progress=False)  # the same command resumes
     _assert_same_dataset(out, reference)
+
+
+def test_a_failed_map_kills_the_workers_of_the_tasks_it_cancels(ray_instance: Any, tmp_path: Path) -> None:
+    """Cancelled tasks are killed, never interrupted: an interrupt that lands in an import leaves a reused worker
+    unable to build a torch optimiser (the failure behind a flaky CI run), so no cancelled task's worker may live on."""
+    pid_file = tmp_path / "sleeper.pid"
+
+    def shard(start: int, stop: int) -> int:
+        if start == 1:  # the task that is still running when the other fails
+            pid_file.write_text(str(os.getpid()))
+            end = time.monotonic() + 300
+            while time.monotonic() < end:  # Python code, where an interrupt lands at once (as in an import)
+                pass
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise RuntimeError("injected failure of shard 0")
+
+    with pytest.raises(Exception, match="injected failure of shard 0"):
+        dist.map_shards(ray_instance, shard, [(0, 1), (1, 2)], max_retries=0)
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the worker (pid {pid}) of the cancelled task is still alive 30 s after the map failed")
 
 
 def test_resume_regenerates_only_missing_or_corrupt_episodes(

@@ -204,7 +204,7 @@ class ShardRun:
 
 
 CANCEL_GRACE_S = 30.0
-"""Seconds the cancelled tasks of a failed :func:`map_shards` get to end before they are killed."""
+"""Seconds a failed :func:`map_shards` waits for the workers of its cancelled tasks to be gone."""
 
 
 def map_shards(
@@ -259,17 +259,16 @@ def map_shards(
                 if on_done is not None:
                     on_done(k, run.results[k])
     except BaseException:
+        # the remaining tasks are killed with their workers, never interrupted: Ray's gentle cancel raises
+        # KeyboardInterrupt wherever the task is, and one that lands inside an import (torch imports sympy lazily, on
+        # the first optimiser) leaves that worker's modules half-initialised for every later task Ray gives it
         for ref in pending:
             with contextlib.suppress(Exception):
-                ray.cancel(ref)
-        # the cancelled tasks end before the error is raised: none goes on writing into the output folder after the
-        # call (and its folder lock) is over; one that does not stop in time is killed
-        with contextlib.suppress(Exception):
-            _, alive = ray.wait(pending, num_returns=len(pending), timeout=CANCEL_GRACE_S)
-            for ref in alive:
                 ray.cancel(ref, force=True)
-            if alive:
-                ray.wait(alive, num_returns=len(alive), timeout=CANCEL_GRACE_S)
+        # the killed tasks end before the error is raised: none goes on writing into the output folder after the
+        # call (and its folder lock) is over
+        with contextlib.suppress(Exception):
+            ray.wait(pending, num_returns=len(pending), timeout=CANCEL_GRACE_S)
         raise
     finally:
         run.seconds = time.perf_counter() - start
