@@ -283,6 +283,21 @@ class ObjectModel(WorldModel):
             fitted on it, the spread of a hidden object's predicted place is as wide as a sliver is off (the
             ``"sightings"`` surprise already scores a cut box by its exact edges). No weights: it acts on training
             only. False keeps the first versions' loss.
+        missed_stop: Negative evidence: a slot seen before, not seen in a frame whose predicted box for it was
+            exposed (inside the image and uncovered by nearer seen slots) by more than this share, is taken to have
+            stopped where it was still hidden: its position steps back by its last velocity and its velocity becomes
+            0. With ``hidden_inertia`` a hidden object slides on at its last speed, so one that stopped behind the
+            occluder (against a hidden object, or by friction) was carried on past it and, when it came back into
+            view, paid metres of error on every frame the update took to pull it back (25-28 nats a frame in a level
+            2 possible clip). Not seeing an object where it should show is evidence of where it is. ``None`` (the
+            first versions'): no update from an absence. No weights.
+        missed_speed: With ``missed_stop``, metres per second: only a slot slower than this is stopped by an
+            absence (``None``: any).
+        withheld_flag: Whether the memory's input says which of a slot's frames were withheld in training
+            (``withhold``), apart from frames in which the object was not seen. Without it a withheld frame reads
+            as an unseen one, and since most training gaps are withheld stretches of objects in plain view, the
+            memory learns that not seeing an object says nothing of where it is; scoring never withholds, so the flag
+            is 0 there. Changes a weight's shape (the memory's input): False keeps files made before it as they were.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -323,6 +338,9 @@ class ObjectModel(WorldModel):
         depth_pixels: float = 0.0,
         gap_motion: bool = False,
         whole_loss: bool = False,
+        missed_stop: float | None = None,
+        missed_speed: float | None = None,
+        withheld_flag: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -371,6 +389,7 @@ class ObjectModel(WorldModel):
             "hidden_inertia": hidden_inertia,
             "gap_motion": gap_motion,
             "whole_loss": whole_loss,
+            "withheld_flag": withheld_flag,
         }
         for flag, value in flags.items():
             if not isinstance(value, (bool, np.bool_)):
@@ -379,6 +398,7 @@ class ObjectModel(WorldModel):
         self.ego_sigma, self.ego_tracked, self.reacquire = bool(ego_sigma), bool(ego_tracked), bool(reacquire)
         self.surprise_floor, self.hidden_inertia = bool(surprise_floor), bool(hidden_inertia)
         self.gap_motion, self.whole_loss = bool(gap_motion), bool(whole_loss)
+        self.withheld_flag = bool(withheld_flag)
         if isinstance(pixel_spread, bool) or not (isinstance(pixel_spread, (int, float)) and 0 <= pixel_spread <= 10):
             raise ValueError(f"pixel_spread must be a number of pixels in [0, 10], got {pixel_spread!r}")
         self.pixel_spread = float(pixel_spread)
@@ -402,6 +422,14 @@ class ObjectModel(WorldModel):
         if not number or not 0 <= depth_pixels <= 10:
             raise ValueError(f"depth_pixels must be a number in [0, 10] (object widths), got {depth_pixels!r}")
         self.depth_pixels = float(depth_pixels)
+        number = isinstance(missed_stop, (int, float)) and not isinstance(missed_stop, bool)
+        if missed_stop is not None and not (number and 0 < missed_stop <= 1):
+            raise ValueError(f"missed_stop must be None or a share of the box in (0, 1], got {missed_stop!r}")
+        self.missed_stop = None if missed_stop is None else float(missed_stop)
+        number = isinstance(missed_speed, (int, float)) and not isinstance(missed_speed, bool)
+        if missed_speed is not None and not (number and missed_speed > 0):
+            raise ValueError(f"missed_speed must be None or metres per second > 0, got {missed_speed!r}")
+        self.missed_speed = None if missed_speed is None else float(missed_speed)
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))
@@ -417,7 +445,7 @@ class ObjectModel(WorldModel):
         self.act = nn.Linear(self.action_dim, 16)
         self.msg = mlp(10, MSG, MSG)
         n_obs = len(PREDICTED) + 1 + 4 + 3
-        self.gru = nn.GRUCell(n_obs + MSG + N_GEO, self.hidden)
+        self.gru = nn.GRUCell(n_obs + MSG + N_GEO + int(self.withheld_flag), self.hidden)
         self.friction = mlp(N_ATTR + self.hidden + int(self.speed_friction), 32, 1)
         self.collide = mlp(MSG + 6, self.hidden, 3)
         self.ego = nn.Linear(self.action_dim, 5, bias=False)  # yaw, pitch (radians), shift x, y, z per action
@@ -746,8 +774,11 @@ class ObjectModel(WorldModel):
         )
         return torch.cat([cx * z / self.k, -cy * z / self.k, z], -1)
 
-    def _update(self, st: dict[str, torch.Tensor], obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The state corrected by the observed slot table ``obs`` ``(B, S, F)``."""
+    def _update(
+        self, st: dict[str, torch.Tensor], obs: torch.Tensor, withheld: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The state corrected by the observed slot table ``obs`` ``(B, S, F)``; ``withheld`` ``(B, S)``: 1 for the
+        slots whose input was withheld in training (read with :attr:`withheld_flag`; None: none)."""
         vis = obs[..., VISIBLE : VISIBLE + 1]
         seen, p, v, a, n = st["seen"], st["p"], st["v"], st["a"], st["n"]
         geo = st["geo"]
@@ -784,10 +815,18 @@ class ObjectModel(WorldModel):
             extra = {"q": keep * measured + (1 - keep) * st["q"], "qn": keep}
         if self.gap_motion:
             extra["drift"] = st["drift"]
+        if self.missed_stop is not None:  # not seen where its box should show: it stopped while still hidden
+            missed = seen * (1 - vis) * ((geo[..., :1] - geo[..., 1:2]) > self.missed_stop).float()
+            if self.missed_speed is not None:  # only a slot slow enough to have stopped behind the cover
+                missed = missed * (_norm(v) * 30 < self.missed_speed).float()
+            p2, v2 = p2 - missed * v, (1 - missed) * v2
         v2 = ((1 - start) * v2).clamp(-0.2, 0.2)
         b, s, _ = p.shape
         seen_obs = obs[..., list(PREDICTED)] / self.noise / 10 * vis
-        inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo], -1)
+        flag = []
+        if self.withheld_flag:
+            flag = [torch.zeros_like(vis) if withheld is None else withheld[..., None].to(vis.dtype)]
+        inp = torch.cat([seen_obs, vis, clip, err * 10, st["m"], geo, *flag], -1)
         h = self.gru(inp.reshape(b * s, -1), st["h"].reshape(b * s, -1)).reshape(b, s, -1)
         seen2 = torch.maximum(seen, vis)
         return {  # a slot never seen keeps a zero state (so leaving it out of the computation changes nothing)
@@ -935,7 +974,7 @@ class ObjectModel(WorldModel):
         losses, surprises = [], []
         for t in range(actions.shape[1]):
             seen_now = frames[:, t, :n] if shown is None else frames[:, t, :n] * shown[:, t, :, None]
-            st = self._update(st, seen_now)
+            st = self._update(st, seen_now, None if shown is None else 1 - shown[:, t])
             before = st["seen"][..., 0]
             st, dist = self._predict(st, actions[:, t])
             nxt = frames[:, t + 1, :n]
@@ -1103,6 +1142,9 @@ class ObjectModel(WorldModel):
             "colour_memory": self.colour_memory,
             "gap_motion": self.gap_motion,
             "whole_loss": self.whole_loss,
+            "missed_stop": self.missed_stop,
+            "missed_speed": self.missed_speed,
+            "withheld_flag": self.withheld_flag,
         }
 
     @property

@@ -940,3 +940,94 @@ def test_depth_pixels_floors_a_small_object_s_depth_spread_by_its_width_and_pixe
         with pytest.raises(ValueError, match="depth_pixels"):
             make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", depth_pixels=bad)
     assert load_world_model("pretrained", device="cpu", settings={"depth_pixels": 0.4}).depth_pixels == 0.4
+
+
+def _moving_slot(model: ObjectModel) -> dict[str, torch.Tensor]:
+    """The state of one slot seen whole at (0, 0, 3) and then predicted a frame on at 0.1 m a frame along x (a still
+    camera)."""
+    action = torch.zeros(1, 10)
+    action[:, 0] = 1.0
+    st = model._update(model._unpack(model.initial_state(1)), _whole_sighting(model, 0.0))
+    st["v"] = torch.tensor([[[0.1, 0.0, 0.0]]])
+    return model._predict(st, action)[0]
+
+
+@pytest.mark.parametrize("stop", [None, 0.5])
+def test_missed_stop_stops_a_slot_not_seen_where_its_box_should_show(stop):
+    """With missed_stop, a slot not seen in a frame whose predicted box was in full view steps back by its velocity
+    and stops; one whose predicted box was covered by a nearer object keeps sliding (its absence says nothing).
+    Without it, neither absence moves the state. No weights: the setting rebuilds from the config."""
+    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", missed_stop=stop, hidden_inertia=True)
+    assert world_model_from_config(model.config(), device="cpu").missed_stop == stop
+    assert (
+        model.state_dict().keys()
+        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
+    )
+    with torch.no_grad():
+        st = _moving_slot(model)
+        assert float(st["geo"][0, 0, 0]) > 0.99 and float(st["geo"][0, 0, 1]) == 0  # in view, nothing nearer
+        covered = {**st, "geo": st["geo"].clone()}
+        covered["geo"][..., 1] = 1.0  # a nearer seen object covers all of its predicted box
+        unseen = torch.zeros(1, 1, len(FEATURES))
+        missed, hidden = model._update(st, unseen), model._update(covered, unseen)
+    assert torch.equal(hidden["p"], st["p"]) and torch.equal(hidden["v"], st["v"])
+    assert float(st["v"][0, 0, 0]) > 0.09
+    if stop is None:
+        assert torch.equal(missed["p"], st["p"]) and torch.equal(missed["v"], st["v"])
+    else:
+        assert torch.allclose(missed["p"], st["p"] - st["v"])
+        assert float(missed["v"].abs().max()) == 0.0
+    if stop is not None:  # the slot moves at 3 m/s: a speed gate below that leaves it sliding
+        gated = world_model_from_config({**model.config(), "missed_speed": 2.0}, device="cpu")
+        gated.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            slid = gated._update(st, unseen)
+        assert torch.equal(slid["p"], st["p"]) and torch.equal(slid["v"], st["v"])
+    for bad in (0, 1.5, True, "0.5"):
+        with pytest.raises(ValueError, match="missed_stop must be None or a share"):
+            ObjectModel(missed_stop=bad, device="cpu")
+    for bad in (0, -1.0, True):
+        with pytest.raises(ValueError, match="missed_speed must be None or metres per second"):
+            ObjectModel(missed_speed=bad, device="cpu")
+
+
+
+def test_withheld_flag_tells_the_memory_which_frames_training_withheld():
+    """With withheld_flag the memory's input has one more column, 1 on the frames whose input training withheld and
+    0 on frames in which the object is simply not seen (and always 0 when scoring); without it the two read alike.
+    A file made before the flag loads as it was."""
+    plain = make_world_model("objects", (3, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_frames=(3, 5))
+    flagged = make_world_model(
+        "objects", (3, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_frames=(3, 5), withheld_flag=True
+    )
+    assert flagged.gru.input_size == plain.gru.input_size + 1
+    assert world_model_from_config(plain.config(), device="cpu").withheld_flag is False
+    assert world_model_from_config(flagged.config(), device="cpu").gru.input_size == flagged.gru.input_size
+    with torch.no_grad():
+        for model, differs in ((plain, False), (flagged, True)):
+            st = model._update(model._unpack(model.initial_state(1)), _whole_sighting(model, 0.0).expand(1, 3, -1))
+            unseen = torch.zeros(1, 3, len(FEATURES))
+            told = model._update(st, unseen, torch.ones(1, 3))
+            absent = model._update(st, unseen, torch.zeros(1, 3))
+            assert torch.equal(absent["h"], model._update(st, unseen)["h"])  # scoring: the flag is 0
+            assert (not torch.equal(told["h"], absent["h"])) is differs
+    # training passes 1 where the input was withheld
+    model = make_world_model(
+        "objects", (24, len(FEATURES)), 10, device="cpu", withhold=1.0, gap_frames=(3, 5), withheld_flag=True
+    )
+    frames, actions = _clip(steps=12, n=2)
+    flags, masks = [], []
+    update, withheld = model._update, model._withheld
+
+    def spy_update(st, obs, flag=None):
+        flags.append(flag)
+        return update(st, obs, flag)
+
+    def spy_withheld(*args):
+        masks.append(withheld(*args))
+        return masks[-1]
+
+    model._update, model._withheld = spy_update, spy_withheld
+    model.train()
+    model._unroll(frames, actions, None, withhold=True)
+    assert torch.equal(torch.stack(flags, 1), 1 - masks[0]) and float((1 - masks[0]).sum()) > 0
