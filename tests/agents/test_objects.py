@@ -991,7 +991,6 @@ def test_missed_stop_stops_a_slot_not_seen_where_its_box_should_show(stop):
             ObjectModel(missed_speed=bad, device="cpu")
 
 
-
 def test_withheld_flag_tells_the_memory_which_frames_training_withheld():
     """With withheld_flag the memory's input has one more column, 1 on the frames whose input training withheld and
     0 on frames in which the object is simply not seen (and always 0 when scoring); without it the two read alike.
