@@ -173,19 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((level, name, res))
             cells = " ".join(f"{k[:5]} {res[k]['pairwise_accuracy']:.2f}" for k in KINDS if k in res)
             print(f"L{level} {name:>16}: {cells} | AUROC {res['all']['auroc']:.3f}", flush=True)
-    minutes = (time.perf_counter() - start) / 60
+    seconds = time.perf_counter() - start
     if args.doc is not None:
-        write_doc(args, rows, minutes)
+        write_doc(args, rows, seconds)
     return 0
 
 
-def write_doc(args: argparse.Namespace, rows: list, minutes: float) -> None:
+def write_doc(args: argparse.Namespace, rows: list, seconds: float) -> None:
     """The tables as a markdown page."""
     command = "python scripts/voe_settings.py " + shlex.join(sys.argv[1:])
     lines = [
         "# The objects model's VoE scores under settings without weights",
         "",
-        f"Written by `{command}` ({minutes:.0f} minutes on a 2-core CPU machine).",
+        f"Written by `{command}` ({seconds:.0f} s on a 2-core CPU machine).",
         "",
         f"Model `{args.model}`; Occlusion, still camera, {args.split} scenes, {args.items} IntPhys quadruplets per "
         "kind (the items `tdwgym eval --voe-pairs` draws), headline: mean surprise from the event frame on. Cells: "
