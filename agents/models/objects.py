@@ -305,6 +305,10 @@ class ObjectModel(WorldModel):
             to ten frames to reach an object that had stopped behind the occluder, each paid (15-28 nats a frame in
             level 2 possible clips). A teleported object restarts the same way. ``None`` (the first versions'): no
             restart. No weights.
+        reacquire_behind: With ``reacquire_far``, restart only a slot seen behind its predicted place (against its
+            velocity): a hidden object may have slowed or stopped for reasons not seen (friction, an object the
+            occluder hides), but nothing unseen makes it faster, so one seen ahead of where it could be keeps
+            paying. No weights.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     """
 
@@ -349,6 +353,7 @@ class ObjectModel(WorldModel):
         missed_speed: float | None = None,
         withheld_flag: bool = False,
         reacquire_far: float | None = None,
+        reacquire_behind: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         frame_shape = tuple(int(s) for s in frame_shape)
@@ -398,6 +403,7 @@ class ObjectModel(WorldModel):
             "gap_motion": gap_motion,
             "whole_loss": whole_loss,
             "withheld_flag": withheld_flag,
+            "reacquire_behind": reacquire_behind,
         }
         for flag, value in flags.items():
             if not isinstance(value, (bool, np.bool_)):
@@ -406,7 +412,7 @@ class ObjectModel(WorldModel):
         self.ego_sigma, self.ego_tracked, self.reacquire = bool(ego_sigma), bool(ego_tracked), bool(reacquire)
         self.surprise_floor, self.hidden_inertia = bool(surprise_floor), bool(hidden_inertia)
         self.gap_motion, self.whole_loss = bool(gap_motion), bool(whole_loss)
-        self.withheld_flag = bool(withheld_flag)
+        self.withheld_flag, self.reacquire_behind = bool(withheld_flag), bool(reacquire_behind)
         if isinstance(pixel_spread, bool) or not (isinstance(pixel_spread, (int, float)) and 0 <= pixel_spread <= 10):
             raise ValueError(f"pixel_spread must be a number of pixels in [0, 10], got {pixel_spread!r}")
         self.pixel_spread = float(pixel_spread)
@@ -815,6 +821,8 @@ class ObjectModel(WorldModel):
         trust = torch.sigmoid((obs[..., LOG_AREA : LOG_AREA + 1] + 6.5) * 4) * vis  # a sliver of pixels says little
         if self.reacquire_far is not None:  # seen far from where it was expected: start from the sighting
             far = (_norm(measured - p) > self.reacquire_far).float()
+            if self.reacquire_behind:  # only where the object is behind its expected place: it slowed (unseen)
+                far = far * (((measured - p) * v).sum(-1, keepdim=True) < 0).float()
             start = (start + vis * seen * far).clamp(max=1)
         err = (measured - p).clamp(-0.5, 0.5) * vis
         g = torch.sigmoid(self.gain(torch.cat([st["h"], err * 10, vis, seen, clip, geo], -1)))
@@ -1161,6 +1169,7 @@ class ObjectModel(WorldModel):
             "missed_speed": self.missed_speed,
             "withheld_flag": self.withheld_flag,
             "reacquire_far": self.reacquire_far,
+            "reacquire_behind": self.reacquire_behind,
         }
 
     @property

@@ -558,7 +558,7 @@ def test_ego_tracked_and_reacquire_keep_an_object_seen_again_from_spoiling_the_t
     ``ego_tracked`` it does not drag the fit of the camera's motion (the tracked objects stay unsurprising on the
     frame it comes back), and with ``reacquire`` it restarts from its sighting (its features not paid that frame, and
     on the next one it is where it was seen); neither has weights, so a file's setting switches at load."""
-    base = load_world_model("pretrained", device="cpu")
+    base = load_world_model("pretrained", device="cpu", settings={"reacquire_far": None})  # no restart of its own
     base.surprise_terms = "whole"
     assert base.config()["ego_tracked"] is False and base.config()["reacquire"] is False
     both = world_model_from_config({**base.config(), "ego_tracked": True, "reacquire": True}, device="cpu")
@@ -1065,3 +1065,20 @@ def test_reacquire_far_restarts_a_slot_seen_far_from_where_it_was_expected(far):
     for bad in (0, -1.0, 31, False):
         with pytest.raises(ValueError, match="reacquire_far must be None or metres"):
             ObjectModel(reacquire_far=bad, device="cpu")
+
+
+def test_reacquire_behind_restarts_only_a_slot_seen_behind_its_expected_place():
+    """With reacquire_behind, a slot moving right (+x) and seen 2 m behind (left of) its predicted place restarts from
+    the sighting (it slowed unseen); one seen 2 m ahead does not (nothing unseen speeds an object up)."""
+    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", reacquire_far=0.5, reacquire_behind=True)
+    assert world_model_from_config(model.config(), device="cpu").reacquire_behind is True
+    with torch.no_grad():
+        st = _moving_slot(model)
+        expected = float(st["p"][0, 0, 0])
+        behind = model._update(st, _whole_sighting(model, expected - 2.0))
+        ahead = model._update(st, _whole_sighting(model, expected + 2.0))
+    assert float(behind["p"][0, 0, 0]) == pytest.approx(expected - 2.0, abs=0.05)
+    assert float(behind["v"].abs().max()) == 0.0
+    assert float(ahead["p"][0, 0, 0]) < expected + 1.0 and float(ahead["v"][0, 0, 0]) > 0
+    with pytest.raises(ValueError, match="reacquire_behind must be true or false"):
+        ObjectModel(reacquire_behind=1, device="cpu")
