@@ -125,6 +125,16 @@ N_GEO = 4  # fraction inside the image, largest and summed coverage by nearer sl
 MSG = 32
 
 
+def _optional_number(name: str, value: Any, high: float, unit: str) -> float | None:
+    """A setting that is ``None`` or a number in ``(0, high]`` (``unit`` names what it counts), as a float; anything
+    else is a ValueError naming the setting and what is valid."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
+        raise ValueError(f"{name} must be None or {unit} in (0, {high:g}], got {value!r}")
+    return float(value)
+
+
 def _norm(v: torch.Tensor) -> torch.Tensor:
     """Length of the last axis, kept as a size-1 axis (differentiable at 0)."""
     return torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-10)
@@ -416,13 +426,7 @@ class ObjectModel(WorldModel):
         if isinstance(pixel_spread, bool) or not (isinstance(pixel_spread, (int, float)) and 0 <= pixel_spread <= 10):
             raise ValueError(f"pixel_spread must be a number of pixels in [0, 10], got {pixel_spread!r}")
         self.pixel_spread = float(pixel_spread)
-        if contact_range is not None and (
-            isinstance(contact_range, bool)
-            or not isinstance(contact_range, (int, float))
-            or not 0 < contact_range <= 30
-        ):
-            raise ValueError(f"contact_range must be None or metres in (0, 30], got {contact_range!r}")
-        self.contact_range = None if contact_range is None else float(contact_range)
+        self.contact_range = _optional_number("contact_range", contact_range, 30, "metres")
         if colour_memory is not None and (
             isinstance(colour_memory, bool) or not isinstance(colour_memory, int) or colour_memory < 1
         ):
@@ -436,18 +440,9 @@ class ObjectModel(WorldModel):
         if not number or not 0 <= depth_pixels <= 10:
             raise ValueError(f"depth_pixels must be a number in [0, 10] (object widths), got {depth_pixels!r}")
         self.depth_pixels = float(depth_pixels)
-        number = isinstance(missed_stop, (int, float)) and not isinstance(missed_stop, bool)
-        if missed_stop is not None and not (number and 0 < missed_stop <= 1):
-            raise ValueError(f"missed_stop must be None or a share of the box in (0, 1], got {missed_stop!r}")
-        self.missed_stop = None if missed_stop is None else float(missed_stop)
-        number = isinstance(missed_speed, (int, float)) and not isinstance(missed_speed, bool)
-        if missed_speed is not None and not (number and missed_speed > 0):
-            raise ValueError(f"missed_speed must be None or metres per second > 0, got {missed_speed!r}")
-        self.missed_speed = None if missed_speed is None else float(missed_speed)
-        number = isinstance(reacquire_far, (int, float)) and not isinstance(reacquire_far, bool)
-        if reacquire_far is not None and not (number and 0 < reacquire_far <= 30):
-            raise ValueError(f"reacquire_far must be None or metres in (0, 30], got {reacquire_far!r}")
-        self.reacquire_far = None if reacquire_far is None else float(reacquire_far)
+        self.missed_stop = _optional_number("missed_stop", missed_stop, 1, "a share of the box")
+        self.missed_speed = _optional_number("missed_speed", missed_speed, math.inf, "metres per second")
+        self.reacquire_far = _optional_number("reacquire_far", reacquire_far, 30, "metres")
         self.slots = frame_shape[0]
         self.k = 1.0 / math.tan(math.radians(self.fov) / 2)
         self.register_buffer("noise", torch.tensor(NOISE))

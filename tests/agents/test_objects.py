@@ -576,17 +576,25 @@ def test_ego_tracked_and_reacquire_keep_an_object_seen_again_from_spoiling_the_t
     assert after[next_frame, :3].max() < 0  # the tracked three predicted within their usual error
 
 
+def _without_weights(**settings) -> ObjectModel:
+    """A one-slot model with ``settings``, checked to be settings without weights: each survives a rebuild from the
+    config, and the weights are the default model's."""
+    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", **settings)
+    again = world_model_from_config(model.config(), device="cpu")
+    assert {k: getattr(again, k) for k in settings} == settings
+    assert (
+        model.state_dict().keys()
+        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
+    )
+    return model
+
+
 @pytest.mark.parametrize("inertia", [False, True])
 def test_hidden_inertia_keeps_a_hidden_slot_s_velocity_and_slows_a_seen_one(inertia):
     """With the friction head saturated (every slot loses max_friction a frame) and a collision term that slows
     everything, a slot seen in the frame slows either way; a hidden one keeps its velocity only with
     hidden_inertia (no weights: the setting rebuilds from the config)."""
-    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", hidden_inertia=inertia)
-    assert world_model_from_config(model.config(), device="cpu").hidden_inertia is inertia
-    assert (
-        model.state_dict().keys()
-        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
-    )
+    model = _without_weights(hidden_inertia=inertia)
     action = torch.zeros(1, 10)
     action[:, 0] = 1.0  # no-op: the camera stays
     with torch.no_grad():
@@ -957,12 +965,7 @@ def test_missed_stop_stops_a_slot_not_seen_where_its_box_should_show(stop):
     """With missed_stop, a slot not seen in a frame whose predicted box was in full view steps back by its velocity
     and stops; one whose predicted box was covered by a nearer object keeps sliding (its absence says nothing).
     Without it, neither absence moves the state. No weights: the setting rebuilds from the config."""
-    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", missed_stop=stop, hidden_inertia=True)
-    assert world_model_from_config(model.config(), device="cpu").missed_stop == stop
-    assert (
-        model.state_dict().keys()
-        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
-    )
+    model = _without_weights(missed_stop=stop, hidden_inertia=True)
     with torch.no_grad():
         st = _moving_slot(model)
         assert float(st["geo"][0, 0, 0]) > 0.99 and float(st["geo"][0, 0, 1]) == 0  # in view, nothing nearer
@@ -1037,12 +1040,7 @@ def test_reacquire_far_restarts_a_slot_seen_far_from_where_it_was_expected(far):
     """With reacquire_far, a slot seen 2 m from its predicted place restarts from the sighting (position measured,
     velocity 0), whether its box is whole, cut by a nearer object, or a sliver of a few pixels; one seen 0.3 m off is
     corrected by the usual gains. Without it the update moves it at most 0.5 m a frame. No weights."""
-    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", reacquire_far=far)
-    assert world_model_from_config(model.config(), device="cpu").reacquire_far == far
-    assert (
-        model.state_dict().keys()
-        == make_world_model("objects", (1, len(FEATURES)), 10, device="cpu").state_dict().keys()
-    )
+    model = _without_weights(reacquire_far=far)
     with torch.no_grad():
         st = _moving_slot(model)
         expected = float(st["p"][0, 0, 0])
@@ -1070,8 +1068,7 @@ def test_reacquire_far_restarts_a_slot_seen_far_from_where_it_was_expected(far):
 def test_reacquire_behind_restarts_only_a_slot_seen_behind_its_expected_place():
     """With reacquire_behind, a slot moving right (+x) and seen 2 m behind (left of) its predicted place restarts from
     the sighting (it slowed unseen); one seen 2 m ahead does not (nothing unseen speeds an object up)."""
-    model = make_world_model("objects", (1, len(FEATURES)), 10, device="cpu", reacquire_far=0.5, reacquire_behind=True)
-    assert world_model_from_config(model.config(), device="cpu").reacquire_behind is True
+    model = _without_weights(reacquire_far=0.5, reacquire_behind=True)
     with torch.no_grad():
         st = _moving_slot(model)
         expected = float(st["p"][0, 0, 0])
